@@ -1,0 +1,129 @@
+namespace Centrifugo.Actors.Configuration;
+
+// The validated, effective configuration of a node. Built only by ConfigLoader (which applies
+// Centrifugo's defaults, env overrides and validation); everything downstream may rely on the
+// invariants documented on each property.
+
+/// <summary>The whole node configuration (file + environment, validated).</summary>
+internal sealed record NodeOptions
+{
+    public required ApiOptions Api { get; init; }
+    public required IReadOnlyList<ConsumerOptions> Consumers { get; init; }
+    public required ClusterOptions Cluster { get; init; }
+    public required AdminOptions Admin { get; init; }
+}
+
+/// <summary>Centrifugo server HTTP API the commands are delivered to.</summary>
+internal sealed record ApiOptions
+{
+    /// <summary>Base URL including the handler prefix, no trailing slash, e.g. http://127.0.0.1:8000/api.</summary>
+    public required string Url { get; init; }
+    /// <summary>Sent as X-API-Key. Secret: never logged or printed.</summary>
+    public required string Key { get; init; }
+    /// <summary>Per-request timeout. Default 5 s.</summary>
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(5);
+    /// <summary>Commands per POST /batch (parallel:false). 1 = one POST /{method} per command. Default 100.</summary>
+    public int MaxBatchSize { get; init; } = 100;
+}
+
+internal enum ConsumerType { Postgresql, Kafka }
+
+internal sealed record ConsumerOptions
+{
+    /// <summary>Matches ^[a-zA-Z0-9_]{2,}$, unique.</summary>
+    public required string Name { get; init; }
+    public required ConsumerType Type { get; init; }
+    /// <summary>v6 `enabled` if present, else !v5.2 `disabled`, else true.</summary>
+    public bool Enabled { get; init; } = true;
+    /// <summary>Set when Type == Postgresql.</summary>
+    public PostgresConsumerOptions? Postgresql { get; init; }
+    /// <summary>Set when Type == Kafka.</summary>
+    public KafkaConsumerOptions? Kafka { get; init; }
+}
+
+/// <summary>Common TLS object (v6) / flat TLS keys (v5.2 Kafka). PEM values: file path, raw PEM or base64 PEM.</summary>
+internal sealed record TlsOptions
+{
+    public bool Enabled { get; init; }
+    public string? CertPem { get; init; }
+    /// <summary>Secret.</summary>
+    public string? KeyPem { get; init; }
+    public string? ServerCaPem { get; init; }
+    public string? ClientCaPem { get; init; }
+    public bool InsecureSkipVerify { get; init; }
+    public string? ServerName { get; init; }
+}
+
+internal sealed record PostgresConsumerOptions
+{
+    /// <summary>Secret (password). libpq key/value or postgres:// URL form.</summary>
+    public required string Dsn { get; init; }
+    /// <summary>Validated identifier, optionally schema-qualified (schema.table); quoted by OutboxSql.</summary>
+    public required string OutboxTableName { get; init; }
+    public int NumPartitions { get; init; } = 1;
+    public int PartitionSelectLimit { get; init; } = 100;
+    public TimeSpan PartitionPollInterval { get; init; } = TimeSpan.FromMilliseconds(300);
+    public string PartitionNotificationChannel { get; init; } = "";
+    /// <summary>Secret. Separate DSN for LISTEN (PgBouncer setups); "" = use Dsn.</summary>
+    public string PartitionNotificationDsn { get; init; } = "";
+    public TlsOptions Tls { get; init; } = new();
+    public bool UseTryLock { get; init; }
+    /// <summary>Our extension. Default "&lt;outbox_table_name&gt;_dead_letter".</summary>
+    public required string DeadLetterTableName { get; init; }
+}
+
+internal sealed record PublicationDataModeOptions
+{
+    public bool Enabled { get; init; }
+    public string ChannelsHeader { get; init; } = "centrifugo-channels";
+    public string IdempotencyKeyHeader { get; init; } = "centrifugo-idempotency-key";
+    public string DeltaHeader { get; init; } = "centrifugo-delta";
+    public string VersionHeader { get; init; } = "centrifugo-version";
+    public string VersionEpochHeader { get; init; } = "centrifugo-version-epoch";
+    public string TagsHeaderPrefix { get; init; } = "centrifugo-tag-";
+}
+
+internal sealed record KafkaConsumerOptions
+{
+    public required IReadOnlyList<string> Brokers { get; init; }
+    public required IReadOnlyList<string> Topics { get; init; }
+    public required string ConsumerGroup { get; init; }
+    public int MaxPollRecords { get; init; } = 100;
+    public int FetchMaxBytes { get; init; }
+    public TimeSpan FetchMaxWait { get; init; } = TimeSpan.FromMilliseconds(500);
+    public bool FetchReadUncommitted { get; init; }
+    /// <summary>Centrifugo: -1 means 0 (pause on every poll); 0 → 1000.</summary>
+    public int PartitionQueueMaxSize { get; init; } = 1000;
+    public TimeSpan DialTimeout { get; init; } = TimeSpan.FromSeconds(3);
+    public TlsOptions Tls { get; init; } = new();
+    /// <summary>"", "plain", "scram-sha-256", "scram-sha-512" ("aws-msk-iam" is rejected: not supported by librdkafka here).</summary>
+    public string SaslMechanism { get; init; } = "";
+    public string SaslUser { get; init; } = "";
+    /// <summary>Secret.</summary>
+    public string SaslPassword { get; init; } = "";
+    /// <summary>Accepted, no-op (sharding assigns partitions; no group membership).</summary>
+    public string InstanceId { get; init; } = "";
+    public string MethodHeader { get; init; } = "centrifugo-method";
+    public PublicationDataModeOptions PublicationDataMode { get; init; } = new();
+    /// <summary>Our extension; "" = "&lt;topic&gt;.dead_letter" per source topic.</summary>
+    public string DeadLetterTopic { get; init; } = "";
+}
+
+internal sealed record ClusterOptions
+{
+    /// <summary>Akka actor system name; all nodes of one cluster must share it.</summary>
+    public string SystemName { get; init; } = "centrifugo-actors";
+    public string Hostname { get; init; } = "127.0.0.1";
+    /// <summary>Remoting port; 0 = any free port.</summary>
+    public int Port { get; init; } = 4053;
+    /// <summary>akka.tcp://system@host:port addresses; empty = form a one-node cluster with itself.</summary>
+    public IReadOnlyList<string> SeedNodes { get; init; } = [];
+    /// <summary>Number of shards per consumer region. Default 100.</summary>
+    public int NumberOfShards { get; init; } = 100;
+}
+
+internal sealed record AdminOptions
+{
+    /// <summary>host:port of the admin HTTP endpoint (health, metrics, status); "" disables it.</summary>
+    public string Address { get; init; } = "127.0.0.1:9110";
+}

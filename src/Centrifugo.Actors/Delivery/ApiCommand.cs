@@ -1,0 +1,23 @@
+namespace Centrifugo.Actors.Delivery;
+
+/// <summary>One server-API command ready to send: a state-changing method and its request JSON object (UTF-8).</summary>
+internal sealed record ApiCommand(string Method, ReadOnlyMemory<byte> Request);
+
+/// <summary>The seven state-changing methods Centrifugo's consumers accept (spec §1.3). Exact, lower-case.</summary>
+internal static class ApiMethods
+{
+    public const string Publish = "publish";
+    public const string Broadcast = "broadcast";
+    public const string Subscribe = "subscribe";
+    public const string Unsubscribe = "unsubscribe";
+    public const string Disconnect = "disconnect";
+    public const string HistoryRemove = "history_remove";
+    public const string Refresh = "refresh";
+
+    public static readonly IReadOnlySet<string> Accepted = new HashSet<string>(StringComparer.Ordinal)
+    {
+        Publish, Broadcast, Subscribe, Unsubscribe, Disconnect, HistoryRemove, Refresh,
+    };
+
+    public static bool IsAccepted(string? method) => method is not null && Accepted.Contains(method);
+}

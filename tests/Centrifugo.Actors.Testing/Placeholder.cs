@@ -1,0 +1,1 @@
+namespace Centrifugo.Actors.Testing;
