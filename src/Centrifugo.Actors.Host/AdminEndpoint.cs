@@ -1,0 +1,82 @@
+using System.Net;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Akka.Actor;
+using Akka.Cluster;
+using Centrifugo.Actors.Diagnostics;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Prometheus;
+
+namespace Centrifugo.Actors.Host;
+
+/// <summary>
+/// Admin HTTP endpoint: /health/live, /health/ready (member Up and no partition stalled by a configuration
+/// fault), /metrics (Prometheus), /status/partitions and /status/cluster (JSON).
+/// </summary>
+internal static class AdminEndpoint
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    {
+        WriteIndented = true,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+    };
+
+    public static bool TryParse(string address, out IPEndPoint endpoint)
+    {
+        endpoint = null!;
+        if (address.Length == 0)
+        {
+            return false;
+        }
+        var colon = address.LastIndexOf(':');
+        var host = address[..colon];
+        var port = int.Parse(address[(colon + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+        var ip = host is "" or "0.0.0.0" or "*" ? IPAddress.Any
+            : host is "localhost" ? IPAddress.Loopback
+            : IPAddress.Parse(host.Trim('[', ']'));
+        endpoint = new IPEndPoint(ip, port);
+        return true;
+    }
+
+    public static void Map(WebApplication app)
+    {
+        app.MapGet("/health/live", () => Results.Text("ok"));
+        app.MapGet("/health/ready", (IServiceProvider sp) =>
+        {
+            var system = sp.GetRequiredService<ActorSystem>();
+            var board = sp.GetRequiredService<PartitionStatusBoard>();
+            var cluster = Cluster.Get(system);
+            var up = cluster.SelfMember.Status == MemberStatus.Up;
+            var stalled = board.Stalled();
+            var ready = up && stalled.Count == 0;
+            var body = new
+            {
+                ready,
+                member_status = cluster.SelfMember.Status.ToString(),
+                stalled_partitions = stalled.Select(s => new { s.EntityId, s.LastError }).ToArray(),
+            };
+            return Results.Json(body, Json, statusCode: ready ? 200 : 503);
+        });
+        app.MapGet("/metrics", async (HttpContext ctx) =>
+        {
+            ctx.Response.ContentType = "text/plain; version=0.0.4";
+            await Metrics.DefaultRegistry.CollectAndExportAsTextAsync(ctx.Response.Body, ctx.RequestAborted);
+        });
+        app.MapGet("/status/partitions", (PartitionStatusBoard board) => Results.Json(board.Snapshot(), Json));
+        app.MapGet("/status/cluster", (IServiceProvider sp) =>
+        {
+            var cluster = Cluster.Get(sp.GetRequiredService<ActorSystem>());
+            var state = cluster.State;
+            return Results.Json(new
+            {
+                self = cluster.SelfAddress.ToString(),
+                leader = state.Leader?.ToString(),
+                members = state.Members.Select(m => new { address = m.Address.ToString(), status = m.Status.ToString(), roles = m.Roles.ToArray() }).ToArray(),
+                unreachable = state.Unreachable.Select(m => m.Address.ToString()).ToArray(),
+            }, Json);
+        });
+    }
+}

@@ -1,0 +1,122 @@
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Hosting;
+using Centrifugo.Actors.Configuration;
+using Centrifugo.Actors.Hosting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Centrifugo.Actors.Host;
+
+/// <summary>`run`: one node = the checked runtime (database, Centrifugo client) + the actor system + the admin endpoint.</summary>
+internal static partial class NodeHost
+{
+    public static async Task<int> RunAsync(string configPath, CancellationToken cancellationToken)
+    {
+        using var loggerFactory = CreateLoggerFactory();
+        var logger = loggerFactory.CreateLogger("Centrifugo.Actors");
+
+        NodeOptions options;
+        try
+        {
+            options = ConfigLoader.Load(configPath, Environment.GetEnvironmentVariables());
+        }
+        catch (ConfigException ex)
+        {
+            LogConfigError(logger, ex.Message);
+            return 1;
+        }
+
+        NodeRuntime runtime;
+        try
+        {
+            runtime = await NodeRuntime.StartAsync(options, loggerFactory, cancellationToken);
+        }
+        catch (ConfigException ex)
+        {
+            LogStartupError(logger, ex.Message);
+            return 1;
+        }
+
+        await using (runtime)
+        {
+            var app = Build(runtime, loggerFactory);
+            await using (app)
+            {
+                await app.RunAsync(cancellationToken);
+                var system = app.Services.GetRequiredService<ActorSystem>();
+                var reason = CoordinatedShutdown.Get(system).ShutdownReason;
+                if (reason is CoordinatedShutdown.ClusterDowningReason or CoordinatedShutdown.ClusterJoinUnsuccessfulReason)
+                {
+                    // Exit non-zero so Kubernetes restarts the pod and it joins again as a fresh member.
+                    LogDowned(logger, reason.ToString()!);
+                    return 2;
+                }
+            }
+        }
+        return 0;
+    }
+
+    internal static WebApplication Build(NodeRuntime runtime, ILoggerFactory loggerFactory)
+    {
+        var options = runtime.Options;
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddSingleton(loggerFactory);
+        builder.Services.AddSingleton(runtime);
+        builder.Services.AddSingleton(runtime.Board);
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = NodeRuntime.DrainTimeout + TimeSpan.FromSeconds(20));
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            if (AdminEndpoint.TryParse(options.Admin.Address, out var endpoint))
+            {
+                k.Listen(endpoint);
+            }
+        });
+        if (options.Admin.Address.Length == 0)
+        {
+            // No admin endpoint: keep Kestrel off any port.
+            builder.WebHost.UseSetting(WebHostDefaults.ServerUrlsKey, "http://127.0.0.1:0");
+        }
+
+        builder.Services.AddAkka(options.Cluster.SystemName, (akka, _) =>
+        {
+            akka.ConfigureLoggers(l =>
+            {
+                l.LogLevel = Akka.Event.LogLevel.InfoLevel;
+                l.ClearLoggers();
+                l.AddLoggerFactory(loggerFactory);
+            });
+            akka.WithCentrifugoActors(runtime);
+        });
+
+        var app = builder.Build();
+        AdminEndpoint.Map(app);
+        return app;
+    }
+
+    private static ILoggerFactory CreateLoggerFactory() => LoggerFactory.Create(b =>
+    {
+        b.SetMinimumLevel(LogLevel.Information);
+        b.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        b.AddFilter("Microsoft.Hosting", LogLevel.Warning);
+        b.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss.fff ";
+            o.UseUtcTimestamp = true;
+        });
+    });
+
+    [LoggerMessage(EventId = 1001, Level = LogLevel.Critical, Message = "Configuration error: {Error}")]
+    private static partial void LogConfigError(ILogger logger, string error);
+
+    [LoggerMessage(EventId = 1002, Level = LogLevel.Critical, Message = "Cannot start: {Error}")]
+    private static partial void LogStartupError(ILogger logger, string error);
+
+    [LoggerMessage(EventId = 1003, Level = LogLevel.Critical, Message = "This node was removed from the cluster ({Reason}); exiting so it can be restarted")]
+    private static partial void LogDowned(ILogger logger, string reason);
+}

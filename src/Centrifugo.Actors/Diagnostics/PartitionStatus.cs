@@ -1,0 +1,47 @@
+using System.Collections.Concurrent;
+
+namespace Centrifugo.Actors.Diagnostics;
+
+internal enum PartitionState
+{
+    Starting,
+    Idle,
+    Delivering,
+    /// <summary>A temporary failure (Centrifugo down, error 100, database error): retrying with backoff.</summary>
+    Retrying,
+    /// <summary>A configuration fault (401/404/405): nothing is deleted, readiness is red until it clears.</summary>
+    Stalled,
+    Stopping,
+}
+
+/// <summary>A snapshot of one partition entity, as shown by the admin endpoint.</summary>
+internal sealed record PartitionStatus(
+    string EntityId,
+    string Consumer,
+    string Source,
+    string Partition,
+    string Node,
+    PartitionState State,
+    long Delivered,
+    long DeadLettered,
+    long Errors,
+    string? LastError,
+    DateTimeOffset? LastErrorAt,
+    DateTimeOffset? LastActivityAt);
+
+/// <summary>Statuses of the partition entities living on this node. Thread-safe.</summary>
+internal sealed class PartitionStatusBoard
+{
+    private readonly ConcurrentDictionary<string, PartitionStatus> _statuses = new(StringComparer.Ordinal);
+
+    public void Update(PartitionStatus status) => _statuses[status.EntityId] = status;
+
+    public void Remove(string entityId) => _statuses.TryRemove(entityId, out _);
+
+    public IReadOnlyList<PartitionStatus> Snapshot() =>
+        _statuses.Values.OrderBy(s => s.EntityId, StringComparer.Ordinal).ToArray();
+
+    /// <summary>Partitions stalled by a configuration fault; non-empty means "not ready".</summary>
+    public IReadOnlyList<PartitionStatus> Stalled() =>
+        _statuses.Values.Where(s => s.State == PartitionState.Stalled).OrderBy(s => s.EntityId, StringComparer.Ordinal).ToArray();
+}

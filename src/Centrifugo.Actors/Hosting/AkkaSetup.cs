@@ -1,0 +1,109 @@
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Cluster.Hosting;
+using Akka.Cluster.Sharding;
+using Akka.Hosting;
+using Akka.Remote.Hosting;
+using Centrifugo.Actors.Outbox;
+using Centrifugo.Actors.Sharding;
+using Microsoft.Extensions.Logging;
+
+namespace Centrifugo.Actors.Hosting;
+
+/// <summary>Registry key of the partition shard region.</summary>
+internal sealed class PartitionRegion;
+
+/// <summary>Registry key of the partition keeper singleton (proxy).</summary>
+internal sealed class PartitionKeeperSingleton;
+
+internal static class AkkaSetup
+{
+    public const string RegionName = "partitions";
+
+    /// <summary>
+    /// Remoting + clustering + the partition shard region + the keeper singleton. With no seed nodes the node
+    /// joins itself and forms a one-node cluster.
+    /// </summary>
+    public static AkkaConfigurationBuilder WithCentrifugoActors(this AkkaConfigurationBuilder builder, NodeRuntime runtime)
+    {
+        var cluster = runtime.Options.Cluster;
+        builder
+            .AddHocon(
+                $$"""
+                akka.cluster.run-coordinated-shutdown-when-down = on
+                akka.cluster.shutdown-after-unsuccessful-join-seed-nodes = 60s
+                akka.cluster.sharding.passivate-idle-entity-after = off
+                akka.cluster.sharding.handoff-timeout = {{(int)(NodeRuntime.DrainTimeout.TotalSeconds + 20)}}s
+                akka.coordinated-shutdown.phases.cluster-sharding-shutdown-region.timeout = {{(int)(NodeRuntime.DrainTimeout.TotalSeconds + 10)}}s
+                akka.coordinated-shutdown.run-by-clr-shutdown-hook = on
+                akka.remote.dot-netty.tcp.maximum-frame-size = 1MiB
+                """, HoconAddMode.Prepend)
+            .WithRemoting(new RemoteOptions { HostName = cluster.Hostname, Port = cluster.Port })
+            .WithClustering(new ClusterOptions { SeedNodes = cluster.SeedNodes.ToArray() })
+            .WithShardRegion<PartitionRegion>(
+                RegionName,
+                (system, _, _) => entityId => EntityProps(entityId, runtime, Cluster.Get(system).SelfAddress.ToString()),
+                new PartitionMessageExtractor(cluster.NumberOfShards),
+                new ShardOptions
+                {
+                    StateStoreMode = StateStoreMode.DData,
+                    RememberEntities = false,
+                    HandOffStopMessage = StopPartition.Instance,
+                    ShouldPassivateIdleEntities = false,
+                })
+            .WithSingleton<PartitionKeeperSingleton>(
+                "partition-keeper",
+                (_, registry, _) => PartitionKeeper.Props(
+                    registry.Get<PartitionRegion>(),
+                    runtime.Outbox.Values.Select(IPartitionCatalog (r) => new OutboxPartitionCatalog(r)).ToArray(),
+                    runtime.Outbox.Values
+                        .Where(r => r.Options.PartitionNotificationChannel.Length > 0)
+                        .Select(r => (Func<IWakeSource>)(() => new OutboxWakeSource(r, runtime.LoggerFactory)))
+                        .ToArray(),
+                    KeeperInterval),
+                new ClusterSingletonOptions())
+            .AddStartup((system, _) =>
+            {
+                if (cluster.SeedNodes.Count == 0)
+                {
+                    var c = Cluster.Get(system);
+                    c.Join(c.SelfAddress);
+                }
+            });
+        return builder;
+    }
+
+    /// <summary>How often the keeper re-announces every partition (restart latency after a node loss).</summary>
+    public static TimeSpan KeeperInterval { get; } = TimeSpan.FromSeconds(2);
+
+    private static Props EntityProps(string entityId, NodeRuntime runtime, string node)
+    {
+        if (PartitionEntityId.TryParseOutbox(entityId, out var consumer, out var partition)
+            && runtime.Outbox.TryGetValue(consumer, out var outbox)
+            && partition >= 0 && partition < outbox.Options.NumPartitions)
+        {
+            return OutboxPartitionActor.Props(entityId, partition, outbox, runtime.Board, node);
+        }
+        return UnknownPartitionActor.Props(entityId, runtime.LoggerFactory.CreateLogger("Centrifugo.Actors.Sharding"));
+    }
+}
+
+/// <summary>
+/// An entity id this node has no configuration for (nodes run different configs during a rolling change):
+/// say so once and stop; the keeper will try again and a node that knows it may get the shard later.
+/// </summary>
+internal sealed partial class UnknownPartitionActor : ReceiveActor
+{
+    public UnknownPartitionActor(string entityId, ILogger logger)
+    {
+        LogUnknown(logger, entityId);
+        ReceiveAny(_ => Context.Stop(Self));
+    }
+
+    public static Props Props(string entityId, ILogger logger) =>
+        Akka.Actor.Props.Create(() => new UnknownPartitionActor(entityId, logger));
+
+    [LoggerMessage(EventId = 3001, Level = LogLevel.Warning,
+        Message = "Partition {EntityId} is not in this node's configuration; not consuming it here")]
+    private static partial void LogUnknown(ILogger logger, string entityId);
+}

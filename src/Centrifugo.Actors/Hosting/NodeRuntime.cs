@@ -1,0 +1,80 @@
+using System.Security.Cryptography;
+using System.Text;
+using Centrifugo.Actors.Configuration;
+using Centrifugo.Actors.Delivery;
+using Centrifugo.Actors.Diagnostics;
+using Centrifugo.Actors.Outbox;
+using Microsoft.Extensions.Logging;
+
+namespace Centrifugo.Actors.Hosting;
+
+/// <summary>
+/// The non-actor parts of a node, built and checked before the actor system starts (fail loudly at start-up,
+/// like Centrifugo: an unreachable database or a missing outbox table stops the node with a clear message).
+/// </summary>
+internal sealed class NodeRuntime : IAsyncDisposable
+{
+    private NodeRuntime(NodeOptions options, CentrifugoClient client, IReadOnlyDictionary<string, OutboxConsumerRuntime> outbox, ILoggerFactory loggerFactory)
+    {
+        Options = options;
+        Client = client;
+        Outbox = outbox;
+        LoggerFactory = loggerFactory;
+    }
+
+    public NodeOptions Options { get; }
+    public CentrifugoClient Client { get; }
+    public IReadOnlyDictionary<string, OutboxConsumerRuntime> Outbox { get; }
+    public ILoggerFactory LoggerFactory { get; }
+    public PartitionStatusBoard Board { get; } = new();
+
+    /// <summary>How long a partition may finish its in-flight batch on hand-off/shutdown. Default 10 s.</summary>
+    public static TimeSpan DrainTimeout { get; } = TimeSpan.FromSeconds(10);
+
+    public static async Task<NodeRuntime> StartAsync(NodeOptions options, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
+    {
+        var client = new CentrifugoClient(options.Api, loggerFactory.CreateLogger<CentrifugoClient>());
+        var outbox = new Dictionary<string, OutboxConsumerRuntime>(StringComparer.Ordinal);
+        try
+        {
+            var enabled = options.Consumers.Where(c => c.Enabled).ToArray();
+            foreach (var consumer in enabled.Where(c => c.Type == ConsumerType.Postgresql))
+            {
+                var pg = consumer.Postgresql!;
+                var store = new OutboxStore(consumer.Name, pg, loggerFactory);
+                outbox[consumer.Name] = new OutboxConsumerRuntime(
+                    consumer.Name, pg, store,
+                    new OutboxBatchProcessor(store, client, loggerFactory.CreateLogger("Centrifugo.Actors.Outbox")),
+                    DrainTimeout);
+                ConsumerMetrics.Initialise(consumer.Name);
+                try
+                {
+                    await store.InitializeAsync(cancellationToken);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    throw new ConfigException($"in consumer {consumer.Name} (postgresql): {ex.Message}", ex);
+                }
+            }
+            return new NodeRuntime(options, client, outbox, loggerFactory);
+        }
+        catch
+        {
+            foreach (var r in outbox.Values)
+            {
+                await r.Store.DisposeAsync();
+            }
+            client.Dispose();
+            throw;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var r in Outbox.Values)
+        {
+            await r.Store.DisposeAsync();
+        }
+        Client.Dispose();
+    }
+}

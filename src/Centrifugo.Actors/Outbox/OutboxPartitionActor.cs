@@ -1,0 +1,224 @@
+using Akka;
+using Akka.Actor;
+using Akka.Streams;
+using Akka.Streams.Dsl;
+using Centrifugo.Actors.Delivery;
+using Centrifugo.Actors.Diagnostics;
+using Centrifugo.Actors.Sharding;
+using Microsoft.Extensions.Logging;
+
+namespace Centrifugo.Actors.Outbox;
+
+/// <summary>
+/// The sharded entity that owns one outbox partition of one consumer. Sharding guarantees one live owner in a
+/// healthy cluster; the per-partition advisory lock fences a stale one. Its work is an Akka.Streams pipeline:
+/// <c>UnfoldAsync(read batch) → SelectAsync(1, deliver + delete) → actor</c>. The source opens the next
+/// transaction only when the delivery stage pulls, i.e. after the previous batch was committed, so a slow or
+/// stalled Centrifugo stops the reading and at most partition_select_limit rows are held in memory.
+/// </summary>
+internal sealed class OutboxPartitionActor : ReceiveActor
+{
+    private readonly string _entityId;
+    private readonly int _partition;
+    private readonly OutboxConsumerRuntime _runtime;
+    private readonly PartitionStatusBoard _board;
+    private readonly string _node;
+    private readonly WakeSignal _wake = new();
+    private readonly CancellationTokenSource _cts = new();
+    private readonly CancellationTokenSource _stopWaiting = new();
+    private readonly PassControl _control = new();
+    private UniqueKillSwitch? _killSwitch;
+    private PartitionState _state = PartitionState.Starting;
+    private long _delivered;
+    private long _deadLettered;
+    private long _errors;
+    private string? _lastError;
+    private DateTimeOffset? _lastErrorAt;
+    private DateTimeOffset? _lastActivityAt;
+
+    public OutboxPartitionActor(string entityId, int partition, OutboxConsumerRuntime runtime, PartitionStatusBoard board, string node)
+    {
+        _entityId = entityId;
+        _partition = partition;
+        _runtime = runtime;
+        _board = board;
+        _node = node;
+
+        Receive<EnsurePartitionRunning>(_ => { });
+        Receive<WakePartition>(_ => _wake.Set());
+        Receive<GetPartitionStatus>(_ => Sender.Tell(Status()));
+        Receive<OutboxPassReport>(OnReport);
+        Receive<StopPartition>(_ => BeginStop());
+        Receive<StreamFinished>(_ => Context.Stop(Self));
+    }
+
+    public static Props Props(string entityId, int partition, OutboxConsumerRuntime runtime, PartitionStatusBoard board, string node) =>
+        Akka.Actor.Props.Create(() => new OutboxPartitionActor(entityId, partition, runtime, board, node));
+
+    protected override void PreStart()
+    {
+        var self = Self;
+        var token = _cts.Token;
+        var stopToken = _stopWaiting.Token;
+        var processor = _runtime.Processor;
+        var partition = _partition;
+        var control = _control;
+        var wake = _wake;
+        var pollInterval = _runtime.Options.PartitionPollInterval;
+
+        var (killSwitch, completion) = Source
+            .UnfoldAsync(0, async _ =>
+            {
+                if (!await control.WaitForTurnAsync(wake, pollInterval, stopToken))
+                {
+                    return Akka.Util.Option<(int, OutboxRead)>.None;
+                }
+                var read = await processor.ReadAsync(partition, token);
+                return Akka.Util.Option<(int, OutboxRead)>.Create((0, read));
+            })
+            .SelectAsync(1, async read =>
+            {
+                var report = await processor.FinishAsync(read, token);
+                control.After(report, _runtime.Options.PartitionSelectLimit);
+                return report;
+            })
+            .ViaMaterialized(KillSwitches.Single<OutboxPassReport>(), Keep.Right)
+            .ToMaterialized(Sink.ForEach<OutboxPassReport>(r => self.Tell(r)), Keep.Both)
+            .Run(Context.Materializer());
+        _killSwitch = killSwitch;
+        completion.ContinueWith(_ => self.Tell(StreamFinished.Instance), TaskScheduler.Default);
+
+        _board.Update(Status());
+    }
+
+    protected override void PostStop()
+    {
+        _killSwitch?.Shutdown();
+        _stopWaiting.Cancel();
+        _cts.Cancel();
+        _stopWaiting.Dispose();
+        _cts.Dispose();
+        _board.Remove(_entityId);
+        if (_state == PartitionState.Stalled)
+        {
+            ConsumerMetrics.StalledPartitions.WithLabels(_runtime.Consumer).Dec();
+        }
+    }
+
+    private void OnReport(OutboxPassReport report)
+    {
+        var consumer = _runtime.Consumer;
+        var done = report.Delivered + report.DeadLettered;
+        if (done > 0)
+        {
+            _delivered += report.Delivered;
+            _deadLettered += report.DeadLettered;
+            _lastActivityAt = DateTimeOffset.UtcNow;
+            ConsumerMetrics.MessagesProcessed.WithLabels(consumer).Inc(done);
+            if (report.DeadLettered > 0)
+            {
+                ConsumerMetrics.DeadLettered.WithLabels(consumer).Inc(report.DeadLettered);
+            }
+        }
+
+        var newState = report switch
+        {
+            { Failure.Kind: FailureKind.Configuration } => PartitionState.Stalled,
+            { Failed: true } => PartitionState.Retrying,
+            { Read: > 0 } => PartitionState.Delivering,
+            _ => PartitionState.Idle,
+        };
+        if (report.Failed)
+        {
+            _errors++;
+            _lastError = report.Failure?.Message ?? report.DatabaseError;
+            _lastErrorAt = DateTimeOffset.UtcNow;
+            ConsumerMetrics.Errors.WithLabels(consumer).Inc();
+        }
+        if (newState == PartitionState.Stalled && _state != PartitionState.Stalled)
+        {
+            ConsumerMetrics.StalledPartitions.WithLabels(consumer).Inc();
+        }
+        else if (newState != PartitionState.Stalled && _state == PartitionState.Stalled)
+        {
+            ConsumerMetrics.StalledPartitions.WithLabels(consumer).Dec();
+        }
+        if (_state != PartitionState.Stopping)
+        {
+            _state = newState;
+        }
+        _board.Update(Status());
+    }
+
+    private void BeginStop()
+    {
+        if (_state == PartitionState.Stopping)
+        {
+            return;
+        }
+        _state = PartitionState.Stopping;
+        _board.Update(Status());
+        // The source completes at its next pull (waits are interrupted); the in-flight batch may finish within
+        // the drain budget, then the stream completes and the entity stops. Past the budget the batch is
+        // cancelled: its transaction rolls back, nothing is deleted, and the next owner reads it again.
+        _stopWaiting.Cancel();
+        _cts.CancelAfter(_runtime.DrainTimeout);
+    }
+
+    private PartitionStatus Status() => new(
+        _entityId, _runtime.Consumer, "postgresql", _partition.ToString(System.Globalization.CultureInfo.InvariantCulture), _node,
+        _state, _delivered, _deadLettered, _errors, _lastError, _lastErrorAt, _lastActivityAt);
+
+    private sealed record StreamFinished
+    {
+        public static readonly StreamFinished Instance = new();
+    }
+
+    /// <summary>
+    /// Decides how long the source waits before the next read, exactly like Centrifugo's loop: a full batch →
+    /// immediately; a short batch or a busy try-lock → poll interval or NOTIFY; a failure → capped exponential
+    /// backoff (reset after a success). Written by the delivery stage, read by the source; the strict
+    /// one-at-a-time hand-off between the two stages orders the accesses.
+    /// </summary>
+    private sealed class PassControl
+    {
+        private volatile bool _immediate = true;
+        private int _retries;
+        private TimeSpan _backoff;
+
+        public void After(OutboxPassReport report, int selectLimit)
+        {
+            if (report.Failed)
+            {
+                _retries++;
+                _backoff = Backoff.Next(_retries);
+                _immediate = false;
+                return;
+            }
+            _retries = 0;
+            _backoff = TimeSpan.Zero;
+            _immediate = !report.LockBusy && report.Read >= selectLimit;
+        }
+
+        /// <summary>Returns false when the entity is stopping (no further read).</summary>
+        public async Task<bool> WaitForTurnAsync(WakeSignal wake, TimeSpan pollInterval, CancellationToken stopToken)
+        {
+            try
+            {
+                if (_backoff > TimeSpan.Zero)
+                {
+                    await Task.Delay(_backoff, stopToken);
+                }
+                else if (!_immediate)
+                {
+                    await wake.WaitAsync(pollInterval, stopToken);
+                }
+                return !stopToken.IsCancellationRequested;
+            }
+            catch (OperationCanceledException) when (stopToken.IsCancellationRequested)
+            {
+                return false;
+            }
+        }
+    }
+}

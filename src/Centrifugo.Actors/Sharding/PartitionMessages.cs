@@ -1,0 +1,79 @@
+using Akka.Cluster.Sharding;
+
+namespace Centrifugo.Actors.Sharding;
+
+/// <summary>A message routed by the partition shard region to the entity named by <see cref="EntityId"/>.</summary>
+internal interface IPartitionMessage
+{
+    string EntityId { get; }
+}
+
+/// <summary>Sent by the keeper every few seconds to every known partition: starting the entity is the effect.</summary>
+internal sealed record EnsurePartitionRunning(string EntityId) : IPartitionMessage;
+
+/// <summary>New work may be waiting (PostgreSQL NOTIFY): end the idle wait now.</summary>
+internal sealed record WakePartition(string EntityId) : IPartitionMessage;
+
+/// <summary>Asks the entity for its <see cref="Diagnostics.PartitionStatus"/>.</summary>
+internal sealed record GetPartitionStatus(string EntityId) : IPartitionMessage;
+
+/// <summary>
+/// Hand-off stop message (instead of PoisonPill): the entity stops reading, lets the in-flight batch finish
+/// (or abandons it after the drain budget, rolling back, so the next owner re-reads it), then stops.
+/// </summary>
+internal sealed record StopPartition
+{
+    public static readonly StopPartition Instance = new();
+}
+
+/// <summary>
+/// Entity ids: <c>pg:&lt;consumer&gt;:&lt;partition&gt;</c> and <c>kafka:&lt;consumer&gt;:&lt;topic&gt;:&lt;partition&gt;</c>.
+/// Consumer names are [a-zA-Z0-9_] and Kafka topic names cannot contain ':', so the form is unambiguous.
+/// </summary>
+internal static class PartitionEntityId
+{
+    public const string OutboxPrefix = "pg";
+    public const string KafkaPrefix = "kafka";
+
+    public static string Outbox(string consumer, int partition) => $"{OutboxPrefix}:{consumer}:{partition}";
+
+    public static string Kafka(string consumer, string topic, int partition) => $"{KafkaPrefix}:{consumer}:{topic}:{partition}";
+
+    public static bool TryParseOutbox(string entityId, out string consumer, out int partition)
+    {
+        consumer = "";
+        partition = -1;
+        var parts = entityId.Split(':');
+        if (parts.Length != 3 || parts[0] != OutboxPrefix || !int.TryParse(parts[2], out partition))
+        {
+            return false;
+        }
+        consumer = parts[1];
+        return true;
+    }
+
+    public static bool TryParseKafka(string entityId, out string consumer, out string topic, out int partition)
+    {
+        consumer = "";
+        topic = "";
+        partition = -1;
+        var parts = entityId.Split(':');
+        if (parts.Length != 4 || parts[0] != KafkaPrefix || !int.TryParse(parts[3], out partition))
+        {
+            return false;
+        }
+        consumer = parts[1];
+        topic = parts[2];
+        return true;
+    }
+}
+
+/// <summary>Shard id = Murmur hash of the entity id modulo the number of shards (stable across processes).</summary>
+internal sealed class PartitionMessageExtractor(int maxNumberOfShards) : HashCodeMessageExtractor(maxNumberOfShards)
+{
+    public override string EntityId(object message) => message switch
+    {
+        IPartitionMessage m => m.EntityId,
+        _ => null!,
+    };
+}
