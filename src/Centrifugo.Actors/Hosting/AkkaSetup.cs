@@ -38,7 +38,7 @@ internal static class AkkaSetup
                 akka.coordinated-shutdown.run-by-clr-shutdown-hook = on
                 akka.remote.dot-netty.tcp.maximum-frame-size = 1MiB
                 """, HoconAddMode.Prepend)
-            .WithRemoting(new RemoteOptions { HostName = cluster.Hostname, Port = cluster.Port })
+            .WithRemoting(RemotingFor(cluster))
             .WithClustering(new ClusterOptions { SeedNodes = cluster.SeedNodes.ToArray() })
             .WithShardRegion<PartitionRegion>(
                 RegionName,
@@ -72,6 +72,15 @@ internal static class AkkaSetup
             });
         return builder;
     }
+
+    /// <summary>
+    /// An IP literal is bound as is (loopback in development). A DNS name (a StatefulSet pod's stable name) is
+    /// advertised while binding 0.0.0.0, so the node starts before its DNS record has propagated.
+    /// </summary>
+    internal static RemoteOptions RemotingFor(Configuration.ClusterOptions cluster) =>
+        System.Net.IPAddress.TryParse(cluster.Hostname, out _)
+            ? new RemoteOptions { HostName = cluster.Hostname, Port = cluster.Port }
+            : new RemoteOptions { HostName = "0.0.0.0", PublicHostName = cluster.Hostname, Port = cluster.Port };
 
     /// <summary>How often the keeper re-announces every partition (restart latency after a node loss).</summary>
     public static TimeSpan KeeperInterval { get; } = TimeSpan.FromSeconds(2);
