@@ -1,1 +1,116 @@
-return 0;
+using System.Diagnostics;
+using System.Text.Json;
+using Centrifugo.Actors.Configuration;
+using Centrifugo.Actors.Demo;
+using Centrifugo.Actors.Hosting;
+using Centrifugo.Actors.Host;
+using Centrifugo.Actors.Testing.Postgres;
+using Centrifugo.Actors.Testing.StandIn;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+// The README's first command. Everything runs on loopback in this process except PostgreSQL (a private
+// server in a temp dir): the outbox table + NOTIFY trigger, a Centrifugo stand-in, one Centrifugo.Actors node,
+// and producers inserting sample commands across 8 partitions (a few poison rows among them).
+var seconds = args.Length >= 2 && args[0] == "--seconds" ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 0;
+using var stop = new CancellationTokenSource();
+Console.CancelKeyPress += (_, e) => { e.Cancel = true; stop.Cancel(); };
+AppDomain.CurrentDomain.ProcessExit += (_, _) => stop.Cancel();
+if (seconds > 0)
+{
+    stop.CancelAfter(TimeSpan.FromSeconds(seconds));
+}
+
+const int partitions = 8;
+Console.WriteLine("Starting a private PostgreSQL server …");
+await using var pg = await PostgresInstance.StartAsync();
+var dsn = pg.GetUrlDsn("postgres");
+await using (var conn = new NpgsqlConnection(pg.GetConnectionString("postgres")))
+{
+    await conn.OpenAsync();
+    await using var cmd = new NpgsqlCommand(DemoSql.Schema, conn);
+    await cmd.ExecuteNonQueryAsync();
+}
+
+Console.WriteLine("Starting the Centrifugo stand-in …");
+await using var standIn = await CentrifugoStandIn.StartAsync(new StandInOptions());
+
+var configPath = Path.Combine(Path.GetTempPath(), $"centrifugo-actors-demo-{Environment.ProcessId}.json");
+await File.WriteAllTextAsync(configPath, JsonSerializer.Serialize(new
+{
+    api = new { url = standIn.Url, key = standIn.ApiKey, timeout = "5s", max_batch_size = 100 },
+    consumers = new object[]
+    {
+        new
+        {
+            name = "pg_main",
+            type = "postgresql",
+            enabled = true,
+            postgresql = new
+            {
+                dsn,
+                outbox_table_name = "centrifugo_outbox",
+                num_partitions = partitions,
+                partition_select_limit = 100,
+                partition_poll_interval = "300ms",
+                partition_notification_channel = "centrifugo_partition_change",
+            },
+        },
+    },
+    cluster = new { hostname = "127.0.0.1", port = 0, seed_nodes = Array.Empty<string>() },
+    admin = new { address = "127.0.0.1:9110" },
+}, new JsonSerializerOptions { WriteIndented = true }));
+
+var options = ConfigLoader.Load(configPath, new Dictionary<string, string>());
+Console.WriteLine("Effective configuration (secrets redacted):");
+Console.WriteLine(ConfigLoader.ToRedactedJson(options));
+
+using var loggerFactory = LoggerFactory.Create(b => b
+    .SetMinimumLevel(LogLevel.Warning)
+    .AddFilter("Centrifugo.Actors", LogLevel.Information)
+    .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; }));
+await using var runtime = await NodeRuntime.StartAsync(options, loggerFactory, stop.Token);
+var node = NodeHost.Build(runtime, loggerFactory);
+await node.StartAsync(stop.Token);
+Console.WriteLine($"Node up. Admin: http://{options.Admin.Address}/status/partitions  /metrics  /health/ready");
+Console.WriteLine("Producing commands (every 97th row is poison: an unsupported method). Ctrl-C to stop.\n");
+
+var producer = new DemoProducer(pg.GetConnectionString("postgres"), partitions);
+var produce = producer.RunAsync(ratePerSecond: 400, stop.Token);
+var watch = Stopwatch.StartNew();
+try
+{
+    while (!stop.IsCancellationRequested)
+    {
+        await Task.Delay(TimeSpan.FromSeconds(1), stop.Token);
+        await PrintProgressAsync();
+    }
+}
+catch (OperationCanceledException)
+{
+}
+
+await produce;
+Console.WriteLine("\nStopping: waiting for the outbox to drain (10 s at most) …");
+using (var drain = new CancellationTokenSource(TimeSpan.FromSeconds(10)))
+{
+    while (!drain.IsCancellationRequested && await producer.PendingAsync(CancellationToken.None) > 0)
+    {
+        await Task.Delay(200, CancellationToken.None);
+    }
+}
+await PrintProgressAsync();
+await node.StopAsync(CancellationToken.None);
+await node.DisposeAsync();
+File.Delete(configPath);
+var violations = producer.OrderViolations(standIn);
+Console.WriteLine(violations == 0 ? "Order per channel: OK" : $"Order violations: {violations}");
+return violations == 0 && standIn.ReceivedCount > 0 ? 0 : 1;
+
+async Task PrintProgressAsync()
+{
+    var pending = await producer.PendingAsync(CancellationToken.None);
+    var dead = await producer.DeadLettersAsync(CancellationToken.None);
+    var perPartition = string.Join(" ", Enumerable.Range(0, partitions).Select(p => $"p{p}={standIn.ReceivedFor($"demo:p{p}").Count}"));
+    Console.WriteLine($"[{watch.Elapsed:mm\\:ss}] produced={producer.Produced} delivered={standIn.ReceivedCount} pending={pending} dead_letters={dead} | {perPartition}");
+}
