@@ -26,6 +26,8 @@ internal sealed record PostgresInstanceOptions(bool Tuned = true, int MaxConnect
 /// </summary>
 internal sealed class PostgresInstance : IAsyncDisposable
 {
+    private const string DirectoryPrefix = "centrifugo-actors-pg-";
+    private const string OwnerFile = "owner.pid";
     private static readonly ConcurrentDictionary<PostgresInstance, byte> Running = new();
     private static int _exitHookInstalled;
 
@@ -85,8 +87,10 @@ internal sealed class PostgresInstance : IAsyncDisposable
         options ??= PostgresInstanceOptions.ForTests;
         var bin = FindBinDirectory();
         var asPostgres = Environment.UserName == "root" || Environment.GetEnvironmentVariable("USER") == "root" || IsRoot();
-        var root = Path.Combine(Path.GetTempPath(), "centrifugo-actors-pg-" + Guid.NewGuid().ToString("N")[..12]);
+        await SweepOrphansAsync(bin, asPostgres, cancellationToken);
+        var root = Path.Combine(Path.GetTempPath(), DirectoryPrefix + Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(root);
+        await File.WriteAllTextAsync(Path.Combine(root, OwnerFile), Environment.ProcessId.ToString(CultureInfo.InvariantCulture), cancellationToken);
         // Hex: no character needs escaping in any DSN form, yet it is a real 128-bit secret.
         var password = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
         var port = FreePort();
@@ -136,6 +140,49 @@ internal sealed class PostgresInstance : IAsyncDisposable
         }
 
         DeleteDirectory();
+    }
+
+    /// <summary>
+    /// Stops and deletes servers whose owning process is gone (a test run killed before its exit hook ran, or a
+    /// host that stopped the runner while the hook was deleting files).
+    /// </summary>
+    private static async Task SweepOrphansAsync(string bin, bool asPostgres, CancellationToken cancellationToken)
+    {
+        foreach (var dir in Directory.GetDirectories(Path.GetTempPath(), DirectoryPrefix + "*"))
+        {
+            int owner;
+            try
+            {
+                var ownerFile = Path.Combine(dir, OwnerFile);
+                owner = File.Exists(ownerFile) && int.TryParse(await File.ReadAllTextAsync(ownerFile, cancellationToken), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) ? pid : -1;
+            }
+            catch (IOException)
+            {
+                continue;
+            }
+
+            // No owner file: either ours being created right now by another run, or very old; only touch the latter.
+            if ((owner > 0 && IsAlive(owner)) || (owner <= 0 && Directory.GetLastWriteTimeUtc(dir) > DateTime.UtcNow.AddMinutes(-10)))
+            {
+                continue;
+            }
+
+            var orphan = new PostgresInstance(bin, dir, asPostgres, 0, "");
+            await orphan.DisposeAsync();
+        }
+    }
+
+    private static bool IsAlive(int pid)
+    {
+        try
+        {
+            using var process = Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
     }
 
     private async Task InitAsync(PostgresInstanceOptions options, CancellationToken cancellationToken)
@@ -351,15 +398,18 @@ internal sealed class PostgresInstance : IAsyncDisposable
             return;
         }
 
+        // One shell does stop + delete: test runners may kill the process while the exit hook still runs, and the
+        // shell survives that. Leftovers are swept by the next StartAsync anyway.
+        var pgCtl = Path.Combine(_binDirectory, "pg_ctl");
+        var stop = (_asPostgresUser ? "runuser -u postgres -- " : "") +
+                   $"'{pgCtl}' stop -D '{DataDirectory}' -m immediate -w -t 10 >/dev/null 2>&1; rm -rf '{_rootDirectory}'";
         try
         {
-            var path = Path.Combine(_binDirectory, "pg_ctl");
-            string[] args = ["stop", "-D", DataDirectory, "-m", "immediate", "-w", "-t", "10"];
-            var info = _asPostgresUser ? new ProcessStartInfo("runuser", ["-u", "postgres", "--", path, .. args]) : new ProcessStartInfo(path, args);
-            info.UseShellExecute = false;
-            info.RedirectStandardOutput = true;
-            info.RedirectStandardError = true;
-            info.WorkingDirectory = Path.GetTempPath();
+            var info = new ProcessStartInfo("/bin/sh", ["-c", stop])
+            {
+                UseShellExecute = false,
+                WorkingDirectory = Path.GetTempPath(),
+            };
             using var process = Process.Start(info);
             process?.WaitForExit(15_000);
         }
@@ -367,8 +417,6 @@ internal sealed class PostgresInstance : IAsyncDisposable
         {
             // best effort at exit
         }
-
-        DeleteDirectory();
     }
 
     private void DeleteDirectory()
