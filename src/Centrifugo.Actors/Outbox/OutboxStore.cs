@@ -1,51 +1,312 @@
+using System.Text;
 using Centrifugo.Actors.Configuration;
 using Microsoft.Extensions.Logging;
+using Npgsql;
+using NpgsqlTypes;
 
 namespace Centrifugo.Actors.Outbox;
 
 /// <summary>
-/// All SQL access for one postgresql consumer (one pooled NpgsqlDataSource per consumer).
-/// STUB: implemented by the PostgreSQL work package.
+/// All SQL access for one postgresql consumer (one pooled NpgsqlDataSource per consumer). Thread-safe: each
+/// partition works on its own <see cref="OutboxBatch"/> (its own pooled connection).
 /// </summary>
-internal sealed class OutboxStore : IAsyncDisposable
+/// <remarks>
+/// Round trips per batch: one for BEGIN + advisory lock + SELECT, one for dead-letter INSERT + DELETE + COMMIT.
+/// Statements are auto-prepared per physical connection. Rows whose <c>method</c> is NULL are returned with
+/// method "" (envelope mode) instead of blocking the partition as Centrifugo's scan error does.
+/// </remarks>
+internal sealed partial class OutboxStore : IAsyncDisposable
 {
+    private static readonly TimeSpan PingTimeout = TimeSpan.FromSeconds(10);
+
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly OutboxSql _sql;
+    private readonly int _lockKey;
+    private readonly ILogger _logger;
+
+    /// <exception cref="FormatException">The DSN cannot be parsed (message names the parameter, never the password).</exception>
+    /// <exception cref="ArgumentException">A table name is invalid or a TLS setting is unusable.</exception>
     public OutboxStore(string consumerName, PostgresConsumerOptions options, ILoggerFactory loggerFactory)
     {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(loggerFactory);
         ConsumerName = consumerName;
         Options = options;
-        _ = loggerFactory;
+        _sql = new OutboxSql(options.OutboxTableName, options.DeadLetterTableName);
+        _lockKey = OutboxLockKey.For(consumerName);
+        _logger = loggerFactory.CreateLogger<OutboxStore>();
+        _dataSource = PostgresDataSources.Create(options.Dsn, options.Tls, pooling: true, loggerFactory);
     }
 
     public string ConsumerName { get; }
     public PostgresConsumerOptions Options { get; }
 
+    /// <summary>The SQL this store issues (quoted table names), e.g. for status pages and tests.</summary>
+    internal OutboxSql Sql => _sql;
+
+    /// <summary>key1 of this consumer's advisory locks (<see cref="OutboxLockKey.For"/>).</summary>
+    internal int LockKey => _lockKey;
+
     /// <summary>Checks connectivity (10 s timeout) and that the outbox table exists; creates the dead-letter table if missing.</summary>
-    public Task InitializeAsync(CancellationToken cancellationToken) => throw new NotImplementedException();
+    /// <exception cref="InvalidOperationException">The database is unreachable or the outbox table is missing; the message names consumer, host, port and table, never the password.</exception>
+    public async Task InitializeAsync(CancellationToken cancellationToken)
+    {
+        NpgsqlConnection connection;
+        using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+        {
+            timeout.CancelAfter(PingTimeout);
+            try
+            {
+                connection = await _dataSource.OpenConnectionAsync(timeout.Token);
+            }
+            catch (Exception e) when (e is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException or IOException
+                                      || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+            {
+                throw new InvalidOperationException(
+                    $"consumer '{ConsumerName}': cannot connect to PostgreSQL at {PostgresDsn.Endpoint(Options.Dsn)} " +
+                    $"within {PingTimeout.TotalSeconds:0} s: {Describe(e)}", e is OperationCanceledException ? null : e);
+            }
+        }
+
+        await using (connection)
+        {
+            if (!await TableExistsAsync(connection, _sql.OutboxTable, cancellationToken))
+            {
+                throw new InvalidOperationException(
+                    $"consumer '{ConsumerName}': outbox table {_sql.OutboxTable} does not exist " +
+                    $"(outbox_table_name '{Options.OutboxTableName}'; unquoted names are folded to lower case).");
+            }
+
+            if (await DeadLetterTableReadyAsync(connection, cancellationToken))
+            {
+                return;
+            }
+
+            await using var tx = await connection.BeginTransactionAsync(cancellationToken);
+            await ExecuteAsync(connection, OutboxSql.LockDdl, cancellationToken);
+            if (!await TableExistsAsync(connection, _sql.DeadLetterTable, cancellationToken))
+            {
+                await ExecuteAsync(connection, _sql.CreateDeadLetterTable, cancellationToken);
+                LogDeadLetterTableCreated(_logger, ConsumerName, _sql.DeadLetterTable);
+            }
+
+            await ExecuteAsync(connection, _sql.AddDeadLetterColumns, cancellationToken);
+            await tx.CommitAsync(cancellationToken);
+        }
+    }
 
     /// <summary>
     /// BEGIN (READ COMMITTED); advisory xact lock of (consumer, partition) (try-lock when use_try_lock);
     /// SELECT up to partition_select_limit rows ORDER BY id. Returns null when use_try_lock is on and the
     /// lock is held elsewhere. The returned batch owns the connection and the open transaction.
     /// </summary>
-    public Task<OutboxBatch?> BeginBatchAsync(int partition, CancellationToken cancellationToken) => throw new NotImplementedException();
+    /// <exception cref="NpgsqlException">Database error; nothing is left open.</exception>
+    public async Task<OutboxBatch?> BeginBatchAsync(int partition, CancellationToken cancellationToken)
+    {
+        var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+        var handedOver = false;
+        try
+        {
+            var rows = new List<OutboxRow>();
+            var locked = true;
+            await using (var batch = new NpgsqlBatch(connection))
+            {
+                batch.BatchCommands.Add(new NpgsqlBatchCommand(_sql.Begin));
+                var lockCommand = new NpgsqlBatchCommand(OutboxSql.Lock(Options.UseTryLock));
+                lockCommand.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _lockKey });
+                lockCommand.Parameters.Add(new NpgsqlParameter<int> { TypedValue = partition });
+                batch.BatchCommands.Add(lockCommand);
+                var select = new NpgsqlBatchCommand(_sql.Select);
+                select.Parameters.Add(new NpgsqlParameter<int> { TypedValue = partition });
+                select.Parameters.Add(new NpgsqlParameter<int> { TypedValue = Options.PartitionSelectLimit });
+                batch.BatchCommands.Add(select);
+
+                await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+                if (Options.UseTryLock)
+                {
+                    await reader.ReadAsync(cancellationToken);
+                    locked = reader.GetBoolean(0);
+                }
+
+                await reader.NextResultAsync(cancellationToken);
+                if (locked)
+                {
+                    var payloadIsBytes = reader.GetFieldType(2) == typeof(byte[]);
+                    while (await reader.ReadAsync(cancellationToken))
+                    {
+                        var id = reader.GetInt64(0);
+                        var method = reader.IsDBNull(1) ? "" : reader.GetString(1);
+                        ReadOnlyMemory<byte> payload = reader.IsDBNull(2) ? ReadOnlyMemory<byte>.Empty
+                            : payloadIsBytes ? reader.GetFieldValue<byte[]>(2)
+                            : Encoding.UTF8.GetBytes(reader.GetString(2));
+                        rows.Add(new OutboxRow(id, method, payload, partition));
+                    }
+                }
+            }
+
+            if (!locked)
+            {
+                return null; // the finally block rolls back and releases the connection
+            }
+
+            handedOver = true;
+            return new OutboxBatch(connection, _sql, ConsumerName, rows, _logger);
+        }
+        finally
+        {
+            if (!handedOver)
+            {
+                // Closing returns the session to the pool; an open transaction is rolled back first.
+                await RollbackQuietlyAsync(connection, _logger, ConsumerName);
+                await connection.DisposeAsync();
+            }
+        }
+    }
 
     /// <summary>Number of rows waiting in a partition (for lag/status).</summary>
-    public Task<long> CountPendingAsync(int partition, CancellationToken cancellationToken) => throw new NotImplementedException();
+    public async Task<long> CountPendingAsync(int partition, CancellationToken cancellationToken)
+    {
+        await using var command = _dataSource.CreateCommand(_sql.CountPending);
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = partition });
+        return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
+    }
 
-    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    public ValueTask DisposeAsync() => _dataSource.DisposeAsync();
+
+    private async Task<bool> DeadLetterTableReadyAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(OutboxSql.CountDeadLetterColumns, connection);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = _sql.DeadLetterTable });
+        return (long)(await command.ExecuteScalarAsync(cancellationToken))! == 3;
+    }
+
+    private static async Task<bool> TableExistsAsync(NpgsqlConnection connection, string quotedTable, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(OutboxSql.TableExists, connection);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = quotedTable });
+        return (bool)(await command.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    internal static async Task ExecuteAsync(NpgsqlConnection connection, string sql, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    internal static async Task RollbackQuietlyAsync(NpgsqlConnection connection, ILogger logger, string consumer)
+    {
+        if (connection.FullState != System.Data.ConnectionState.Open)
+        {
+            return; // broken: the server rolls back when the session ends, and the pool drops it
+        }
+
+        try
+        {
+            await ExecuteAsync(connection, OutboxSql.Rollback, CancellationToken.None);
+        }
+        catch (Exception e) when (e is NpgsqlException or IOException or TimeoutException or InvalidOperationException)
+        {
+            LogRollbackFailed(logger, consumer, e);
+        }
+    }
+
+    private static string Describe(Exception e) => e switch
+    {
+        OperationCanceledException => "timed out",
+        PostgresException pg => $"{pg.SqlState} {pg.MessageText}",
+        _ => e.Message,
+    };
+
+    [LoggerMessage(EventId = 3100, Level = LogLevel.Information, Message = "Consumer {Consumer}: created dead-letter table {Table}")]
+    private static partial void LogDeadLetterTableCreated(ILogger logger, string consumer, string table);
+
+    [LoggerMessage(EventId = 3101, Level = LogLevel.Warning, Message = "Consumer {Consumer}: rollback of an outbox transaction failed; the connection is discarded")]
+    private static partial void LogRollbackFailed(ILogger logger, string consumer, Exception exception);
 }
 
 /// <summary>An open outbox transaction with the rows it read. Dispose without Complete = rollback (nothing deleted).</summary>
+/// <remarks>Not thread-safe: one partition actor uses it at a time.</remarks>
 internal sealed class OutboxBatch : IAsyncDisposable
 {
-    public IReadOnlyList<OutboxRow> Rows { get; } = [];
+    private readonly NpgsqlConnection _connection;
+    private readonly OutboxSql _sql;
+    private readonly string _consumer;
+    private readonly ILogger _logger;
+    private bool _finished;
+
+    internal OutboxBatch(NpgsqlConnection connection, OutboxSql sql, string consumer, IReadOnlyList<OutboxRow> rows, ILogger logger)
+    {
+        _connection = connection;
+        _sql = sql;
+        _consumer = consumer;
+        _logger = logger;
+        Rows = rows;
+    }
+
+    public IReadOnlyList<OutboxRow> Rows { get; }
 
     /// <summary>
     /// In the same transaction: moves <paramref name="deadLetters"/> to the dead-letter table, deletes them
-    /// and <paramref name="deliveredIds"/> from the outbox, and commits.
+    /// and <paramref name="deliveredIds"/> from the outbox, and commits (one round trip).
     /// </summary>
-    public Task CompleteAsync(IReadOnlyCollection<long> deliveredIds, IReadOnlyList<DeadLetter> deadLetters, CancellationToken cancellationToken)
-        => throw new NotImplementedException();
+    /// <exception cref="InvalidOperationException">The batch was already completed or disposed.</exception>
+    /// <exception cref="NpgsqlException">Database error: the transaction is rolled back, nothing deleted.</exception>
+    public async Task CompleteAsync(IReadOnlyCollection<long> deliveredIds, IReadOnlyList<DeadLetter> deadLetters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(deliveredIds);
+        ArgumentNullException.ThrowIfNull(deadLetters);
+        ObjectDisposedException.ThrowIf(_finished, this);
 
-    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+        var ids = new long[deliveredIds.Count + deadLetters.Count];
+        var n = 0;
+        foreach (var id in deliveredIds)
+        {
+            ids[n++] = id;
+        }
+
+        await using var batch = new NpgsqlBatch(_connection);
+        if (deadLetters.Count > 0)
+        {
+            var dlIds = new long[deadLetters.Count];
+            var reasons = new string[deadLetters.Count];
+            for (var i = 0; i < deadLetters.Count; i++)
+            {
+                dlIds[i] = deadLetters[i].Id;
+                reasons[i] = deadLetters[i].Reason;
+                ids[deliveredIds.Count + i] = deadLetters[i].Id;
+            }
+
+            var insert = new NpgsqlBatchCommand(_sql.InsertDeadLetters);
+            insert.Parameters.Add(new NpgsqlParameter<string> { TypedValue = _consumer, NpgsqlDbType = NpgsqlDbType.Text });
+            insert.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = dlIds });
+            insert.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = reasons, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+            batch.BatchCommands.Add(insert);
+        }
+
+        if (ids.Length > 0)
+        {
+            var delete = new NpgsqlBatchCommand(_sql.Delete);
+            delete.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = ids });
+            batch.BatchCommands.Add(delete);
+        }
+
+        batch.BatchCommands.Add(new NpgsqlBatchCommand(OutboxSql.Commit));
+        // On failure PostgreSQL skips the rest of the pipeline (COMMIT included); DisposeAsync then rolls back.
+        await batch.ExecuteNonQueryAsync(cancellationToken);
+
+        _finished = true;
+        await _connection.DisposeAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_finished)
+        {
+            return;
+        }
+
+        _finished = true;
+        await OutboxStore.RollbackQuietlyAsync(_connection, _logger, _consumer);
+        await _connection.DisposeAsync();
+    }
 }

@@ -1,0 +1,116 @@
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace Centrifugo.Actors.Outbox;
+
+/// <summary>
+/// Every SQL statement the outbox consumer issues, built once per consumer from validated, quoted identifiers.
+/// </summary>
+/// <remarks>
+/// Table names from the configuration (outbox_table_name, dead_letter_table_name) must be
+/// <c>[A-Za-z_][A-Za-z0-9_]*</c>, optionally <c>schema.table</c>. Centrifugo interpolates them unquoted, so
+/// PostgreSQL folds them to lower case; to address the very same table we fold to lower case too and then quote
+/// (<c>MyOutbox</c> → <c>"myoutbox"</c>). Nothing from configuration is ever interpolated raw.
+/// </remarks>
+internal sealed partial class OutboxSql
+{
+    public OutboxSql(string outboxTableName, string deadLetterTableName)
+    {
+        OutboxTable = QuoteTableName(outboxTableName, "outbox_table_name");
+        DeadLetterTable = QuoteTableName(deadLetterTableName, "dead_letter_table_name");
+
+        // BEGIN travels in the same round trip as the lock and the SELECT; COMMIT with the DELETE.
+        Begin = "BEGIN ISOLATION LEVEL READ COMMITTED";
+        Select = $"SELECT id, method, payload FROM {OutboxTable} WHERE partition = $1 ORDER BY id ASC LIMIT $2";
+        Delete = $"DELETE FROM {OutboxTable} WHERE id = ANY($1)";
+        InsertDeadLetters =
+            $"INSERT INTO {DeadLetterTable} (id, method, payload, partition, consumer, reason) " +
+            $"SELECT o.id, o.method, o.payload, o.partition, $1, d.reason FROM {OutboxTable} o " +
+            "JOIN unnest($2::bigint[], $3::text[]) AS d(id, reason) ON o.id = d.id";
+        CountPending = $"SELECT count(*) FROM {OutboxTable} WHERE partition = $1";
+        // LIKE … INCLUDING DEFAULTS keeps extra NOT NULL DEFAULT columns of the outbox insertable; the id default
+        // (the outbox's sequence) is dropped so that the outbox table can still be dropped on its own.
+        CreateDeadLetterTable =
+            $"CREATE TABLE IF NOT EXISTS {DeadLetterTable} (LIKE {OutboxTable} INCLUDING DEFAULTS); " +
+            $"ALTER TABLE {DeadLetterTable} ALTER COLUMN id DROP DEFAULT";
+        AddDeadLetterColumns =
+            $"ALTER TABLE {DeadLetterTable} ADD COLUMN IF NOT EXISTS consumer text, " +
+            "ADD COLUMN IF NOT EXISTS reason text, " +
+            "ADD COLUMN IF NOT EXISTS failed_at timestamptz NOT NULL DEFAULT now()";
+    }
+
+    /// <summary>Quoted, lower-cased outbox table, e.g. <c>"public"."outbox"</c>.</summary>
+    public string OutboxTable { get; }
+
+    /// <summary>Quoted, lower-cased dead-letter table.</summary>
+    public string DeadLetterTable { get; }
+
+    public string Begin { get; }
+    public string Select { get; }
+    public string Delete { get; }
+    public string InsertDeadLetters { get; }
+    public string CountPending { get; }
+    public string CreateDeadLetterTable { get; }
+    public string AddDeadLetterColumns { get; }
+
+    public const string Commit = "COMMIT";
+    public const string Rollback = "ROLLBACK";
+
+    /// <summary>$1 = key1 (consumer hash), $2 = key2 (partition).</summary>
+    public static string Lock(bool tryLock) =>
+        tryLock ? "SELECT pg_try_advisory_xact_lock($1, $2)" : "SELECT pg_advisory_xact_lock($1, $2)";
+
+    /// <summary>$1 = quoted table name as text; true when the relation exists.</summary>
+    public const string TableExists = "SELECT to_regclass($1) IS NOT NULL";
+
+    /// <summary>$1 = quoted table name as text; how many of the dead-letter bookkeeping columns exist.</summary>
+    public const string CountDeadLetterColumns =
+        "SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass($1) " +
+        "AND attname IN ('consumer', 'reason', 'failed_at') AND NOT attisdropped";
+
+    /// <summary>Serialises concurrent start-ups (several nodes) around the dead-letter DDL.</summary>
+    public const string LockDdl = "SELECT pg_advisory_xact_lock(hashtext('centrifugo-actors:dead-letter-ddl'))";
+
+    /// <summary>Validates a configured table name and returns it lower-cased and quoted.</summary>
+    /// <exception cref="ArgumentException">The name is not <c>[schema.]table</c> made of identifier characters.</exception>
+    public static string QuoteTableName(string name, string setting = "table name")
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        if (!TableNamePattern().IsMatch(name))
+        {
+            throw new ArgumentException(
+                $"{setting} '{name}' is invalid: use [A-Za-z_][A-Za-z0-9_]* optionally prefixed by a schema (schema.table).",
+                nameof(name));
+        }
+
+        return string.Join('.', name.Split('.').Select(part => QuoteIdentifier(part.ToLowerInvariant())));
+    }
+
+    /// <summary>Quotes an identifier exactly as given (case preserved), doubling embedded quotes.</summary>
+    public static string QuoteIdentifier(string identifier) =>
+        "\"" + identifier.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+
+    [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)?$")]
+    private static partial Regex TableNamePattern();
+}
+
+/// <summary>
+/// Advisory-lock keys for the two-int form <c>pg_advisory_xact_lock(key1, key2)</c>: key1 identifies the
+/// consumer, key2 is the partition index. Unlike Centrifugo's <c>hashtext('centrifugo_partition_lock_' || name || i)</c>
+/// (where consumer "pg1" partition 0 and consumer "pg" partition 10 collide), two consumers can only share locks if
+/// their key1 values are equal, which the host checks at start-up. Note: the two-int key space is separate from
+/// Centrifugo's one-bigint keys, so this consumer does not exclude a Centrifugo node reading the same table.
+/// </summary>
+internal static class OutboxLockKey
+{
+    /// <summary>First 4 bytes (big-endian) of SHA-256("centrifugo-actors:" + consumer name). Stable across versions and platforms.</summary>
+    public static int For(string consumerName)
+    {
+        ArgumentNullException.ThrowIfNull(consumerName);
+        Span<byte> hash = stackalloc byte[32];
+        SHA256.HashData(Encoding.UTF8.GetBytes("centrifugo-actors:" + consumerName), hash);
+        return BinaryPrimitives.ReadInt32BigEndian(hash);
+    }
+}

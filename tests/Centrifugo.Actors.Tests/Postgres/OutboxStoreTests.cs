@@ -1,0 +1,352 @@
+using System.Text;
+using Centrifugo.Actors.Configuration;
+using Centrifugo.Actors.Outbox;
+using Centrifugo.Actors.Testing.Postgres;
+using Microsoft.Extensions.Logging.Abstractions;
+using Npgsql;
+
+namespace Centrifugo.Actors.Tests.Postgres;
+
+public sealed class OutboxStoreTests(PostgresFixture pg) : IClassFixture<PostgresFixture>, IAsyncLifetime
+{
+    private readonly List<OutboxStore> _stores = [];
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        foreach (var store in _stores)
+        {
+            await store.DisposeAsync();
+        }
+    }
+
+    private PostgresConsumerOptions Options(string table, int limit = 100, bool tryLock = false, string? dsn = null, string? deadLetterTable = null) => new()
+    {
+        Dsn = dsn ?? pg.Instance.UrlDsn,
+        OutboxTableName = table,
+        DeadLetterTableName = deadLetterTable ?? table + "_dead_letter",
+        NumPartitions = 4,
+        PartitionSelectLimit = limit,
+        UseTryLock = tryLock,
+    };
+
+    private async Task<OutboxStore> StoreAsync(PostgresConsumerOptions options, string? consumer = null, bool initialize = true)
+    {
+        var store = new OutboxStore(consumer ?? PostgresFixture.UniqueName("c"), options, NullLoggerFactory.Instance);
+        _stores.Add(store);
+        if (initialize)
+        {
+            await store.InitializeAsync(CancellationToken.None);
+        }
+
+        return store;
+    }
+
+    private async Task<OutboxTestTable> TableAsync(OutboxPayloadType type = OutboxPayloadType.Bytea, string? name = null, bool methodNullable = false) =>
+        await OutboxTestTable.CreateAsync(pg.DataSource, name ?? PostgresFixture.UniqueName("outbox"), type, methodNullable: methodNullable);
+
+    private static IEnumerable<OutboxInsert> Rows(int partition, int count, string prefix = "m") =>
+        Enumerable.Range(0, count).Select(i => new OutboxInsert("publish", $"{{\"{prefix}\":{i}}}", partition));
+
+    private static string Text(OutboxRow row) => Encoding.UTF8.GetString(row.Payload.Span);
+
+    [Fact]
+    public async Task Batch_reads_only_its_partition_in_id_order_up_to_the_select_limit()
+    {
+        var table = await TableAsync();
+        await table.InsertAsync(Rows(0, 3).Concat(Rows(1, 5)).Concat(Rows(0, 3, "n")));
+        var store = await StoreAsync(Options(table.Name, limit: 4));
+
+        await using var batch = await store.BeginBatchAsync(0, CancellationToken.None);
+
+        Assert.NotNull(batch);
+        Assert.Equal(4, batch.Rows.Count);
+        Assert.All(batch.Rows, r => Assert.Equal(0, r.Partition));
+        Assert.Equal(batch.Rows.Select(r => r.Id).Order(), batch.Rows.Select(r => r.Id));
+        Assert.Equal(["{\"m\": 0}", "{\"m\": 1}", "{\"m\": 2}", "{\"n\": 0}"], batch.Rows.Select(Text).Select(t => t.Replace(":", ": ", StringComparison.Ordinal)));
+        Assert.All(batch.Rows, r => Assert.Equal("publish", r.Method));
+    }
+
+    [Fact]
+    public async Task Complete_deletes_exactly_the_given_ids_and_moves_dead_letters_in_one_transaction()
+    {
+        var table = await TableAsync();
+        await table.InsertAsync(Rows(2, 5));
+        var consumer = PostgresFixture.UniqueName("c");
+        var store = await StoreAsync(Options(table.Name), consumer);
+
+        await using (var batch = await store.BeginBatchAsync(2, CancellationToken.None))
+        {
+            var ids = batch!.Rows.Select(r => r.Id).ToArray();
+            await batch.CompleteAsync([ids[0], ids[1]], [new DeadLetter(ids[2], "centrifugo error 102: unknown channel")], CancellationToken.None);
+        }
+
+        var all = await table.IdsAsync();
+        Assert.Equal(2, all.Count);
+        var deadLetters = await table.ReadDeadLettersAsync();
+        var dl = Assert.Single(deadLetters);
+        Assert.Equal("publish", dl.Method);
+        Assert.Equal("{\"m\":2}", dl.Payload);
+        Assert.Equal(2, dl.Partition);
+        Assert.Equal(consumer, dl.Consumer);
+        Assert.Equal("centrifugo error 102: unknown channel", dl.Reason);
+        Assert.True(dl.FailedAt > DateTimeOffset.UtcNow.AddMinutes(-5));
+    }
+
+    [Fact]
+    public async Task Disposing_a_batch_without_completing_it_rolls_everything_back()
+    {
+        var table = await TableAsync();
+        await table.InsertAsync(Rows(0, 3));
+        var store = await StoreAsync(Options(table.Name));
+
+        await using (var batch = await store.BeginBatchAsync(0, CancellationToken.None))
+        {
+            Assert.Equal(3, batch!.Rows.Count);
+        }
+
+        Assert.Equal(3, await table.CountAsync());
+        Assert.Empty(await table.ReadDeadLettersAsync());
+        // the partition lock was released with the rollback
+        await using var again = await store.BeginBatchAsync(0, CancellationToken.None);
+        Assert.Equal(3, again!.Rows.Count);
+    }
+
+    [Fact]
+    public async Task A_failed_complete_deletes_nothing_and_releases_the_lock()
+    {
+        var table = await TableAsync();
+        await table.InsertAsync(Rows(0, 2));
+        var store = await StoreAsync(Options(table.Name));
+        await using (var batch = await store.BeginBatchAsync(0, CancellationToken.None))
+        {
+            await using var drop = pg.DataSource.CreateCommand($"DROP TABLE {OutboxSql.QuoteTableName(table.Name + "_dead_letter")}");
+            await drop.ExecuteNonQueryAsync();
+            await Assert.ThrowsAsync<PostgresException>(() =>
+                batch!.CompleteAsync([batch.Rows[0].Id], [new DeadLetter(batch.Rows[1].Id, "bad")], CancellationToken.None));
+        }
+
+        Assert.Equal(2, await table.CountAsync());
+        await using var again = await store.BeginBatchAsync(0, CancellationToken.None);
+        Assert.Equal(2, again!.Rows.Count);
+    }
+
+    [Fact]
+    public async Task Blocking_lock_makes_a_second_batch_on_the_same_partition_wait_and_then_see_the_deletes()
+    {
+        var table = await TableAsync();
+        await table.InsertAsync(Rows(1, 4));
+        var consumer = PostgresFixture.UniqueName("c");
+        var storeA = await StoreAsync(Options(table.Name, limit: 2), consumer);
+        var storeB = await StoreAsync(Options(table.Name, limit: 2), consumer);
+
+        var first = await storeA.BeginBatchAsync(1, CancellationToken.None);
+        var second = storeB.BeginBatchAsync(1, CancellationToken.None);
+        await Poll.UntilAsync(async () => await WaitingAdvisoryLocksAsync(storeA.LockKey) == 1, "second batch waits on the advisory lock");
+        Assert.False(second.IsCompleted);
+
+        await first!.CompleteAsync(first.Rows.Select(r => r.Id).ToArray(), [], CancellationToken.None);
+        await using var secondBatch = await second.WaitAsync(TimeSpan.FromSeconds(10));
+
+        // READ COMMITTED: the SELECT after the lock wait sees the first batch's deletes
+        Assert.Equal(2, secondBatch!.Rows.Count);
+        Assert.DoesNotContain(secondBatch.Rows, r => first.Rows.Any(f => f.Id == r.Id));
+    }
+
+    [Fact]
+    public async Task Try_lock_returns_null_while_another_batch_holds_the_partition()
+    {
+        var table = await TableAsync();
+        await table.InsertAsync(Rows(3, 2));
+        var consumer = PostgresFixture.UniqueName("c");
+        var holder = await StoreAsync(Options(table.Name), consumer);
+        var trier = await StoreAsync(Options(table.Name, tryLock: true), consumer);
+
+        await using (var held = await holder.BeginBatchAsync(3, CancellationToken.None))
+        {
+            Assert.Null(await trier.BeginBatchAsync(3, CancellationToken.None));
+        }
+
+        await using var acquired = await trier.BeginBatchAsync(3, CancellationToken.None);
+        Assert.Equal(2, acquired!.Rows.Count);
+    }
+
+    [Fact]
+    public async Task The_lock_excludes_neither_another_partition_nor_another_consumer()
+    {
+        var table = await TableAsync();
+        await table.InsertAsync(Rows(0, 1).Concat(Rows(1, 1)));
+        var consumer = PostgresFixture.UniqueName("c");
+        var a = await StoreAsync(Options(table.Name, tryLock: true), consumer);
+        var sameConsumer = await StoreAsync(Options(table.Name, tryLock: true), consumer);
+        var otherConsumer = await StoreAsync(Options(table.Name, tryLock: true), consumer + "x");
+
+        await using var held = await a.BeginBatchAsync(0, CancellationToken.None);
+        await using var otherPartition = await sameConsumer.BeginBatchAsync(1, CancellationToken.None);
+        await using var otherName = await otherConsumer.BeginBatchAsync(0, CancellationToken.None);
+
+        Assert.NotNull(held);
+        Assert.NotNull(otherPartition);
+        Assert.NotNull(otherName);
+    }
+
+    [Theory]
+    [InlineData("Bytea")]
+    [InlineData("Jsonb")]
+    [InlineData("Json")]
+    [InlineData("Text")]
+    public async Task Payload_of_every_column_type_is_read_as_utf8_bytes_and_dead_letters_keep_its_type(string payloadType)
+    {
+        var type = Enum.Parse<OutboxPayloadType>(payloadType);
+        var table = await TableAsync(type);
+        const string payload = "{\"channel\":\"ch\",\"data\":{\"text\":\"héllo ✓\"}}";
+        await table.InsertAsync([new OutboxInsert("publish", payload, 0), new OutboxInsert("publish", payload, 0)]);
+        var store = await StoreAsync(Options(table.Name));
+
+        await using var batch = await store.BeginBatchAsync(0, CancellationToken.None);
+        var json = System.Text.Json.JsonDocument.Parse(batch!.Rows[0].Payload);
+        Assert.Equal("héllo ✓", json.RootElement.GetProperty("data").GetProperty("text").GetString());
+        await batch.CompleteAsync([batch.Rows[0].Id], [new DeadLetter(batch.Rows[1].Id, "r")], CancellationToken.None);
+
+        var dl = Assert.Single(await table.ReadDeadLettersAsync());
+        Assert.Equal("héllo ✓", System.Text.Json.JsonDocument.Parse(dl.Payload).RootElement.GetProperty("data").GetProperty("text").GetString());
+    }
+
+    [Fact]
+    public async Task Null_method_is_read_as_empty_string_meaning_envelope_mode()
+    {
+        var table = await TableAsync(methodNullable: true);
+        await table.InsertAsync([new OutboxInsert(null, "{\"method\":\"publish\",\"payload\":{}}", 0)]);
+        var store = await StoreAsync(Options(table.Name));
+
+        await using var batch = await store.BeginBatchAsync(0, CancellationToken.None);
+        Assert.Equal("", Assert.Single(batch!.Rows).Method);
+    }
+
+    [Fact]
+    public async Task Schema_qualified_mixed_case_table_names_address_the_table_created_unquoted()
+    {
+        var schema = PostgresFixture.UniqueName("Sch");
+        var raw = PostgresFixture.UniqueName("MixedOutbox");
+        // what a producer following Centrifugo's DDL would run: unquoted, so folded to lower case
+        await using (var create = pg.DataSource.CreateCommand(
+            $"CREATE SCHEMA {schema}; CREATE TABLE {schema}.{raw} (id BIGSERIAL PRIMARY KEY, method text NOT NULL, payload BYTEA NOT NULL, partition INTEGER NOT NULL); " +
+            $"INSERT INTO {schema}.{raw} (method, payload, partition) VALUES ('publish', '\\x7b7d', 0)"))
+        {
+            await create.ExecuteNonQueryAsync();
+        }
+
+        var store = await StoreAsync(Options($"{schema}.{raw}", deadLetterTable: $"{schema}.{raw}_DL"));
+        await using var batch = await store.BeginBatchAsync(0, CancellationToken.None);
+        Assert.Equal("{}", Text(Assert.Single(batch!.Rows)));
+        Assert.Equal(1, await store.CountPendingAsync(0, CancellationToken.None));
+        await using var exists = pg.DataSource.CreateCommand($"SELECT to_regclass('{schema.ToLowerInvariant()}.{raw.ToLowerInvariant()}_dl') IS NOT NULL");
+        Assert.True((bool)(await exists.ExecuteScalarAsync())!);
+    }
+
+    [Fact]
+    public async Task Missing_outbox_table_fails_initialisation_naming_the_table_but_not_the_password()
+    {
+        var name = PostgresFixture.UniqueName("missing");
+        var store = await StoreAsync(Options(name), "pgc", initialize: false);
+
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => store.InitializeAsync(CancellationToken.None));
+        Assert.Contains($"\"{name}\"", e.Message, StringComparison.Ordinal);
+        Assert.Contains("pgc", e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(pg.Instance.Password, e.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Unreachable_server_fails_initialisation_naming_consumer_host_and_port_but_not_the_password()
+    {
+        var table = await TableAsync();
+        var dsn = $"postgres://postgres:{pg.Instance.Password}@127.0.0.1:1/postgres?sslmode=disable&connect_timeout=2";
+        var store = await StoreAsync(Options(table.Name, dsn: dsn), "pgdown", initialize: false);
+
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => store.InitializeAsync(CancellationToken.None));
+        Assert.Contains("pgdown", e.Message, StringComparison.Ordinal);
+        Assert.Contains("127.0.0.1:1", e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(pg.Instance.Password, e.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Wrong_password_error_does_not_contain_the_password()
+    {
+        var table = await TableAsync();
+        var dsn = $"host=127.0.0.1 port={pg.Instance.Port} user=postgres password=wrong-{pg.Instance.Password} dbname=postgres sslmode=disable";
+        var store = await StoreAsync(Options(table.Name, dsn: dsn), "pgauth", initialize: false);
+
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => store.InitializeAsync(CancellationToken.None));
+        Assert.Contains("pgauth", e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(pg.Instance.Password, e.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Dead_letter_table_is_created_like_the_outbox_plus_consumer_reason_failed_at_and_initialise_is_idempotent()
+    {
+        var table = await TableAsync(OutboxPayloadType.Jsonb);
+        var store = await StoreAsync(Options(table.Name));
+        await store.InitializeAsync(CancellationToken.None);
+
+        await using var command = pg.DataSource.CreateCommand(
+            "SELECT attname, format_type(atttypid, atttypmod), attnotnull FROM pg_attribute " +
+            "WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped ORDER BY attnum");
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = OutboxSql.QuoteTableName(table.Name + "_dead_letter") });
+        var columns = new List<string>();
+        await using (var reader = await command.ExecuteReaderAsync())
+        {
+            while (await reader.ReadAsync())
+            {
+                columns.Add($"{reader.GetString(0)} {reader.GetString(1)}{(reader.GetBoolean(2) ? " not null" : "")}");
+            }
+        }
+
+        Assert.Equal(
+            ["id bigint not null", "method text not null", "payload jsonb not null", "partition integer not null",
+             "consumer text", "reason text", "failed_at timestamp with time zone not null"],
+            columns);
+    }
+
+    [Fact]
+    public async Task Count_pending_counts_one_partition()
+    {
+        var table = await TableAsync();
+        await table.InsertAsync(Rows(0, 3).Concat(Rows(1, 2)));
+        var store = await StoreAsync(Options(table.Name));
+
+        Assert.Equal(3, await store.CountPendingAsync(0, CancellationToken.None));
+        Assert.Equal(2, await store.CountPendingAsync(1, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Cancelling_a_blocked_lock_wait_returns_the_connection_and_holds_nothing()
+    {
+        var table = await TableAsync();
+        await table.InsertAsync(Rows(0, 1));
+        var consumer = PostgresFixture.UniqueName("c");
+        var a = await StoreAsync(Options(table.Name), consumer);
+        var b = await StoreAsync(Options(table.Name), consumer);
+
+        await using (var held = await a.BeginBatchAsync(0, CancellationToken.None))
+        {
+            using var cts = new CancellationTokenSource();
+            var waiting = b.BeginBatchAsync(0, cts.Token);
+            await Poll.UntilAsync(async () => await WaitingAdvisoryLocksAsync(a.LockKey) == 1, "b waits");
+            await cts.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => waiting);
+        }
+
+        await using var after = await b.BeginBatchAsync(0, CancellationToken.None);
+        Assert.Single(after!.Rows);
+    }
+
+    private async Task<long> WaitingAdvisoryLocksAsync(int key1)
+    {
+        // two-int advisory locks: classid = key1, objid = key2, objsubid = 2
+        await using var command = pg.DataSource.CreateCommand(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objsubid = 2 AND classid::bigint = $1");
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = (uint)key1 });
+        return (long)(await command.ExecuteScalarAsync())!;
+    }
+}
