@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
 using Centrifugo.Actors.Configuration;
 using Centrifugo.Actors.Delivery;
 using Centrifugo.Actors.Diagnostics;
@@ -38,6 +36,7 @@ internal sealed class NodeRuntime : IAsyncDisposable
         try
         {
             var enabled = options.Consumers.Where(c => c.Enabled).ToArray();
+            CheckLockKeysAreDistinct(enabled);
             foreach (var consumer in enabled.Where(c => c.Type == ConsumerType.Postgresql))
             {
                 var pg = consumer.Postgresql!;
@@ -66,6 +65,23 @@ internal sealed class NodeRuntime : IAsyncDisposable
             }
             client.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Advisory-lock keys are (hash of consumer name, partition); two configured consumers whose 32-bit hashes
+    /// collide would fence each other, so that is refused at start-up instead of discovered as a slowdown.
+    /// </summary>
+    private static void CheckLockKeysAreDistinct(IEnumerable<ConsumerOptions> consumers)
+    {
+        var collision = consumers
+            .Where(c => c.Type == ConsumerType.Postgresql)
+            .GroupBy(c => OutboxLockKey.For(c.Name))
+            .FirstOrDefault(g => g.Count() > 1);
+        if (collision is not null)
+        {
+            var names = string.Join(" and ", collision.Select(c => c.Name));
+            throw new ConfigException($"consumers {names} have the same advisory-lock key; rename one of them");
         }
     }
 

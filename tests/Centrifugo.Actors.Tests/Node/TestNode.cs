@@ -1,0 +1,104 @@
+using Centrifugo.Actors.Configuration;
+using Centrifugo.Actors.Diagnostics;
+using Centrifugo.Actors.Hosting;
+using Centrifugo.Actors.Host;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Centrifugo.Actors.Tests.Node;
+
+/// <summary>A whole node (runtime + actor system + admin endpoint) in this process, on ephemeral loopback ports.</summary>
+internal sealed class TestNode : IAsyncDisposable
+{
+    private readonly NodeRuntime _runtime;
+    private readonly WebApplication _app;
+
+    private TestNode(NodeRuntime runtime, WebApplication app, CapturingLoggerProvider logs)
+    {
+        _runtime = runtime;
+        _app = app;
+        Logs = logs;
+    }
+
+    public CapturingLoggerProvider Logs { get; }
+    public PartitionStatusBoard Board => _runtime.Board;
+    public IServiceProvider Services => _app.Services;
+    public string AdminUrl => _app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>()
+        .Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()!.Addresses.First();
+
+    public static async Task<TestNode> StartAsync(NodeOptions options, CancellationToken cancellationToken = default)
+    {
+        var logs = new CapturingLoggerProvider();
+        var loggerFactory = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Debug).AddProvider(logs));
+        var runtime = await NodeRuntime.StartAsync(options, loggerFactory, cancellationToken);
+        var app = NodeHost.Build(runtime, loggerFactory);
+        await app.StartAsync(cancellationToken);
+        return new TestNode(runtime, app, logs);
+    }
+
+    public static NodeOptions Options(string apiUrl, string apiKey, params ConsumerOptions[] consumers) => new()
+    {
+        Api = new ApiOptions { Url = apiUrl, Key = apiKey, Timeout = TimeSpan.FromSeconds(2), MaxBatchSize = 100 },
+        Consumers = consumers,
+        Cluster = new ClusterOptions { Hostname = "127.0.0.1", Port = 0, NumberOfShards = 20 },
+        Admin = new AdminOptions { Address = "127.0.0.1:0" },
+    };
+
+    public static ConsumerOptions Postgres(string name, string dsn, string table, int partitions = 4, TimeSpan? poll = null, string channel = "", int selectLimit = 100) => new()
+    {
+        Name = name,
+        Type = ConsumerType.Postgresql,
+        Postgresql = new PostgresConsumerOptions
+        {
+            Dsn = dsn,
+            OutboxTableName = table,
+            DeadLetterTableName = table + "_dead_letter",
+            NumPartitions = partitions,
+            PartitionSelectLimit = selectLimit,
+            PartitionPollInterval = poll ?? TimeSpan.FromMilliseconds(50),
+            PartitionNotificationChannel = channel,
+        },
+    };
+
+    /// <summary>Waits until every expected partition entity runs here and finished its first pass.</summary>
+    public Task WaitForPartitionsAsync(int count, TimeSpan? timeout = null) =>
+        Postgres.Poll.UntilAsync(
+            () => Board.Snapshot().Count(s => s.State is PartitionState.Idle or PartitionState.Delivering) >= count,
+            $"{count} partitions running", timeout ?? TimeSpan.FromSeconds(30));
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync(CancellationToken.None);
+        await _app.DisposeAsync();
+        await _runtime.DisposeAsync();
+        _runtime.LoggerFactory.Dispose();
+    }
+}
+
+/// <summary>Keeps every formatted log line (with its structured values) for assertions.</summary>
+internal sealed class CapturingLoggerProvider : ILoggerProvider
+{
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _lines = new();
+
+    public IReadOnlyList<string> Lines => _lines.ToArray();
+
+    public string All => string.Join('\n', _lines);
+
+    public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
+
+    public void Dispose() { }
+
+    private sealed class Logger(CapturingLoggerProvider owner, string category) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            var values = state is IEnumerable<KeyValuePair<string, object?>> kv ? string.Join(", ", kv.Select(p => $"{p.Key}={p.Value}")) : "";
+            owner._lines.Enqueue($"{logLevel} {category} [{eventId.Id}] {formatter(state, exception)} {{{values}}} {exception}");
+        }
+    }
+}
