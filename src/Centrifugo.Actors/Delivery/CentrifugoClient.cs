@@ -26,7 +26,7 @@ internal sealed partial class CentrifugoClient : ICentrifugoClient, IDisposable
     private readonly ILogger<CentrifugoClient> _logger;
     private readonly TimeSpan _timeout;
     private readonly int _maxBatchSize;
-    private readonly string _baseUrl;
+    private readonly Uri _baseUri;
     private readonly string _displayBase;
     private readonly Uri _batchUri;
     private readonly FrozenDictionary<string, Uri> _methodUris;
@@ -47,12 +47,12 @@ internal sealed partial class CentrifugoClient : ICentrifugoClient, IDisposable
         _logger = logger;
         _timeout = options.Timeout;
         _maxBatchSize = options.MaxBatchSize;
-        _baseUrl = options.Url.TrimEnd('/');
-        var baseUri = new Uri(_baseUrl, UriKind.Absolute);
+        var baseUri = new Uri(options.Url.TrimEnd('/'), UriKind.Absolute);
+        _baseUri = baseUri;
         // userinfo and query may hold credentials (Centrifugo accepts ?api_key=): never part of a message.
         _displayBase = baseUri.GetComponents(UriComponents.SchemeAndServer | UriComponents.Path, UriFormat.UriEscaped).TrimEnd('/');
-        _batchUri = new Uri(_baseUrl + "/batch");
-        _methodUris = ApiMethods.Accepted.ToFrozenDictionary(m => m, m => new Uri(_baseUrl + "/" + m), StringComparer.Ordinal);
+        _batchUri = Endpoint(baseUri, "batch");
+        _methodUris = ApiMethods.Accepted.ToFrozenDictionary(m => m, m => Endpoint(baseUri, m), StringComparer.Ordinal);
 
         handler ??= new SocketsHttpHandler
         {
@@ -91,10 +91,16 @@ internal sealed partial class CentrifugoClient : ICentrifugoClient, IDisposable
 
     public void Dispose() => _http.Dispose();
 
+    /// <summary>{base path}/{method}, keeping a query string (e.g. ?api_key=) that api.url may carry.</summary>
+    private static Uri Endpoint(Uri baseUri, string method)
+    {
+        return new UriBuilder(baseUri) { Path = baseUri.AbsolutePath.TrimEnd('/') + "/" + method }.Uri;
+    }
+
     /// <summary>Sends one command through POST /{method}; adds its outcome to <paramref name="completed"/> or returns the failure.</summary>
     private async Task<DeliveryFailure?> SendSingleAsync(ApiCommand command, List<CommandOutcome> completed, CancellationToken cancellationToken)
     {
-        var uri = _methodUris.TryGetValue(command.Method, out var known) ? known : new Uri(_baseUrl + "/" + command.Method);
+        var uri = _methodUris.TryGetValue(command.Method, out var known) ? known : Endpoint(_baseUri, command.Method);
         var endpoint = _displayBase + "/" + command.Method;
         using var content = new ReadOnlyMemoryContent(command.Request);
         content.Headers.TryAddWithoutValidation("Content-Type", "application/json");
@@ -203,10 +209,10 @@ internal sealed partial class CentrifugoClient : ICentrifugoClient, IDisposable
                 return null;
             case DeliveryDecision.Stall:
                 LogConfiguration(_logger, classification.Message);
-                return new DeliveryFailure(FailureKind.Configuration, classification.Message);
+                return new DeliveryFailure(DeliveryClassifier.ToFailureKind(classification.Decision), classification.Message);
             case DeliveryDecision.Retry:
                 LogTemporary(_logger, method, classification.Message);
-                return new DeliveryFailure(FailureKind.Temporary, classification.Message);
+                return new DeliveryFailure(DeliveryClassifier.ToFailureKind(classification.Decision), classification.Message);
             default:
                 throw new InvalidOperationException($"decision {classification.Decision} cannot complete a command");
         }

@@ -62,6 +62,12 @@ internal static class CommandDecoder
     /// <summary>True when <paramref name="json"/> is exactly one valid JSON object (whitespace around allowed).</summary>
     internal static bool IsSingleObject(ReadOnlySpan<byte> json, out string? error)
     {
+        if (json.Trim(" \t\r\n"u8).IsEmpty)
+        {
+            error = "empty body";
+            return false;
+        }
+
         try
         {
             var reader = new Utf8JsonReader(json, ReaderOptions);
@@ -100,6 +106,11 @@ internal static class CommandDecoder
         string? method = null;
         ReadOnlyMemory<byte> payload = default;
         var payloadKind = JsonTokenType.None;
+        if (body.Span.Trim(" \t\r\n"u8).IsEmpty)
+        {
+            return Malformed("empty body");
+        }
+
         try
         {
             var reader = new Utf8JsonReader(body.Span, ReaderOptions);

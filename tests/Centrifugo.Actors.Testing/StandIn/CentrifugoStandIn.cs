@@ -42,6 +42,7 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
     private long _latencyTicks;
     private int _failNext;
     private int _failNextCode = 100;
+    private int _failNextSkip;
     private int _failBroadcastChannel;
     private int _failRequests;
     private int _failRequestsStatus;
@@ -160,13 +161,18 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
         }
     }
 
-    /// <summary>The next <paramref name="count"/> commands (counted one by one, also inside batches) get <paramref name="errorCode"/>. Last call's code wins.</summary>
-    public void FailNext(int count, int errorCode = 100)
+    /// <summary>
+    /// After letting <paramref name="skip"/> commands through, the next <paramref name="count"/> commands (counted
+    /// one by one, also inside batches) get <paramref name="errorCode"/>. A new call replaces the previous one.
+    /// </summary>
+    public void FailNext(int count, int errorCode = 100, int skip = 0)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(count);
+        ArgumentOutOfRangeException.ThrowIfNegative(skip);
         lock (_faults)
         {
             _failNext = count;
+            _failNextSkip = count > 0 ? skip : 0;
             _failNextCode = errorCode;
         }
     }
@@ -661,6 +667,12 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
         {
             if (_failNext == 0)
             {
+                return 0;
+            }
+
+            if (_failNextSkip > 0)
+            {
+                _failNextSkip--;
                 return 0;
             }
 
