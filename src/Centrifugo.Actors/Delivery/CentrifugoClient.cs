@@ -1,18 +1,567 @@
+using System.Buffers;
+using System.Collections.Frozen;
+using System.Text;
+using System.Text.Json;
 using Centrifugo.Actors.Configuration;
 using Microsoft.Extensions.Logging;
 
 namespace Centrifugo.Actors.Delivery;
 
-/// <summary>HTTP server-API client. STUB: implemented by the delivery work package.</summary>
-internal sealed class CentrifugoClient : ICentrifugoClient, IDisposable
+/// <summary>
+/// HTTP server-API client (spec §7). One pooled <see cref="HttpClient"/> per instance; thread-safe; create one per
+/// node and share it. Batches go through POST /batch with parallel:false so Centrifugo runs them in order; a chunk
+/// of one command uses POST /{method}. Every failure is mapped by <see cref="DeliveryClassifier"/>.
+/// </summary>
+internal sealed partial class CentrifugoClient : ICentrifugoClient, IDisposable
 {
+    // A Centrifugo reply to a batch of N commands is O(N) small objects; anything this big is not Centrifugo.
+    private const int MaxResponseBytes = 16 * 1024 * 1024;
+    private static readonly byte[] BatchHead = """{"commands":["""u8.ToArray();
+    private static readonly byte[] BatchTail = """],"parallel":false}"""u8.ToArray();
+
+    private static readonly FrozenDictionary<string, byte[]> CommandHeads = ApiMethods.Accepted
+        .ToFrozenDictionary(m => m, CommandHead, StringComparer.Ordinal);
+
+    private readonly HttpClient _http;
+    private readonly ILogger<CentrifugoClient> _logger;
+    private readonly TimeSpan _timeout;
+    private readonly int _maxBatchSize;
+    private readonly Uri _baseUri;
+    private readonly string _displayBase;
+    private readonly Uri _batchUri;
+    private readonly FrozenDictionary<string, Uri> _methodUris;
+
     public CentrifugoClient(ApiOptions options, ILogger<CentrifugoClient> logger)
+        : this(options, logger, handler: null)
     {
-        _ = options; _ = logger;
     }
 
-    public Task<DeliveryResult> DeliverAsync(IReadOnlyList<ApiCommand> commands, CancellationToken cancellationToken)
-        => throw new NotImplementedException();
+    /// <param name="handler">Test seam; null = the production <see cref="SocketsHttpHandler"/>.</param>
+    internal CentrifugoClient(ApiOptions options, ILogger<CentrifugoClient> logger, HttpMessageHandler? handler)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(logger);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxBatchSize, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.Timeout, TimeSpan.Zero);
 
-    public void Dispose() { }
+        _logger = logger;
+        _timeout = options.Timeout;
+        _maxBatchSize = options.MaxBatchSize;
+        var baseUri = new Uri(options.Url.TrimEnd('/'), UriKind.Absolute);
+        _baseUri = baseUri;
+        // userinfo and query may hold credentials (Centrifugo accepts ?api_key=): never part of a message.
+        _displayBase = baseUri.GetComponents(UriComponents.SchemeAndServer | UriComponents.Path, UriFormat.UriEscaped).TrimEnd('/');
+        _batchUri = Endpoint(baseUri, "batch");
+        _methodUris = ApiMethods.Accepted.ToFrozenDictionary(m => m, m => Endpoint(baseUri, m), StringComparer.Ordinal);
+
+        handler ??= new SocketsHttpHandler
+        {
+            // Recycle connections so DNS changes (Kubernetes Service endpoints) are picked up.
+            PooledConnectionLifetime = TimeSpan.FromMinutes(2),
+            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(60),
+            MaxConnectionsPerServer = int.MaxValue,
+            ConnectTimeout = options.Timeout,
+            UseCookies = false,
+            // A redirect means api.url is wrong; following it would also forward X-API-Key to another host.
+            AllowAutoRedirect = false,
+            AutomaticDecompression = System.Net.DecompressionMethods.None,
+        };
+        _http = new HttpClient(handler, disposeHandler: true) { Timeout = Timeout.InfiniteTimeSpan };
+        _http.DefaultRequestHeaders.TryAddWithoutValidation("X-API-Key", options.Key);
+    }
+
+    public async Task<DeliveryResult> DeliverAsync(IReadOnlyList<ApiCommand> commands, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(commands);
+        var completed = new List<CommandOutcome>(commands.Count);
+        for (var start = 0; start < commands.Count; start += _maxBatchSize)
+        {
+            var count = Math.Min(_maxBatchSize, commands.Count - start);
+            var failure = count == 1
+                ? await SendSingleAsync(commands[start], completed, cancellationToken)
+                : await SendBatchAsync(commands, start, count, completed, cancellationToken);
+            if (failure is not null)
+            {
+                return new DeliveryResult(completed, failure);
+            }
+        }
+
+        return new DeliveryResult(completed, null);
+    }
+
+    public void Dispose() => _http.Dispose();
+
+    /// <summary>{base path}/{method}, keeping a query string (e.g. ?api_key=) that api.url may carry.</summary>
+    private static Uri Endpoint(Uri baseUri, string method)
+    {
+        return new UriBuilder(baseUri) { Path = baseUri.AbsolutePath.TrimEnd('/') + "/" + method }.Uri;
+    }
+
+    /// <summary>Sends one command through POST /{method}; adds its outcome to <paramref name="completed"/> or returns the failure.</summary>
+    private async Task<DeliveryFailure?> SendSingleAsync(ApiCommand command, List<CommandOutcome> completed, CancellationToken cancellationToken)
+    {
+        var uri = _methodUris.TryGetValue(command.Method, out var known) ? known : Endpoint(_baseUri, command.Method);
+        var endpoint = _displayBase + "/" + command.Method;
+        using var content = new ReadOnlyMemoryContent(command.Request);
+        content.Headers.TryAddWithoutValidation("Content-Type", "application/json");
+        var exchange = await ExchangeAsync(uri, content, endpoint, cancellationToken);
+        Classification classification;
+        try
+        {
+            classification = exchange.Failure
+                ?? (exchange.Status != 200
+                    ? DeliveryClassifier.ForStatus(exchange.Status, batch: false, command.Method, endpoint)
+                    : ParseSingleReply(exchange.Body.Span, command.Method, endpoint));
+        }
+        finally
+        {
+            exchange.Return();
+        }
+
+        return Apply(classification, completed, command.Method);
+    }
+
+    private async Task<DeliveryFailure?> SendBatchAsync(
+        IReadOnlyList<ApiCommand> commands, int start, int count, List<CommandOutcome> completed, CancellationToken cancellationToken)
+    {
+        var endpoint = _displayBase + "/batch";
+        var (buffer, length) = BuildBatchBody(commands, start, count);
+        Exchange exchange;
+        using (var content = new ByteArrayContent(buffer, 0, length))
+        {
+            content.Headers.TryAddWithoutValidation("Content-Type", "application/json");
+            exchange = await ExchangeAsync(_batchUri, content, endpoint, cancellationToken);
+        }
+
+        // SocketsHttpHandler (HTTP/1.1) finishes sending the request body before SendAsync returns, so the buffer
+        // is free again; after a transport failure a send may still be in flight, so let the GC have it then.
+        if (exchange.Failure is null)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+
+        if (exchange.Failure is { } transport)
+        {
+            exchange.Return();
+            return Apply(transport, completed, "batch");
+        }
+
+        if (exchange.Status != 200)
+        {
+            exchange.Return();
+            var status = DeliveryClassifier.ForStatus(exchange.Status, batch: true, "batch", endpoint);
+            if (status.Decision != DeliveryDecision.Isolate)
+            {
+                return Apply(status, completed, "batch");
+            }
+
+            LogIsolating(_logger, count, status.Message);
+            for (var i = start; i < start + count; i++)
+            {
+                var failure = await SendSingleAsync(commands[i], completed, cancellationToken);
+                if (failure is not null)
+                {
+                    return failure;
+                }
+            }
+
+            return null;
+        }
+
+        Classification[] replies;
+        try
+        {
+            replies = ParseBatchReplies(exchange.Body.Span, commands, start, count, endpoint, out var unexpected);
+            if (unexpected is { } bad)
+            {
+                return Apply(bad, completed, "batch");
+            }
+        }
+        finally
+        {
+            exchange.Return();
+        }
+
+        for (var i = 0; i < count; i++)
+        {
+            var failure = Apply(replies[i], completed, commands[start + i].Method);
+            if (failure is not null)
+            {
+                return failure;
+            }
+        }
+
+        return null;
+    }
+
+    private DeliveryFailure? Apply(Classification classification, List<CommandOutcome> completed, string method)
+    {
+        switch (classification.Decision)
+        {
+            case DeliveryDecision.Delivered:
+                completed.Add(classification.Message.Length == 0
+                    ? CommandOutcome.Accepted
+                    : new CommandOutcome(true, null, classification.Message));
+                return null;
+            case DeliveryDecision.Rejected:
+                LogRejected(_logger, method, classification.Message);
+                completed.Add(CommandOutcome.Rejected(classification.Code, classification.Message));
+                return null;
+            case DeliveryDecision.Stall:
+                LogConfiguration(_logger, classification.Message);
+                return new DeliveryFailure(DeliveryClassifier.ToFailureKind(classification.Decision), classification.Message);
+            case DeliveryDecision.Retry:
+                LogTemporary(_logger, method, classification.Message);
+                return new DeliveryFailure(DeliveryClassifier.ToFailureKind(classification.Decision), classification.Message);
+            default:
+                throw new InvalidOperationException($"decision {classification.Decision} cannot complete a command");
+        }
+    }
+
+    private static (byte[] Buffer, int Length) BuildBatchBody(IReadOnlyList<ApiCommand> commands, int start, int count)
+    {
+        var size = BatchHead.Length + BatchTail.Length + count;
+        for (var i = start; i < start + count; i++)
+        {
+            size += HeadOf(commands[i].Method).Length + commands[i].Request.Length + 1;
+        }
+
+        var buffer = ArrayPool<byte>.Shared.Rent(size);
+        var span = buffer.AsSpan();
+        BatchHead.CopyTo(span);
+        var at = BatchHead.Length;
+        for (var i = start; i < start + count; i++)
+        {
+            if (i > start)
+            {
+                span[at++] = (byte)',';
+            }
+
+            var head = HeadOf(commands[i].Method);
+            head.CopyTo(span[at..]);
+            at += head.Length;
+            // The request bytes go in verbatim: the decoders guarantee a single JSON object.
+            commands[i].Request.Span.CopyTo(span[at..]);
+            at += commands[i].Request.Length;
+            span[at++] = (byte)'}';
+        }
+
+        BatchTail.CopyTo(span[at..]);
+        return (buffer, at + BatchTail.Length);
+    }
+
+    private static byte[] HeadOf(string method) =>
+        CommandHeads.TryGetValue(method, out var head) ? head : CommandHead(method);
+
+    private static byte[] CommandHead(string method) => Encoding.UTF8.GetBytes("{" + JsonSerializer.Serialize(method) + ":");
+
+    private async Task<Exchange> ExchangeAsync(Uri uri, HttpContent content, string endpoint, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_timeout);
+        try
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, uri) { Content = content };
+            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+            var status = (int)response.StatusCode;
+            if (status != 200)
+            {
+                return new Exchange(status, null, 0, null);
+            }
+
+            var declared = response.Content.Headers.ContentLength;
+            if (declared > MaxResponseBytes)
+            {
+                return new Exchange(status, null, 0, DeliveryClassifier.ForUnexpectedBody(endpoint, $"response of {declared} bytes"));
+            }
+
+            var buffer = ArrayPool<byte>.Shared.Rent(declared is > 0 ? (int)declared.Value : 4096);
+            var length = 0;
+            await using var stream = await response.Content.ReadAsStreamAsync(timeout.Token);
+            while (true)
+            {
+                if (length == buffer.Length)
+                {
+                    if (length >= MaxResponseBytes)
+                    {
+                        ArrayPool<byte>.Shared.Return(buffer);
+                        return new Exchange(status, null, 0, DeliveryClassifier.ForUnexpectedBody(endpoint, "response too large"));
+                    }
+
+                    var larger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
+                    buffer.AsSpan(0, length).CopyTo(larger);
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = larger;
+                }
+
+                var read = await stream.ReadAsync(buffer.AsMemory(length), timeout.Token);
+                if (read == 0)
+                {
+                    break;
+                }
+
+                length += read;
+            }
+
+            return new Exchange(status, buffer, length, null);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return new Exchange(0, null, 0, DeliveryClassifier.ForTimeout(endpoint, _timeout));
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException)
+        {
+            return new Exchange(0, null, 0, DeliveryClassifier.ForException(e, endpoint));
+        }
+    }
+
+    private static Classification ParseSingleReply(ReadOnlySpan<byte> body, string method, string endpoint)
+    {
+        try
+        {
+            var reader = new Utf8JsonReader(body, CommandDecoder.ReaderOptions);
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                return DeliveryClassifier.ForUnexpectedBody(endpoint, "not a JSON object");
+            }
+
+            return ParseReply(ref reader, "result"u8, method == ApiMethods.Broadcast, endpoint);
+        }
+        catch (JsonException e)
+        {
+            return DeliveryClassifier.ForUnexpectedBody(endpoint, "invalid JSON: " + e.Message);
+        }
+    }
+
+    private static Classification[] ParseBatchReplies(
+        ReadOnlySpan<byte> body, IReadOnlyList<ApiCommand> commands, int start, int count, string endpoint, out Classification? unexpected)
+    {
+        var replies = new Classification[count];
+        unexpected = null;
+        try
+        {
+            var reader = new Utf8JsonReader(body, CommandDecoder.ReaderOptions);
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                unexpected = DeliveryClassifier.ForUnexpectedBody(endpoint, "not a JSON object");
+                return replies;
+            }
+
+            var seen = -1;
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                if (!reader.ValueTextEquals("replies"u8))
+                {
+                    reader.Read();
+                    reader.Skip();
+                    continue;
+                }
+
+                reader.Read();
+                if (reader.TokenType != JsonTokenType.StartArray)
+                {
+                    unexpected = DeliveryClassifier.ForUnexpectedBody(endpoint, "\"replies\" is not an array");
+                    return replies;
+                }
+
+                seen = 0;
+                while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+                {
+                    if (seen >= count || reader.TokenType != JsonTokenType.StartObject)
+                    {
+                        unexpected = DeliveryClassifier.ForUnexpectedBody(endpoint, $"replies do not match the {count} commands sent");
+                        return replies;
+                    }
+
+                    var method = commands[start + seen].Method;
+                    replies[seen] = ParseReply(ref reader, CommandHeadName(method), method == ApiMethods.Broadcast, endpoint);
+                    seen++;
+                }
+            }
+
+            if (seen != count)
+            {
+                unexpected = DeliveryClassifier.ForUnexpectedBody(endpoint, $"{Math.Max(seen, 0)} replies for {count} commands");
+            }
+        }
+        catch (JsonException e)
+        {
+            unexpected = DeliveryClassifier.ForUnexpectedBody(endpoint, "invalid JSON: " + e.Message);
+        }
+
+        return replies;
+    }
+
+    private static ReadOnlySpan<byte> CommandHeadName(string method)
+    {
+        // {"publish": → publish
+        var head = HeadOf(method);
+        return head.AsSpan(2, head.Length - 4);
+    }
+
+    /// <summary>Reader on the StartObject of a reply; leaves it on the matching EndObject.</summary>
+    private static Classification ParseReply(ref Utf8JsonReader reader, ReadOnlySpan<byte> resultName, bool broadcast, string endpoint)
+    {
+        Classification? error = null;
+        Classification? perChannel = null;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            if (reader.ValueTextEquals("error"u8))
+            {
+                reader.Read();
+                if (reader.TokenType == JsonTokenType.StartObject)
+                {
+                    error = ParseError(ref reader);
+                }
+                else
+                {
+                    reader.Skip();
+                }
+            }
+            else if (broadcast && reader.ValueTextEquals(resultName))
+            {
+                reader.Read();
+                perChannel = ParseBroadcastResult(ref reader);
+            }
+            else
+            {
+                reader.Read();
+                reader.Skip();
+            }
+        }
+
+        if (reader.TokenType != JsonTokenType.EndObject)
+        {
+            return DeliveryClassifier.ForUnexpectedBody(endpoint, "malformed reply");
+        }
+
+        return error ?? perChannel ?? new Classification(DeliveryDecision.Delivered, null, "");
+    }
+
+    private static Classification ParseError(ref Utf8JsonReader reader)
+    {
+        var code = 0;
+        string? message = null;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            if (reader.ValueTextEquals("code"u8))
+            {
+                reader.Read();
+                if (reader.TokenType == JsonTokenType.Number && reader.TryGetInt32(out var c))
+                {
+                    code = c;
+                }
+            }
+            else if (reader.ValueTextEquals("message"u8))
+            {
+                reader.Read();
+                message = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+            }
+            else
+            {
+                reader.Read();
+                reader.Skip();
+            }
+        }
+
+        return DeliveryClassifier.ForReplyError(code, message);
+    }
+
+    /// <summary>
+    /// Centrifugo retries the whole broadcast when any channel failed with 100 (publishers may use idempotency
+    /// keys); other per-channel errors leave the broadcast done, reported in the outcome's reason.
+    /// </summary>
+    private static Classification? ParseBroadcastResult(ref Utf8JsonReader reader)
+    {
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            reader.Skip();
+            return null;
+        }
+
+        Classification? retry = null;
+        StringBuilder? partial = null;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            if (!reader.ValueTextEquals("responses"u8))
+            {
+                reader.Read();
+                reader.Skip();
+                continue;
+            }
+
+            reader.Read();
+            if (reader.TokenType != JsonTokenType.StartArray)
+            {
+                reader.Skip();
+                continue;
+            }
+
+            var index = 0;
+            while (reader.Read() && reader.TokenType == JsonTokenType.StartObject)
+            {
+                while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+                {
+                    if (reader.ValueTextEquals("error"u8) && reader.Read() && reader.TokenType == JsonTokenType.StartObject)
+                    {
+                        var channelError = ParseError(ref reader);
+                        if (channelError.Decision == DeliveryDecision.Retry)
+                        {
+                            retry ??= channelError with { Message = $"broadcast channel #{index}: {channelError.Message}" };
+                        }
+                        else
+                        {
+                            partial ??= new StringBuilder("broadcast partly refused:");
+                            partial.Append(" channel #").Append(index).Append(": ").Append(channelError.Message).Append(';');
+                        }
+                    }
+                    else
+                    {
+                        if (reader.TokenType == JsonTokenType.PropertyName)
+                        {
+                            reader.Read();
+                        }
+
+                        reader.Skip();
+                    }
+                }
+
+                index++;
+            }
+        }
+
+        if (retry is not null)
+        {
+            return retry;
+        }
+
+        return partial is null ? null : new Classification(DeliveryDecision.Delivered, null, partial.ToString().TrimEnd(';'));
+    }
+
+    /// <summary>One HTTP exchange: a status with a pooled body, or a transport-level classification.</summary>
+    private readonly record struct Exchange(int Status, byte[]? Buffer, int Length, Classification? Failure)
+    {
+        public ReadOnlyMemory<byte> Body => Buffer is null ? default : Buffer.AsMemory(0, Length);
+
+        public void Return()
+        {
+            if (Buffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(Buffer);
+            }
+        }
+    }
+
+    [LoggerMessage(EventId = 3001, Level = LogLevel.Warning,
+        Message = "Centrifugo refused a batch of {Count} commands as a whole ({Reason}); sending them one by one to isolate the bad one")]
+    private static partial void LogIsolating(ILogger logger, int count, string reason);
+
+    [LoggerMessage(EventId = 3002, Level = LogLevel.Debug, Message = "Centrifugo rejected a {Method} command: {Reason}")]
+    private static partial void LogRejected(ILogger logger, string method, string reason);
+
+    [LoggerMessage(EventId = 3003, Level = LogLevel.Error, Message = "Centrifugo server API is misconfigured: {Reason}")]
+    private static partial void LogConfiguration(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 3004, Level = LogLevel.Debug, Message = "Temporary failure delivering {Method}: {Reason}")]
+    private static partial void LogTemporary(ILogger logger, string method, string reason);
 }
