@@ -33,7 +33,7 @@ await using (var conn = new NpgsqlConnection(pg.GetConnectionString("postgres"))
 }
 
 Console.WriteLine("Starting the Centrifugo stand-in …");
-await using var standIn = await CentrifugoStandIn.StartAsync(new StandInOptions());
+await using var standIn = await CentrifugoStandIn.StartNewAsync(new StandInOptions());
 
 var configPath = Path.Combine(Path.GetTempPath(), $"centrifugo-actors-demo-{Environment.ProcessId}.json");
 await File.WriteAllTextAsync(configPath, JsonSerializer.Serialize(new
