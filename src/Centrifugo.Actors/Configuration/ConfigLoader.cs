@@ -56,7 +56,7 @@ internal static partial class ConfigLoader
         JsonNode? root;
         try
         {
-            root = JsonNode.Parse(json);
+            root = JsonFields.ParseLastKeyWins(json);
         }
         catch (JsonException ex)
         {
@@ -118,7 +118,8 @@ internal static partial class ConfigLoader
         if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps) ||
             !string.IsNullOrEmpty(uri.Query) || !string.IsNullOrEmpty(uri.Fragment))
         {
-            throw Fail($"url \"{url}\" is not an absolute http:// or https:// URL without query, e.g. {DefaultApiUrl}");
+            // Not echoed: a URL may carry user:password.
+            throw Fail($"url is not an absolute http:// or https:// URL without query, e.g. {DefaultApiUrl}");
         }
 
         var key = JsonFields.String(api, "key") is { Length: > 0 } own ? own : FallbackApiKey(root, env);

@@ -428,7 +428,11 @@ internal static partial class ConsumerBinder
 
     private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
 
-    [GeneratedRegex("^[a-zA-Z0-9_]{2,}$")]
+    public const string NamePattern = "^[a-zA-Z0-9_]{2,}$";
+
+    public static bool IsValidName(string name) => ConsumerName().IsMatch(name);
+
+    [GeneratedRegex(NamePattern)]
     private static partial Regex ConsumerName();
 
     [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*$")]

@@ -55,11 +55,13 @@ internal sealed class EnvOverrides
         }
 
         var trimmed = value.Trim();
-        if (trimmed.StartsWith('[') && trimmed.EndsWith(']'))
+        // Centrifugo needs both brackets for JSON; a leading '[' alone is a broken array, never a name list, and
+        // must not be echoed back as "invalid names" (it may hold DSNs).
+        if (trimmed.StartsWith('['))
         {
             try
             {
-                return JsonNode.Parse(trimmed) as JsonArray
+                return JsonFields.ParseLastKeyWins(trimmed) as JsonArray
                        ?? throw new ConfigException($"{ConsumersVariable}: expected a JSON array");
             }
             catch (JsonException ex)
@@ -70,9 +72,15 @@ internal sealed class EnvOverrides
         }
 
         var array = new JsonArray();
-        foreach (var name in value.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+        var names = value.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        for (var i = 0; i < names.Length; i++)
         {
-            array.Add(new JsonObject { ["name"] = name });
+            if (!ConsumerBinder.IsValidName(names[i]))
+            {
+                throw new ConfigException($"{ConsumersVariable}: name #{i + 1} is not a valid consumer name (expected a JSON array or space-separated names matching {ConsumerBinder.NamePattern})");
+            }
+
+            array.Add(new JsonObject { ["name"] = names[i] });
         }
 
         return array;

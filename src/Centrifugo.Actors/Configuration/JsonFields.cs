@@ -21,7 +21,7 @@ internal static class JsonFields
             var spec = fields.FirstOrDefault(f => f.Name == key);
             if (spec is null)
             {
-                throw fail($"unknown key \"{path}{key}\"{where}{Suggest(key, fields.Select(f => f.Name))}");
+                throw fail($"unknown key \"{path}{key}\"{where}{Suggest(key, fields.Select(f => f.Name), path)}");
             }
 
             if (node is null || spec.Kind == FieldKind.Any)
@@ -81,7 +81,7 @@ internal static class JsonFields
     };
 
     /// <summary>" (did you mean \"x\"?)" for the closest candidate within a small edit distance, else "".</summary>
-    public static string Suggest(string key, IEnumerable<string> candidates)
+    public static string Suggest(string key, IEnumerable<string> candidates, string path = "")
     {
         var best = candidates
             .Select(c => (Candidate: c, Distance: EditDistance(key, c)))
@@ -89,7 +89,7 @@ internal static class JsonFields
             .OrderBy(x => x.Distance)
             .ThenBy(x => x.Candidate, StringComparer.Ordinal)
             .FirstOrDefault();
-        return best.Candidate is null ? "" : $" (did you mean \"{best.Candidate}\"?)";
+        return best.Candidate is null ? "" : $" (did you mean \"{path}{best.Candidate}\"?)";
     }
 
     public static JsonObject? Object(JsonObject? obj, string key) => obj?[key] as JsonObject;
@@ -145,27 +145,70 @@ internal static class JsonFields
         }
     }
 
+    /// <summary>Optimal string alignment distance: a swapped pair of letters ("kye") counts as one edit.</summary>
     private static int EditDistance(string a, string b)
     {
-        var previous = new int[b.Length + 1];
-        var current = new int[b.Length + 1];
+        var d = new int[a.Length + 1, b.Length + 1];
+        for (var i = 0; i <= a.Length; i++)
+        {
+            d[i, 0] = i;
+        }
+
         for (var j = 0; j <= b.Length; j++)
         {
-            previous[j] = j;
+            d[0, j] = j;
         }
 
         for (var i = 1; i <= a.Length; i++)
         {
-            current[0] = i;
             for (var j = 1; j <= b.Length; j++)
             {
                 var cost = a[i - 1] == b[j - 1] ? 0 : 1;
-                current[j] = Math.Min(Math.Min(current[j - 1] + 1, previous[j] + 1), previous[j - 1] + cost);
+                d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + cost);
+                if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+                {
+                    d[i, j] = Math.Min(d[i, j], d[i - 2, j - 2] + 1);
+                }
             }
-
-            (previous, current) = (current, previous);
         }
 
-        return previous[b.Length];
+        return d[a.Length, b.Length];
+    }
+
+    /// <summary>
+    /// Parses JSON into nodes with Go's semantics for duplicate keys (the last one wins) instead of JsonObject's
+    /// exception, so a Centrifugo config that Centrifugo accepts is not rejected for that.
+    /// </summary>
+    public static JsonNode? ParseLastKeyWins(string json)
+    {
+        using var document = JsonDocument.Parse(json);
+        return ToNode(document.RootElement);
+    }
+
+    private static JsonNode? ToNode(JsonElement element)
+    {
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.Object:
+                var obj = new JsonObject();
+                foreach (var property in element.EnumerateObject())
+                {
+                    obj[property.Name] = ToNode(property.Value);
+                }
+
+                return obj;
+            case JsonValueKind.Array:
+                var array = new JsonArray();
+                foreach (var item in element.EnumerateArray())
+                {
+                    array.Add(ToNode(item));
+                }
+
+                return array;
+            case JsonValueKind.Null:
+                return null;
+            default:
+                return JsonValue.Create(element.Clone());
+        }
     }
 }

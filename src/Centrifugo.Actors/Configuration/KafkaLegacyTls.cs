@@ -31,6 +31,11 @@ internal static class KafkaLegacyTls
         var present = FlatKeys.Where(k => kafka.ContainsKey(k.FlatKey)).ToList();
         var tlsNode = kafka["tls"];
         var tlsIsBool = tlsNode?.GetValueKind() is JsonValueKind.True or JsonValueKind.False;
+        if (tlsNode is not null and not JsonObject && !tlsIsBool)
+        {
+            throw fail($"tls: expected a boolean (v5.2) or an object (v6), got {JsonFields.Describe(tlsNode)}");
+        }
+
         if (present.Count == 0 && !tlsIsBool)
         {
             return;
@@ -39,11 +44,6 @@ internal static class KafkaLegacyTls
         if (tlsNode is JsonObject)
         {
             throw fail($"{present[0].FlatKey} is a v5.2 flat TLS key and cannot be combined with the v6 \"tls\" object; move it into \"tls\" as \"{present[0].TlsField}\"");
-        }
-
-        if (tlsNode is not null && !tlsIsBool)
-        {
-            throw fail($"tls: expected a boolean (v5.2) or an object (v6), got {JsonFields.Describe(tlsNode)}");
         }
 
         var tls = new JsonObject { ["enabled"] = tlsIsBool && tlsNode!.GetValue<bool>() };

@@ -268,6 +268,12 @@ public sealed class ConfigEnvTests
     }
 
     [Fact]
+    public void Invalid_name_in_centrifugo_consumers_list_is_reported_by_position() =>
+        Assert.Equal(
+            "CENTRIFUGO_CONSUMERS: name #2 is not a valid consumer name (expected a JSON array or space-separated names matching ^[a-zA-Z0-9_]{2,}$)",
+            Cfg.Error(Cfg.Config(), ("CENTRIFUGO_CONSUMERS", "ok_name postgres://u:pw@h/db")));
+
+    [Fact]
     public void Api_url_and_key_env_override_the_file()
     {
         var api = Cfg.Load(

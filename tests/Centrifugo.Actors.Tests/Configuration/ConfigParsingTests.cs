@@ -357,6 +357,10 @@ public sealed class ConfigParsingTests
         Assert.Equal("from-env", Cfg.Load("""{"api_key":"v5"}""", ("CENTRIFUGO_HTTP_API_KEY", "from-env")).Api.Key);
 
     [Fact]
+    public void Duplicate_json_keys_resolve_like_go_last_one_wins() =>
+        Assert.Equal(4, Cfg.One(Cfg.Config(Cfg.Pg(block: ""","num_partitions":2,"num_partitions":4"""))).Postgresql!.NumPartitions);
+
+    [Fact]
     public void Load_reads_a_file()
     {
         var path = Path.Combine(Path.GetTempPath(), $"centrifugo-actors-config-{Guid.NewGuid():N}.json");
