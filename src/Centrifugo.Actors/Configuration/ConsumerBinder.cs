@@ -90,10 +90,6 @@ internal static partial class ConsumerBinder
         {
             throw fail($"{field} is not a valid PostgreSQL DSN (use postgres://user:password@host:5432/db or host=… user=… key/value form)");
         }
-        catch (NotImplementedException)
-        {
-            // TODO(lead): remove at merge; PostgresDsn is a stub until the PostgreSQL package lands.
-        }
     }
 
     private static Func<string, ConfigException> Failer(JsonObject consumer, int index)

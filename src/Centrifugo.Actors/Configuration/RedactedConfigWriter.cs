@@ -78,15 +78,7 @@ internal static class RedactedConfigWriter
             return "";
         }
 
-        try
-        {
-            return PostgresDsn.Redact(dsn);
-        }
-        catch (NotImplementedException)
-        {
-            // TODO(lead): remove at merge; PostgresDsn is a stub until the PostgreSQL package lands.
-            return Mask;
-        }
+        return PostgresDsn.Redact(dsn);
     }
 
     private static string Secret(string? value) => string.IsNullOrEmpty(value) ? "" : Mask;
