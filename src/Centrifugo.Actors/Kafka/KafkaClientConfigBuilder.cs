@@ -1,0 +1,178 @@
+using System.Globalization;
+using System.Text;
+using Centrifugo.Actors.Configuration;
+using Confluent.Kafka;
+
+namespace Centrifugo.Actors.Kafka;
+
+/// <summary>
+/// Maps a Centrifugo <c>kafka</c> consumer config to librdkafka client configs. Sharding assigns partitions, so the
+/// consumer never joins the group: it commits under <c>consumer_group</c> (so Kafka tooling shows lag) and fetches by
+/// manual assignment only. Error messages name the offending field, never its value (keys and passwords are secrets).
+/// </summary>
+internal static class KafkaClientConfigBuilder
+{
+    public const string ClientId = "centrifugo-actors";
+
+    public static ConsumerConfig Consumer(KafkaConsumerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var config = new ConsumerConfig
+        {
+            GroupId = options.ConsumerGroup,
+            EnableAutoCommit = false,
+            EnableAutoOffsetStore = false,
+            AutoOffsetReset = AutoOffsetReset.Earliest,
+            EnablePartitionEof = false,
+            AllowAutoCreateTopics = false,
+            IsolationLevel = options.FetchReadUncommitted ? IsolationLevel.ReadUncommitted : IsolationLevel.ReadCommitted,
+            FetchWaitMaxMs = Milliseconds(options.FetchMaxWait, fallback: TimeSpan.FromMilliseconds(500), min: 0),
+        };
+        if (options.FetchMaxBytes > 0)
+        {
+            config.FetchMaxBytes = options.FetchMaxBytes;
+            // librdkafka rejects fetch.max.bytes below message.max.bytes (default 1,000,000).
+            if (options.FetchMaxBytes < 1_000_000)
+            {
+                config.MessageMaxBytes = Math.Max(1000, options.FetchMaxBytes);
+            }
+        }
+
+        ApplyCommon(config, options);
+        return config;
+    }
+
+    public static ProducerConfig DeadLetterProducer(KafkaConsumerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var config = new ProducerConfig
+        {
+            EnableIdempotence = true,
+            Acks = Acks.All,
+            // Lets "<topic>.dead_letter" appear without an admin step where the broker allows auto-creation;
+            // elsewhere the topic must exist up front (documented).
+            AllowAutoCreateTopics = true,
+        };
+        ApplyCommon(config, options);
+        return config;
+    }
+
+    private static void ApplyCommon(ClientConfig config, KafkaConsumerOptions options)
+    {
+        config.BootstrapServers = string.Join(',', options.Brokers);
+        config.ClientId = ClientId;
+        config.SocketConnectionSetupTimeoutMs = Milliseconds(options.DialTimeout, fallback: TimeSpan.FromSeconds(3), min: 1000);
+
+        var sasl = options.SaslMechanism.Trim().ToLowerInvariant() switch
+        {
+            "" => (SaslMechanism?)null,
+            "plain" => SaslMechanism.Plain,
+            "scram-sha-256" => SaslMechanism.ScramSha256,
+            "scram-sha-512" => SaslMechanism.ScramSha512,
+            _ => throw new InvalidOperationException(
+                $"kafka sasl_mechanism '{options.SaslMechanism}' is not supported (use plain, scram-sha-256 or scram-sha-512)."),
+        };
+        if (sasl is not null)
+        {
+            config.SaslMechanism = sasl;
+            config.SaslUsername = options.SaslUser;
+            config.SaslPassword = options.SaslPassword;
+        }
+
+        var tls = options.Tls;
+        config.SecurityProtocol = (sasl is not null, tls.Enabled) switch
+        {
+            (true, true) => SecurityProtocol.SaslSsl,
+            (true, false) => SecurityProtocol.SaslPlaintext,
+            (false, true) => SecurityProtocol.Ssl,
+            _ => SecurityProtocol.Plaintext,
+        };
+        if (!tls.Enabled)
+        {
+            return;
+        }
+
+        // client_ca_pem verifies clients on a server; server_name has no librdkafka equivalent (it verifies and sends
+        // SNI for the broker host names it connects to). Both are accepted and ignored.
+        switch (ResolvePem(tls.ServerCaPem, "server_ca_pem"))
+        {
+            case (true, var path):
+                config.SslCaLocation = path;
+                break;
+            case (false, { } pem):
+                config.SslCaPem = pem;
+                break;
+        }
+
+        switch (ResolvePem(tls.CertPem, "cert_pem"))
+        {
+            case (true, var path):
+                config.SslCertificateLocation = path;
+                break;
+            case (false, { } pem):
+                config.SslCertificatePem = pem;
+                break;
+        }
+
+        switch (ResolvePem(tls.KeyPem, "key_pem"))
+        {
+            case (true, var path):
+                config.SslKeyLocation = path;
+                break;
+            case (false, { } pem):
+                config.SslKeyPem = pem;
+                break;
+        }
+
+        if (tls.InsecureSkipVerify)
+        {
+            config.EnableSslCertificateVerification = false;
+            config.SslEndpointIdentificationAlgorithm = SslEndpointIdentificationAlgorithm.None;
+        }
+    }
+
+    /// <summary>A Centrifugo PEM field is raw PEM, a file path or base64 of PEM (checked in that order).</summary>
+    /// <returns>(true, path) for a file, (false, pem) for content, (false, null) when unset.</returns>
+    internal static (bool IsPath, string? Value) ResolvePem(string? value, string field)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return (false, null);
+        }
+
+        var trimmed = value.Trim();
+        if (trimmed.Contains("-----BEGIN", StringComparison.Ordinal))
+        {
+            return (false, trimmed);
+        }
+
+        if (File.Exists(trimmed))
+        {
+            return (true, trimmed);
+        }
+
+        var buffer = new byte[trimmed.Length];
+        if (Convert.TryFromBase64String(trimmed, buffer, out var written))
+        {
+            var decoded = Encoding.UTF8.GetString(buffer, 0, written);
+            if (decoded.Contains("-----BEGIN", StringComparison.Ordinal))
+            {
+                return (false, decoded.Trim());
+            }
+        }
+
+        throw new InvalidOperationException($"kafka tls.{field} is neither PEM, an existing file path nor base64-encoded PEM.");
+    }
+
+    private static int Milliseconds(TimeSpan value, TimeSpan fallback, int min)
+    {
+        var effective = value <= TimeSpan.Zero ? fallback : value;
+        return (int)Math.Clamp(effective.TotalMilliseconds, min, int.MaxValue);
+    }
+
+    /// <summary>What a log line may say about the client config: never the password or key material.</summary>
+    public static string Describe(KafkaConsumerOptions options) => string.Create(
+        CultureInfo.InvariantCulture,
+        $"brokers={string.Join(',', options.Brokers)} topics={string.Join(',', options.Topics)} group={options.ConsumerGroup} " +
+        $"sasl={(options.SaslMechanism.Length == 0 ? "none" : options.SaslMechanism)} tls={options.Tls.Enabled}");
+}

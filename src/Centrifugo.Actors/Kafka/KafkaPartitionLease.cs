@@ -1,0 +1,184 @@
+using System.Threading.Channels;
+using Confluent.Kafka;
+
+namespace Centrifugo.Actors.Kafka;
+
+/// <summary>
+/// The right to read one topic-partition through a <see cref="KafkaConsumerHub"/>, held by the partition's entity.
+/// One reader at a time. Offsets marked processed are committed (offset + 1) by the hub in batches, never per record;
+/// disposing commits the last mark, stops fetching and drops queued records (the next owner refetches them from the
+/// committed offset).
+/// </summary>
+internal sealed class KafkaPartitionLease : IAsyncDisposable
+{
+    private readonly KafkaConsumerHub _hub;
+    // Not SingleReader: that variant cannot count, and the count drives pause/resume.
+    private readonly Channel<KafkaRecord> _queue = Channel.CreateUnbounded<KafkaRecord>();
+    private readonly Lock _close = new();
+    private Task? _closing;
+    private long _nextExpected = long.MinValue; // poll thread only
+    private long _marked = -1;
+    private long _committedNext = -1;
+    private volatile bool _paused;
+    private int _resumeRequested;
+    private volatile bool _closed;
+
+    internal KafkaPartitionLease(KafkaConsumerHub hub, TopicPartition topicPartition)
+    {
+        _hub = hub;
+        TopicPartition = topicPartition;
+    }
+
+    public string Topic => TopicPartition.Topic;
+
+    public int Partition => TopicPartition.Partition.Value;
+
+    internal TopicPartition TopicPartition { get; }
+
+    public bool IsClosed => _closed;
+
+    /// <summary>The group's committed offset (next offset to read), as read at acquisition and advanced by our commits; null when none.</summary>
+    public long? CommittedOffset => Interlocked.Read(ref _committedNext) is var c and >= 0 ? c : null;
+
+    /// <summary>The offset last passed to <see cref="MarkProcessed"/>; null when none yet.</summary>
+    public long? MarkedOffset => Interlocked.Read(ref _marked) is var m and >= 0 ? m : null;
+
+    /// <summary>Partition end as last seen by the fetcher (cached, no broker call); null when not known yet.</summary>
+    public long? HighWatermark => _hub.Watermarks(TopicPartition).High is { Value: >= 0 } high ? high.Value : null;
+
+    /// <summary>Records in the partition not yet processed by this lease; null when the high watermark is unknown.</summary>
+    public long? Lag => HighWatermark is { } high ? Math.Max(0, high - ((MarkedOffset + 1) ?? CommittedOffset ?? 0)) : null;
+
+    internal bool Paused => _paused;
+
+    /// <summary>Records fetched and waiting for the reader.</summary>
+    public int QueuedCount => _queue.Reader.Count;
+
+    /// <summary>
+    /// Waits for at least one record and returns up to <paramref name="maxRecords"/> in offset order. Returns an empty
+    /// list only when the lease is closed (disposed or its hub stopped).
+    /// </summary>
+    public async ValueTask<IReadOnlyList<KafkaRecord>> ReadBatchAsync(int maxRecords, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxRecords, 1);
+        if (_closed || !await _queue.Reader.WaitToReadAsync(cancellationToken) || _closed)
+        {
+            return [];
+        }
+
+        var batch = new List<KafkaRecord>(Math.Min(maxRecords, _queue.Reader.Count));
+        while (batch.Count < maxRecords && _queue.Reader.TryRead(out var record))
+        {
+            batch.Add(record);
+        }
+
+        // _paused is set before the record that triggered it is queued, so having read that record we see the flag.
+        if (_paused && _queue.Reader.Count <= _hub.ResumeAtOrBelow && Interlocked.Exchange(ref _resumeRequested, 1) == 0)
+        {
+            _hub.RequestResume(this);
+        }
+
+        return batch;
+    }
+
+    /// <summary>The record at <paramref name="offset"/> and all before it are done (delivered or dead-lettered).</summary>
+    public void MarkProcessed(long offset)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        long current;
+        do
+        {
+            current = Interlocked.Read(ref _marked);
+            if (offset <= current)
+            {
+                return;
+            }
+        }
+        while (Interlocked.CompareExchange(ref _marked, offset, current) != current);
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        lock (_close)
+        {
+            _closing ??= CloseAsync();
+            return new ValueTask(_closing);
+        }
+    }
+
+    private async Task CloseAsync()
+    {
+        _closed = true;
+        try
+        {
+            await _hub.UnassignAsync(this);
+            _queue.Writer.TryComplete();
+            while (_queue.Reader.TryRead(out _))
+            {
+                // dropped: refetched by the next owner from the committed offset
+            }
+
+            await _hub.CommitFinalAsync(this);
+        }
+        finally
+        {
+            _hub.Forget(this);
+        }
+    }
+
+    // ---- called by the hub ----
+
+    internal void Start(long committedNext)
+    {
+        Interlocked.Exchange(ref _committedNext, committedNext);
+        _nextExpected = committedNext >= 0 ? committedNext : long.MinValue;
+    }
+
+    /// <summary>Poll thread: queues the record; true when the partition must now be paused.</summary>
+    internal bool Deliver(KafkaRecord record)
+    {
+        // A fetch issued before a re-assignment can still deliver records we already queued.
+        if (record.Offset < _nextExpected || _closed)
+        {
+            return false;
+        }
+
+        _nextExpected = record.Offset + 1;
+        var pause = !_paused && _queue.Reader.Count + 1 >= _hub.PauseThreshold;
+        if (pause)
+        {
+            _paused = true;
+        }
+
+        _queue.Writer.TryWrite(record);
+        return pause;
+    }
+
+    /// <summary>Poll thread, after Resume.</summary>
+    internal void Resumed()
+    {
+        _paused = false;
+        Interlocked.Exchange(ref _resumeRequested, 0);
+    }
+
+    /// <summary>The offset to commit (marked + 1) when it is ahead of the committed one, else null.</summary>
+    internal long? PendingCommit()
+    {
+        var next = Interlocked.Read(ref _marked) + 1;
+        return next > 0 && next > Interlocked.Read(ref _committedNext) ? next : null;
+    }
+
+    internal void Committed(long next)
+    {
+        long current;
+        do
+        {
+            current = Interlocked.Read(ref _committedNext);
+            if (next <= current)
+            {
+                return;
+            }
+        }
+        while (Interlocked.CompareExchange(ref _committedNext, next, current) != current);
+    }
+}

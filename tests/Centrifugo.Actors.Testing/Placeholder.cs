@@ -1,1 +1,0 @@
-namespace Centrifugo.Actors.Testing;

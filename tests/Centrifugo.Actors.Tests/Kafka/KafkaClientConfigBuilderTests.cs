@@ -1,0 +1,166 @@
+using System.Text;
+using Centrifugo.Actors.Configuration;
+using Centrifugo.Actors.Kafka;
+using Confluent.Kafka;
+
+namespace Centrifugo.Actors.Tests.Kafka;
+
+public sealed class KafkaClientConfigBuilderTests
+{
+    private const string Password = "s3cr3t-Pa55word";
+    private const string CaPem = "-----BEGIN CERTIFICATE-----\nMIIBca\n-----END CERTIFICATE-----";
+    private const string KeyPem = "-----BEGIN PRIVATE KEY-----\nMIIEkey\n-----END PRIVATE KEY-----";
+
+    private static KafkaConsumerOptions Options() => new()
+    {
+        Brokers = ["b1:9092", "b2:9092"],
+        Topics = ["events"],
+        ConsumerGroup = "group-1",
+    };
+
+    [Fact]
+    public void Consumer_config_commits_manually_under_the_consumer_group_and_maps_fetch_options()
+    {
+        var config = KafkaClientConfigBuilder.Consumer(Options() with
+        {
+            FetchMaxWait = TimeSpan.FromMilliseconds(250),
+            FetchMaxBytes = 5_000_000,
+            FetchReadUncommitted = true,
+            DialTimeout = TimeSpan.FromSeconds(7),
+        });
+
+        Assert.Equal("b1:9092,b2:9092", config.BootstrapServers);
+        Assert.Equal("group-1", config.GroupId);
+        Assert.Equal("centrifugo-actors", config.ClientId);
+        Assert.False(config.EnableAutoCommit);
+        Assert.False(config.EnableAutoOffsetStore);
+        Assert.Equal(AutoOffsetReset.Earliest, config.AutoOffsetReset);
+        Assert.Equal(IsolationLevel.ReadUncommitted, config.IsolationLevel);
+        Assert.Equal(250, config.FetchWaitMaxMs);
+        Assert.Equal(5_000_000, config.FetchMaxBytes);
+        Assert.Equal(7000, config.SocketConnectionSetupTimeoutMs);
+        Assert.Equal(SecurityProtocol.Plaintext, config.SecurityProtocol);
+        Assert.Null(config.SaslPassword);
+    }
+
+    [Fact]
+    public void Defaults_read_committed_wait_500_ms_and_dial_3_s()
+    {
+        var config = KafkaClientConfigBuilder.Consumer(Options() with { FetchMaxWait = TimeSpan.Zero, DialTimeout = TimeSpan.Zero });
+
+        Assert.Equal(IsolationLevel.ReadCommitted, config.IsolationLevel);
+        Assert.Equal(500, config.FetchWaitMaxMs);
+        Assert.Equal(3000, config.SocketConnectionSetupTimeoutMs);
+        Assert.Null(config.FetchMaxBytes);
+    }
+
+    [Fact]
+    public void A_small_fetch_max_bytes_still_builds_a_valid_librdkafka_consumer()
+    {
+        var config = KafkaClientConfigBuilder.Consumer(Options() with { FetchMaxBytes = 4096 });
+
+        using var consumer = new ConsumerBuilder<byte[], byte[]>(config).SetLogHandler((_, _) => { }).Build();
+
+        Assert.Equal(4096, config.MessageMaxBytes);
+    }
+
+    [Theory]
+    [InlineData("plain", SaslMechanism.Plain)]
+    [InlineData("scram-sha-256", SaslMechanism.ScramSha256)]
+    [InlineData("SCRAM-SHA-512", SaslMechanism.ScramSha512)]
+    public void Sasl_mechanisms_map_to_librdkafka_with_sasl_plaintext(string mechanism, SaslMechanism expected)
+    {
+        var config = KafkaClientConfigBuilder.Consumer(Options() with { SaslMechanism = mechanism, SaslUser = "alice", SaslPassword = Password });
+
+        Assert.Equal(expected, config.SaslMechanism);
+        Assert.Equal(SecurityProtocol.SaslPlaintext, config.SecurityProtocol);
+        Assert.Equal("alice", config.SaslUsername);
+        Assert.Equal(Password, config.SaslPassword);
+    }
+
+    [Fact]
+    public void Unsupported_sasl_mechanism_is_rejected_without_revealing_the_password()
+    {
+        var e = Assert.Throws<InvalidOperationException>(() =>
+            KafkaClientConfigBuilder.Consumer(Options() with { SaslMechanism = "aws-msk-iam", SaslUser = "AKIA", SaslPassword = Password }));
+
+        Assert.Contains("aws-msk-iam", e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(Password, e.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Tls_with_sasl_uses_sasl_ssl_and_takes_raw_base64_and_file_pem_values()
+    {
+        var certFile = Path.Combine(Path.GetTempPath(), $"cert-{Guid.NewGuid():N}.pem");
+        File.WriteAllText(certFile, "-----BEGIN CERTIFICATE-----\nfile\n-----END CERTIFICATE-----");
+        try
+        {
+            var config = KafkaClientConfigBuilder.Consumer(Options() with
+            {
+                SaslMechanism = "plain",
+                SaslUser = "u",
+                SaslPassword = Password,
+                Tls = new TlsOptions
+                {
+                    Enabled = true,
+                    ServerCaPem = CaPem,
+                    CertPem = certFile,
+                    KeyPem = Convert.ToBase64String(Encoding.UTF8.GetBytes(KeyPem)),
+                    InsecureSkipVerify = true,
+                },
+            });
+
+            Assert.Equal(SecurityProtocol.SaslSsl, config.SecurityProtocol);
+            Assert.Equal(CaPem, config.SslCaPem);
+            Assert.Null(config.SslCaLocation);
+            Assert.Equal(certFile, config.SslCertificateLocation);
+            Assert.Null(config.SslCertificatePem);
+            Assert.Equal(KeyPem, config.SslKeyPem);
+            Assert.False(config.EnableSslCertificateVerification);
+            Assert.Equal(SslEndpointIdentificationAlgorithm.None, config.SslEndpointIdentificationAlgorithm);
+        }
+        finally
+        {
+            File.Delete(certFile);
+        }
+    }
+
+    [Fact]
+    public void Tls_alone_uses_ssl_and_verifies_certificates_by_default()
+    {
+        var config = KafkaClientConfigBuilder.DeadLetterProducer(Options() with { Tls = new TlsOptions { Enabled = true } });
+
+        Assert.Equal(SecurityProtocol.Ssl, config.SecurityProtocol);
+        Assert.Null(config.EnableSslCertificateVerification);
+        Assert.True(config.EnableIdempotence);
+        Assert.Equal(Acks.All, config.Acks);
+        Assert.Equal("centrifugo-actors", config.ClientId);
+    }
+
+    [Fact]
+    public void An_unreadable_tls_key_is_reported_by_field_name_not_by_value()
+    {
+        const string notAKey = "definitely-not-a-key-value";
+        var e = Assert.Throws<InvalidOperationException>(() =>
+            KafkaClientConfigBuilder.Consumer(Options() with { Tls = new TlsOptions { Enabled = true, KeyPem = notAKey } }));
+
+        Assert.Contains("key_pem", e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(notAKey, e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Description_for_logs_never_contains_the_password()
+    {
+        var text = KafkaClientConfigBuilder.Describe(Options() with { SaslMechanism = "plain", SaslUser = "u", SaslPassword = Password });
+
+        Assert.DoesNotContain(Password, text, StringComparison.Ordinal);
+        Assert.Contains("sasl=plain", text, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(-1, 1, 0)]
+    [InlineData(0, 1000, 500)]
+    [InlineData(10, 10, 5)]
+    public void Partition_queue_max_size_follows_centrifugo(int configured, int pauseAt, int resumeAt) =>
+        Assert.Equal((pauseAt, resumeAt), KafkaConsumerHub.QueueLimits(configured));
+}

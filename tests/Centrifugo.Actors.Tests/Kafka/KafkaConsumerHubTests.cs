@@ -1,0 +1,232 @@
+using System.Diagnostics;
+using Centrifugo.Actors.Configuration;
+using Centrifugo.Actors.Kafka;
+using Centrifugo.Actors.Testing.Kafka;
+using Confluent.Kafka;
+using Microsoft.Extensions.Logging;
+using static Centrifugo.Actors.Tests.Kafka.KafkaTestSupport;
+
+namespace Centrifugo.Actors.Tests.Kafka;
+
+public sealed class KafkaConsumerHubTests : IDisposable
+{
+    private static readonly KafkaConsumerHubSettings FastCommits = new()
+    {
+        CommitInterval = TimeSpan.FromMilliseconds(200),
+        CommittedLookupTimeout = TimeSpan.FromSeconds(2),
+        MetadataTimeout = TimeSpan.FromSeconds(2),
+    };
+
+    private readonly KafkaMockCluster _cluster = KafkaMockCluster.Create();
+    private readonly CapturingLoggerProvider _logs = new();
+    private readonly ILoggerFactory _loggerFactory;
+
+    public KafkaConsumerHubTests() => _loggerFactory = _logs.CreateFactory();
+
+    public void Dispose()
+    {
+        _loggerFactory.Dispose();
+        _cluster.Dispose();
+    }
+
+    private KafkaConsumerOptions Options(string group, params string[] topics) => new()
+    {
+        Brokers = [_cluster.Bootstrap],
+        Topics = topics,
+        ConsumerGroup = group,
+        FetchMaxWait = TimeSpan.FromMilliseconds(50),
+    };
+
+    private string Topic(int partitions)
+    {
+        var topic = Unique("hub");
+        _cluster.CreateTopic(topic, partitions);
+        return topic;
+    }
+
+    private async Task ProduceAsync(string topic, int partition, int count, int startAt = 0)
+    {
+        using var producer = Producer(_cluster.Bootstrap);
+        await KafkaTestSupport.ProduceAsync(producer, topic, partition, count, startAt);
+    }
+
+    private static async Task<List<KafkaRecord>> ReadAsync(KafkaPartitionLease lease, int count, TimeSpan? timeout = null)
+    {
+        using var deadline = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(30));
+        var records = new List<KafkaRecord>();
+        while (records.Count < count)
+        {
+            var batch = await lease.ReadBatchAsync(Math.Min(100, count - records.Count), deadline.Token);
+            Assert.NotEmpty(batch);
+            records.AddRange(batch);
+        }
+
+        return records;
+    }
+
+    private long? CommittedByGroup(string group, string topic, int partition)
+    {
+        using var consumer = Consumer(_cluster.Bootstrap, group);
+        var offset = consumer.Committed([new TopicPartition(topic, partition)], TimeSpan.FromSeconds(10)).Single().Offset;
+        return offset.Value >= 0 ? offset.Value : null;
+    }
+
+    [Fact]
+    public async Task A_lease_reads_in_offset_order_from_earliest_when_the_group_has_no_commits()
+    {
+        var topic = Topic(2);
+        await ProduceAsync(topic, 1, 50);
+        await using var hub = new KafkaConsumerHub("c1", Options(Unique("g"), topic), _loggerFactory, FastCommits);
+
+        await using var lease = await hub.AcquireAsync(topic, 1, CancellationToken.None);
+        var records = await ReadAsync(lease, 50);
+
+        Assert.Null(lease.CommittedOffset);
+        Assert.Equal(Enumerable.Range(0, 50).Select(i => (long)i), records.Select(r => r.Offset));
+        Assert.Equal(Enumerable.Range(0, 50).Select(i => $"v{i}"), records.Select(r => Text(r.Value)));
+        Assert.All(records, r => Assert.Equal((topic, 1), (r.Topic, r.Partition)));
+        Assert.Equal("k7", Text(records[7].Key));
+        await WaitUntilAsync(() => lease.HighWatermark == 50, "the high watermark to be known");
+        Assert.Equal(50, lease.Lag);
+    }
+
+    [Fact]
+    public async Task Marked_offsets_are_committed_in_the_background_and_on_dispose()
+    {
+        var topic = Topic(1);
+        var group = Unique("g");
+        await ProduceAsync(topic, 0, 50);
+        await using var hub = new KafkaConsumerHub("c1", Options(group, topic), _loggerFactory, FastCommits);
+        var lease = await hub.AcquireAsync(topic, 0, CancellationToken.None);
+        await ReadAsync(lease, 50);
+
+        lease.MarkProcessed(19);
+        await WaitUntilAsync(() => CommittedByGroup(group, topic, 0) == 20, "offset 20 committed by the commit timer");
+        Assert.Equal(20, lease.CommittedOffset);
+
+        lease.MarkProcessed(29);
+        await lease.DisposeAsync();
+        Assert.Equal(30, CommittedByGroup(group, topic, 0));
+        Assert.True(lease.IsClosed);
+        Assert.Empty(await lease.ReadBatchAsync(10, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task A_new_lease_after_dispose_resumes_at_the_committed_offset_even_on_another_hub()
+    {
+        var topic = Topic(1);
+        var group = Unique("g");
+        await ProduceAsync(topic, 0, 30);
+        await using (var first = new KafkaConsumerHub("c1", Options(group, topic), _loggerFactory, FastCommits))
+        {
+            await using var lease = await first.AcquireAsync(topic, 0, CancellationToken.None);
+            await ReadAsync(lease, 30);
+            lease.MarkProcessed(9);
+        }
+
+        await using var second = new KafkaConsumerHub("c1", Options(group, topic), _loggerFactory, FastCommits);
+        await using var next = await second.AcquireAsync(topic, 0, CancellationToken.None);
+        var records = await ReadAsync(next, 20);
+
+        Assert.Equal(10, next.CommittedOffset);
+        Assert.Equal(Enumerable.Range(10, 20).Select(i => (long)i), records.Select(r => r.Offset));
+
+        // Same hub, same partition: the previous lease is closed and committed before the new one starts.
+        next.MarkProcessed(14);
+        await using var again = await second.AcquireAsync(topic, 0, CancellationToken.None);
+        Assert.True(next.IsClosed);
+        Assert.Equal(15, (await ReadAsync(again, 1))[0].Offset);
+    }
+
+    [Fact]
+    public async Task A_full_partition_is_paused_while_another_partition_keeps_flowing()
+    {
+        var topic = Topic(2);
+        await ProduceAsync(topic, 0, 100);
+        await ProduceAsync(topic, 1, 300);
+        var options = Options(Unique("g"), topic) with { PartitionQueueMaxSize = 10 };
+        await using var hub = new KafkaConsumerHub("c1", options, _loggerFactory, FastCommits);
+        await using var stuck = await hub.AcquireAsync(topic, 0, CancellationToken.None);
+        await using var flowing = await hub.AcquireAsync(topic, 1, CancellationToken.None);
+
+        var other = await ReadAsync(flowing, 300);
+
+        Assert.Equal(Enumerable.Range(0, 300).Select(i => (long)i), other.Select(r => r.Offset));
+        await WaitUntilAsync(() => stuck.Paused, "the unread partition to be paused");
+        // Pausing discards what librdkafka prefetched, so the queue stays near the limit instead of taking all 300.
+        Assert.InRange(stuck.QueuedCount, 10, 20);
+
+        var late = await ReadAsync(stuck, 100);
+        Assert.Equal(Enumerable.Range(0, 100).Select(i => (long)i), late.Select(r => r.Offset));
+    }
+
+    [Fact]
+    public async Task Records_written_while_the_leader_and_coordinator_are_down_for_five_seconds_arrive_without_loss()
+    {
+        var topic = Topic(2);
+        var group = Unique("g");
+        _cluster.SetPartitionLeader(topic, 0, 2);
+        _cluster.SetPartitionLeader(topic, 1, 3);
+        _cluster.SetGroupCoordinator(group, 2);
+        await ProduceAsync(topic, 0, 100);
+        await using var hub = new KafkaConsumerHub("c1", Options(group, topic), _loggerFactory, FastCommits);
+        var lease = await hub.AcquireAsync(topic, 0, CancellationToken.None);
+        await using var healthy = await hub.AcquireAsync(topic, 1, CancellationToken.None);
+        var before = await ReadAsync(lease, 100);
+        lease.MarkProcessed(before[^1].Offset);
+
+        using var producer = Producer(_cluster.Bootstrap);
+        _cluster.SetBrokerDown(2);
+        var whileDown = KafkaTestSupport.ProduceAsync(producer, topic, 0, 100, startAt: 100);
+        await KafkaTestSupport.ProduceAsync(producer, topic, 1, 20);
+        Assert.Equal(20, (await ReadAsync(healthy, 20)).Count); // the other broker's partition keeps flowing
+        var outage = Stopwatch.StartNew();
+        // The scenario is a 5 s outage; this wait is its duration, not a synchronisation.
+        await Task.Delay(TimeSpan.FromSeconds(5) - outage.Elapsed is { Ticks: > 0 } rest ? rest : TimeSpan.Zero);
+        _cluster.SetBrokerUp(2);
+        await whileDown.WaitAsync(TimeSpan.FromSeconds(30));
+
+        var after = await ReadAsync(lease, 100);
+        Assert.Equal(Enumerable.Range(100, 100).Select(i => (long)i), after.Select(r => r.Offset));
+        Assert.Equal(Enumerable.Range(100, 100).Select(i => $"v{i}"), after.Select(r => Text(r.Value)));
+        lease.MarkProcessed(199);
+        await lease.DisposeAsync();
+        Assert.Equal(200, CommittedByGroup(group, topic, 0));
+    }
+
+    [Fact]
+    public async Task Topics_created_after_start_are_discovered_by_the_next_discovery()
+    {
+        var existing = Topic(2);
+        var later = Unique("later");
+        await using var hub = new KafkaConsumerHub("c1", Options(Unique("g"), existing, later), _loggerFactory, FastCommits);
+
+        var first = await hub.DiscoverPartitionsAsync(CancellationToken.None);
+        Assert.Equal([(existing, 0), (existing, 1)], first);
+
+        _cluster.CreateTopic(later, 3);
+        IReadOnlyList<(string Topic, int Partition)> second = [];
+        await WaitUntilAsync(() => (second = hub.DiscoverPartitionsAsync(CancellationToken.None).GetAwaiter().GetResult()).Count == 5, "the new topic's partitions");
+        Assert.Equal([(existing, 0), (existing, 1), (later, 0), (later, 1), (later, 2)], second);
+    }
+
+    [Fact]
+    public async Task The_sasl_password_never_appears_in_logs_or_exceptions()
+    {
+        const string password = "Hunter2-Very-Secret";
+        var topic = Topic(1);
+        var options = Options(Unique("g"), topic) with { SaslMechanism = "plain", SaslUser = "alice", SaslPassword = password };
+        var failures = new List<Exception>();
+        await using (var hub = new KafkaConsumerHub("c1", options, _loggerFactory, FastCommits))
+        {
+            using var giveUp = new CancellationTokenSource(TimeSpan.FromSeconds(3));
+            failures.Add(await Assert.ThrowsAnyAsync<OperationCanceledException>(() => hub.AcquireAsync(topic, 0, giveUp.Token)));
+            Assert.Empty(await hub.DiscoverPartitionsAsync(CancellationToken.None));
+            await WaitUntilAsync(() => _logs.Lines.Any(l => l.Contains("SASL", StringComparison.OrdinalIgnoreCase)), "the SASL failure to be logged");
+        }
+
+        Assert.Contains(_logs.Lines, l => l.Contains("c1", StringComparison.Ordinal));
+        Assert.DoesNotContain(_logs.Lines, l => l.Contains(password, StringComparison.Ordinal));
+        Assert.All(failures, e => Assert.DoesNotContain(password, e.ToString(), StringComparison.Ordinal));
+    }
+}
