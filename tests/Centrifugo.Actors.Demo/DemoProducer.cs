@@ -42,7 +42,7 @@ internal sealed class DemoProducer(string connectionString, int partitions)
                 {
                     seq++;
                     var partition = (int)(seq % partitions);
-                    var poison = seq % 97 == 0;
+                    var poison = seq % 499 == 0;
                     var method = poison ? "presence" : "publish";
                     var payload = JsonSerializer.SerializeToUtf8Bytes(new { channel = $"demo:p{partition}", data = new { seq } });
                     var cmd = new NpgsqlBatchCommand("INSERT INTO centrifugo_outbox (method, payload, partition) VALUES ($1, $2, $3)");

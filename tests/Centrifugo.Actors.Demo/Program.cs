@@ -15,7 +15,8 @@ using Npgsql;
 var seconds = args.Length >= 2 && args[0] == "--seconds" ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 0;
 using var stop = new CancellationTokenSource();
 Console.CancelKeyPress += (_, e) => { e.Cancel = true; stop.Cancel(); };
-AppDomain.CurrentDomain.ProcessExit += (_, _) => stop.Cancel();
+using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(
+    System.Runtime.InteropServices.PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; stop.Cancel(); });
 if (seconds > 0)
 {
     stop.CancelAfter(TimeSpan.FromSeconds(seconds));
@@ -73,7 +74,7 @@ await using var runtime = await NodeRuntime.StartAsync(options, loggerFactory, s
 var node = NodeHost.Build(runtime, loggerFactory);
 await node.StartAsync(stop.Token);
 Console.WriteLine($"Node up. Admin: http://{options.Admin.Address}/status/partitions  /metrics  /health/ready");
-Console.WriteLine("Producing commands (every 97th row is poison: an unsupported method). Ctrl-C to stop.\n");
+Console.WriteLine("Producing commands (every 499th row is poison: an unsupported method). Ctrl-C to stop.\n");
 
 var producer = new DemoProducer(pg.GetConnectionString("postgres"), partitions);
 var produce = producer.RunAsync(ratePerSecond: 400, stop.Token);

@@ -61,7 +61,8 @@ internal static class AkkaSetup
                         .Select(r => (Func<IWakeSource>)(() => new OutboxWakeSource(r, runtime.LoggerFactory)))
                         .ToArray(),
                     KeeperInterval),
-                new ClusterSingletonOptions())
+                new ClusterSingletonOptions(),
+                createProxyToo: false)
             .AddStartup((system, _) =>
             {
                 if (cluster.SeedNodes.Count == 0)
