@@ -4,5 +4,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-deps.sh
+results="$(mktemp -d)"
+trap 'rm -rf "$results"' EXIT
 dotnet build Centrifugo.Actors.sln -c Release -nologo -v quiet -clp:ErrorsOnly
-dotnet test Centrifugo.Actors.sln -c Release --no-build -nologo --logger "console;verbosity=normal" "$@"
+status=0
+dotnet test Centrifugo.Actors.sln -c Release --no-build -nologo \
+  --logger "console;verbosity=normal" --logger "trx;LogFilePrefix=results" --results-directory "$results" "$@" || status=$?
+# One closing line in the plain "N passed, N failed" form, summed over every test assembly.
+python3 - "$results" <<'PY' || true
+import glob, re, sys
+passed = failed = skipped = 0
+for f in glob.glob(sys.argv[1] + "/*.trx"):
+    m = re.search(r'<Counters [^>]*>', open(f, encoding="utf-8").read())
+    if m:
+        c = dict(re.findall(r'(\w+)="(\d+)"', m.group(0)))
+        passed += int(c.get("passed", 0)); failed += int(c.get("failed", 0))
+        skipped += int(c.get("notExecuted", 0))
+print(f"tests: {passed} passed, {failed} failed, {skipped} skipped")
+PY
+exit $status
