@@ -15,6 +15,7 @@ internal enum PartitionState
 }
 
 /// <summary>A snapshot of one partition entity, as shown by the admin endpoint.</summary>
+/// <param name="Lag">Kafka: records in the partition not processed yet (from the cached high watermark); null when unknown or not Kafka.</param>
 internal sealed record PartitionStatus(
     string EntityId,
     string Consumer,
@@ -27,7 +28,8 @@ internal sealed record PartitionStatus(
     long Errors,
     string? LastError,
     DateTimeOffset? LastErrorAt,
-    DateTimeOffset? LastActivityAt);
+    DateTimeOffset? LastActivityAt,
+    long? Lag = null);
 
 /// <summary>Statuses of the partition entities living on this node. Thread-safe.</summary>
 internal sealed class PartitionStatusBoard

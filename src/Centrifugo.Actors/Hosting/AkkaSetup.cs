@@ -4,6 +4,7 @@ using Akka.Cluster.Hosting;
 using Akka.Cluster.Sharding;
 using Akka.Hosting;
 using Akka.Remote.Hosting;
+using Centrifugo.Actors.Kafka;
 using Centrifugo.Actors.Outbox;
 using Centrifugo.Actors.Sharding;
 using Microsoft.Extensions.Logging;
@@ -55,7 +56,9 @@ internal static class AkkaSetup
                 "partition-keeper",
                 (_, registry, _) => PartitionKeeper.Props(
                     registry.Get<PartitionRegion>(),
-                    runtime.Outbox.Values.Select(IPartitionCatalog (r) => new OutboxPartitionCatalog(r)).ToArray(),
+                    runtime.Outbox.Values.Select(IPartitionCatalog (r) => new OutboxPartitionCatalog(r))
+                        .Concat(runtime.Kafka.Values.Select(IPartitionCatalog (r) => new KafkaPartitionCatalog(r)))
+                        .ToArray(),
                     runtime.Outbox.Values
                         .Where(r => r.Options.PartitionNotificationChannel.Length > 0)
                         .Select(r => (Func<IWakeSource>)(() => new OutboxWakeSource(r, runtime.LoggerFactory)))
@@ -93,6 +96,13 @@ internal static class AkkaSetup
             && partition >= 0 && partition < outbox.Options.NumPartitions)
         {
             return OutboxPartitionActor.Props(entityId, partition, outbox, runtime.Board, node);
+        }
+        if (PartitionEntityId.TryParseKafka(entityId, out var kafkaConsumer, out var topic, out var kafkaPartition)
+            && runtime.Kafka.TryGetValue(kafkaConsumer, out var kafka)
+            && kafkaPartition >= 0 && kafka.Options.Topics.Contains(topic, StringComparer.Ordinal))
+        {
+            return KafkaPartitionActor.Props(entityId, topic, kafkaPartition, kafka, runtime.Board, node,
+                runtime.LoggerFactory.CreateLogger("Centrifugo.Actors.Kafka"));
         }
         return UnknownPartitionActor.Props(entityId, runtime.LoggerFactory.CreateLogger("Centrifugo.Actors.Sharding"));
     }

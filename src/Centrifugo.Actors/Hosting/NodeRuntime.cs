@@ -1,6 +1,7 @@
 using Centrifugo.Actors.Configuration;
 using Centrifugo.Actors.Delivery;
 using Centrifugo.Actors.Diagnostics;
+using Centrifugo.Actors.Kafka;
 using Centrifugo.Actors.Outbox;
 using Microsoft.Extensions.Logging;
 
@@ -8,21 +9,29 @@ namespace Centrifugo.Actors.Hosting;
 
 /// <summary>
 /// The non-actor parts of a node, built and checked before the actor system starts (fail loudly at start-up,
-/// like Centrifugo: an unreachable database or a missing outbox table stops the node with a clear message).
+/// like Centrifugo: an unreachable database, a missing outbox table or no reachable Kafka broker stops the node with a
+/// clear message).
 /// </summary>
 internal sealed class NodeRuntime : IAsyncDisposable
 {
-    private NodeRuntime(NodeOptions options, CentrifugoClient client, IReadOnlyDictionary<string, OutboxConsumerRuntime> outbox, ILoggerFactory loggerFactory)
+    private NodeRuntime(
+        NodeOptions options,
+        CentrifugoClient client,
+        IReadOnlyDictionary<string, OutboxConsumerRuntime> outbox,
+        IReadOnlyDictionary<string, KafkaConsumerRuntime> kafka,
+        ILoggerFactory loggerFactory)
     {
         Options = options;
         Client = client;
         Outbox = outbox;
+        Kafka = kafka;
         LoggerFactory = loggerFactory;
     }
 
     public NodeOptions Options { get; }
     public CentrifugoClient Client { get; }
     public IReadOnlyDictionary<string, OutboxConsumerRuntime> Outbox { get; }
+    public IReadOnlyDictionary<string, KafkaConsumerRuntime> Kafka { get; }
     public ILoggerFactory LoggerFactory { get; }
     public PartitionStatusBoard Board { get; } = new();
 
@@ -33,6 +42,7 @@ internal sealed class NodeRuntime : IAsyncDisposable
     {
         var client = new CentrifugoClient(options.Api, loggerFactory.CreateLogger<CentrifugoClient>());
         var outbox = new Dictionary<string, OutboxConsumerRuntime>(StringComparer.Ordinal);
+        var kafka = new Dictionary<string, KafkaConsumerRuntime>(StringComparer.Ordinal);
         try
         {
             var enabled = options.Consumers.Where(c => c.Enabled).ToArray();
@@ -55,7 +65,11 @@ internal sealed class NodeRuntime : IAsyncDisposable
                     throw new ConfigException($"in consumer {consumer.Name} (postgresql): {ex.Message}", ex);
                 }
             }
-            return new NodeRuntime(options, client, outbox, loggerFactory);
+            foreach (var consumer in enabled.Where(c => c.Type == ConsumerType.Kafka))
+            {
+                kafka[consumer.Name] = await StartKafkaAsync(consumer.Name, consumer.Kafka!, client, loggerFactory, cancellationToken);
+            }
+            return new NodeRuntime(options, client, outbox, kafka, loggerFactory);
         }
         catch
         {
@@ -63,9 +77,54 @@ internal sealed class NodeRuntime : IAsyncDisposable
             {
                 await r.Store.DisposeAsync();
             }
+            foreach (var r in kafka.Values)
+            {
+                await r.DisposeAsync();
+            }
             client.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// One hub and one dead-letter producer per kafka consumer, after a bounded metadata request: like Centrifugo's
+    /// start-up ping (dial_timeout × brokers × 2), no answer from any broker refuses to start.
+    /// </summary>
+    private static async Task<KafkaConsumerRuntime> StartKafkaAsync(
+        string name, KafkaConsumerOptions options, CentrifugoClient client, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
+    {
+        var hub = new KafkaConsumerHub(name, options, loggerFactory);
+        KafkaDeadLetterProducer? deadLetters = null;
+        try
+        {
+            var timeout = PingTimeout(options);
+            try
+            {
+                await hub.PingAsync(timeout, cancellationToken);
+            }
+            catch (Confluent.Kafka.KafkaException ex)
+            {
+                // Broker addresses and librdkafka's reason only: never SASL credentials.
+                throw new ConfigException(
+                    $"in consumer {name} (kafka): no broker of {string.Join(",", options.Brokers)} answered within {timeout.TotalSeconds:0.#} s: {ex.Error.Reason}", ex);
+            }
+            deadLetters = new KafkaDeadLetterProducer(name, options, loggerFactory);
+            ConsumerMetrics.Initialise(name);
+            var processor = new KafkaRecordProcessor(name, options, client, deadLetters, loggerFactory.CreateLogger("Centrifugo.Actors.Kafka"));
+            return new KafkaConsumerRuntime(name, options, hub, deadLetters, processor, DrainTimeout);
+        }
+        catch
+        {
+            await hub.DisposeAsync();
+            deadLetters?.Dispose();
+            throw;
+        }
+    }
+
+    internal static TimeSpan PingTimeout(KafkaConsumerOptions options)
+    {
+        var dial = options.DialTimeout > TimeSpan.Zero ? options.DialTimeout : TimeSpan.FromSeconds(3);
+        return dial * Math.Max(1, options.Brokers.Count) * 2;
     }
 
     /// <summary>
@@ -90,6 +149,10 @@ internal sealed class NodeRuntime : IAsyncDisposable
         foreach (var r in Outbox.Values)
         {
             await r.Store.DisposeAsync();
+        }
+        foreach (var r in Kafka.Values)
+        {
+            await r.DisposeAsync();
         }
         Client.Dispose();
     }

@@ -137,6 +137,16 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
     }
 
     /// <summary>
+    /// Asks the cluster for its broker list once (the start-up reachability check); throws <see cref="KafkaException"/>
+    /// when no broker answered within <paramref name="timeout"/>.
+    /// </summary>
+    public Task PingAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        return Task.Run(() => _metadata.GetMetadata(timeout), cancellationToken);
+    }
+
+    /// <summary>
     /// Starts reading a partition at the group's committed offset (earliest when none). Retries while the group
     /// coordinator is unreachable, until cancelled. A partition has one lease per hub: if it is still leased here (its
     /// previous owner on this node is gone without disposing), that lease is closed and committed first.
@@ -207,6 +217,9 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
         _stop.Dispose();
         KafkaLog.HubStopped(_logger, _name);
     }
+
+    /// <summary>The leases registered on this hub right now (diagnostics and tests).</summary>
+    internal IReadOnlyList<KafkaPartitionLease> Leases => _leases.Values.ToArray();
 
     // ---- used by KafkaPartitionLease ----
 

@@ -47,6 +47,7 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
     private int _failRequests;
     private int _failRequestsStatus;
     private int _dropConnections;
+    private readonly Dictionary<string, int> _failChannels = new(StringComparer.Ordinal);
 
     private CentrifugoStandIn(StandInOptions options)
     {
@@ -174,6 +175,20 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
             _failNext = count;
             _failNextSkip = count > 0 ? skip : 0;
             _failNextCode = errorCode;
+        }
+    }
+
+    /// <summary>
+    /// The next <paramref name="count"/> commands naming <paramref name="channel"/> (its channel, or any of a broadcast's)
+    /// get error 100; other channels are unaffected. A new call for the same channel replaces the previous count.
+    /// </summary>
+    public void FailChannel(string channel, int count)
+    {
+        ArgumentNullException.ThrowIfNull(channel);
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        lock (_faults)
+        {
+            _failChannels[channel] = count;
         }
     }
 
@@ -406,6 +421,11 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
         }
 
         var injected = TakeCommandFailure();
+        if (injected == 0 && TakeChannelFailure(command))
+        {
+            injected = 100;
+        }
+
         if (injected != 0)
         {
             return WriteError(writer, injected);
@@ -697,6 +717,28 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
 
             _failRequests--;
             return _failRequestsStatus;
+        }
+    }
+
+    private bool TakeChannelFailure(in DecodedCommand command)
+    {
+        lock (_faults)
+        {
+            if (_failChannels.Count == 0)
+            {
+                return false;
+            }
+
+            foreach (var channel in ChannelsOf(command))
+            {
+                if (_failChannels.TryGetValue(channel, out var left) && left > 0)
+                {
+                    _failChannels[channel] = left - 1;
+                    return true;
+                }
+            }
+
+            return false;
         }
     }
 

@@ -22,16 +22,29 @@ internal sealed class TestNode : IAsyncDisposable
     }
 
     public CapturingLoggerProvider Logs { get; }
+    public NodeRuntime Runtime => _runtime;
     public PartitionStatusBoard Board => _runtime.Board;
     public IServiceProvider Services => _app.Services;
     public string AdminUrl => _app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>()
         .Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()!.Addresses.First();
 
-    public static async Task<TestNode> StartAsync(NodeOptions options, CancellationToken cancellationToken = default)
+    public static Task<TestNode> StartAsync(NodeOptions options, CancellationToken cancellationToken = default) =>
+        StartAsync(options, new CapturingLoggerProvider(), cancellationToken);
+
+    /// <summary>Starts with the caller's log capture (to inspect the logs of a node that refused to start).</summary>
+    public static async Task<TestNode> StartAsync(NodeOptions options, CapturingLoggerProvider logs, CancellationToken cancellationToken = default)
     {
-        var logs = new CapturingLoggerProvider();
         var loggerFactory = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Debug).AddProvider(logs));
-        var runtime = await NodeRuntime.StartAsync(options, loggerFactory, cancellationToken);
+        NodeRuntime runtime;
+        try
+        {
+            runtime = await NodeRuntime.StartAsync(options, loggerFactory, cancellationToken);
+        }
+        catch
+        {
+            loggerFactory.Dispose();
+            throw;
+        }
         var app = NodeHost.Build(runtime, loggerFactory);
         await app.StartAsync(cancellationToken);
         return new TestNode(runtime, app, logs);
@@ -58,6 +71,19 @@ internal sealed class TestNode : IAsyncDisposable
             PartitionSelectLimit = selectLimit,
             PartitionPollInterval = poll ?? TimeSpan.FromMilliseconds(50),
             PartitionNotificationChannel = channel,
+        },
+    };
+
+    public static ConsumerOptions Kafka(string name, string bootstrap, string group, params string[] topics) => new()
+    {
+        Name = name,
+        Type = ConsumerType.Kafka,
+        Kafka = new KafkaConsumerOptions
+        {
+            Brokers = [bootstrap],
+            Topics = topics,
+            ConsumerGroup = group,
+            FetchMaxWait = TimeSpan.FromMilliseconds(50),
         },
     };
 

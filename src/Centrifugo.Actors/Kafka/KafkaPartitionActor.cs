@@ -1,0 +1,265 @@
+using System.Globalization;
+using Akka;
+using Akka.Actor;
+using Akka.Streams;
+using Akka.Streams.Dsl;
+using Centrifugo.Actors.Delivery;
+using Centrifugo.Actors.Diagnostics;
+using Centrifugo.Actors.Sharding;
+using Microsoft.Extensions.Logging;
+
+namespace Centrifugo.Actors.Kafka;
+
+/// <summary>
+/// The sharded entity that owns one topic-partition of one kafka consumer. On start it acquires a lease on the node's
+/// <see cref="KafkaConsumerHub"/> (manual assignment at the group's committed offset); its work is an Akka.Streams
+/// pipeline <c>UnfoldAsync(lease.ReadBatchAsync) → SelectAsync(1, decode + deliver + dead-letter + mark) → actor</c>.
+/// On hand-off it stops reading, lets the in-flight batch finish within the drain budget, then disposes the lease
+/// (final commit) before it stops, so the next owner starts at the committed offset.
+/// </summary>
+internal sealed partial class KafkaPartitionActor : ReceiveActor
+{
+    private readonly string _entityId;
+    private readonly string _topic;
+    private readonly int _partition;
+    private readonly KafkaConsumerRuntime _runtime;
+    private readonly PartitionStatusBoard _board;
+    private readonly string _node;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _cts = new();
+    private readonly CancellationTokenSource _stopWaiting = new();
+    private KafkaPartitionLease? _lease;
+    private bool _released;
+    private UniqueKillSwitch? _killSwitch;
+    private PartitionState _state = PartitionState.Starting;
+    private long _delivered;
+    private long _deadLettered;
+    private long _errors;
+    private string? _lastError;
+    private DateTimeOffset? _lastErrorAt;
+    private DateTimeOffset? _lastActivityAt;
+
+    public KafkaPartitionActor(string entityId, string topic, int partition, KafkaConsumerRuntime runtime, PartitionStatusBoard board, string node, ILogger logger)
+    {
+        _entityId = entityId;
+        _topic = topic;
+        _partition = partition;
+        _runtime = runtime;
+        _board = board;
+        _node = node;
+        _logger = logger;
+
+        Receive<EnsurePartitionRunning>(_ => { });
+        Receive<WakePartition>(_ => { });
+        Receive<GetPartitionStatus>(_ => Sender.Tell(Status()));
+        Receive<LeaseAcquired>(OnLeaseAcquired);
+        Receive<AcquireFailed>(f =>
+        {
+            if (_state != PartitionState.Stopping)
+            {
+                LogAcquireFailed(_logger, _runtime.Consumer, _topic, _partition, f.Reason);
+            }
+            Context.Stop(Self);
+        });
+        Receive<KafkaPassReport>(OnReport);
+        Receive<StopPartition>(_ => BeginStop());
+        Receive<StreamFinished>(f =>
+        {
+            if (f.Error is { } error && _state != PartitionState.Stopping)
+            {
+                LogStreamFailed(_logger, _runtime.Consumer, _topic, _partition, error);
+            }
+            Release();
+        });
+        Receive<LeaseReleased>(_ => Context.Stop(Self));
+    }
+
+    public static Props Props(string entityId, string topic, int partition, KafkaConsumerRuntime runtime, PartitionStatusBoard board, string node, ILogger logger) =>
+        Akka.Actor.Props.Create(() => new KafkaPartitionActor(entityId, topic, partition, runtime, board, node, logger));
+
+    protected override void PreStart()
+    {
+        var self = Self;
+        _runtime.Hub.AcquireAsync(_topic, _partition, _stopWaiting.Token).ContinueWith(
+            t => self.Tell(t.IsCompletedSuccessfully
+                ? new LeaseAcquired(t.Result)
+                : new AcquireFailed(t.Exception?.GetBaseException().Message ?? "cancelled")),
+            TaskScheduler.Default);
+        _board.Update(Status());
+    }
+
+    protected override void PostStop()
+    {
+        _killSwitch?.Shutdown();
+        _stopWaiting.Cancel();
+        _cts.Cancel();
+        if (_lease is { } lease && !_released)
+        {
+            // Stopped without a hand-off (actor system terminating): the hub still commits the last mark.
+            _ = lease.DisposeAsync().AsTask();
+        }
+        _stopWaiting.Dispose();
+        _cts.Dispose();
+        _board.Remove(_entityId);
+        if (_state == PartitionState.Stalled)
+        {
+            ConsumerMetrics.StalledPartitions.WithLabels(_runtime.Consumer).Dec();
+        }
+    }
+
+    private void OnLeaseAcquired(LeaseAcquired acquired)
+    {
+        _lease = acquired.Lease;
+        if (_state == PartitionState.Stopping)
+        {
+            Release();
+            return;
+        }
+
+        var self = Self;
+        var lease = acquired.Lease;
+        var processor = _runtime.Processor;
+        var maxRecords = Math.Max(1, _runtime.Options.MaxPollRecords);
+        var stopToken = _stopWaiting.Token;
+        var token = _cts.Token;
+
+        var (killSwitch, completion) = Source
+            .UnfoldAsync(0, async _ =>
+            {
+                try
+                {
+                    var batch = await lease.ReadBatchAsync(maxRecords, stopToken);
+                    // Empty only when the lease closed (hub stopping).
+                    return batch.Count == 0
+                        ? Akka.Util.Option<(int, IReadOnlyList<KafkaRecord>)>.None
+                        : Akka.Util.Option<(int, IReadOnlyList<KafkaRecord>)>.Create((0, batch));
+                }
+                catch (OperationCanceledException) when (stopToken.IsCancellationRequested)
+                {
+                    return Akka.Util.Option<(int, IReadOnlyList<KafkaRecord>)>.None;
+                }
+            })
+            .SelectAsync(1, async batch =>
+            {
+                await processor.ProcessAsync(lease, batch, r => self.Tell(r), stopToken, token);
+                return NotUsed.Instance;
+            })
+            .ViaMaterialized(KillSwitches.Single<NotUsed>(), Keep.Right)
+            .ToMaterialized(Sink.Ignore<NotUsed>(), Keep.Both)
+            .Run(Context.Materializer());
+        _killSwitch = killSwitch;
+        completion.ContinueWith(
+            t => self.Tell(new StreamFinished(t.IsFaulted ? t.Exception?.GetBaseException() : null)),
+            TaskScheduler.Default);
+
+        _state = PartitionState.Idle;
+        _board.Update(Status());
+    }
+
+    private void OnReport(KafkaPassReport report)
+    {
+        var consumer = _runtime.Consumer;
+        var done = report.Delivered + report.DeadLettered;
+        if (done > 0)
+        {
+            _delivered += report.Delivered;
+            _deadLettered += report.DeadLettered;
+            _lastActivityAt = DateTimeOffset.UtcNow;
+            ConsumerMetrics.MessagesProcessed.WithLabels(consumer).Inc(done);
+            if (report.DeadLettered > 0)
+            {
+                ConsumerMetrics.DeadLettered.WithLabels(consumer).Inc(report.DeadLettered);
+            }
+        }
+
+        var newState = report switch
+        {
+            { Failure.Kind: FailureKind.Configuration } => PartitionState.Stalled,
+            { Failed: true } => PartitionState.Retrying,
+            _ when _lease is { QueuedCount: > 0 } => PartitionState.Delivering,
+            _ => PartitionState.Idle,
+        };
+        if (report.Failure is { } failure)
+        {
+            _errors++;
+            _lastError = failure.Message;
+            _lastErrorAt = DateTimeOffset.UtcNow;
+            ConsumerMetrics.Errors.WithLabels(consumer).Inc();
+        }
+        if (_state != PartitionState.Stopping)
+        {
+            if (newState == PartitionState.Stalled && _state != PartitionState.Stalled)
+            {
+                ConsumerMetrics.StalledPartitions.WithLabels(consumer).Inc();
+            }
+            else if (newState != PartitionState.Stalled && _state == PartitionState.Stalled)
+            {
+                ConsumerMetrics.StalledPartitions.WithLabels(consumer).Dec();
+            }
+            _state = newState;
+        }
+        _board.Update(Status());
+    }
+
+    private void BeginStop()
+    {
+        if (_state == PartitionState.Stopping)
+        {
+            return;
+        }
+        if (_state == PartitionState.Stalled)
+        {
+            ConsumerMetrics.StalledPartitions.WithLabels(_runtime.Consumer).Dec();
+        }
+        _state = PartitionState.Stopping;
+        _board.Update(Status());
+        // Ends the read wait, a backoff wait and a pending acquisition now; the in-flight attempt gets the drain
+        // budget. Whatever is not marked by then is re-read by the next owner from the committed offset.
+        _stopWaiting.Cancel();
+        _cts.CancelAfter(_runtime.DrainTimeout);
+        if (_lease is not null && _killSwitch is null)
+        {
+            Release();
+        }
+    }
+
+    /// <summary>Disposes the lease (final commit of the last mark) and stops once that is done.</summary>
+    private void Release()
+    {
+        if (_released)
+        {
+            return;
+        }
+        _released = true;
+        if (_lease is not { } lease)
+        {
+            Context.Stop(Self);
+            return;
+        }
+        var self = Self;
+        lease.DisposeAsync().AsTask().ContinueWith(_ => self.Tell(LeaseReleased.Instance), TaskScheduler.Default);
+    }
+
+    private PartitionStatus Status() => new(
+        _entityId, _runtime.Consumer, "kafka", string.Create(CultureInfo.InvariantCulture, $"{_topic}/{_partition}"), _node,
+        _state, _delivered, _deadLettered, _errors, _lastError, _lastErrorAt, _lastActivityAt, _lease is { IsClosed: false } lease ? lease.Lag : null);
+
+    [LoggerMessage(4040, LogLevel.Warning,
+        "Kafka consumer {Consumer} could not acquire {Topic}/{Partition}, retried by the keeper: {Reason}")]
+    private static partial void LogAcquireFailed(ILogger logger, string consumer, string topic, int partition, string reason);
+
+    [LoggerMessage(4041, LogLevel.Error,
+        "Kafka consumer {Consumer}: processing of {Topic}/{Partition} failed; releasing it (the keeper restarts it)")]
+    private static partial void LogStreamFailed(ILogger logger, string consumer, string topic, int partition, Exception exception);
+
+    private sealed record LeaseAcquired(KafkaPartitionLease Lease);
+
+    private sealed record AcquireFailed(string Reason);
+
+    private sealed record StreamFinished(Exception? Error);
+
+    private sealed record LeaseReleased
+    {
+        public static readonly LeaseReleased Instance = new();
+    }
+}

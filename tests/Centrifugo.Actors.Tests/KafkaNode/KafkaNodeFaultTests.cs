@@ -1,0 +1,163 @@
+using System.Diagnostics;
+using Centrifugo.Actors.Configuration;
+using Centrifugo.Actors.Diagnostics;
+using Centrifugo.Actors.Testing.Kafka;
+using Centrifugo.Actors.Testing.StandIn;
+using Centrifugo.Actors.Tests.Node;
+using Centrifugo.Actors.Tests.Postgres;
+using static Centrifugo.Actors.Tests.Kafka.KafkaTestSupport;
+using static Centrifugo.Actors.Tests.KafkaNode.KafkaNodeSupport;
+
+namespace Centrifugo.Actors.Tests.KafkaNode;
+
+/// <summary>Broker outages, a slow or failing Centrifugo, and start-up refusal, on a whole node.</summary>
+public sealed class KafkaNodeFaultTests : IAsyncLifetime
+{
+    // Broker faults are cluster-wide: every test gets its own mock cluster.
+    private readonly KafkaMockCluster _cluster = KafkaMockCluster.Create(brokers: 3);
+    private CentrifugoStandIn _standIn = null!;
+
+    public async Task InitializeAsync() => _standIn = await CentrifugoStandIn.StartNewAsync();
+
+    public async Task DisposeAsync()
+    {
+        await _standIn.DisposeAsync();
+        _cluster.Dispose();
+    }
+
+    private NodeOptions Options(params ConsumerOptions[] consumers) => TestNode.Options(_standIn.Url, _standIn.ApiKey, consumers);
+
+    [Fact]
+    public async Task A_partition_leader_down_for_five_seconds_loses_nothing_and_stalls_only_its_partitions()
+    {
+        const int partitions = 4, before = 100, during = 200;
+        var topic = Unique("outage");
+        var group = Unique("g");
+        _cluster.CreateTopic(topic, partitions);
+        // Partitions 0 and 1 are led by broker 2 (the one going down); 2 and 3 and the group by broker 1.
+        for (var p = 0; p < partitions; p++)
+        {
+            _cluster.SetPartitionLeader(topic, p, p < 2 ? 2 : 1);
+        }
+        _cluster.SetGroupCoordinator(group, 1);
+        await using var node = await TestNode.StartAsync(Options(TestNode.Kafka("k_outage", _cluster.Bootstrap, group, topic)));
+        using var producer = Producer(_cluster.Bootstrap);
+        await Task.WhenAll(Enumerable.Range(0, partitions).Select(p => ProduceEnvelopesAsync(producer, topic, p, "outage:", before)));
+        await _standIn.WaitForReceivedAsync(partitions * before, TimeSpan.FromSeconds(30));
+
+        _cluster.SetBrokerDown(2);
+        var outage = Stopwatch.StartNew();
+        var stalled = Task.WhenAll(Enumerable.Range(0, 2).Select(p => ProduceEnvelopesAsync(producer, topic, p, "outage:", during, startAt: before)));
+        await Task.WhenAll(Enumerable.Range(2, 2).Select(p => ProduceEnvelopesAsync(producer, topic, p, "outage:", during, startAt: before)));
+        // The healthy partitions keep being delivered while the other broker is down.
+        await Poll.UntilAsync(
+            () => Enumerable.Range(2, 2).All(p => _standIn.ReceivedFor($"outage:p{p}").Count == before + during),
+            "healthy partitions delivered during the outage", TimeSpan.FromSeconds(30));
+        Assert.True(outage.Elapsed < TimeSpan.FromSeconds(5), $"the healthy partitions took {outage.Elapsed} (outage still running?)");
+        Assert.All(Enumerable.Range(0, 2), p => Assert.Equal(before, _standIn.ReceivedFor($"outage:p{p}").Count));
+
+        // The scenario is a 5 s outage; this wait is its duration, not a synchronisation.
+        await Task.Delay(TimeSpan.FromSeconds(5) - outage.Elapsed is { Ticks: > 0 } rest ? rest : TimeSpan.Zero);
+        _cluster.SetBrokerUp(2);
+        await stalled.WaitAsync(TimeSpan.FromSeconds(60));
+
+        await Poll.UntilAsync(
+            () => Enumerable.Range(0, partitions).All(p => _standIn.ReceivedFor($"outage:p{p}").Select(Seq).Distinct().Count() == before + during),
+            "everything delivered after the outage", TimeSpan.FromSeconds(60));
+        for (var p = 0; p < partitions; p++)
+        {
+            AssertNoLossAndLastOccurrencesInOrder(_standIn.ReceivedFor($"outage:p{p}").Select(Seq).ToArray(), before + during);
+        }
+    }
+
+    [Fact]
+    public async Task A_slow_Centrifugo_pauses_partitions_instead_of_buffering_without_bound()
+    {
+        const int queueMax = 40, total = 1500;
+        var topic = Unique("slow");
+        _cluster.CreateTopic(topic, 2);
+        var consumer = TestNode.Kafka("k_slow", _cluster.Bootstrap, Unique("g"), topic);
+        consumer = consumer with { Kafka = consumer.Kafka! with { PartitionQueueMaxSize = queueMax, MaxPollRecords = 10 } };
+        _standIn.Latency = TimeSpan.FromMilliseconds(100);
+        await using var node = await TestNode.StartAsync(Options(consumer));
+        using (var producer = Producer(_cluster.Bootstrap))
+        {
+            await Task.WhenAll(Enumerable.Range(0, 2).Select(p => ProduceEnvelopesAsync(producer, topic, p, "slow:", total)));
+        }
+
+        var maxQueued = 0;
+        var paused = false;
+        await Poll.UntilAsync(() =>
+        {
+            foreach (var lease in node.Runtime.Kafka["k_slow"].Hub.Leases)
+            {
+                maxQueued = Math.Max(maxQueued, lease.QueuedCount);
+                paused |= lease.Paused;
+            }
+            return paused && _standIn.ReceivedCount >= 200;
+        }, "a paused partition while Centrifugo is slow", TimeSpan.FromSeconds(60));
+        // Bounded by the pause threshold plus the records of the fetch that crossed it.
+        Assert.InRange(maxQueued, 1, queueMax + 20);
+        Assert.True(_standIn.ReceivedCount < 2 * total, "the test must observe the node while it is still behind");
+
+        _standIn.Latency = TimeSpan.Zero;
+        await _standIn.WaitForReceivedAsync(2 * total, TimeSpan.FromSeconds(60));
+        for (var p = 0; p < 2; p++)
+        {
+            Assert.Equal(Enumerable.Range(0, total).Select(i => (long)i), _standIn.ReceivedFor($"slow:p{p}").Select(Seq));
+        }
+    }
+
+    [Fact]
+    public async Task A_record_that_keeps_failing_blocks_only_its_own_partition()
+    {
+        const int count = 300;
+        var topic = Unique("stuck");
+        _cluster.CreateTopic(topic, 2);
+        _standIn.FailChannel("stuck:p0", int.MaxValue);
+        var consumer = TestNode.Kafka("k_stuck", _cluster.Bootstrap, Unique("g"), topic);
+        consumer = consumer with { Kafka = consumer.Kafka! with { MaxPollRecords = 50 } };
+        await using var node = await TestNode.StartAsync(Options(consumer));
+        using (var producer = Producer(_cluster.Bootstrap))
+        {
+            await Task.WhenAll(Enumerable.Range(0, 2).Select(p => ProduceEnvelopesAsync(producer, topic, p, "stuck:", count)));
+        }
+
+        await Poll.UntilAsync(() => _standIn.ReceivedFor("stuck:p1").Count == count, "the healthy partition delivered", TimeSpan.FromSeconds(30));
+        Assert.Empty(_standIn.ReceivedFor("stuck:p0"));
+        await Poll.UntilAsync(
+            () => node.Board.Snapshot().Any(s => s.Partition == $"{topic}/0" && s.State == PartitionState.Retrying && s.Errors >= 3),
+            "the stuck partition retrying with backoff");
+        Assert.Empty(node.Board.Stalled());
+
+        _standIn.FailChannel("stuck:p0", 0);
+        await Poll.UntilAsync(() => _standIn.ReceivedFor("stuck:p0").Count == count, "the stuck partition catching up", TimeSpan.FromSeconds(30));
+        Assert.Equal(Enumerable.Range(0, count).Select(i => (long)i), _standIn.ReceivedFor("stuck:p0").Select(Seq));
+    }
+
+    [Fact]
+    public async Task A_node_refuses_to_start_when_no_broker_answers_and_never_shows_the_sasl_password()
+    {
+        const string password = "s3cret-sasl-Pa55word";
+        var consumer = TestNode.Kafka("k_down", "127.0.0.1:1", Unique("g"), "t");
+        consumer = consumer with
+        {
+            Kafka = consumer.Kafka! with
+            {
+                DialTimeout = TimeSpan.FromSeconds(1),
+                SaslMechanism = "plain",
+                SaslUser = "user",
+                SaslPassword = password,
+            },
+        };
+        var logs = new CapturingLoggerProvider();
+
+        var error = await Assert.ThrowsAsync<ConfigException>(() => TestNode.StartAsync(Options(consumer), logs));
+
+        Assert.Contains("k_down", error.Message, StringComparison.Ordinal);
+        Assert.Contains("127.0.0.1:1", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(password, error.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain(password, logs.All, StringComparison.Ordinal);
+        Assert.DoesNotContain(_standIn.ApiKey, logs.All, StringComparison.Ordinal);
+    }
+}
