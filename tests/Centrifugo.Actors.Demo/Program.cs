@@ -139,8 +139,9 @@ async Task PrintProgressAsync()
 {
     var pending = await producer.PendingAsync(CancellationToken.None);
     var dead = await producer.DeadLettersAsync(CancellationToken.None);
-    var perPartition = string.Join(" ", Enumerable.Range(0, partitions).Select(p => $"p{p}={standIn.ReceivedFor($"demo:p{p}").Count}"));
+    var pgCounts = Enumerable.Range(0, partitions).Select(p => standIn.ReceivedFor($"demo:p{p}").Count).ToArray();
+    var perPartition = string.Join(" ", pgCounts.Select((c, p) => $"p{p}={c}"));
     var kafkaPerPartition = string.Join(" ", Enumerable.Range(0, kafkaPartitions).Select(p => $"k{p}={standIn.ReceivedFor($"kdemo:p{p}").Count}"));
-    Console.WriteLine($"[{watch.Elapsed:mm\\:ss}] produced={producer.Produced} delivered={standIn.ReceivedCount} pending={pending} dead_letters={dead} | {perPartition}");
+    Console.WriteLine($"[{watch.Elapsed:mm\\:ss}] postgresql produced={producer.Produced} delivered={pgCounts.Sum()} pending={pending} dead_letters={dead} | {perPartition}");
     Console.WriteLine($"[{watch.Elapsed:mm\\:ss}] kafka produced={kafkaProducer.Produced} delivered={kafkaProducer.Delivered(standIn)} poison={kafkaProducer.Poison} | {kafkaPerPartition}");
 }
