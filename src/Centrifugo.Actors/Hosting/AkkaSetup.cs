@@ -62,6 +62,8 @@ internal static class AkkaSetup
                     runtime.Outbox.Values
                         .Where(r => r.Options.PartitionNotificationChannel.Length > 0)
                         .Select(r => (Func<IWakeSource>)(() => new OutboxWakeSource(r, runtime.LoggerFactory)))
+                        .Concat(runtime.Outbox.Values.Select(r => (Func<IWakeSource>)(() =>
+                            new OutboxCensusWakeSource(r, runtime.LoggerFactory.CreateLogger("Centrifugo.Actors.Outbox")))))
                         .ToArray(),
                     KeeperInterval),
                 new ClusterSingletonOptions(),

@@ -11,4 +11,10 @@ internal sealed class OutboxConsumerRuntime(string consumer, PostgresConsumerOpt
     public OutboxBatchProcessor Processor { get; } = processor;
     /// <summary>How long a stopping entity lets its in-flight batch finish before abandoning it (rollback).</summary>
     public TimeSpan DrainTimeout { get; } = drainTimeout;
+
+    /// <summary>
+    /// How long an idle partition waits for a wake (census, NOTIFY) before it looks by itself. The census wakes
+    /// partitions with rows every partition_poll_interval, so this is only a safety net: max(poll interval, 5 min).
+    /// </summary>
+    public TimeSpan IdleSafetyPoll => Options.PartitionPollInterval > TimeSpan.FromMinutes(5) ? Options.PartitionPollInterval : TimeSpan.FromMinutes(5);
 }

@@ -64,12 +64,12 @@ internal sealed class OutboxPartitionActor : ReceiveActor
         var partition = _partition;
         var control = _control;
         var wake = _wake;
-        var pollInterval = _runtime.Options.PartitionPollInterval;
+        var idleWait = _runtime.IdleSafetyPoll;
 
         var (killSwitch, completion) = Source
             .UnfoldAsync(0, async _ =>
             {
-                if (!await control.WaitForTurnAsync(wake, pollInterval, stopToken))
+                if (!await control.WaitForTurnAsync(wake, idleWait, stopToken))
                 {
                     return Akka.Util.Option<(int, OutboxRead)>.None;
                 }
@@ -175,9 +175,9 @@ internal sealed class OutboxPartitionActor : ReceiveActor
     }
 
     /// <summary>
-    /// Decides how long the source waits before the next read, exactly like Centrifugo's loop: a full batch →
-    /// immediately; a short batch or a busy try-lock → poll interval or NOTIFY; a failure → capped exponential
-    /// backoff (reset after a success). Written by the delivery stage, read by the source; the strict
+    /// Decides how long the source waits before the next read, like Centrifugo's loop: a full batch → immediately;
+    /// a short batch or a busy try-lock → until woken (the census finds rows every poll interval, or NOTIFY), with a
+    /// long safety poll; a failure → capped exponential backoff (reset after a success). Written by the delivery stage, read by the source; the strict
     /// one-at-a-time hand-off between the two stages orders the accesses.
     /// </summary>
     private sealed class PassControl
@@ -201,7 +201,7 @@ internal sealed class OutboxPartitionActor : ReceiveActor
         }
 
         /// <summary>Returns false when the entity is stopping (no further read).</summary>
-        public async Task<bool> WaitForTurnAsync(WakeSignal wake, TimeSpan pollInterval, CancellationToken stopToken)
+        public async Task<bool> WaitForTurnAsync(WakeSignal wake, TimeSpan idleWait, CancellationToken stopToken)
         {
             try
             {
@@ -211,7 +211,7 @@ internal sealed class OutboxPartitionActor : ReceiveActor
                 }
                 else if (!_immediate)
                 {
-                    await wake.WaitAsync(pollInterval, stopToken);
+                    await wake.WaitAsync(idleWait, stopToken);
                 }
                 return !stopToken.IsCancellationRequested;
             }

@@ -1,3 +1,4 @@
+using Centrifugo.Actors.Delivery;
 using Centrifugo.Actors.Sharding;
 using Microsoft.Extensions.Logging;
 
@@ -36,4 +37,70 @@ internal sealed class OutboxWakeSource(OutboxConsumerRuntime runtime, ILoggerFac
             await _listener.DisposeAsync();
         }
     }
+}
+
+/// <summary>
+/// The census: every partition_poll_interval, ONE query (a loose index scan) finds the partitions of a consumer that
+/// have rows, and wakes exactly those. Idle partitions therefore cost nothing per partition: they wait for a wake
+/// (census or NOTIFY) instead of each polling the table, so the idle query rate is one per consumer per poll
+/// interval however many partitions there are. Runs in the keeper singleton: once per cluster.
+/// </summary>
+internal sealed partial class OutboxCensusWakeSource(OutboxConsumerRuntime runtime, ILogger logger) : IWakeSource
+{
+    private readonly CancellationTokenSource _stop = new();
+    private Task _loop = Task.CompletedTask;
+
+    public Task StartAsync(Action<string> wakeEntity, CancellationToken cancellationToken)
+    {
+        var token = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stop.Token).Token;
+        _loop = Task.Run(() => RunAsync(wakeEntity, token), CancellationToken.None);
+        return Task.CompletedTask;
+    }
+
+    private async Task RunAsync(Action<string> wakeEntity, CancellationToken token)
+    {
+        var retries = 0;
+        while (!token.IsCancellationRequested)
+        {
+            var wait = runtime.Options.PartitionPollInterval;
+            try
+            {
+                foreach (var partition in await runtime.Store.NonEmptyPartitionsAsync(token))
+                {
+                    wakeEntity(PartitionEntityId.Outbox(runtime.Consumer, partition));
+                }
+                retries = 0;
+            }
+            catch (Exception ex) when (!token.IsCancellationRequested)
+            {
+                // Partitions still wake on NOTIFY and on their own (long) safety poll meanwhile.
+                LogCensusFailed(logger, runtime.Consumer, ex.Message);
+                wait = Backoff.Next(++retries);
+            }
+            try
+            {
+                await Task.Delay(wait, token);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        try
+        {
+            await _loop;
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        _stop.Dispose();
+    }
+
+    [LoggerMessage(EventId = 2010, Level = LogLevel.Warning, Message = "Outbox census failed for consumer {Consumer}, retrying: {Reason}")]
+    private static partial void LogCensusFailed(ILogger logger, string consumer, string reason);
 }

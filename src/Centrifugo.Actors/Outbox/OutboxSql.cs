@@ -30,6 +30,14 @@ internal sealed partial class OutboxSql
             $"SELECT o.id, o.method, o.payload, o.partition, $1, d.reason FROM {OutboxTable} o " +
             "JOIN unnest($2::bigint[], $3::text[]) AS d(id, reason) ON o.id = d.id";
         CountPending = $"SELECT count(*) FROM {OutboxTable} WHERE partition = $1";
+        // Loose index scan over the (partition, id) index: one index descent per non-empty partition, so one
+        // query finds every partition with work, whatever the number of partitions or rows. $1 = num_partitions.
+        NonEmptyPartitions =
+            "WITH RECURSIVE p(partition) AS (" +
+            $"(SELECT o.partition FROM {OutboxTable} o WHERE o.partition >= 0 ORDER BY o.partition LIMIT 1) " +
+            $"UNION ALL SELECT (SELECT o.partition FROM {OutboxTable} o WHERE o.partition > p.partition ORDER BY o.partition LIMIT 1) " +
+            "FROM p WHERE p.partition IS NOT NULL AND p.partition < $1) " +
+            "SELECT partition FROM p WHERE partition IS NOT NULL AND partition < $1";
         // LIKE … INCLUDING DEFAULTS keeps extra NOT NULL DEFAULT columns of the outbox insertable; the id default
         // (the outbox's sequence) is dropped so that the outbox table can still be dropped on its own.
         CreateDeadLetterTable =
@@ -52,6 +60,7 @@ internal sealed partial class OutboxSql
     public string Delete { get; }
     public string InsertDeadLetters { get; }
     public string CountPending { get; }
+    public string NonEmptyPartitions { get; }
     public string CreateDeadLetterTable { get; }
     public string AddDeadLetterColumns { get; }
 

@@ -171,6 +171,20 @@ internal sealed partial class OutboxStore : IAsyncDisposable
         return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
     }
 
+    /// <summary>The partitions in [0, num_partitions) that have at least one row (one query for all of them).</summary>
+    public async Task<IReadOnlyList<int>> NonEmptyPartitionsAsync(CancellationToken cancellationToken)
+    {
+        await using var command = _dataSource.CreateCommand(_sql.NonEmptyPartitions);
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = Options.NumPartitions });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var partitions = new List<int>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            partitions.Add(reader.GetInt32(0));
+        }
+        return partitions;
+    }
+
     public ValueTask DisposeAsync() => _dataSource.DisposeAsync();
 
     private async Task<bool> DeadLetterTableReadyAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
