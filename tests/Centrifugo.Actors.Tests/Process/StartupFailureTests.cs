@@ -1,3 +1,6 @@
+using System.Net;
+using System.Net.Sockets;
+using Centrifugo.Actors.Testing.Postgres;
 using Centrifugo.Actors.Testing.Processes;
 using Centrifugo.Actors.Tests.Postgres;
 
@@ -47,5 +50,27 @@ public sealed class StartupFailureTests(PostgresFixture pg) : IClassFixture<Post
         Assert.Contains("pg_down", line, StringComparison.Ordinal);
         Assert.Contains($"127.0.0.1:{port}", line, StringComparison.Ordinal);
         Assert.DoesNotContain(password, result.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_admin_port_in_use_stops_the_node_with_exit_1_naming_the_address()
+    {
+        var table = await OutboxTestTable.CreateAsync(pg.DataSource, PostgresFixture.UniqueName("outbox"));
+        using var squatter = new TcpListener(IPAddress.Loopback, 0);
+        squatter.Start();
+        var config = new NodeConfig
+        {
+            ApiUrl = "http://127.0.0.1:9/api",
+            ApiKey = "startup-key",
+            Consumers = [new PgConsumerConfig("pg_admin", pg.Instance.UrlDsn, table.Name)],
+            AdminPort = ((IPEndPoint)squatter.LocalEndpoint).Port,
+        };
+
+        var result = await NodeProcess.RunToExitAsync("run", config.ToJson(), ExitBound);
+
+        Assert.Equal(1, result.ExitCode);
+        var line = Assert.Single(result.Output.Split('\n'), l => l.Contains("Cannot start", StringComparison.Ordinal));
+        Assert.Contains($"admin endpoint 127.0.0.1:{config.AdminPort}", line, StringComparison.Ordinal);
+        Assert.DoesNotContain("Unhandled exception", result.Output, StringComparison.Ordinal);
     }
 }
