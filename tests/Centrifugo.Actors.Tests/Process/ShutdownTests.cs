@@ -65,11 +65,9 @@ public sealed class ShutdownTests(PostgresFixture pg, ITestOutputHelper output) 
             }
         }
 
-        // Rows keep arriving after the node left; nothing delivers them until the next node starts.
-        var leftBehind = await table.CountAsync();
+        // Rows kept arriving after the node left; whatever it did not commit is still there for the next node.
         await stopProducing.CancelAsync();
         await producer;
-        Assert.True(await table.CountAsync() >= leftBehind);
 
         await using var second = config.Run("node-2");
         await second.WaitUntilAsync(async () => await table.CountAsync() == 0, "outbox drained by node-2", TimeSpan.FromSeconds(60));
