@@ -46,8 +46,23 @@ internal static partial class NodeHost
             var app = Build(runtime, loggerFactory);
             await using (app)
             {
-                await app.RunAsync(cancellationToken);
+                try
+                {
+                    await app.StartAsync(cancellationToken);
+                }
+                catch (IOException ex)
+                {
+                    // Kestrel could not bind the admin address (port in use): say so instead of crashing with a trace.
+                    LogStartupError(logger, $"admin endpoint {options.Admin.Address}: {ex.Message}");
+                    using var stopBudget = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+                    await app.StopAsync(stopBudget.Token);
+                    return 1;
+                }
+
+                // Not app.RunAsync: it disposes the host (and its service provider) on its way out, so the shutdown
+                // reason could no longer be read and every SIGTERM ended in ObjectDisposedException and exit code 1.
                 var system = app.Services.GetRequiredService<ActorSystem>();
+                await app.WaitForShutdownAsync(cancellationToken);
                 var reason = CoordinatedShutdown.Get(system).ShutdownReason;
                 if (reason is CoordinatedShutdown.ClusterDowningReason or CoordinatedShutdown.ClusterJoinUnsuccessfulReason)
                 {
@@ -103,6 +118,8 @@ internal static partial class NodeHost
         b.SetMinimumLevel(LogLevel.Information);
         b.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         b.AddFilter("Microsoft.Hosting", LogLevel.Warning);
+        // Npgsql logs every executed command at Information: one line per batch per partition.
+        b.AddFilter("Npgsql.Command", LogLevel.Warning);
         b.AddSimpleConsole(o =>
         {
             o.SingleLine = true;

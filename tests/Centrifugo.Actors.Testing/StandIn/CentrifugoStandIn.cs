@@ -40,6 +40,7 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
     private long _rejectedCount;
     private long _droppedConnections;
     private long _latencyTicks;
+    private long _responseDelayTicks;
     private int _failNext;
     private int _failNextCode = 100;
     private int _failNextSkip;
@@ -69,6 +70,17 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
     {
         get => TimeSpan.FromTicks(Interlocked.Read(ref _latencyTicks));
         set => Interlocked.Exchange(ref _latencyTicks, value.Ticks);
+    }
+
+    /// <summary>
+    /// Added to every 200 response AFTER its commands were executed and recorded (unlike <see cref="Latency"/>,
+    /// which delays before anything happens): the client has "dispatched" but not yet seen the reply, so a test
+    /// can kill it deterministically between dispatch and commit. The wait ends early if the client disconnects.
+    /// </summary>
+    public TimeSpan ResponseDelay
+    {
+        get => TimeSpan.FromTicks(Interlocked.Read(ref _responseDelayTicks));
+        set => Interlocked.Exchange(ref _responseDelayTicks, value.Ticks);
     }
 
     public static async Task<CentrifugoStandIn> StartNewAsync(StandInOptions? options = null, CancellationToken cancellationToken = default)
@@ -395,6 +407,20 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
             }
 
             Record(accepted, acceptedCount);
+            var responseDelay = ResponseDelay;
+            if (responseDelay > TimeSpan.Zero)
+            {
+                try
+                {
+                    await Task.Delay(responseDelay, context.RequestAborted);
+                }
+                catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+                {
+                    // The client went away while waiting for the reply (e.g. killed): nothing to answer.
+                    return;
+                }
+            }
+
             Count(200);
             context.Response.StatusCode = 200;
             context.Response.ContentType = "application/json";

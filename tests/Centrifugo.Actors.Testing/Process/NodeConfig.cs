@@ -1,0 +1,76 @@
+using System.Text.Json.Nodes;
+
+namespace Centrifugo.Actors.Testing.Processes;
+
+/// <summary>A postgresql consumer of a <see cref="NodeConfig"/>.</summary>
+internal sealed record PgConsumerConfig(string Name, string Dsn, string Table, int Partitions = 4, string PollInterval = "50ms");
+
+/// <summary>
+/// The config file of one node process, in the executable's JSON format (Centrifugo's <c>consumers</c> plus
+/// api/cluster/admin). Ports are fixed up front: a seed list must name them before the nodes start.
+/// </summary>
+internal sealed record NodeConfig
+{
+    public const string SystemName = "centrifugo-actors";
+
+    public required string ApiUrl { get; init; }
+    /// <summary>null leaves api.key out (e.g. set through CENTRIFUGO_API_KEY).</summary>
+    public string? ApiKey { get; init; }
+    public string ApiTimeout { get; init; } = "5s";
+    public IReadOnlyList<PgConsumerConfig> Consumers { get; init; } = [];
+    public int ClusterPort { get; init; } = NodeProcess.FreeTcpPort();
+    public int AdminPort { get; init; } = NodeProcess.FreeTcpPort();
+    /// <summary>Empty = the node forms a one-node cluster with itself.</summary>
+    public IReadOnlyList<string> SeedNodes { get; init; } = [];
+    public int NumberOfShards { get; init; } = 20;
+
+    /// <summary>akka.tcp://centrifugo-actors@127.0.0.1:PORT: what other nodes put in their seed list.</summary>
+    public string Address => $"akka.tcp://{SystemName}@127.0.0.1:{ClusterPort}";
+
+    public JsonObject ToJsonObject()
+    {
+        var api = new JsonObject { ["url"] = ApiUrl, ["timeout"] = ApiTimeout };
+        if (ApiKey is not null)
+        {
+            api["key"] = ApiKey;
+        }
+
+        var consumers = new JsonArray();
+        foreach (var c in Consumers)
+        {
+            consumers.Add(new JsonObject
+            {
+                ["name"] = c.Name,
+                ["type"] = "postgresql",
+                ["postgresql"] = new JsonObject
+                {
+                    ["dsn"] = c.Dsn,
+                    ["outbox_table_name"] = c.Table,
+                    ["num_partitions"] = c.Partitions,
+                    ["partition_poll_interval"] = c.PollInterval,
+                },
+            });
+        }
+
+        return new JsonObject
+        {
+            ["api"] = api,
+            ["consumers"] = consumers,
+            ["cluster"] = new JsonObject
+            {
+                ["system_name"] = SystemName,
+                ["hostname"] = "127.0.0.1",
+                ["port"] = ClusterPort,
+                ["seed_nodes"] = new JsonArray(SeedNodes.Select(s => (JsonNode?)JsonValue.Create(s)).ToArray()),
+                ["number_of_shards"] = NumberOfShards,
+            },
+            ["admin"] = new JsonObject { ["address"] = $"127.0.0.1:{AdminPort}" },
+        };
+    }
+
+    public string ToJson() => ToJsonObject().ToJsonString();
+
+    /// <summary>Starts <c>run</c> with this config.</summary>
+    public NodeProcess Run(string name, IReadOnlyDictionary<string, string?>? environment = null) =>
+        NodeProcess.Start("run", ToJson(), name, AdminPort, environment);
+}
