@@ -34,7 +34,7 @@ internal sealed class BenchEnvironment : IAsyncDisposable
     {
         var postgres = await PostgresInstance.StartAsync(PostgresInstanceOptions.ForBenchmarks, cancellationToken);
         var connectionString = await postgres.CreateDatabaseAsync("bench", cancellationToken);
-        var dataSource = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(connectionString) { MaxPoolSize = 64 }.ConnectionString);
+        var dataSource = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(connectionString) { MaxPoolSize = 150 }.ConnectionString);
         return new BenchEnvironment(postgres, connectionString, dataSource);
     }
 

@@ -21,7 +21,7 @@ internal sealed record BenchOptions
     public const string Usage =
         """
         usage: Centrifugo.Actors.Benchmarks <mode> [options]
-          modes: outbox | latency | memory | idle | all
+          modes: outbox | latency | memory | idle | all (= these four) | profile
           --rows N             outbox backlog per run (default 1000000)
           --limits A,B         partition_select_limit values (default 100,1000)
           --rounds N           interleaved rounds, medians reported (default 3)

@@ -59,12 +59,18 @@ internal static class Measure
             try
             {
                 var stat = File.ReadAllText(Path.Combine(dir, "stat"));
-                // Fields after the parenthesised command name: state ppid … utime(14) stime(15).
+                // Fields after the parenthesised command name: state ppid … utime(14) stime(15) cutime(16) cstime(17).
                 var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
                 var ppid = int.Parse(fields[1], CultureInfo.InvariantCulture);
                 if (pid == postmaster || ppid == postmaster)
                 {
                     ticks += long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+                }
+
+                if (pid == postmaster)
+                {
+                    // cutime + cstime: backends that already exited (reaped by the postmaster) keep counting.
+                    ticks += long.Parse(fields[13], CultureInfo.InvariantCulture) + long.Parse(fields[14], CultureInfo.InvariantCulture);
                 }
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)

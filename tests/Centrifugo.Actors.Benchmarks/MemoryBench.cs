@@ -42,7 +42,7 @@ internal static class MemoryBench
 
             var pending = await table.CountAsync(cancellationToken: cancellationToken);
             var gcHeap = GC.GetGCMemoryInfo().HeapSizeBytes / 1024.0 / 1024.0;
-            Console.WriteLine($"RSS MB: node idle before the backlog {F(idle)}, after the 1M-row COPY {F(afterFill)}; while stalled min {F(samples.Min())}, max {F(samples.Max())}, last {F(samples[^1])} (target < 300, flat)");
+            Console.WriteLine($"RSS MB: node idle before the backlog {F(idle)}, after the {options.Rows}-row COPY {F(afterFill)}; while stalled min {F(samples.Min())}, max {F(samples.Max())}, last {F(samples[^1])} (target < 300, flat)");
             Console.WriteLine($"samples: {string.Join(' ', samples.Select(x => F(x)))}");
             Console.WriteLine($"GC heap {F(gcHeap)} MB; rows still waiting {pending}; stand-in accepted {standIn.ReceivedCount}");
             standIn.Latency = TimeSpan.Zero;

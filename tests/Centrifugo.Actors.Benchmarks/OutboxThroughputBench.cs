@@ -87,9 +87,11 @@ internal static class OutboxThroughputBench
             var fill = Stopwatch.StartNew();
             await table.InsertAsync(BenchEnvironment.PublishRows(rows, partitions), cancellationToken);
             fill.Stop();
+            var cpu = CpuMeter.Start(env);
             var clock = Stopwatch.StartNew();
             var drained = await drain.RunAsync(cancellationToken);
             clock.Stop();
+            Console.WriteLine($"  {(dispatch is null ? "raw drain" : "naive")} limit {limit}: {cpu.Stop()}");
             if (drained != rows)
             {
                 throw new InvalidOperationException($"raw drain deleted {drained} rows, expected {rows}");
@@ -120,9 +122,11 @@ internal static class OutboxThroughputBench
             var fill = Stopwatch.StartNew();
             await table.InsertAsync(BenchEnvironment.PublishRows(rows, partitions), cancellationToken);
             fill.Stop();
+            var cpu = CpuMeter.Start(env);
             var clock = Stopwatch.StartNew();
             await standIn.WaitForReceivedAsync(checked((int)(before + rows)), TimeSpan.FromMinutes(10));
             clock.Stop();
+            Console.WriteLine($"  end-to-end limit {limit}: {cpu.Stop()}");
             var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
             while (await table.CountAsync(cancellationToken: cancellationToken) > 0)
             {
@@ -145,5 +149,31 @@ internal static class OutboxThroughputBench
         {
             await env.DropTableAsync(table, CancellationToken.None);
         }
+    }
+}
+
+/// <summary>CPU used by this process and by the PostgreSQL server over a timed section, in % of one core.</summary>
+internal sealed class CpuMeter
+{
+    private readonly BenchEnvironment _env;
+    private readonly TimeSpan _process;
+    private readonly TimeSpan _postgres;
+    private readonly long _start = Stopwatch.GetTimestamp();
+
+    private CpuMeter(BenchEnvironment env)
+    {
+        _env = env;
+        _process = ProcessCpu();
+        _postgres = PostgresCpu(env.Postgres.DataDirectory);
+    }
+
+    public static CpuMeter Start(BenchEnvironment env) => new(env);
+
+    public string Stop()
+    {
+        var seconds = Stopwatch.GetElapsedTime(_start).TotalSeconds;
+        var process = (ProcessCpu() - _process).TotalSeconds / seconds * 100;
+        var postgres = (PostgresCpu(_env.Postgres.DataDirectory) - _postgres).TotalSeconds / seconds * 100;
+        return $"CPU % of one core: bench process (node + stand-in) {F(process)}, PostgreSQL {F(postgres)}";
     }
 }

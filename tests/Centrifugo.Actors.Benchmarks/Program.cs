@@ -26,6 +26,7 @@ var modes = new Dictionary<string, Func<BenchEnvironment, BenchOptions, Cancella
     ["latency"] = LatencyBench.RunAsync,
     ["memory"] = MemoryBench.RunAsync,
     ["idle"] = IdleBench.RunAsync,
+    ["profile"] = ProfileBench.RunAsync,
 };
 
 IReadOnlyList<string> selected = options.Mode == "all" ? ["outbox", "latency", "memory", "idle"] : [options.Mode];
