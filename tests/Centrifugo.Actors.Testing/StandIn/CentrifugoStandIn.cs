@@ -364,6 +364,7 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
             }
 
             var output = new ArrayBufferWriter<byte>(256 + (commands.Count * 32));
+            var onAccepted = _options.OnAccepted;
             var accepted = _options.RecordCommands ? new List<ReceivedCommand>(commands.Count) : null;
             var acceptedCount = 0;
             using (var writer = new Utf8JsonWriter(output, new JsonWriterOptions { SkipValidation = true }))
@@ -384,8 +385,13 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
                     if (Execute(command, writer, isBatch))
                     {
                         acceptedCount++;
-                        accepted?.Add(new ReceivedCommand(0, command.Method, Encoding.UTF8.GetString(body.Slice(command.Start, command.Length)),
-                            ChannelsOf(command), command.User));
+                        if (accepted is not null || onAccepted is not null)
+                        {
+                            var received = new ReceivedCommand(0, command.Method, Encoding.UTF8.GetString(body.Slice(command.Start, command.Length)),
+                                ChannelsOf(command), command.User);
+                            accepted?.Add(received);
+                            onAccepted?.Invoke(received);
+                        }
                     }
                     else
                     {

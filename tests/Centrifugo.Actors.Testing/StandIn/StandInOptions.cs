@@ -20,6 +20,12 @@ internal sealed record StandInOptions
 
     /// <summary>false keeps only counters (benchmarks); <see cref="CentrifugoStandIn.Received"/> stays empty.</summary>
     public bool RecordCommands { get; init; } = true;
+
+    /// <summary>
+    /// Called synchronously for every accepted command, at acceptance (benchmarks timestamp deliveries with it).
+    /// Runs on a request thread: keep it short and thread-safe. Works also when <see cref="RecordCommands"/> is false.
+    /// </summary>
+    public Action<ReceivedCommand>? OnAccepted { get; init; }
 }
 
 /// <summary>A command the stand-in accepted (replied without any error), in acceptance order.</summary>

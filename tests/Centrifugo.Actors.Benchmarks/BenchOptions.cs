@@ -1,0 +1,73 @@
+using System.Globalization;
+
+namespace Centrifugo.Actors.Benchmarks;
+
+/// <summary>Command line of the benchmark: <c>&lt;mode&gt; [--name value]…</c>; every value has a default.</summary>
+internal sealed record BenchOptions
+{
+    public required string Mode { get; init; }
+    public int Rows { get; init; } = 1_000_000;
+    public IReadOnlyList<int> Limits { get; init; } = [100, 1000];
+    public int Rounds { get; init; } = 3;
+    public int Partitions { get; init; } = 8;
+    /// <summary>Rows per naive-worker run (one HTTP POST per row is slow; a smaller backlog keeps the run short).</summary>
+    public int NaiveRows { get; init; } = 100_000;
+    public int LatencyRate { get; init; } = 1000;
+    public int LatencySeconds { get; init; } = 20;
+    public int MemorySeconds { get; init; } = 30;
+    public int IdlePartitions { get; init; } = 1000;
+    public int IdleSeconds { get; init; } = 60;
+
+    public const string Usage =
+        """
+        usage: Centrifugo.Actors.Benchmarks <mode> [options]
+          modes: outbox | latency | memory | idle | all (= these four) | profile
+          --rows N             outbox backlog per run (default 1000000)
+          --limits A,B         partition_select_limit values (default 100,1000)
+          --rounds N           interleaved rounds, medians reported (default 3)
+          --partitions N       outbox partitions (default 8)
+          --naive-rows N       backlog of the naive one-POST-per-row worker (default 100000)
+          --latency-rate N     inserts/s for the NOTIFY latency run (default 1000)
+          --latency-seconds N  duration of the latency run (default 20)
+          --memory-seconds N   how long RSS is sampled with Centrifugo stalled (default 30)
+          --idle-partitions N  partitions of the idle-cost run (default 1000)
+          --idle-seconds N     measuring window of each idle configuration (default 60)
+        """;
+
+    /// <exception cref="ArgumentException">Unknown option or bad value (message says which).</exception>
+    public static BenchOptions Parse(string[] args)
+    {
+        if (args.Length == 0 || args[0].StartsWith('-'))
+        {
+            throw new ArgumentException("missing mode");
+        }
+
+        var options = new BenchOptions { Mode = args[0] };
+        for (var i = 1; i < args.Length; i += 2)
+        {
+            var name = args[i];
+            var value = i + 1 < args.Length ? args[i + 1] : throw new ArgumentException($"{name} needs a value");
+            options = name switch
+            {
+                "--rows" => options with { Rows = Int(name, value) },
+                "--limits" => options with { Limits = value.Split(',').Select(v => Int(name, v)).ToArray() },
+                "--rounds" => options with { Rounds = Int(name, value) },
+                "--partitions" => options with { Partitions = Int(name, value) },
+                "--naive-rows" => options with { NaiveRows = Int(name, value) },
+                "--latency-rate" => options with { LatencyRate = Int(name, value) },
+                "--latency-seconds" => options with { LatencySeconds = Int(name, value) },
+                "--memory-seconds" => options with { MemorySeconds = Int(name, value) },
+                "--idle-partitions" => options with { IdlePartitions = Int(name, value) },
+                "--idle-seconds" => options with { IdleSeconds = Int(name, value) },
+                _ => throw new ArgumentException($"unknown option {name}"),
+            };
+        }
+
+        return options;
+    }
+
+    private static int Int(string name, string value) =>
+        int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0
+            ? n
+            : throw new ArgumentException($"{name}: '{value}' is not a positive integer");
+}
