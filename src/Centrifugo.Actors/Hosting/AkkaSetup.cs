@@ -34,6 +34,10 @@ internal static class AkkaSetup
                 akka.cluster.run-coordinated-shutdown-when-down = on
                 akka.cluster.shutdown-after-unsuccessful-join-seed-nodes = 60s
                 akka.cluster.sharding.passivate-idle-entity-after = off
+                # The newer least-shard strategy moves up to 20 shards (or 10 %) per rebalance round instead of one,
+                # so a node that joins gets its share of partitions within a round or two.
+                akka.cluster.sharding.least-shard-allocation-strategy.rebalance-absolute-limit = 20
+                akka.cluster.sharding.least-shard-allocation-strategy.rebalance-relative-limit = 0.1
                 akka.cluster.sharding.handoff-timeout = {{(int)(NodeRuntime.DrainTimeout.TotalSeconds + 20)}}s
                 akka.coordinated-shutdown.phases.cluster-sharding-shutdown-region.timeout = {{(int)(NodeRuntime.DrainTimeout.TotalSeconds + 10)}}s
                 akka.coordinated-shutdown.run-by-clr-shutdown-hook = on

@@ -63,7 +63,7 @@ internal sealed partial class OutboxStore : IAsyncDisposable
                                       || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
             {
                 throw new InvalidOperationException(
-                    $"consumer '{ConsumerName}': cannot connect to PostgreSQL at {PostgresDsn.Endpoint(Options.Dsn)} " +
+                    $"cannot connect to PostgreSQL at {PostgresDsn.Endpoint(Options.Dsn)} " +
                     $"within {PingTimeout.TotalSeconds:0} s: {Describe(e)}", e is OperationCanceledException ? null : e);
             }
         }
@@ -73,7 +73,7 @@ internal sealed partial class OutboxStore : IAsyncDisposable
             if (!await TableExistsAsync(connection, _sql.OutboxTable, cancellationToken))
             {
                 throw new InvalidOperationException(
-                    $"consumer '{ConsumerName}': outbox table {_sql.OutboxTable} does not exist " +
+                    $"outbox table {_sql.OutboxTable} does not exist " +
                     $"(outbox_table_name '{Options.OutboxTableName}'; unquoted names are folded to lower case).");
             }
 
