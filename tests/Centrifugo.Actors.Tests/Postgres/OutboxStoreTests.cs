@@ -253,19 +253,17 @@ public sealed class OutboxStoreTests(PostgresFixture pg) : IClassFixture<Postgre
 
         var e = await Assert.ThrowsAsync<InvalidOperationException>(() => store.InitializeAsync(CancellationToken.None));
         Assert.Contains($"\"{name}\"", e.Message, StringComparison.Ordinal);
-        Assert.Contains("pgc", e.Message, StringComparison.Ordinal);
         Assert.DoesNotContain(pg.Instance.Password, e.ToString(), StringComparison.Ordinal);
     }
 
     [Fact]
-    public async Task Unreachable_server_fails_initialisation_naming_consumer_host_and_port_but_not_the_password()
+    public async Task Unreachable_server_fails_initialisation_naming_host_and_port_but_not_the_password()
     {
         var table = await TableAsync();
         var dsn = $"postgres://postgres:{pg.Instance.Password}@127.0.0.1:1/postgres?sslmode=disable&connect_timeout=2";
         var store = await StoreAsync(Options(table.Name, dsn: dsn), "pgdown", initialize: false);
 
         var e = await Assert.ThrowsAsync<InvalidOperationException>(() => store.InitializeAsync(CancellationToken.None));
-        Assert.Contains("pgdown", e.Message, StringComparison.Ordinal);
         Assert.Contains("127.0.0.1:1", e.Message, StringComparison.Ordinal);
         Assert.DoesNotContain(pg.Instance.Password, e.ToString(), StringComparison.Ordinal);
     }
@@ -278,7 +276,6 @@ public sealed class OutboxStoreTests(PostgresFixture pg) : IClassFixture<Postgre
         var store = await StoreAsync(Options(table.Name, dsn: dsn), "pgauth", initialize: false);
 
         var e = await Assert.ThrowsAsync<InvalidOperationException>(() => store.InitializeAsync(CancellationToken.None));
-        Assert.Contains("pgauth", e.Message, StringComparison.Ordinal);
         Assert.DoesNotContain(pg.Instance.Password, e.ToString(), StringComparison.Ordinal);
     }
 
