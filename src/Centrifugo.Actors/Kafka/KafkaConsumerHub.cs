@@ -174,6 +174,7 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
             await OnPollThreadAsync(() =>
             {
                 _routes[tp] = lease;
+                lease.Assigned();
                 _consumer.IncrementalAssign([new TopicPartitionOffset(tp, start)]);
             });
             KafkaLog.Acquired(_logger, _name, topic, partition, start.ToString(), committed);
@@ -212,23 +213,19 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
 
     internal WatermarkOffsets Watermarks(TopicPartition tp) => _consumer.GetWatermarkOffsets(tp);
 
-    internal void RequestResume(KafkaPartitionLease lease) => _pollCommands.Enqueue(() =>
+    internal void SetPaused(TopicPartition tp, bool paused)
     {
-        if (_routes.TryGetValue(lease.TopicPartition, out var routed) && routed == lease && lease.Paused)
+        if (paused)
         {
-            try
-            {
-                _consumer.Resume([lease.TopicPartition]);
-                lease.Resumed();
-            }
-            catch (KafkaException)
-            {
-                // The reader may be waiting on an empty queue: nobody else would ask again.
-                RequestResume(lease);
-                throw;
-            }
+            _consumer.Pause([tp]);
         }
-    });
+        else
+        {
+            _consumer.Resume([tp]);
+        }
+    }
+
+    internal void RetryResume(KafkaPartitionLease lease) => _pollCommands.Enqueue(lease.ResumeIfDrained);
 
     internal Task UnassignAsync(KafkaPartitionLease lease) => OnPollThreadAsync(() =>
     {
@@ -238,12 +235,7 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
         }
 
         _routes.Remove(lease.TopicPartition);
-        // An application pause outlives the assignment in librdkafka; a later owner must start unpaused.
-        if (lease.Paused)
-        {
-            _consumer.Resume([lease.TopicPartition]);
-        }
-
+        lease.Unassigned();
         _consumer.IncrementalUnassign([lease.TopicPartition]);
     });
 
@@ -319,10 +311,7 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
                     // from the committed offset.
                     try
                     {
-                        if (lease.Deliver(ToRecord(result)))
-                        {
-                            _consumer.Pause([result.TopicPartition]);
-                        }
+                        lease.Deliver(ToRecord(result));
                     }
                     catch (KafkaException e)
                     {
