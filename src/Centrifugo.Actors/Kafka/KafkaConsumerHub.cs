@@ -85,7 +85,14 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
     /// <summary>A lease's queue at or above this many records pauses its partition.</summary>
     internal int PauseThreshold { get; }
 
-    /// <summary>A paused partition resumes once its lease drained to this many queued records.</summary>
+    /// <summary>
+    /// A paused partition resumes once its lease drained to this many queued records. The reader resumes it directly
+    /// (librdkafka's pause/resume are thread-safe), not via the poll thread, which may sit in Consume for PollTimeout.
+    /// A cycle still costs a refetch: pausing purges what librdkafka prefetched, and when that prefetch reached the
+    /// partition end its next Fetch is a long poll the broker holds for fetch.wait.max.ms; librdkafka has one Fetch
+    /// in flight per broker, so the refetch waits behind it. Small queue limits on a backlog that fits in one fetch
+    /// therefore read about one queue per fetch_max_wait.
+    /// </summary>
     internal int ResumeAtOrBelow { get; }
 
     /// <summary>Centrifugo's partition_queue_max_size: -1 = pause whenever anything is queued (one fetch at a time), 0 = 1000.</summary>
