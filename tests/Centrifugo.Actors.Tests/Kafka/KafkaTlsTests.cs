@@ -73,15 +73,23 @@ public sealed class KafkaTlsTests : IDisposable
         return records;
     }
 
-    private async Task AssertHandshakeFailsAsync(KafkaConsumerOptions options)
+    private async Task AssertHandshakeFailsAsync(KafkaConsumerOptions options, string expectedReason)
     {
         await using var hub = new KafkaConsumerHub("tls", options, _loggerFactory, Fast);
         using var giveUp = new CancellationTokenSource(TimeSpan.FromSeconds(5));
         // The committed-offset lookup is the first broker call; it retries until cancelled and no record can arrive.
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => hub.AcquireAsync(_topic, 0, giveUp.Token));
-        await WaitUntilAsync(
-            () => _logs.Lines.Any(l => l.Contains("SSL", StringComparison.OrdinalIgnoreCase) && l.Contains("fail", StringComparison.OrdinalIgnoreCase)),
-            "a TLS handshake failure to be logged");
+        try
+        {
+            await WaitUntilAsync(
+                () => _logs.Lines.Any(l => l.Contains(expectedReason, StringComparison.Ordinal)),
+                $"'{expectedReason}' to be logged");
+        }
+        catch (TimeoutException e)
+        {
+            var logged = string.Join('\n', _logs.Lines.Where(l => l.StartsWith("Error", StringComparison.Ordinal) || l.StartsWith("Warning", StringComparison.Ordinal)).Take(20));
+            throw new TimeoutException(e.Message + "; errors and warnings logged:\n" + logged, e);
+        }
     }
 
     public enum PemForm { Path, Raw, Base64 }
@@ -111,7 +119,7 @@ public sealed class KafkaTlsTests : IDisposable
     {
         var proxy = await ProxiedAsync();
 
-        await AssertHandshakeFailsAsync(Options(proxy, new TlsOptions { Enabled = true, ServerCaPem = proxy.WrongCaPath }));
+        await AssertHandshakeFailsAsync(Options(proxy, new TlsOptions { Enabled = true, ServerCaPem = proxy.WrongCaPath }), "certificate verify failed");
     }
 
     [Fact]
@@ -133,11 +141,12 @@ public sealed class KafkaTlsTests : IDisposable
         {
             Enabled = true,
             ServerCaPem = proxy.CaPath,
-            CertPem = File.ReadAllText(proxy.ClientCertPath),
-            KeyPem = proxy.ClientKeyPath,
+            CertPem = proxy.ClientCertPath,
+            KeyPem = File.ReadAllText(proxy.ClientKeyPath),
         }));
         Assert.Equal(20, records.Count);
+        Assert.DoesNotContain(_logs.Lines, l => l.Contains("PRIVATE KEY", StringComparison.Ordinal));
 
-        await AssertHandshakeFailsAsync(Options(proxy, new TlsOptions { Enabled = true, ServerCaPem = proxy.CaPath }));
+        await AssertHandshakeFailsAsync(Options(proxy, new TlsOptions { Enabled = true, ServerCaPem = proxy.CaPath }), "alert certificate required");
     }
 }
