@@ -181,13 +181,16 @@ internal sealed class KafkaPartitionLease : IAsyncDisposable
                 return;
             }
 
+            // Cleared first: records of the refetch can reach Deliver before Resume returns, and Deliver must then
+            // see an unpaused partition and take the lock to pause it again at the limit.
+            _paused = false;
             try
             {
                 _hub.SetPaused(TopicPartition, paused: false);
-                _paused = false;
             }
             catch (KafkaException)
             {
+                _paused = true;
                 // The reader may now wait on an empty queue; nobody else would ask again.
                 _hub.RetryResume(this);
             }
