@@ -85,7 +85,14 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
     /// <summary>A lease's queue at or above this many records pauses its partition.</summary>
     internal int PauseThreshold { get; }
 
-    /// <summary>A paused partition resumes once its lease drained to this many queued records.</summary>
+    /// <summary>
+    /// A paused partition resumes once its lease drained to this many queued records. The reader resumes it directly
+    /// (librdkafka's pause/resume are thread-safe), not via the poll thread, which may sit in Consume for PollTimeout.
+    /// A cycle still costs a refetch: pausing purges what librdkafka prefetched, and when that prefetch reached the
+    /// partition end its next Fetch is a long poll the broker holds for fetch.wait.max.ms; librdkafka has one Fetch
+    /// in flight per broker, so the refetch waits behind it. Small queue limits on a backlog that fits in one fetch
+    /// therefore read about one queue per fetch_max_wait.
+    /// </summary>
     internal int ResumeAtOrBelow { get; }
 
     /// <summary>Centrifugo's partition_queue_max_size: -1 = pause whenever anything is queued (one fetch at a time), 0 = 1000.</summary>
@@ -184,6 +191,7 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
             await OnPollThreadAsync(() =>
             {
                 _routes[tp] = lease;
+                lease.Assigned();
                 _consumer.IncrementalAssign([new TopicPartitionOffset(tp, start)]);
             });
             KafkaLog.Acquired(_logger, _name, topic, partition, start.ToString(), committed);
@@ -225,23 +233,19 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
 
     internal WatermarkOffsets Watermarks(TopicPartition tp) => _consumer.GetWatermarkOffsets(tp);
 
-    internal void RequestResume(KafkaPartitionLease lease) => _pollCommands.Enqueue(() =>
+    internal void SetPaused(TopicPartition tp, bool paused)
     {
-        if (_routes.TryGetValue(lease.TopicPartition, out var routed) && routed == lease && lease.Paused)
+        if (paused)
         {
-            try
-            {
-                _consumer.Resume([lease.TopicPartition]);
-                lease.Resumed();
-            }
-            catch (KafkaException)
-            {
-                // The reader may be waiting on an empty queue: nobody else would ask again.
-                RequestResume(lease);
-                throw;
-            }
+            _consumer.Pause([tp]);
         }
-    });
+        else
+        {
+            _consumer.Resume([tp]);
+        }
+    }
+
+    internal void RetryResume(KafkaPartitionLease lease) => _pollCommands.Enqueue(lease.ResumeIfDrained);
 
     internal Task UnassignAsync(KafkaPartitionLease lease) => OnPollThreadAsync(() =>
     {
@@ -251,12 +255,7 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
         }
 
         _routes.Remove(lease.TopicPartition);
-        // An application pause outlives the assignment in librdkafka; a later owner must start unpaused.
-        if (lease.Paused)
-        {
-            _consumer.Resume([lease.TopicPartition]);
-        }
-
+        lease.Unassigned();
         _consumer.IncrementalUnassign([lease.TopicPartition]);
     });
 
@@ -332,10 +331,7 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
                     // from the committed offset.
                     try
                     {
-                        if (lease.Deliver(ToRecord(result)))
-                        {
-                            _consumer.Pause([result.TopicPartition]);
-                        }
+                        lease.Deliver(ToRecord(result));
                     }
                     catch (KafkaException e)
                     {

@@ -19,9 +19,13 @@ internal sealed class KafkaPartitionLease : IAsyncDisposable
     private long _nextExpected = long.MinValue; // poll thread only
     private long _marked = -1;
     private long _committedNext = -1;
+    // Serialises pause (poll thread), resume (reader) and unassign (poll thread): librdkafka's pause/resume are
+    // thread-safe, and resuming from the reader directly saves waiting for the poll thread's Consume timeout.
+    private readonly Lock _flow = new();
     private volatile bool _paused;
-    private int _resumeRequested;
+    private bool _assigned; // under _flow
     private volatile bool _closed;
+    private int _pauseCount;
 
     internal KafkaPartitionLease(KafkaConsumerHub hub, TopicPartition topicPartition)
     {
@@ -51,6 +55,9 @@ internal sealed class KafkaPartitionLease : IAsyncDisposable
 
     internal bool Paused => _paused;
 
+    /// <summary>How often this lease paused its partition (diagnostics and tests).</summary>
+    internal int PauseCount => Volatile.Read(ref _pauseCount);
+
     /// <summary>Records fetched and waiting for the reader.</summary>
     public int QueuedCount => _queue.Reader.Count;
 
@@ -72,11 +79,9 @@ internal sealed class KafkaPartitionLease : IAsyncDisposable
             batch.Add(record);
         }
 
-        // _paused is set before the record that triggered it is queued, so having read that record we see the flag.
-        if (_paused && _queue.Reader.Count <= _hub.ResumeAtOrBelow && Interlocked.Exchange(ref _resumeRequested, 1) == 0)
-        {
-            _hub.RequestResume(this);
-        }
+        // Always under the lock (uncontended, cheap): a volatile read of _paused could miss a pause decided while
+        // this batch was being taken and leave the reader waiting on a paused, empty partition.
+        ResumeIfDrained();
 
         return batch;
     }
@@ -134,7 +139,7 @@ internal sealed class KafkaPartitionLease : IAsyncDisposable
         _nextExpected = committedNext >= 0 ? committedNext : long.MinValue;
     }
 
-    /// <summary>Poll thread: queues the record; true when the partition must now be paused.</summary>
+    /// <summary>Poll thread: queues the record and pauses the partition at the limit; true when it paused.</summary>
     internal bool Deliver(KafkaRecord record)
     {
         // A fetch issued before a re-assignment can still deliver records we already queued.
@@ -144,21 +149,75 @@ internal sealed class KafkaPartitionLease : IAsyncDisposable
         }
 
         _nextExpected = record.Offset + 1;
-        var pause = !_paused && _queue.Reader.Count + 1 >= _hub.PauseThreshold;
-        if (pause)
+        _queue.Writer.TryWrite(record);
+        if (_paused || _queue.Reader.Count < _hub.PauseThreshold)
         {
-            _paused = true;
+            return false;
         }
 
-        _queue.Writer.TryWrite(record);
-        return pause;
+        lock (_flow)
+        {
+            // Re-checked under the lock: a reader that drained the queue meanwhile must not be left waiting on a
+            // paused, empty partition.
+            if (_paused || !_assigned || _queue.Reader.Count < _hub.PauseThreshold)
+            {
+                return false;
+            }
+
+            _hub.SetPaused(TopicPartition, paused: true);
+            _paused = true;
+            _pauseCount++;
+            return true;
+        }
     }
 
-    /// <summary>Poll thread, after Resume.</summary>
-    internal void Resumed()
+    /// <summary>Reader thread (or the poll thread retrying a failed resume).</summary>
+    internal void ResumeIfDrained()
     {
-        _paused = false;
-        Interlocked.Exchange(ref _resumeRequested, 0);
+        lock (_flow)
+        {
+            if (!_paused || !_assigned || _queue.Reader.Count > _hub.ResumeAtOrBelow)
+            {
+                return;
+            }
+
+            // Cleared first: records of the refetch can reach Deliver before Resume returns, and Deliver must then
+            // see an unpaused partition and take the lock to pause it again at the limit.
+            _paused = false;
+            try
+            {
+                _hub.SetPaused(TopicPartition, paused: false);
+            }
+            catch (KafkaException)
+            {
+                _paused = true;
+                // The reader may now wait on an empty queue; nobody else would ask again.
+                _hub.RetryResume(this);
+            }
+        }
+    }
+
+    /// <summary>Poll thread, when routing starts.</summary>
+    internal void Assigned()
+    {
+        lock (_flow)
+        {
+            _assigned = true;
+        }
+    }
+
+    /// <summary>Poll thread, before IncrementalUnassign: an application pause outlives the assignment in librdkafka.</summary>
+    internal void Unassigned()
+    {
+        lock (_flow)
+        {
+            _assigned = false;
+            if (_paused)
+            {
+                _hub.SetPaused(TopicPartition, paused: false);
+                _paused = false;
+            }
+        }
     }
 
     /// <summary>The offset to commit (marked + 1) when it is ahead of the committed one, else null.</summary>

@@ -161,6 +161,32 @@ public sealed class KafkaConsumerHubTests : IDisposable
     }
 
     [Fact]
+    public async Task A_small_queue_limit_cycles_pause_and_resume_without_stalling_a_fast_reader()
+    {
+        var topic = Topic(1);
+        await ProduceAsync(topic, 0, 200);
+        var options = Options(Unique("g"), topic) with { PartitionQueueMaxSize = 10 };
+        await using var hub = new KafkaConsumerHub("c1", options, _loggerFactory, FastCommits);
+        await using var lease = await hub.AcquireAsync(topic, 0, CancellationToken.None);
+
+        // One-at-a-time reads race the poll thread's pause decisions; a lost resume would leave the reader waiting.
+        var records = new List<KafkaRecord>();
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+        while (records.Count < 200)
+        {
+            var batch = await lease.ReadBatchAsync(1, deadline.Token);
+            Assert.NotEmpty(batch);
+            Assert.InRange(lease.QueuedCount, 0, 10 + 1);
+            records.AddRange(batch);
+        }
+
+        Assert.Equal(Enumerable.Range(0, 200).Select(i => (long)i), records.Select(r => r.Offset));
+        // The limit was really exercised (the reader drains while records arrive, so cycles can take more than 10),
+        // and a pause needs at least the 5 records between the resume mark and the limit.
+        Assert.InRange(lease.PauseCount, 5, 200 / 5 + 1);
+    }
+
+    [Fact]
     public async Task Records_written_while_the_leader_and_coordinator_are_down_for_five_seconds_arrive_without_loss()
     {
         var topic = Topic(2);
