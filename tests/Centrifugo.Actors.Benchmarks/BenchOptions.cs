@@ -17,11 +17,13 @@ internal sealed record BenchOptions
     public int MemorySeconds { get; init; } = 30;
     public int IdlePartitions { get; init; } = 1000;
     public int IdleSeconds { get; init; } = 60;
+    /// <summary>Node configurations of the kafka mode: max_poll_records, api max_batch_size, partition_queue_max_size, fetch_max_wait (ms).</summary>
+    public IReadOnlyList<KafkaVariant> KafkaVariants { get; init; } = [new(100, 100), new(100, 1000), new(1000, 1000), new(100, 100, 10_000)];
 
     public const string Usage =
         """
         usage: Centrifugo.Actors.Benchmarks <mode> [options]
-          modes: outbox | latency | memory | idle | all (= these four) | profile
+          modes: outbox | latency | memory | idle | all (= these four) | kafka | profile
           --rows N             outbox backlog per run (default 1000000)
           --limits A,B         partition_select_limit values (default 100,1000)
           --rounds N           interleaved rounds, medians reported (default 3)
@@ -32,6 +34,8 @@ internal sealed record BenchOptions
           --memory-seconds N   how long RSS is sampled with Centrifugo stalled (default 30)
           --idle-partitions N  partitions of the idle-cost run (default 1000)
           --idle-seconds N     measuring window of each idle configuration (default 60)
+          --kafka-variants L   kafka node configurations PxB[xQ[xW]]: max_poll_records, max_batch_size, partition_queue_max_size
+                               (default 1000), fetch_max_wait ms (default 500) (default 100x100,100x1000,1000x1000,100x100x10000)
         """;
 
     /// <exception cref="ArgumentException">Unknown option or bad value (message says which).</exception>
@@ -59,6 +63,7 @@ internal sealed record BenchOptions
                 "--memory-seconds" => options with { MemorySeconds = Int(name, value) },
                 "--idle-partitions" => options with { IdlePartitions = Int(name, value) },
                 "--idle-seconds" => options with { IdleSeconds = Int(name, value) },
+                "--kafka-variants" => options with { KafkaVariants = value.Split(',').Select(v => Variant(name, v)).ToArray() },
                 _ => throw new ArgumentException($"unknown option {name}"),
             };
         }
@@ -66,8 +71,23 @@ internal sealed record BenchOptions
         return options;
     }
 
+    private static KafkaVariant Variant(string name, string value) => value.Split('x') switch
+    {
+        [var poll, var batch] => new(Int(name, poll), Int(name, batch)),
+        [var poll, var batch, var queue] => new(Int(name, poll), Int(name, batch), Int(name, queue)),
+        [var poll, var batch, var queue, var wait] => new(Int(name, poll), Int(name, batch), Int(name, queue), Int(name, wait)),
+        _ => throw new ArgumentException($"{name}: '{value}' is not <max_poll_records>x<max_batch_size>[x<partition_queue_max_size>[x<fetch_max_wait_ms>]]"),
+    };
+
     private static int Int(string name, string value) =>
         int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0
             ? n
             : throw new ArgumentException($"{name}: '{value}' is not a positive integer");
+}
+
+/// <summary>One node configuration of the kafka mode (the defaults are Centrifugo's).</summary>
+internal sealed record KafkaVariant(int MaxPollRecords, int MaxBatchSize, int QueueMaxSize = 1000, int FetchMaxWaitMs = 500)
+{
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture,
+        $"poll {MaxPollRecords} / batch {MaxBatchSize}{(QueueMaxSize == 1000 ? "" : $" / queue {QueueMaxSize}")}{(FetchMaxWaitMs == 500 ? "" : $" / wait {FetchMaxWaitMs} ms")}");
 }

@@ -1,0 +1,398 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Centrifugo.Actors.Configuration;
+using Centrifugo.Actors.Diagnostics;
+using Centrifugo.Actors.Host;
+using Centrifugo.Actors.Hosting;
+using Centrifugo.Actors.Testing.Kafka;
+using Centrifugo.Actors.Testing.StandIn;
+using Confluent.Kafka;
+using Microsoft.Extensions.Logging;
+using static Centrifugo.Actors.Benchmarks.Measure;
+
+namespace Centrifugo.Actors.Benchmarks;
+
+/// <summary>
+/// `kafka`: per round a fresh topic on the kafka-mock child process is filled once (idempotent producer, lz4), then
+/// read in alternating order by (a) a bare Confluent.Kafka consumer (manual assignment from the beginning, no
+/// processing) and (b) a whole node per variant (max_poll_records / max_batch_size) delivering into the stand-in,
+/// each with its own group. Ratios are taken within a round, medians over rounds.
+/// </summary>
+internal static class KafkaEndToEndBench
+{
+    private static readonly TimeSpan RunTimeout = TimeSpan.FromMinutes(5);
+
+    private sealed record EndToEnd(double RateFromStart, double RateFromRunning, double Seconds, double StartupSeconds, string Cpu, long Duplicates);
+
+    private sealed record Round(int Index, double ProduceRate, double BareRate, IReadOnlyDictionary<KafkaVariant, EndToEnd> Runs);
+
+    public static async Task RunAsync(BenchEnvironment env, BenchOptions options, CancellationToken cancellationToken)
+    {
+        var variants = options.KafkaVariants.ToArray();
+        Console.WriteLine();
+        Console.WriteLine(
+            $"## kafka end-to-end: {options.Rows} messages, {options.Partitions} partitions, {options.Rounds} rounds, " +
+            $"variants {string.Join(", ", variants.Select(v => v.ToString()))}; mock = kafka-mock child process (3 brokers)");
+
+        await using var mock = await KafkaMockProcess.StartAsync(brokers: 3, rebalanceDelayMs: 0, cancellationToken: cancellationToken);
+        var mockPid = FindChildPid("kafka-mock");
+        await using var standIn = await CentrifugoStandIn.StartNewAsync(new StandInOptions { RecordCommands = false }, cancellationToken);
+
+        var rounds = new List<Round>();
+        for (var r = 0; r < options.Rounds; r++)
+        {
+            var topic = $"bench-{r + 1}-{Guid.NewGuid():N}";
+            await mock.ControlAsync($"create {topic} {options.Partitions.ToString(CultureInfo.InvariantCulture)}", cancellationToken);
+            try
+            {
+                var produce = Produce(mock.Bootstrap, topic, options.Rows, options.Partitions);
+                Console.WriteLine($"round {r + 1}: produced {options.Rows} in {F(produce.Seconds, "0.0")} s = {F(produce.Rate)} msg/s; load {LoadAverage()}");
+                CheckNothingDropped(mock.Bootstrap, topic, options.Partitions, options.Rows);
+
+                // Alternate which goes first so a drifting machine does not favour one of them.
+                double bare = 0;
+                var runs = new Dictionary<KafkaVariant, EndToEnd>();
+                if (r % 2 == 0)
+                {
+                    bare = Bare(mock.Bootstrap, topic, options.Partitions, options.Rows, mockPid);
+                }
+
+                foreach (var variant in r % 2 == 0 ? variants : variants.Reverse())
+                {
+                    runs[variant] = await EndToEndAsync(mock.Bootstrap, standIn, topic, options.Partitions, options.Rows, variant, mockPid, cancellationToken);
+                }
+
+                if (r % 2 == 1)
+                {
+                    bare = Bare(mock.Bootstrap, topic, options.Partitions, options.Rows, mockPid);
+                }
+
+                rounds.Add(new Round(r + 1, produce.Rate, bare, runs));
+                Console.WriteLine(
+                    $"round {r + 1}: bare {F(bare)} msg/s; " +
+                    string.Join("; ", variants.Select(v => $"{v}: {F(runs[v].RateFromStart)} msg/s from node start ({F(runs[v].RateFromStart / bare, "0.00")}×), " +
+                        $"{F(runs[v].RateFromRunning)} from partitions running ({F(runs[v].RateFromRunning / bare, "0.00")}×)")));
+            }
+            finally
+            {
+                await mock.SendAsync($"delete {topic}", CancellationToken.None);
+            }
+        }
+
+        Console.WriteLine();
+        Console.WriteLine("| round | produce msg/s | bare consumer msg/s | variant | node msg/s from start | from partitions running | start-up s | e2e / bare (from start) | e2e / bare (running) |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|---|");
+        foreach (var variant in variants)
+        {
+            foreach (var round in rounds)
+            {
+                var run = round.Runs[variant];
+                Console.WriteLine(
+                    $"| {round.Index} | {F(round.ProduceRate)} | {F(round.BareRate)} | {variant} | {F(run.RateFromStart)} | {F(run.RateFromRunning)} | " +
+                    $"{F(run.StartupSeconds, "0.0")} | {F(run.RateFromStart / round.BareRate, "0.00")} | {F(run.RateFromRunning / round.BareRate, "0.00")} |");
+            }
+
+            Console.WriteLine(
+                $"| **median** | {F(Median([.. rounds.Select(x => x.ProduceRate)]))} | {F(Median([.. rounds.Select(x => x.BareRate)]))} | {variant} | " +
+                $"{F(Median([.. rounds.Select(x => x.Runs[variant].RateFromStart)]))} | {F(Median([.. rounds.Select(x => x.Runs[variant].RateFromRunning)]))} | " +
+                $"{F(Median([.. rounds.Select(x => x.Runs[variant].StartupSeconds)]), "0.0")} | " +
+                $"**{F(Median([.. rounds.Select(x => x.Runs[variant].RateFromStart / x.BareRate)]), "0.00")}** | " +
+                $"**{F(Median([.. rounds.Select(x => x.Runs[variant].RateFromRunning / x.BareRate)]), "0.00")}** (target ≥ 0.7) |");
+        }
+    }
+
+    /// <summary>Envelope-mode publish commands (≈ 60 bytes of JSON), round-robin over the partitions.</summary>
+    private static byte[] Envelope(int i) =>
+        Encoding.UTF8.GetBytes("{\"method\":\"publish\",\"payload\":{\"channel\":\"bench\",\"data\":{\"i\":" + i.ToString(CultureInfo.InvariantCulture) + "}}}");
+
+    private static (double Rate, double Seconds) Produce(string bootstrap, string topic, int messages, int partitions)
+    {
+        var config = new ProducerConfig
+        {
+            BootstrapServers = bootstrap,
+            EnableIdempotence = true,
+            Acks = Acks.All,
+            LingerMs = 5,
+            // 1M uncompressed envelopes over 8 partitions exceed the mock's 5 MiB per partition; lz4 keeps them whole.
+            CompressionType = CompressionType.Lz4,
+            QueueBufferingMaxMessages = messages + 1000,
+            AllowAutoCreateTopics = false,
+        };
+        long failed = 0;
+        string? firstError = null;
+        using var producer = new ProducerBuilder<byte[]?, byte[]?>(config).SetLogHandler((_, _) => { }).Build();
+        var clock = Stopwatch.StartNew();
+        for (var i = 0; i < messages; i++)
+        {
+            producer.Produce(new TopicPartition(topic, i % partitions), new Message<byte[]?, byte[]?> { Value = Envelope(i) }, report =>
+            {
+                if (report.Error.IsError && Interlocked.Increment(ref failed) == 1)
+                {
+                    firstError = report.Error.Reason;
+                }
+            });
+        }
+
+        if (producer.Flush(TimeSpan.FromMinutes(2)) != 0)
+        {
+            throw new TimeoutException("the producer did not deliver every message within 2 minutes");
+        }
+
+        clock.Stop();
+        if (failed > 0)
+        {
+            throw new InvalidOperationException($"{failed} messages were not acknowledged: {firstError}");
+        }
+
+        return (messages / clock.Elapsed.TotalSeconds, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>The mock drops the oldest batches past 5 MiB / 100k batches per partition: the log must start at 0 and hold every message.</summary>
+    private static void CheckNothingDropped(string bootstrap, string topic, int partitions, int messages)
+    {
+        using var consumer = BareConsumer(bootstrap, $"bench-watermarks-{Guid.NewGuid():N}");
+        long total = 0;
+        for (var p = 0; p < partitions; p++)
+        {
+            var w = consumer.QueryWatermarkOffsets(new TopicPartition(topic, p), TimeSpan.FromSeconds(10));
+            if (w.Low.Value != 0)
+            {
+                throw new InvalidOperationException($"the mock dropped the start of {topic}/{p}: low watermark {w.Low.Value}");
+            }
+
+            total += w.High.Value;
+        }
+
+        if (total != messages)
+        {
+            throw new InvalidOperationException($"{topic} holds {total} messages, expected {messages}");
+        }
+    }
+
+    private static IConsumer<byte[]?, byte[]?> BareConsumer(string bootstrap, string group) =>
+        new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig
+            {
+                BootstrapServers = bootstrap,
+                GroupId = group,
+                EnableAutoCommit = false,
+                EnableAutoOffsetStore = false,
+                AutoOffsetReset = AutoOffsetReset.Earliest,
+                // The node's defaults, so both fetch the same way (read_committed is librdkafka's default too).
+                FetchWaitMaxMs = 500,
+            })
+            .SetLogHandler((_, _) => { })
+            .Build();
+
+    /// <summary>Assigns every partition from the beginning and consumes (no processing) until every message was seen; timed from the assignment.</summary>
+    private static double Bare(string bootstrap, string topic, int partitions, int messages, int? mockPid)
+    {
+        using var consumer = BareConsumer(bootstrap, $"bench-bare-{Guid.NewGuid():N}");
+        var cpu = new KafkaCpuMeter(mockPid);
+        var clock = Stopwatch.StartNew();
+        consumer.Assign(Enumerable.Range(0, partitions).Select(p => new TopicPartitionOffset(topic, p, Offset.Beginning)));
+        var seen = 0;
+        long bytes = 0;
+        while (seen < messages)
+        {
+            if (clock.Elapsed > RunTimeout)
+            {
+                throw new TimeoutException($"the bare consumer saw {seen} of {messages} within {RunTimeout}");
+            }
+
+            if (consumer.Consume(TimeSpan.FromMilliseconds(100)) is { } result)
+            {
+                seen++;
+                bytes += result.Message.Value?.Length ?? 0;
+            }
+        }
+
+        clock.Stop();
+        Console.WriteLine($"  bare consumer: {F(clock.Elapsed.TotalSeconds, "0.00")} s ({F(bytes / 1e6, "0.0")} MB of values); {cpu.Stop()}; load {LoadAverage()}");
+        consumer.Close();
+        return messages / clock.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>
+    /// Starts a node on the filled topic (fresh group: it starts at the beginning) and times until the stand-in
+    /// accepted every message, from the node's start and from the moment all partitions run; then waits until the
+    /// group's committed offsets reached the end of every partition.
+    /// </summary>
+    private static async Task<EndToEnd> EndToEndAsync(
+        string bootstrap, CentrifugoStandIn standIn, string topic, int partitions, int messages, KafkaVariant variant, int? mockPid,
+        CancellationToken cancellationToken)
+    {
+        var group = $"bench-e2e-{Guid.NewGuid():N}";
+        var consumer = new ConsumerOptions
+        {
+            Name = "bench",
+            Type = ConsumerType.Kafka,
+            Kafka = new KafkaConsumerOptions
+            {
+                Brokers = [bootstrap],
+                Topics = [topic],
+                ConsumerGroup = group,
+                MaxPollRecords = variant.MaxPollRecords,
+                PartitionQueueMaxSize = variant.QueueMaxSize,
+                FetchMaxWait = TimeSpan.FromMilliseconds(variant.FetchMaxWaitMs),
+            },
+        };
+        var nodeOptions = new NodeOptions
+        {
+            Api = new ApiOptions { Url = standIn.Url, Key = standIn.ApiKey, MaxBatchSize = variant.MaxBatchSize },
+            Consumers = [consumer],
+            Cluster = new ClusterOptions { Hostname = "127.0.0.1", Port = 0 },
+            Admin = new AdminOptions { Address = "127.0.0.1:0" },
+        };
+        var loggerFactory = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning).AddSimpleConsole(o => o.SingleLine = true));
+        var before = standIn.ReceivedCount;
+        var rejectedBefore = standIn.RejectedCount;
+        var target = before + messages;
+        var gcBefore = (Gen0: GC.CollectionCount(0), Gen1: GC.CollectionCount(1), Gen2: GC.CollectionCount(2), Pause: GC.GetTotalPauseDuration());
+        var cpu = new KafkaCpuMeter(mockPid);
+        var clock = Stopwatch.StartNew();
+        var runtime = await NodeRuntime.StartAsync(nodeOptions, loggerFactory, cancellationToken);
+        var app = NodeHost.Build(runtime, loggerFactory);
+        await app.StartAsync(cancellationToken);
+        await using var node = new BenchNode(runtime, app, loggerFactory);
+
+        TimeSpan? running = null;
+        long acceptedWhenRunning = 0;
+        var requestsBefore = standIn.RequestsWithStatus(200);
+        // Where a partition spends its time, sampled every loop: its lease queue empty (waiting for Kafka) or paused.
+        long samples = 0, emptyQueues = 0, pausedQueues = 0;
+        var hub = runtime.Kafka[consumer.Name].Hub;
+        while (standIn.ReceivedCount < target)
+        {
+            if (running is not null)
+            {
+                foreach (var lease in hub.Leases)
+                {
+                    samples++;
+                    emptyQueues += lease.QueuedCount == 0 ? 1 : 0;
+                    pausedQueues += lease.Paused ? 1 : 0;
+                }
+            }
+
+            if (clock.Elapsed > RunTimeout)
+            {
+                throw new TimeoutException($"the stand-in accepted {standIn.ReceivedCount - before} of {messages} within {RunTimeout}");
+            }
+
+            if (running is null && node.Board.Snapshot().Count(s => s.State is PartitionState.Idle or PartitionState.Delivering) >= partitions)
+            {
+                running = clock.Elapsed;
+                acceptedWhenRunning = standIn.ReceivedCount - before;
+            }
+
+            await Task.Delay(5, cancellationToken);
+        }
+
+        clock.Stop();
+        var cpuText = cpu.Stop();
+        var requests = standIn.RequestsWithStatus(200) - requestsBefore;
+        var pause = GC.GetTotalPauseDuration() - gcBefore.Pause;
+        var startup = running ?? clock.Elapsed;
+        var fromRunning = (messages - acceptedWhenRunning) / (clock.Elapsed - startup).TotalSeconds;
+        var committed = await WaitForCommittedEndAsync(bootstrap, group, topic, partitions, cancellationToken);
+        var duplicates = standIn.ReceivedCount - target;
+        Console.WriteLine(
+            $"  node {variant}: {F(clock.Elapsed.TotalSeconds, "0.00")} s from start, partitions running after {F(startup.TotalSeconds, "0.00")} s " +
+            $"({acceptedWhenRunning} accepted by then); {requests} HTTP requests ({F(messages / (double)Math.Max(1, requests), "0.0")} commands each); " +
+            $"partition queues empty {F(100.0 * emptyQueues / Math.Max(1, samples))}% / paused {F(100.0 * pausedQueues / Math.Max(1, samples))}% of samples; {cpuText}; GC gen0/1/2 {GC.CollectionCount(0) - gcBefore.Gen0}/{GC.CollectionCount(1) - gcBefore.Gen1}/" +
+            $"{GC.CollectionCount(2) - gcBefore.Gen2}, pauses {F(pause.TotalMilliseconds)} ms; committed offsets at the end after {F(committed.TotalSeconds, "0.0")} s; " +
+            $"duplicates {duplicates}, rejected {standIn.RejectedCount - rejectedBefore}; load {LoadAverage()}");
+        return new EndToEnd(messages / clock.Elapsed.TotalSeconds, fromRunning, clock.Elapsed.TotalSeconds, startup.TotalSeconds, cpuText, duplicates);
+    }
+
+    /// <summary>Polls the group's committed offsets until every partition's equals its high watermark; returns how long that took.</summary>
+    private static async Task<TimeSpan> WaitForCommittedEndAsync(string bootstrap, string group, string topic, int partitions, CancellationToken cancellationToken)
+    {
+        using var reader = BareConsumer(bootstrap, group);
+        var tps = Enumerable.Range(0, partitions).Select(p => new TopicPartition(topic, p)).ToArray();
+        var ends = tps.Select(tp => reader.QueryWatermarkOffsets(tp, TimeSpan.FromSeconds(10)).High.Value).ToArray();
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            var committed = reader.Committed(tps, TimeSpan.FromSeconds(10)).Select(c => c.Offset.Value).ToArray();
+            if (committed.SequenceEqual(ends))
+            {
+                return clock.Elapsed;
+            }
+
+            if (clock.Elapsed > TimeSpan.FromSeconds(30))
+            {
+                throw new TimeoutException($"committed offsets {string.Join(',', committed)} did not reach the ends {string.Join(',', ends)} within 30 s");
+            }
+
+            await Task.Delay(100, cancellationToken);
+        }
+    }
+
+    private static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "?";
+
+    /// <summary>The pid of this process's child whose command line contains <paramref name="name"/> (the mock host), if any.</summary>
+    private static int? FindChildPid(string name)
+    {
+        var self = Environment.ProcessId;
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
+            {
+                continue;
+            }
+
+            try
+            {
+                var stat = File.ReadAllText(Path.Combine(dir, "stat"));
+                var ppid = int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1], CultureInfo.InvariantCulture);
+                if (ppid == self && File.ReadAllText(Path.Combine(dir, "cmdline")).Contains(name, StringComparison.Ordinal))
+                {
+                    return pid;
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
+            {
+                // the process ended while we read it
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>CPU of this process (client, node, stand-in) and of the mock child over a timed section, in % of one core.</summary>
+    private sealed class KafkaCpuMeter
+    {
+        private readonly int? _mockPid;
+        private readonly TimeSpan _process = ProcessCpu();
+        private readonly TimeSpan _mock;
+        private readonly long _start = Stopwatch.GetTimestamp();
+
+        public KafkaCpuMeter(int? mockPid)
+        {
+            _mockPid = mockPid;
+            _mock = MockCpu();
+        }
+
+        public string Stop()
+        {
+            var seconds = Stopwatch.GetElapsedTime(_start).TotalSeconds;
+            var process = (ProcessCpu() - _process).TotalSeconds / seconds * 100;
+            var mock = (MockCpu() - _mock).TotalSeconds / seconds * 100;
+            return $"CPU % of one core: bench process {F(process)}, kafka-mock {(_mockPid is null ? "?" : F(mock))}";
+        }
+
+        private TimeSpan MockCpu()
+        {
+            if (_mockPid is not { } pid || !File.Exists($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/stat"))
+            {
+                return TimeSpan.Zero;
+            }
+
+            var stat = File.ReadAllText($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/stat");
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            var ticks = long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+            return TimeSpan.FromSeconds(ticks / 100.0);
+        }
+    }
+}
