@@ -73,6 +73,7 @@ internal static class ConfigSchema
         new("fetch_max_wait", FieldKind.Duration),
         new("fetch_read_uncommitted", FieldKind.Bool),
         new("partition_queue_max_size", FieldKind.Int),
+        new("partition_queue_max_bytes", FieldKind.Int),
         new("dial_timeout", FieldKind.Duration),
         new("tls", FieldKind.Object, Fields: Tls),
         new("sasl_mechanism", FieldKind.String),

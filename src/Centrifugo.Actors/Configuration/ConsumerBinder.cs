@@ -258,6 +258,7 @@ internal static partial class ConsumerBinder
         var fetchMaxBytes = JsonFields.Int(kafka, "fetch_max_bytes") ?? 0;
         var fetchMaxWait = JsonFields.Duration(kafka, "fetch_max_wait", fail) ?? TimeSpan.Zero;
         var queueMaxSize = JsonFields.Int(kafka, "partition_queue_max_size") ?? 0;
+        var queueMaxBytes = JsonFields.Int(kafka, "partition_queue_max_bytes") ?? 0;
         var dialTimeout = JsonFields.Duration(kafka, "dial_timeout", fail) ?? TimeSpan.Zero;
         var sasl = JsonFields.String(kafka, "sasl_mechanism") ?? "";
         var saslUser = JsonFields.String(kafka, "sasl_user") ?? "";
@@ -311,7 +312,12 @@ internal static partial class ConsumerBinder
 
             if (queueMaxSize < -1)
             {
-                throw fail($"partition_queue_max_size must be -1 (pause on every poll), 0 (means 1000) or positive, got {queueMaxSize}");
+                throw fail($"partition_queue_max_size must be -1 (pause on every poll), 0 (default) or positive, got {queueMaxSize}");
+            }
+
+            if (queueMaxBytes < 0)
+            {
+                throw fail($"partition_queue_max_bytes must be 0 (default 4 MiB) or positive, got {queueMaxBytes}");
             }
 
             const string NoAwsMskIam = "not supported by Centrifugo.Actors (librdkafka has no aws-msk-iam)";
@@ -365,6 +371,7 @@ internal static partial class ConsumerBinder
                 0 => kafkaDefaults.PartitionQueueMaxSize,
                 _ => queueMaxSize,
             },
+            PartitionQueueMaxBytes = queueMaxBytes == 0 ? kafkaDefaults.PartitionQueueMaxBytes : queueMaxBytes,
             DialTimeout = dialTimeout <= TimeSpan.Zero ? kafkaDefaults.DialTimeout : dialTimeout,
             Tls = BindTls(JsonFields.Object(kafka, "tls")),
             SaslMechanism = sasl,

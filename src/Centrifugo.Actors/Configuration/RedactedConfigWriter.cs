@@ -129,8 +129,9 @@ internal static class RedactedConfigWriter
                 w.WriteNumber("fetch_max_bytes", k.FetchMaxBytes);
                 w.WriteString("fetch_max_wait", GoDuration.Format(k.FetchMaxWait));
                 w.WriteBoolean("fetch_read_uncommitted", k.FetchReadUncommitted);
-                // Effective 0 (pause on every poll) is written -1 so the printed config loads back the same: 0 means 1000.
+                // Effective 0 (pause on every poll) is written -1 so the printed config loads back the same: 0 means the default.
                 w.WriteNumber("partition_queue_max_size", k.PartitionQueueMaxSize == 0 ? -1 : k.PartitionQueueMaxSize);
+                w.WriteNumber("partition_queue_max_bytes", k.PartitionQueueMaxBytes);
                 w.WriteString("dial_timeout", GoDuration.Format(k.DialTimeout));
                 WriteTls(w, k.Tls);
                 w.WriteString("sasl_mechanism", k.SaslMechanism);

@@ -68,6 +68,7 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
         _topics = options.Topics;
         _logger = loggerFactory.CreateLogger<KafkaConsumerHub>();
         (PauseThreshold, ResumeAtOrBelow) = QueueLimits(options.PartitionQueueMaxSize);
+        PauseBytes = Math.Max(1, options.PartitionQueueMaxBytes);
         _consumer = new ConsumerBuilder<byte[]?, byte[]?>(KafkaClientConfigBuilder.Consumer(options))
             .SetKeyDeserializer(Deserializers.ByteArray)
             .SetValueDeserializer(Deserializers.ByteArray)
@@ -85,6 +86,9 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
     /// <summary>A lease's queue at or above this many records pauses its partition.</summary>
     internal int PauseThreshold { get; }
 
+    /// <summary>A lease's queue at or above this many bytes pauses its partition too (resumes at half).</summary>
+    internal long PauseBytes { get; }
+
     /// <summary>
     /// A paused partition resumes once its lease drained to this many queued records. The reader resumes it directly
     /// (librdkafka's pause/resume are thread-safe), not via the poll thread, which may sit in Consume for PollTimeout.
@@ -95,15 +99,13 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
     /// </summary>
     internal int ResumeAtOrBelow { get; }
 
-    /// <summary>Centrifugo's partition_queue_max_size: -1 = pause whenever anything is queued (one fetch at a time), 0 = 1000.</summary>
+    /// <summary>
+    /// The effective partition_queue_max_size (the configuration already mapped Centrifugo's -1 to 0 and unset to the
+    /// default): 0 = pause whenever anything is queued (one fetch at a time), otherwise that many records.
+    /// </summary>
     internal static (int Pause, int Resume) QueueLimits(int partitionQueueMaxSize)
     {
-        var threshold = partitionQueueMaxSize switch
-        {
-            < 0 => 1,
-            0 => 1000,
-            _ => partitionQueueMaxSize,
-        };
+        var threshold = partitionQueueMaxSize <= 0 ? 1 : partitionQueueMaxSize;
         return (threshold, threshold / 2);
     }
 

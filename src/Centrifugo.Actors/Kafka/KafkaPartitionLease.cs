@@ -23,6 +23,7 @@ internal sealed class KafkaPartitionLease : IAsyncDisposable
     // thread-safe, and resuming from the reader directly saves waiting for the poll thread's Consume timeout.
     private readonly Lock _flow = new();
     private volatile bool _paused;
+    private long _queuedBytes;
     private bool _assigned; // under _flow
     private volatile bool _closed;
     private int _pauseCount;
@@ -74,10 +75,13 @@ internal sealed class KafkaPartitionLease : IAsyncDisposable
         }
 
         var batch = new List<KafkaRecord>(Math.Min(maxRecords, _queue.Reader.Count));
+        long bytes = 0;
         while (batch.Count < maxRecords && _queue.Reader.TryRead(out var record))
         {
             batch.Add(record);
+            bytes += SizeOf(record);
         }
+        Interlocked.Add(ref _queuedBytes, -bytes);
 
         // Always under the lock (uncontended, cheap): a volatile read of _paused could miss a pause decided while
         // this batch was being taken and leave the reader waiting on a paused, empty partition.
@@ -149,8 +153,9 @@ internal sealed class KafkaPartitionLease : IAsyncDisposable
         }
 
         _nextExpected = record.Offset + 1;
+        var queuedBytes = Interlocked.Add(ref _queuedBytes, SizeOf(record));
         _queue.Writer.TryWrite(record);
-        if (_paused || _queue.Reader.Count < _hub.PauseThreshold)
+        if (_paused || !Full(queuedBytes))
         {
             return false;
         }
@@ -159,7 +164,7 @@ internal sealed class KafkaPartitionLease : IAsyncDisposable
         {
             // Re-checked under the lock: a reader that drained the queue meanwhile must not be left waiting on a
             // paused, empty partition.
-            if (_paused || !_assigned || _queue.Reader.Count < _hub.PauseThreshold)
+            if (_paused || !_assigned || !Full(Interlocked.Read(ref _queuedBytes)))
             {
                 return false;
             }
@@ -171,12 +176,26 @@ internal sealed class KafkaPartitionLease : IAsyncDisposable
         }
     }
 
+    private bool Full(long queuedBytes) => _queue.Reader.Count >= _hub.PauseThreshold || queuedBytes >= _hub.PauseBytes;
+
+    /// <summary>What a queued record costs in memory, roughly: its payload bytes.</summary>
+    private static long SizeOf(KafkaRecord record)
+    {
+        long size = (record.Key?.Length ?? 0) + (record.Value?.Length ?? 0);
+        foreach (var header in record.Headers)
+        {
+            size += header.Key.Length + header.Value.Length;
+        }
+        return size;
+    }
+
     /// <summary>Reader thread (or the poll thread retrying a failed resume).</summary>
     internal void ResumeIfDrained()
     {
         lock (_flow)
         {
-            if (!_paused || !_assigned || _queue.Reader.Count > _hub.ResumeAtOrBelow)
+            if (!_paused || !_assigned || _queue.Reader.Count > _hub.ResumeAtOrBelow
+                || Interlocked.Read(ref _queuedBytes) > _hub.PauseBytes / 2)
             {
                 return;
             }

@@ -197,7 +197,8 @@ public sealed class ConfigParsingTests
         Assert.Equal(0, kafka.FetchMaxBytes);
         Assert.Equal(TimeSpan.FromMilliseconds(500), kafka.FetchMaxWait);
         Assert.False(kafka.FetchReadUncommitted);
-        Assert.Equal(1000, kafka.PartitionQueueMaxSize);
+        Assert.Equal(10_000, kafka.PartitionQueueMaxSize);
+        Assert.Equal(4 * 1024 * 1024, kafka.PartitionQueueMaxBytes);
         Assert.Equal(TimeSpan.FromSeconds(3), kafka.DialTimeout);
         Assert.Equal("centrifugo-method", kafka.MethodHeader);
         Assert.Equal(new PublicationDataModeOptions { Enabled = true }, kafka.PublicationDataMode);
@@ -267,7 +268,7 @@ public sealed class ConfigParsingTests
 
     [Fact]
     public void Kafka_v54_partition_buffer_size_is_accepted_and_has_no_effect() =>
-        Assert.Equal(1000, Cfg.One(Cfg.Config(Cfg.Kafka(block: ""","partition_buffer_size":8"""))).Kafka!.PartitionQueueMaxSize);
+        Assert.Equal(10_000, Cfg.One(Cfg.Config(Cfg.Kafka(block: ""","partition_buffer_size":8"""))).Kafka!.PartitionQueueMaxSize);
 
     [Fact]
     public void Disabled_consumers_of_unsupported_centrifugo_types_are_ignored()

@@ -161,6 +161,28 @@ public sealed class KafkaConsumerHubTests : IDisposable
     }
 
     [Fact]
+    public async Task A_partition_is_paused_at_its_byte_budget_before_its_record_limit()
+    {
+        var topic = Topic(1);
+        using (var producer = Producer(_cluster.Bootstrap))
+        {
+            var value = new byte[1024];
+            await Task.WhenAll(Enumerable.Range(0, 200).Select(i => producer.ProduceAsync(
+                new TopicPartition(topic, 0), new Message<byte[]?, byte[]?> { Key = KafkaTestSupport.Bytes($"k{i}"), Value = value })));
+        }
+        // 10,000 records allowed, but only 16 KiB: about 16 of these 1 KiB records.
+        var options = Options(Unique("g"), topic) with { PartitionQueueMaxSize = 10_000, PartitionQueueMaxBytes = 16 * 1024 };
+        await using var hub = new KafkaConsumerHub("c1", options, _loggerFactory, FastCommits);
+        await using var lease = await hub.AcquireAsync(topic, 0, CancellationToken.None);
+
+        await WaitUntilAsync(() => lease.Paused, "the partition to be paused by its byte budget");
+        Assert.InRange(lease.QueuedCount, 15, 40);
+
+        var all = await ReadAsync(lease, 200);
+        Assert.Equal(Enumerable.Range(0, 200).Select(i => (long)i), all.Select(r => r.Offset));
+    }
+
+    [Fact]
     public async Task A_small_queue_limit_cycles_pause_and_resume_without_stalling_a_fast_reader()
     {
         var topic = Topic(1);
