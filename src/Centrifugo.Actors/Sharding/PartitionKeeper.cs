@@ -38,9 +38,21 @@ internal sealed class PartitionKeeper : ReceiveActor, IWithTimers
         _wakeSourceFactories = wakeSourceFactories;
         _interval = interval;
 
-        Receive<Tick>(_ => RefreshAsync().PipeTo(Self));
+        // While this node shuts down its region hands its shards off; poking them now would make the coordinator
+        // allocate them again (on a one-node cluster: to this very region) and stall the graceful shutdown.
+        Receive<Tick>(_ =>
+        {
+            if (!ShuttingDown(Context.System))
+            {
+                RefreshAsync().PipeTo(Self);
+            }
+        });
         Receive<EntityIds>(ids =>
         {
+            if (ShuttingDown(Context.System))
+            {
+                return;
+            }
             foreach (var id in ids.Ids)
             {
                 _region.Tell(new EnsurePartitionRunning(id));
@@ -57,12 +69,19 @@ internal sealed class PartitionKeeper : ReceiveActor, IWithTimers
     protected override void PreStart()
     {
         var region = _region;
+        var system = Context.System;
         foreach (var factory in _wakeSourceFactories)
         {
             var source = factory();
             _wakeSources.Add(source);
             // LISTEN failures are retried inside the source; a failing start must not kill the keeper.
-            source.StartAsync(id => region.Tell(new WakePartition(id)), _cts.Token)
+            source.StartAsync(id =>
+                {
+                    if (!ShuttingDown(system))
+                    {
+                        region.Tell(new WakePartition(id));
+                    }
+                }, _cts.Token)
                 .ContinueWith(t => _log.Warning("Wake source did not start: {0}", t.Exception?.GetBaseException().Message),
                     CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
         }
@@ -79,6 +98,8 @@ internal sealed class PartitionKeeper : ReceiveActor, IWithTimers
         }
         _cts.Dispose();
     }
+
+    private static bool ShuttingDown(ActorSystem system) => CoordinatedShutdown.Get(system).ShutdownReason is not null;
 
     private async Task<EntityIds> RefreshAsync()
     {
