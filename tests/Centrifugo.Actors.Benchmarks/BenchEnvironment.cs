@@ -77,11 +77,11 @@ internal sealed class BenchEnvironment : IAsyncDisposable
     };
 
     /// <summary>Starts a whole node in this process (runtime + actor system + admin endpoint) and waits for its partitions.</summary>
-    public static async Task<BenchNode> StartNodeAsync(string apiUrl, string apiKey, ConsumerOptions consumer, CancellationToken cancellationToken)
+    public static async Task<BenchNode> StartNodeAsync(string apiUrl, string apiKey, ConsumerOptions consumer, CancellationToken cancellationToken, int maxBatchSize = 100)
     {
         var options = new NodeOptions
         {
-            Api = new ApiOptions { Url = apiUrl, Key = apiKey },
+            Api = new ApiOptions { Url = apiUrl, Key = apiKey, MaxBatchSize = maxBatchSize },
             Consumers = [consumer],
             Cluster = new ClusterOptions { Hostname = "127.0.0.1", Port = 0 },
             Admin = new AdminOptions { Address = "127.0.0.1:0" },

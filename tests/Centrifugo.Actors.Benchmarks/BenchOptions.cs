@@ -12,6 +12,8 @@ internal sealed record BenchOptions
     public int Partitions { get; init; } = 8;
     /// <summary>Rows per naive-worker run (one HTTP POST per row is slow; a smaller backlog keeps the run short).</summary>
     public int NaiveRows { get; init; } = 100_000;
+    /// <summary>api.max_batch_size of the end-to-end node.</summary>
+    public int MaxBatchSize { get; init; } = 100;
     public int LatencyRate { get; init; } = 1000;
     public int LatencySeconds { get; init; } = 20;
     public int MemorySeconds { get; init; } = 30;
@@ -29,13 +31,14 @@ internal sealed record BenchOptions
           --rounds N           interleaved rounds, medians reported (default 3)
           --partitions N       outbox partitions (default 8)
           --naive-rows N       backlog of the naive one-POST-per-row worker (default 100000)
+          --max-batch-size N   api.max_batch_size of the end-to-end node (default 100; 1000 = one /batch per 1000-row read)
           --latency-rate N     inserts/s for the NOTIFY latency run (default 1000)
           --latency-seconds N  duration of the latency run (default 20)
           --memory-seconds N   how long RSS is sampled with Centrifugo stalled (default 30)
           --idle-partitions N  partitions of the idle-cost run (default 1000)
           --idle-seconds N     measuring window of each idle configuration (default 60)
           --kafka-variants L   kafka node configurations PxB[xQ[xW]]: max_poll_records, max_batch_size, partition_queue_max_size
-                               (default 1000), fetch_max_wait ms (default 500) (default 100x100,100x1000,1000x1000,100x100x10000)
+                               (default 10000), fetch_max_wait ms (default 500) (default 100x100,1000x1000,100x100x1000)
         """;
 
     /// <exception cref="ArgumentException">Unknown option or bad value (message says which).</exception>
@@ -58,6 +61,7 @@ internal sealed record BenchOptions
                 "--rounds" => options with { Rounds = Int(name, value) },
                 "--partitions" => options with { Partitions = Int(name, value) },
                 "--naive-rows" => options with { NaiveRows = Int(name, value) },
+                "--max-batch-size" => options with { MaxBatchSize = Int(name, value) },
                 "--latency-rate" => options with { LatencyRate = Int(name, value) },
                 "--latency-seconds" => options with { LatencySeconds = Int(name, value) },
                 "--memory-seconds" => options with { MemorySeconds = Int(name, value) },

@@ -38,11 +38,11 @@ internal static class OutboxThroughputBench
                 if (r % 2 == 0)
                 {
                     raw = await RawAsync(env, options.Rows, options.Partitions, limit, null, cancellationToken);
-                    e2e = await EndToEndAsync(env, standIn, options.Rows, options.Partitions, limit, cancellationToken);
+                    e2e = await EndToEndAsync(env, standIn, options.Rows, options.Partitions, limit, options.MaxBatchSize, cancellationToken);
                 }
                 else
                 {
-                    e2e = await EndToEndAsync(env, standIn, options.Rows, options.Partitions, limit, cancellationToken);
+                    e2e = await EndToEndAsync(env, standIn, options.Rows, options.Partitions, limit, options.MaxBatchSize, cancellationToken);
                     raw = await RawAsync(env, options.Rows, options.Partitions, limit, null, cancellationToken);
                 }
 
@@ -110,13 +110,13 @@ internal static class OutboxThroughputBench
     /// committed COPY, and times until the stand-in accepted every row (then checks the table is empty).
     /// </summary>
     private static async Task<(double Rate, double Seconds, double Fill)> EndToEndAsync(
-        BenchEnvironment env, CentrifugoStandIn standIn, int rows, int partitions, int limit, CancellationToken cancellationToken)
+        BenchEnvironment env, CentrifugoStandIn standIn, int rows, int partitions, int limit, int maxBatchSize, CancellationToken cancellationToken)
     {
         var table = await OutboxTestTable.CreateAsync(env.DataSource, env.NextTableName("e2e"), cancellationToken: cancellationToken);
         try
         {
             await using var node = await BenchEnvironment.StartNodeAsync(
-                standIn.Url, standIn.ApiKey, env.Consumer(table.Name, partitions, limit), cancellationToken);
+                standIn.Url, standIn.ApiKey, env.Consumer(table.Name, partitions, limit), cancellationToken, maxBatchSize);
             var before = standIn.ReceivedCount;
             var rejectedBefore = standIn.RejectedCount;
             var fill = Stopwatch.StartNew();
