@@ -7,21 +7,8 @@ internal static class KafkaTestSupport
 {
     public static string Unique(string prefix) => $"{prefix}-{Guid.NewGuid():N}";
 
-    /// <summary>Polls <paramref name="condition"/> until true or the deadline; throws with <paramref name="what"/> on timeout.</summary>
-    public static async Task WaitUntilAsync(Func<bool> condition, string what, TimeSpan? timeout = null)
-    {
-        var deadline = Stopwatch.StartNew();
-        var limit = timeout ?? TimeSpan.FromSeconds(30);
-        while (!condition())
-        {
-            if (deadline.Elapsed > limit)
-            {
-                throw new TimeoutException($"Timed out after {limit} waiting for: {what}");
-            }
-
-            await Task.Delay(20);
-        }
-    }
+    public static Task WaitUntilAsync(Func<bool> condition, string what, TimeSpan? timeout = null) =>
+        Poll.UntilAsync(condition, what, timeout ?? TimeSpan.FromSeconds(30));
 
     public static IProducer<byte[]?, byte[]?> Producer(string bootstrap, Action<Error>? onError = null) =>
         new ProducerBuilder<byte[]?, byte[]?>(new ProducerConfig

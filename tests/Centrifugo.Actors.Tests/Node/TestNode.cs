@@ -89,7 +89,7 @@ internal sealed class TestNode : IAsyncDisposable
 
     /// <summary>Waits until every expected partition entity runs here and finished its first pass.</summary>
     public Task WaitForPartitionsAsync(int count, TimeSpan? timeout = null) =>
-        Tests.Postgres.Poll.UntilAsync(
+        Poll.UntilAsync(
             () => Board.Snapshot().Count(s => s.State is PartitionState.Idle or PartitionState.Delivering) >= count,
             $"{count} partitions running", timeout ?? TimeSpan.FromSeconds(30));
 

@@ -1,16 +1,19 @@
-namespace Centrifugo.Actors.Tests.Postgres;
+using System.Diagnostics;
 
-/// <summary>Condition polling with a deadline: the only way these tests wait.</summary>
+namespace Centrifugo.Actors.Testing;
+
+/// <summary>Condition polling with a deadline: the only way the tests wait for something to happen.</summary>
 internal static class Poll
 {
     public static async Task UntilAsync(Func<Task<bool>> condition, string what, TimeSpan? timeout = null)
     {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(10));
+        var limit = timeout ?? TimeSpan.FromSeconds(10);
+        var clock = Stopwatch.StartNew();
         while (!await condition())
         {
-            if (DateTime.UtcNow > deadline)
+            if (clock.Elapsed > limit)
             {
-                throw new TimeoutException($"timed out waiting for: {what}");
+                throw new TimeoutException($"timed out after {limit} waiting for: {what}");
             }
 
             await Task.Delay(20);
