@@ -23,7 +23,7 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor
     private readonly string _topic;
     private readonly int _partition;
     private readonly KafkaConsumerRuntime _runtime;
-    private readonly PartitionStatusBoard _board;
+    private readonly PartitionProgress _progress;
     private readonly string _node;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _cts = new();
@@ -31,13 +31,6 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor
     private KafkaPartitionLease? _lease;
     private bool _released;
     private UniqueKillSwitch? _killSwitch;
-    private PartitionState _state = PartitionState.Starting;
-    private long _delivered;
-    private long _deadLettered;
-    private long _errors;
-    private string? _lastError;
-    private DateTimeOffset? _lastErrorAt;
-    private DateTimeOffset? _lastActivityAt;
 
     public KafkaPartitionActor(string entityId, string topic, int partition, KafkaConsumerRuntime runtime, PartitionStatusBoard board, string node, ILogger logger)
     {
@@ -45,17 +38,18 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor
         _topic = topic;
         _partition = partition;
         _runtime = runtime;
-        _board = board;
+        _progress = new PartitionProgress(
+            entityId, runtime.Consumer, "kafka", string.Create(CultureInfo.InvariantCulture, $"{topic}/{partition}"), node, board);
         _node = node;
         _logger = logger;
 
         Receive<EnsurePartitionRunning>(_ => { });
         Receive<WakePartition>(_ => { });
-        Receive<GetPartitionStatus>(_ => Sender.Tell(Status()));
+        Receive<GetPartitionStatus>(_ => Sender.Tell(_progress.Snapshot()));
         Receive<LeaseAcquired>(OnLeaseAcquired);
         Receive<AcquireFailed>(f =>
         {
-            if (_state != PartitionState.Stopping)
+            if (!_progress.Stopping)
             {
                 LogAcquireFailed(_logger, _runtime.Consumer, _topic, _partition, f.Reason);
             }
@@ -65,7 +59,7 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor
         Receive<StopPartition>(_ => BeginStop());
         Receive<StreamFinished>(f =>
         {
-            if (f.Error is { } error && _state != PartitionState.Stopping)
+            if (f.Error is { } error && !_progress.Stopping)
             {
                 LogStreamFailed(_logger, _runtime.Consumer, _topic, _partition, error);
             }
@@ -85,7 +79,7 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor
                 ? new LeaseAcquired(t.Result)
                 : new AcquireFailed(t.Exception?.GetBaseException().Message ?? "cancelled")),
             TaskScheduler.Default);
-        _board.Update(Status());
+        _progress.MoveTo(PartitionState.Starting);
     }
 
     protected override void PostStop()
@@ -100,17 +94,13 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor
         }
         _stopWaiting.Dispose();
         _cts.Dispose();
-        _board.Remove(_entityId);
-        if (_state == PartitionState.Stalled)
-        {
-            ConsumerMetrics.StalledPartitions.WithLabels(_runtime.Consumer).Dec();
-        }
+        _progress.Remove();
     }
 
     private void OnLeaseAcquired(LeaseAcquired acquired)
     {
         _lease = acquired.Lease;
-        if (_state == PartitionState.Stopping)
+        if (_progress.Stopping)
         {
             Release();
             return;
@@ -152,67 +142,21 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor
             t => self.Tell(new StreamFinished(t.IsFaulted ? t.Exception?.GetBaseException() : null)),
             TaskScheduler.Default);
 
-        _state = PartitionState.Idle;
-        _board.Update(Status());
+        _progress.MoveTo(PartitionState.Idle);
     }
 
-    private void OnReport(KafkaPassReport report)
-    {
-        var consumer = _runtime.Consumer;
-        var done = report.Delivered + report.DeadLettered;
-        if (done > 0)
-        {
-            _delivered += report.Delivered;
-            _deadLettered += report.DeadLettered;
-            _lastActivityAt = DateTimeOffset.UtcNow;
-            ConsumerMetrics.MessagesProcessed.WithLabels(consumer).Inc(done);
-            if (report.DeadLettered > 0)
-            {
-                ConsumerMetrics.DeadLettered.WithLabels(consumer).Inc(report.DeadLettered);
-            }
-        }
-
-        var newState = report switch
-        {
-            { Failure.Kind: FailureKind.Configuration } => PartitionState.Stalled,
-            { Failed: true } => PartitionState.Retrying,
-            _ when _lease is { QueuedCount: > 0 } => PartitionState.Delivering,
-            _ => PartitionState.Idle,
-        };
-        if (report.Failure is { } failure)
-        {
-            _errors++;
-            _lastError = failure.Message;
-            _lastErrorAt = DateTimeOffset.UtcNow;
-            ConsumerMetrics.Errors.WithLabels(consumer).Inc();
-        }
-        if (_state != PartitionState.Stopping)
-        {
-            if (newState == PartitionState.Stalled && _state != PartitionState.Stalled)
-            {
-                ConsumerMetrics.StalledPartitions.WithLabels(consumer).Inc();
-            }
-            else if (newState != PartitionState.Stalled && _state == PartitionState.Stalled)
-            {
-                ConsumerMetrics.StalledPartitions.WithLabels(consumer).Dec();
-            }
-            _state = newState;
-        }
-        _board.Update(Status());
-    }
+    private void OnReport(KafkaPassReport report) =>
+        _progress.Record(report.Delivered, report.DeadLettered, report.Failure, null,
+            _lease is { QueuedCount: > 0 } ? PartitionState.Delivering : PartitionState.Idle,
+            _lease is { IsClosed: false } lease ? lease.Lag : null);
 
     private void BeginStop()
     {
-        if (_state == PartitionState.Stopping)
+        if (_progress.Stopping)
         {
             return;
         }
-        if (_state == PartitionState.Stalled)
-        {
-            ConsumerMetrics.StalledPartitions.WithLabels(_runtime.Consumer).Dec();
-        }
-        _state = PartitionState.Stopping;
-        _board.Update(Status());
+        _progress.MoveTo(PartitionState.Stopping);
         // Ends the read wait, a backoff wait and a pending acquisition now; the in-flight attempt gets the drain
         // budget. Whatever is not marked by then is re-read by the next owner from the committed offset.
         _stopWaiting.Cancel();
@@ -239,10 +183,6 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor
         var self = Self;
         lease.DisposeAsync().AsTask().ContinueWith(_ => self.Tell(LeaseReleased.Instance), TaskScheduler.Default);
     }
-
-    private PartitionStatus Status() => new(
-        _entityId, _runtime.Consumer, "kafka", string.Create(CultureInfo.InvariantCulture, $"{_topic}/{_partition}"), _node,
-        _state, _delivered, _deadLettered, _errors, _lastError, _lastErrorAt, _lastActivityAt, _lease is { IsClosed: false } lease ? lease.Lag : null);
 
     [LoggerMessage(4040, LogLevel.Warning,
         "Kafka consumer {Consumer} could not acquire {Topic}/{Partition}, retried by the keeper: {Reason}")]

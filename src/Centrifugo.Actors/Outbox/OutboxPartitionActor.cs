@@ -21,32 +21,24 @@ internal sealed class OutboxPartitionActor : ReceiveActor
     private readonly string _entityId;
     private readonly int _partition;
     private readonly OutboxConsumerRuntime _runtime;
-    private readonly PartitionStatusBoard _board;
-    private readonly string _node;
+    private readonly PartitionProgress _progress;
     private readonly WakeSignal _wake = new();
     private readonly CancellationTokenSource _cts = new();
     private readonly CancellationTokenSource _stopWaiting = new();
     private readonly PassControl _control = new();
     private UniqueKillSwitch? _killSwitch;
-    private PartitionState _state = PartitionState.Starting;
-    private long _delivered;
-    private long _deadLettered;
-    private long _errors;
-    private string? _lastError;
-    private DateTimeOffset? _lastErrorAt;
-    private DateTimeOffset? _lastActivityAt;
 
     public OutboxPartitionActor(string entityId, int partition, OutboxConsumerRuntime runtime, PartitionStatusBoard board, string node)
     {
         _entityId = entityId;
         _partition = partition;
         _runtime = runtime;
-        _board = board;
-        _node = node;
+        _progress = new PartitionProgress(
+            entityId, runtime.Consumer, "postgresql", partition.ToString(System.Globalization.CultureInfo.InvariantCulture), node, board);
 
         Receive<EnsurePartitionRunning>(_ => { });
         Receive<WakePartition>(_ => _wake.Set());
-        Receive<GetPartitionStatus>(_ => Sender.Tell(Status()));
+        Receive<GetPartitionStatus>(_ => Sender.Tell(_progress.Snapshot()));
         Receive<OutboxPassReport>(OnReport);
         Receive<StopPartition>(_ => BeginStop());
         Receive<StreamFinished>(_ => Context.Stop(Self));
@@ -88,7 +80,7 @@ internal sealed class OutboxPartitionActor : ReceiveActor
         _killSwitch = killSwitch;
         completion.ContinueWith(_ => self.Tell(StreamFinished.Instance), TaskScheduler.Default);
 
-        _board.Update(Status());
+        _progress.MoveTo(PartitionState.Starting);
     }
 
     protected override void PostStop()
@@ -98,76 +90,26 @@ internal sealed class OutboxPartitionActor : ReceiveActor
         _cts.Cancel();
         _stopWaiting.Dispose();
         _cts.Dispose();
-        _board.Remove(_entityId);
-        if (_state == PartitionState.Stalled)
-        {
-            ConsumerMetrics.StalledPartitions.WithLabels(_runtime.Consumer).Dec();
-        }
+        _progress.Remove();
     }
 
-    private void OnReport(OutboxPassReport report)
-    {
-        var consumer = _runtime.Consumer;
-        var done = report.Delivered + report.DeadLettered;
-        if (done > 0)
-        {
-            _delivered += report.Delivered;
-            _deadLettered += report.DeadLettered;
-            _lastActivityAt = DateTimeOffset.UtcNow;
-            ConsumerMetrics.MessagesProcessed.WithLabels(consumer).Inc(done);
-            if (report.DeadLettered > 0)
-            {
-                ConsumerMetrics.DeadLettered.WithLabels(consumer).Inc(report.DeadLettered);
-            }
-        }
-
-        var newState = report switch
-        {
-            { Failure.Kind: FailureKind.Configuration } => PartitionState.Stalled,
-            { Failed: true } => PartitionState.Retrying,
-            { Read: > 0 } => PartitionState.Delivering,
-            _ => PartitionState.Idle,
-        };
-        if (report.Failed)
-        {
-            _errors++;
-            _lastError = report.Failure?.Message ?? report.DatabaseError;
-            _lastErrorAt = DateTimeOffset.UtcNow;
-            ConsumerMetrics.Errors.WithLabels(consumer).Inc();
-        }
-        if (newState == PartitionState.Stalled && _state != PartitionState.Stalled)
-        {
-            ConsumerMetrics.StalledPartitions.WithLabels(consumer).Inc();
-        }
-        else if (newState != PartitionState.Stalled && _state == PartitionState.Stalled)
-        {
-            ConsumerMetrics.StalledPartitions.WithLabels(consumer).Dec();
-        }
-        if (_state != PartitionState.Stopping)
-        {
-            _state = newState;
-        }
-        _board.Update(Status());
-    }
+    private void OnReport(OutboxPassReport report) =>
+        _progress.Record(report.Delivered, report.DeadLettered, report.Failure, report.DatabaseError,
+            report.Read > 0 ? PartitionState.Delivering : PartitionState.Idle);
 
     private void BeginStop()
     {
-        if (_state == PartitionState.Stopping)
+        if (_progress.Stopping)
         {
             return;
         }
-        _state = PartitionState.Stopping;
-        _board.Update(Status());
+        _progress.MoveTo(PartitionState.Stopping);
         // The source completes at its next pull (waits are interrupted); the in-flight batch may finish within
         // the drain budget, then the stream completes and the entity stops. Past the budget the batch is
         // cancelled: its transaction rolls back, nothing is deleted, and the next owner reads it again.
         _stopWaiting.Cancel();
         _cts.CancelAfter(_runtime.DrainTimeout);
     }
-
-    private PartitionStatus Status() => new(
-        _entityId, _runtime.Consumer, "postgresql", _partition.ToString(System.Globalization.CultureInfo.InvariantCulture), _node,
-        _state, _delivered, _deadLettered, _errors, _lastError, _lastErrorAt, _lastActivityAt);
 
     private sealed record StreamFinished
     {

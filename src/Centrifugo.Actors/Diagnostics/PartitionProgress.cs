@@ -1,0 +1,89 @@
+using Centrifugo.Actors.Delivery;
+
+namespace Centrifugo.Actors.Diagnostics;
+
+/// <summary>
+/// The bookkeeping every partition entity does the same way, whatever its source: counters, state transitions,
+/// Centrifugo's and our metrics, and the entry on the node's <see cref="PartitionStatusBoard"/>. Owned by one actor
+/// (not thread-safe).
+/// </summary>
+internal sealed class PartitionProgress(
+    string entityId, string consumer, string source, string partition, string node, PartitionStatusBoard board)
+{
+    private long _delivered;
+    private long _deadLettered;
+    private long _errors;
+    private string? _lastError;
+    private DateTimeOffset? _lastErrorAt;
+    private DateTimeOffset? _lastActivityAt;
+    private long? _lag;
+
+    public PartitionState State { get; private set; } = PartitionState.Starting;
+
+    public bool Stopping => State == PartitionState.Stopping;
+
+    /// <summary>
+    /// One pass: what was finished, and the failure that ended it (a delivery failure or another error such as a
+    /// database error). <paramref name="okState"/> is the state when the pass did not fail (Idle or Delivering).
+    /// </summary>
+    public void Record(int delivered, int deadLettered, DeliveryFailure? failure, string? otherError, PartitionState okState, long? lag = null)
+    {
+        var done = delivered + deadLettered;
+        if (done > 0)
+        {
+            _delivered += delivered;
+            _deadLettered += deadLettered;
+            _lastActivityAt = DateTimeOffset.UtcNow;
+            ConsumerMetrics.MessagesProcessed.WithLabels(consumer).Inc(done);
+            if (deadLettered > 0)
+            {
+                ConsumerMetrics.DeadLettered.WithLabels(consumer).Inc(deadLettered);
+            }
+        }
+
+        var error = failure?.Message ?? otherError;
+        if (error is not null)
+        {
+            _errors++;
+            _lastError = error;
+            _lastErrorAt = DateTimeOffset.UtcNow;
+            ConsumerMetrics.Errors.WithLabels(consumer).Inc();
+        }
+
+        _lag = lag;
+        MoveTo(failure?.Kind == FailureKind.Configuration ? PartitionState.Stalled
+            : error is not null ? PartitionState.Retrying
+            : okState);
+    }
+
+    /// <summary>Moves to <paramref name="state"/> (never out of Stopping) and publishes the status.</summary>
+    public void MoveTo(PartitionState state)
+    {
+        if (State == PartitionState.Stopping)
+        {
+            board.Update(Snapshot());
+            return;
+        }
+        if (state == PartitionState.Stalled && State != PartitionState.Stalled)
+        {
+            ConsumerMetrics.StalledPartitions.WithLabels(consumer).Inc();
+        }
+        else if (state != PartitionState.Stalled && State == PartitionState.Stalled)
+        {
+            ConsumerMetrics.StalledPartitions.WithLabels(consumer).Dec();
+        }
+        State = state;
+        board.Update(Snapshot());
+    }
+
+    /// <summary>The entity stopped: off the board (and out of the stalled gauge).</summary>
+    public void Remove()
+    {
+        MoveTo(PartitionState.Stopping);
+        board.Remove(entityId);
+    }
+
+    public PartitionStatus Snapshot() => new(
+        entityId, consumer, source, partition, node, State,
+        _delivered, _deadLettered, _errors, _lastError, _lastErrorAt, _lastActivityAt, _lag);
+}
