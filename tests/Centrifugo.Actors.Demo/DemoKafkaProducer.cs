@@ -65,23 +65,5 @@ internal sealed class DemoKafkaProducer(string bootstrap, string topic, int part
     }
 
     /// <summary>Counts places where a channel received a lower sequence after a higher one.</summary>
-    public int OrderViolations(CentrifugoStandIn standIn)
-    {
-        var violations = 0;
-        for (var p = 0; p < partitions; p++)
-        {
-            long last = -1;
-            foreach (var command in standIn.ReceivedFor($"kdemo:p{p}"))
-            {
-                using var doc = JsonDocument.Parse(command.RequestJson);
-                var seq = doc.RootElement.GetProperty("data").GetProperty("seq").GetInt64();
-                if (seq < last)
-                {
-                    violations++;
-                }
-                last = Math.Max(last, seq);
-            }
-        }
-        return violations;
-    }
+    public int OrderViolations(CentrifugoStandIn standIn) => DemoOrder.Violations(standIn, "kdemo:p", partitions);
 }

@@ -76,25 +76,7 @@ internal sealed class DemoProducer(string connectionString, int partitions)
     }
 
     /// <summary>Counts places where a channel received a lower sequence after a higher one.</summary>
-    public int OrderViolations(CentrifugoStandIn standIn)
-    {
-        var violations = 0;
-        for (var p = 0; p < partitions; p++)
-        {
-            long last = -1;
-            foreach (var command in standIn.ReceivedFor($"demo:p{p}"))
-            {
-                using var doc = JsonDocument.Parse(command.RequestJson);
-                var seq = doc.RootElement.GetProperty("data").GetProperty("seq").GetInt64();
-                if (seq < last)
-                {
-                    violations++;
-                }
-                last = Math.Max(last, seq);
-            }
-        }
-        return violations;
-    }
+    public int OrderViolations(CentrifugoStandIn standIn) => DemoOrder.Violations(standIn, "demo:p", partitions);
 
     private async Task<long> ScalarAsync(string sql, CancellationToken cancellationToken)
     {
