@@ -4,6 +4,7 @@ using System.Text.Json.Serialization;
 using Akka.Actor;
 using Akka.Cluster;
 using Centrifugo.Actors.Diagnostics;
+using Centrifugo.Actors.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
@@ -13,7 +14,7 @@ namespace Centrifugo.Actors.Host;
 
 /// <summary>
 /// Admin HTTP endpoint: /health/live, /health/ready (member Up and no partition stalled by a configuration
-/// fault), /metrics (Prometheus), /status/partitions and /status/cluster (JSON).
+/// fault), /metrics (Prometheus), /status/partitions (this node's, or ?scope=cluster) and /status/cluster (JSON).
 /// </summary>
 internal static class AdminEndpoint
 {
@@ -65,7 +66,19 @@ internal static class AdminEndpoint
             ctx.Response.ContentType = "text/plain; version=0.0.4";
             await Metrics.DefaultRegistry.CollectAndExportAsTextAsync(ctx.Response.Body, ctx.RequestAborted);
         });
-        app.MapGet("/status/partitions", (PartitionStatusBoard board) => Results.Json(board.Snapshot(), Json));
+        // ?scope=cluster asks every partition entity in the cluster through the shard region; default: this node's.
+        app.MapGet("/status/partitions", async (HttpContext ctx, PartitionStatusBoard board, IServiceProvider sp) =>
+        {
+            if (ctx.Request.Query["scope"] != "cluster")
+            {
+                return Results.Json(board.Snapshot(), Json);
+            }
+            var system = sp.GetRequiredService<ActorSystem>();
+            var region = Akka.Hosting.ActorRegistry.For(system).Get<PartitionRegion>();
+            var runtime = sp.GetRequiredService<NodeRuntime>();
+            var statuses = await ClusterStatus.PartitionsAsync(region, runtime.Catalogs, TimeSpan.FromSeconds(3), ctx.RequestAborted);
+            return Results.Json(statuses, Json);
+        });
         app.MapGet("/status/cluster", (IServiceProvider sp) =>
         {
             var cluster = Cluster.Get(sp.GetRequiredService<ActorSystem>());

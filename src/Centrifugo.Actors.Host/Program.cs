@@ -15,10 +15,20 @@ var checkConfig = new Command("check-config", "Validate the configuration and pr
 checkConfig.SetAction(parseResult =>
     CheckConfigCommand.Run(parseResult.GetValue(configOption)!.FullName, Console.Out, Console.Error));
 
+var adminOption = new Option<string>("--admin", "-a")
+{
+    Description = "Admin endpoint of any node (http://host:port).",
+    DefaultValueFactory = _ => "http://127.0.0.1:9110",
+};
+var status = new Command("status", "Show the cluster and every partition in it: node, state, delivered, dead letters, errors, lag.") { adminOption };
+status.SetAction((parseResult, cancellationToken) =>
+    StatusCommand.RunAsync(parseResult.GetValue(adminOption)!, Console.Out, Console.Error, cancellationToken));
+
 var root = new RootCommand("Centrifugo.Actors: delivers Centrifugo server-API commands from PostgreSQL outbox tables and Kafka topics.")
 {
     run,
     checkConfig,
+    status,
 };
 
 // The generic host handles SIGTERM/SIGINT itself (graceful drain through CoordinatedShutdown), so

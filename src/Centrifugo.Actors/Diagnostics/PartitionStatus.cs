@@ -12,6 +12,8 @@ internal enum PartitionState
     /// <summary>A configuration fault (401/404/405): nothing is deleted, readiness is red until it clears.</summary>
     Stalled,
     Stopping,
+    /// <summary>Only in cluster-wide listings: the entity did not answer in time (node busy, unreachable, or moving).</summary>
+    Unreachable,
 }
 
 /// <summary>A snapshot of one partition entity, as shown by the admin endpoint.</summary>

@@ -60,9 +60,7 @@ internal static class AkkaSetup
                 "partition-keeper",
                 (_, registry, _) => PartitionKeeper.Props(
                     registry.Get<PartitionRegion>(),
-                    runtime.Outbox.Values.Select(IPartitionCatalog (r) => new OutboxPartitionCatalog(r))
-                        .Concat(runtime.Kafka.Values.Select(IPartitionCatalog (r) => new KafkaPartitionCatalog(r)))
-                        .ToArray(),
+                    runtime.Catalogs,
                     runtime.Outbox.Values
                         .Where(r => r.Options.PartitionNotificationChannel.Length > 0)
                         .Select(r => (Func<IWakeSource>)(() => new OutboxWakeSource(r, runtime.LoggerFactory)))

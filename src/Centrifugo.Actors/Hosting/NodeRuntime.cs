@@ -3,6 +3,7 @@ using Centrifugo.Actors.Delivery;
 using Centrifugo.Actors.Diagnostics;
 using Centrifugo.Actors.Kafka;
 using Centrifugo.Actors.Outbox;
+using Centrifugo.Actors.Sharding;
 using Microsoft.Extensions.Logging;
 
 namespace Centrifugo.Actors.Hosting;
@@ -26,6 +27,9 @@ internal sealed class NodeRuntime : IAsyncDisposable
         Outbox = outbox;
         Kafka = kafka;
         LoggerFactory = loggerFactory;
+        Catalogs = outbox.Values.Select(IPartitionCatalog (r) => new OutboxPartitionCatalog(r))
+            .Concat(kafka.Values.Select(IPartitionCatalog (r) => new KafkaPartitionCatalog(r)))
+            .ToArray();
     }
 
     public NodeOptions Options { get; }
@@ -34,6 +38,9 @@ internal sealed class NodeRuntime : IAsyncDisposable
     public IReadOnlyDictionary<string, KafkaConsumerRuntime> Kafka { get; }
     public ILoggerFactory LoggerFactory { get; }
     public PartitionStatusBoard Board { get; } = new();
+
+    /// <summary>Every partition entity of this configuration (the keeper keeps them alive; the admin endpoint lists them).</summary>
+    public IReadOnlyList<IPartitionCatalog> Catalogs { get; }
 
     /// <summary>How long a partition may finish its in-flight batch on hand-off/shutdown. Default 10 s.</summary>
     public static TimeSpan DrainTimeout { get; } = TimeSpan.FromSeconds(10);

@@ -72,6 +72,17 @@ public sealed class TwoNodeTests(PostgresFixture pg, ITestOutputHelper output) :
             }, "both nodes host partitions", RebalanceBound);
             output.WriteLine($"shared: a={string.Join(",", await HostedAsync(a))} b={string.Join(",", await HostedAsync(b))}");
 
+            // The cluster-wide view from node A includes node B's partitions (asked through the region, over remoting).
+            var clusterView = await a.GetAsync("/status/partitions?scope=cluster");
+            Assert.True(clusterView is { Status: System.Net.HttpStatusCode.OK }, "cluster-wide status answers");
+            using (var view = System.Text.Json.JsonDocument.Parse(clusterView!.Value.Body))
+            {
+                var entries = view.RootElement.EnumerateArray().ToArray();
+                Assert.Equal(all.Order(StringComparer.Ordinal), entries.Select(e => e.GetProperty("entity_id").GetString()!));
+                Assert.DoesNotContain(entries, e => e.GetProperty("state").GetString() == "unreachable");
+                Assert.Equal(2, entries.Select(e => e.GetProperty("node").GetString()).Distinct().Count());
+            }
+
             var clock = Stopwatch.StartNew();
             b.Terminate();
             var exitCode = await b.WaitForExitAsync(TimeSpan.FromSeconds(30));

@@ -1,0 +1,53 @@
+using System.Text.Json;
+using Centrifugo.Actors.Host;
+using Centrifugo.Actors.Testing.Postgres;
+using Centrifugo.Actors.Testing.StandIn;
+using Centrifugo.Actors.Tests.Postgres;
+
+namespace Centrifugo.Actors.Tests.Node;
+
+public sealed class StatusCommandTests(PostgresFixture pg) : IClassFixture<PostgresFixture>
+{
+    [Fact]
+    public async Task Status_lists_the_cluster_and_every_partition_with_its_counters()
+    {
+        var name = PostgresFixture.UniqueName("outbox");
+        var table = await OutboxTestTable.CreateAsync(pg.DataSource, name);
+        await table.InsertAsync(
+        [
+            new OutboxInsert("publish", """{"channel":"st:a","data":1}""", 2),
+            new OutboxInsert("presence", """{"channel":"st:a"}""", 2),
+        ]);
+        await using var standIn = await CentrifugoStandIn.StartNewAsync();
+        await using var node = await TestNode.StartAsync(TestNode.Options(standIn.Url, standIn.ApiKey,
+            TestNode.Postgres("pg_status", pg.Instance.UrlDsn, name, partitions: 4)));
+        await Poll.UntilAsync(async () => await table.CountAsync() == 0, "outbox drained", TimeSpan.FromSeconds(30));
+
+        using var http = new HttpClient();
+        using var json = JsonDocument.Parse(await http.GetStringAsync(new Uri(node.AdminUrl + "/status/partitions?scope=cluster")));
+        var partitions = json.RootElement.EnumerateArray().ToArray();
+        Assert.Equal(["pg:pg_status:0", "pg:pg_status:1", "pg:pg_status:2", "pg:pg_status:3"],
+            partitions.Select(p => p.GetProperty("entity_id").GetString()));
+        var p2 = partitions[2];
+        Assert.Equal(1, p2.GetProperty("delivered").GetInt64());
+        Assert.Equal(1, p2.GetProperty("dead_lettered").GetInt64());
+
+        var output = new StringWriter();
+        var error = new StringWriter();
+        Assert.Equal(0, await StatusCommand.RunAsync(node.AdminUrl, output, error, CancellationToken.None));
+        var lines = output.ToString().Split('\n');
+        Assert.Contains(lines, l => l.StartsWith("  member akka.tcp://", StringComparison.Ordinal) && l.TrimEnd().EndsWith("Up", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("partitions  4", StringComparison.Ordinal));
+        var row = Assert.Single(lines, l => l.StartsWith("pg_status  postgresql  2 ", StringComparison.Ordinal));
+        Assert.Matches(@"idle\s+1\s+1\s+0", row);
+    }
+
+    [Fact]
+    public async Task Status_fails_clearly_when_the_admin_endpoint_cannot_be_read()
+    {
+        var error = new StringWriter();
+        var port = Testing.Processes.NodeProcess.FreeTcpPort();
+        Assert.Equal(1, await StatusCommand.RunAsync($"http://127.0.0.1:{port}", new StringWriter(), error, CancellationToken.None));
+        Assert.Contains($"cannot read the admin endpoint at http://127.0.0.1:{port}", error.ToString(), StringComparison.Ordinal);
+    }
+}
