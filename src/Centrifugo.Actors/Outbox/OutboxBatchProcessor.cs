@@ -4,7 +4,8 @@ using Microsoft.Extensions.Logging;
 namespace Centrifugo.Actors.Outbox;
 
 /// <summary>An opened partition transaction, or why there is none (lock busy, database error).</summary>
-internal sealed record OutboxRead(int Partition, OutboxBatch? Batch, bool LockBusy, string? Error);
+/// <param name="Chain">How many batches in a row were read ahead (0 = read from the head of the partition).</param>
+internal sealed record OutboxRead(int Partition, OutboxBatch? Batch, bool LockBusy, string? Error, int Chain = 0);
 
 /// <summary>What one pass over a partition did; drives the next wait (immediately, idle, backoff).</summary>
 internal sealed record OutboxPassReport(
@@ -15,6 +16,9 @@ internal sealed record OutboxPassReport(
     DeliveryFailure? Failure,
     string? DatabaseError)
 {
+    /// <summary>The next batch, already read ahead and locked in a new transaction: process it without waiting.</summary>
+    public OutboxRead? Next { get; init; }
+
     public static OutboxPassReport Busy { get; } = new(0, 0, 0, true, null, null);
 
     public bool Failed => Failure is not null || DatabaseError is not null;
@@ -33,9 +37,22 @@ internal sealed partial class OutboxBatchProcessor(
 {
     public string Consumer => store.ConsumerName;
 
-    /// <summary>Read then finish, as one call (tests, benchmarks).</summary>
-    public async Task<OutboxPassReport> ProcessOnceAsync(int partition, CancellationToken cancellationToken) =>
-        await FinishAsync(await ReadAsync(partition, cancellationToken), cancellationToken);
+    /// <summary>
+    /// Read-ahead chains are cut after this many batches so the next read starts at the head again: a row whose lower
+    /// id committed late (after a read passed it) is then picked up within a bounded number of batches.
+    /// </summary>
+    public const int MaxReadAheadChain = 8;
+
+    /// <summary>Read then finish, as one call (tests, benchmarks); a batch read ahead is left in the outbox.</summary>
+    public async Task<OutboxPassReport> ProcessOnceAsync(int partition, CancellationToken cancellationToken)
+    {
+        var report = await FinishAsync(await ReadAsync(partition, cancellationToken), cancellationToken);
+        if (report.Next?.Batch is { } next)
+        {
+            await next.DisposeAsync();
+        }
+        return report;
+    }
 
     /// <summary>Opens the partition's transaction (advisory lock + SELECT). Never throws but for cancellation.</summary>
     public async Task<OutboxRead> ReadAsync(int partition, CancellationToken cancellationToken)
@@ -100,9 +117,30 @@ internal sealed partial class OutboxBatchProcessor(
                 }
             }
 
-            var result = commands.Count == 0
-                ? new DeliveryResult([], null)
-                : await client.DeliverAsync(commands, cancellationToken);
+            // A full batch means more rows are likely waiting: read them on this connection, under the same lock,
+            // while the commands are being delivered, so the database and HTTP work overlap.
+            var readAhead = rows.Count >= store.Options.PartitionSelectLimit && read.Chain < MaxReadAheadChain
+                ? batch.ReadAheadAsync(rows[^1].Id, cancellationToken)
+                : null;
+
+            DeliveryResult result;
+            try
+            {
+                result = commands.Count == 0
+                    ? new DeliveryResult([], null)
+                    : await client.DeliverAsync(commands, cancellationToken);
+            }
+            finally
+            {
+                if (readAhead is not null)
+                {
+                    // Never leave a command running on the connection; its failure shows in the completion below.
+                    await ((Task)readAhead).ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                }
+            }
+            var next = readAhead is { IsCompletedSuccessfully: true } && result.Failure is null && readAhead.Result.Count > 0
+                ? readAhead.Result
+                : null;
 
             // Completed prefix in row terms: every row before the first command that did not complete.
             var completedRows = result.Failure is null || result.Completed.Count >= commandRowIndex.Count
@@ -131,9 +169,17 @@ internal sealed partial class OutboxBatchProcessor(
                 }
             }
 
+            OutboxBatch? continued = null;
             try
             {
-                await batch.CompleteAsync(delivered, deadLetters, cancellationToken);
+                if (next is not null)
+                {
+                    continued = await batch.CompleteAndContinueAsync(delivered, deadLetters, next, cancellationToken);
+                }
+                else
+                {
+                    await batch.CompleteAsync(delivered, deadLetters, cancellationToken);
+                }
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
@@ -160,7 +206,10 @@ internal sealed partial class OutboxBatchProcessor(
                 }
             }
 
-            return new OutboxPassReport(rows.Count, delivered.Count, deadLetters.Count, false, result.Failure, null);
+            return new OutboxPassReport(rows.Count, delivered.Count, deadLetters.Count, false, result.Failure, null)
+            {
+                Next = continued is null ? null : new OutboxRead(partition, continued, false, null, read.Chain + 1),
+            };
         }
     }
 

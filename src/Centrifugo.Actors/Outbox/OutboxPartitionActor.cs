@@ -63,9 +63,11 @@ internal sealed class OutboxPartitionActor : ReceiveActor
             {
                 if (!await control.WaitForTurnAsync(wake, idleWait, stopToken))
                 {
+                    await control.DropReadAheadAsync();
                     return Akka.Util.Option<(int, OutboxRead)>.None;
                 }
-                var read = await processor.ReadAsync(partition, token);
+                // A batch read ahead while the previous one was delivered is already locked and waiting.
+                var read = control.TakeReadAhead() ?? await processor.ReadAsync(partition, token);
                 return Akka.Util.Option<(int, OutboxRead)>.Create((0, read));
             })
             .SelectAsync(1, async read =>
@@ -88,6 +90,8 @@ internal sealed class OutboxPartitionActor : ReceiveActor
         _killSwitch?.Shutdown();
         _stopWaiting.Cancel();
         _cts.Cancel();
+        // A read-ahead batch nobody will process: roll it back (its rows stay in the outbox).
+        _ = _control.DropReadAheadAsync();
         _stopWaiting.Dispose();
         _cts.Dispose();
         _progress.Remove();
@@ -125,11 +129,52 @@ internal sealed class OutboxPartitionActor : ReceiveActor
     private sealed class PassControl
     {
         private volatile bool _immediate = true;
+        private readonly Lock _gate = new();
+        private OutboxRead? _readAhead;
+        private bool _closed;
         private int _retries;
         private TimeSpan _backoff;
 
+        public OutboxRead? TakeReadAhead()
+        {
+            lock (_gate)
+            {
+                var next = _readAhead;
+                _readAhead = null;
+                return next;
+            }
+        }
+
+        /// <summary>No more batches will be processed: roll back a waiting read-ahead now and any that arrives later
+        /// (it holds the partition lock, which must not outlive this entity).</summary>
+        public async Task DropReadAheadAsync()
+        {
+            OutboxRead? next;
+            lock (_gate)
+            {
+                _closed = true;
+                next = _readAhead;
+                _readAhead = null;
+            }
+            if (next?.Batch is { } batch)
+            {
+                await batch.DisposeAsync();
+            }
+        }
+
         public void After(OutboxPassReport report, int selectLimit)
         {
+            lock (_gate)
+            {
+                if (_closed)
+                {
+                    _ = report.Next?.Batch?.DisposeAsync().AsTask();
+                }
+                else
+                {
+                    _readAhead = report.Next;
+                }
+            }
             if (report.Failed)
             {
                 _retries++;
@@ -139,7 +184,7 @@ internal sealed class OutboxPartitionActor : ReceiveActor
             }
             _retries = 0;
             _backoff = TimeSpan.Zero;
-            _immediate = !report.LockBusy && report.Read >= selectLimit;
+            _immediate = report.Next is not null || (!report.LockBusy && report.Read >= selectLimit);
         }
 
         /// <summary>Returns false when the entity is stopping (no further read).</summary>

@@ -24,6 +24,7 @@ internal sealed partial class OutboxSql
         // BEGIN travels in the same round trip as the lock and the SELECT; COMMIT with the DELETE.
         Begin = "BEGIN ISOLATION LEVEL READ COMMITTED";
         Select = $"SELECT id, method, payload FROM {OutboxTable} WHERE partition = $1 ORDER BY id ASC LIMIT $2";
+        SelectAfter = $"SELECT id, method, payload FROM {OutboxTable} WHERE partition = $1 AND id > $2 ORDER BY id ASC LIMIT $3";
         Delete = $"DELETE FROM {OutboxTable} WHERE id = ANY($1)";
         InsertDeadLetters =
             $"INSERT INTO {DeadLetterTable} (id, method, payload, partition, consumer, reason) " +
@@ -57,6 +58,8 @@ internal sealed partial class OutboxSql
 
     public string Begin { get; }
     public string Select { get; }
+    /// <summary>Read-ahead: the next rows after the batch in flight ($1 partition, $2 last id, $3 limit).</summary>
+    public string SelectAfter { get; }
     public string Delete { get; }
     public string InsertDeadLetters { get; }
     public string CountPending { get; }

@@ -131,16 +131,7 @@ internal sealed partial class OutboxStore : IAsyncDisposable
                 await reader.NextResultAsync(cancellationToken);
                 if (locked)
                 {
-                    var payloadIsBytes = reader.GetFieldType(2) == typeof(byte[]);
-                    while (await reader.ReadAsync(cancellationToken))
-                    {
-                        var id = reader.GetInt64(0);
-                        var method = reader.IsDBNull(1) ? "" : reader.GetString(1);
-                        ReadOnlyMemory<byte> payload = reader.IsDBNull(2) ? ReadOnlyMemory<byte>.Empty
-                            : payloadIsBytes ? reader.GetFieldValue<byte[]>(2)
-                            : Encoding.UTF8.GetBytes(reader.GetString(2));
-                        rows.Add(new OutboxRow(id, method, payload, partition));
-                    }
+                    await ReadRowsAsync(reader, partition, rows, cancellationToken);
                 }
             }
 
@@ -150,7 +141,7 @@ internal sealed partial class OutboxStore : IAsyncDisposable
             }
 
             handedOver = true;
-            return new OutboxBatch(connection, _sql, ConsumerName, rows, _logger);
+            return new OutboxBatch(this, connection, partition, rows);
         }
         finally
         {
@@ -160,6 +151,24 @@ internal sealed partial class OutboxStore : IAsyncDisposable
                 await RollbackQuietlyAsync(connection, _logger, ConsumerName);
                 await connection.DisposeAsync();
             }
+        }
+    }
+
+    internal OutboxSql SqlStatements => _sql;
+    internal ILogger Logger => _logger;
+
+    /// <summary>Rows of an outbox SELECT (id, method, payload): bytea as is, json/jsonb/text as UTF-8.</summary>
+    internal static async Task ReadRowsAsync(NpgsqlDataReader reader, int partition, List<OutboxRow> rows, CancellationToken cancellationToken)
+    {
+        var payloadIsBytes = reader.GetFieldType(2) == typeof(byte[]);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            var id = reader.GetInt64(0);
+            var method = reader.IsDBNull(1) ? "" : reader.GetString(1);
+            ReadOnlyMemory<byte> payload = reader.IsDBNull(2) ? ReadOnlyMemory<byte>.Empty
+                : payloadIsBytes ? reader.GetFieldValue<byte[]>(2)
+                : Encoding.UTF8.GetBytes(reader.GetString(2));
+            rows.Add(new OutboxRow(id, method, payload, partition));
         }
     }
 
@@ -242,22 +251,78 @@ internal sealed partial class OutboxStore : IAsyncDisposable
 /// <remarks>Not thread-safe: one partition actor uses it at a time.</remarks>
 internal sealed class OutboxBatch : IAsyncDisposable
 {
+    private readonly OutboxStore _store;
     private readonly NpgsqlConnection _connection;
     private readonly OutboxSql _sql;
     private readonly string _consumer;
     private readonly ILogger _logger;
+    private readonly int _partition;
     private bool _finished;
 
-    internal OutboxBatch(NpgsqlConnection connection, OutboxSql sql, string consumer, IReadOnlyList<OutboxRow> rows, ILogger logger)
+    internal OutboxBatch(OutboxStore store, NpgsqlConnection connection, int partition, IReadOnlyList<OutboxRow> rows)
     {
+        _store = store;
         _connection = connection;
-        _sql = sql;
-        _consumer = consumer;
-        _logger = logger;
+        _sql = store.SqlStatements;
+        _consumer = store.ConsumerName;
+        _logger = store.Logger;
+        _partition = partition;
         Rows = rows;
     }
 
     public IReadOnlyList<OutboxRow> Rows { get; }
+
+    /// <summary>
+    /// Reads the rows after <paramref name="lastId"/> in this transaction (still under the partition lock), while
+    /// this batch's commands are being delivered: the read overlaps the HTTP work. Rows a later transaction of this
+    /// partition will be handed through <see cref="CompleteAndContinueAsync"/>.
+    /// </summary>
+    public async Task<IReadOnlyList<OutboxRow>> ReadAheadAsync(long lastId, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_finished, this);
+        await using var command = new NpgsqlCommand(_sql.SelectAfter, _connection);
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _partition });
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = lastId });
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _store.Options.PartitionSelectLimit });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var rows = new List<OutboxRow>();
+        await OutboxStore.ReadRowsAsync(reader, _partition, rows, cancellationToken);
+        return rows;
+    }
+
+    /// <summary>
+    /// Like <see cref="CompleteAsync"/>, and in the same round trip opens the next transaction on this connection and
+    /// takes the partition lock again, which then holds <paramref name="next"/> (rows read ahead). Null when
+    /// use_try_lock is on and the lock went elsewhere in between (the rows stay in the outbox).
+    /// </summary>
+    public async Task<OutboxBatch?> CompleteAndContinueAsync(
+        IReadOnlyCollection<long> deliveredIds, IReadOnlyList<DeadLetter> deadLetters, IReadOnlyList<OutboxRow> next, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_finished, this);
+        await using var batch = BuildCompletion(deliveredIds, deadLetters);
+        batch.BatchCommands.Add(new NpgsqlBatchCommand(_sql.Begin));
+        var lockCommand = new NpgsqlBatchCommand(OutboxSql.Lock(_store.Options.UseTryLock));
+        lockCommand.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _store.LockKey });
+        lockCommand.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _partition });
+        batch.BatchCommands.Add(lockCommand);
+
+        bool locked;
+        await using (var reader = await batch.ExecuteReaderAsync(cancellationToken))
+        {
+            // Only the lock statement returns a row; the others are skipped by the reader.
+            locked = !_store.Options.UseTryLock || (await reader.ReadAsync(cancellationToken) && reader.GetBoolean(0));
+        }
+
+        // The deletes are committed either way: this batch is done and the connection moves on or goes back.
+        _finished = true;
+        if (!locked)
+        {
+            await OutboxStore.RollbackQuietlyAsync(_connection, _logger, _consumer);
+            await _connection.DisposeAsync();
+            return null;
+        }
+        return new OutboxBatch(_store, _connection, _partition, next);
+    }
 
     /// <summary>
     /// In the same transaction: moves <paramref name="deadLetters"/> to the dead-letter table, deletes them
@@ -267,9 +332,20 @@ internal sealed class OutboxBatch : IAsyncDisposable
     /// <exception cref="NpgsqlException">Database error: the transaction is rolled back, nothing deleted.</exception>
     public async Task CompleteAsync(IReadOnlyCollection<long> deliveredIds, IReadOnlyList<DeadLetter> deadLetters, CancellationToken cancellationToken)
     {
+        ObjectDisposedException.ThrowIf(_finished, this);
+        await using var batch = BuildCompletion(deliveredIds, deadLetters);
+        // On failure PostgreSQL skips the rest of the pipeline (COMMIT included); DisposeAsync then rolls back.
+        await batch.ExecuteNonQueryAsync(cancellationToken);
+
+        _finished = true;
+        await _connection.DisposeAsync();
+    }
+
+    /// <summary>Dead-letter INSERT … SELECT, DELETE and COMMIT as one pipelined batch.</summary>
+    private NpgsqlBatch BuildCompletion(IReadOnlyCollection<long> deliveredIds, IReadOnlyList<DeadLetter> deadLetters)
+    {
         ArgumentNullException.ThrowIfNull(deliveredIds);
         ArgumentNullException.ThrowIfNull(deadLetters);
-        ObjectDisposedException.ThrowIf(_finished, this);
 
         var ids = new long[deliveredIds.Count + deadLetters.Count];
         var n = 0;
@@ -278,7 +354,7 @@ internal sealed class OutboxBatch : IAsyncDisposable
             ids[n++] = id;
         }
 
-        await using var batch = new NpgsqlBatch(_connection);
+        var batch = new NpgsqlBatch(_connection);
         if (deadLetters.Count > 0)
         {
             var dlIds = new long[deadLetters.Count];
@@ -305,11 +381,7 @@ internal sealed class OutboxBatch : IAsyncDisposable
         }
 
         batch.BatchCommands.Add(new NpgsqlBatchCommand(OutboxSql.Commit));
-        // On failure PostgreSQL skips the rest of the pipeline (COMMIT included); DisposeAsync then rolls back.
-        await batch.ExecuteNonQueryAsync(cancellationToken);
-
-        _finished = true;
-        await _connection.DisposeAsync();
+        return batch;
     }
 
     public async ValueTask DisposeAsync()

@@ -58,6 +58,34 @@ public sealed class OutboxNodeTests(PostgresFixture pg) : IClassFixture<Postgres
     }
 
     [Fact]
+    public async Task A_row_whose_lower_id_commits_late_is_still_delivered_while_batches_are_read_ahead()
+    {
+        var name = PostgresFixture.UniqueName("outbox");
+        var table = await OutboxTestTable.CreateAsync(pg.DataSource, name);
+        // A producer takes an id and commits it only after 300 higher ids were committed (and mostly consumed).
+        await using var late = await pg.DataSource.OpenConnectionAsync();
+        await using var tx = await late.BeginTransactionAsync();
+        await using (var insert = new Npgsql.NpgsqlCommand(
+            $"INSERT INTO {table.QuotedName} (method, payload, partition) VALUES ('publish', $1, 0)", late, tx))
+        {
+            insert.Parameters.Add(new Npgsql.NpgsqlParameter<byte[]> { TypedValue = System.Text.Encoding.UTF8.GetBytes(Publish("late:x", -1)) });
+            await insert.ExecuteNonQueryAsync();
+        }
+        await table.InsertAsync(Enumerable.Range(0, 300).Select(i => new OutboxInsert("publish", Publish("late:a", i), 0)));
+
+        await using var node = await TestNode.StartAsync(TestNode.Options(_standIn.Url, _standIn.ApiKey,
+            TestNode.Postgres("pg_late", pg.Instance.UrlDsn, name, partitions: 1, selectLimit: 10)));
+        await Poll.UntilAsync(() => _standIn.ReceivedFor("late:a").Count >= 150, "half of the backlog delivered", TimeSpan.FromSeconds(30));
+        await tx.CommitAsync();
+
+        await Poll.UntilAsync(async () => await table.CountAsync() == 0, "outbox drained", TimeSpan.FromSeconds(30));
+        Assert.Equal(Enumerable.Range(0, 300).Select(i => (long)i), _standIn.ReceivedFor("late:a").Select(Seq));
+        Assert.Single(_standIn.ReceivedFor("late:x"));
+        // The backlog was really read ahead (the row above was skipped by those reads and found by a head read).
+        Assert.Contains(node.Logs.Lines, l => l.Contains("Npgsql.Command [2000]", StringComparison.Ordinal) && l.Contains("AND id > $2", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task A_notification_alone_wakes_the_named_partition()
     {
         var name = PostgresFixture.UniqueName("outbox");
