@@ -42,6 +42,11 @@ internal static class AkkaSetup
                 akka.coordinated-shutdown.phases.cluster-sharding-shutdown-region.timeout = {{(int)(NodeRuntime.DrainTimeout.TotalSeconds + 10)}}s
                 akka.coordinated-shutdown.run-by-clr-shutdown-hook = on
                 akka.remote.dot-netty.tcp.maximum-frame-size = 1MiB
+                # Akka's timer wheel wakes a thread every tick even when nothing is due: at the default 10 ms that was
+                # ~4.5% of a core on an idle node (docs/benchmarks.md). Every Akka timer this system relies on is
+                # ≥ 1 s (cluster gossip and heartbeats, sharding retries, the keeper); partition waits and backoff
+                # use .NET timers and are not affected.
+                akka.scheduler.tick-duration = 100ms
                 """, HoconAddMode.Prepend)
             .WithRemoting(RemotingFor(cluster))
             .WithClustering(new ClusterOptions { SeedNodes = cluster.SeedNodes.ToArray() })

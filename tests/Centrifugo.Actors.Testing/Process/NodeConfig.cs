@@ -3,7 +3,8 @@ using System.Text.Json.Nodes;
 namespace Centrifugo.Actors.Testing.Processes;
 
 /// <summary>A postgresql consumer of a <see cref="NodeConfig"/>.</summary>
-internal sealed record PgConsumerConfig(string Name, string Dsn, string Table, int Partitions = 4, string PollInterval = "50ms");
+internal sealed record PgConsumerConfig(
+    string Name, string Dsn, string Table, int Partitions = 4, string PollInterval = "50ms", string? NotificationChannel = null);
 
 /// <summary>
 /// The config file of one node process, in the executable's JSON format (Centrifugo's <c>consumers</c> plus
@@ -38,18 +39,19 @@ internal sealed record NodeConfig
         var consumers = new JsonArray();
         foreach (var c in Consumers)
         {
-            consumers.Add(new JsonObject
+            var postgresql = new JsonObject
             {
-                ["name"] = c.Name,
-                ["type"] = "postgresql",
-                ["postgresql"] = new JsonObject
-                {
-                    ["dsn"] = c.Dsn,
-                    ["outbox_table_name"] = c.Table,
-                    ["num_partitions"] = c.Partitions,
-                    ["partition_poll_interval"] = c.PollInterval,
-                },
-            });
+                ["dsn"] = c.Dsn,
+                ["outbox_table_name"] = c.Table,
+                ["num_partitions"] = c.Partitions,
+                ["partition_poll_interval"] = c.PollInterval,
+            };
+            if (c.NotificationChannel is not null)
+            {
+                postgresql["partition_notification_channel"] = c.NotificationChannel;
+            }
+
+            consumers.Add(new JsonObject { ["name"] = c.Name, ["type"] = "postgresql", ["postgresql"] = postgresql });
         }
 
         return new JsonObject
