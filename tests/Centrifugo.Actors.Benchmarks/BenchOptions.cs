@@ -9,11 +9,16 @@ internal sealed record BenchOptions
     public int Rows { get; init; } = 1_000_000;
     public IReadOnlyList<int> Limits { get; init; } = [100, 1000];
     public int Rounds { get; init; } = 3;
+    /// <summary>Rows of the unmeasured warm-up pass (end-to-end and raw drain, per limit) before the rounds; 0 = none.</summary>
+    public int WarmupRows { get; init; } = 500_000;
     public int Partitions { get; init; } = 8;
     /// <summary>Rows per naive-worker run (one HTTP POST per row is slow; a smaller backlog keeps the run short).</summary>
     public int NaiveRows { get; init; } = 100_000;
-    /// <summary>api.max_batch_size of the end-to-end node.</summary>
-    public int MaxBatchSize { get; init; } = 100;
+    /// <summary>api.max_batch_size of the end-to-end node; null = the select limit (one /batch per read).</summary>
+    public int? MaxBatchSize { get; init; }
+
+    /// <summary>The api.max_batch_size used at <paramref name="limit"/> (the product caps it at 1000).</summary>
+    public int MaxBatchSizeFor(int limit) => MaxBatchSize ?? Math.Min(limit, 1000);
     public int LatencyRate { get; init; } = 1000;
     public int LatencySeconds { get; init; } = 20;
     public int MemorySeconds { get; init; } = 30;
@@ -29,9 +34,11 @@ internal sealed record BenchOptions
           --rows N             outbox backlog per run (default 1000000)
           --limits A,B         partition_select_limit values (default 100,1000)
           --rounds N           interleaved rounds, medians reported (default 3)
+          --warmup-rows N      unmeasured end-to-end + raw pass per limit before the rounds, so the JIT has
+                               compiled the node's hot code (default 500000; 0 = none)
           --partitions N       outbox partitions (default 8)
           --naive-rows N       backlog of the naive one-POST-per-row worker (default 100000)
-          --max-batch-size N   api.max_batch_size of the end-to-end node (default 100; 1000 = one /batch per 1000-row read)
+          --max-batch-size N   api.max_batch_size of the end-to-end node (default: the select limit, i.e. one /batch per read)
           --latency-rate N     inserts/s for the NOTIFY latency run (default 1000)
           --latency-seconds N  duration of the latency run (default 20)
           --memory-seconds N   how long RSS is sampled with Centrifugo stalled (default 30)
@@ -59,6 +66,7 @@ internal sealed record BenchOptions
                 "--rows" => options with { Rows = Int(name, value) },
                 "--limits" => options with { Limits = value.Split(',').Select(v => Int(name, v)).ToArray() },
                 "--rounds" => options with { Rounds = Int(name, value) },
+                "--warmup-rows" => options with { WarmupRows = Int(name, value, allowZero: true) },
                 "--partitions" => options with { Partitions = Int(name, value) },
                 "--naive-rows" => options with { NaiveRows = Int(name, value) },
                 "--max-batch-size" => options with { MaxBatchSize = Int(name, value) },
@@ -83,10 +91,10 @@ internal sealed record BenchOptions
         _ => throw new ArgumentException($"{name}: '{value}' is not <max_poll_records>x<max_batch_size>[x<partition_queue_max_size>[x<fetch_max_wait_ms>]]"),
     };
 
-    private static int Int(string name, string value) =>
-        int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0
+    private static int Int(string name, string value, bool allowZero = false) =>
+        int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && (n > 0 || (allowZero && n == 0))
             ? n
-            : throw new ArgumentException($"{name}: '{value}' is not a positive integer");
+            : throw new ArgumentException($"{name}: '{value}' is not a {(allowZero ? "non-negative" : "positive")} integer");
 }
 
 /// <summary>One node configuration of the kafka mode (the defaults are Centrifugo's).</summary>

@@ -38,6 +38,14 @@ internal static class Measure
         return self.TotalProcessorTime;
     }
 
+    /// <summary>CPU time (user + system) of another process, from /proc/PID/stat.</summary>
+    public static TimeSpan ProcessCpu(int pid)
+    {
+        var stat = File.ReadAllText($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        return TimeSpan.FromSeconds((long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / ClockTicksPerSecond);
+    }
+
     /// <summary>CPU time of the PostgreSQL postmaster and all its children (backends, autovacuum, WAL writer…).</summary>
     public static TimeSpan PostgresCpu(string dataDirectory)
     {
@@ -80,6 +88,39 @@ internal static class Measure
         }
 
         return TimeSpan.FromSeconds(ticks / ClockTicksPerSecond);
+    }
+
+    /// <summary>Time this process spent compiling methods (all threads, tiered re-compilation included).</summary>
+    public static TimeSpan JitTime() => System.Runtime.JitInfo.GetCompilationTime(currentThread: false);
+
+    /// <summary>
+    /// Waits until tiered compilation has settled: less than 10 ms of JIT time over <paramref name="quietFor"/>, or
+    /// <paramref name="max"/> passed. A fresh node keeps re-compiling its periodic paths (tier-0 → instrumented →
+    /// tier-1) for a while; a long-running node has paid that once. Returns how long it waited.
+    /// </summary>
+    public static async Task<TimeSpan> WaitForJitQuietAsync(TimeSpan quietFor, TimeSpan max, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        var samples = new Queue<(TimeSpan At, TimeSpan Jit)>();
+        while (clock.Elapsed < max)
+        {
+            var now = (clock.Elapsed, JitTime());
+            samples.Enqueue(now);
+            while (samples.Count > 1 && now.Elapsed - samples.Peek().At > quietFor)
+            {
+                samples.Dequeue();
+            }
+
+            var oldest = samples.Peek();
+            if (now.Elapsed - oldest.At >= quietFor - TimeSpan.FromMilliseconds(600) && now.Item2 - oldest.Jit < TimeSpan.FromMilliseconds(10))
+            {
+                break;
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(500), cancellationToken);
+        }
+
+        return clock.Elapsed;
     }
 
     public static string F(double value, string format = "0") => value.ToString(format, CultureInfo.InvariantCulture);

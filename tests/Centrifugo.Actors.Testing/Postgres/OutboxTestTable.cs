@@ -74,6 +74,32 @@ internal sealed class OutboxTestTable
     public async Task InsertAsync(IEnumerable<OutboxInsert> rows, CancellationToken cancellationToken = default)
     {
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+        await CopyAsync(connection, rows, cancellationToken);
+    }
+
+    /// <summary>
+    /// Like <see cref="InsertAsync"/>, and in the same transaction sends one NOTIFY on <paramref name="channel"/> per
+    /// partition in [0, <paramref name="partitions"/>) with the partition number as payload, as a producer (or the
+    /// per-row trigger of spec §2.2, deduplicated by PostgreSQL within the transaction) would. The rows and the
+    /// notifications become visible together at the commit.
+    /// </summary>
+    public async Task InsertAndNotifyAsync(IEnumerable<OutboxInsert> rows, string channel, int partitions, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await CopyAsync(connection, rows, cancellationToken);
+        await using (var notify = new NpgsqlCommand("SELECT pg_notify($1, p::text) FROM generate_series(0, $2 - 1) AS p", connection, transaction))
+        {
+            notify.Parameters.Add(new NpgsqlParameter<string> { TypedValue = channel });
+            notify.Parameters.Add(new NpgsqlParameter<int> { TypedValue = partitions });
+            await notify.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+    }
+
+    private async Task CopyAsync(NpgsqlConnection connection, IEnumerable<OutboxInsert> rows, CancellationToken cancellationToken)
+    {
         await using var importer = await connection.BeginBinaryImportAsync(
             $"COPY {QuotedName} (method, payload, partition) FROM STDIN (FORMAT BINARY)", cancellationToken);
         var payloadDbType = PayloadType switch
