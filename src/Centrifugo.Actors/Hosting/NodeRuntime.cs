@@ -54,6 +54,7 @@ internal sealed class NodeRuntime : IAsyncDisposable
         {
             var enabled = options.Consumers.Where(c => c.Enabled).ToArray();
             CheckLockKeysAreDistinct(enabled);
+            StartupHints.Log(loggerFactory.CreateLogger("Centrifugo.Actors.Hosting"), options);
             foreach (var consumer in enabled.Where(c => c.Type == ConsumerType.Postgresql))
             {
                 var pg = consumer.Postgresql!;

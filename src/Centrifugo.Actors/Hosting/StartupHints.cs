@@ -1,0 +1,43 @@
+using Centrifugo.Actors.Configuration;
+using Microsoft.Extensions.Logging;
+
+namespace Centrifugo.Actors.Hosting;
+
+/// <summary>
+/// Start-up advice about settings that are valid but slow: a read larger than <c>api.max_batch_size</c> goes out as
+/// several sequential <c>/batch</c> requests, which on a small machine costs measurable throughput
+/// (docs/benchmarks.md). Logged once per consumer at Information level; nothing is changed.
+/// </summary>
+internal static partial class StartupHints
+{
+    /// <summary>(consumer, read size, the setting that sets it) for every enabled consumer whose read exceeds <paramref name="maxBatchSize"/>.</summary>
+    public static IEnumerable<(string Consumer, int ReadSize, string Setting)> SplitReads(IEnumerable<ConsumerOptions> consumers, int maxBatchSize)
+    {
+        foreach (var consumer in consumers.Where(c => c.Enabled))
+        {
+            var (readSize, setting) = consumer.Type switch
+            {
+                ConsumerType.Postgresql => (consumer.Postgresql!.PartitionSelectLimit, "partition_select_limit"),
+                ConsumerType.Kafka => (consumer.Kafka!.MaxPollRecords, "max_poll_records"),
+                _ => (0, ""),
+            };
+            if (readSize > maxBatchSize)
+            {
+                yield return (consumer.Name, readSize, setting);
+            }
+        }
+    }
+
+    public static void Log(ILogger logger, NodeOptions options)
+    {
+        foreach (var (consumer, readSize, setting) in SplitReads(options.Consumers, options.Api.MaxBatchSize))
+        {
+            LogSplitReads(logger, consumer, setting, readSize, options.Api.MaxBatchSize,
+                (readSize + options.Api.MaxBatchSize - 1) / options.Api.MaxBatchSize, Math.Min(readSize, 1000));
+        }
+    }
+
+    [LoggerMessage(EventId = 1010, Level = LogLevel.Information,
+        Message = "Consumer {Consumer}: {Setting} {ReadSize} is larger than api.max_batch_size {MaxBatchSize}, so a full read goes to Centrifugo as {Requests} sequential /batch requests; api.max_batch_size {Suggested} would send it as one (docs/configuration.md)")]
+    private static partial void LogSplitReads(ILogger logger, string consumer, string setting, int readSize, int maxBatchSize, int requests, int suggested);
+}
