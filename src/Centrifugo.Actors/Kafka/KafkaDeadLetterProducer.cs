@@ -10,7 +10,9 @@ namespace Centrifugo.Actors.Kafka;
 /// Writes records that cannot be delivered to a dead-letter topic (one idempotent acks=all producer per consumer
 /// config). The copy keeps the original key, value and headers and adds x-centrifugo-actors-* headers saying why and
 /// where from. Await <see cref="ProduceAsync"/> (the broker's acknowledgement) before marking the offset processed.
-/// Thread-safe.
+/// An idempotent producer that raised a fatal error (librdkafka can no longer guarantee its ordering, e.g. the broker
+/// lost its sequence state) fails every later produce; it is replaced by a new producer at the next call, so the
+/// caller's retry goes through instead of stalling the partition until a restart. Thread-safe.
 /// </summary>
 internal sealed class KafkaDeadLetterProducer : IDisposable
 {
@@ -23,7 +25,11 @@ internal sealed class KafkaDeadLetterProducer : IDisposable
     private readonly string _consumerName;
     private readonly KafkaConsumerOptions _options;
     private readonly ILogger _logger;
-    private readonly IProducer<byte[]?, byte[]?> _producer;
+    private readonly Lock _replace = new();
+    private volatile IProducer<byte[]?, byte[]?> _producer;
+    // The producer that raised a fatal error (set from librdkafka's error callback), replaced at the next produce.
+    private volatile IProducer<byte[]?, byte[]?>? _failed;
+    private int _replacements;
 
     public KafkaDeadLetterProducer(string consumerName, KafkaConsumerOptions options, ILoggerFactory loggerFactory)
     {
@@ -32,13 +38,14 @@ internal sealed class KafkaDeadLetterProducer : IDisposable
         _consumerName = consumerName;
         _options = options;
         _logger = loggerFactory.CreateLogger<KafkaDeadLetterProducer>();
-        _producer = new ProducerBuilder<byte[]?, byte[]?>(KafkaClientConfigBuilder.DeadLetterProducer(options))
-            .SetKeySerializer(Serializers.ByteArray)
-            .SetValueSerializer(Serializers.ByteArray)
-            .SetErrorHandler((_, e) => KafkaLog.DeadLetterProducerError(_logger, _consumerName, e.Code, e.Reason))
-            .SetLogHandler((_, m) => KafkaLog.Librdkafka(_logger, KafkaLog.FromSyslog(m.Level), _consumerName, m.Facility, m.Message))
-            .Build();
+        _producer = Build();
     }
+
+    /// <summary>How many times a producer was replaced after a fatal error.</summary>
+    public int Replacements => Volatile.Read(ref _replacements);
+
+    /// <summary>The librdkafka handle of the current producer (tests inject a fatal error through it).</summary>
+    internal Handle CurrentHandle => _producer.Handle;
 
     /// <summary>dead_letter_topic when configured, else "&lt;source topic&gt;.dead_letter".</summary>
     public static string TopicFor(KafkaConsumerOptions options, string sourceTopic)
@@ -64,16 +71,87 @@ internal sealed class KafkaDeadLetterProducer : IDisposable
         headers.Add(SourcePartitionHeader, Encoding.UTF8.GetBytes(original.Partition.ToString(CultureInfo.InvariantCulture)));
         headers.Add(SourceOffsetHeader, Encoding.UTF8.GetBytes(original.Offset.ToString(CultureInfo.InvariantCulture)));
         headers.Add(ConsumerHeader, Encoding.UTF8.GetBytes(_consumerName));
-        await _producer.ProduceAsync(
-            topic,
-            new Message<byte[]?, byte[]?> { Key = original.Key, Value = original.Value, Headers = headers },
-            cancellationToken);
+        if (_failed is { } failed)
+        {
+            Replace(failed);
+        }
+
+        var producer = _producer;
+        try
+        {
+            await producer.ProduceAsync(
+                topic,
+                new Message<byte[]?, byte[]?> { Key = original.Key, Value = original.Value, Headers = headers },
+                cancellationToken);
+        }
+        catch (KafkaException e) when (e.Error.IsFatal || e.Error.Code == ErrorCode.Local_Fatal)
+        {
+            // Produce results usually carry the underlying broker error instead; the error callback is the reliable
+            // signal (it marks the producer within librdkafka's poll interval). Either way this copy is not written
+            // and the caller retries it, with backoff, on the replacement.
+            Replace(producer);
+            throw;
+        }
+
         KafkaLog.DeadLettered(_logger, _consumerName, original.Topic, original.Partition, original.Offset, topic, reason);
     }
 
     public void Dispose()
     {
-        _producer.Flush(TimeSpan.FromSeconds(5));
-        _producer.Dispose();
+        lock (_replace)
+        {
+            _producer.Flush(TimeSpan.FromSeconds(5));
+            _producer.Dispose();
+        }
+    }
+
+    private IProducer<byte[]?, byte[]?> Build()
+    {
+        IProducer<byte[]?, byte[]?>? built = null;
+        built = new ProducerBuilder<byte[]?, byte[]?>(KafkaClientConfigBuilder.DeadLetterProducer(_options))
+            .SetKeySerializer(Serializers.ByteArray)
+            .SetValueSerializer(Serializers.ByteArray)
+            .SetErrorHandler((_, e) =>
+            {
+                KafkaLog.DeadLetterProducerError(_logger, _consumerName, e.Code, e.Reason);
+                if (e.IsFatal)
+                {
+                    // Replacing here would destroy the client from its own callback thread: leave it to the next produce.
+                    _failed = built;
+                }
+            })
+            .SetLogHandler((_, m) => KafkaLog.Librdkafka(_logger, KafkaLog.FromSyslog(m.Level), _consumerName, m.Facility, m.Message))
+            .Build();
+        return built;
+    }
+
+    /// <summary>Swaps <paramref name="failed"/> for a new producer once (concurrent callers find it done).</summary>
+    private void Replace(IProducer<byte[]?, byte[]?> failed)
+    {
+        lock (_replace)
+        {
+            if (!ReferenceEquals(_producer, failed))
+            {
+                return;
+            }
+
+            _producer = Build();
+            _failed = null;
+            Interlocked.Increment(ref _replacements);
+        }
+
+        KafkaLog.DeadLetterProducerReplaced(_logger, _consumerName);
+        // A fatal producer delivers nothing more; its destruction may wait for in-flight requests, so not on this path.
+        _ = Task.Run(() =>
+        {
+            try
+            {
+                failed.Dispose();
+            }
+            catch (Exception e) when (e is KafkaException or ObjectDisposedException or InvalidOperationException)
+            {
+                // already unusable; nothing to keep
+            }
+        });
     }
 }

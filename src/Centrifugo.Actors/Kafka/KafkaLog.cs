@@ -54,6 +54,9 @@ internal static partial class KafkaLog
     [LoggerMessage(4020, LogLevel.Warning, "Kafka dead-letter producer of {Consumer}: client error {Code}: {Reason}")]
     public static partial void DeadLetterProducerError(ILogger logger, string consumer, Confluent.Kafka.ErrorCode code, string reason);
 
+    [LoggerMessage(4022, LogLevel.Error, "Kafka consumer {Consumer}: the dead-letter producer hit a fatal error and was replaced by a new one; copies it did not write are retried")]
+    public static partial void DeadLetterProducerReplaced(ILogger logger, string consumer);
+
     [LoggerMessage(4021, LogLevel.Information, "Kafka consumer {Consumer} dead-lettered {Topic}/{Partition}@{Offset} to {DeadLetterTopic}: {Reason}")]
     public static partial void DeadLettered(ILogger logger, string consumer, string topic, int partition, long offset, string deadLetterTopic, string reason);
 

@@ -50,6 +50,10 @@ internal static unsafe partial class Native
     [LibraryImport(Lib)] public static partial IntPtr rd_kafka_new(int type, IntPtr conf, byte* errstr, nuint errstr_size);
     [LibraryImport(Lib)] public static partial void rd_kafka_destroy(IntPtr rk);
     [LibraryImport(Lib)] public static partial IntPtr rd_kafka_err2str(int err);
+    // librdkafka's documented way to fabricate a fatal error in tests ("there is no practical way to trigger real
+    // fatal errors in the idempotent producer"); returns RD_KAFKA_RESP_ERR__PREV_IN_PROGRESS if one was raised already.
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int rd_kafka_test_fatal_error(IntPtr rk, int err, string reason);
     [LibraryImport(Lib)] public static partial IntPtr rd_kafka_mock_cluster_new(IntPtr rk, int broker_cnt);
     [LibraryImport(Lib)] public static partial void rd_kafka_mock_cluster_destroy(IntPtr mc);
     [LibraryImport(Lib)] public static partial IntPtr rd_kafka_mock_cluster_bootstraps(IntPtr mc);

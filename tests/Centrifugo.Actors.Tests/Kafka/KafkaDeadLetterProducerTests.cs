@@ -2,6 +2,7 @@ using System.Text;
 using Centrifugo.Actors.Configuration;
 using Centrifugo.Actors.Kafka;
 using Centrifugo.Actors.Testing.Kafka;
+using Confluent.Kafka;
 using Microsoft.Extensions.Logging.Abstractions;
 using static Centrifugo.Actors.Tests.Kafka.KafkaTestSupport;
 
@@ -49,5 +50,51 @@ public sealed class KafkaDeadLetterProducerTests
                 ("x-centrifugo-actors-consumer", "orders_consumer"),
             ],
             headers);
+    }
+
+    [Fact]
+    public async Task A_fatal_error_replaces_the_producer_and_the_retried_copy_is_written()
+    {
+        using var cluster = KafkaMockCluster.Create();
+        var source = Unique("src");
+        cluster.CreateTopic(source, 1);
+        cluster.CreateTopic(source + ".dead_letter", 1);
+        var options = new KafkaConsumerOptions { Brokers = [cluster.Bootstrap], Topics = [source], ConsumerGroup = Unique("g") };
+        using var producer = new KafkaDeadLetterProducer("orders_consumer", options, NullLoggerFactory.Instance);
+        await producer.ProduceAsync(new KafkaRecord(source, 0, 1, null, Bytes("first"), []), "bad", CancellationToken.None);
+
+        // OUT_OF_ORDER_SEQUENCE_NUMBER (45): the idempotent producer can no longer vouch for its ordering.
+        Assert.Equal(0, Native.rd_kafka_test_fatal_error(RawHandle(producer.CurrentHandle), 45, "injected by the test"));
+
+        // The caller (KafkaRecordProcessor) retries a copy that was not acknowledged, with backoff. Attempts made before
+        // librdkafka's error callback reported the fatal error still meet the old producer and fail (with the underlying
+        // broker error); once it did, the next attempt goes to the replacement. Bounded: 50 attempts, 100 ms apart.
+        var failures = new List<ErrorCode>();
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                await producer.ProduceAsync(new KafkaRecord(source, 0, 2, null, Bytes("second"), []), "bad", CancellationToken.None);
+                break;
+            }
+            catch (KafkaException e) when (attempt < 50)
+            {
+                failures.Add(e.Error.Code);
+                await Task.Delay(TimeSpan.FromMilliseconds(100));
+            }
+        }
+
+        Assert.All(failures, code => Assert.True(code is ErrorCode.OutOfOrderSequenceNumber or ErrorCode.Local_Fatal, code.ToString()));
+        Assert.Equal(1, producer.Replacements);
+        var copies = ReadAll(cluster.Bootstrap, source + ".dead_letter", partitions: 1, expected: 2);
+        Assert.Equal(["first", "second"], copies.Select(c => Text(c.Message.Value)));
+    }
+
+    /// <summary>The rd_kafka_t* behind a Confluent.Kafka client (kept internal by Confluent.Kafka).</summary>
+    private static IntPtr RawHandle(Handle handle)
+    {
+        var property = typeof(Handle).GetProperty("LibrdkafkaHandle", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)
+            ?? throw new InvalidOperationException("Confluent.Kafka.Handle.LibrdkafkaHandle not found (Confluent.Kafka changed)");
+        return ((System.Runtime.InteropServices.SafeHandle)property.GetValue(handle)!).DangerousGetHandle();
     }
 }
