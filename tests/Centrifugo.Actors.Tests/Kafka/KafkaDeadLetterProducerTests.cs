@@ -23,10 +23,7 @@ public sealed class KafkaDeadLetterProducerTests
     public async Task A_dead_lettered_record_keeps_key_value_and_headers_and_says_why_and_where_from()
     {
         using var cluster = KafkaMockCluster.Create();
-        var source = Unique("src");
-        cluster.CreateTopic(source, 3);
-        cluster.CreateTopic(source + ".dead_letter", 1);
-        var options = new KafkaConsumerOptions { Brokers = [cluster.Bootstrap], Topics = [source], ConsumerGroup = Unique("g") };
+        var (source, options) = SourceWithDeadLetterTopic(cluster, partitions: 3);
         var original = new KafkaRecord(source, 2, 41, Bytes("key-1"), Bytes("{\"bad\":"),
             [new("centrifugo-method", Bytes("publish")), new("trace", Bytes("abc"))]);
 
@@ -56,10 +53,7 @@ public sealed class KafkaDeadLetterProducerTests
     public async Task A_fatal_error_replaces_the_producer_and_the_retried_copy_is_written()
     {
         using var cluster = KafkaMockCluster.Create();
-        var source = Unique("src");
-        cluster.CreateTopic(source, 1);
-        cluster.CreateTopic(source + ".dead_letter", 1);
-        var options = new KafkaConsumerOptions { Brokers = [cluster.Bootstrap], Topics = [source], ConsumerGroup = Unique("g") };
+        var (source, options) = SourceWithDeadLetterTopic(cluster, partitions: 1);
         using var producer = new KafkaDeadLetterProducer("orders_consumer", options, NullLoggerFactory.Instance);
         await producer.ProduceAsync(new KafkaRecord(source, 0, 1, null, Bytes("first"), []), "bad", CancellationToken.None);
 
@@ -88,6 +82,15 @@ public sealed class KafkaDeadLetterProducerTests
         Assert.Equal(1, producer.Replacements);
         var copies = ReadAll(cluster.Bootstrap, source + ".dead_letter", partitions: 1, expected: 2);
         Assert.Equal(["first", "second"], copies.Select(c => Text(c.Message.Value)));
+    }
+
+    /// <summary>A source topic and its default dead-letter topic (1 partition) on <paramref name="cluster"/>.</summary>
+    private static (string Source, KafkaConsumerOptions Options) SourceWithDeadLetterTopic(KafkaMockCluster cluster, int partitions)
+    {
+        var source = Unique("src");
+        cluster.CreateTopic(source, partitions);
+        cluster.CreateTopic(source + ".dead_letter", 1);
+        return (source, new KafkaConsumerOptions { Brokers = [cluster.Bootstrap], Topics = [source], ConsumerGroup = Unique("g") });
     }
 
     /// <summary>The rd_kafka_t* behind a Confluent.Kafka client (kept internal by Confluent.Kafka).</summary>
