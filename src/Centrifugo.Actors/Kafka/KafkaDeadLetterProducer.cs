@@ -44,6 +44,9 @@ internal sealed class KafkaDeadLetterProducer : IDisposable
     /// <summary>How many times a producer was replaced after a fatal error.</summary>
     public int Replacements => Volatile.Read(ref _replacements);
 
+    /// <summary>librdkafka reported a fatal error of the current producer; the next copy replaces it.</summary>
+    internal bool FatalPending => _failed is not null;
+
     /// <summary>The librdkafka handle of the current producer (tests inject a fatal error through it).</summary>
     internal Handle CurrentHandle => _producer.Handle;
 
