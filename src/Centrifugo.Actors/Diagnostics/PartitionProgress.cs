@@ -76,6 +76,17 @@ internal sealed class PartitionProgress(
         board.Update(Snapshot());
     }
 
+    /// <summary>Moves to Stopping; false when the entity was already stopping (a repeated hand-off request).</summary>
+    public bool TryBeginStopping()
+    {
+        if (Stopping)
+        {
+            return false;
+        }
+        MoveTo(PartitionState.Stopping);
+        return true;
+    }
+
     /// <summary>The entity stopped: off the board (and out of the stalled gauge).</summary>
     public void Remove()
     {

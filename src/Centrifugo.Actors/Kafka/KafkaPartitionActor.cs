@@ -26,8 +26,7 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor
     private readonly PartitionProgress _progress;
     private readonly string _node;
     private readonly ILogger _logger;
-    private readonly CancellationTokenSource _cts = new();
-    private readonly CancellationTokenSource _stopWaiting = new();
+    private readonly EntityStop _stop = new();
     private KafkaPartitionLease? _lease;
     private bool _released;
     private UniqueKillSwitch? _killSwitch;
@@ -74,7 +73,7 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor
     protected override void PreStart()
     {
         var self = Self;
-        _runtime.Hub.AcquireAsync(_topic, _partition, _stopWaiting.Token).ContinueWith(
+        _runtime.Hub.AcquireAsync(_topic, _partition, _stop.Waits).ContinueWith(
             t => self.Tell(t.IsCompletedSuccessfully
                 ? new LeaseAcquired(t.Result)
                 : new AcquireFailed(t.Exception?.GetBaseException().Message ?? "cancelled")),
@@ -85,15 +84,13 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor
     protected override void PostStop()
     {
         _killSwitch?.Shutdown();
-        _stopWaiting.Cancel();
-        _cts.Cancel();
+        _stop.Abort();
         if (_lease is { } lease && !_released)
         {
             // Stopped without a hand-off (actor system terminating): the hub still commits the last mark.
             _ = lease.DisposeAsync().AsTask();
         }
-        _stopWaiting.Dispose();
-        _cts.Dispose();
+        _stop.Dispose();
         _progress.Remove();
     }
 
@@ -110,8 +107,8 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor
         var lease = acquired.Lease;
         var processor = _runtime.Processor;
         var maxRecords = Math.Max(1, _runtime.Options.MaxPollRecords);
-        var stopToken = _stopWaiting.Token;
-        var token = _cts.Token;
+        var stopToken = _stop.Waits;
+        var token = _stop.Work;
 
         var (killSwitch, completion) = Source
             .UnfoldAsync(0, async _ =>
@@ -152,15 +149,13 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor
 
     private void BeginStop()
     {
-        if (_progress.Stopping)
+        if (!_progress.TryBeginStopping())
         {
             return;
         }
-        _progress.MoveTo(PartitionState.Stopping);
         // Ends the read wait, a backoff wait and a pending acquisition now; the in-flight attempt gets the drain
         // budget. Whatever is not marked by then is re-read by the next owner from the committed offset.
-        _stopWaiting.Cancel();
-        _cts.CancelAfter(_runtime.DrainTimeout);
+        _stop.Begin(_runtime.DrainTimeout);
         if (_lease is not null && _killSwitch is null)
         {
             Release();

@@ -23,8 +23,7 @@ internal sealed class OutboxPartitionActor : ReceiveActor
     private readonly OutboxConsumerRuntime _runtime;
     private readonly PartitionProgress _progress;
     private readonly WakeSignal _wake = new();
-    private readonly CancellationTokenSource _cts = new();
-    private readonly CancellationTokenSource _stopWaiting = new();
+    private readonly EntityStop _stop = new();
     private readonly PassControl _control = new();
     private UniqueKillSwitch? _killSwitch;
 
@@ -50,8 +49,8 @@ internal sealed class OutboxPartitionActor : ReceiveActor
     protected override void PreStart()
     {
         var self = Self;
-        var token = _cts.Token;
-        var stopToken = _stopWaiting.Token;
+        var token = _stop.Work;
+        var stopToken = _stop.Waits;
         var processor = _runtime.Processor;
         var partition = _partition;
         var control = _control;
@@ -88,12 +87,10 @@ internal sealed class OutboxPartitionActor : ReceiveActor
     protected override void PostStop()
     {
         _killSwitch?.Shutdown();
-        _stopWaiting.Cancel();
-        _cts.Cancel();
+        _stop.Abort();
         // A read-ahead batch nobody will process: roll it back (its rows stay in the outbox).
         _ = _control.DropReadAheadAsync();
-        _stopWaiting.Dispose();
-        _cts.Dispose();
+        _stop.Dispose();
         _progress.Remove();
     }
 
@@ -103,16 +100,14 @@ internal sealed class OutboxPartitionActor : ReceiveActor
 
     private void BeginStop()
     {
-        if (_progress.Stopping)
+        if (!_progress.TryBeginStopping())
         {
             return;
         }
-        _progress.MoveTo(PartitionState.Stopping);
         // The source completes at its next pull (waits are interrupted); the in-flight batch may finish within
         // the drain budget, then the stream completes and the entity stops. Past the budget the batch is
         // cancelled: its transaction rolls back, nothing is deleted, and the next owner reads it again.
-        _stopWaiting.Cancel();
-        _cts.CancelAfter(_runtime.DrainTimeout);
+        _stop.Begin(_runtime.DrainTimeout);
     }
 
     private sealed record StreamFinished
