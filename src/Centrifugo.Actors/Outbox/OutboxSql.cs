@@ -25,6 +25,7 @@ internal sealed partial class OutboxSql
         Begin = "BEGIN ISOLATION LEVEL READ COMMITTED";
         Select = $"SELECT id, method, payload FROM {OutboxTable} WHERE partition = $1 ORDER BY id ASC LIMIT $2";
         SelectAfter = $"SELECT id, method, payload FROM {OutboxTable} WHERE partition = $1 AND id > $2 ORDER BY id ASC LIMIT $3";
+        Head = $"SELECT id FROM {OutboxTable} WHERE partition = $1 ORDER BY id ASC LIMIT 1";
         Delete = $"DELETE FROM {OutboxTable} WHERE id = ANY($1)";
         InsertDeadLetters =
             $"INSERT INTO {DeadLetterTable} (id, method, payload, partition, consumer, reason) " +
@@ -60,6 +61,8 @@ internal sealed partial class OutboxSql
     public string Select { get; }
     /// <summary>Read-ahead: the next rows after the batch in flight ($1 partition, $2 last id, $3 limit).</summary>
     public string SelectAfter { get; }
+    /// <summary>The partition's first id ($1 partition): checks that rows read ahead are still the head after re-locking.</summary>
+    public string Head { get; }
     public string Delete { get; }
     public string InsertDeadLetters { get; }
     public string CountPending { get; }

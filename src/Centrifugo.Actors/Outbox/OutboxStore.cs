@@ -243,6 +243,10 @@ internal sealed partial class OutboxStore : IAsyncDisposable
     [LoggerMessage(EventId = 3100, Level = LogLevel.Information, Message = "Consumer {Consumer}: created dead-letter table {Table}")]
     private static partial void LogDeadLetterTableCreated(ILogger logger, string consumer, string table);
 
+    [LoggerMessage(EventId = 3102, Level = LogLevel.Warning,
+        Message = "Consumer {Consumer} partition {Partition}: rows read ahead from id {ReadAheadId} were taken by another owner of the partition meanwhile (head is now {HeadId}); reading again. Two deployments on one outbox table, or a stale node?")]
+    internal static partial void LogReadAheadStale(ILogger logger, string consumer, int partition, long readAheadId, long headId);
+
     [LoggerMessage(EventId = 3101, Level = LogLevel.Warning, Message = "Consumer {Consumer}: rollback of an outbox transaction failed; the connection is discarded")]
     private static partial void LogRollbackFailed(ILogger logger, string consumer, Exception exception);
 }
@@ -295,6 +299,12 @@ internal sealed class OutboxBatch : IAsyncDisposable
     /// takes the partition lock again, which then holds <paramref name="next"/> (rows read ahead). Null when
     /// use_try_lock is on and the lock went elsewhere in between (the rows stay in the outbox).
     /// </summary>
+    /// <remarks>
+    /// Fencing: between the COMMIT and the new lock another owner of the partition (a second deployment on the table, a
+    /// stale node) may take the lock and deliver the rows read ahead. The same round trip therefore reads the
+    /// partition's head under the new lock: rows are only ever deleted as a prefix of the partition, so the read-ahead is
+    /// still valid exactly when its first row is still the head. Otherwise it is dropped and the batch is read afresh.
+    /// </remarks>
     public async Task<OutboxBatch?> CompleteAndContinueAsync(
         IReadOnlyCollection<long> deliveredIds, IReadOnlyList<DeadLetter> deadLetters, IReadOnlyList<OutboxRow> next, CancellationToken cancellationToken)
     {
@@ -305,12 +315,19 @@ internal sealed class OutboxBatch : IAsyncDisposable
         lockCommand.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _store.LockKey });
         lockCommand.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _partition });
         batch.BatchCommands.Add(lockCommand);
+        var head = new NpgsqlBatchCommand(_sql.Head);
+        head.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _partition });
+        batch.BatchCommands.Add(head);
 
         bool locked;
+        long? headId;
         await using (var reader = await batch.ExecuteReaderAsync(cancellationToken))
         {
-            // Only the lock statement returns a row; the others are skipped by the reader.
-            locked = !_store.Options.UseTryLock || (await reader.ReadAsync(cancellationToken) && reader.GetBoolean(0));
+            // The lock statement's row (void, or the try-lock's boolean), then the head's; the others return none.
+            var lockRow = await reader.ReadAsync(cancellationToken);
+            locked = !_store.Options.UseTryLock || (lockRow && reader.GetBoolean(0));
+            await reader.NextResultAsync(cancellationToken);
+            headId = await reader.ReadAsync(cancellationToken) ? reader.GetInt64(0) : null;
         }
 
         // The deletes are committed either way: this batch is done and the connection moves on or goes back.
@@ -321,7 +338,34 @@ internal sealed class OutboxBatch : IAsyncDisposable
             await _connection.DisposeAsync();
             return null;
         }
+
+        if (next.Count > 0 && headId != next[0].Id)
+        {
+            OutboxStore.LogReadAheadStale(_logger, _consumer, _partition, next[0].Id, headId ?? -1);
+            next = await ReadHeadAsync(cancellationToken);
+        }
         return new OutboxBatch(_store, _connection, _partition, next);
+    }
+
+    /// <summary>The partition's first rows, in this transaction (the lock is held).</summary>
+    private async Task<IReadOnlyList<OutboxRow>> ReadHeadAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await using var command = new NpgsqlCommand(_sql.Select, _connection);
+            command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _partition });
+            command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _store.Options.PartitionSelectLimit });
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            var rows = new List<OutboxRow>();
+            await OutboxStore.ReadRowsAsync(reader, _partition, rows, cancellationToken);
+            return rows;
+        }
+        catch
+        {
+            await OutboxStore.RollbackQuietlyAsync(_connection, _logger, _consumer);
+            await _connection.DisposeAsync();
+            throw;
+        }
     }
 
     /// <summary>

@@ -346,4 +346,45 @@ public sealed class OutboxStoreTests(PostgresFixture pg) : IClassFixture<Postgre
         command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = (uint)key1 });
         return (long)(await command.ExecuteScalarAsync())!;
     }
+
+    [Fact]
+    public async Task A_read_ahead_batch_that_another_owner_delivered_while_the_lock_was_free_is_read_again_not_redelivered()
+    {
+        // Two owners of one partition (two deployments on one table, or a stale owner): A holds the lock with rows
+        // 1-3 and has read 4-6 ahead; B waits for the lock. A's commit frees the lock, B takes it before A re-takes it,
+        // and B delivers 4-6. A must not then hand out 4-6 again, after B's newer rows (issue 7, F1).
+        var table = await TableAsync();
+        await table.InsertAsync(Rows(0, 9));
+        var consumer = PostgresFixture.UniqueName("c");
+        var ownerA = await StoreAsync(Options(table.Name, limit: 3), consumer);
+        var ownerB = await StoreAsync(Options(table.Name, limit: 3), consumer);
+
+        var first = await ownerA.BeginBatchAsync(0, CancellationToken.None);
+        Assert.NotNull(first);
+        var ahead = await first.ReadAheadAsync(first.Rows[^1].Id, CancellationToken.None);
+        Assert.Equal(3, ahead.Count);
+
+        var bTakes = ownerB.BeginBatchAsync(0, CancellationToken.None);
+        await Poll.UntilAsync(async () => await WaitingForAdvisoryLockAsync() > 0, "owner B waits for the partition lock", TimeSpan.FromSeconds(10));
+
+        var aContinues = first.CompleteAndContinueAsync(first.Rows.Select(r => r.Id).ToArray(), [], ahead, CancellationToken.None);
+        await using (var b = await bTakes)
+        {
+            Assert.NotNull(b);
+            Assert.Equal(ahead.Select(r => r.Id), b.Rows.Select(r => r.Id));
+            await b.CompleteAsync(b.Rows.Select(r => r.Id).ToArray(), [], CancellationToken.None);
+        }
+
+        await using var next = await aContinues;
+        Assert.NotNull(next);
+        var all = await table.IdsAsync();
+        Assert.Equal(3, all.Count);
+        Assert.Equal(all, next.Rows.Select(r => r.Id));
+    }
+
+    private async Task<long> WaitingForAdvisoryLockAsync()
+    {
+        await using var command = pg.DataSource.CreateCommand("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted");
+        return (long)(await command.ExecuteScalarAsync())!;
+    }
 }
