@@ -207,6 +207,22 @@ internal static partial class ConfigLoader
             throw Fail($"number_of_shards must be between 1 and 100000, got {shards}");
         }
 
+        TimeSpan Between(string key, TimeSpan value, TimeSpan min, TimeSpan max) =>
+            value >= min && value <= max ? value
+                : throw Fail($"{key} must be between {GoDuration.Format(min)} and {GoDuration.Format(max)}, got {GoDuration.Format(value)}");
+        var heartbeat = Between("heartbeat_interval",
+            JsonFields.Duration(cluster, "heartbeat_interval", Fail) ?? defaults.HeartbeatInterval, TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(10));
+        var pause = Between("acceptable_heartbeat_pause",
+            JsonFields.Duration(cluster, "acceptable_heartbeat_pause", Fail) ?? defaults.AcceptableHeartbeatPause, TimeSpan.FromMilliseconds(500), TimeSpan.FromMinutes(1));
+        if (pause < heartbeat)
+        {
+            throw Fail($"acceptable_heartbeat_pause ({GoDuration.Format(pause)}) must be at least heartbeat_interval ({GoDuration.Format(heartbeat)})");
+        }
+        var stableAfter = Between("downing_stable_after",
+            JsonFields.Duration(cluster, "downing_stable_after", Fail) ?? defaults.DowningStableAfter, TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(5));
+        var rebalance = Between("rebalance_interval",
+            JsonFields.Duration(cluster, "rebalance_interval", Fail) ?? defaults.RebalanceInterval, TimeSpan.FromMilliseconds(500), TimeSpan.FromMinutes(10));
+
         return new ClusterOptions
         {
             SystemName = systemName,
@@ -214,6 +230,10 @@ internal static partial class ConfigLoader
             Port = port,
             SeedNodes = seeds,
             NumberOfShards = shards,
+            HeartbeatInterval = heartbeat,
+            AcceptableHeartbeatPause = pause,
+            DowningStableAfter = stableAfter,
+            RebalanceInterval = rebalance,
         };
     }
 

@@ -119,6 +119,10 @@ internal static class ConfigSchema
         new("port", FieldKind.Int),
         new("seed_nodes", FieldKind.StringList),
         new("number_of_shards", FieldKind.Int),
+        new("heartbeat_interval", FieldKind.Duration),
+        new("acceptable_heartbeat_pause", FieldKind.Duration),
+        new("downing_stable_after", FieldKind.Duration),
+        new("rebalance_interval", FieldKind.Duration),
     ];
 
     public static readonly IReadOnlyList<FieldSpec> Admin =

@@ -125,8 +125,22 @@ internal sealed record ClusterOptions
     public int Port { get; init; } = 4053;
     /// <summary>akka.tcp://system@host:port addresses; empty = form a one-node cluster with itself.</summary>
     public IReadOnlyList<string> SeedNodes { get; init; } = [];
-    /// <summary>Number of shards per consumer region. Default 100.</summary>
+    /// <summary>
+    /// Accepted for configurations written for earlier versions and otherwise unused: every partition is its own shard,
+    /// so that the allocation balances partitions, not hash buckets of them.
+    /// </summary>
     public int NumberOfShards { get; init; } = 100;
+    /// <summary>Failure detector: how often a node heartbeats the nodes that monitor it. Default 1 s.</summary>
+    public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromSeconds(1);
+    /// <summary>Failure detector: heartbeats may be this late before a node is marked unreachable. Default 2 s.</summary>
+    public TimeSpan AcceptableHeartbeatPause { get; init; } = TimeSpan.FromSeconds(2);
+    /// <summary>
+    /// Split Brain Resolver: how long the set of unreachable nodes must stay unchanged before the side that keeps the
+    /// majority downs the others (and takes over their partitions). Default 4 s.
+    /// </summary>
+    public TimeSpan DowningStableAfter { get; init; } = TimeSpan.FromSeconds(4);
+    /// <summary>How often the shard coordinator checks the spread of partitions over the nodes. Default 2 s.</summary>
+    public TimeSpan RebalanceInterval { get; init; } = TimeSpan.FromSeconds(2);
 }
 
 internal sealed record AdminOptions

@@ -55,6 +55,10 @@ internal static class RedactedConfigWriter
 
             w.WriteEndArray();
             w.WriteNumber("number_of_shards", cluster.NumberOfShards);
+            w.WriteString("heartbeat_interval", GoDuration.Format(cluster.HeartbeatInterval));
+            w.WriteString("acceptable_heartbeat_pause", GoDuration.Format(cluster.AcceptableHeartbeatPause));
+            w.WriteString("downing_stable_after", GoDuration.Format(cluster.DowningStableAfter));
+            w.WriteString("rebalance_interval", GoDuration.Format(cluster.RebalanceInterval));
             w.WriteEndObject();
 
             w.WriteStartObject("admin");

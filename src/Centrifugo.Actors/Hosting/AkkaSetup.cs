@@ -22,57 +22,32 @@ internal static class AkkaSetup
     public const string RegionName = "partitions";
 
     /// <summary>
-    /// Remoting + clustering + the partition shard region + the keeper singleton. With no seed nodes the node
-    /// joins itself and forms a one-node cluster.
+    /// Remoting + clustering + the partition shard region + the keeper singleton + this node's wake sources. With no
+    /// seed nodes the node joins itself and forms a one-node cluster. The timings and why: docs/design.md ("Fail-over").
     /// </summary>
     public static AkkaConfigurationBuilder WithCentrifugoActors(this AkkaConfigurationBuilder builder, NodeRuntime runtime)
     {
         var cluster = runtime.Options.Cluster;
         builder
-            .AddHocon(
-                $$"""
-                akka.cluster.run-coordinated-shutdown-when-down = on
-                akka.cluster.shutdown-after-unsuccessful-join-seed-nodes = 60s
-                akka.cluster.sharding.passivate-idle-entity-after = off
-                # The newer least-shard strategy moves up to 20 shards (or 10 %) per rebalance round instead of one,
-                # so a node that joins gets its share of partitions within a round or two.
-                akka.cluster.sharding.least-shard-allocation-strategy.rebalance-absolute-limit = 20
-                akka.cluster.sharding.least-shard-allocation-strategy.rebalance-relative-limit = 0.1
-                akka.cluster.sharding.handoff-timeout = {{(int)(NodeRuntime.DrainTimeout.TotalSeconds + 20)}}s
-                akka.coordinated-shutdown.phases.cluster-sharding-shutdown-region.timeout = {{(int)(NodeRuntime.DrainTimeout.TotalSeconds + 10)}}s
-                akka.coordinated-shutdown.run-by-clr-shutdown-hook = on
-                akka.remote.dot-netty.tcp.maximum-frame-size = 1MiB
-                # Akka's timer wheel wakes a thread every tick even when nothing is due: at the default 10 ms that was
-                # ~4.5% of a core on an idle node (docs/benchmarks.md). Every Akka timer this system relies on is
-                # ≥ 1 s (cluster gossip and heartbeats, sharding retries, the keeper); partition waits and backoff
-                # use .NET timers and are not affected.
-                akka.scheduler.tick-duration = 100ms
-                """, HoconAddMode.Prepend)
+            .AddHocon(ClusterHocon(cluster), HoconAddMode.Prepend)
             .WithRemoting(RemotingFor(cluster))
             .WithClustering(new ClusterOptions { SeedNodes = cluster.SeedNodes.ToArray() })
-            .WithShardRegion<PartitionRegion>(
-                RegionName,
-                (system, _, _) => entityId => EntityProps(entityId, runtime, Cluster.Get(system).SelfAddress.ToString()),
-                new PartitionMessageExtractor(cluster.NumberOfShards),
-                new ShardOptions
-                {
-                    StateStoreMode = StateStoreMode.DData,
-                    RememberEntities = false,
-                    HandOffStopMessage = StopPartition.Instance,
-                    ShouldPassivateIdleEntities = false,
-                })
+            .WithActors((system, registry) =>
+            {
+                var node = Cluster.Get(system).SelfAddress.ToString();
+                var region = ClusterSharding.Get(system).Start(
+                    RegionName,
+                    entityId => EntityProps(entityId, runtime, node),
+                    ClusterShardingSettings.Create(system),
+                    PartitionMessageExtractor.Instance,
+                    new PartitionAllocationStrategy(),
+                    StopPartition.Instance);
+                registry.Register<PartitionRegion>(region);
+                system.ActorOf(NodeWakeSources.Props(WakeSources(runtime)), "wake-sources");
+            })
             .WithSingleton<PartitionKeeperSingleton>(
                 "partition-keeper",
-                (_, registry, _) => PartitionKeeper.Props(
-                    registry.Get<PartitionRegion>(),
-                    runtime.Catalogs,
-                    runtime.Outbox.Values
-                        .Where(r => r.Options.PartitionNotificationChannel.Length > 0)
-                        .Select(r => (Func<IWakeSource>)(() => new OutboxWakeSource(r, runtime.LoggerFactory)))
-                        .Concat(runtime.Outbox.Values.Select(r => (Func<IWakeSource>)(() =>
-                            new OutboxCensusWakeSource(r, runtime.LoggerFactory.CreateLogger("Centrifugo.Actors.Outbox")))))
-                        .ToArray(),
-                    KeeperInterval),
+                (_, registry, _) => PartitionKeeper.Props(registry.Get<PartitionRegion>(), runtime.Catalogs, KeeperInterval),
                 new ClusterSingletonOptions(),
                 createProxyToo: false)
             .AddStartup((system, _) =>
@@ -87,6 +62,56 @@ internal static class AkkaSetup
     }
 
     /// <summary>
+    /// The cluster's timings. Fail-over of a killed node = unreachable (failure detector, ~heartbeat pause + 1-2
+    /// heartbeats) + SBR stable-after + removal (a leader tick) + re-allocation of its shards (remembered entities are
+    /// restarted by the coordinator at once; regions retry every retry-interval). Faster downing is safe because a stale
+    /// owner is fenced at the data (outbox: the partition's advisory lock; Kafka: docs/kafka.md).
+    /// </summary>
+    internal static string ClusterHocon(Configuration.ClusterOptions cluster) =>
+        $$"""
+        akka.cluster.run-coordinated-shutdown-when-down = on
+        akka.cluster.shutdown-after-unsuccessful-join-seed-nodes = 60s
+        akka.cluster.failure-detector.heartbeat-interval = {{Ms(cluster.HeartbeatInterval)}}
+        akka.cluster.failure-detector.acceptable-heartbeat-pause = {{Ms(cluster.AcceptableHeartbeatPause)}}
+        akka.cluster.split-brain-resolver.stable-after = {{Ms(cluster.DowningStableAfter)}}
+        akka.cluster.singleton.hand-over-retry-interval = 500ms
+        # Each partition is its own shard (PartitionMessageExtractor) and the region remembers its entities, so the
+        # coordinator restarts the partitions of a lost node, and re-homes a handed-off one, without waiting for a
+        # message. Remembered entities live in replicated memory only (no LightningDB files): a cluster that
+        # restarts from zero starts them through the keeper.
+        akka.cluster.sharding.state-store-mode = ddata
+        akka.cluster.sharding.remember-entities = on
+        akka.cluster.sharding.remember-entities-store = ddata
+        akka.cluster.sharding.distributed-data.durable.keys = []
+        akka.cluster.sharding.passivate-idle-entity-after = off
+        akka.cluster.sharding.rebalance-interval = {{Ms(cluster.RebalanceInterval)}}
+        akka.cluster.sharding.retry-interval = 500ms
+        akka.cluster.sharding.coordinator-failure-backoff = 1s
+        akka.cluster.sharding.shard-failure-backoff = 1s
+        akka.cluster.sharding.entity-restart-backoff = 1s
+        akka.cluster.sharding.waiting-for-state-timeout = 1s
+        akka.cluster.sharding.handoff-timeout = {{(int)(NodeRuntime.DrainTimeout.TotalSeconds + 20)}}s
+        akka.coordinated-shutdown.phases.cluster-sharding-shutdown-region.timeout = {{(int)(NodeRuntime.DrainTimeout.TotalSeconds + 10)}}s
+        akka.coordinated-shutdown.run-by-clr-shutdown-hook = on
+        akka.remote.dot-netty.tcp.maximum-frame-size = 1MiB
+        # Akka's timer wheel wakes a thread every tick even when nothing is due: at the default 10 ms that was
+        # ~4.5% of a core on an idle node (docs/benchmarks.md). Every Akka timer this system relies on is
+        # ≥ 500 ms (cluster gossip and heartbeats, sharding retries, the keeper); partition waits and backoff
+        # use .NET timers and are not affected.
+        akka.scheduler.tick-duration = 100ms
+        """;
+
+    private static string Ms(TimeSpan value) => $"{(long)value.TotalMilliseconds}ms";
+
+    private static IReadOnlyList<Func<IWakeSource>> WakeSources(NodeRuntime runtime) =>
+        runtime.Outbox.Values
+            .Where(r => r.Options.PartitionNotificationChannel.Length > 0)
+            .Select(r => (Func<IWakeSource>)(() => new OutboxWakeSource(r, runtime.LoggerFactory)))
+            .Concat(runtime.Outbox.Values.Select(r => (Func<IWakeSource>)(() =>
+                new OutboxCensusWakeSource(r, runtime.LoggerFactory.CreateLogger("Centrifugo.Actors.Outbox")))))
+            .ToArray();
+
+    /// <summary>
     /// An IP literal is bound as is (loopback in development). A DNS name (a StatefulSet pod's stable name) is
     /// advertised while binding 0.0.0.0, so the node starts before its DNS record has propagated.
     /// </summary>
@@ -95,8 +120,8 @@ internal static class AkkaSetup
             ? new RemoteOptions { HostName = cluster.Hostname, Port = cluster.Port }
             : new RemoteOptions { HostName = "0.0.0.0", PublicHostName = cluster.Hostname, Port = cluster.Port };
 
-    /// <summary>How often the keeper re-announces every partition (restart latency after a node loss).</summary>
-    public static TimeSpan KeeperInterval { get; } = TimeSpan.FromSeconds(2);
+    /// <summary>How often the keeper announces every partition (first start, Kafka partitions added later).</summary>
+    public static TimeSpan KeeperInterval { get; } = TimeSpan.FromSeconds(5);
 
     private static Props EntityProps(string entityId, NodeRuntime runtime, string node)
     {

@@ -1,4 +1,5 @@
 using Centrifugo.Actors.Configuration;
+using Centrifugo.Actors.Sharding;
 
 namespace Centrifugo.Actors.Outbox;
 
@@ -11,6 +12,8 @@ internal sealed class OutboxConsumerRuntime(string consumer, PostgresConsumerOpt
     public OutboxBatchProcessor Processor { get; } = processor;
     /// <summary>How long a stopping entity lets its in-flight batch finish before abandoning it (rollback).</summary>
     public TimeSpan DrainTimeout { get; } = drainTimeout;
+    /// <summary>The wake signals of this consumer's partitions running on this node.</summary>
+    public LocalPartitionWakes Wakes { get; } = new();
 
     /// <summary>
     /// How long an idle partition waits for a wake (census, NOTIFY) before it looks by itself. The census wakes

@@ -48,6 +48,7 @@ internal sealed class OutboxPartitionActor : ReceiveActor
 
     protected override void PreStart()
     {
+        _runtime.Wakes.Register(_partition, _wake);
         var self = Self;
         var token = _stop.Work;
         var stopToken = _stop.Waits;
@@ -86,6 +87,7 @@ internal sealed class OutboxPartitionActor : ReceiveActor
 
     protected override void PostStop()
     {
+        _runtime.Wakes.Unregister(_partition, _wake);
         _killSwitch?.Shutdown();
         _stop.Abort();
         // A read-ahead batch nobody will process: roll it back (its rows stay in the outbox).

@@ -14,18 +14,21 @@ internal sealed class OutboxPartitionCatalog(OutboxConsumerRuntime runtime) : IP
     public Task<IReadOnlyList<string>> EntityIdsAsync(CancellationToken cancellationToken) => Task.FromResult(_ids);
 }
 
-/// <summary>LISTEN/NOTIFY of one postgresql consumer as a wake source: a notification wakes exactly that partition.</summary>
+/// <summary>
+/// LISTEN/NOTIFY of one postgresql consumer as a wake source of this node: a notification wakes exactly that
+/// partition if it runs here (every node listens; the owner's node acts).
+/// </summary>
 internal sealed class OutboxWakeSource(OutboxConsumerRuntime runtime, ILoggerFactory loggerFactory) : IWakeSource
 {
     private OutboxNotificationListener? _listener;
 
-    public async Task StartAsync(Action<string> wakeEntity, CancellationToken cancellationToken)
+    public async Task StartAsync(CancellationToken cancellationToken)
     {
-        var consumer = runtime.Consumer;
+        var wakes = runtime.Wakes;
         _listener = new OutboxNotificationListener(
-            consumer,
+            runtime.Consumer,
             runtime.Options,
-            partition => wakeEntity(PartitionEntityId.Outbox(consumer, partition)),
+            partition => wakes.Wake(partition),
             loggerFactory);
         await _listener.StartAsync(cancellationToken);
     }
@@ -43,21 +46,22 @@ internal sealed class OutboxWakeSource(OutboxConsumerRuntime runtime, ILoggerFac
 /// The census: every partition_poll_interval, ONE query (a loose index scan) finds the partitions of a consumer that
 /// have rows, and wakes exactly those. Idle partitions therefore cost nothing per partition: they wait for a wake
 /// (census or NOTIFY) instead of each polling the table, so the idle query rate is one per consumer per poll
-/// interval however many partitions there are. Runs in the keeper singleton: once per cluster.
+/// interval however many partitions there are. Runs on every node that hosts a partition of the consumer (a node
+/// hosting none skips the query) and wakes the partitions it hosts.
 /// </summary>
 internal sealed partial class OutboxCensusWakeSource(OutboxConsumerRuntime runtime, ILogger logger) : IWakeSource
 {
     private readonly CancellationTokenSource _stop = new();
     private Task _loop = Task.CompletedTask;
 
-    public Task StartAsync(Action<string> wakeEntity, CancellationToken cancellationToken)
+    public Task StartAsync(CancellationToken cancellationToken)
     {
         var token = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stop.Token).Token;
-        _loop = Task.Run(() => RunAsync(wakeEntity, token), CancellationToken.None);
+        _loop = Task.Run(() => RunAsync(token), CancellationToken.None);
         return Task.CompletedTask;
     }
 
-    private async Task RunAsync(Action<string> wakeEntity, CancellationToken token)
+    private async Task RunAsync(CancellationToken token)
     {
         var retries = 0;
         while (!token.IsCancellationRequested)
@@ -65,9 +69,12 @@ internal sealed partial class OutboxCensusWakeSource(OutboxConsumerRuntime runti
             var wait = runtime.Options.PartitionPollInterval;
             try
             {
-                foreach (var partition in await runtime.Store.NonEmptyPartitionsAsync(token))
+                if (runtime.Wakes.Any)
                 {
-                    wakeEntity(PartitionEntityId.Outbox(runtime.Consumer, partition));
+                    foreach (var partition in await runtime.Store.NonEmptyPartitionsAsync(token))
+                    {
+                        runtime.Wakes.Wake(partition);
+                    }
                 }
                 retries = 0;
             }

@@ -9,33 +9,30 @@ internal interface IPartitionCatalog
     Task<IReadOnlyList<string>> EntityIdsAsync(CancellationToken cancellationToken);
 }
 
-/// <summary>Something the keeper runs while it lives (LISTEN connections), waking entities through the region.</summary>
+/// <summary>Something a node runs while it lives (LISTEN connections, the census), waking the partitions it hosts.</summary>
 internal interface IWakeSource : IAsyncDisposable
 {
-    Task StartAsync(Action<string> wakeEntity, CancellationToken cancellationToken);
+    Task StartAsync(CancellationToken cancellationToken);
 }
 
 /// <summary>
-/// Cluster singleton that keeps every partition entity alive: every <c>interval</c> it sends
-/// <see cref="EnsurePartitionRunning"/> to each known entity id through the shard region (starting the ones that
-/// are not running, e.g. after their node left), and it runs the wake sources (LISTEN) once for the whole
-/// cluster, so a NOTIFY wakes exactly the named partition wherever it lives.
+/// Cluster singleton that starts every partition entity: every <c>interval</c> it sends
+/// <see cref="EnsurePartitionRunning"/> to each known entity id through the shard region, which starts the ones that
+/// are not running yet (first start, Kafka partitions added later). It is not on the fail-over path: the region
+/// remembers its entities, so the shard coordinator restarts a lost node's partitions elsewhere by itself.
 /// </summary>
 internal sealed class PartitionKeeper : ReceiveActor, IWithTimers
 {
     private readonly IActorRef _region;
     private readonly IReadOnlyList<IPartitionCatalog> _catalogs;
-    private readonly IReadOnlyList<Func<IWakeSource>> _wakeSourceFactories;
     private readonly TimeSpan _interval;
-    private readonly List<IWakeSource> _wakeSources = [];
     private readonly CancellationTokenSource _cts = new();
     private readonly ILoggingAdapter _log = Context.GetLogger();
 
-    public PartitionKeeper(IActorRef region, IReadOnlyList<IPartitionCatalog> catalogs, IReadOnlyList<Func<IWakeSource>> wakeSourceFactories, TimeSpan interval)
+    public PartitionKeeper(IActorRef region, IReadOnlyList<IPartitionCatalog> catalogs, TimeSpan interval)
     {
         _region = region;
         _catalogs = catalogs;
-        _wakeSourceFactories = wakeSourceFactories;
         _interval = interval;
 
         // While this node shuts down its region hands its shards off; poking them now would make the coordinator
@@ -63,28 +60,11 @@ internal sealed class PartitionKeeper : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(IActorRef region, IReadOnlyList<IPartitionCatalog> catalogs, IReadOnlyList<Func<IWakeSource>> wakeSources, TimeSpan interval) =>
-        Akka.Actor.Props.Create(() => new PartitionKeeper(region, catalogs, wakeSources, interval));
+    public static Props Props(IActorRef region, IReadOnlyList<IPartitionCatalog> catalogs, TimeSpan interval) =>
+        Akka.Actor.Props.Create(() => new PartitionKeeper(region, catalogs, interval));
 
     protected override void PreStart()
     {
-        var region = _region;
-        var system = Context.System;
-        foreach (var factory in _wakeSourceFactories)
-        {
-            var source = factory();
-            _wakeSources.Add(source);
-            // LISTEN failures are retried inside the source; a failing start must not kill the keeper.
-            source.StartAsync(id =>
-                {
-                    if (!ShuttingDown(system))
-                    {
-                        region.Tell(new WakePartition(id));
-                    }
-                }, _cts.Token)
-                .ContinueWith(t => _log.Warning("Wake source did not start: {0}", t.Exception?.GetBaseException().Message),
-                    CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
-        }
         Self.Tell(Tick.Instance);
         Timers.StartPeriodicTimer("keep", Tick.Instance, _interval);
     }
@@ -92,10 +72,6 @@ internal sealed class PartitionKeeper : ReceiveActor, IWithTimers
     protected override void PostStop()
     {
         _cts.Cancel();
-        foreach (var source in _wakeSources)
-        {
-            _ = source.DisposeAsync().AsTask();
-        }
         _cts.Dispose();
     }
 

@@ -68,12 +68,24 @@ internal static class PartitionEntityId
     }
 }
 
-/// <summary>Shard id = Murmur hash of the entity id modulo the number of shards (stable across processes).</summary>
-internal sealed class PartitionMessageExtractor(int maxNumberOfShards) : HashCodeMessageExtractor(maxNumberOfShards)
+/// <summary>
+/// Every partition entity is its own shard (shard id = entity id), so the allocation strategy places partitions, not
+/// hash buckets of them: with 24 partitions on 3 nodes a bucket-based spread left 6 / 6 / 12 (docs/design.md).
+/// </summary>
+internal sealed class PartitionMessageExtractor : IMessageExtractor
 {
-    public override string EntityId(object message) => message switch
+    public static readonly PartitionMessageExtractor Instance = new();
+
+    public string? EntityId(object message) => message switch
     {
         IPartitionMessage m => m.EntityId,
-        _ => null!,
+        _ => null,
     };
+
+    public object? EntityMessage(object message) => message;
+
+    public string? ShardId(object message) => EntityId(message);
+
+    /// <summary>Used by Akka for the messages it routes itself (remembered entities' StartEntity).</summary>
+    public string ShardId(string entityId, object? messageHint = null) => entityId;
 }

@@ -1,0 +1,202 @@
+using System.Collections.Immutable;
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Cluster.Sharding;
+
+namespace Centrifugo.Actors.Sharding;
+
+/// <summary>
+/// Where partitions go, as a pure function of the current placement (shard id = partition entity id). Goals, in order:
+/// every consumer's partitions spread ±1 over the nodes; the nodes' totals ±1 as far as that allows; no partition moved
+/// that does not have to move.
+/// </summary>
+internal static class PartitionSpread
+{
+    /// <summary>The group a partition is balanced within: "pg:&lt;consumer&gt;" or "kafka:&lt;consumer&gt;".</summary>
+    public static string ConsumerOf(string shardId)
+    {
+        var first = shardId.IndexOf(':', StringComparison.Ordinal);
+        var second = first < 0 ? -1 : shardId.IndexOf(':', first + 1);
+        return second < 0 ? shardId : shardId[..second];
+    }
+
+    /// <summary>
+    /// The index of the node that should take <paramref name="shardId"/>: the fewest partitions of the same consumer,
+    /// then the fewest in total, then the lowest index (deterministic).
+    /// </summary>
+    public static int Allocate(IReadOnlyList<IReadOnlyCollection<string>> nodes, string shardId)
+    {
+        ArgumentOutOfRangeException.ThrowIfZero(nodes.Count);
+        var consumer = ConsumerOf(shardId);
+        var best = 0;
+        (int Same, int Total) bestKey = (int.MaxValue, int.MaxValue);
+        for (var i = 0; i < nodes.Count; i++)
+        {
+            var key = (nodes[i].Count(s => ConsumerOf(s) == consumer), nodes[i].Count);
+            if (key.CompareTo(bestKey) < 0)
+            {
+                (best, bestKey) = (i, key);
+            }
+        }
+        return best;
+    }
+
+    /// <summary>
+    /// The partitions to move, and the index of the node each goes to, so that every consumer is spread ±1 over
+    /// <paramref name="nodes"/> and then the totals are ±1 (a move from the fullest to the emptiest node of a consumer
+    /// that has more on the first keeps that consumer ±1, and when the totals differ such a consumer always exists).
+    /// Each move goes from a node with the most to one with the fewest, so no partition moves twice or without need.
+    /// </summary>
+    public static IReadOnlyList<(string Shard, int To)> Rebalance(IReadOnlyList<IReadOnlyCollection<string>> nodes)
+    {
+        if (nodes.Count < 2)
+        {
+            return [];
+        }
+
+        // Working copy: per node, per consumer, the shards (sorted, so the choice of which one moves is stable).
+        var placement = nodes
+            .Select(n => n.GroupBy(ConsumerOf, StringComparer.Ordinal)
+                .ToDictionary(g => g.Key, g => new SortedSet<string>(g, StringComparer.Ordinal), StringComparer.Ordinal))
+            .ToArray();
+        var consumers = placement.SelectMany(p => p.Keys).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
+        var moves = new List<(string Shard, int To)>();
+
+        int Count(int node, string consumer) => placement[node].TryGetValue(consumer, out var set) ? set.Count : 0;
+        int Total(int node) => placement[node].Values.Sum(s => s.Count);
+
+        void Move(int from, int to, string consumer)
+        {
+            var set = placement[from][consumer];
+            var shard = set.Max!;
+            set.Remove(shard);
+            if (!placement[to].TryGetValue(consumer, out var target))
+            {
+                placement[to][consumer] = target = new SortedSet<string>(StringComparer.Ordinal);
+            }
+            target.Add(shard);
+            // A partition moved twice in the plan (possible only in theory) goes straight to its last target.
+            moves.RemoveAll(m => m.Shard == shard);
+            moves.Add((shard, to));
+        }
+
+        // 1. Each consumer ±1 over the nodes (from the most loaded to the least, ties broken by total load).
+        foreach (var consumer in consumers)
+        {
+            while (true)
+            {
+                var order = Enumerable.Range(0, nodes.Count).OrderBy(n => Count(n, consumer)).ThenBy(Total).ToArray();
+                var (min, max) = (order[0], order[^1]);
+                if (Count(max, consumer) - Count(min, consumer) <= 1)
+                {
+                    break;
+                }
+                // The source among the most loaded for this consumer: the one with the highest total.
+                max = order.Where(n => Count(n, consumer) == Count(order[^1], consumer)).OrderBy(Total).Last();
+                Move(max, min, consumer);
+            }
+        }
+
+        // 2. Totals ±1, moving only a partition of a consumer that has one more on the fuller node than on the emptier
+        //    one (so that consumer stays ±1).
+        for (var guard = 0; guard < 100_000; guard++)
+        {
+            var order = Enumerable.Range(0, nodes.Count).OrderBy(Total).ToArray();
+            var (min, max) = (order[0], order[^1]);
+            if (Total(max) - Total(min) <= 1)
+            {
+                break;
+            }
+            var consumer = consumers.FirstOrDefault(c => Count(max, c) > Count(min, c));
+            if (consumer is null)
+            {
+                break;
+            }
+            Move(max, min, consumer);
+        }
+
+        return moves;
+    }
+}
+
+/// <summary>
+/// The shard allocation strategy of the partition region: <see cref="PartitionSpread"/> over the regions of members
+/// that are Up (a leaving node gets nothing new). Rebalances only while the membership is settled (nobody joining or
+/// unreachable) and no earlier round is still handing partitions off, so rounds never fight each other.
+/// </summary>
+internal sealed class PartitionAllocationStrategy : IActorSystemDependentAllocationStrategy
+{
+    private readonly Dictionary<string, Address> _planned = new(StringComparer.Ordinal);
+    private Cluster? _cluster;
+
+    public void Start(ActorSystem system) => _cluster = Cluster.Get(system);
+
+    public Task<IActorRef> AllocateShard(IActorRef requester, string shardId, IImmutableDictionary<IActorRef, IImmutableList<string>> currentShardAllocations)
+    {
+        var regions = Eligible(currentShardAllocations);
+        if (regions.Count == 0)
+        {
+            // Only leaving or unknown members: any region beats none (the coordinator retries otherwise).
+            regions = currentShardAllocations.OrderBy(r => r.Value.Count).Take(1).ToList();
+        }
+        if (regions.Count == 0)
+        {
+            return Task.FromResult(requester);
+        }
+        // A partition moved by the last rebalance goes where the plan put it (if that node is still eligible), so the
+        // order in which hand-offs complete cannot change the outcome.
+        if (_planned.Remove(shardId, out var target) && regions.FindIndex(r => AddressOf(r.Key) == target) is var planned and >= 0)
+        {
+            return Task.FromResult(regions[planned].Key);
+        }
+        var index = PartitionSpread.Allocate(regions.Select(r => (IReadOnlyCollection<string>)r.Value).ToArray(), shardId);
+        return Task.FromResult(regions[index].Key);
+    }
+
+    public Task<IImmutableSet<string>> Rebalance(
+        IImmutableDictionary<IActorRef, IImmutableList<string>> currentShardAllocations, IImmutableSet<string> rebalanceInProgress)
+    {
+        if (rebalanceInProgress.Count > 0 || !Settled())
+        {
+            return Task.FromResult<IImmutableSet<string>>(ImmutableHashSet<string>.Empty);
+        }
+        var regions = Eligible(currentShardAllocations);
+        var moves = PartitionSpread.Rebalance(regions.Select(r => (IReadOnlyCollection<string>)r.Value).ToArray());
+        _planned.Clear();
+        foreach (var (shard, to) in moves)
+        {
+            _planned[shard] = AddressOf(regions[to].Key);
+        }
+        return Task.FromResult<IImmutableSet<string>>(moves.Select(m => m.Shard).ToImmutableHashSet(StringComparer.Ordinal));
+    }
+
+    private bool Settled()
+    {
+        if (_cluster is not { } cluster)
+        {
+            return false;
+        }
+        var state = cluster.State;
+        return state.Unreachable.Count == 0
+            && state.Members.All(m => m.Status is MemberStatus.Up or MemberStatus.Leaving or MemberStatus.Exiting);
+    }
+
+    /// <summary>Regions whose member is Up, ordered by address so that ties resolve the same way on every coordinator.</summary>
+    private List<KeyValuePair<IActorRef, IImmutableList<string>>> Eligible(IImmutableDictionary<IActorRef, IImmutableList<string>> allocations)
+    {
+        if (_cluster is not { } cluster)
+        {
+            return allocations.ToList();
+        }
+        var up = cluster.State.Members.Where(m => m.Status == MemberStatus.Up).Select(m => m.Address).ToHashSet();
+        return allocations
+            .Select(r => (Region: r, Address: AddressOf(r.Key)))
+            .Where(r => up.Contains(r.Address))
+            .OrderBy(r => r.Address.ToString(), StringComparer.Ordinal)
+            .Select(r => r.Region)
+            .ToList();
+    }
+
+    private Address AddressOf(IActorRef region) =>
+        region.Path.Address.HasLocalScope && _cluster is { } cluster ? cluster.SelfAddress : region.Path.Address;
+}
