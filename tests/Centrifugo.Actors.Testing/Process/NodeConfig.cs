@@ -24,6 +24,8 @@ internal sealed record NodeConfig
     /// <summary>Empty = the node forms a one-node cluster with itself.</summary>
     public IReadOnlyList<string> SeedNodes { get; init; } = [];
     public int NumberOfShards { get; init; } = 20;
+    /// <summary>Further cluster.* settings (e.g. "downing_stable_after": "30s").</summary>
+    public IReadOnlyDictionary<string, string> ClusterSettings { get; init; } = new Dictionary<string, string>();
 
     /// <summary>akka.tcp://centrifugo-actors@127.0.0.1:PORT: what other nodes put in their seed list.</summary>
     public string Address => $"akka.tcp://{SystemName}@127.0.0.1:{ClusterPort}";
@@ -54,18 +56,24 @@ internal sealed record NodeConfig
             consumers.Add(new JsonObject { ["name"] = c.Name, ["type"] = "postgresql", ["postgresql"] = postgresql });
         }
 
+        var cluster = new JsonObject
+        {
+            ["system_name"] = SystemName,
+            ["hostname"] = "127.0.0.1",
+            ["port"] = ClusterPort,
+            ["seed_nodes"] = new JsonArray(SeedNodes.Select(s => (JsonNode?)JsonValue.Create(s)).ToArray()),
+            ["number_of_shards"] = NumberOfShards,
+        };
+        foreach (var (key, value) in ClusterSettings)
+        {
+            cluster[key] = value;
+        }
+
         return new JsonObject
         {
             ["api"] = api,
             ["consumers"] = consumers,
-            ["cluster"] = new JsonObject
-            {
-                ["system_name"] = SystemName,
-                ["hostname"] = "127.0.0.1",
-                ["port"] = ClusterPort,
-                ["seed_nodes"] = new JsonArray(SeedNodes.Select(s => (JsonNode?)JsonValue.Create(s)).ToArray()),
-                ["number_of_shards"] = NumberOfShards,
-            },
+            ["cluster"] = cluster,
             ["admin"] = new JsonObject { ["address"] = $"127.0.0.1:{AdminPort}" },
         };
     }
