@@ -302,6 +302,10 @@ public sealed class ConfigEnvTests
             ("CENTRIFUGO_ACTORS_CLUSTER_SYSTEM_NAME", "prod"),
             ("CENTRIFUGO_ACTORS_CLUSTER_SEED_NODES", "akka.tcp://prod@pod-0.actors:5000 akka.tcp://prod@pod-1.actors:5000"),
             ("CENTRIFUGO_ACTORS_CLUSTER_NUMBER_OF_SHARDS", "64"),
+            ("CENTRIFUGO_ACTORS_CLUSTER_HEARTBEAT_INTERVAL", "500ms"),
+            ("CENTRIFUGO_ACTORS_CLUSTER_ACCEPTABLE_HEARTBEAT_PAUSE", "1500ms"),
+            ("CENTRIFUGO_ACTORS_CLUSTER_DOWNING_STABLE_AFTER", "3s"),
+            ("CENTRIFUGO_ACTORS_CLUSTER_REBALANCE_INTERVAL", "1s"),
             ("CENTRIFUGO_ACTORS_ADMIN_ADDRESS", "0.0.0.0:9110"));
 
         Assert.Equal("pod-0.actors.ns.svc", options.Cluster.Hostname);
@@ -309,6 +313,10 @@ public sealed class ConfigEnvTests
         Assert.Equal("prod", options.Cluster.SystemName);
         Assert.Equal(["akka.tcp://prod@pod-0.actors:5000", "akka.tcp://prod@pod-1.actors:5000"], options.Cluster.SeedNodes);
         Assert.Equal(64, options.Cluster.NumberOfShards);
+        Assert.Equal(TimeSpan.FromMilliseconds(500), options.Cluster.HeartbeatInterval);
+        Assert.Equal(TimeSpan.FromMilliseconds(1500), options.Cluster.AcceptableHeartbeatPause);
+        Assert.Equal(TimeSpan.FromSeconds(3), options.Cluster.DowningStableAfter);
+        Assert.Equal(TimeSpan.FromSeconds(1), options.Cluster.RebalanceInterval);
         Assert.Equal("0.0.0.0:9110", options.Admin.Address);
     }
 
