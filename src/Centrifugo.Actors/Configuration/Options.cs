@@ -136,9 +136,9 @@ internal sealed record ClusterOptions
     public TimeSpan AcceptableHeartbeatPause { get; init; } = TimeSpan.FromSeconds(2);
     /// <summary>
     /// Split Brain Resolver: how long the set of unreachable nodes must stay unchanged before the side that keeps the
-    /// majority downs the others (and takes over their partitions). Default 4 s.
+    /// majority downs the others (and takes over their partitions). Default 3 s.
     /// </summary>
-    public TimeSpan DowningStableAfter { get; init; } = TimeSpan.FromSeconds(4);
+    public TimeSpan DowningStableAfter { get; init; } = TimeSpan.FromSeconds(3);
     /// <summary>How often the shard coordinator checks the spread of partitions over the nodes. Default 2 s.</summary>
     public TimeSpan RebalanceInterval { get; init; } = TimeSpan.FromSeconds(2);
 }

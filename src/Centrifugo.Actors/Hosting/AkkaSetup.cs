@@ -74,6 +74,10 @@ internal static class AkkaSetup
         akka.cluster.failure-detector.heartbeat-interval = {{Ms(cluster.HeartbeatInterval)}}
         akka.cluster.failure-detector.acceptable-heartbeat-pause = {{Ms(cluster.AcceptableHeartbeatPause)}}
         akka.cluster.split-brain-resolver.stable-after = {{Ms(cluster.DowningStableAfter)}}
+        # After a node is removed, singletons (the shard coordinator, the keeper) wait this long before taking over. It
+        # defaults to stable-after (another 3-4 s on every fail-over) and exists to keep two singletons from overlapping
+        # while the downed side shuts itself down; our partitions are fenced at the data instead (docs/design.md).
+        akka.cluster.down-removal-margin = 500ms
         akka.cluster.singleton.hand-over-retry-interval = 500ms
         # Each partition is its own shard (PartitionMessageExtractor) and the region remembers its entities, so the
         # coordinator restarts the partitions of a lost node, and re-homes a handed-off one, without waiting for a
@@ -143,15 +147,16 @@ internal static class AkkaSetup
 }
 
 /// <summary>
-/// An entity id this node has no configuration for (nodes run different configs during a rolling change):
-/// say so once and stop; the keeper will try again and a node that knows it may get the shard later.
+/// An entity id this node has no configuration for (nodes run different configs during a rolling change): say so
+/// once and hold the partition idle. Stopping would not help: the region remembers its entities and would restart it
+/// here, logging again every few seconds. A rebalance, or the node's restart with the new config, moves it on.
 /// </summary>
 internal sealed partial class UnknownPartitionActor : ReceiveActor
 {
     public UnknownPartitionActor(string entityId, ILogger logger)
     {
         LogUnknown(logger, entityId);
-        ReceiveAny(_ => Context.Stop(Self));
+        ReceiveAny(_ => { });
     }
 
     public static Props Props(string entityId, ILogger logger) =>
