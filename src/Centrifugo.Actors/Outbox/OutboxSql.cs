@@ -26,10 +26,7 @@ internal sealed partial class OutboxSql
         Select = $"SELECT id, method, payload FROM {OutboxTable} WHERE partition = $1 ORDER BY id ASC LIMIT $2";
         SelectAfter = $"SELECT id, method, payload FROM {OutboxTable} WHERE partition = $1 AND id > $2 ORDER BY id ASC LIMIT $3";
         Delete = $"DELETE FROM {OutboxTable} WHERE id = ANY($1)";
-        InsertDeadLetters =
-            $"INSERT INTO {DeadLetterTable} (id, method, payload, partition, consumer, reason) " +
-            $"SELECT o.id, o.method, o.payload, o.partition, $1, d.reason FROM {OutboxTable} o " +
-            "JOIN unnest($2::bigint[], $3::text[]) AS d(id, reason) ON o.id = d.id";
+        InsertDeadLetters = BuildInsertDeadLetters(["id", "method", "payload", "partition"], overridingSystemValue: false);
         CountPending = $"SELECT count(*) FROM {OutboxTable} WHERE partition = $1";
         // Loose index scan over the (partition, id) index: one index descent per non-empty partition, so one
         // query finds every partition with work, whatever the number of partitions or rows. $1 = num_partitions.
@@ -61,7 +58,33 @@ internal sealed partial class OutboxSql
     /// <summary>Read-ahead: the next rows after the batch in flight ($1 partition, $2 last id, $3 limit).</summary>
     public string SelectAfter { get; }
     public string Delete { get; }
-    public string InsertDeadLetters { get; }
+    /// <summary>
+    /// Dead-letter copy ($1 consumer, $2 ids, $3 reasons). Until <see cref="UseDeadLetterColumns"/> is called it copies
+    /// Centrifugo's four columns; after start-up it copies every column the outbox and the dead-letter table share.
+    /// </summary>
+    public string InsertDeadLetters { get; private set; }
+
+    /// <summary>The bookkeeping columns the consumer writes itself (never copied from the outbox).</summary>
+    public static readonly IReadOnlySet<string> DeadLetterOwnColumns = new HashSet<string>(StringComparer.Ordinal) { "consumer", "reason", "failed_at" };
+
+    /// <summary>Copies exactly <paramref name="columns"/> (outbox column names, case kept) into the dead-letter table.</summary>
+    public void UseDeadLetterColumns(IReadOnlyList<string> columns, bool overridingSystemValue) =>
+        InsertDeadLetters = BuildInsertDeadLetters(columns, overridingSystemValue);
+
+    private string BuildInsertDeadLetters(IReadOnlyList<string> columns, bool overridingSystemValue)
+    {
+        var target = string.Join(", ", columns.Select(QuoteIdentifier));
+        var source = string.Join(", ", columns.Select(c => "o." + QuoteIdentifier(c)));
+        return $"INSERT INTO {DeadLetterTable} ({target}, consumer, reason) " +
+               (overridingSystemValue ? "OVERRIDING SYSTEM VALUE " : "") +
+               $"SELECT {source}, $1, d.reason FROM {OutboxTable} o " +
+               "JOIN unnest($2::bigint[], $3::text[]) AS d(id, reason) ON o.id = d.id";
+    }
+
+    /// <summary>$1 = quoted table name as text: its live columns in order (name, SQL type, NOT NULL, has default, generated, identity always).</summary>
+    public const string Columns =
+        "SELECT attname, format_type(atttypid, atttypmod), attnotnull, atthasdef, attgenerated <> '', attidentity = 'a' " +
+        "FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped ORDER BY attnum";
     public string CountPending { get; }
     public string NonEmptyPartitions { get; }
     public string CreateDeadLetterTable { get; }

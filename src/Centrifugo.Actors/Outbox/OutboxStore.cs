@@ -77,22 +77,107 @@ internal sealed partial class OutboxStore : IAsyncDisposable
                     $"(outbox_table_name '{Options.OutboxTableName}'; unquoted names are folded to lower case).");
             }
 
-            if (await DeadLetterTableReadyAsync(connection, cancellationToken))
+            var outboxColumns = await ColumnsAsync(connection, _sql.OutboxTable, cancellationToken);
+            if (!await DeadLetterTableReadyAsync(connection, cancellationToken)
+                || MissingFromDeadLetters(outboxColumns, await ColumnsAsync(connection, _sql.DeadLetterTable, cancellationToken)).Count > 0)
             {
-                return;
+                await using var tx = await connection.BeginTransactionAsync(cancellationToken);
+                await ExecuteAsync(connection, OutboxSql.LockDdl, cancellationToken);
+                if (!await TableExistsAsync(connection, _sql.DeadLetterTable, cancellationToken))
+                {
+                    await ExecuteAsync(connection, _sql.CreateDeadLetterTable, cancellationToken);
+                    LogDeadLetterTableCreated(_logger, ConsumerName, _sql.DeadLetterTable);
+                }
+
+                await ExecuteAsync(connection, _sql.AddDeadLetterColumns, cancellationToken);
+                // Columns the application added to the outbox after the dead-letter table was created: added
+                // (nullable) so that a dead letter keeps every column of its row.
+                foreach (var missing in MissingFromDeadLetters(outboxColumns, await ColumnsAsync(connection, _sql.DeadLetterTable, cancellationToken)))
+                {
+                    await ExecuteAsync(connection,
+                        $"ALTER TABLE {_sql.DeadLetterTable} ADD COLUMN IF NOT EXISTS {OutboxSql.QuoteIdentifier(missing.Name)} {missing.Type}",
+                        cancellationToken);
+                    LogDeadLetterColumnAdded(_logger, ConsumerName, _sql.DeadLetterTable, missing.Name);
+                }
+
+                await tx.CommitAsync(cancellationToken);
             }
 
-            await using var tx = await connection.BeginTransactionAsync(cancellationToken);
-            await ExecuteAsync(connection, OutboxSql.LockDdl, cancellationToken);
-            if (!await TableExistsAsync(connection, _sql.DeadLetterTable, cancellationToken))
-            {
-                await ExecuteAsync(connection, _sql.CreateDeadLetterTable, cancellationToken);
-                LogDeadLetterTableCreated(_logger, ConsumerName, _sql.DeadLetterTable);
-            }
-
-            await ExecuteAsync(connection, _sql.AddDeadLetterColumns, cancellationToken);
-            await tx.CommitAsync(cancellationToken);
+            UseDeadLetterColumns(outboxColumns, await ColumnsAsync(connection, _sql.DeadLetterTable, cancellationToken));
         }
+    }
+
+    /// <summary>A live column of a table (pg_attribute).</summary>
+    private sealed record TableColumn(string Name, string Type, bool NotNull, bool HasDefault, bool Generated, bool IdentityAlways);
+
+    private static async Task<List<TableColumn>> ColumnsAsync(NpgsqlConnection connection, string quotedTable, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(OutboxSql.Columns, connection);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = quotedTable });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var columns = new List<TableColumn>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            columns.Add(new TableColumn(reader.GetString(0), reader.GetString(1), reader.GetBoolean(2), reader.GetBoolean(3),
+                reader.GetBoolean(4), reader.GetBoolean(5)));
+        }
+        return columns;
+    }
+
+    /// <summary>Outbox columns (not generated, not the consumer's own) the dead-letter table lacks.</summary>
+    private static List<TableColumn> MissingFromDeadLetters(List<TableColumn> outbox, List<TableColumn> deadLetters) =>
+        outbox.Where(o => !o.Generated && !OutboxSql.DeadLetterOwnColumns.Contains(o.Name)
+                          && !deadLetters.Exists(d => d.Name == o.Name)).ToList();
+
+    /// <summary>
+    /// The dead-letter copy takes every column the outbox and the dead-letter table share (whatever the application
+    /// added: tenant, trace id…), so an extra NOT NULL column can never make the copy, and with it the deletes of
+    /// the delivered rows, fail. A dead-letter column that no copy can ever fill (NOT NULL, no default, not in the
+    /// outbox) refuses the start-up with the column named.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The dead-letter table can never accept a copy.</exception>
+    private void UseDeadLetterColumns(List<TableColumn> outbox, List<TableColumn> deadLetters)
+    {
+        var copied = new List<string>();
+        var overriding = false;
+        foreach (var column in outbox)
+        {
+            if (column.Generated || OutboxSql.DeadLetterOwnColumns.Contains(column.Name))
+            {
+                continue;
+            }
+            var target = deadLetters.Find(d => d.Name == column.Name);
+            if (target is null || target.Generated)
+            {
+                continue;
+            }
+            copied.Add(column.Name);
+            overriding |= target.IdentityAlways;
+        }
+
+        foreach (var core in new[] { "id", "method", "payload", "partition" })
+        {
+            if (!copied.Contains(core))
+            {
+                throw new InvalidOperationException(
+                    $"dead-letter table {_sql.DeadLetterTable} of consumer {ConsumerName} has no column \"{core}\" matching the outbox {_sql.OutboxTable}: " +
+                    "drop it (it is re-created like the outbox at start-up) or add the column.");
+            }
+        }
+
+        var unfillable = deadLetters
+            .Where(d => d.NotNull && !d.HasDefault && !d.Generated && !copied.Contains(d.Name) && d.Name is not ("consumer" or "reason"))
+            .Select(d => d.Name)
+            .ToList();
+        if (unfillable.Count > 0)
+        {
+            throw new InvalidOperationException(
+                $"dead-letter table {_sql.DeadLetterTable} of consumer {ConsumerName} has NOT NULL column(s) without a default that the outbox " +
+                $"{_sql.OutboxTable} does not have: {string.Join(", ", unfillable)}; no dead letter could ever be written. " +
+                $"Run ALTER TABLE {_sql.DeadLetterTable} ALTER COLUMN <column> DROP NOT NULL (or give it a default).");
+        }
+
+        _sql.UseDeadLetterColumns(copied, overriding);
     }
 
     /// <summary>
@@ -242,6 +327,10 @@ internal sealed partial class OutboxStore : IAsyncDisposable
 
     [LoggerMessage(EventId = 3100, Level = LogLevel.Information, Message = "Consumer {Consumer}: created dead-letter table {Table}")]
     private static partial void LogDeadLetterTableCreated(ILogger logger, string consumer, string table);
+
+    [LoggerMessage(EventId = 3102, Level = LogLevel.Information,
+        Message = "Consumer {Consumer}: added column {Column} of the outbox to dead-letter table {Table} (dead letters keep every column)")]
+    private static partial void LogDeadLetterColumnAdded(ILogger logger, string consumer, string table, string column);
 
     [LoggerMessage(EventId = 3101, Level = LogLevel.Warning, Message = "Consumer {Consumer}: rollback of an outbox transaction failed; the connection is discarded")]
     private static partial void LogRollbackFailed(ILogger logger, string consumer, Exception exception);
