@@ -42,6 +42,9 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
     private long _latencyTicks;
     private long _responseDelayTicks;
     private int _failNext;
+    private int _failOneIn;
+    private Random _failRandom = new(1);
+    private int _failOneInCode = 100;
     private int _failNextCode = 100;
     private int _failNextSkip;
     private int _failBroadcastChannel;
@@ -187,6 +190,22 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
             _failNext = count;
             _failNextSkip = count > 0 ? skip : 0;
             _failNextCode = errorCode;
+        }
+    }
+
+    /// <summary>
+    /// From now on each command (counted one by one, also inside batches, retries included) gets
+    /// <paramref name="errorCode"/> with probability 1/<paramref name="oneIn"/>, drawn from a generator seeded with
+    /// <paramref name="seed"/> (repeatable): a steady error rate. 0 turns it off.
+    /// </summary>
+    public void FailOneIn(int oneIn, int errorCode = 100, int seed = 1)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(oneIn);
+        lock (_faults)
+        {
+            _failOneIn = oneIn;
+            _failRandom = new Random(seed);
+            _failOneInCode = errorCode;
         }
     }
 
@@ -710,6 +729,17 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
 
     private int TakeCommandFailure()
     {
+        if (Volatile.Read(ref _failOneIn) > 0)
+        {
+            lock (_faults)
+            {
+                if (_failOneIn > 0 && _failRandom.Next(_failOneIn) == 0)
+                {
+                    return _failOneInCode;
+                }
+            }
+        }
+
         if (Volatile.Read(ref _failNext) == 0)
         {
             return 0;
