@@ -65,14 +65,28 @@ internal sealed partial class KafkaRecordProcessor(
         var decoded = new DecodeResult[records.Count];
         for (var i = 0; i < records.Count; i++)
         {
-            decoded[i] = Decode(records[i]);
+            decoded[i] = DecodeOrReject(records[i]);
         }
 
         var start = 0;
         var retries = 0;
         while (start < records.Count)
         {
-            var (next, pass) = await PassAsync(lease, records, decoded, start, cancel);
+            int next;
+            KafkaPassReport pass;
+            try
+            {
+                (next, pass) = await PassAsync(lease, records, decoded, start, cancel);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !cancel.IsCancellationRequested)
+            {
+                // A bug or an input nothing foresaw: never let it fail the partition's stream (released and
+                // restarted in a loop); nothing after the last mark is marked, the pass is counted and retried.
+                var r = records[start];
+                LogPassCrashed(logger, consumer, r.Topic, r.Partition, r.Offset, e);
+                (next, pass) = (start, new KafkaPassReport(records.Count - start, 0, 0,
+                    new DeliveryFailure(FailureKind.Temporary, $"internal error at offset {r.Offset}: {e.GetType().Name}: {e.Message}")));
+            }
             report(pass);
             if (pass.Failure is null)
             {
@@ -89,6 +103,23 @@ internal sealed partial class KafkaRecordProcessor(
             {
                 return;
             }
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Decode"/>, but a decoder bug or an input it does not foresee can never escape and restart the
+    /// partition forever: the record is dead-lettered with the exception as its reason, and logged at error level.
+    /// </summary>
+    internal DecodeResult DecodeOrReject(KafkaRecord record)
+    {
+        try
+        {
+            return Decode(record);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            LogDecodeCrashed(logger, consumer, record.Topic, record.Partition, record.Offset, e);
+            return DecodeResult.Reject($"cannot decode: {e.GetType().Name}: {e.Message}");
         }
     }
 
@@ -216,6 +247,14 @@ internal sealed partial class KafkaRecordProcessor(
     [LoggerMessage(4031, LogLevel.Error,
         "Partition stalled by a configuration fault (nothing marked, readiness red): consumer {Consumer}, {Topic}/{Partition}@{Offset}: {Reason}")]
     private static partial void LogConfigurationFault(ILogger logger, string consumer, string topic, int partition, long offset, string reason);
+
+    [LoggerMessage(4034, LogLevel.Error,
+        "Unexpected error in a pass (nothing marked, retrying with backoff): consumer {Consumer}, {Topic}/{Partition}@{Offset}")]
+    private static partial void LogPassCrashed(ILogger logger, string consumer, string topic, int partition, long offset, Exception exception);
+
+    [LoggerMessage(4033, LogLevel.Error,
+        "Decoding a record failed unexpectedly; it goes to the dead letters: consumer {Consumer}, {Topic}/{Partition}@{Offset}")]
+    private static partial void LogDecodeCrashed(ILogger logger, string consumer, string topic, int partition, long offset, Exception exception);
 
     [LoggerMessage(4032, LogLevel.Warning,
         "Dead-letter copy not acknowledged, retrying with backoff (offset not marked): consumer {Consumer}, {Topic}/{Partition}@{Offset}: {Reason}")]

@@ -71,7 +71,7 @@ internal sealed class OutboxPartitionActor : ReceiveActor
             })
             .SelectAsync(1, async read =>
             {
-                var report = await processor.FinishAsync(read, token);
+                var report = await processor.FinishSafelyAsync(read, token);
                 control.After(report, _runtime.Options.PartitionSelectLimit);
                 return report;
             })
@@ -79,7 +79,14 @@ internal sealed class OutboxPartitionActor : ReceiveActor
             .ToMaterialized(Sink.ForEach<OutboxPassReport>(r => self.Tell(r)), Keep.Both)
             .Run(Context.Materializer());
         _killSwitch = killSwitch;
-        completion.ContinueWith(_ => self.Tell(StreamFinished.Instance), TaskScheduler.Default);
+        completion.ContinueWith(t =>
+        {
+            if (t.Exception is { } error && !token.IsCancellationRequested)
+            {
+                processor.ReportStreamFailure(partition, error.GetBaseException());
+            }
+            self.Tell(StreamFinished.Instance);
+        }, TaskScheduler.Default);
 
         _progress.MoveTo(PartitionState.Starting);
     }
