@@ -19,7 +19,7 @@ namespace Centrifugo.Actors.Testing.StandIn;
 /// <summary>
 /// In-process stand-in for Centrifugo's HTTP server API (spec §7), strict about paths, methods, auth and request
 /// decoding, with thread-safe fault injection and a record of accepted commands.
-/// Not implemented: legacy POST /api (404), map_* and shared_poll_publish (404 / batch 104), transport error mode.
+/// Not implemented: legacy POST /api (404), map_* and shared_poll_publish (404 / batch 104).
 /// </summary>
 internal sealed class CentrifugoStandIn : IAsyncDisposable
 {
@@ -432,6 +432,30 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
             }
 
             Record(accepted, acceptedCount);
+            if (_options.TransportErrorMode && !isBatch && acceptedCount == 0)
+            {
+                using var reply = JsonDocument.Parse(output.WrittenMemory);
+                if (reply.RootElement.TryGetProperty("error"u8, out var error))
+                {
+                    var code = error.GetProperty("code"u8).GetInt32();
+                    var status = code switch
+                    {
+                        102 or 104 => 404,
+                        107 or 108 => 400,
+                        112 => 416,
+                        113 => 409,
+                        _ => 500,
+                    };
+                    var errorBody = Encoding.UTF8.GetBytes(error.GetRawText());
+                    Count(status);
+                    context.Response.StatusCode = status;
+                    context.Response.ContentType = "application/json";
+                    context.Response.ContentLength = errorBody.Length;
+                    await context.Response.Body.WriteAsync(errorBody, context.RequestAborted);
+                    return;
+                }
+            }
+
             var responseDelay = ResponseDelay;
             if (responseDelay > TimeSpan.Zero)
             {
