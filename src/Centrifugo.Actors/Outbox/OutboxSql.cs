@@ -93,9 +93,34 @@ internal sealed partial class OutboxSql
     public const string Commit = "COMMIT";
     public const string Rollback = "ROLLBACK";
 
-    /// <summary>$1 = key1 (consumer hash), $2 = key2 (partition).</summary>
+    /// <summary>
+    /// $1 = key1 (consumer hash), $2 = key2 (partition). The first column is the lock (try-lock: its boolean). The
+    /// second raises, for this transaction only, a server <c>idle_in_transaction_session_timeout</c> shorter than
+    /// <see cref="TransactionIdleBound"/> to that bound: the transaction sits idle while its batch is delivered over
+    /// HTTP, and a shorter server timeout (common on managed PostgreSQL) would kill every slow pass, so nothing is
+    /// ever deleted and the partition redelivers forever. A frozen process still loses its lock after the bound.
+    /// </summary>
     public static string Lock(bool tryLock) =>
-        tryLock ? "SELECT pg_try_advisory_xact_lock($1, $2)" : "SELECT pg_advisory_xact_lock($1, $2)";
+        (tryLock ? "SELECT pg_try_advisory_xact_lock($1, $2)" : "SELECT pg_advisory_xact_lock($1, $2)") +
+        ", set_config('idle_in_transaction_session_timeout', CASE WHEN current_setting('idle_in_transaction_session_timeout')::interval " +
+        $"BETWEEN interval '1 ms' AND interval '{(long)TransactionIdleBound.TotalMilliseconds} ms' " +
+        $"THEN '{(long)TransactionIdleBound.TotalMilliseconds}' ELSE current_setting('idle_in_transaction_session_timeout') END, true)";
+
+    /// <summary>The idle-in-transaction bound this consumer's transactions run under when the server sets a shorter one.</summary>
+    public static readonly TimeSpan TransactionIdleBound = TimeSpan.FromMinutes(10);
+
+    /// <summary>The session's idle_in_transaction_session_timeout in ms (0 = off).</summary>
+    public const string IdleInTransactionTimeout =
+        "SELECT setting::bigint FROM pg_settings WHERE name = 'idle_in_transaction_session_timeout'";
+
+    /// <summary>$1 = quoted table name as text: true when an index of the table has partition as its first column.</summary>
+    public const string HasPartitionIndex =
+        "SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] " +
+        "WHERE i.indrelid = to_regclass($1) AND a.attname = 'partition')";
+
+    /// <summary>The index the census and the reads need, as the start-up warning prints it.</summary>
+    public string CreatePartitionIndex =>
+        $"CREATE INDEX CONCURRENTLY IF NOT EXISTS {QuoteIdentifier(OutboxTable.Split('.')[^1].Trim('"') + "_partition_id_idx")} ON {OutboxTable} (partition, id)";
 
     /// <summary>$1 = quoted table name as text; true when the relation exists.</summary>
     public const string TableExists = "SELECT to_regclass($1) IS NOT NULL";

@@ -77,6 +77,7 @@ internal sealed partial class OutboxStore : IAsyncDisposable
                     $"(outbox_table_name '{Options.OutboxTableName}'; unquoted names are folded to lower case).");
             }
 
+            await CheckIndexAndTimeoutAsync(connection, cancellationToken);
             var outboxColumns = await ColumnsAsync(connection, _sql.OutboxTable, cancellationToken);
             if (!await DeadLetterTableReadyAsync(connection, cancellationToken)
                 || MissingFromDeadLetters(outboxColumns, await ColumnsAsync(connection, _sql.DeadLetterTable, cancellationToken)).Count > 0)
@@ -106,6 +107,33 @@ internal sealed partial class OutboxStore : IAsyncDisposable
             UseDeadLetterColumns(outboxColumns, await ColumnsAsync(connection, _sql.DeadLetterTable, cancellationToken));
         }
     }
+
+    /// <summary>
+    /// Start-up checks that never refuse the start: without an index led by <c>partition</c> every census and read
+    /// scans the whole table (the exact CREATE INDEX is logged); a server idle_in_transaction_session_timeout is
+    /// reported with what the consumer does about it (<see cref="OutboxSql.Lock"/>).
+    /// </summary>
+    private async Task CheckIndexAndTimeoutAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        await using (var index = new NpgsqlCommand(OutboxSql.HasPartitionIndex, connection))
+        {
+            index.Parameters.Add(new NpgsqlParameter<string> { TypedValue = _sql.OutboxTable });
+            if (!(bool)(await index.ExecuteScalarAsync(cancellationToken))!)
+            {
+                LogMissingPartitionIndex(_logger, ConsumerName, _sql.OutboxTable, _sql.CreatePartitionIndex);
+            }
+        }
+
+        await using var timeout = new NpgsqlCommand(OutboxSql.IdleInTransactionTimeout, connection);
+        if (await timeout.ExecuteScalarAsync(cancellationToken) is long ms && ms > 0)
+        {
+            IdleInTransactionTimeout = TimeSpan.FromMilliseconds(ms);
+            LogIdleInTransactionTimeout(_logger, ConsumerName, ms, (long)OutboxSql.TransactionIdleBound.TotalMilliseconds);
+        }
+    }
+
+    /// <summary>The server's idle_in_transaction_session_timeout for this consumer's sessions, read at start-up (null = off).</summary>
+    public TimeSpan? IdleInTransactionTimeout { get; private set; }
 
     /// <summary>A live column of a table (pg_attribute).</summary>
     private sealed record TableColumn(string Name, string Type, bool NotNull, bool HasDefault, bool Generated, bool IdentityAlways);
@@ -327,6 +355,14 @@ internal sealed partial class OutboxStore : IAsyncDisposable
 
     [LoggerMessage(EventId = 3100, Level = LogLevel.Information, Message = "Consumer {Consumer}: created dead-letter table {Table}")]
     private static partial void LogDeadLetterTableCreated(ILogger logger, string consumer, string table);
+
+    [LoggerMessage(EventId = 3103, Level = LogLevel.Warning,
+        Message = "Consumer {Consumer}: outbox table {Table} has no index led by (partition): every census and read scans the whole table. Run: {CreateIndex}")]
+    private static partial void LogMissingPartitionIndex(ILogger logger, string consumer, string table, string createIndex);
+
+    [LoggerMessage(EventId = 3104, Level = LogLevel.Warning,
+        Message = "Consumer {Consumer}: the server's idle_in_transaction_session_timeout is {TimeoutMs} ms; a partition's transaction stays open while its batch is delivered over HTTP, so each transaction of this consumer raises it to {BoundMs} ms when shorter (SET LOCAL). A pooler's own idle-transaction timeout (PgBouncer idle_transaction_timeout) cannot be raised this way: keep it above partition_select_limit / api.max_batch_size x api.timeout")]
+    private static partial void LogIdleInTransactionTimeout(ILogger logger, string consumer, long timeoutMs, long boundMs);
 
     [LoggerMessage(EventId = 3102, Level = LogLevel.Information,
         Message = "Consumer {Consumer}: added column {Column} of the outbox to dead-letter table {Table} (dead letters keep every column)")]
