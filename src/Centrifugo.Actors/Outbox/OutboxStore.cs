@@ -124,6 +124,18 @@ internal sealed partial class OutboxStore : IAsyncDisposable
             }
         }
 
+        await using (var max = new NpgsqlCommand("SELECT current_setting('max_connections')::int", connection))
+        {
+            var maxConnections = (int)(await max.ExecuteScalarAsync(cancellationToken))!;
+            var pool = PostgresDsn.ToBuilder(Options.Dsn).MaxPoolSize;
+            // Each partition holds a pooled session for its whole pass: with a backlog a node uses up to the pool
+            // size per consumer, and the application writing the outbox needs sessions too.
+            if (pool * 2 >= maxConnections)
+            {
+                LogPoolTooLarge(_logger, ConsumerName, pool, maxConnections);
+            }
+        }
+
         await using var timeout = new NpgsqlCommand(OutboxSql.IdleInTransactionTimeout, connection);
         if (await timeout.ExecuteScalarAsync(cancellationToken) is long ms && ms > 0)
         {
@@ -363,6 +375,10 @@ internal sealed partial class OutboxStore : IAsyncDisposable
     [LoggerMessage(EventId = 3104, Level = LogLevel.Warning,
         Message = "Consumer {Consumer}: the server's idle_in_transaction_session_timeout is {TimeoutMs} ms; a partition's transaction stays open while its batch is delivered over HTTP, so each transaction of this consumer raises it to {BoundMs} ms when shorter (SET LOCAL). A pooler's own idle-transaction timeout (PgBouncer idle_transaction_timeout) cannot be raised this way: keep it above partition_select_limit / api.max_batch_size x api.timeout")]
     private static partial void LogIdleInTransactionTimeout(ILogger logger, string consumer, long timeoutMs, long boundMs);
+
+    [LoggerMessage(EventId = 3105, Level = LogLevel.Warning,
+        Message = "Consumer {Consumer}: its connection pool may grow to {Pool} sessions per node (pool_max_conns; Npgsql's default is 100) while the server allows max_connections {MaxConnections}: two nodes with a backlog can exhaust it and starve the application writing the outbox. Set pool_max_conns in the DSN to at most (max_connections - the application's sessions) / nodes")]
+    private static partial void LogPoolTooLarge(ILogger logger, string consumer, int pool, int maxConnections);
 
     [LoggerMessage(EventId = 3102, Level = LogLevel.Information,
         Message = "Consumer {Consumer}: added column {Column} of the outbox to dead-letter table {Table} (dead letters keep every column)")]

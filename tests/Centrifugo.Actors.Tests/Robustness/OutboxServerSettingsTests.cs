@@ -65,4 +65,23 @@ public sealed class OutboxServerSettingsTests(PostgresFixture pg) : IClassFixtur
             TestNode.Postgres("pg_noindex", pg.Instance.UrlDsn, name, partitions: 1)));
         Assert.DoesNotContain(again.Logs.Lines, l => l.Contains("[3103]", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public async Task A_pool_that_two_nodes_could_grow_past_max_connections_is_reported_at_start_up()
+    {
+        var name = PostgresFixture.UniqueName("outbox");
+        await OutboxTestTable.CreateAsync(pg.DataSource, name);
+
+        // The test server allows 200 connections; Npgsql's default pool is 100 per node and consumer.
+        await using (var node = await TestNode.StartAsync(TestNode.Options(_standIn.Url, _standIn.ApiKey,
+            TestNode.Postgres("pg_pool", pg.Instance.UrlDsn, name, partitions: 1))))
+        {
+            Assert.Contains(node.Logs.Lines, l => l.Contains("[3105]", StringComparison.Ordinal)
+                && l.Contains("Pool=100", StringComparison.Ordinal) && l.Contains("MaxConnections=200", StringComparison.Ordinal));
+        }
+
+        await using var small = await TestNode.StartAsync(TestNode.Options(_standIn.Url, _standIn.ApiKey,
+            TestNode.Postgres("pg_pool", pg.Instance.UrlDsn + "&pool_max_conns=10", name, partitions: 1)));
+        Assert.DoesNotContain(small.Logs.Lines, l => l.Contains("[3105]", StringComparison.Ordinal));
+    }
 }
