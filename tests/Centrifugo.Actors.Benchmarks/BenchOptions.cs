@@ -19,6 +19,8 @@ internal sealed record BenchOptions
 
     /// <summary>The api.max_batch_size used at <paramref name="limit"/> (the product caps it at 1000).</summary>
     public int MaxBatchSizeFor(int limit) => MaxBatchSize ?? Math.Min(limit, 1000);
+    /// <summary>Backlog of the errorrate mode (one partition).</summary>
+    public int ErrorRateRows { get; init; } = 30_000;
     public int LatencyRate { get; init; } = 1000;
     public int LatencySeconds { get; init; } = 20;
     public int MemorySeconds { get; init; } = 30;
@@ -30,7 +32,7 @@ internal sealed record BenchOptions
     public const string Usage =
         """
         usage: Centrifugo.Actors.Benchmarks <mode> [options]
-          modes: outbox | latency | memory | idle | all (= these four) | kafka | profile
+          modes: outbox | latency | memory | idle | all (= these four) | kafka | profile | errorrate
           --rows N             outbox backlog per run (default 1000000)
           --limits A,B         partition_select_limit values (default 100,1000)
           --rounds N           interleaved rounds, medians reported (default 3)
@@ -39,6 +41,7 @@ internal sealed record BenchOptions
           --partitions N       outbox partitions (default 8)
           --naive-rows N       backlog of the naive one-POST-per-row worker (default 100000)
           --max-batch-size N   api.max_batch_size of the end-to-end node (default: the select limit, i.e. one /batch per read)
+          --errorrate-rows N   errorrate: backlog of the one partition (default 30000; uses the first --limits value)
           --latency-rate N     inserts/s for the NOTIFY latency run (default 1000)
           --latency-seconds N  duration of the latency run (default 20)
           --memory-seconds N   how long RSS is sampled with Centrifugo stalled (default 30)
@@ -70,6 +73,7 @@ internal sealed record BenchOptions
                 "--partitions" => options with { Partitions = Int(name, value) },
                 "--naive-rows" => options with { NaiveRows = Int(name, value) },
                 "--max-batch-size" => options with { MaxBatchSize = Int(name, value) },
+                "--errorrate-rows" => options with { ErrorRateRows = Int(name, value) },
                 "--latency-rate" => options with { LatencyRate = Int(name, value) },
                 "--latency-seconds" => options with { LatencySeconds = Int(name, value) },
                 "--memory-seconds" => options with { MemorySeconds = Int(name, value) },

@@ -28,6 +28,7 @@ var modes = new Dictionary<string, Func<BenchEnvironment, BenchOptions, Cancella
     ["idle"] = IdleBench.RunAsync,
     ["profile"] = ProfileBench.RunAsync,
     ["kafka"] = KafkaEndToEndBench.RunAsync,
+    ["errorrate"] = ErrorRateBench.RunAsync,
 };
 
 IReadOnlyList<string> selected = options.Mode == "all" ? ["outbox", "latency", "memory", "idle"] : [options.Mode];

@@ -16,6 +16,16 @@ internal sealed partial class CentrifugoClient : ICentrifugoClient, IDisposable
 {
     // A Centrifugo reply to a batch of N commands is O(N) small objects; anything this big is not Centrifugo.
     private const int MaxResponseBytes = 16 * 1024 * 1024;
+    // A transport-mode error body is {"code":N,"message":"…"}; anything larger is not one.
+    private const int MaxErrorBodyBytes = 64 * 1024;
+
+    /// <summary>
+    /// After this many consecutive commands rejected by an HTTP 400/413 alone (no Centrifugo error code), with no
+    /// command accepted or refused by Centrifugo in between, the endpoint is taken for something other than
+    /// Centrifugo (a proxy, a wrong api.url): further ones stall loudly instead of being dead-lettered.
+    /// </summary>
+    internal const int StatusOnlyRejectionLimit = 10;
+    private int _statusOnlyRejections;
     private static readonly byte[] BatchHead = """{"commands":["""u8.ToArray();
     private static readonly byte[] BatchTail = """],"parallel":false}"""u8.ToArray();
 
@@ -110,7 +120,8 @@ internal sealed partial class CentrifugoClient : ICentrifugoClient, IDisposable
         {
             classification = exchange.Failure
                 ?? (exchange.Status != 200
-                    ? DeliveryClassifier.ForStatus(exchange.Status, batch: false, command.Method, endpoint)
+                    ? ParseTransportError(exchange.Body.Span)
+                      ?? DeliveryClassifier.ForStatus(exchange.Status, batch: false, command.Method, endpoint)
                     : ParseSingleReply(exchange.Body.Span, command.Method, endpoint));
         }
         finally
@@ -196,6 +207,22 @@ internal sealed partial class CentrifugoClient : ICentrifugoClient, IDisposable
 
     private DeliveryFailure? Apply(Classification classification, List<CommandOutcome> completed, string method)
     {
+        if (classification.Decision == DeliveryDecision.Rejected && classification.Code is null)
+        {
+            // Rejected by an HTTP status alone (400/413 without a Centrifugo error code).
+            var streak = Interlocked.Increment(ref _statusOnlyRejections);
+            if (streak > StatusOnlyRejectionLimit)
+            {
+                classification = new Classification(DeliveryDecision.Stall, null,
+                    $"{streak - 1} commands in a row were rejected by an HTTP status alone ({classification.Message}), none accepted: " +
+                    "something other than Centrifugo answers at api.url (a proxy with a body limit, a wrong URL); nothing more is dead-lettered until a command gets through");
+            }
+        }
+        else if (classification.Decision is DeliveryDecision.Delivered or DeliveryDecision.Rejected)
+        {
+            Volatile.Write(ref _statusOnlyRejections, 0);
+        }
+
         switch (classification.Decision)
         {
             case DeliveryDecision.Delivered:
@@ -264,12 +291,28 @@ internal sealed partial class CentrifugoClient : ICentrifugoClient, IDisposable
             using var request = new HttpRequestMessage(HttpMethod.Post, uri) { Content = content };
             using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
             var status = (int)response.StatusCode;
+            var declared = response.Content.Headers.ContentLength;
             if (status != 200)
             {
-                return new Exchange(status, null, 0, null);
+                // Centrifugo's transport error mode answers a per-method error with a 4xx/5xx and the bare error
+                // object as body: read small bodies so the command is classified by its code, not by the status.
+                if (!DeliveryClassifier.MayCarryTransportError(status) || declared is null or 0 or > MaxErrorBodyBytes)
+                {
+                    return new Exchange(status, null, 0, null);
+                }
+                var errorBody = ArrayPool<byte>.Shared.Rent((int)declared.Value);
+                var got = 0;
+                await using (var errorStream = await response.Content.ReadAsStreamAsync(timeout.Token))
+                {
+                    int n;
+                    while (got < declared.Value && (n = await errorStream.ReadAsync(errorBody.AsMemory(got, (int)declared.Value - got), timeout.Token)) > 0)
+                    {
+                        got += n;
+                    }
+                }
+                return new Exchange(status, errorBody, got, null);
             }
 
-            var declared = response.Content.Headers.ContentLength;
             if (declared > MaxResponseBytes)
             {
                 return new Exchange(status, null, 0, DeliveryClassifier.ForUnexpectedBody(endpoint, $"response of {declared} bytes"));
@@ -325,7 +368,7 @@ internal sealed partial class CentrifugoClient : ICentrifugoClient, IDisposable
                 return DeliveryClassifier.ForUnexpectedBody(endpoint, "not a JSON object");
             }
 
-            return ParseReply(ref reader, "result"u8, method == ApiMethods.Broadcast, endpoint);
+            return ParseReply(ref reader, "result"u8, method == ApiMethods.Broadcast, endpoint, requireResult: true);
         }
         catch (JsonException e)
         {
@@ -400,12 +443,14 @@ internal sealed partial class CentrifugoClient : ICentrifugoClient, IDisposable
     }
 
     /// <summary>Reader on the StartObject of a reply; leaves it on the matching EndObject.</summary>
-    private static Classification ParseReply(ref Utf8JsonReader reader, ReadOnlySpan<byte> resultName, bool broadcast, string endpoint)
+    private static Classification ParseReply(ref Utf8JsonReader reader, ReadOnlySpan<byte> resultName, bool broadcast, string endpoint, bool requireResult = false)
     {
         Classification? error = null;
         Classification? perChannel = null;
+        var sawResult = false;
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
+            sawResult |= reader.ValueTextEquals(resultName);
             if (reader.ValueTextEquals("error"u8))
             {
                 reader.Read();
@@ -435,7 +480,69 @@ internal sealed partial class CentrifugoClient : ICentrifugoClient, IDisposable
             return DeliveryClassifier.ForUnexpectedBody(endpoint, "malformed reply");
         }
 
+        if (error is null && requireResult && !sawResult)
+        {
+            // Centrifugo always answers {"result":…} or {"error":…}; a 200 without either (a gateway's {} or
+            // {"status":"ok"}, a maintenance page in JSON) is not Centrifugo's answer: never count it as delivered.
+            return new Classification(DeliveryDecision.Stall, null,
+                $"200 reply without \"result\" or \"error\" from {endpoint}: api.url does not point at Centrifugo's server API");
+        }
+
         return error ?? perChannel ?? new Classification(DeliveryDecision.Delivered, null, "");
+    }
+
+    /// <summary>
+    /// A non-200 body of Centrifugo's transport error mode, <c>{"code":N,"message":"…"}</c>: classified by its code
+    /// (100 → retry, any other → rejected), exactly as the same error inside a 200 reply. Null for anything else.
+    /// </summary>
+    private static Classification? ParseTransportError(ReadOnlySpan<byte> body)
+    {
+        if (body.IsEmpty)
+        {
+            return null;
+        }
+        try
+        {
+            var reader = new Utf8JsonReader(body);
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                return null;
+            }
+            int? code = null;
+            string? message = null;
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                if (reader.ValueTextEquals("code"u8) && reader.Read() && reader.TokenType == JsonTokenType.Number && reader.TryGetInt32(out var c))
+                {
+                    code = c;
+                }
+                else if (reader.ValueTextEquals("message"u8) && reader.Read() && reader.TokenType == JsonTokenType.String)
+                {
+                    message = reader.GetString();
+                }
+                else
+                {
+                    return null; // another shape: not Centrifugo's error object
+                }
+            }
+            return code is { } known && reader.TokenType == JsonTokenType.EndObject ? DeliveryClassifier.ForReplyError(known, message) : null;
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
+        {
+            return null;
+        }
+    }
+
+    private static string SafeString(ref Utf8JsonReader reader)
+    {
+        try
+        {
+            return reader.GetString() ?? "";
+        }
+        catch (InvalidOperationException)
+        {
+            return "(message not valid UTF-8/UTF-16)";
+        }
     }
 
     private static Classification ParseError(ref Utf8JsonReader reader)
@@ -455,7 +562,7 @@ internal sealed partial class CentrifugoClient : ICentrifugoClient, IDisposable
             else if (reader.ValueTextEquals("message"u8))
             {
                 reader.Read();
-                message = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+                message = reader.TokenType == JsonTokenType.String ? SafeString(ref reader) : null;
             }
             else
             {

@@ -175,6 +175,13 @@ internal static class CommandDecoder
         {
             return Malformed("invalid JSON (" + e.Message + ")");
         }
+        catch (InvalidOperationException e)
+        {
+            // Utf8JsonReader.Read() checks neither UTF-8 nor surrogate pairs inside strings; unescaping them
+            // (GetString, CopyString) throws for a lone surrogate escape ("\ud800") or invalid UTF-8 bytes in the
+            // method, a property name or a JSON-string payload. Such a record can never be decoded: dead-letter it.
+            return Malformed("invalid string in the envelope (" + e.Message + ")");
+        }
 
         if (string.IsNullOrEmpty(method))
         {

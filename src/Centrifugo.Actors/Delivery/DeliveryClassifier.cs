@@ -50,6 +50,9 @@ internal static class DeliveryClassifier
         _ => new(DeliveryDecision.Stall, null, $"unexpected HTTP {status} {Reason(status)} from {endpoint}: check api.url"),
     };
 
+    /// <summary>Statuses Centrifugo's transport error mode answers a per-method error with (spec §7.3).</summary>
+    public static bool MayCarryTransportError(int status) => status is 400 or 404 or 409 or 416 or 500;
+
     /// <summary>A 200 whose body is not the reply we expect (not JSON, wrong shape, wrong reply count).</summary>
     public static Classification ForUnexpectedBody(string endpoint, string what) =>
         new(DeliveryDecision.Retry, null, $"unexpected response from {endpoint}: {what}");

@@ -32,6 +32,10 @@ internal sealed record KafkaConsumerHubSettings
 internal sealed class KafkaConsumerHub : IAsyncDisposable
 {
     private readonly string _name;
+
+    internal ILogger Logger => _logger;
+
+    internal string Name => _name;
     private readonly KafkaConsumerHubSettings _settings;
     private readonly ILogger _logger;
     private readonly IConsumer<byte[]?, byte[]?> _consumer;

@@ -6,6 +6,10 @@ namespace Centrifugo.Actors.Kafka;
 // topics, partitions, offsets and librdkafka's own (already redacted) messages.
 internal static partial class KafkaLog
 {
+    [LoggerMessage(4050, LogLevel.Warning,
+        "Kafka consumer {Consumer}: the read position of {Topic}/{Partition} moved back from {Expected} to {Offset} (offset reset or log truncation); replaying from there")]
+    public static partial void PositionRewound(ILogger logger, string consumer, string topic, int partition, long expected, long offset);
+
     [LoggerMessage(4000, LogLevel.Information, "Kafka consumer {Consumer} started ({Description})")]
     public static partial void HubStarted(ILogger logger, string consumer, string description);
 

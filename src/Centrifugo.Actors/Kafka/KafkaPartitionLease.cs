@@ -146,10 +146,17 @@ internal sealed class KafkaPartitionLease : IAsyncDisposable
     /// <summary>Poll thread: queues the record and pauses the partition at the limit; true when it paused.</summary>
     internal bool Deliver(KafkaRecord record)
     {
-        // A fetch issued before a re-assignment can still deliver records we already queued.
-        if (record.Offset < _nextExpected || _closed)
+        if (_closed)
         {
             return false;
+        }
+
+        if (record.Offset < _nextExpected)
+        {
+            // The fetch position moved backwards: librdkafka reset an out-of-range position (a committed offset past
+            // the end of the log, a re-created topic) or truncated the log. Skipping these records would commit past
+            // records never delivered; like Centrifugo, replay them (at-least-once) and say so once per jump.
+            KafkaLog.PositionRewound(_hub.Logger, _hub.Name, Topic, Partition, _nextExpected, record.Offset);
         }
 
         _nextExpected = record.Offset + 1;

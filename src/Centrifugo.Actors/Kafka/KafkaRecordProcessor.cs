@@ -1,3 +1,4 @@
+using Confluent.Kafka;
 using Centrifugo.Actors.Configuration;
 using Centrifugo.Actors.Delivery;
 using Microsoft.Extensions.Logging;
@@ -65,14 +66,29 @@ internal sealed partial class KafkaRecordProcessor(
         var decoded = new DecodeResult[records.Count];
         for (var i = 0; i < records.Count; i++)
         {
-            decoded[i] = Decode(records[i]);
+            decoded[i] = DecodeOrReject(records[i]);
         }
 
+        var finished = new bool[records.Count];
         var start = 0;
         var retries = 0;
         while (start < records.Count)
         {
-            var (next, pass) = await PassAsync(lease, records, decoded, start, cancel);
+            int next;
+            KafkaPassReport pass;
+            try
+            {
+                (next, pass) = await PassAsync(lease, records, decoded, finished, start, cancel);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !cancel.IsCancellationRequested)
+            {
+                // A bug or an input nothing foresaw: never let it fail the partition's stream (released and
+                // restarted in a loop); nothing after the last mark is marked, the pass is counted and retried.
+                var r = records[start];
+                LogPassCrashed(logger, consumer, r.Topic, r.Partition, r.Offset, e);
+                (next, pass) = (start, new KafkaPassReport(records.Count - start, 0, 0,
+                    new DeliveryFailure(FailureKind.Temporary, $"internal error at offset {r.Offset}: {e.GetType().Name}: {e.Message}")));
+            }
             report(pass);
             if (pass.Failure is null)
             {
@@ -89,6 +105,23 @@ internal sealed partial class KafkaRecordProcessor(
             {
                 return;
             }
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Decode"/>, but a decoder bug or an input it does not foresee can never escape and restart the
+    /// partition forever: the record is dead-lettered with the exception as its reason, and logged at error level.
+    /// </summary>
+    internal DecodeResult DecodeOrReject(KafkaRecord record)
+    {
+        try
+        {
+            return Decode(record);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            LogDecodeCrashed(logger, consumer, record.Topic, record.Partition, record.Offset, e);
+            return DecodeResult.Reject($"cannot decode: {e.GetType().Name}: {e.Message}");
         }
     }
 
@@ -119,14 +152,17 @@ internal sealed partial class KafkaRecordProcessor(
         KafkaPartitionLease lease,
         IReadOnlyList<KafkaRecord> records,
         DecodeResult[] decoded,
+        bool[] finished,
         int start,
         CancellationToken cancel)
     {
+        // Records finished by an earlier pass (delivered, or copied to the dead letters) are never sent again: a
+        // failed dead-letter copy must not make the commands after it be redelivered on every retry (K4).
         var commands = new List<ApiCommand>(records.Count - start);
         var commandRecord = new List<int>(records.Count - start);
         for (var i = start; i < records.Count; i++)
         {
-            if (decoded[i].Command is { } command)
+            if (!finished[i] && decoded[i].Command is { } command)
             {
                 commands.Add(command);
                 commandRecord.Add(i);
@@ -140,11 +176,16 @@ internal sealed partial class KafkaRecordProcessor(
 
         // Dead-letter copies of the completed prefix are produced together (the idempotent producer keeps their
         // order) and awaited in order: the prefix ends before the first copy the broker did not acknowledge.
-        var delivered = new List<int>(completedEnd - start);
+        var delivered = 0;
         var copies = new List<(int Index, Task Produced)>();
         var commandIndex = 0;
         for (var i = start; i < completedEnd; i++)
         {
+            if (finished[i])
+            {
+                continue;
+            }
+
             if (decoded[i].RejectReason is { } reason)
             {
                 copies.Add((i, deadLetters.ProduceAsync(records[i], reason, cancel)));
@@ -154,7 +195,8 @@ internal sealed partial class KafkaRecordProcessor(
             var outcome = result.Completed[commandIndex++];
             if (outcome.Delivered)
             {
-                delivered.Add(i);
+                finished[i] = true;
+                delivered++;
             }
             else
             {
@@ -162,29 +204,45 @@ internal sealed partial class KafkaRecordProcessor(
             }
         }
 
-        var done = completedEnd;
         var failure = result.Failure;
         var deadLettered = 0;
+        var copyFailed = false;
         foreach (var (index, produced) in copies)
         {
             try
             {
                 await produced;
-                if (index < done)
-                {
-                    deadLettered++;
-                }
+                finished[index] = true;
+                deadLettered++;
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancel.IsCancellationRequested)
             {
-                if (index < done)
+                var r = records[index];
+                if (!copyFailed)
                 {
-                    done = index;
-                    failure = new DeliveryFailure(FailureKind.Temporary, "dead-letter produce failed: " + ex.Message);
-                    var r = records[index];
-                    LogDeadLetterFailed(logger, consumer, r.Topic, r.Partition, r.Offset, ex.Message);
+                    copyFailed = true;
+                    // A copy that can never be written (too large, topic missing or not authorised, invalid record
+                    // for a compacted topic) is a configuration fault: stall loudly (error, state stalled,
+                    // readiness red) instead of retrying quietly forever. Others are retried with backoff.
+                    var permanent = IsPermanent(ex);
+                    failure = new DeliveryFailure(permanent ? FailureKind.Configuration : FailureKind.Temporary,
+                        $"dead-letter copy of offset {r.Offset} failed: {ex.Message}");
+                    if (permanent)
+                    {
+                        LogDeadLetterImpossible(logger, consumer, r.Topic, r.Partition, r.Offset, ex.Message);
+                    }
+                    else
+                    {
+                        LogDeadLetterFailed(logger, consumer, r.Topic, r.Partition, r.Offset, ex.Message);
+                    }
                 }
             }
+        }
+
+        var done = start;
+        while (done < records.Count && finished[done])
+        {
+            done++;
         }
 
         if (done > start)
@@ -192,9 +250,9 @@ internal sealed partial class KafkaRecordProcessor(
             lease.MarkProcessed(records[done - 1].Offset);
         }
 
-        if (result.Failure is { } deliveryFailure && done == completedEnd)
+        if (result.Failure is { } deliveryFailure && !copyFailed)
         {
-            var r = records[done];
+            var r = records[completedEnd];
             if (deliveryFailure.Kind == FailureKind.Configuration)
             {
                 LogConfigurationFault(logger, consumer, r.Topic, r.Partition, r.Offset, deliveryFailure.Message);
@@ -204,10 +262,26 @@ internal sealed partial class KafkaRecordProcessor(
                 LogTemporaryFailure(logger, consumer, r.Topic, r.Partition, r.Offset, deliveryFailure.Message);
             }
         }
+        else if (result.Failure is { Kind: FailureKind.Configuration } && failure is { Kind: FailureKind.Temporary })
+        {
+            failure = result.Failure; // a Centrifugo configuration fault outranks a temporary copy failure
+        }
 
-        var deliveredCount = delivered.Count(i => i < done);
-        return (done, new KafkaPassReport(records.Count - start, deliveredCount, deadLettered, failure));
+        if (failure is null && done < records.Count)
+        {
+            failure = new DeliveryFailure(FailureKind.Temporary, "records left unfinished");
+        }
+
+        return (done, new KafkaPassReport(records.Count - start, delivered, deadLettered, failure));
     }
+
+    /// <summary>Produce errors that retrying the same copy can never fix.</summary>
+    internal static bool IsPermanent(Exception exception) =>
+        exception is KafkaException { Error: var error } && error.Code is
+            ErrorCode.MsgSizeTooLarge or ErrorCode.InvalidMsgSize or ErrorCode.RecordListTooLarge
+            or ErrorCode.TopicAuthorizationFailed or ErrorCode.ClusterAuthorizationFailed
+            or ErrorCode.Local_UnknownTopic or ErrorCode.UnknownTopicOrPart or ErrorCode.TopicException
+            or ErrorCode.InvalidRecord or ErrorCode.InvalidMsg or ErrorCode.InvalidRequiredAcks;
 
     [LoggerMessage(4030, LogLevel.Warning,
         "Temporary delivery failure, retrying with backoff: consumer {Consumer}, {Topic}/{Partition}@{Offset}: {Reason}")]
@@ -216,6 +290,18 @@ internal sealed partial class KafkaRecordProcessor(
     [LoggerMessage(4031, LogLevel.Error,
         "Partition stalled by a configuration fault (nothing marked, readiness red): consumer {Consumer}, {Topic}/{Partition}@{Offset}: {Reason}")]
     private static partial void LogConfigurationFault(ILogger logger, string consumer, string topic, int partition, long offset, string reason);
+
+    [LoggerMessage(4035, LogLevel.Error,
+        "Dead-letter copy can never be written (partition stalled, offset not marked, readiness red; nothing after it is redelivered): consumer {Consumer}, {Topic}/{Partition}@{Offset}: {Reason}")]
+    private static partial void LogDeadLetterImpossible(ILogger logger, string consumer, string topic, int partition, long offset, string reason);
+
+    [LoggerMessage(4034, LogLevel.Error,
+        "Unexpected error in a pass (nothing marked, retrying with backoff): consumer {Consumer}, {Topic}/{Partition}@{Offset}")]
+    private static partial void LogPassCrashed(ILogger logger, string consumer, string topic, int partition, long offset, Exception exception);
+
+    [LoggerMessage(4033, LogLevel.Error,
+        "Decoding a record failed unexpectedly; it goes to the dead letters: consumer {Consumer}, {Topic}/{Partition}@{Offset}")]
+    private static partial void LogDecodeCrashed(ILogger logger, string consumer, string topic, int partition, long offset, Exception exception);
 
     [LoggerMessage(4032, LogLevel.Warning,
         "Dead-letter copy not acknowledged, retrying with backoff (offset not marked): consumer {Consumer}, {Topic}/{Partition}@{Offset}: {Reason}")]

@@ -69,6 +69,36 @@ internal sealed partial class OutboxBatchProcessor(
         }
     }
 
+    /// <summary>
+    /// <see cref="FinishAsync"/>, but an unexpected exception (a bug, an input nothing foresaw) never fails the
+    /// partition's stream, which would stop the entity and let the keeper restart it in a silent loop: it is logged
+    /// at error level with consumer, partition and the row ids of the batch, the transaction is rolled back (nothing
+    /// deleted), and the pass reports a failure, so it is counted and retried with the capped backoff.
+    /// </summary>
+    public async Task<OutboxPassReport> FinishSafelyAsync(OutboxRead read, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await FinishAsync(read, cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            var rows = read.Batch?.Rows;
+            var first = rows is { Count: > 0 } ? rows[0].Id : (long?)null;
+            var last = rows is { Count: > 0 } ? rows[^1].Id : (long?)null;
+            LogPassCrashed(logger, Consumer, read.Partition, first, last, e);
+            if (read.Batch is { } batch)
+            {
+                await batch.DisposeAsync();
+            }
+            return new OutboxPassReport(rows?.Count ?? 0, 0, 0, false, null,
+                $"internal error in the pass over ids {first}..{last}: {e.GetType().Name}: {e.Message}");
+        }
+    }
+
+    /// <summary>The partition's stream ended with an exception (should not happen: passes never throw but for cancellation).</summary>
+    public void ReportStreamFailure(int partition, Exception exception) => LogStreamFailed(logger, Consumer, partition, exception);
+
     /// <summary>Delivers what <paramref name="read"/> holds and completes (or rolls back) its transaction.</summary>
     public async Task<OutboxPassReport> FinishAsync(OutboxRead read, CancellationToken cancellationToken)
     {
@@ -105,7 +135,7 @@ internal sealed partial class OutboxBatchProcessor(
             var rejections = new string?[rows.Count];
             for (var i = 0; i < rows.Count; i++)
             {
-                var decoded = CommandDecoder.Decode(rows[i].Method, rows[i].Payload);
+                var decoded = DecodeOrReject(rows[i], partition);
                 if (decoded.Command is { } command)
                 {
                     commands.Add(command);
@@ -212,6 +242,35 @@ internal sealed partial class OutboxBatchProcessor(
             };
         }
     }
+
+    /// <summary>
+    /// <see cref="CommandDecoder.Decode"/>, but a decoder bug or an input it does not foresee can never escape and
+    /// stop the partition: the row is dead-lettered with the exception as its reason, and logged at error level.
+    /// </summary>
+    private DecodeResult DecodeOrReject(OutboxRow row, int partition)
+    {
+        try
+        {
+            return CommandDecoder.Decode(row.Method, row.Payload);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            LogDecodeCrashed(logger, Consumer, partition, row.Id, e);
+            return DecodeResult.Reject($"cannot decode: {e.GetType().Name}: {e.Message}");
+        }
+    }
+
+    [LoggerMessage(EventId = 2006, Level = LogLevel.Error,
+        Message = "Unexpected error in an outbox pass (rolled back, nothing deleted, retrying with backoff): consumer {Consumer}, partition {Partition}, ids {FirstId}..{LastId}")]
+    private static partial void LogPassCrashed(ILogger logger, string consumer, int partition, long? firstId, long? lastId, Exception exception);
+
+    [LoggerMessage(EventId = 2007, Level = LogLevel.Error,
+        Message = "Outbox partition stream failed; the entity stops and is restarted: consumer {Consumer}, partition {Partition}")]
+    private static partial void LogStreamFailed(ILogger logger, string consumer, int partition, Exception exception);
+
+    [LoggerMessage(EventId = 2005, Level = LogLevel.Error,
+        Message = "Decoding an outbox row failed unexpectedly; it goes to the dead letters: consumer {Consumer}, partition {Partition}, id {RowId}")]
+    private static partial void LogDecodeCrashed(ILogger logger, string consumer, int partition, long rowId, Exception exception);
 
     [LoggerMessage(EventId = 2001, Level = LogLevel.Warning,
         Message = "Outbox row moved to the dead-letter table: consumer {Consumer}, partition {Partition}, id {RowId}: {Reason}")]

@@ -24,7 +24,7 @@ internal sealed class OutboxPartitionActor : ReceiveActor
     private readonly PartitionProgress _progress;
     private readonly WakeSignal _wake = new();
     private readonly EntityStop _stop = new();
-    private readonly PassControl _control = new();
+    private readonly OutboxPassControl _control = new();
     private UniqueKillSwitch? _killSwitch;
 
     public OutboxPartitionActor(string entityId, int partition, OutboxConsumerRuntime runtime, PartitionStatusBoard board, string node)
@@ -72,7 +72,7 @@ internal sealed class OutboxPartitionActor : ReceiveActor
             })
             .SelectAsync(1, async read =>
             {
-                var report = await processor.FinishAsync(read, token);
+                var report = await processor.FinishSafelyAsync(read, token);
                 control.After(report, _runtime.Options.PartitionSelectLimit);
                 return report;
             })
@@ -80,7 +80,14 @@ internal sealed class OutboxPartitionActor : ReceiveActor
             .ToMaterialized(Sink.ForEach<OutboxPassReport>(r => self.Tell(r)), Keep.Both)
             .Run(Context.Materializer());
         _killSwitch = killSwitch;
-        completion.ContinueWith(_ => self.Tell(StreamFinished.Instance), TaskScheduler.Default);
+        completion.ContinueWith(t =>
+        {
+            if (t.Exception is { } error && !token.IsCancellationRequested)
+            {
+                processor.ReportStreamFailure(partition, error.GetBaseException());
+            }
+            self.Tell(StreamFinished.Instance);
+        }, TaskScheduler.Default);
 
         _progress.MoveTo(PartitionState.Starting);
     }
@@ -115,94 +122,5 @@ internal sealed class OutboxPartitionActor : ReceiveActor
     private sealed record StreamFinished
     {
         public static readonly StreamFinished Instance = new();
-    }
-
-    /// <summary>
-    /// Decides how long the source waits before the next read, like Centrifugo's loop: a full batch → immediately;
-    /// a short batch or a busy try-lock → until woken (the census finds rows every poll interval, or NOTIFY), with a
-    /// long safety poll; a failure → capped exponential backoff (reset after a success). Written by the delivery stage, read by the source; the strict
-    /// one-at-a-time hand-off between the two stages orders the accesses.
-    /// </summary>
-    private sealed class PassControl
-    {
-        private volatile bool _immediate = true;
-        private readonly Lock _gate = new();
-        private OutboxRead? _readAhead;
-        private bool _closed;
-        private int _retries;
-        private TimeSpan _backoff;
-
-        public OutboxRead? TakeReadAhead()
-        {
-            lock (_gate)
-            {
-                var next = _readAhead;
-                _readAhead = null;
-                return next;
-            }
-        }
-
-        /// <summary>No more batches will be processed: roll back a waiting read-ahead now and any that arrives later
-        /// (it holds the partition lock, which must not outlive this entity).</summary>
-        public async Task DropReadAheadAsync()
-        {
-            OutboxRead? next;
-            lock (_gate)
-            {
-                _closed = true;
-                next = _readAhead;
-                _readAhead = null;
-            }
-            if (next?.Batch is { } batch)
-            {
-                await batch.DisposeAsync();
-            }
-        }
-
-        public void After(OutboxPassReport report, int selectLimit)
-        {
-            lock (_gate)
-            {
-                if (_closed)
-                {
-                    _ = report.Next?.Batch?.DisposeAsync().AsTask();
-                }
-                else
-                {
-                    _readAhead = report.Next;
-                }
-            }
-            if (report.Failed)
-            {
-                _retries++;
-                _backoff = Backoff.Next(_retries);
-                _immediate = false;
-                return;
-            }
-            _retries = 0;
-            _backoff = TimeSpan.Zero;
-            _immediate = report.Next is not null || (!report.LockBusy && report.Read >= selectLimit);
-        }
-
-        /// <summary>Returns false when the entity is stopping (no further read).</summary>
-        public async Task<bool> WaitForTurnAsync(WakeSignal wake, TimeSpan idleWait, CancellationToken stopToken)
-        {
-            try
-            {
-                if (_backoff > TimeSpan.Zero)
-                {
-                    await Task.Delay(_backoff, stopToken);
-                }
-                else if (!_immediate)
-                {
-                    await wake.WaitAsync(idleWait, stopToken);
-                }
-                return !stopToken.IsCancellationRequested;
-            }
-            catch (OperationCanceledException) when (stopToken.IsCancellationRequested)
-            {
-                return false;
-            }
-        }
     }
 }

@@ -27,10 +27,7 @@ internal sealed partial class OutboxSql
         SelectAfter = $"SELECT id, method, payload FROM {OutboxTable} WHERE partition = $1 AND id > $2 ORDER BY id ASC LIMIT $3";
         Head = $"SELECT id FROM {OutboxTable} WHERE partition = $1 ORDER BY id ASC LIMIT 1";
         Delete = $"DELETE FROM {OutboxTable} WHERE id = ANY($1)";
-        InsertDeadLetters =
-            $"INSERT INTO {DeadLetterTable} (id, method, payload, partition, consumer, reason) " +
-            $"SELECT o.id, o.method, o.payload, o.partition, $1, d.reason FROM {OutboxTable} o " +
-            "JOIN unnest($2::bigint[], $3::text[]) AS d(id, reason) ON o.id = d.id";
+        InsertDeadLetters = BuildInsertDeadLetters(["id", "method", "payload", "partition"], overridingSystemValue: false);
         CountPending = $"SELECT count(*) FROM {OutboxTable} WHERE partition = $1";
         // Loose index scan over the (partition, id) index: one index descent per non-empty partition, so one
         // query finds every partition with work, whatever the number of partitions or rows. $1 = num_partitions.
@@ -64,7 +61,33 @@ internal sealed partial class OutboxSql
     /// <summary>The partition's first id ($1 partition): checks that rows read ahead are still the head after re-locking.</summary>
     public string Head { get; }
     public string Delete { get; }
-    public string InsertDeadLetters { get; }
+    /// <summary>
+    /// Dead-letter copy ($1 consumer, $2 ids, $3 reasons). Until <see cref="UseDeadLetterColumns"/> is called it copies
+    /// Centrifugo's four columns; after start-up it copies every column the outbox and the dead-letter table share.
+    /// </summary>
+    public string InsertDeadLetters { get; private set; }
+
+    /// <summary>The bookkeeping columns the consumer writes itself (never copied from the outbox).</summary>
+    public static readonly IReadOnlySet<string> DeadLetterOwnColumns = new HashSet<string>(StringComparer.Ordinal) { "consumer", "reason", "failed_at" };
+
+    /// <summary>Copies exactly <paramref name="columns"/> (outbox column names, case kept) into the dead-letter table.</summary>
+    public void UseDeadLetterColumns(IReadOnlyList<string> columns, bool overridingSystemValue) =>
+        InsertDeadLetters = BuildInsertDeadLetters(columns, overridingSystemValue);
+
+    private string BuildInsertDeadLetters(IReadOnlyList<string> columns, bool overridingSystemValue)
+    {
+        var target = string.Join(", ", columns.Select(QuoteIdentifier));
+        var source = string.Join(", ", columns.Select(c => "o." + QuoteIdentifier(c)));
+        return $"INSERT INTO {DeadLetterTable} ({target}, consumer, reason) " +
+               (overridingSystemValue ? "OVERRIDING SYSTEM VALUE " : "") +
+               $"SELECT {source}, $1, d.reason FROM {OutboxTable} o " +
+               "JOIN unnest($2::bigint[], $3::text[]) AS d(id, reason) ON o.id = d.id";
+    }
+
+    /// <summary>$1 = quoted table name as text: its live columns in order (name, SQL type, NOT NULL, has default, generated, identity always).</summary>
+    public const string Columns =
+        "SELECT attname, format_type(atttypid, atttypmod), attnotnull, atthasdef, attgenerated <> '', attidentity = 'a' " +
+        "FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped ORDER BY attnum";
     public string CountPending { get; }
     public string NonEmptyPartitions { get; }
     public string CreateDeadLetterTable { get; }
@@ -73,9 +96,34 @@ internal sealed partial class OutboxSql
     public const string Commit = "COMMIT";
     public const string Rollback = "ROLLBACK";
 
-    /// <summary>$1 = key1 (consumer hash), $2 = key2 (partition).</summary>
+    /// <summary>
+    /// $1 = key1 (consumer hash), $2 = key2 (partition). The first column is the lock (try-lock: its boolean). The
+    /// second raises, for this transaction only, a server <c>idle_in_transaction_session_timeout</c> shorter than
+    /// <see cref="TransactionIdleBound"/> to that bound: the transaction sits idle while its batch is delivered over
+    /// HTTP, and a shorter server timeout (common on managed PostgreSQL) would kill every slow pass, so nothing is
+    /// ever deleted and the partition redelivers forever. A frozen process still loses its lock after the bound.
+    /// </summary>
     public static string Lock(bool tryLock) =>
-        tryLock ? "SELECT pg_try_advisory_xact_lock($1, $2)" : "SELECT pg_advisory_xact_lock($1, $2)";
+        (tryLock ? "SELECT pg_try_advisory_xact_lock($1, $2)" : "SELECT pg_advisory_xact_lock($1, $2)") +
+        ", set_config('idle_in_transaction_session_timeout', CASE WHEN current_setting('idle_in_transaction_session_timeout')::interval " +
+        $"BETWEEN interval '1 ms' AND interval '{(long)TransactionIdleBound.TotalMilliseconds} ms' " +
+        $"THEN '{(long)TransactionIdleBound.TotalMilliseconds}' ELSE current_setting('idle_in_transaction_session_timeout') END, true)";
+
+    /// <summary>The idle-in-transaction bound this consumer's transactions run under when the server sets a shorter one.</summary>
+    public static readonly TimeSpan TransactionIdleBound = TimeSpan.FromMinutes(10);
+
+    /// <summary>The session's idle_in_transaction_session_timeout in ms (0 = off).</summary>
+    public const string IdleInTransactionTimeout =
+        "SELECT setting::bigint FROM pg_settings WHERE name = 'idle_in_transaction_session_timeout'";
+
+    /// <summary>$1 = quoted table name as text: true when an index of the table has partition as its first column.</summary>
+    public const string HasPartitionIndex =
+        "SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] " +
+        "WHERE i.indrelid = to_regclass($1) AND a.attname = 'partition')";
+
+    /// <summary>The index the census and the reads need, as the start-up warning prints it.</summary>
+    public string CreatePartitionIndex =>
+        $"CREATE INDEX CONCURRENTLY IF NOT EXISTS {QuoteIdentifier(OutboxTable.Split('.')[^1].Trim('"') + "_partition_id_idx")} ON {OutboxTable} (partition, id)";
 
     /// <summary>$1 = quoted table name as text; true when the relation exists.</summary>
     public const string TableExists = "SELECT to_regclass($1) IS NOT NULL";

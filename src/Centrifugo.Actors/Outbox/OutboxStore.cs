@@ -77,22 +77,147 @@ internal sealed partial class OutboxStore : IAsyncDisposable
                     $"(outbox_table_name '{Options.OutboxTableName}'; unquoted names are folded to lower case).");
             }
 
-            if (await DeadLetterTableReadyAsync(connection, cancellationToken))
+            await CheckIndexAndTimeoutAsync(connection, cancellationToken);
+            var outboxColumns = await ColumnsAsync(connection, _sql.OutboxTable, cancellationToken);
+            if (!await DeadLetterTableReadyAsync(connection, cancellationToken)
+                || MissingFromDeadLetters(outboxColumns, await ColumnsAsync(connection, _sql.DeadLetterTable, cancellationToken)).Count > 0)
             {
-                return;
+                await using var tx = await connection.BeginTransactionAsync(cancellationToken);
+                await ExecuteAsync(connection, OutboxSql.LockDdl, cancellationToken);
+                if (!await TableExistsAsync(connection, _sql.DeadLetterTable, cancellationToken))
+                {
+                    await ExecuteAsync(connection, _sql.CreateDeadLetterTable, cancellationToken);
+                    LogDeadLetterTableCreated(_logger, ConsumerName, _sql.DeadLetterTable);
+                }
+
+                await ExecuteAsync(connection, _sql.AddDeadLetterColumns, cancellationToken);
+                // Columns the application added to the outbox after the dead-letter table was created: added
+                // (nullable) so that a dead letter keeps every column of its row.
+                foreach (var missing in MissingFromDeadLetters(outboxColumns, await ColumnsAsync(connection, _sql.DeadLetterTable, cancellationToken)))
+                {
+                    await ExecuteAsync(connection,
+                        $"ALTER TABLE {_sql.DeadLetterTable} ADD COLUMN IF NOT EXISTS {OutboxSql.QuoteIdentifier(missing.Name)} {missing.Type}",
+                        cancellationToken);
+                    LogDeadLetterColumnAdded(_logger, ConsumerName, _sql.DeadLetterTable, missing.Name);
+                }
+
+                await tx.CommitAsync(cancellationToken);
             }
 
-            await using var tx = await connection.BeginTransactionAsync(cancellationToken);
-            await ExecuteAsync(connection, OutboxSql.LockDdl, cancellationToken);
-            if (!await TableExistsAsync(connection, _sql.DeadLetterTable, cancellationToken))
-            {
-                await ExecuteAsync(connection, _sql.CreateDeadLetterTable, cancellationToken);
-                LogDeadLetterTableCreated(_logger, ConsumerName, _sql.DeadLetterTable);
-            }
-
-            await ExecuteAsync(connection, _sql.AddDeadLetterColumns, cancellationToken);
-            await tx.CommitAsync(cancellationToken);
+            UseDeadLetterColumns(outboxColumns, await ColumnsAsync(connection, _sql.DeadLetterTable, cancellationToken));
         }
+    }
+
+    /// <summary>
+    /// Start-up checks that never refuse the start: without an index led by <c>partition</c> every census and read
+    /// scans the whole table (the exact CREATE INDEX is logged); a server idle_in_transaction_session_timeout is
+    /// reported with what the consumer does about it (<see cref="OutboxSql.Lock"/>).
+    /// </summary>
+    private async Task CheckIndexAndTimeoutAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        await using (var index = new NpgsqlCommand(OutboxSql.HasPartitionIndex, connection))
+        {
+            index.Parameters.Add(new NpgsqlParameter<string> { TypedValue = _sql.OutboxTable });
+            if (!(bool)(await index.ExecuteScalarAsync(cancellationToken))!)
+            {
+                LogMissingPartitionIndex(_logger, ConsumerName, _sql.OutboxTable, _sql.CreatePartitionIndex);
+            }
+        }
+
+        await using (var max = new NpgsqlCommand("SELECT current_setting('max_connections')::int", connection))
+        {
+            var maxConnections = (int)(await max.ExecuteScalarAsync(cancellationToken))!;
+            var pool = PostgresDsn.ToBuilder(Options.Dsn).MaxPoolSize;
+            // Each partition holds a pooled session for its whole pass: with a backlog a node uses up to the pool
+            // size per consumer, and the application writing the outbox needs sessions too.
+            if (pool * 2 >= maxConnections)
+            {
+                LogPoolTooLarge(_logger, ConsumerName, pool, maxConnections);
+            }
+        }
+
+        await using var timeout = new NpgsqlCommand(OutboxSql.IdleInTransactionTimeout, connection);
+        if (await timeout.ExecuteScalarAsync(cancellationToken) is long ms && ms > 0)
+        {
+            IdleInTransactionTimeout = TimeSpan.FromMilliseconds(ms);
+            LogIdleInTransactionTimeout(_logger, ConsumerName, ms, (long)OutboxSql.TransactionIdleBound.TotalMilliseconds);
+        }
+    }
+
+    /// <summary>The server's idle_in_transaction_session_timeout for this consumer's sessions, read at start-up (null = off).</summary>
+    public TimeSpan? IdleInTransactionTimeout { get; private set; }
+
+    /// <summary>A live column of a table (pg_attribute).</summary>
+    private sealed record TableColumn(string Name, string Type, bool NotNull, bool HasDefault, bool Generated, bool IdentityAlways);
+
+    private static async Task<List<TableColumn>> ColumnsAsync(NpgsqlConnection connection, string quotedTable, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(OutboxSql.Columns, connection);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = quotedTable });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var columns = new List<TableColumn>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            columns.Add(new TableColumn(reader.GetString(0), reader.GetString(1), reader.GetBoolean(2), reader.GetBoolean(3),
+                reader.GetBoolean(4), reader.GetBoolean(5)));
+        }
+        return columns;
+    }
+
+    /// <summary>Outbox columns (not generated, not the consumer's own) the dead-letter table lacks.</summary>
+    private static List<TableColumn> MissingFromDeadLetters(List<TableColumn> outbox, List<TableColumn> deadLetters) =>
+        outbox.Where(o => !o.Generated && !OutboxSql.DeadLetterOwnColumns.Contains(o.Name)
+                          && !deadLetters.Exists(d => d.Name == o.Name)).ToList();
+
+    /// <summary>
+    /// The dead-letter copy takes every column the outbox and the dead-letter table share (whatever the application
+    /// added: tenant, trace id…), so an extra NOT NULL column can never make the copy, and with it the deletes of
+    /// the delivered rows, fail. A dead-letter column that no copy can ever fill (NOT NULL, no default, not in the
+    /// outbox) refuses the start-up with the column named.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The dead-letter table can never accept a copy.</exception>
+    private void UseDeadLetterColumns(List<TableColumn> outbox, List<TableColumn> deadLetters)
+    {
+        var copied = new List<string>();
+        var overriding = false;
+        foreach (var column in outbox)
+        {
+            if (column.Generated || OutboxSql.DeadLetterOwnColumns.Contains(column.Name))
+            {
+                continue;
+            }
+            var target = deadLetters.Find(d => d.Name == column.Name);
+            if (target is null || target.Generated)
+            {
+                continue;
+            }
+            copied.Add(column.Name);
+            overriding |= target.IdentityAlways;
+        }
+
+        foreach (var core in new[] { "id", "method", "payload", "partition" })
+        {
+            if (!copied.Contains(core))
+            {
+                throw new InvalidOperationException(
+                    $"dead-letter table {_sql.DeadLetterTable} of consumer {ConsumerName} has no column \"{core}\" matching the outbox {_sql.OutboxTable}: " +
+                    "drop it (it is re-created like the outbox at start-up) or add the column.");
+            }
+        }
+
+        var unfillable = deadLetters
+            .Where(d => d.NotNull && !d.HasDefault && !d.Generated && !copied.Contains(d.Name) && d.Name is not ("consumer" or "reason"))
+            .Select(d => d.Name)
+            .ToList();
+        if (unfillable.Count > 0)
+        {
+            throw new InvalidOperationException(
+                $"dead-letter table {_sql.DeadLetterTable} of consumer {ConsumerName} has NOT NULL column(s) without a default that the outbox " +
+                $"{_sql.OutboxTable} does not have: {string.Join(", ", unfillable)}; no dead letter could ever be written. " +
+                $"Run ALTER TABLE {_sql.DeadLetterTable} ALTER COLUMN <column> DROP NOT NULL (or give it a default).");
+        }
+
+        _sql.UseDeadLetterColumns(copied, overriding);
     }
 
     /// <summary>
@@ -243,9 +368,25 @@ internal sealed partial class OutboxStore : IAsyncDisposable
     [LoggerMessage(EventId = 3100, Level = LogLevel.Information, Message = "Consumer {Consumer}: created dead-letter table {Table}")]
     private static partial void LogDeadLetterTableCreated(ILogger logger, string consumer, string table);
 
-    [LoggerMessage(EventId = 3102, Level = LogLevel.Warning,
+    [LoggerMessage(EventId = 3106, Level = LogLevel.Warning,
         Message = "Consumer {Consumer} partition {Partition}: rows read ahead from id {ReadAheadId} were taken by another owner of the partition meanwhile (head is now {HeadId}); reading again. Two deployments on one outbox table, or a stale node?")]
     internal static partial void LogReadAheadStale(ILogger logger, string consumer, int partition, long readAheadId, long headId);
+
+    [LoggerMessage(EventId = 3103, Level = LogLevel.Warning,
+        Message = "Consumer {Consumer}: outbox table {Table} has no index led by (partition): every census and read scans the whole table. Run: {CreateIndex}")]
+    private static partial void LogMissingPartitionIndex(ILogger logger, string consumer, string table, string createIndex);
+
+    [LoggerMessage(EventId = 3104, Level = LogLevel.Warning,
+        Message = "Consumer {Consumer}: the server's idle_in_transaction_session_timeout is {TimeoutMs} ms; a partition's transaction stays open while its batch is delivered over HTTP, so each transaction of this consumer raises it to {BoundMs} ms when shorter (SET LOCAL). A pooler's own idle-transaction timeout (PgBouncer idle_transaction_timeout) cannot be raised this way: keep it above partition_select_limit / api.max_batch_size x api.timeout")]
+    private static partial void LogIdleInTransactionTimeout(ILogger logger, string consumer, long timeoutMs, long boundMs);
+
+    [LoggerMessage(EventId = 3105, Level = LogLevel.Warning,
+        Message = "Consumer {Consumer}: its connection pool may grow to {Pool} sessions per node (pool_max_conns; Npgsql's default is 100) while the server allows max_connections {MaxConnections}: two nodes with a backlog can exhaust it and starve the application writing the outbox. Set pool_max_conns in the DSN to at most (max_connections - the application's sessions) / nodes")]
+    private static partial void LogPoolTooLarge(ILogger logger, string consumer, int pool, int maxConnections);
+
+    [LoggerMessage(EventId = 3102, Level = LogLevel.Information,
+        Message = "Consumer {Consumer}: added column {Column} of the outbox to dead-letter table {Table} (dead letters keep every column)")]
+    private static partial void LogDeadLetterColumnAdded(ILogger logger, string consumer, string table, string column);
 
     [LoggerMessage(EventId = 3101, Level = LogLevel.Warning, Message = "Consumer {Consumer}: rollback of an outbox transaction failed; the connection is discarded")]
     private static partial void LogRollbackFailed(ILogger logger, string consumer, Exception exception);

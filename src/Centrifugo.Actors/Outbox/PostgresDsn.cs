@@ -449,22 +449,26 @@ internal static class PostgresDsn
         var parsed = ParseUrl(dsn); // validates the shape; throws FormatException when unparsable
         _ = parsed;
         var schemeEnd = dsn.IndexOf("://", StringComparison.Ordinal) + 3;
+        // A password may hold an unescaped '/', '?', '#' or '@' (parsers then see another host or path, but the
+        // secret is still in the text): everything between the user name and the LAST '@' is masked, whatever it
+        // holds. An '@' further right (a query value) only masks more than needed, never less.
+        var prefix = "";
+        var lastAt = dsn.LastIndexOf('@');
+        if (lastAt >= schemeEnd)
+        {
+            var userinfo = dsn[schemeEnd..lastAt];
+            var colon = userinfo.IndexOf(':', StringComparison.Ordinal);
+            prefix = (colon >= 0 ? userinfo[..(colon + 1)] + "***" : userinfo) + "@";
+            schemeEnd = lastAt + 1;
+        }
+
         var authorityEnd = dsn.IndexOfAny(['/', '?', '#'], schemeEnd);
         if (authorityEnd < 0)
         {
             authorityEnd = dsn.Length;
         }
 
-        var authority = dsn[schemeEnd..authorityEnd];
-        var at = authority.LastIndexOf('@');
-        if (at >= 0)
-        {
-            var colon = authority.IndexOf(':', StringComparison.Ordinal);
-            if (colon >= 0 && colon < at)
-            {
-                authority = authority[..(colon + 1)] + "***" + authority[at..];
-            }
-        }
+        var authority = prefix + dsn[schemeEnd..authorityEnd];
 
         var tail = dsn[authorityEnd..];
         var q = tail.IndexOf('?', StringComparison.Ordinal);
@@ -483,7 +487,7 @@ internal static class PostgresDsn
             tail = tail[..(q + 1)] + string.Join('&', pairs);
         }
 
-        return dsn[..schemeEnd] + authority + tail;
+        return dsn[..(dsn.IndexOf("://", StringComparison.Ordinal) + 3)] + authority + tail;
     }
 
     private static string RedactKeyValue(string dsn)

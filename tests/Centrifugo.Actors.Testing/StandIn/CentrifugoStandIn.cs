@@ -19,7 +19,7 @@ namespace Centrifugo.Actors.Testing.StandIn;
 /// <summary>
 /// In-process stand-in for Centrifugo's HTTP server API (spec §7), strict about paths, methods, auth and request
 /// decoding, with thread-safe fault injection and a record of accepted commands.
-/// Not implemented: legacy POST /api (404), map_* and shared_poll_publish (404 / batch 104), transport error mode.
+/// Not implemented: legacy POST /api (404), map_* and shared_poll_publish (404 / batch 104).
 /// </summary>
 internal sealed class CentrifugoStandIn : IAsyncDisposable
 {
@@ -42,6 +42,9 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
     private long _latencyTicks;
     private long _responseDelayTicks;
     private int _failNext;
+    private int _failOneIn;
+    private Random _failRandom = new(1);
+    private int _failOneInCode = 100;
     private int _failNextCode = 100;
     private int _failNextSkip;
     private int _failBroadcastChannel;
@@ -187,6 +190,22 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
             _failNext = count;
             _failNextSkip = count > 0 ? skip : 0;
             _failNextCode = errorCode;
+        }
+    }
+
+    /// <summary>
+    /// From now on each command (counted one by one, also inside batches, retries included) gets
+    /// <paramref name="errorCode"/> with probability 1/<paramref name="oneIn"/>, drawn from a generator seeded with
+    /// <paramref name="seed"/> (repeatable): a steady error rate. 0 turns it off.
+    /// </summary>
+    public void FailOneIn(int oneIn, int errorCode = 100, int seed = 1)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(oneIn);
+        lock (_faults)
+        {
+            _failOneIn = oneIn;
+            _failRandom = new Random(seed);
+            _failOneInCode = errorCode;
         }
     }
 
@@ -413,6 +432,30 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
             }
 
             Record(accepted, acceptedCount);
+            if (_options.TransportErrorMode && !isBatch && acceptedCount == 0)
+            {
+                using var reply = JsonDocument.Parse(output.WrittenMemory);
+                if (reply.RootElement.TryGetProperty("error"u8, out var error))
+                {
+                    var code = error.GetProperty("code"u8).GetInt32();
+                    var status = code switch
+                    {
+                        102 or 104 => 404,
+                        107 or 108 => 400,
+                        112 => 416,
+                        113 => 409,
+                        _ => 500,
+                    };
+                    var errorBody = Encoding.UTF8.GetBytes(error.GetRawText());
+                    Count(status);
+                    context.Response.StatusCode = status;
+                    context.Response.ContentType = "application/json";
+                    context.Response.ContentLength = errorBody.Length;
+                    await context.Response.Body.WriteAsync(errorBody, context.RequestAborted);
+                    return;
+                }
+            }
+
             var responseDelay = ResponseDelay;
             if (responseDelay > TimeSpan.Zero)
             {
@@ -710,6 +753,17 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
 
     private int TakeCommandFailure()
     {
+        if (Volatile.Read(ref _failOneIn) > 0)
+        {
+            lock (_faults)
+            {
+                if (_failOneIn > 0 && _failRandom.Next(_failOneIn) == 0)
+                {
+                    return _failOneInCode;
+                }
+            }
+        }
+
         if (Volatile.Read(ref _failNext) == 0)
         {
             return 0;

@@ -18,6 +18,13 @@ internal sealed record StandInOptions
     /// </summary>
     public IReadOnlySet<string>? KnownNamespaces { get; init; }
 
+    /// <summary>
+    /// Centrifugo's <c>http_api.error_mode: "transport"</c>: a top-level error of a per-method endpoint is answered
+    /// with the HTTP status of spec §7.3 (100 → 500, 102/104 → 404, 107/108 → 400, 112 → 416, 113 → 409, other → 500)
+    /// and the bare error object <c>{"code":…,"message":…}</c> as body. /batch never uses it.
+    /// </summary>
+    public bool TransportErrorMode { get; init; }
+
     /// <summary>false keeps only counters (benchmarks); <see cref="CentrifugoStandIn.Received"/> stays empty.</summary>
     public bool RecordCommands { get; init; } = true;
 
