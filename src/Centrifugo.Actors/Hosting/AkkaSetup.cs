@@ -75,6 +75,7 @@ internal static class AkkaSetup
                     KeeperInterval),
                 new ClusterSingletonOptions(),
                 createProxyToo: false)
+            .WithKafkaGroupMembers(runtime)
             .AddStartup((system, _) =>
             {
                 if (cluster.SeedNodes.Count == 0)

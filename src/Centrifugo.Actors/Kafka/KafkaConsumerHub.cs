@@ -83,6 +83,13 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
 
     public string ConsumerName => _name;
 
+    /// <summary>
+    /// When set (by the node once its group member singleton proxy exists), every commit goes through the group member
+    /// instead of this consumer (which has no membership): the call blocks the coordinator thread for at most the given
+    /// timeout and returns one outcome per entry. Leases without a grant (epoch 0) are then never committed.
+    /// </summary>
+    internal Func<IReadOnlyList<KafkaCommitEntry>, TimeSpan, IReadOnlyList<KafkaCommitOutcome>>? Committer { get; set; }
+
     /// <summary>A lease's queue at or above this many records pauses its partition.</summary>
     internal int PauseThreshold { get; }
 
@@ -488,6 +495,12 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
             return;
         }
 
+        if (Committer is { } committer)
+        {
+            CommitThroughMember(committer, batch);
+            return;
+        }
+
         try
         {
             _consumer.Commit(batch.Select(b => new TopicPartitionOffset(b.Lease.TopicPartition, b.Next)));
@@ -514,6 +527,53 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
         catch (KafkaException e)
         {
             KafkaLog.CommitFailed(_logger, _name, e.Error.Code, e.Error.Reason);
+        }
+    }
+
+    private void CommitThroughMember(
+        Func<IReadOnlyList<KafkaCommitEntry>, TimeSpan, IReadOnlyList<KafkaCommitOutcome>> committer,
+        List<(KafkaPartitionLease Lease, long Next)> batch)
+    {
+        batch.RemoveAll(b => b.Lease.Epoch == 0);
+        if (batch.Count == 0)
+        {
+            return;
+        }
+
+        IReadOnlyList<KafkaCommitOutcome> outcomes;
+        try
+        {
+            outcomes = committer(
+                batch.Select(b => new KafkaCommitEntry(b.Lease.Topic, b.Lease.Partition, b.Lease.Epoch, b.Next)).ToArray(),
+                _settings.FinalCommitTimeout);
+        }
+        catch (Exception e) when (e is TimeoutException or OperationCanceledException or InvalidOperationException
+                                      or Akka.Actor.AskTimeoutException or ObjectDisposedException)
+        {
+            KafkaLog.CommitFailed(_logger, _name, ErrorCode.Local_TimedOut, e.Message);
+            return;
+        }
+
+        for (var i = 0; i < batch.Count && i < outcomes.Count; i++)
+        {
+            var (lease, next) = batch[i];
+            switch (outcomes[i])
+            {
+                case KafkaCommitOutcome.Committed:
+                case KafkaCommitOutcome.Behind:
+                    lease.Committed(next);
+                    break;
+                case KafkaCommitOutcome.StaleEpoch:
+                case KafkaCommitOutcome.NotOwned:
+                case KafkaCommitOutcome.Fenced:
+                    lease.RefuseCommits();
+                    lease.LapseGrant();
+                    KafkaMemberLog.CommitRefused(_logger, _name, lease.Topic, lease.Partition, next, outcomes[i]);
+                    break;
+                default:
+                    KafkaLog.PartitionCommitFailed(_logger, _name, lease.Topic, lease.Partition, next, ErrorCode.Local_Fail, outcomes[i].ToString());
+                    break;
+            }
         }
     }
 
