@@ -565,12 +565,13 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
                     break;
                 case KafkaCommitOutcome.StaleEpoch:
                 case KafkaCommitOutcome.NotOwned:
-                case KafkaCommitOutcome.Fenced:
                     lease.RefuseCommits();
                     lease.LapseGrant();
                     KafkaMemberLog.CommitRefused(_logger, _name, lease.Topic, lease.Partition, next, outcomes[i]);
                     break;
                 default:
+                    // Failed, or Fenced: the broker refused the member's generation (nothing moved). Retried with the
+                    // next batch; if the membership is really gone the member revokes this lease's grant.
                     KafkaLog.PartitionCommitFailed(_logger, _name, lease.Topic, lease.Partition, next, ErrorCode.Local_Fail, outcomes[i].ToString());
                     break;
             }

@@ -339,18 +339,8 @@ internal sealed class KafkaGroupMember : IAsyncDisposable
             }
         }
 
-        if (send.Any(s => outcomes[s.Index] == KafkaCommitOutcome.Fenced))
-        {
-            // The broker no longer accepts this member's generation: whatever it granted is no longer backed by the
-            // group. librdkafka rejoins by itself; grants are given again after the new assignment.
-            List<TopicPartition> all;
-            lock (_gate)
-            {
-                all = _owned.Keys.ToList();
-            }
-            OnLost(all, "commit fenced by the broker");
-        }
-
+        // A fenced commit (stale generation) changes nothing here: if the membership is really gone, librdkafka reports
+        // the partitions lost (OnLost drops their grants); a commit that raced a generation bump is simply retried.
         return outcomes;
     }
 

@@ -65,17 +65,20 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor, IWithTimers
         Receive<StopPartition>(_ => BeginStop());
         Receive<StreamFinished>(f =>
         {
-            if (f.Error is KafkaGrantLapsedException)
-            {
-                KafkaMemberLog.GrantLost(_logger, _runtime.Consumer, _topic, _partition, "expired; the batch was not delivered");
-            }
-            else if (f.Error is { } error && !_progress.Stopping)
+            if (f.Error is { } error && !_progress.Stopping)
             {
                 LogStreamFailed(_logger, _runtime.Consumer, _topic, _partition, error);
             }
             Release();
         });
         Receive<LeaseReleased>(_ => Context.Stop(Self));
+        Receive<GrantLapsed>(_ =>
+        {
+            if (!_progress.Stopping)
+            {
+                KafkaMemberLog.GrantLost(_logger, _runtime.Consumer, _topic, _partition, "expired; the batch was not delivered");
+            }
+        });
         Receive<GrantAnswer>(OnGrantAnswer);
         Receive<RetryGrant>(_ => RequestGrant());
         Receive<RenewTick>(_ => Renew());
@@ -270,11 +273,21 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor, IWithTimers
             })
             .SelectAsync(1, async batch =>
             {
-                await processor.ProcessAsync(lease, batch, r => self.Tell(r), stopToken, token);
-                return NotUsed.Instance;
+                try
+                {
+                    await processor.ProcessAsync(lease, batch, r => self.Tell(r), stopToken, token);
+                    return true;
+                }
+                catch (KafkaGrantLapsedException)
+                {
+                    // Not a failure of the stream: the fence did its job; the entity stops.
+                    self.Tell(GrantLapsed.Instance);
+                    return false;
+                }
             })
-            .ViaMaterialized(KillSwitches.Single<NotUsed>(), Keep.Right)
-            .ToMaterialized(Sink.Ignore<NotUsed>(), Keep.Both)
+            .TakeWhile(delivered => delivered)
+            .ViaMaterialized(KillSwitches.Single<bool>(), Keep.Right)
+            .ToMaterialized(Sink.Ignore<bool>(), Keep.Both)
             .Run(Context.Materializer());
         _killSwitch = killSwitch;
         completion.ContinueWith(
@@ -347,6 +360,11 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor, IWithTimers
     private sealed record RetryGrant
     {
         public static readonly RetryGrant Instance = new();
+    }
+
+    private sealed record GrantLapsed
+    {
+        public static readonly GrantLapsed Instance = new();
     }
 
     private sealed record RenewTick

@@ -41,6 +41,22 @@ public sealed class KafkaFencingTests(ITestOutputHelper output) : IAsyncLifetime
         return standIn;
     }
 
+    private void Dump(string label, TestNode node)
+    {
+        foreach (var line in node.Logs.Lines.Where(l => l.Contains("Kafka", StringComparison.Ordinal) && (l.Contains("[405", StringComparison.Ordinal)
+                     || l.Contains("[406", StringComparison.Ordinal) || l.Contains("[404", StringComparison.Ordinal) || l.StartsWith("Warning", StringComparison.Ordinal)
+                     || l.StartsWith("Error", StringComparison.Ordinal))))
+        {
+            output.WriteLine($"{label}: {line}");
+        }
+    }
+
+    /// <summary>Stands for a group member nobody can reach: swallows every message.</summary>
+    private sealed class BlackHole : ReceiveActor
+    {
+        public BlackHole() => ReceiveAny(_ => { });
+    }
+
     private static int PartitionOf(ReceivedCommand c) => int.Parse(c.Channels[0][(c.Channels[0].LastIndexOf('p') + 1)..]);
 
     private static async Task<IReadOnlyList<KafkaOwnedPartition>> OwnedAsync(TestNode node, string consumer)
@@ -133,6 +149,7 @@ public sealed class KafkaFencingTests(ITestOutputHelper output) : IAsyncLifetime
         // A second, independent deployment (its own cluster) joins the same consumer group.
         var joinedAt = Stopwatch.StartNew();
         await using var b = await TestNode.StartAsync(TestNode.Options(standInB.Url, standInB.ApiKey, consumer));
+        using var dump = new Finally(() => { Dump("A", a); Dump("B", b); });
         await Poll.UntilAsync(async () =>
             {
                 var ofA = await OwnedAsync(a, "k_two");
@@ -203,7 +220,9 @@ public sealed class KafkaFencingTests(ITestOutputHelper output) : IAsyncLifetime
         var runtime = node.Runtime.Kafka["k_lapse"];
         var member = runtime.Member!;
         var cut = Stopwatch.StartNew();
-        runtime.Member = ActorRefs.Nobody;
+        using var dump = new Finally(() => Dump("node", node));
+        var system = (ActorSystem)node.Services.GetService(typeof(ActorSystem))!;
+        runtime.Member = system.ActorOf(Props.Create(() => new BlackHole()), "unreachable-member");
         await Poll.UntilAsync(() => node.Logs.Lines.Count(l => l.Contains("[4060]", StringComparison.Ordinal)) >= partitions,
             "both owners saw their grant lapse", TimeSpan.FromSeconds(30));
         await Poll.UntilAsync(() => !node.Board.Snapshot().Any(s => s.Source == "kafka"), "both owners stopped", TimeSpan.FromSeconds(30));
@@ -233,4 +252,9 @@ public sealed class KafkaFencingTests(ITestOutputHelper output) : IAsyncLifetime
             AssertNoLossAndLastOccurrencesInOrder(standIn.ReceivedFor($"lapse:p{p}").Select(Seq).ToList(), rounds);
         }
     }
+}
+
+internal sealed class Finally(Action action) : IDisposable
+{
+    public void Dispose() => action();
 }
