@@ -22,8 +22,9 @@ internal sealed record KafkaConsumerHubSettings
 
 /// <summary>
 /// One librdkafka consumer per (node, kafka consumer config), shared by the partition entities of that consumer.
-/// Cluster.Sharding decides which node reads a partition, so there is no group subscription (one allocator, not two):
-/// partitions are added and removed with incremental manual assignment, starting at the group's committed offset.
+/// Cluster.Sharding decides which node reads a partition (among those the group member singleton owns), so this
+/// consumer has no group subscription: partitions are added and removed with incremental manual assignment, starting
+/// at the group's committed offset; commits go through the group member (<see cref="Committer"/>).
 /// A dedicated poll thread calls Consume continuously and routes each record to its lease's queue; a full queue pauses
 /// only its own partition, so a stuck partition never slows the others. A second thread does the blocking group
 /// calls (committed-offset lookups and batched commits), so a slow coordinator never stops fetching.

@@ -9,17 +9,17 @@ namespace Centrifugo.Actors.Kafka;
 internal sealed record KafkaGroupMemberSettings
 {
     /// <summary>librdkafka session.timeout.ms of the member: how long the group keeps a vanished member's partitions.</summary>
-    public TimeSpan SessionTimeout { get; init; } = TimeSpan.FromSeconds(10);
+    public TimeSpan SessionTimeout { get; init; } = TimeSpan.FromSeconds(6);
     /// <summary>
     /// How long a grant stays valid after the request that obtained or renewed it was sent. Must stay well below
     /// <see cref="SessionTimeout"/> (another member of the group gets a partition at the earliest a session timeout after
     /// this member vanished, by then every grant it gave has expired) and below the cluster's downing time.
     /// </summary>
-    public TimeSpan GrantTtl { get; init; } = TimeSpan.FromSeconds(4);
+    public TimeSpan GrantTtl { get; init; } = TimeSpan.FromSeconds(3);
     /// <summary>How often a holder renews its grant.</summary>
-    public TimeSpan RenewInterval { get; init; } = TimeSpan.FromSeconds(1);
+    public TimeSpan RenewInterval { get; init; } = TimeSpan.FromMilliseconds(750);
     /// <summary>A gap this long in the member's own clock ticks means the process was frozen: all grants are dropped.</summary>
-    public TimeSpan FreezeThreshold { get; init; } = TimeSpan.FromSeconds(2);
+    public TimeSpan FreezeThreshold { get; init; } = TimeSpan.FromMilliseconds(1500);
     /// <summary>Longest a revocation waits for the holders of revoked partitions to finish and release.</summary>
     public TimeSpan RevokeTimeout { get; init; } = TimeSpan.FromSeconds(15);
     /// <summary>Longest one commit (or committed-offset lookup) through the member may take.</summary>
