@@ -69,7 +69,40 @@ internal static partial class ConsumerBinder
             }
         }
 
+        RefuseSharedKafkaGroupTopics(result);
         return result;
+    }
+
+    /// <summary>
+    /// Two enabled kafka consumers reading one topic in one consumer group would both own its partitions (two entities
+    /// per partition: every record delivered twice, offsets committed by both). One consumer is one group member, as
+    /// in Centrifugo, so this is refused instead of guessed at.
+    /// </summary>
+    private static void RefuseSharedKafkaGroupTopics(IReadOnlyList<ConsumerOptions> consumers)
+    {
+        var kafka = consumers.Where(c => c is { Enabled: true, Type: ConsumerType.Kafka, Kafka: not null }).ToList();
+        for (var a = 0; a < kafka.Count; a++)
+        {
+            for (var b = a + 1; b < kafka.Count; b++)
+            {
+                var first = kafka[a].Kafka!;
+                var second = kafka[b].Kafka!;
+                if (!string.Equals(first.ConsumerGroup, second.ConsumerGroup, StringComparison.Ordinal))
+                {
+                    continue;
+                }
+
+                var shared = first.Topics.Intersect(second.Topics, StringComparer.Ordinal).ToList();
+                if (shared.Count > 0)
+                {
+                    throw new ConfigException(
+                        $"consumers {kafka[a].Name} and {kafka[b].Name} both read topic{(shared.Count > 1 ? "s" : "")} " +
+                        $"{string.Join(", ", shared.Select(t => $"\"{t}\""))} in consumer_group \"{first.ConsumerGroup}\": every record " +
+                        "would be delivered by both and their offset commits would overwrite each other; merge them into one " +
+                        "consumer, or give each its own consumer_group (also when they point at different Kafka clusters)");
+                }
+            }
+        }
     }
 
     /// <summary>

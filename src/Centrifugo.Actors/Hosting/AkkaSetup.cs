@@ -50,6 +50,7 @@ internal static class AkkaSetup
                 (_, registry, _) => PartitionKeeper.Props(registry.Get<PartitionRegion>(), runtime.Catalogs, KeeperInterval),
                 new ClusterSingletonOptions(),
                 createProxyToo: false)
+            .WithKafkaGroupMembers(runtime)
             .AddStartup((system, _) =>
             {
                 if (cluster.SeedNodes.Count == 0)

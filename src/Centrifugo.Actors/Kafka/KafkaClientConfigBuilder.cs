@@ -6,9 +6,9 @@ using Confluent.Kafka;
 namespace Centrifugo.Actors.Kafka;
 
 /// <summary>
-/// Maps a Centrifugo <c>kafka</c> consumer config to librdkafka client configs. Sharding assigns partitions, so the
-/// consumer never joins the group: it commits under <c>consumer_group</c> (so Kafka tooling shows lag) and fetches by
-/// manual assignment only. Error messages name the offending field, never its value (keys and passwords are secrets).
+/// Maps a Centrifugo <c>kafka</c> consumer config to librdkafka client configs. The nodes' consumers fetch by manual
+/// assignment only and never join the group; the group member singleton (<see cref="KafkaGroupMember"/>) starts from
+/// the same config, subscribes in <c>consumer_group</c> and does every commit. Error messages name the offending field, never its value (keys and passwords are secrets).
 /// </summary>
 internal static class KafkaClientConfigBuilder
 {

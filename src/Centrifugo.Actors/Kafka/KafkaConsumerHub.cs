@@ -22,8 +22,9 @@ internal sealed record KafkaConsumerHubSettings
 
 /// <summary>
 /// One librdkafka consumer per (node, kafka consumer config), shared by the partition entities of that consumer.
-/// Cluster.Sharding decides which node reads a partition, so there is no group subscription (one allocator, not two):
-/// partitions are added and removed with incremental manual assignment, starting at the group's committed offset.
+/// Cluster.Sharding decides which node reads a partition (among those the group member singleton owns), so this
+/// consumer has no group subscription: partitions are added and removed with incremental manual assignment, starting
+/// at the group's committed offset; commits go through the group member (<see cref="Committer"/>).
 /// A dedicated poll thread calls Consume continuously and routes each record to its lease's queue; a full queue pauses
 /// only its own partition, so a stuck partition never slows the others. A second thread does the blocking group
 /// calls (committed-offset lookups and batched commits), so a slow coordinator never stops fetching.
@@ -86,6 +87,13 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
     }
 
     public string ConsumerName => _name;
+
+    /// <summary>
+    /// When set (by the node once its group member singleton proxy exists), every commit goes through the group member
+    /// instead of this consumer (which has no membership): the call blocks the coordinator thread for at most the given
+    /// timeout and returns one outcome per entry. Leases without a grant (epoch 0) are then never committed.
+    /// </summary>
+    internal Func<IReadOnlyList<KafkaCommitEntry>, TimeSpan, IReadOnlyList<KafkaCommitOutcome>>? Committer { get; set; }
 
     /// <summary>A lease's queue at or above this many records pauses its partition.</summary>
     internal int PauseThreshold { get; }
@@ -492,6 +500,12 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
             return;
         }
 
+        if (Committer is { } committer)
+        {
+            CommitThroughMember(committer, batch);
+            return;
+        }
+
         try
         {
             _consumer.Commit(batch.Select(b => new TopicPartitionOffset(b.Lease.TopicPartition, b.Next)));
@@ -518,6 +532,54 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
         catch (KafkaException e)
         {
             KafkaLog.CommitFailed(_logger, _name, e.Error.Code, e.Error.Reason);
+        }
+    }
+
+    private void CommitThroughMember(
+        Func<IReadOnlyList<KafkaCommitEntry>, TimeSpan, IReadOnlyList<KafkaCommitOutcome>> committer,
+        List<(KafkaPartitionLease Lease, long Next)> batch)
+    {
+        batch.RemoveAll(b => b.Lease.Epoch == 0);
+        if (batch.Count == 0)
+        {
+            return;
+        }
+
+        IReadOnlyList<KafkaCommitOutcome> outcomes;
+        try
+        {
+            outcomes = committer(
+                batch.Select(b => new KafkaCommitEntry(b.Lease.Topic, b.Lease.Partition, b.Lease.Epoch, b.Next)).ToArray(),
+                _settings.FinalCommitTimeout);
+        }
+        catch (Exception e) when (e is TimeoutException or OperationCanceledException or InvalidOperationException
+                                      or Akka.Actor.AskTimeoutException or ObjectDisposedException)
+        {
+            KafkaLog.CommitFailed(_logger, _name, ErrorCode.Local_TimedOut, e.Message);
+            return;
+        }
+
+        for (var i = 0; i < batch.Count && i < outcomes.Count; i++)
+        {
+            var (lease, next) = batch[i];
+            switch (outcomes[i])
+            {
+                case KafkaCommitOutcome.Committed:
+                case KafkaCommitOutcome.Behind:
+                    lease.Committed(next);
+                    break;
+                case KafkaCommitOutcome.StaleEpoch:
+                case KafkaCommitOutcome.NotOwned:
+                    lease.RefuseCommits();
+                    lease.LapseGrant();
+                    KafkaMemberLog.CommitRefused(_logger, _name, lease.Topic, lease.Partition, next, outcomes[i]);
+                    break;
+                default:
+                    // Failed, or Fenced: the broker refused the member's generation (nothing moved). Retried with the
+                    // next batch; if the membership is really gone the member revokes this lease's grant.
+                    KafkaLog.PartitionCommitFailed(_logger, _name, lease.Topic, lease.Partition, next, ErrorCode.Local_Fail, outcomes[i].ToString());
+                    break;
+            }
         }
     }
 

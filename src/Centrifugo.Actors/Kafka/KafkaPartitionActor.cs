@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using Akka;
 using Akka.Actor;
@@ -16,8 +17,11 @@ namespace Centrifugo.Actors.Kafka;
 /// pipeline <c>UnfoldAsync(lease.ReadBatchAsync) → SelectAsync(1, decode + deliver + dead-letter + mark) → actor</c>.
 /// On hand-off it stops reading, lets the in-flight batch finish within the drain budget, then disposes the lease
 /// (final commit) before it stops, so the next owner starts at the committed offset.
+/// Before any of this it obtains a delivery grant from the consumer's group member singleton
+/// (<see cref="KafkaGroupMemberActor"/>) and renews it in the background; no batch is delivered without a valid grant,
+/// and losing it (expired, revoked by a rebalance, member fenced) stops the entity.
 /// </summary>
-internal sealed partial class KafkaPartitionActor : ReceiveActor
+internal sealed partial class KafkaPartitionActor : ReceiveActor, IWithTimers
 {
     private readonly string _entityId;
     private readonly string _topic;
@@ -30,6 +34,9 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor
     private KafkaPartitionLease? _lease;
     private bool _released;
     private UniqueKillSwitch? _killSwitch;
+    private long _epoch;
+    private long _grantExpiresAt;
+    private bool _leaseRequested;
 
     public KafkaPartitionActor(string entityId, string topic, int partition, KafkaConsumerRuntime runtime, PartitionStatusBoard board, string node, ILogger logger)
     {
@@ -65,20 +72,152 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor
             Release();
         });
         Receive<LeaseReleased>(_ => Context.Stop(Self));
+        Receive<GrantLapsed>(_ =>
+        {
+            if (!_progress.Stopping)
+            {
+                KafkaMemberLog.GrantLost(_logger, _runtime.Consumer, _topic, _partition, "expired; the batch was not delivered");
+            }
+        });
+        Receive<GrantAnswer>(OnGrantAnswer);
+        Receive<RetryGrant>(_ => RequestGrant());
+        Receive<RenewTick>(_ => Renew());
+        Receive<RenewAnswer>(OnRenewAnswer);
+        Receive<KafkaGrantRevoked>(r =>
+        {
+            if (r.Epoch == _epoch && !_progress.Stopping)
+            {
+                KafkaMemberLog.GrantLost(_logger, _runtime.Consumer, _topic, _partition, "revoked by the group member");
+                BeginStop();
+            }
+        });
     }
+
+    public ITimerScheduler Timers { get; set; } = null!;
 
     public static Props Props(string entityId, string topic, int partition, KafkaConsumerRuntime runtime, PartitionStatusBoard board, string node, ILogger logger) =>
         Akka.Actor.Props.Create(() => new KafkaPartitionActor(entityId, topic, partition, runtime, board, node, logger));
 
     protected override void PreStart()
     {
+        _progress.MoveTo(PartitionState.Starting);
+        RequestGrant();
+    }
+
+    private void RequestGrant()
+    {
+        if (_progress.Stopping)
+        {
+            Context.Stop(Self);
+            return;
+        }
+        if (_runtime.Member is not { } member)
+        {
+            Self.Tell(new AcquireFailed("the kafka group member is not reachable yet"));
+            return;
+        }
+        var self = Self;
+        var sentAt = Stopwatch.GetTimestamp();
+        member.Ask<KafkaGrantReply>(new AcquireKafkaGrant(_topic, _partition), _runtime.MemberSettings.RenewInterval * 3)
+            .ContinueWith(t => self.Tell(new GrantAnswer(t.IsCompletedSuccessfully ? t.Result : null, sentAt)), TaskScheduler.Default);
+    }
+
+    private void OnGrantAnswer(GrantAnswer answer)
+    {
+        if (_progress.Stopping)
+        {
+            if (answer.Reply is { Status: KafkaGrantStatus.Granted } granted)
+            {
+                _runtime.Member?.Tell(new ReleaseKafkaGrant(_topic, _partition, granted.Epoch));
+            }
+            Context.Stop(Self);
+            return;
+        }
+        switch (answer.Reply)
+        {
+            case { Status: KafkaGrantStatus.Granted } granted:
+                _epoch = granted.Epoch;
+                _grantExpiresAt = answer.SentAt + Ticks(granted.Ttl);
+                Timers.StartPeriodicTimer("renew", RenewTick.Instance, _runtime.MemberSettings.RenewInterval);
+                AcquireLease();
+                break;
+            case { Status: KafkaGrantStatus.NotOwned }:
+                LogNotOwned(_logger, _runtime.Consumer, _topic, _partition);
+                Context.Stop(Self);
+                break;
+            case { } busy:
+                Timers.StartSingleTimer("grant", RetryGrant.Instance, busy.RetryAfter < MinGrantRetry ? MinGrantRetry : busy.RetryAfter);
+                break;
+            default:
+                Timers.StartSingleTimer("grant", RetryGrant.Instance, _runtime.MemberSettings.RenewInterval);
+                break;
+        }
+    }
+
+    private void Renew()
+    {
+        if (_lease is { } lease ? !lease.MayDeliver : Stopwatch.GetTimestamp() >= _grantExpiresAt)
+        {
+            Timers.Cancel("renew");
+            _lease?.LapseGrant();
+            if (!_progress.Stopping)
+            {
+                KafkaMemberLog.GrantLost(_logger, _runtime.Consumer, _topic, _partition, "expired before a renewal answered");
+                BeginStop();
+            }
+            return;
+        }
+        if (_runtime.Member is not { } member)
+        {
+            return;
+        }
+        var self = Self;
+        var sentAt = Stopwatch.GetTimestamp();
+        member.Ask<KafkaGrantReply>(new RenewKafkaGrant(_topic, _partition, _epoch), _runtime.MemberSettings.RenewInterval)
+            .ContinueWith(t => self.Tell(new RenewAnswer(t.IsCompletedSuccessfully ? t.Result : null, sentAt)), TaskScheduler.Default);
+    }
+
+    private void OnRenewAnswer(RenewAnswer answer)
+    {
+        switch (answer.Reply?.Status)
+        {
+            case KafkaGrantStatus.Granted:
+                var expires = answer.SentAt + Ticks(answer.Reply.Ttl);
+                if (_lease is { } lease)
+                {
+                    lease.ExtendGrant(expires);
+                }
+                else if (Stopwatch.GetTimestamp() < _grantExpiresAt)
+                {
+                    _grantExpiresAt = Math.Max(_grantExpiresAt, expires);
+                }
+                break;
+            case KafkaGrantStatus.Lost or KafkaGrantStatus.NotOwned:
+                Timers.Cancel("renew");
+                _lease?.LapseGrant();
+                _grantExpiresAt = 0;
+                if (!_progress.Stopping)
+                {
+                    KafkaMemberLog.GrantLost(_logger, _runtime.Consumer, _topic, _partition, "the group member no longer knows it");
+                    BeginStop();
+                }
+                break;
+        }
+    }
+
+    private static long Ticks(TimeSpan span) => (long)(span.TotalSeconds * Stopwatch.Frequency);
+
+    private static readonly TimeSpan MinGrantRetry = TimeSpan.FromMilliseconds(200);
+
+    private void AcquireLease()
+    {
+        _leaseRequested = true;
         var self = Self;
         _runtime.Hub.AcquireAsync(_topic, _partition, _stop.Waits).ContinueWith(
             t => self.Tell(t.IsCompletedSuccessfully
                 ? new LeaseAcquired(t.Result)
                 : new AcquireFailed(t.Exception?.GetBaseException().Message ?? "cancelled")),
             TaskScheduler.Default);
-        _progress.MoveTo(PartitionState.Starting);
     }
 
     protected override void PostStop()
@@ -92,12 +231,18 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor
         }
         _stop.Dispose();
         _progress.Remove();
+        if (_epoch != 0)
+        {
+            // After the final commit (normal path): the next owner may start at once.
+            _runtime.Member?.Tell(new ReleaseKafkaGrant(_topic, _partition, _epoch));
+        }
     }
 
     private void OnLeaseAcquired(LeaseAcquired acquired)
     {
         _lease = acquired.Lease;
-        if (_progress.Stopping)
+        acquired.Lease.SetGrant(_epoch, _grantExpiresAt);
+        if (_progress.Stopping || !acquired.Lease.MayDeliver)
         {
             Release();
             return;
@@ -128,11 +273,21 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor
             })
             .SelectAsync(1, async batch =>
             {
-                await processor.ProcessAsync(lease, batch, r => self.Tell(r), stopToken, token);
-                return NotUsed.Instance;
+                try
+                {
+                    await processor.ProcessAsync(lease, batch, r => self.Tell(r), stopToken, token);
+                    return true;
+                }
+                catch (KafkaGrantLapsedException)
+                {
+                    // Not a failure of the stream: the fence did its job; the entity stops.
+                    self.Tell(GrantLapsed.Instance);
+                    return false;
+                }
             })
-            .ViaMaterialized(KillSwitches.Single<NotUsed>(), Keep.Right)
-            .ToMaterialized(Sink.Ignore<NotUsed>(), Keep.Both)
+            .TakeWhile(delivered => delivered)
+            .ViaMaterialized(KillSwitches.Single<bool>(), Keep.Right)
+            .ToMaterialized(Sink.Ignore<bool>(), Keep.Both)
             .Run(Context.Materializer());
         _killSwitch = killSwitch;
         completion.ContinueWith(
@@ -159,6 +314,11 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor
         if (_lease is not null && _killSwitch is null)
         {
             Release();
+        }
+        else if (!_leaseRequested)
+        {
+            // Still waiting for a grant: nothing to hand over.
+            Context.Stop(Self);
         }
     }
 
@@ -187,7 +347,30 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor
         "Kafka consumer {Consumer}: processing of {Topic}/{Partition} failed; releasing it (the keeper restarts it)")]
     private static partial void LogStreamFailed(ILogger logger, string consumer, string topic, int partition, Exception exception);
 
+    [LoggerMessage(4062, LogLevel.Debug,
+        "Kafka consumer {Consumer}: {Topic}/{Partition} is not assigned to this deployment by the consumer group; not running it")]
+    private static partial void LogNotOwned(ILogger logger, string consumer, string topic, int partition);
+
     private sealed record LeaseAcquired(KafkaPartitionLease Lease);
+
+    private sealed record GrantAnswer(KafkaGrantReply? Reply, long SentAt);
+
+    private sealed record RenewAnswer(KafkaGrantReply? Reply, long SentAt);
+
+    private sealed record RetryGrant
+    {
+        public static readonly RetryGrant Instance = new();
+    }
+
+    private sealed record GrantLapsed
+    {
+        public static readonly GrantLapsed Instance = new();
+    }
+
+    private sealed record RenewTick
+    {
+        public static readonly RenewTick Instance = new();
+    }
 
     private sealed record AcquireFailed(string Reason);
 

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Threading.Channels;
 using Confluent.Kafka;
 
@@ -27,6 +28,11 @@ internal sealed class KafkaPartitionLease : IAsyncDisposable
     private bool _assigned; // under _flow
     private volatile bool _closed;
     private int _pauseCount;
+    // Delivery grant from the group member (0 = not governed by a member: hub-only use in tests).
+    private long _epoch;
+    private long _grantExpiresAt; // Stopwatch ticks
+    private volatile bool _grantLapsed;
+    private volatile bool _commitRefused;
 
     internal KafkaPartitionLease(KafkaConsumerHub hub, TopicPartition topicPartition)
     {
@@ -55,6 +61,66 @@ internal sealed class KafkaPartitionLease : IAsyncDisposable
     public long? Lag => HighWatermark is { } high ? Math.Max(0, high - ((MarkedOffset + 1) ?? CommittedOffset ?? 0)) : null;
 
     internal bool Paused => _paused;
+
+    /// <summary>The epoch of the delivery grant this lease runs under; 0 when no group member governs it.</summary>
+    public long Epoch => Interlocked.Read(ref _epoch);
+
+    /// <summary>
+    /// True while this lease may deliver: it runs under an unexpired grant (or under no member at all). Once false it
+    /// stays false (a late renewal cannot revive it: records skipped meanwhile would otherwise be committed past).
+    /// </summary>
+    public bool MayDeliver
+    {
+        get
+        {
+            if (Interlocked.Read(ref _epoch) == 0)
+            {
+                return true;
+            }
+            if (_grantLapsed)
+            {
+                return false;
+            }
+            if (Stopwatch.GetTimestamp() >= Interlocked.Read(ref _grantExpiresAt))
+            {
+                _grantLapsed = true;
+                return false;
+            }
+            return true;
+        }
+    }
+
+    /// <summary>Sets the grant this lease delivers under (once, before reading).</summary>
+    public void SetGrant(long epoch, long expiresAtTimestamp)
+    {
+        Interlocked.Exchange(ref _grantExpiresAt, expiresAtTimestamp);
+        Interlocked.Exchange(ref _epoch, epoch);
+    }
+
+    /// <summary>Extends the grant after a renewal (request sent at a timestamp); ignored once it lapsed.</summary>
+    public void ExtendGrant(long expiresAtTimestamp)
+    {
+        if (!MayDeliver)
+        {
+            return;
+        }
+        long current;
+        do
+        {
+            current = Interlocked.Read(ref _grantExpiresAt);
+            if (expiresAtTimestamp <= current)
+            {
+                return;
+            }
+        }
+        while (Interlocked.CompareExchange(ref _grantExpiresAt, expiresAtTimestamp, current) != current);
+    }
+
+    /// <summary>Ends the grant now (revoked or lost): nothing more is delivered or committed under it.</summary>
+    public void LapseGrant() => _grantLapsed = true;
+
+    /// <summary>The member refused a commit of this lease (stale epoch, not owned, fenced): it commits nothing more.</summary>
+    internal void RefuseCommits() => _commitRefused = true;
 
     /// <summary>How often this lease paused its partition (diagnostics and tests).</summary>
     internal int PauseCount => Volatile.Read(ref _pauseCount);
@@ -249,6 +315,10 @@ internal sealed class KafkaPartitionLease : IAsyncDisposable
     /// <summary>The offset to commit (marked + 1) when it is ahead of the committed one, else null.</summary>
     internal long? PendingCommit()
     {
+        if (_commitRefused || (Interlocked.Read(ref _epoch) != 0 && _grantLapsed))
+        {
+            return null;
+        }
         var next = Interlocked.Read(ref _marked) + 1;
         return next > 0 && next > Interlocked.Read(ref _committedNext) ? next : null;
     }

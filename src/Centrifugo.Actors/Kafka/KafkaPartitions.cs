@@ -1,68 +1,34 @@
+using Akka.Actor;
 using Centrifugo.Actors.Sharding;
 
 namespace Centrifugo.Actors.Kafka;
 
 /// <summary>
-/// The partitions of one kafka consumer's topics, from metadata discovery (partitions added later appear within
-/// <see cref="RefreshAfter"/> plus the keeper interval, without a restart). The keeper asks every 2 s; answers come
-/// from the last discovery while a new one runs in the background, so a slow or unreachable broker never delays
-/// the keeper. Partitions once seen are kept (Kafka never removes partitions; a topic missing from one answer is
-/// usually a metadata hiccup). Thread-safe.
+/// The partitions of one kafka consumer that this deployment owns: the ones the consumer group assigned to this
+/// deployment's group member (<see cref="KafkaGroupMemberActor"/>), asked through its singleton proxy. Partitions
+/// another deployment owns are never started here; partitions added to a topic later are assigned by the group
+/// (the member refreshes metadata every few seconds). An unreachable member answers nothing (this catalog never
+/// delays the keeper for the other consumers). Thread-safe.
 /// </summary>
 internal sealed class KafkaPartitionCatalog(KafkaConsumerRuntime runtime) : IPartitionCatalog
 {
-    public static readonly TimeSpan RefreshAfter = TimeSpan.FromSeconds(5);
-
-    private readonly Lock _gate = new();
-    private readonly SortedSet<string> _known = new(StringComparer.Ordinal);
-    private Task? _refresh;
-    private DateTime _refreshedAt = DateTime.MinValue;
+    public static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(2);
 
     public async Task<IReadOnlyList<string>> EntityIdsAsync(CancellationToken cancellationToken)
     {
-        Task? first = null;
-        lock (_gate)
+        if (runtime.Member is not { } member)
         {
-            if (_refresh is null || (_refresh.IsCompleted && DateTime.UtcNow - _refreshedAt >= RefreshAfter))
-            {
-                _refresh = RefreshAsync(cancellationToken);
-            }
-            if (_known.Count == 0)
-            {
-                first = _refresh;
-            }
+            return [];
         }
 
-        if (first is not null)
-        {
-            await first.WaitAsync(cancellationToken);
-        }
-
-        lock (_gate)
-        {
-            return _known.ToArray();
-        }
-    }
-
-    private async Task RefreshAsync(CancellationToken cancellationToken)
-    {
         try
         {
-            var found = await runtime.Hub.DiscoverPartitionsAsync(cancellationToken);
-            lock (_gate)
-            {
-                foreach (var (topic, partition) in found)
-                {
-                    _known.Add(PartitionEntityId.Kafka(runtime.Consumer, topic, partition));
-                }
-            }
+            var owned = await member.Ask<OwnedKafkaPartitions>(GetOwnedKafkaPartitions.Instance, AskTimeout, cancellationToken);
+            return owned.Partitions.Select(p => PartitionEntityId.Kafka(runtime.Consumer, p.Topic, p.Partition)).ToArray();
         }
-        finally
+        catch (AskTimeoutException)
         {
-            lock (_gate)
-            {
-                _refreshedAt = DateTime.UtcNow;
-            }
+            return [];
         }
     }
 }

@@ -21,6 +21,12 @@ internal sealed class KafkaConsumerRuntime(
     /// <summary>How long a stopping entity lets its in-flight batch finish before abandoning it (nothing more marked).</summary>
     public TimeSpan DrainTimeout { get; } = drainTimeout;
 
+    /// <summary>Proxy to this consumer's group member singleton; set once the actor system runs (null before).</summary>
+    public Akka.Actor.IActorRef? Member { get; set; }
+
+    /// <summary>Timings of the group member and its grants (shared by the member and the entities).</summary>
+    public KafkaGroupMemberSettings MemberSettings { get; init; } = new();
+
     public async ValueTask DisposeAsync()
     {
         // Leases first (final commits), then the dead-letter producer (flush).
@@ -169,6 +175,12 @@ internal sealed partial class KafkaRecordProcessor(
             }
         }
 
+        // The fence against a stale owner: no delivery (and so no mark) without a valid grant from the group member.
+        if (!lease.MayDeliver)
+        {
+            throw new KafkaGrantLapsedException(lease.Topic, lease.Partition);
+        }
+
         var result = commands.Count == 0 ? new DeliveryResult([], null) : await client.DeliverAsync(commands, cancel);
         var completedEnd = result.Failure is null || result.Completed.Count >= commandRecord.Count
             ? records.Count
@@ -307,3 +319,7 @@ internal sealed partial class KafkaRecordProcessor(
         "Dead-letter copy not acknowledged, retrying with backoff (offset not marked): consumer {Consumer}, {Topic}/{Partition}@{Offset}: {Reason}")]
     private static partial void LogDeadLetterFailed(ILogger logger, string consumer, string topic, int partition, long offset, string reason);
 }
+
+/// <summary>The lease's delivery grant expired or was revoked: the entity must stop (a new owner may be delivering).</summary>
+internal sealed class KafkaGrantLapsedException(string topic, int partition)
+    : Exception($"the delivery grant of {topic}/{partition} lapsed; not delivering");

@@ -142,6 +142,25 @@ public sealed class ConfigValidationTests
             "duplicate consumer name \"pg_main\" (consumers[0] and consumers[2]); names must be unique",
             Cfg.Error(Cfg.Config(Cfg.Pg(), Cfg.Kafka(), Cfg.Pg(extra: ""","enabled":false"""))));
 
+    private static string KafkaEntry(string name, string group, string topics, bool enabled = true) =>
+        $$$"""{"name":"{{{name}}}","type":"kafka","enabled":{{{(enabled ? "true" : "false")}}},"kafka":{"brokers":["127.0.0.1:9092"],"topics":{{{topics}}},"consumer_group":"{{{group}}}"}}""";
+
+    [Fact]
+    public void Two_kafka_consumers_on_one_group_and_topic_are_rejected_naming_both() =>
+        Assert.Equal(
+            "consumers kf_a and kf_b both read topic \"commands\" in consumer_group \"cg\": every record would be delivered " +
+            "by both and their offset commits would overwrite each other; merge them into one consumer, or give each its own " +
+            "consumer_group (also when they point at different Kafka clusters)",
+            Cfg.Error(Cfg.Config(KafkaEntry("kf_a", "cg", """["commands"]"""), Cfg.Pg(), KafkaEntry("kf_b", "cg", """["other","commands"]"""))));
+
+    [Fact]
+    public void Kafka_consumers_sharing_a_group_on_distinct_topics_or_disabled_are_accepted()
+    {
+        Assert.Equal(2, Cfg.Load(Cfg.Config(KafkaEntry("kf_a", "cg", """["commands"]"""), KafkaEntry("kf_b", "cg", """["other"]"""))).Consumers.Count);
+        Assert.Equal(2, Cfg.Load(Cfg.Config(KafkaEntry("kf_a", "cg", """["commands"]"""), KafkaEntry("kf_b", "cg2", """["commands"]"""))).Consumers.Count);
+        Assert.Equal(2, Cfg.Load(Cfg.Config(KafkaEntry("kf_a", "cg", """["commands"]"""), KafkaEntry("kf_b", "cg", """["commands"]""", enabled: false))).Consumers.Count);
+    }
+
     [Fact]
     public void Disabled_consumer_is_still_checked_for_unknown_keys() =>
         Assert.Equal(

@@ -1,0 +1,42 @@
+using Akka.Actor;
+using Akka.Cluster.Tools.Singleton;
+using Akka.Hosting;
+using Centrifugo.Actors.Kafka;
+
+namespace Centrifugo.Actors.Hosting;
+
+/// <summary>
+/// One group member singleton per kafka consumer (this deployment's member of its consumer group) plus a proxy on
+/// every node; the proxy is what entities (grants), hubs (commits) and the keeper's catalog talk to.
+/// </summary>
+internal static class KafkaMemberSetup
+{
+    public static AkkaConfigurationBuilder WithKafkaGroupMembers(this AkkaConfigurationBuilder builder, NodeRuntime runtime) =>
+        builder.AddStartup((system, _) =>
+        {
+            foreach (var (name, kafka) in runtime.Kafka)
+            {
+                var proxy = StartSingleton(system, name, kafka.Options, kafka.MemberSettings, runtime.LoggerFactory);
+                kafka.Member = proxy;
+                kafka.Hub.Committer = (entries, timeout) =>
+                    proxy.Ask<KafkaCommitReply>(new CommitKafkaOffsets(entries), timeout).GetAwaiter().GetResult().Outcomes;
+            }
+        });
+
+    /// <summary>
+    /// Starts the singleton manager of one kafka consumer's group member on this node and returns a proxy to wherever
+    /// the singleton runs (the oldest node).
+    /// </summary>
+    private static IActorRef StartSingleton(ActorSystem system, string consumer, Configuration.KafkaConsumerOptions options,
+        KafkaGroupMemberSettings settings, Microsoft.Extensions.Logging.ILoggerFactory loggerFactory)
+    {
+        var name = KafkaGroupMemberActor.SingletonName(consumer);
+        system.ActorOf(
+            ClusterSingletonManager.Props(KafkaGroupMemberActor.Props(consumer, options, settings, loggerFactory), PoisonPill.Instance,
+                ClusterSingletonManagerSettings.Create(system)),
+            name);
+        return system.ActorOf(
+            ClusterSingletonProxy.Props("/user/" + name, ClusterSingletonProxySettings.Create(system)),
+            name + "-proxy");
+    }
+}

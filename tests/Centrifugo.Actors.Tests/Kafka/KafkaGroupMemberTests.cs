@@ -1,0 +1,191 @@
+using System.Collections.Concurrent;
+using Centrifugo.Actors.Configuration;
+using Centrifugo.Actors.Kafka;
+using Centrifugo.Actors.Testing;
+using Centrifugo.Actors.Testing.Kafka;
+using Confluent.Kafka;
+using Microsoft.Extensions.Logging.Abstractions;
+using static Centrifugo.Actors.Tests.Kafka.KafkaTestSupport;
+
+namespace Centrifugo.Actors.Tests.Kafka;
+
+/// <summary>The group member against the real Kafka protocol (librdkafka's mock cluster checks generations on OffsetCommit).</summary>
+public sealed class KafkaGroupMemberTests(Xunit.Abstractions.ITestOutputHelper output) : IDisposable
+{
+    private static readonly KafkaGroupMemberSettings Fast = new()
+    {
+        SessionTimeout = TimeSpan.FromSeconds(3),
+        GrantTtl = TimeSpan.FromMilliseconds(1500),
+        RenewInterval = TimeSpan.FromMilliseconds(300),
+        FreezeThreshold = TimeSpan.FromMilliseconds(1000),
+        RevokeTimeout = TimeSpan.FromSeconds(5),
+        MetadataRefresh = TimeSpan.FromSeconds(1),
+    };
+
+    private readonly KafkaMockCluster _cluster = KafkaMockCluster.Create(brokers: 1);
+    private readonly CapturingLoggerProvider _logs = new();
+    private readonly ConcurrentQueue<(object Holder, string Topic, int Partition, long Epoch)> _revoked = new();
+
+    public void Dispose()
+    {
+        foreach (var line in _logs.Lines.Where(l => l.Contains(" 40", StringComparison.Ordinal)))
+        {
+            output.WriteLine(line);
+        }
+        _cluster.Dispose();
+    }
+
+    private KafkaGroupMember Member(string topic, string group, Action<KafkaGroupMember, object, string, int, long>? onRevoke = null)
+    {
+        KafkaGroupMember? member = null;
+        member = new KafkaGroupMember("k", new KafkaConsumerOptions { Brokers = [_cluster.Bootstrap], Topics = [topic], ConsumerGroup = group },
+            Fast, _logs.CreateFactory(), (holder, t, p, e) =>
+            {
+                _revoked.Enqueue((holder, t, p, e));
+                onRevoke?.Invoke(member!, holder, t, p, e);
+            });
+        return member;
+    }
+
+    private long? Committed(string group, string topic, int partition)
+    {
+        using var consumer = Consumer(_cluster.Bootstrap, group);
+        var offset = consumer.Committed([new TopicPartition(topic, partition)], TimeSpan.FromSeconds(10)).Single().Offset;
+        return offset.Value >= 0 ? offset.Value : null;
+    }
+
+    private static async Task<KafkaGrantReply> GrantedAsync(KafkaGroupMember member, string topic, int partition, object holder)
+    {
+        KafkaGrantReply reply = null!;
+        await Poll.UntilAsync(() => (reply = member.Acquire(topic, partition, holder)).Status == KafkaGrantStatus.Granted,
+            $"{topic}/{partition} granted", TimeSpan.FromSeconds(30));
+        return reply;
+    }
+
+    [Fact]
+    public async Task Commits_are_refused_from_a_stale_epoch_a_stale_member_and_never_move_backwards()
+    {
+        var topic = Unique("member");
+        var group = Unique("g");
+        _cluster.CreateTopic(topic, 2);
+        await using var member = Member(topic, group);
+        await Poll.UntilAsync(() => member.OwnedPartitions().Count == 2, "both partitions assigned", TimeSpan.FromSeconds(30));
+
+        // A fresh member grants nothing during its first TTL (a previous instance's grants may still run).
+        var first = await GrantedAsync(member, topic, 0, "h1");
+        Assert.Equal(KafkaGrantStatus.Busy, member.Acquire(topic, 0, "h2").Status);
+
+        Assert.Equal([KafkaCommitOutcome.Committed], await member.CommitAsync([new KafkaCommitEntry(topic, 0, first.Epoch, 5)], default));
+        Assert.Equal(5, Committed(group, topic, 0));
+        Assert.Equal([KafkaCommitOutcome.Behind], await member.CommitAsync([new KafkaCommitEntry(topic, 0, first.Epoch, 3)], default));
+        Assert.Equal([KafkaCommitOutcome.StaleEpoch], await member.CommitAsync([new KafkaCommitEntry(topic, 0, first.Epoch + 1, 7)], default));
+
+        // The next incarnation gets a new epoch once the first released; the first can no longer commit.
+        member.Release(topic, 0, first.Epoch);
+        var second = await GrantedAsync(member, topic, 0, "h2");
+        Assert.NotEqual(first.Epoch, second.Epoch);
+        Assert.Equal(KafkaGrantStatus.Lost, member.Renew(topic, 0, first.Epoch, "h1").Status);
+        Assert.Equal([KafkaCommitOutcome.StaleEpoch, KafkaCommitOutcome.Committed],
+            await member.CommitAsync([new KafkaCommitEntry(topic, 0, first.Epoch, 9), new KafkaCommitEntry(topic, 0, second.Epoch, 8)], default));
+        Assert.Equal(8, Committed(group, topic, 0));
+
+        // A member whose generation the broker no longer accepts is fenced by the broker (nothing moves); librdkafka
+        // then reports the assignment lost, the member tells the holder to stop and refuses its commits.
+        _cluster.PushRequestErrors(8 /* OffsetCommit */, 22 /* ILLEGAL_GENERATION */);
+        Assert.Equal([KafkaCommitOutcome.Fenced], await member.CommitAsync([new KafkaCommitEntry(topic, 0, second.Epoch, 11)], default));
+        Assert.Equal(8, Committed(group, topic, 0));
+        await Poll.UntilAsync(() => _revoked.Any(r => Equals(r.Holder, "h2") && r.Epoch == second.Epoch),
+            "the holder told to stop", TimeSpan.FromSeconds(30));
+        Assert.NotEqual(KafkaGrantStatus.Granted, member.Renew(topic, 0, second.Epoch, "h2").Status);
+        Assert.NotEqual(KafkaCommitOutcome.Committed,
+            (await member.CommitAsync([new KafkaCommitEntry(topic, 0, second.Epoch, 12)], default)).Single());
+        Assert.Equal(8, Committed(group, topic, 0));
+        _cluster.ClearRequestErrors(8);
+    }
+
+    [Fact]
+    public async Task A_grant_expires_unless_renewed_and_a_frozen_member_drops_its_grants()
+    {
+        var topic = Unique("member");
+        var group = Unique("g");
+        _cluster.CreateTopic(topic, 1);
+        await using var member = Member(topic, group);
+        await Poll.UntilAsync(() => member.OwnedPartitions().Count == 1, "partition assigned", TimeSpan.FromSeconds(30));
+        var grant = await GrantedAsync(member, topic, 0, "h1");
+
+        // Renewed: still held. Not renewed for a TTL: another holder gets it, with a new epoch.
+        Assert.Equal(KafkaGrantStatus.Granted, member.Renew(topic, 0, grant.Epoch, "h1").Status);
+        Assert.Equal(KafkaGrantStatus.Busy, member.Acquire(topic, 0, "h2").Status);
+        var next = await GrantedAsync(member, topic, 0, "h2");
+        Assert.NotEqual(grant.Epoch, next.Epoch);
+        Assert.Equal(KafkaGrantStatus.Lost, member.Renew(topic, 0, grant.Epoch, "h1").Status);
+
+        // A freeze of the member's own process drops every grant and grants nothing for one TTL.
+        member.SimulateFreeze();
+        Assert.Contains(_revoked, r => Equals(r.Holder, "h2") && r.Epoch == next.Epoch);
+        Assert.Equal(KafkaGrantStatus.Busy, member.Acquire(topic, 0, "h3").Status);
+        var afterFreeze = await GrantedAsync(member, topic, 0, "h3");
+        Assert.NotEqual(next.Epoch, afterFreeze.Epoch);
+    }
+
+    [Fact]
+    public async Task A_second_deployment_splits_the_partitions_and_revocation_waits_for_the_holder()
+    {
+        var topic = Unique("member");
+        var group = Unique("g");
+        _cluster.CreateTopic(topic, 4);
+        var released = new ConcurrentBag<(string Topic, int Partition)>();
+        await using var a = Member(topic, group, (m, _, t, p, e) =>
+        {
+            // The holder finishes and releases a little later (its final commit), as an entity does.
+            _ = Task.Run(async () =>
+            {
+                // Retried like the hub's final commit (a commit racing the generation bump is refused once).
+                for (var attempt = 0; attempt < 50; attempt++)
+                {
+                    var outcome = (await m.CommitAsync([new KafkaCommitEntry(t, p, e, 3)], default)).Single();
+                    output.WriteLine($"final commit {t}/{p} attempt {attempt}: {outcome}");
+                    if (outcome is not (KafkaCommitOutcome.Failed or KafkaCommitOutcome.Fenced))
+                    {
+                        break;
+                    }
+                    await Task.Delay(100);
+                }
+                released.Add((t, p));
+                m.Release(t, p, e);
+            });
+        });
+        await Poll.UntilAsync(() => a.OwnedPartitions().Count == 4, "all partitions on the first member", TimeSpan.FromSeconds(30));
+        var grants = new Dictionary<int, KafkaGrantReply>();
+        for (var p = 0; p < 4; p++)
+        {
+            grants[p] = await GrantedAsync(a, topic, p, $"a{p}");
+        }
+
+        using var renewing = new CancellationTokenSource();
+        var renewals = Task.Run(async () =>
+        {
+            while (!renewing.IsCancellationRequested)
+            {
+                for (var p = 0; p < 4; p++)
+                {
+                    a.Renew(topic, p, grants[p].Epoch, $"a{p}");
+                }
+                await Task.Delay(Fast.RenewInterval);
+            }
+        });
+
+        await using var b = Member(topic, group);
+        await Poll.UntilAsync(() => a.OwnedPartitions().Count + b.OwnedPartitions().Count == 4 && b.OwnedPartitions().Count > 0,
+            "partitions split between the two members", TimeSpan.FromSeconds(60));
+        var ofA = a.OwnedPartitions().Select(p => p.Partition).ToHashSet();
+        var ofB = b.OwnedPartitions().Select(p => p.Partition).ToHashSet();
+        Assert.Empty(ofA.Intersect(ofB));
+        // Every partition that moved was released by its holder (final commit included) before B could own it.
+        Assert.All(ofB, p => Assert.Contains((topic, p), released));
+        Assert.All(ofB, p => Assert.Equal(3, Committed(group, topic, p)));
+        Assert.All(ofA, p => Assert.Equal(KafkaGrantStatus.Granted, a.Renew(topic, p, grants[p].Epoch, $"a{p}").Status));
+        await renewing.CancelAsync();
+        await renewals;
+    }
+}
