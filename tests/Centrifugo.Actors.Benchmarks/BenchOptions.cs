@@ -30,6 +30,8 @@ internal sealed record BenchOptions
     public IReadOnlyList<string> ClusterSections { get; init; } = ["failover", "kafka", "big", "throughput"];
     /// <summary>cluster mode: commands/s per partition written during the fail-over runs (the load).</summary>
     public int ClusterRate { get; init; } = 25;
+    /// <summary>cluster mode: the stand-in fails every Nth command with error 100 during the fail-over runs; 0 = never.</summary>
+    public int ClusterFailEvery { get; init; } = 60;
     public int ClusterBacklog { get; init; } = 200_000;
     public int ClusterIdleSeconds { get; init; } = 20;
     public int ClusterBigSpreadSeconds { get; init; } = 120;
@@ -58,6 +60,7 @@ internal sealed record BenchOptions
           --cluster-sections L   cluster mode parts (default failover,kafka,big,throughput)
           --cluster-rounds N     kills and SIGTERMs per source in the cluster mode (default 5)
           --cluster-rate N       commands/s per partition during the fail-over runs (default 25)
+          --cluster-fail-every N error 100 on every Nth command during the fail-over runs (default 60; 0 = none)
           --cluster-backlog N    rows of the 1-vs-3-nodes throughput backlog (default 200000)
           --cluster-idle-seconds N        CPU window of the 1,000-partition cluster (default 20)
           --cluster-big-spread-seconds N  how long to wait for its even spread (default 120)
@@ -93,6 +96,7 @@ internal sealed record BenchOptions
                 "--cluster-sections" => options with { ClusterSections = value.Split(',') },
                 "--cluster-rounds" => options with { ClusterRounds = Int(name, value) },
                 "--cluster-rate" => options with { ClusterRate = Int(name, value) },
+                "--cluster-fail-every" => options with { ClusterFailEvery = Int(name, value, allowZero: true) },
                 "--cluster-backlog" => options with { ClusterBacklog = Int(name, value) },
                 "--cluster-idle-seconds" => options with { ClusterIdleSeconds = Int(name, value) },
                 "--cluster-big-spread-seconds" => options with { ClusterBigSpreadSeconds = Int(name, value) },

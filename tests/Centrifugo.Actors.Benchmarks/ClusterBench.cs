@@ -14,7 +14,7 @@ namespace Centrifugo.Actors.Benchmarks;
 /// stand-in in this process recording the arrival of every command per partition (DeliveryRecorder).
 /// <list type="bullet">
 /// <item>failover / kafka: producers write the whole time (24 outbox partitions, or 12 Kafka partitions, at
-/// --cluster-rate commands/s each), Centrifugo fails 1 command in 60 with error 100; --cluster-rounds kill -9 of the
+/// --cluster-rate commands/s each), Centrifugo fails 1 command in --cluster-fail-every (60) with error 100; --cluster-rounds kill -9 of the
 /// oldest node (restarted after each), then --cluster-rounds SIGTERMs of the oldest (restarted after each). Per
 /// event: the longest silence of the victim's partitions (and of all partitions), and after each rejoin the time to
 /// an even spread (±1 partition per node).</item>
@@ -27,7 +27,7 @@ internal static class ClusterBench
 {
     private const int OutboxPartitions = 24;
     private const int KafkaPartitions = 12;
-    private static readonly TimeSpan SpreadBound = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan SpreadBound = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan ResumeBound = TimeSpan.FromSeconds(90);
 
     public static async Task RunAsync(BenchEnvironment env, BenchOptions options, CancellationToken cancellationToken)
@@ -61,7 +61,7 @@ internal static class ClusterBench
         {
             var recorder = new DeliveryRecorder();
             await using var standIn = await CentrifugoStandIn.StartNewAsync(new StandInOptions { RecordCommands = false, OnAccepted = recorder.OnAccepted }, cancellationToken);
-            standIn.FailEvery(60);
+            standIn.FailEvery(options.ClusterFailEvery);
             var template = new NodeConfig
             {
                 ApiUrl = standIn.Url,
@@ -86,7 +86,7 @@ internal static class ClusterBench
         await mock.ControlAsync($"create {topic} {KafkaPartitions}", cancellationToken);
         var recorder = new DeliveryRecorder();
         await using var standIn = await CentrifugoStandIn.StartNewAsync(new StandInOptions { RecordCommands = false, OnAccepted = recorder.OnAccepted }, cancellationToken);
-        standIn.FailEvery(60);
+        standIn.FailEvery(options.ClusterFailEvery);
         var template = new NodeConfig
         {
             ApiUrl = standIn.Url,
@@ -106,7 +106,7 @@ internal static class ClusterBench
     {
         Console.WriteLine();
         Console.WriteLine($"## cluster fail-over and hand-off, {source}: 3 node processes, {streams.Count} partitions at {options.ClusterRate}/s each, " +
-            $"error 100 on 1 command in 60, {options.ClusterRounds} × kill -9 of the oldest node, then {options.ClusterRounds} × SIGTERM of the oldest, each restarted");
+            $"{(options.ClusterFailEvery > 0 ? $"error 100 on 1 command in {options.ClusterFailEvery}" : "no injected errors")}, {options.ClusterRounds} × kill -9 of the oldest node, then {options.ClusterRounds} × SIGTERM of the oldest, each restarted");
         Console.WriteLine();
         await using var cluster = NodeCluster.Create(3, template);
         var chaos = new ClusterChaos(cluster, recorder, streams, line => Console.WriteLine("- " + line));
