@@ -110,6 +110,7 @@ internal static class ClusterBench
         Console.WriteLine();
         await using var cluster = NodeCluster.Create(3, template);
         var chaos = new ClusterChaos(cluster, recorder, streams, line => Console.WriteLine("- " + line));
+        await using var watch = new ClusterWatch(cluster, TimeSpan.FromMilliseconds(500));
         var order = new List<int> { 0, 1, 2 }; // oldest first
         var spreads = new List<SpreadResult> { await chaos.StartAllAsync(SpreadBound) };
         var kills = new List<ClusterEventResult>();
@@ -139,8 +140,8 @@ internal static class ClusterBench
         }
 
         Console.WriteLine();
-        Console.WriteLine($"| {source} | events | victim's partitions: longest silence, median | max | any partition: max | every partition delivering again, median | max |");
-        Console.WriteLine("|---|---|---|---|---|---|---|");
+        Console.WriteLine($"| {source} | events | victim's partitions: longest silence, median | max | any partition: max | every partition delivering again, median | max | events with two owners of a victim partition |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|");
         Row("kill -9 (fail-over)", kills);
         Row("SIGTERM (hand-off)", terms);
         var reached = spreads.Where(s => s.Elapsed is not null).Select(s => s.Elapsed!.Value.TotalSeconds).ToArray();
@@ -149,6 +150,7 @@ internal static class ClusterBench
             $"time to even spread (±1) after a join: {reached.Length} of {spreads.Count} joins reached it within {SpreadBound.TotalSeconds} s, " +
             $"median {F(Median(reached), "0.0")} s, max {F(reached.DefaultIfEmpty(double.NaN).Max(), "0.0")} s; not reached: {string.Join("; ", spreads.Where(s => s.Elapsed is null).Select(s => $"{s.Name} ({s.Last})"))}"));
         Console.WriteLine("deliveries: " + DeliveryRecorder.Summarise(chaos.Streams.Select(recorder.Report).ToArray()));
+        Console.WriteLine(watch.Summary());
     }
 
     private static void Row(string label, IReadOnlyList<ClusterEventResult> events)
@@ -163,7 +165,7 @@ internal static class ClusterBench
         var any = events.Select(e => e.MaxGap?.Gap.TotalSeconds ?? 0).ToArray();
         var resumed = events.Select(e => e.AllResumedAfter?.TotalSeconds ?? double.PositiveInfinity).ToArray();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"| {label} | {events.Count} | {F(Median(victim), "0.0")} s | {F(victim.Max(), "0.0")} s | {F(any.Max(), "0.0")} s | {F(Median(resumed), "0.0")} s | {F(resumed.Max(), "0.0")} s |"));
+            $"| {label} | {events.Count} | {F(Median(victim), "0.0")} s | {F(victim.Max(), "0.0")} s | {F(any.Max(), "0.0")} s | {F(Median(resumed), "0.0")} s | {F(resumed.Max(), "0.0")} s | {events.Count(e => e.AlsoHostedElsewhere.Count > 0)} |"));
     }
 
     private static async Task BigAsync(BenchEnvironment env, BenchOptions options, CancellationToken cancellationToken)

@@ -8,6 +8,12 @@ namespace Centrifugo.Actors.Testing.Processes;
 internal sealed record ClusterEventResult(
     string Name, int Victim, IReadOnlyList<string> VictimStreams, IReadOnlyList<StreamGap> Gaps, TimeSpan? AllResumedAfter, string Note)
 {
+    /// <summary>
+    /// Victim partitions another running node also hosted when the event struck (two owners): their gaps say
+    /// nothing about fail-over, the other owner kept delivering.
+    /// </summary>
+    public IReadOnlyList<string> AlsoHostedElsewhere { get; init; } = [];
+
     public StreamGap? MaxGap => Gaps.MaxBy(g => g.Gap);
 
     public IReadOnlyList<StreamGap> VictimGaps => Gaps.Where(g => VictimStreams.Contains(g.Stream, StringComparer.Ordinal)).ToArray();
@@ -17,7 +23,8 @@ internal sealed record ClusterEventResult(
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
         $"{Name}: victim node-{Victim} hosted {VictimStreams.Count} partitions; their gaps: {DeliveryRecorder.Describe(VictimGaps)}; " +
         $"all partitions: {DeliveryRecorder.Describe(Gaps)}; every partition delivering again after " +
-        $"{(AllResumedAfter is { } t ? $"{t.TotalMilliseconds:0} ms" : "— (not within the bound)")}{(Note.Length > 0 ? "; " + Note : "")}");
+        $"{(AllResumedAfter is { } t ? $"{t.TotalMilliseconds:0} ms" : "— (not within the bound)")}{(Note.Length > 0 ? "; " + Note : "")}" +
+        $"{(AlsoHostedElsewhere.Count > 0 ? $"; TWO OWNERS at the event (also hosted by another node): {string.Join(",", AlsoHostedElsewhere)}" : "")}");
 }
 
 /// <summary>A join of a node: how long until every node hosted its share ±1, and the spread seen last.</summary>
@@ -78,18 +85,18 @@ internal sealed class ClusterChaos(NodeCluster cluster, DeliveryRecorder recorde
     /// <summary>kill -9 of node i.</summary>
     public async Task<ClusterEventResult> KillAsync(int index, TimeSpan bound)
     {
-        var victim = await VictimStreamsAsync(index);
+        var (victim, elsewhere) = await VictimStreamsAsync(index);
         var at = DeliveryRecorder.Now;
         cluster[index].KillHard();
         await cluster[index].WaitForExitAsync(TimeSpan.FromSeconds(20));
         var resumed = await WaitAllResumedAsync(at, bound);
-        return Report($"kill -9 of node-{index}", index, victim, at, at, resumed, "");
+        return Report($"kill -9 of node-{index}", index, victim, elsewhere, at, at, resumed, "");
     }
 
     /// <summary>SIGTERM of node i: it leaves, hands its partitions off and exits.</summary>
     public async Task<ClusterEventResult> TerminateAsync(int index, TimeSpan bound)
     {
-        var victim = await VictimStreamsAsync(index);
+        var (victim, elsewhere) = await VictimStreamsAsync(index);
         var at = DeliveryRecorder.Now;
         cluster[index].Terminate();
         int exitCode;
@@ -107,7 +114,7 @@ internal sealed class ClusterChaos(NodeCluster cluster, DeliveryRecorder recorde
         var gone = DeliveryRecorder.Now;
         var resumed = await WaitAllResumedAsync(gone, bound);
         var exitAfter = Stopwatch.GetElapsedTime(at, gone);
-        return Report($"SIGTERM of node-{index}", index, victim, at, gone, resumed is { } r ? r + exitAfter : null,
+        return Report($"SIGTERM of node-{index}", index, victim, elsewhere, at, gone, resumed is { } r ? r + exitAfter : null,
             string.Create(CultureInfo.InvariantCulture, $"exit code {exitCode} after {exitAfter.TotalMilliseconds:0} ms"));
     }
 
@@ -118,7 +125,7 @@ internal sealed class ClusterChaos(NodeCluster cluster, DeliveryRecorder recorde
     /// </summary>
     public async Task<ClusterEventResult> FreezeAsync(int index, TimeSpan bound, TimeSpan removalBound)
     {
-        var victim = await VictimStreamsAsync(index);
+        var (victim, elsewhere) = await VictimStreamsAsync(index);
         var at = DeliveryRecorder.Now;
         cluster[index].Stop();
         var removedTask = cluster.WaitUntilRemovedAsync(index, removalBound);
@@ -142,20 +149,27 @@ internal sealed class ClusterChaos(NodeCluster cluster, DeliveryRecorder recorde
 
         var note = string.Create(CultureInfo.InvariantCulture,
             $"removed from the membership {(removed is { } t ? $"after {t.TotalMilliseconds:0} ms" : "NOT within the bound")}, frozen {frozen.TotalMilliseconds:0} ms, {exit}");
-        var result = new ClusterEventResult($"SIGSTOP of node-{index}", index, victim, gaps, resumed, note);
+        var result = new ClusterEventResult($"SIGSTOP of node-{index}", index, victim, gaps, resumed, note) { AlsoHostedElsewhere = elsewhere };
         log(result.ToString());
         return result;
     }
 
-    private ClusterEventResult Report(string name, int index, IReadOnlyList<string> victim, long from, long until, TimeSpan? resumed, string note)
+    private ClusterEventResult Report(
+        string name, int index, IReadOnlyList<string> victim, IReadOnlyList<string> elsewhere, long from, long until, TimeSpan? resumed, string note)
     {
-        var result = new ClusterEventResult(name, index, victim, recorder.GapsAround(from, until, Streams), resumed, note);
+        var result = new ClusterEventResult(name, index, victim, recorder.GapsAround(from, until, Streams), resumed, note) { AlsoHostedElsewhere = elsewhere };
         log(result.ToString());
         return result;
     }
 
-    private async Task<IReadOnlyList<string>> VictimStreamsAsync(int index) =>
-        (await cluster[index].PartitionsAsync()).Select(p => streamOfEntity.GetValueOrDefault(p.EntityId)).OfType<string>().ToArray();
+    private async Task<(IReadOnlyList<string> Streams, IReadOnlyList<string> Elsewhere)> VictimStreamsAsync(int index)
+    {
+        var hosted = await cluster.HostedAsync();
+        var mine = hosted.GetValueOrDefault(index) ?? [];
+        var others = hosted.Where(h => h.Key != index).SelectMany(h => h.Value).ToHashSet(StringComparer.Ordinal);
+        string? Stream(string entity) => streamOfEntity.GetValueOrDefault(entity);
+        return (mine.Select(Stream).OfType<string>().ToArray(), mine.Where(others.Contains).Select(Stream).OfType<string>().ToArray());
+    }
 
     private async Task<TimeSpan?> WaitAllResumedAsync(long since, TimeSpan bound)
     {

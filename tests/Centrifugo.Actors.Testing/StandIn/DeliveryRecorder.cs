@@ -13,6 +13,9 @@ internal sealed record StreamReport(
     string Stream, long Produced, long Deliveries, long Distinct, IReadOnlyList<long> Lost,
     long Duplicates, long FirstDeliveryReorderings, long LastApplicationReorderings, long Unexpected)
 {
+    /// <summary>The deliveries around the first last-application reordering ("seq@ms since the stream's first delivery"), or "".</summary>
+    public string ReorderingContext { get; init; } = "";
+
     public bool LastApplicationInOrder => LastApplicationReorderings == 0;
 }
 
@@ -172,11 +175,18 @@ internal sealed class DeliveryRecorder
 
         // Commands ordered by their last application: each one applied last before a smaller one is a reordering.
         long lastReorderings = 0, previous = -1;
+        var context = "";
         foreach (var seq in last.OrderBy(kv => kv.Value).Select(kv => kv.Key))
         {
             if (seq < previous)
             {
                 lastReorderings++;
+                if (context.Length == 0)
+                {
+                    var at = last[seq];
+                    context = string.Join(" ", deliveries[Math.Max(0, at - 12)..Math.Min(deliveries.Length, at + 4)].Select(d =>
+                        string.Create(CultureInfo.InvariantCulture, $"{d.Seq}@{Stopwatch.GetElapsedTime(deliveries[0].At, d.At).TotalMilliseconds:0}")));
+                }
             }
 
             previous = Math.Max(previous, seq);
@@ -192,7 +202,7 @@ internal sealed class DeliveryRecorder
         }
 
         return new StreamReport(stream, produced, deliveries.Length, seen.Count, lost,
-            deliveries.Length - seen.Count, firstReorderings, lastReorderings, unexpected);
+            deliveries.Length - seen.Count, firstReorderings, lastReorderings, unexpected) { ReorderingContext = context };
     }
 
     /// <summary>The delivery gap of each stream around the event at <paramref name="eventAt"/> (see <see cref="StreamGap"/>).</summary>

@@ -61,6 +61,11 @@ internal static class ChaosRun
 
     private static void Check(List<string> failures, ClusterEventResult result, TimeSpan bound)
     {
+        if (result.AlsoHostedElsewhere.Count > 0)
+        {
+            failures.Add($"{result.Name}: partitions of the victim were hosted by another node too (two owners): {string.Join(",", result.AlsoHostedElsewhere)}");
+        }
+
         var late = result.Gaps.Where(g => g.Open || g.Gap > bound).OrderByDescending(g => g.Gap).ToArray();
         if (late.Length > 0)
         {
@@ -117,6 +122,7 @@ internal static class ChaosRun
             if (!r.LastApplicationInOrder)
             {
                 failures.Add($"{r.Stream}: {r.LastApplicationReorderings} commands whose last application came after a later command's");
+                output.WriteLine($"  {r.Stream}: deliveries around the first out-of-order last application (seq@ms): {r.ReorderingContext}");
             }
 
             if (r.Unexpected > 0)

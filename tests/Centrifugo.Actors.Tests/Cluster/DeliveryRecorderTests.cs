@@ -52,6 +52,7 @@ public sealed class DeliveryRecorderTests
         Assert.Equal(2, report.Duplicates);
         Assert.Equal(0, report.FirstDeliveryReorderings);
         Assert.True(report.LastApplicationReorderings > 0);
+        Assert.Equal("0@0 1@0 2@0 0@1000 1@1000", report.ReorderingContext);
     }
 
     [Fact]
