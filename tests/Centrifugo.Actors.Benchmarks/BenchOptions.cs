@@ -26,13 +26,24 @@ internal sealed record BenchOptions
     public int MemorySeconds { get; init; } = 30;
     public int IdlePartitions { get; init; } = 1000;
     public int IdleSeconds { get; init; } = 60;
+    /// <summary>cluster mode: kills and SIGTERMs per source.</summary>
+    public int ClusterRounds { get; init; } = 5;
+    /// <summary>cluster mode: what to run (failover = PostgreSQL, kafka, big = 1,000 partitions, throughput).</summary>
+    public IReadOnlyList<string> ClusterSections { get; init; } = ["failover", "kafka", "big", "throughput"];
+    /// <summary>cluster mode: commands/s per partition written during the fail-over runs (the issue's load).</summary>
+    public int ClusterRate { get; init; } = 25;
+    /// <summary>cluster mode: the stand-in fails every Nth command with error 100 during the fail-over runs; 0 = never.</summary>
+    public int ClusterFailEvery { get; init; } = 60;
+    public int ClusterBacklog { get; init; } = 200_000;
+    public int ClusterIdleSeconds { get; init; } = 20;
+    public int ClusterBigSpreadSeconds { get; init; } = 120;
     /// <summary>Node configurations of the kafka mode: max_poll_records, api max_batch_size, partition_queue_max_size, fetch_max_wait (ms).</summary>
     public IReadOnlyList<KafkaVariant> KafkaVariants { get; init; } = [new(100, 100), new(1000, 1000), new(100, 100, 1000)];
 
     public const string Usage =
         """
         usage: Centrifugo.Actors.Benchmarks <mode> [options]
-          modes: outbox | latency | memory | idle | all (= these four) | kafka | profile | errorrate
+          modes: outbox | latency | memory | idle | all (= these four) | kafka | profile | errorrate | cluster
           --rows N             outbox backlog per run (default 1000000)
           --limits A,B         partition_select_limit values (default 100,1000)
           --rounds N           interleaved rounds, medians reported (default 3)
@@ -49,6 +60,13 @@ internal sealed record BenchOptions
           --idle-seconds N     measuring window of each idle configuration (default 60)
           --kafka-variants L   kafka node configurations PxB[xQ[xW]]: max_poll_records, max_batch_size, partition_queue_max_size
                                (default 10000), fetch_max_wait ms (default 500) (default 100x100,1000x1000,100x100x1000)
+          --cluster-sections L   cluster mode parts (default failover,kafka,big,throughput)
+          --cluster-rounds N     kills and SIGTERMs per source in the cluster mode (default 5)
+          --cluster-rate N       commands/s per partition during the fail-over runs (default 25)
+          --cluster-fail-every N error 100 on every Nth command during the fail-over runs (default 60; 0 = none)
+          --cluster-backlog N    rows of the 1-vs-3-nodes throughput backlog (default 200000)
+          --cluster-idle-seconds N        CPU window of the 1,000-partition cluster (default 20)
+          --cluster-big-spread-seconds N  how long to wait for its even spread (default 120)
         """;
 
     /// <exception cref="ArgumentException">Unknown option or bad value (message says which).</exception>
@@ -79,6 +97,13 @@ internal sealed record BenchOptions
                 "--memory-seconds" => options with { MemorySeconds = Int(name, value) },
                 "--idle-partitions" => options with { IdlePartitions = Int(name, value) },
                 "--idle-seconds" => options with { IdleSeconds = Int(name, value) },
+                "--cluster-sections" => options with { ClusterSections = value.Split(',') },
+                "--cluster-rounds" => options with { ClusterRounds = Int(name, value) },
+                "--cluster-rate" => options with { ClusterRate = Int(name, value) },
+                "--cluster-fail-every" => options with { ClusterFailEvery = Int(name, value, allowZero: true) },
+                "--cluster-backlog" => options with { ClusterBacklog = Int(name, value) },
+                "--cluster-idle-seconds" => options with { ClusterIdleSeconds = Int(name, value) },
+                "--cluster-big-spread-seconds" => options with { ClusterBigSpreadSeconds = Int(name, value) },
                 "--kafka-variants" => options with { KafkaVariants = value.Split(',').Select(v => Variant(name, v)).ToArray() },
                 _ => throw new ArgumentException($"unknown option {name}"),
             };

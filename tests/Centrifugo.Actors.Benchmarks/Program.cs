@@ -19,7 +19,7 @@ Console.CancelKeyPress += (_, e) =>
     cts.Cancel();
 };
 
-// One mode = one entry; `all` runs the PostgreSQL modes in this order. `kafka` (~4.5 min) is left out of `all`.
+// One mode = one entry; `all` runs the PostgreSQL modes in this order. `kafka` (~4.5 min) and `cluster` are left out of `all`.
 var modes = new Dictionary<string, Func<BenchEnvironment, BenchOptions, CancellationToken, Task>>(StringComparer.Ordinal)
 {
     ["outbox"] = OutboxThroughputBench.RunAsync,
@@ -29,6 +29,7 @@ var modes = new Dictionary<string, Func<BenchEnvironment, BenchOptions, Cancella
     ["profile"] = ProfileBench.RunAsync,
     ["kafka"] = KafkaEndToEndBench.RunAsync,
     ["errorrate"] = ErrorRateBench.RunAsync,
+    ["cluster"] = ClusterBench.RunAsync,
 };
 
 IReadOnlyList<string> selected = options.Mode == "all" ? ["outbox", "latency", "memory", "idle"] : [options.Mode];

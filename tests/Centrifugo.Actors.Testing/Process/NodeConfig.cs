@@ -6,6 +6,10 @@ namespace Centrifugo.Actors.Testing.Processes;
 internal sealed record PgConsumerConfig(
     string Name, string Dsn, string Table, int Partitions = 4, string PollInterval = "50ms", string? NotificationChannel = null);
 
+/// <summary>A kafka consumer of a <see cref="NodeConfig"/> (envelope mode).</summary>
+internal sealed record KafkaConsumerConfig(
+    string Name, string Brokers, string Group, IReadOnlyList<string> Topics, string FetchMaxWait = "50ms", int MaxPollRecords = 100);
+
 /// <summary>
 /// The config file of one node process, in the executable's JSON format (Centrifugo's <c>consumers</c> plus
 /// api/cluster/admin). Ports are fixed up front: a seed list must name them before the nodes start.
@@ -19,6 +23,9 @@ internal sealed record NodeConfig
     public string? ApiKey { get; init; }
     public string ApiTimeout { get; init; } = "5s";
     public IReadOnlyList<PgConsumerConfig> Consumers { get; init; } = [];
+    public IReadOnlyList<KafkaConsumerConfig> KafkaConsumers { get; init; } = [];
+    /// <summary>Edits the finished JSON (e.g. to add <c>cluster.*</c> settings a test wants to try).</summary>
+    public Action<JsonObject>? Customize { get; init; }
     public int ClusterPort { get; init; } = NodeProcess.FreeTcpPort();
     public int AdminPort { get; init; } = NodeProcess.FreeTcpPort();
     /// <summary>Empty = the node forms a one-node cluster with itself.</summary>
@@ -56,6 +63,19 @@ internal sealed record NodeConfig
             consumers.Add(new JsonObject { ["name"] = c.Name, ["type"] = "postgresql", ["postgresql"] = postgresql });
         }
 
+        foreach (var k in KafkaConsumers)
+        {
+            var kafka = new JsonObject
+            {
+                ["brokers"] = new JsonArray(k.Brokers.Split(',').Select(b => (JsonNode?)JsonValue.Create(b)).ToArray()),
+                ["topics"] = new JsonArray(k.Topics.Select(t => (JsonNode?)JsonValue.Create(t)).ToArray()),
+                ["consumer_group"] = k.Group,
+                ["fetch_max_wait"] = k.FetchMaxWait,
+                ["max_poll_records"] = k.MaxPollRecords,
+            };
+            consumers.Add(new JsonObject { ["name"] = k.Name, ["type"] = "kafka", ["kafka"] = kafka });
+        }
+
         var cluster = new JsonObject
         {
             ["system_name"] = SystemName,
@@ -69,13 +89,15 @@ internal sealed record NodeConfig
             cluster[key] = value;
         }
 
-        return new JsonObject
+        var root = new JsonObject
         {
             ["api"] = api,
             ["consumers"] = consumers,
             ["cluster"] = cluster,
             ["admin"] = new JsonObject { ["address"] = $"127.0.0.1:{AdminPort}" },
         };
+        Customize?.Invoke(root);
+        return root;
     }
 
     public string ToJson() => ToJsonObject().ToJsonString();

@@ -27,6 +27,8 @@ internal sealed record HostedPartition(string EntityId, string State);
 internal sealed partial class NodeProcess : IAsyncDisposable
 {
     private const int SigTerm = 15;
+    private const int SigStop = 19;
+    private const int SigCont = 18;
     private static readonly TimeSpan PollStep = TimeSpan.FromMilliseconds(100);
     private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(5) };
 
@@ -155,6 +157,33 @@ internal sealed partial class NodeProcess : IAsyncDisposable
                 throw new InvalidOperationException($"kill(SIGTERM) of {Name} failed: errno {errno}");
             }
         }
+    }
+
+    /// <summary>
+    /// SIGSTOP: the process freezes at once (no thread runs, sockets stay open, nothing is sent): to the cluster it
+    /// looks like a node behind a partitioned network or a long GC pause. <see cref="Continue"/> thaws it.
+    /// </summary>
+    public void Stop() => Signal(SigStop, "SIGSTOP");
+
+    /// <summary>SIGCONT: a process frozen by <see cref="Stop"/> runs on as if no time had passed.</summary>
+    public void Continue() => Signal(SigCont, "SIGCONT");
+
+    /// <summary>True between <see cref="Stop"/> and <see cref="Continue"/>.</summary>
+    public bool IsStopped { get; private set; }
+
+    private void Signal(int signal, string name)
+    {
+        if (_process.HasExited)
+        {
+            throw new InvalidOperationException($"{name} to {Name}: the process already exited with {_process.ExitCode}.{Tail()}");
+        }
+
+        if (Kill(_process.Id, signal) != 0)
+        {
+            throw new InvalidOperationException($"kill({name}) of {Name} failed: errno {Marshal.GetLastPInvokeError()}");
+        }
+
+        IsStopped = signal == SigStop;
     }
 
     /// <summary>SIGKILL: the process dies at once, nothing runs on its way out.</summary>

@@ -48,6 +48,10 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
     private int _failNextCode = 100;
     private int _failNextSkip;
     private int _failBroadcastChannel;
+    private long _failEvery;
+    private long _failEveryCode = 100;
+    private long _failEveryCounter;
+    private long _failEveryInjected;
     private int _failRequests;
     private int _failRequestsStatus;
     private int _dropConnections;
@@ -222,6 +226,24 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
             _failChannels[channel] = count;
         }
     }
+
+    /// <summary>
+    /// From now on every <paramref name="period"/>-th command (counted one by one over all requests and batches,
+    /// retries included) gets <paramref name="errorCode"/>, like a Centrifugo that fails now and then; 0 turns it
+    /// off. Deterministic in count (not in which command, which depends on arrival order); combines with the
+    /// other injections (they are checked first). <see cref="PeriodicFailures"/> counts what it injected.
+    /// </summary>
+    public void FailEvery(int period, int errorCode = 100)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(period);
+        ArgumentOutOfRangeException.ThrowIfLessThan(errorCode, 100);
+        Interlocked.Exchange(ref _failEveryCode, errorCode);
+        Interlocked.Exchange(ref _failEveryCounter, 0);
+        Interlocked.Exchange(ref _failEvery, period);
+    }
+
+    /// <summary>Commands failed by <see cref="FailEvery"/> so far.</summary>
+    public long PeriodicFailures => Interlocked.Read(ref _failEveryInjected);
 
     /// <summary>The next <paramref name="count"/> broadcasts get a per-channel error 100 on their first channel.</summary>
     public void FailNextBroadcastChannel(int count)
@@ -499,6 +521,11 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
         if (injected == 0 && TakeChannelFailure(command))
         {
             injected = 100;
+        }
+
+        if (injected == 0 && TakePeriodicFailure() is var periodic and not 0)
+        {
+            injected = periodic;
         }
 
         if (injected != 0)
@@ -785,6 +812,18 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
             _failNext--;
             return _failNextCode;
         }
+    }
+
+    private int TakePeriodicFailure()
+    {
+        var period = Interlocked.Read(ref _failEvery);
+        if (period <= 0 || Interlocked.Increment(ref _failEveryCounter) % period != 0)
+        {
+            return 0;
+        }
+
+        Interlocked.Increment(ref _failEveryInjected);
+        return (int)Interlocked.Read(ref _failEveryCode);
     }
 
     private int TakeRequestFailure()
