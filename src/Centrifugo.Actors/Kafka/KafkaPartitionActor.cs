@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Akka;
 using Akka.Actor;
+using Akka.Cluster.Sharding;
 using Akka.Streams;
 using Akka.Streams.Dsl;
 using Centrifugo.Actors.Delivery;
@@ -33,6 +34,7 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor, IWithTimers
     private readonly EntityStop _stop = new();
     private KafkaPartitionLease? _lease;
     private bool _released;
+    private bool _passivating;
     private UniqueKillSwitch? _killSwitch;
     private long _epoch;
     private long _grantExpiresAt;
@@ -88,7 +90,7 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor, IWithTimers
             if (r.Epoch == _epoch && !_progress.Stopping)
             {
                 KafkaMemberLog.GrantLost(_logger, _runtime.Consumer, _topic, _partition, "revoked by the group member");
-                BeginStop();
+                StopForGood();
             }
         });
     }
@@ -143,7 +145,7 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor, IWithTimers
                 break;
             case { Status: KafkaGrantStatus.NotOwned }:
                 LogNotOwned(_logger, _runtime.Consumer, _topic, _partition);
-                Context.Stop(Self);
+                StopForGood();
                 break;
             case { } busy:
                 Timers.StartSingleTimer("grant", RetryGrant.Instance, busy.RetryAfter < MinGrantRetry ? MinGrantRetry : busy.RetryAfter);
@@ -199,7 +201,7 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor, IWithTimers
                 if (!_progress.Stopping)
                 {
                     KafkaMemberLog.GrantLost(_logger, _runtime.Consumer, _topic, _partition, "the group member no longer knows it");
-                    BeginStop();
+                    StopForGood();
                 }
                 break;
         }
@@ -301,6 +303,20 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor, IWithTimers
         _progress.Record(report.Delivered, report.DeadLettered, report.Failure, null,
             _lease is { QueuedCount: > 0 } ? PartitionState.Delivering : PartitionState.Idle,
             _lease is { IsClosed: false } lease ? lease.Lag : null);
+
+    /// <summary>
+    /// This deployment no longer owns the partition: stop through the shard (passivation), so the region forgets the
+    /// entity instead of restarting it (it remembers its entities). The shard answers with <see cref="StopPartition"/>,
+    /// which runs the ordinary stop (final commit); the keeper starts the entity again if the partition comes back.
+    /// </summary>
+    private void StopForGood()
+    {
+        if (!_passivating)
+        {
+            _passivating = true;
+            Context.Parent.Tell(new Passivate(StopPartition.Instance));
+        }
+    }
 
     private void BeginStop()
     {
