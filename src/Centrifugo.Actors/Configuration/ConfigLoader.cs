@@ -207,6 +207,7 @@ internal static partial class ConfigLoader
             throw Fail($"number_of_shards must be between 1 and 100000, got {shards}");
         }
 
+        var (discovery, bootstrap) = BootstrapConfig.Bind(cluster, hostname, seeds.Count > 0, Fail);
         return new ClusterOptions
         {
             SystemName = systemName,
@@ -214,6 +215,8 @@ internal static partial class ConfigLoader
             Port = port,
             SeedNodes = seeds,
             NumberOfShards = shards,
+            Discovery = discovery,
+            Bootstrap = bootstrap,
         };
     }
 
@@ -236,7 +239,7 @@ internal static partial class ConfigLoader
         return new AdminOptions { Address = address };
     }
 
-    private static bool IsHostPort(string value)
+    internal static bool IsHostPort(string value)
     {
         var colon = value.LastIndexOf(':');
         if (colon <= 0)

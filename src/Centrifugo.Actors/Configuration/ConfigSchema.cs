@@ -112,6 +112,17 @@ internal static class ConfigSchema
         new("max_batch_size", FieldKind.Int),
     ];
 
+    public static readonly IReadOnlyList<FieldSpec> Bootstrap =
+    [
+        new("service_name", FieldKind.String),
+        new("required_contact_points", FieldKind.Int),
+        new("interval", FieldKind.Duration),
+        new("pod_label_selector", FieldKind.String),
+        new("pod_namespace", FieldKind.String),
+        new("port_name", FieldKind.String),
+        new("contact_points", FieldKind.StringList),
+    ];
+
     public static readonly IReadOnlyList<FieldSpec> Cluster =
     [
         new("system_name", FieldKind.String),
@@ -119,6 +130,9 @@ internal static class ConfigSchema
         new("port", FieldKind.Int),
         new("seed_nodes", FieldKind.StringList),
         new("number_of_shards", FieldKind.Int),
+        // Cluster formation through Akka.Discovery (BootstrapConfig).
+        new("discovery", FieldKind.String),
+        new("bootstrap", FieldKind.Object, Fields: Bootstrap),
     ];
 
     public static readonly IReadOnlyList<FieldSpec> Admin =

@@ -127,6 +127,38 @@ internal sealed record ClusterOptions
     public IReadOnlyList<string> SeedNodes { get; init; } = [];
     /// <summary>Number of shards per consumer region. Default 100.</summary>
     public int NumberOfShards { get; init; } = 100;
+
+    // Cluster formation through Akka.Discovery (cluster.discovery / cluster.bootstrap).
+    /// <summary>How the node finds the cluster: the static seed nodes (default) or a discovery method.</summary>
+    public ClusterDiscovery Discovery { get; init; } = ClusterDiscovery.SeedNodes;
+    /// <summary>Discovery settings; used only when <see cref="Discovery"/> is not SeedNodes.</summary>
+    public BootstrapOptions Bootstrap { get; init; } = new();
+}
+
+/// <summary>cluster.discovery: "" or "seed_nodes" (default), "kubernetes" (Kubernetes API), "config" (a fixed contact-point list).</summary>
+internal enum ClusterDiscovery { SeedNodes, Kubernetes, Config }
+
+/// <summary>
+/// cluster.bootstrap: how the discovered peers become seed nodes. The peers are looked up every
+/// <see cref="Interval"/>; once at least <see cref="RequiredContactPoints"/> are seen twice in a row, they are joined
+/// as seed nodes in address order (the lowest forms a new cluster if none exists, like Akka's Cluster Bootstrap).
+/// </summary>
+internal sealed record BootstrapOptions
+{
+    /// <summary>Service name looked up in discovery; replaces {0} in the pod label selector. Default "centrifugo-actors".</summary>
+    public string ServiceName { get; init; } = "centrifugo-actors";
+    /// <summary>Peers that must be discovered before joining. Default 2.</summary>
+    public int RequiredContactPoints { get; init; } = 2;
+    /// <summary>Time between lookups. Default 2 s.</summary>
+    public TimeSpan Interval { get; init; } = TimeSpan.FromSeconds(2);
+    /// <summary>Kubernetes: label selector of the pods. Default "app.kubernetes.io/name={0}".</summary>
+    public string PodLabelSelector { get; init; } = "app.kubernetes.io/name={0}";
+    /// <summary>Kubernetes: namespace of the pods; "" = the pod's own (from its service-account files).</summary>
+    public string PodNamespace { get; init; } = "";
+    /// <summary>Kubernetes: name of the container port of Akka.Remote. Default "remoting".</summary>
+    public string PortName { get; init; } = "remoting";
+    /// <summary>Config discovery: the remoting host:port of every node (VMs, tests).</summary>
+    public IReadOnlyList<string> ContactPoints { get; init; } = [];
 }
 
 internal sealed record AdminOptions

@@ -55,6 +55,7 @@ internal static class RedactedConfigWriter
 
             w.WriteEndArray();
             w.WriteNumber("number_of_shards", cluster.NumberOfShards);
+            BootstrapConfig.Write(w, cluster);
             w.WriteEndObject();
 
             w.WriteStartObject("admin");

@@ -75,14 +75,7 @@ internal static class AkkaSetup
                     KeeperInterval),
                 new ClusterSingletonOptions(),
                 createProxyToo: false)
-            .AddStartup((system, _) =>
-            {
-                if (cluster.SeedNodes.Count == 0)
-                {
-                    var c = Cluster.Get(system);
-                    c.Join(c.SelfAddress);
-                }
-            });
+            .WithClusterFormation(cluster, runtime.LoggerFactory);
         return builder;
     }
 

@@ -24,6 +24,12 @@ internal sealed record NodeConfig
     /// <summary>Empty = the node forms a one-node cluster with itself.</summary>
     public IReadOnlyList<string> SeedNodes { get; init; } = [];
     public int NumberOfShards { get; init; } = 20;
+    /// <summary>Extra keys merged into the <c>cluster</c> section (e.g. discovery, bootstrap).</summary>
+    public IReadOnlyDictionary<string, JsonNode> ClusterExtra { get; init; } = new Dictionary<string, JsonNode>();
+    /// <summary>Extra keys merged into the <c>admin</c> section (e.g. token).</summary>
+    public IReadOnlyDictionary<string, JsonNode> AdminExtra { get; init; } = new Dictionary<string, JsonNode>();
+    /// <summary>Host of the admin endpoint. Default 127.0.0.1.</summary>
+    public string AdminHost { get; init; } = "127.0.0.1";
 
     /// <summary>akka.tcp://centrifugo-actors@127.0.0.1:PORT: what other nodes put in their seed list.</summary>
     public string Address => $"akka.tcp://{SystemName}@127.0.0.1:{ClusterPort}";
@@ -54,7 +60,7 @@ internal sealed record NodeConfig
             consumers.Add(new JsonObject { ["name"] = c.Name, ["type"] = "postgresql", ["postgresql"] = postgresql });
         }
 
-        return new JsonObject
+        var root = new JsonObject
         {
             ["api"] = api,
             ["consumers"] = consumers,
@@ -66,8 +72,17 @@ internal sealed record NodeConfig
                 ["seed_nodes"] = new JsonArray(SeedNodes.Select(s => (JsonNode?)JsonValue.Create(s)).ToArray()),
                 ["number_of_shards"] = NumberOfShards,
             },
-            ["admin"] = new JsonObject { ["address"] = $"127.0.0.1:{AdminPort}" },
+            ["admin"] = new JsonObject { ["address"] = $"{AdminHost}:{AdminPort}" },
         };
+        foreach (var (key, value) in ClusterExtra)
+        {
+            root["cluster"]![key] = value.DeepClone();
+        }
+        foreach (var (key, value) in AdminExtra)
+        {
+            root["admin"]![key] = value.DeepClone();
+        }
+        return root;
     }
 
     public string ToJson() => ToJsonObject().ToJsonString();
