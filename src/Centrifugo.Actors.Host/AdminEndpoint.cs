@@ -25,6 +25,10 @@ internal static class AdminEndpoint
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
     };
 
+    public const string LivePath = "/health/live";
+    public const string ReadyPath = "/health/ready";
+    public const string MetricsPath = "/metrics";
+
     public static bool TryParse(string address, out IPEndPoint endpoint)
     {
         endpoint = null!;
@@ -44,8 +48,8 @@ internal static class AdminEndpoint
 
     public static void Map(WebApplication app)
     {
-        app.MapGet("/health/live", () => Results.Text("ok"));
-        app.MapGet("/health/ready", (IServiceProvider sp) =>
+        app.MapGet(LivePath, () => Results.Text("ok"));
+        app.MapGet(ReadyPath, (IServiceProvider sp) =>
         {
             var system = sp.GetRequiredService<ActorSystem>();
             var board = sp.GetRequiredService<PartitionStatusBoard>();
@@ -61,7 +65,7 @@ internal static class AdminEndpoint
             };
             return Results.Json(body, Json, statusCode: ready ? 200 : 503);
         });
-        app.MapGet("/metrics", async (HttpContext ctx) =>
+        app.MapGet(MetricsPath, async (HttpContext ctx) =>
         {
             ctx.Response.ContentType = "text/plain; version=0.0.4";
             await Metrics.DefaultRegistry.CollectAndExportAsTextAsync(ctx.Response.Body, ctx.RequestAborted);

@@ -75,6 +75,9 @@ internal static partial class NodeHost
         return 0;
     }
 
+    /// <summary>How long SIGTERM may take: leave, hand-off of every partition (drain), exit. k8s grace period must exceed it.</summary>
+    internal static TimeSpan ShutdownBudget => NodeRuntime.DrainTimeout + TimeSpan.FromSeconds(20);
+
     internal static WebApplication Build(NodeRuntime runtime, ILoggerFactory loggerFactory)
     {
         var options = runtime.Options;
@@ -83,7 +86,7 @@ internal static partial class NodeHost
         builder.Services.AddSingleton(loggerFactory);
         builder.Services.AddSingleton(runtime);
         builder.Services.AddSingleton(runtime.Board);
-        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = NodeRuntime.DrainTimeout + TimeSpan.FromSeconds(20));
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = ShutdownBudget);
         builder.WebHost.ConfigureKestrel(k =>
         {
             if (AdminEndpoint.TryParse(options.Admin.Address, out var endpoint))
