@@ -29,21 +29,11 @@ internal static class AdminEndpoint
     public const string ReadyPath = "/health/ready";
     public const string MetricsPath = "/metrics";
 
+    /// <summary>The address Kestrel binds; false when the endpoint is disabled (""). Validated by the config loader.</summary>
     public static bool TryParse(string address, out IPEndPoint endpoint)
     {
         endpoint = null!;
-        if (address.Length == 0)
-        {
-            return false;
-        }
-        var colon = address.LastIndexOf(':');
-        var host = address[..colon];
-        var port = int.Parse(address[(colon + 1)..], System.Globalization.CultureInfo.InvariantCulture);
-        var ip = host is "" or "0.0.0.0" or "*" ? IPAddress.Any
-            : host is "localhost" ? IPAddress.Loopback
-            : IPAddress.Parse(host.Trim('[', ']'));
-        endpoint = new IPEndPoint(ip, port);
-        return true;
+        return address.Length > 0 && Configuration.ConfigLoader.TryParseAdminEndpoint(address, out endpoint);
     }
 
     public static void Map(WebApplication app)
@@ -83,6 +73,7 @@ internal static class AdminEndpoint
             var statuses = await ClusterStatus.PartitionsAsync(region, runtime.Catalogs, TimeSpan.FromSeconds(3), ctx.RequestAborted);
             return Results.Json(statuses, Json);
         });
+        AdminActions.Map(app, Json);
         app.MapGet("/status/cluster", (IServiceProvider sp) =>
         {
             var cluster = Cluster.Get(sp.GetRequiredService<ActorSystem>());

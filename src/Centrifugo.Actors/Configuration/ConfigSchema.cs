@@ -138,6 +138,7 @@ internal static class ConfigSchema
     public static readonly IReadOnlyList<FieldSpec> Admin =
     [
         new("address", FieldKind.String),
+        new("token", FieldKind.String, Secret: true),
         .. CentrifugoKeys.AdminSection.Order(StringComparer.Ordinal)
             .Select(k => new FieldSpec(k, FieldKind.Any, Secret: k is "password" or "secret", FromEnv: false)),
     ];

@@ -165,4 +165,9 @@ internal sealed record AdminOptions
 {
     /// <summary>host:port of the admin HTTP endpoint (health, metrics, status); "" disables it.</summary>
     public string Address { get; init; } = "127.0.0.1:9110";
+    /// <summary>
+    /// Secret. Bearer token required by the mutating admin routes (POST /cluster/leave, /cluster/down); "" = none,
+    /// allowed only while the endpoint is bound to loopback.
+    /// </summary>
+    public string Token { get; init; } = "";
 }

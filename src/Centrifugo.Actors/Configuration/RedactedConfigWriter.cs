@@ -60,6 +60,7 @@ internal static class RedactedConfigWriter
 
             w.WriteStartObject("admin");
             w.WriteString("address", options.Admin.Address);
+            w.WriteString("token", options.Admin.Token.Length > 0 ? "***" : "");
             w.WriteEndObject();
 
             w.WriteEndObject();

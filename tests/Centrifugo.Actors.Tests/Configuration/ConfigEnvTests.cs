@@ -302,7 +302,8 @@ public sealed class ConfigEnvTests
             ("CENTRIFUGO_ACTORS_CLUSTER_SYSTEM_NAME", "prod"),
             ("CENTRIFUGO_ACTORS_CLUSTER_SEED_NODES", "akka.tcp://prod@pod-0.actors:5000 akka.tcp://prod@pod-1.actors:5000"),
             ("CENTRIFUGO_ACTORS_CLUSTER_NUMBER_OF_SHARDS", "64"),
-            ("CENTRIFUGO_ACTORS_ADMIN_ADDRESS", "0.0.0.0:9110"));
+            ("CENTRIFUGO_ACTORS_ADMIN_ADDRESS", "0.0.0.0:9110"),
+            ("CENTRIFUGO_ACTORS_ADMIN_TOKEN", "token-from-a-secret-123"));
 
         Assert.Equal("pod-0.actors.ns.svc", options.Cluster.Hostname);
         Assert.Equal(5000, options.Cluster.Port);
@@ -310,6 +311,7 @@ public sealed class ConfigEnvTests
         Assert.Equal(["akka.tcp://prod@pod-0.actors:5000", "akka.tcp://prod@pod-1.actors:5000"], options.Cluster.SeedNodes);
         Assert.Equal(64, options.Cluster.NumberOfShards);
         Assert.Equal("0.0.0.0:9110", options.Admin.Address);
+        Assert.Equal("token-from-a-secret-123", options.Admin.Token);
     }
 
     private static string SampleValue(string suffix) => suffix switch

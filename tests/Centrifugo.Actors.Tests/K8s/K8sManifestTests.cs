@@ -52,7 +52,13 @@ public sealed class K8sManifestTests(ITestOutputHelper output)
         var configVolume = Assert.Single(pod["volumes"]!.AsArray(), v => (string?)v!["name"] == (string?)mount["name"])!;
         Assert.Equal((string?)configMap["metadata"]!["name"], (string?)configVolume["configMap"]!["name"]);
         var configJson = (string)configMap["data"]![Path.GetFileName(configPath)]!;
-        var variables = new Hashtable { ["CENTRIFUGO_API_KEY"] = "from-secret", ["CENTRIFUGO_CONSUMERS_PG_MAIN_POSTGRESQL_DSN"] = "postgres://u:p@db/app" };
+        // The Secret's variables (envFrom), as in the example Secret.
+        var secret = Assert.Single(Parse(File.ReadAllText(Path.Combine(K8sDir, "secret.example.yaml"))));
+        var variables = new Hashtable();
+        foreach (var (key, value) in secret["stringData"]!.AsObject())
+        {
+            variables[key] = (string)value!;
+        }
         foreach (var (name, value) in env)
         {
             variables[name] = value.Replace("$(POD_IP)", "10.0.0.5", StringComparison.Ordinal);
@@ -103,7 +109,8 @@ public sealed class K8sManifestTests(ITestOutputHelper output)
             || k.Contains("PASSWORD", StringComparison.Ordinal) || k.Contains("TOKEN", StringComparison.Ordinal));
         Assert.DoesNotContain("\"key\"", configJson, StringComparison.Ordinal);
         Assert.Contains("postgres://placeholder@", configJson, StringComparison.Ordinal);
-        Assert.Equal("postgres://u:p@db/app", options.Consumers[0].Postgresql!.Dsn);
+        Assert.Equal((string?)variables["CENTRIFUGO_CONSUMERS_PG_MAIN_POSTGRESQL_DSN"], options.Consumers[0].Postgresql!.Dsn);
+        Assert.NotEmpty(options.Admin.Token);
 
         // One lost Kubernetes node never takes a majority: one pod per node (required), spread over zones.
         var anti = Assert.Single(pod["affinity"]!["podAntiAffinity"]!["requiredDuringSchedulingIgnoredDuringExecution"]!.AsArray())!;
