@@ -78,6 +78,7 @@ internal static partial class ConfigLoader
             Consumers = ConsumerBinder.Bind(root["consumers"], env),
             Cluster = BindCluster(root, env),
             Admin = BindAdmin(root, env),
+            Log = LogConfig.Bind(root, env),
         };
     }
 

@@ -11,6 +11,17 @@ internal sealed record NodeOptions
     public required IReadOnlyList<ConsumerOptions> Consumers { get; init; }
     public required ClusterOptions Cluster { get; init; }
     public required AdminOptions Admin { get; init; }
+    /// <summary>log.level / log.format (LogConfig).</summary>
+    public LogOptions Log { get; init; } = new();
+}
+
+internal enum LogFormat { Text, Json }
+
+/// <summary>Console logging: Centrifugo's <c>log.level</c> plus our <c>log.format</c>.</summary>
+internal sealed record LogOptions
+{
+    public Microsoft.Extensions.Logging.LogLevel Level { get; init; } = Microsoft.Extensions.Logging.LogLevel.Information;
+    public LogFormat Format { get; init; } = LogFormat.Text;
 }
 
 /// <summary>Centrifugo server HTTP API the commands are delivered to.</summary>

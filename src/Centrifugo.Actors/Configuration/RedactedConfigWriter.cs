@@ -62,6 +62,7 @@ internal static class RedactedConfigWriter
             w.WriteString("address", options.Admin.Address);
             w.WriteString("token", options.Admin.Token.Length > 0 ? "***" : "");
             w.WriteEndObject();
+            LogConfig.Write(w, options.Log);
 
             w.WriteEndObject();
         }
