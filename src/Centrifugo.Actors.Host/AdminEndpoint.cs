@@ -55,8 +55,11 @@ internal static class AdminEndpoint
             };
             return Results.Json(body, Json, statusCode: ready ? 200 : 503);
         });
-        app.MapGet(MetricsPath, async (HttpContext ctx) =>
+        app.MapGet(MetricsPath, async (HttpContext ctx, IServiceProvider sp) =>
         {
+            var runtime = sp.GetRequiredService<NodeRuntime>();
+            NodeGauges.Update(Cluster.Get(sp.GetRequiredService<ActorSystem>()), runtime.Board,
+                runtime.Options.Consumers.Where(c => c.Enabled).Select(c => c.Name));
             ctx.Response.ContentType = "text/plain; version=0.0.4";
             await Metrics.DefaultRegistry.CollectAndExportAsTextAsync(ctx.Response.Body, ctx.RequestAborted);
         });
