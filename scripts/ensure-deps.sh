@@ -28,6 +28,12 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
+if ! command -v kubectl > /dev/null; then
+  # Optional: K8sManifestTests renders k8s/ with `kubectl kustomize` when it is present and checks the files directly
+  # otherwise. Debian has no kubectl package of its own; it comes from the Kubernetes apt repository (pkgs.k8s.io).
+  echo "note: kubectl not found; the k8s/ render check will be skipped (install kubectl from pkgs.k8s.io to run it)" >&2
+fi
+
 if ! command -v dotnet > /dev/null; then
   echo "dotnet (the .NET 10 SDK) is required: https://learn.microsoft.com/dotnet/core/install/linux-debian" >&2
   exit 1

@@ -25,27 +25,21 @@ internal static class AdminEndpoint
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
     };
 
+    public const string LivePath = "/health/live";
+    public const string ReadyPath = "/health/ready";
+    public const string MetricsPath = "/metrics";
+
+    /// <summary>The address Kestrel binds; false when the endpoint is disabled (""). Validated by the config loader.</summary>
     public static bool TryParse(string address, out IPEndPoint endpoint)
     {
         endpoint = null!;
-        if (address.Length == 0)
-        {
-            return false;
-        }
-        var colon = address.LastIndexOf(':');
-        var host = address[..colon];
-        var port = int.Parse(address[(colon + 1)..], System.Globalization.CultureInfo.InvariantCulture);
-        var ip = host is "" or "0.0.0.0" or "*" ? IPAddress.Any
-            : host is "localhost" ? IPAddress.Loopback
-            : IPAddress.Parse(host.Trim('[', ']'));
-        endpoint = new IPEndPoint(ip, port);
-        return true;
+        return address.Length > 0 && Configuration.ConfigLoader.TryParseAdminEndpoint(address, out endpoint);
     }
 
     public static void Map(WebApplication app)
     {
-        app.MapGet("/health/live", () => Results.Text("ok"));
-        app.MapGet("/health/ready", (IServiceProvider sp) =>
+        app.MapGet(LivePath, () => Results.Text("ok"));
+        app.MapGet(ReadyPath, (IServiceProvider sp) =>
         {
             var system = sp.GetRequiredService<ActorSystem>();
             var board = sp.GetRequiredService<PartitionStatusBoard>();
@@ -61,8 +55,11 @@ internal static class AdminEndpoint
             };
             return Results.Json(body, Json, statusCode: ready ? 200 : 503);
         });
-        app.MapGet("/metrics", async (HttpContext ctx) =>
+        app.MapGet(MetricsPath, async (HttpContext ctx, IServiceProvider sp) =>
         {
+            var runtime = sp.GetRequiredService<NodeRuntime>();
+            NodeGauges.Update(Cluster.Get(sp.GetRequiredService<ActorSystem>()), runtime.Board,
+                runtime.Options.Consumers.Where(c => c.Enabled).Select(c => c.Name));
             ctx.Response.ContentType = "text/plain; version=0.0.4";
             await Metrics.DefaultRegistry.CollectAndExportAsTextAsync(ctx.Response.Body, ctx.RequestAborted);
         });
@@ -79,6 +76,7 @@ internal static class AdminEndpoint
             var statuses = await ClusterStatus.PartitionsAsync(region, runtime.Catalogs, TimeSpan.FromSeconds(3), ctx.RequestAborted);
             return Results.Json(statuses, Json);
         });
+        AdminActions.Map(app, Json);
         app.MapGet("/status/cluster", (IServiceProvider sp) =>
         {
             var cluster = Cluster.Get(sp.GetRequiredService<ActorSystem>());

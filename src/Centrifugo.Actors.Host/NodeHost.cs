@@ -16,9 +16,6 @@ internal static partial class NodeHost
 {
     public static async Task<int> RunAsync(string configPath, CancellationToken cancellationToken)
     {
-        using var loggerFactory = CreateLoggerFactory();
-        var logger = loggerFactory.CreateLogger("Centrifugo.Actors");
-
         NodeOptions options;
         try
         {
@@ -26,9 +23,13 @@ internal static partial class NodeHost
         }
         catch (ConfigException ex)
         {
-            LogConfigError(logger, ex.Message);
+            using var defaultFactory = CreateLoggerFactory(new LogOptions());
+            LogConfigError(defaultFactory.CreateLogger("Centrifugo.Actors"), ex.Message);
             return 1;
         }
+
+        using var loggerFactory = CreateLoggerFactory(options.Log);
+        var logger = loggerFactory.CreateLogger("Centrifugo.Actors");
 
         NodeRuntime runtime;
         try
@@ -75,6 +76,9 @@ internal static partial class NodeHost
         return 0;
     }
 
+    /// <summary>How long SIGTERM may take: leave, hand-off of every partition (drain), exit. k8s grace period must exceed it.</summary>
+    internal static TimeSpan ShutdownBudget => NodeRuntime.DrainTimeout + TimeSpan.FromSeconds(20);
+
     internal static WebApplication Build(NodeRuntime runtime, ILoggerFactory loggerFactory)
     {
         var options = runtime.Options;
@@ -83,7 +87,7 @@ internal static partial class NodeHost
         builder.Services.AddSingleton(loggerFactory);
         builder.Services.AddSingleton(runtime);
         builder.Services.AddSingleton(runtime.Board);
-        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = NodeRuntime.DrainTimeout + TimeSpan.FromSeconds(20));
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = ShutdownBudget);
         builder.WebHost.ConfigureKestrel(k =>
         {
             if (AdminEndpoint.TryParse(options.Admin.Address, out var endpoint))
@@ -99,11 +103,12 @@ internal static partial class NodeHost
 
         builder.Services.AddAkka(options.Cluster.SystemName, (akka, _) =>
         {
+            akka.AddSetup(new AkkaLogBridgeSetup(loggerFactory));
             akka.ConfigureLoggers(l =>
             {
-                l.LogLevel = Akka.Event.LogLevel.InfoLevel;
+                l.LogLevel = AkkaLogBridge.AkkaLevel(options.Log.Level);
                 l.ClearLoggers();
-                l.AddLoggerFactory(loggerFactory);
+                l.AddLogger<AkkaLogBridge>();
             });
             akka.WithCentrifugoActors(runtime);
         });
@@ -113,19 +118,32 @@ internal static partial class NodeHost
         return app;
     }
 
-    private static ILoggerFactory CreateLoggerFactory() => LoggerFactory.Create(b =>
+    /// <summary>Console logging: one line per event (text, UTC time) or one JSON object per line (log.format json).</summary>
+    internal static ILoggerFactory CreateLoggerFactory(LogOptions log) => LoggerFactory.Create(b =>
     {
-        b.SetMinimumLevel(LogLevel.Information);
+        b.SetMinimumLevel(log.Level);
         b.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         b.AddFilter("Microsoft.Hosting", LogLevel.Warning);
         // Npgsql logs every executed command at Information: one line per batch per partition.
         b.AddFilter("Npgsql.Command", LogLevel.Warning);
-        b.AddSimpleConsole(o =>
+        if (log.Format == LogFormat.Json)
         {
-            o.SingleLine = true;
-            o.TimestampFormat = "HH:mm:ss.fff ";
-            o.UseUtcTimestamp = true;
-        });
+            b.AddJsonConsole(o =>
+            {
+                o.UseUtcTimestamp = true;
+                o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
+                o.IncludeScopes = false;
+            });
+        }
+        else
+        {
+            b.AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.TimestampFormat = "HH:mm:ss.fff ";
+                o.UseUtcTimestamp = true;
+            });
+        }
     });
 
     [LoggerMessage(EventId = 1001, Level = LogLevel.Critical, Message = "Configuration error: {Error}")]

@@ -17,18 +17,63 @@ checkConfig.SetAction(parseResult =>
 
 var adminOption = new Option<string>("--admin", "-a")
 {
-    Description = "Admin endpoint of any node (http://host:port).",
-    DefaultValueFactory = _ => "http://127.0.0.1:9110",
+    Description = $"Admin endpoint of any node (http://host:port). Default: ${AdminClient.UrlVariable} or {AdminClient.DefaultUrl}. " +
+                  $"Mutating verbs send ${AdminClient.TokenVariable} as a bearer token.",
+    DefaultValueFactory = _ => AdminClient.DefaultAdminUrl(),
+    Recursive = true,
 };
-var status = new Command("status", "Show the cluster and every partition in it: node, state, delivered, dead letters, errors, lag.") { adminOption };
+var jsonOption = new Option<bool>("--json") { Description = "Print JSON instead of a table." };
+var watchOption = new Option<bool>("--watch", "-w") { Description = "Refresh every 2 s until Ctrl-C." };
+var yesOption = new Option<bool>("--yes", "-y") { Description = "Do not ask for confirmation." };
+var consumerOption = new Option<string?>("--consumer") { Description = "Only this consumer's partitions." };
+var stateOption = new Option<string?>("--state") { Description = "Only partitions in this state (idle, delivering, retrying, stalled, unreachable, ...)." };
+var addressArgument = new Argument<string>("ADDRESS") { Description = "Member address, akka.tcp://system@host:port." };
+var optionalAddressArgument = new Argument<string?>("ADDRESS") { Description = "Member address (default: the node behind --admin).", Arity = ArgumentArity.ZeroOrOne };
+var idArgument = new Argument<string>("ID") { Description = "Partition id: pg:<consumer>:<partition> or kafka:<consumer>:<topic>:<partition>." };
+
+AdminClient Client(ParseResult r) => new(r.GetValue(adminOption)!, Environment.GetEnvironmentVariable(AdminClient.TokenVariable));
+Task<int> Verb(ParseResult r, bool watch, Func<AdminClient, Spectre.Console.IAnsiConsole, CancellationToken, Task<int>> once, CancellationToken ct)
+{
+    var client = Client(r);
+    return AdminCli.RunAsync((console, t) => once(client, console, t), Console.Out, Console.Error, watch, TimeSpan.FromSeconds(2), ct)
+        .ContinueWith(t => { client.Dispose(); return t; }, TaskScheduler.Default).Unwrap();
+}
+
+var status = new Command("status", "Show the cluster and every partition in it: node, state, delivered, dead letters, errors, lag.");
 status.SetAction((parseResult, cancellationToken) =>
     StatusCommand.RunAsync(parseResult.GetValue(adminOption)!, Console.Out, Console.Error, cancellationToken));
+
+var clusterShow = new Command("show", "Members (status, roles, reachability), the leader and this node. Exit 3 if a member is unreachable.") { jsonOption, watchOption };
+clusterShow.SetAction((r, ct) => Verb(r, r.GetValue(watchOption), (c, console, t) => AdminCli.ClusterShowAsync(c, r.GetValue(jsonOption), console, t), ct));
+var clusterLeave = new Command("leave", "Make a member leave the cluster gracefully (its partitions are handed off).") { optionalAddressArgument, yesOption };
+clusterLeave.SetAction((r, ct) => Verb(r, false, (c, console, t) => AdminCli.ClusterActionAsync(
+    c, "leave", r.GetValue(optionalAddressArgument), r.GetValue(yesOption), Console.In, console, Console.Error, t), ct));
+var clusterDown = new Command("down", "Mark a member down (removes an unreachable/zombie member; it must not come back).") { addressArgument, yesOption };
+clusterDown.SetAction((r, ct) => Verb(r, false, (c, console, t) => AdminCli.ClusterActionAsync(
+    c, "down", r.GetValue(addressArgument), r.GetValue(yesOption), Console.In, console, Console.Error, t), ct));
+var cluster = new Command("cluster", "Cluster membership.") { clusterShow, clusterLeave, clusterDown };
+
+var shards = new Command("shards", "Shards and partitions hosted per node (Akka's GetClusterShardingStats).") { jsonOption };
+shards.SetAction((r, ct) => Verb(r, false, (c, console, t) => AdminCli.ShardsAsync(c, r.GetValue(jsonOption), console, t), ct));
+
+var partitionsList = new Command("list", "Every partition in the cluster: owner node, state, counters, lag, last error. Exit 3 if one is stalled or unreachable.")
+    { consumerOption, stateOption, jsonOption, watchOption };
+partitionsList.SetAction((r, ct) => Verb(r, r.GetValue(watchOption), (c, console, t) => AdminCli.PartitionsListAsync(
+    c, r.GetValue(consumerOption), r.GetValue(stateOption), r.GetValue(jsonOption), console, t), ct));
+var partitionsShow = new Command("show", "One partition in detail.") { idArgument, jsonOption };
+partitionsShow.SetAction((r, ct) => Verb(r, false, (c, console, t) => AdminCli.PartitionsShowAsync(
+    c, r.GetValue(idArgument)!, r.GetValue(jsonOption), console, Console.Error, t), ct));
+var partitions = new Command("partitions", "Partition entities.") { partitionsList, partitionsShow };
 
 var root = new RootCommand("Centrifugo.Actors: delivers Centrifugo server-API commands from PostgreSQL outbox tables and Kafka topics.")
 {
     run,
     checkConfig,
     status,
+    cluster,
+    shards,
+    partitions,
+    adminOption,
 };
 
 // The generic host handles SIGTERM/SIGINT itself (graceful drain through CoordinatedShutdown), so

@@ -78,6 +78,7 @@ internal static partial class ConfigLoader
             Consumers = ConsumerBinder.Bind(root["consumers"], env),
             Cluster = BindCluster(root, env),
             Admin = BindAdmin(root, env),
+            Log = LogConfig.Bind(root, env),
         };
     }
 
@@ -223,6 +224,7 @@ internal static partial class ConfigLoader
         var rebalance = Between("rebalance_interval",
             JsonFields.Duration(cluster, "rebalance_interval", Fail) ?? defaults.RebalanceInterval, TimeSpan.FromMilliseconds(500), TimeSpan.FromMinutes(10));
 
+        var (discovery, bootstrap) = BootstrapConfig.Bind(cluster, hostname, seeds.Count > 0, Fail);
         return new ClusterOptions
         {
             SystemName = systemName,
@@ -234,6 +236,8 @@ internal static partial class ConfigLoader
             AcceptableHeartbeatPause = pause,
             DowningStableAfter = stableAfter,
             RebalanceInterval = rebalance,
+            Discovery = discovery,
+            Bootstrap = bootstrap,
         };
     }
 
@@ -248,15 +252,61 @@ internal static partial class ConfigLoader
         env.ApplySection(admin, ConfigSchema.Admin, "CENTRIFUGO_ACTORS_ADMIN_");
 
         var address = JsonFields.String(admin, "address") ?? new AdminOptions().Address;
-        if (address.Length > 0 && !IsHostPort(address))
+        var token = JsonFields.String(admin, "token") ?? "";
+        if (address.Length == 0)
+        {
+            return new AdminOptions { Address = address, Token = token };
+        }
+        if (!IsHostPort(address))
         {
             throw Fail($"address \"{address}\" must be host:port (e.g. 127.0.0.1:9110 or 0.0.0.0:9110), or \"\" to disable the admin endpoint");
         }
+        if (!TryParseAdminEndpoint(address, out var endpoint))
+        {
+            throw Fail($"address \"{address}\": the host must be an IP address, localhost or 0.0.0.0 (the endpoint binds to a local interface, not a DNS name)");
+        }
+        if (token.Length > 0 && token.Length < 16)
+        {
+            throw Fail("token must be at least 16 characters");
+        }
+        if (!System.Net.IPAddress.IsLoopback(endpoint.Address) && token.Length == 0)
+        {
+            throw Fail($"token is required when address binds beyond loopback ({address}): the admin endpoint accepts cluster leave/down; set admin.token or CENTRIFUGO_ACTORS_ADMIN_TOKEN (from a Secret), or bind 127.0.0.1");
+        }
 
-        return new AdminOptions { Address = address };
+        return new AdminOptions { Address = address, Token = token };
     }
 
-    private static bool IsHostPort(string value)
+    /// <summary>
+    /// host:port of the admin endpoint to the address Kestrel binds: "", "*", "0.0.0.0" = every IPv4 interface,
+    /// "[::]" = every interface, "localhost" = loopback, else an IP literal. False for anything else (a DNS name).
+    /// </summary>
+    public static bool TryParseAdminEndpoint(string address, out System.Net.IPEndPoint endpoint)
+    {
+        endpoint = null!;
+        var colon = address.LastIndexOf(':');
+        if (colon < 0 || !int.TryParse(address[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port > 65535)
+        {
+            return false;
+        }
+
+        var host = address[..colon];
+        System.Net.IPAddress? ip = host switch
+        {
+            "" or "*" or "0.0.0.0" => System.Net.IPAddress.Any,
+            "localhost" => System.Net.IPAddress.Loopback,
+            _ => System.Net.IPAddress.TryParse(host.StartsWith('[') && host.EndsWith(']') ? host[1..^1] : host, out var parsed) ? parsed : null,
+        };
+        if (ip is null)
+        {
+            return false;
+        }
+
+        endpoint = new System.Net.IPEndPoint(ip, port);
+        return true;
+    }
+
+    internal static bool IsHostPort(string value)
     {
         var colon = value.LastIndexOf(':');
         if (colon <= 0)

@@ -112,6 +112,17 @@ internal static class ConfigSchema
         new("max_batch_size", FieldKind.Int),
     ];
 
+    public static readonly IReadOnlyList<FieldSpec> Bootstrap =
+    [
+        new("service_name", FieldKind.String),
+        new("required_contact_points", FieldKind.Int),
+        new("interval", FieldKind.Duration),
+        new("pod_label_selector", FieldKind.String),
+        new("pod_namespace", FieldKind.String),
+        new("port_name", FieldKind.String),
+        new("contact_points", FieldKind.StringList),
+    ];
+
     public static readonly IReadOnlyList<FieldSpec> Cluster =
     [
         new("system_name", FieldKind.String),
@@ -123,11 +134,15 @@ internal static class ConfigSchema
         new("acceptable_heartbeat_pause", FieldKind.Duration),
         new("downing_stable_after", FieldKind.Duration),
         new("rebalance_interval", FieldKind.Duration),
+        // Cluster formation through Akka.Discovery (BootstrapConfig).
+        new("discovery", FieldKind.String),
+        new("bootstrap", FieldKind.Object, Fields: Bootstrap),
     ];
 
     public static readonly IReadOnlyList<FieldSpec> Admin =
     [
         new("address", FieldKind.String),
+        new("token", FieldKind.String, Secret: true),
         .. CentrifugoKeys.AdminSection.Order(StringComparer.Ordinal)
             .Select(k => new FieldSpec(k, FieldKind.Any, Secret: k is "password" or "secret", FromEnv: false)),
     ];

@@ -11,6 +11,17 @@ internal sealed record NodeOptions
     public required IReadOnlyList<ConsumerOptions> Consumers { get; init; }
     public required ClusterOptions Cluster { get; init; }
     public required AdminOptions Admin { get; init; }
+    /// <summary>log.level / log.format (LogConfig).</summary>
+    public LogOptions Log { get; init; } = new();
+}
+
+internal enum LogFormat { Text, Json }
+
+/// <summary>Console logging: Centrifugo's <c>log.level</c> plus our <c>log.format</c>.</summary>
+internal sealed record LogOptions
+{
+    public Microsoft.Extensions.Logging.LogLevel Level { get; init; } = Microsoft.Extensions.Logging.LogLevel.Information;
+    public LogFormat Format { get; init; } = LogFormat.Text;
 }
 
 /// <summary>Centrifugo server HTTP API the commands are delivered to.</summary>
@@ -141,10 +152,47 @@ internal sealed record ClusterOptions
     public TimeSpan DowningStableAfter { get; init; } = TimeSpan.FromSeconds(3);
     /// <summary>How often the shard coordinator checks the spread of partitions over the nodes. Default 2 s.</summary>
     public TimeSpan RebalanceInterval { get; init; } = TimeSpan.FromSeconds(2);
+
+    // Cluster formation through Akka.Discovery (cluster.discovery / cluster.bootstrap).
+    /// <summary>How the node finds the cluster: the static seed nodes (default) or a discovery method.</summary>
+    public ClusterDiscovery Discovery { get; init; } = ClusterDiscovery.SeedNodes;
+    /// <summary>Discovery settings; used only when <see cref="Discovery"/> is not SeedNodes.</summary>
+    public BootstrapOptions Bootstrap { get; init; } = new();
+}
+
+/// <summary>cluster.discovery: "" or "seed_nodes" (default), "kubernetes" (Kubernetes API), "config" (a fixed contact-point list).</summary>
+internal enum ClusterDiscovery { SeedNodes, Kubernetes, Config }
+
+/// <summary>
+/// cluster.bootstrap: how the discovered peers become seed nodes. The peers are looked up every
+/// <see cref="Interval"/>; once at least <see cref="RequiredContactPoints"/> are seen twice in a row, they are joined
+/// as seed nodes in address order (the lowest forms a new cluster if none exists, like Akka's Cluster Bootstrap).
+/// </summary>
+internal sealed record BootstrapOptions
+{
+    /// <summary>Service name looked up in discovery; replaces {0} in the pod label selector. Default "centrifugo-actors".</summary>
+    public string ServiceName { get; init; } = "centrifugo-actors";
+    /// <summary>Peers that must be discovered before joining. Default 2.</summary>
+    public int RequiredContactPoints { get; init; } = 2;
+    /// <summary>Time between lookups. Default 2 s.</summary>
+    public TimeSpan Interval { get; init; } = TimeSpan.FromSeconds(2);
+    /// <summary>Kubernetes: label selector of the pods. Default "app.kubernetes.io/name={0}".</summary>
+    public string PodLabelSelector { get; init; } = "app.kubernetes.io/name={0}";
+    /// <summary>Kubernetes: namespace of the pods; "" = the pod's own (from its service-account files).</summary>
+    public string PodNamespace { get; init; } = "";
+    /// <summary>Kubernetes: name of the container port of Akka.Remote. Default "remoting".</summary>
+    public string PortName { get; init; } = "remoting";
+    /// <summary>Config discovery: the remoting host:port of every node (VMs, tests).</summary>
+    public IReadOnlyList<string> ContactPoints { get; init; } = [];
 }
 
 internal sealed record AdminOptions
 {
     /// <summary>host:port of the admin HTTP endpoint (health, metrics, status); "" disables it.</summary>
     public string Address { get; init; } = "127.0.0.1:9110";
+    /// <summary>
+    /// Secret. Bearer token required by the mutating admin routes (POST /cluster/leave, /cluster/down); "" = none,
+    /// allowed only while the endpoint is bound to loopback.
+    /// </summary>
+    public string Token { get; init; } = "";
 }

@@ -59,11 +59,14 @@ internal static class RedactedConfigWriter
             w.WriteString("acceptable_heartbeat_pause", GoDuration.Format(cluster.AcceptableHeartbeatPause));
             w.WriteString("downing_stable_after", GoDuration.Format(cluster.DowningStableAfter));
             w.WriteString("rebalance_interval", GoDuration.Format(cluster.RebalanceInterval));
+            BootstrapConfig.Write(w, cluster);
             w.WriteEndObject();
 
             w.WriteStartObject("admin");
             w.WriteString("address", options.Admin.Address);
+            w.WriteString("token", options.Admin.Token.Length > 0 ? "***" : "");
             w.WriteEndObject();
+            LogConfig.Write(w, options.Log);
 
             w.WriteEndObject();
         }

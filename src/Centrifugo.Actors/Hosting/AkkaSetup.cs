@@ -51,14 +51,7 @@ internal static class AkkaSetup
                 new ClusterSingletonOptions(),
                 createProxyToo: false)
             .WithKafkaGroupMembers(runtime)
-            .AddStartup((system, _) =>
-            {
-                if (cluster.SeedNodes.Count == 0)
-                {
-                    var c = Cluster.Get(system);
-                    c.Join(c.SelfAddress);
-                }
-            });
+            .WithClusterFormation(cluster, runtime.LoggerFactory);
         return builder;
     }
 

@@ -61,9 +61,10 @@ internal sealed class NodeRuntime : IAsyncDisposable
                 var store = new OutboxStore(consumer.Name, pg, loggerFactory);
                 outbox[consumer.Name] = new OutboxConsumerRuntime(
                     consumer.Name, pg, store,
-                    new OutboxBatchProcessor(store, client, loggerFactory.CreateLogger("Centrifugo.Actors.Outbox")),
+                    new OutboxBatchProcessor(store, new MeteredCentrifugoClient(client, consumer.Name), loggerFactory.CreateLogger("Centrifugo.Actors.Outbox")),
                     DrainTimeout);
                 ConsumerMetrics.Initialise(consumer.Name);
+                MeteredCentrifugoClient.Initialise(consumer.Name);
                 try
                 {
                     await store.InitializeAsync(cancellationToken);
@@ -75,7 +76,8 @@ internal sealed class NodeRuntime : IAsyncDisposable
             }
             foreach (var consumer in enabled.Where(c => c.Type == ConsumerType.Kafka))
             {
-                kafka[consumer.Name] = await StartKafkaAsync(consumer.Name, consumer.Kafka!, client, loggerFactory, cancellationToken);
+                MeteredCentrifugoClient.Initialise(consumer.Name);
+                kafka[consumer.Name] = await StartKafkaAsync(consumer.Name, consumer.Kafka!, new MeteredCentrifugoClient(client, consumer.Name), loggerFactory, cancellationToken);
             }
             return new NodeRuntime(options, client, outbox, kafka, loggerFactory);
         }
@@ -99,7 +101,7 @@ internal sealed class NodeRuntime : IAsyncDisposable
     /// start-up ping (dial_timeout × brokers × 2), no answer from any broker refuses to start.
     /// </summary>
     private static async Task<KafkaConsumerRuntime> StartKafkaAsync(
-        string name, KafkaConsumerOptions options, CentrifugoClient client, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
+        string name, KafkaConsumerOptions options, ICentrifugoClient client, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
     {
         var hub = new KafkaConsumerHub(name, options, loggerFactory);
         KafkaDeadLetterProducer? deadLetters = null;

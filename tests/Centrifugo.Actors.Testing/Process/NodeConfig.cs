@@ -33,6 +33,12 @@ internal sealed record NodeConfig
     public int NumberOfShards { get; init; } = 20;
     /// <summary>Further cluster.* settings (e.g. "downing_stable_after": "30s").</summary>
     public IReadOnlyDictionary<string, string> ClusterSettings { get; init; } = new Dictionary<string, string>();
+    /// <summary>Extra keys merged into the <c>cluster</c> section (e.g. discovery, bootstrap).</summary>
+    public IReadOnlyDictionary<string, JsonNode> ClusterExtra { get; init; } = new Dictionary<string, JsonNode>();
+    /// <summary>Extra keys merged into the <c>admin</c> section (e.g. token).</summary>
+    public IReadOnlyDictionary<string, JsonNode> AdminExtra { get; init; } = new Dictionary<string, JsonNode>();
+    /// <summary>Host of the admin endpoint. Default 127.0.0.1.</summary>
+    public string AdminHost { get; init; } = "127.0.0.1";
 
     /// <summary>akka.tcp://centrifugo-actors@127.0.0.1:PORT: what other nodes put in their seed list.</summary>
     public string Address => $"akka.tcp://{SystemName}@127.0.0.1:{ClusterPort}";
@@ -94,8 +100,16 @@ internal sealed record NodeConfig
             ["api"] = api,
             ["consumers"] = consumers,
             ["cluster"] = cluster,
-            ["admin"] = new JsonObject { ["address"] = $"127.0.0.1:{AdminPort}" },
+            ["admin"] = new JsonObject { ["address"] = $"{AdminHost}:{AdminPort}" },
         };
+        foreach (var (key, value) in ClusterExtra)
+        {
+            root["cluster"]![key] = value.DeepClone();
+        }
+        foreach (var (key, value) in AdminExtra)
+        {
+            root["admin"]![key] = value.DeepClone();
+        }
         Customize?.Invoke(root);
         return root;
     }

@@ -306,7 +306,8 @@ public sealed class ConfigEnvTests
             ("CENTRIFUGO_ACTORS_CLUSTER_ACCEPTABLE_HEARTBEAT_PAUSE", "1500ms"),
             ("CENTRIFUGO_ACTORS_CLUSTER_DOWNING_STABLE_AFTER", "3s"),
             ("CENTRIFUGO_ACTORS_CLUSTER_REBALANCE_INTERVAL", "1s"),
-            ("CENTRIFUGO_ACTORS_ADMIN_ADDRESS", "0.0.0.0:9110"));
+            ("CENTRIFUGO_ACTORS_ADMIN_ADDRESS", "0.0.0.0:9110"),
+            ("CENTRIFUGO_ACTORS_ADMIN_TOKEN", "token-from-a-secret-123"));
 
         Assert.Equal("pod-0.actors.ns.svc", options.Cluster.Hostname);
         Assert.Equal(5000, options.Cluster.Port);
@@ -318,6 +319,7 @@ public sealed class ConfigEnvTests
         Assert.Equal(TimeSpan.FromSeconds(3), options.Cluster.DowningStableAfter);
         Assert.Equal(TimeSpan.FromSeconds(1), options.Cluster.RebalanceInterval);
         Assert.Equal("0.0.0.0:9110", options.Admin.Address);
+        Assert.Equal("token-from-a-secret-123", options.Admin.Token);
     }
 
     private static string SampleValue(string suffix) => suffix switch

@@ -35,7 +35,7 @@ public sealed class ConfigParsingTests
                   "num_partitions":8,"partition_select_limit":100,"partition_poll_interval":"300ms",
                   "partition_notification_channel":"centrifugo_partition_change"}} ],
               "cluster": {"system_name":"prod","hostname":"10.0.0.5","port":4054,"seed_nodes":["akka.tcp://prod@10.0.0.4:4054"],"number_of_shards":300},
-              "admin": {"address":"0.0.0.0:9111"} }
+              "admin": {"address":"0.0.0.0:9111","token":"0123456789abcdef"} }
             """);
 
         Assert.Equal("http://centrifugo:8000/api", options.Api.Url);

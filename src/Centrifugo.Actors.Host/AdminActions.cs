@@ -1,0 +1,120 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Cluster.Sharding;
+using Centrifugo.Actors.Hosting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Centrifugo.Actors.Host;
+
+/// <summary>
+/// The operator routes behind the CLI: GET /status/shards (Akka's GetClusterShardingStats: shards and partitions per
+/// node), POST /cluster/leave[?address=] and POST /cluster/down?address=. Mutations are POST only, need the bearer
+/// token when admin.token is set (required by start-up validation whenever the endpoint binds beyond loopback,
+/// compared in constant time), and are logged at information level with who (remote address, the CLI's user
+/// header), what and when.
+/// </summary>
+internal static partial class AdminActions
+{
+    public const string UserHeader = "X-Centrifugo-Actors-User";
+
+    public static void Map(WebApplication app, JsonSerializerOptions json)
+    {
+        app.MapGet("/status/shards", async (IServiceProvider sp, HttpContext ctx) =>
+        {
+            var system = sp.GetRequiredService<ActorSystem>();
+            var region = Akka.Hosting.ActorRegistry.For(system).Get<PartitionRegion>();
+            var timeout = TimeSpan.FromSeconds(3);
+            var stats = await region.Ask<ClusterShardingStats>(new GetClusterShardingStats(timeout), timeout + TimeSpan.FromSeconds(2), ctx.RequestAborted);
+            var nodes = stats.Regions
+                .OrderBy(r => r.Key.ToString(), StringComparer.Ordinal)
+                .Select(r => new
+                {
+                    node = r.Key.ToString(),
+                    shards = r.Value.Stats.Count,
+                    partitions = r.Value.Stats.Values.Sum(),
+                    shard_ids = r.Value.Stats.Keys.Order(StringComparer.Ordinal).ToArray(),
+                    failed_shards = r.Value.Failed.Order(StringComparer.Ordinal).ToArray(),
+                })
+                .ToArray();
+            return Results.Json(new { nodes }, json);
+        });
+
+        app.MapPost("/cluster/leave", (HttpContext ctx, IServiceProvider sp) => Act(ctx, sp, "leave", required: false,
+            (cluster, address) => cluster.Leave(address)));
+        app.MapPost("/cluster/down", (HttpContext ctx, IServiceProvider sp) => Act(ctx, sp, "down", required: true,
+            (cluster, address) => cluster.Down(address)));
+    }
+
+    private static IResult Act(HttpContext ctx, IServiceProvider sp, string action, bool required, Action<Cluster, Address> apply)
+    {
+        var runtime = sp.GetRequiredService<NodeRuntime>();
+        var logger = sp.GetRequiredService<ILoggerFactory>().CreateLogger("Centrifugo.Actors.Admin");
+        var who = $"{ctx.Connection.RemoteIpAddress}:{ctx.Connection.RemotePort} user={Sanitize(ctx.Request.Headers[UserHeader].ToString())}";
+        if (!Authorized(ctx, runtime.Options.Admin.Token))
+        {
+            LogRefused(logger, action, who);
+            return Results.Json(new { error = "a valid bearer token is required (admin.token / CENTRIFUGO_ACTORS_ADMIN_TOKEN)" }, statusCode: 401);
+        }
+
+        var cluster = Cluster.Get(sp.GetRequiredService<ActorSystem>());
+        var text = ctx.Request.Query["address"].ToString();
+        if (text.Length == 0 && required)
+        {
+            return Results.Json(new { error = $"{action} needs ?address=akka.tcp://system@host:port" }, statusCode: 400);
+        }
+
+        Address address;
+        try
+        {
+            address = text.Length == 0 ? cluster.SelfAddress : Address.Parse(text);
+        }
+        catch (Exception ex) when (ex is UriFormatException or ArgumentException or FormatException)
+        {
+            return Results.Json(new { error = $"\"{text}\" is not an Akka address (akka.tcp://system@host:port)" }, statusCode: 400);
+        }
+
+        if (!cluster.State.Members.Any(m => m.Address == address) && !cluster.State.Unreachable.Any(m => m.Address == address))
+        {
+            return Results.Json(new { error = $"{address} is not a member of this cluster" }, statusCode: 404);
+        }
+
+        LogAction(logger, action, address.ToString(), who, DateTimeOffset.UtcNow);
+        apply(cluster, address);
+        return Results.Json(new { action, address = address.ToString(), accepted = true }, statusCode: 202);
+    }
+
+    private static bool Authorized(HttpContext ctx, string token)
+    {
+        if (token.Length == 0)
+        {
+            return true; // only possible while bound to loopback (start-up validation)
+        }
+
+        var header = ctx.Request.Headers.Authorization.ToString();
+        const string prefix = "Bearer ";
+        if (!header.StartsWith(prefix, StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        return CryptographicOperations.FixedTimeEquals(
+            SHA256.HashData(Encoding.UTF8.GetBytes(header[prefix.Length..])), SHA256.HashData(Encoding.UTF8.GetBytes(token)));
+    }
+
+    private static string Sanitize(string value) =>
+        value.Length == 0 ? "-" : new string(value.Take(64).Select(c => char.IsControl(c) ? '?' : c).ToArray());
+
+    [LoggerMessage(EventId = 1201, Level = LogLevel.Information,
+        Message = "Admin action {Action} on {Address} by {Who} at {At:O}")]
+    private static partial void LogAction(ILogger logger, string action, string address, string who, DateTimeOffset at);
+
+    [LoggerMessage(EventId = 1202, Level = LogLevel.Warning,
+        Message = "Admin action {Action} refused (no valid bearer token) from {Who}")]
+    private static partial void LogRefused(ILogger logger, string action, string who);
+}

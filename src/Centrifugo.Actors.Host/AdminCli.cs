@@ -1,0 +1,303 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text.Json;
+using Spectre.Console;
+
+namespace Centrifugo.Actors.Host;
+
+/// <summary>The admin endpoint could not be read (exit 1).</summary>
+internal sealed class AdminUnavailableException(string message) : Exception(message);
+
+/// <summary>HTTP client of a node's admin endpoint; sends the bearer token (CENTRIFUGO_ACTORS_ADMIN_TOKEN) when set.</summary>
+internal sealed class AdminClient : IDisposable
+{
+    public const string UrlVariable = "CENTRIFUGO_ACTORS_ADMIN";
+    public const string TokenVariable = "CENTRIFUGO_ACTORS_ADMIN_TOKEN";
+    public const string DefaultUrl = "http://127.0.0.1:9110";
+
+    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(15) };
+
+    public AdminClient(string baseUrl, string? token)
+    {
+        BaseUrl = baseUrl.TrimEnd('/');
+        if (!string.IsNullOrEmpty(token))
+        {
+            _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        }
+        _http.DefaultRequestHeaders.Add(AdminActions.UserHeader, Environment.UserName);
+    }
+
+    public string BaseUrl { get; }
+
+    public static string DefaultAdminUrl() => Environment.GetEnvironmentVariable(UrlVariable) is { Length: > 0 } url ? url : DefaultUrl;
+
+    public async Task<JsonDocument> GetAsync(string path, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var response = await _http.GetAsync(new Uri(BaseUrl + path), cancellationToken);
+            var body = await response.Content.ReadAsStringAsync(cancellationToken);
+            if (!response.IsSuccessStatusCode)
+            {
+                throw new AdminUnavailableException($"cannot read the admin endpoint at {BaseUrl}: {path} returned HTTP {(int)response.StatusCode}");
+            }
+            return JsonDocument.Parse(body);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or JsonException or UriFormatException)
+        {
+            if (cancellationToken.IsCancellationRequested)
+            {
+                throw;
+            }
+            throw new AdminUnavailableException($"cannot read the admin endpoint at {BaseUrl}: {ex.Message}");
+        }
+    }
+
+    public async Task<(HttpStatusCode Status, JsonDocument Body)> PostAsync(string path, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var response = await _http.PostAsync(new Uri(BaseUrl + path), content: null, cancellationToken);
+            var body = await response.Content.ReadAsStringAsync(cancellationToken);
+            return (response.StatusCode, JsonDocument.Parse(body.Length == 0 ? "{}" : body));
+        }
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or JsonException or UriFormatException)
+        {
+            if (cancellationToken.IsCancellationRequested)
+            {
+                throw;
+            }
+            throw new AdminUnavailableException($"cannot reach the admin endpoint at {BaseUrl}: {ex.Message}");
+        }
+    }
+
+    public void Dispose() => _http.Dispose();
+}
+
+/// <summary>
+/// The pbm-style verbs: <c>cluster show|leave|down</c>, <c>shards</c>, <c>partitions list|show</c>. Tables by
+/// default, <c>--json</c> for scripts. Exit codes: 0 healthy, 1 the endpoint cannot be read (or refused the action),
+/// 2 usage (unknown partition, not confirmed), 3 unhealthy (a member unreachable, a partition stalled/unreachable).
+/// </summary>
+internal static class AdminCli
+{
+    public const int Ok = 0, Unavailable = 1, Usage = 2, Unhealthy = 3;
+
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    /// <summary>Runs <paramref name="once"/>, or repeats it every <paramref name="interval"/> until cancelled (--watch).</summary>
+    public static async Task<int> RunAsync(
+        Func<IAnsiConsole, CancellationToken, Task<int>> once, TextWriter output, TextWriter error, bool watch, TimeSpan interval,
+        CancellationToken cancellationToken)
+    {
+        var console = Console(output);
+        var code = Ok;
+        try
+        {
+            do
+            {
+                if (watch)
+                {
+                    console.Clear(home: true);
+                    console.WriteLine($"every {interval.TotalSeconds:0.#} s, {DateTimeOffset.UtcNow:HH:mm:ss} UTC (Ctrl-C to stop)");
+                }
+                try
+                {
+                    code = await once(console, cancellationToken);
+                }
+                catch (AdminUnavailableException ex)
+                {
+                    await error.WriteLineAsync(ex.Message);
+                    code = Unavailable;
+                }
+                if (watch)
+                {
+                    await Task.Delay(interval, cancellationToken);
+                }
+            }
+            while (watch && !cancellationToken.IsCancellationRequested);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Ctrl-C ends --watch; the last result is the exit code.
+        }
+        return code;
+    }
+
+    public static async Task<int> ClusterShowAsync(AdminClient admin, bool json, IAnsiConsole console, CancellationToken cancellationToken)
+    {
+        using var doc = await admin.GetAsync("/status/cluster", cancellationToken);
+        var root = doc.RootElement;
+        var unreachable = root.GetProperty("unreachable").EnumerateArray().Select(u => u.GetString()!).ToHashSet(StringComparer.Ordinal);
+        if (json)
+        {
+            console.Profile.Out.Writer.WriteLine(JsonSerializer.Serialize(root, Indented));
+        }
+        else
+        {
+            var self = Str(root, "self");
+            var leader = Str(root, "leader");
+            var table = NewTable("ADDRESS", "STATUS", "ROLES", "REACHABLE", "LEADER", "THIS NODE");
+            foreach (var m in root.GetProperty("members").EnumerateArray())
+            {
+                var address = Str(m, "address");
+                table.AddRow(Cells(address, Str(m, "status"),
+                    string.Join(",", m.GetProperty("roles").EnumerateArray().Select(r => r.GetString())),
+                    unreachable.Contains(address) ? "NO" : "yes", address == leader ? "*" : "", address == self ? "*" : ""));
+            }
+            console.WriteLine($"cluster: {table.Rows.Count} member(s), {unreachable.Count} unreachable, leader {leader}, this node {self}");
+            console.Write(table);
+        }
+        return unreachable.Count > 0 ? Unhealthy : Ok;
+    }
+
+    public static async Task<int> ClusterActionAsync(
+        AdminClient admin, string action, string? address, bool confirmed, TextReader input, IAnsiConsole console, TextWriter error,
+        CancellationToken cancellationToken)
+    {
+        if (!confirmed)
+        {
+            console.Write(new Text($"{action} {address ?? "this node"}? This cannot be undone [y/N] "));
+            var answer = (await input.ReadLineAsync(cancellationToken))?.Trim();
+            if (answer is not ("y" or "Y" or "yes"))
+            {
+                await error.WriteLineAsync($"{action} not confirmed; nothing done (use --yes in scripts)");
+                return Usage;
+            }
+        }
+
+        var query = address is null ? "" : "?address=" + Uri.EscapeDataString(address);
+        var (status, body) = await admin.PostAsync($"/cluster/{action}{query}", cancellationToken);
+        using (body)
+        {
+            if (status != HttpStatusCode.Accepted)
+            {
+                await error.WriteLineAsync($"{action} refused by {admin.BaseUrl}: HTTP {(int)status}: {Str(body.RootElement, "error")}");
+                return status == HttpStatusCode.NotFound || status == HttpStatusCode.BadRequest ? Usage : Unavailable;
+            }
+            console.WriteLine($"{action} {Str(body.RootElement, "address")}: accepted");
+        }
+        return Ok;
+    }
+
+    public static async Task<int> ShardsAsync(AdminClient admin, bool json, IAnsiConsole console, CancellationToken cancellationToken)
+    {
+        using var doc = await admin.GetAsync("/status/shards", cancellationToken);
+        if (json)
+        {
+            console.Profile.Out.Writer.WriteLine(JsonSerializer.Serialize(doc.RootElement, Indented));
+            return Ok;
+        }
+
+        var table = NewTable("NODE", "SHARDS", "PARTITIONS", "FAILED SHARDS");
+        var nodes = doc.RootElement.GetProperty("nodes").EnumerateArray().ToArray();
+        foreach (var n in nodes)
+        {
+            table.AddRow(Cells(Str(n, "node"), Num(n, "shards"), Num(n, "partitions"),
+                string.Join(",", n.GetProperty("failed_shards").EnumerateArray().Select(f => f.GetString()))));
+        }
+        console.WriteLine($"shards: {nodes.Sum(n => n.GetProperty("shards").GetInt32())} on {nodes.Length} node(s), " +
+                          $"{nodes.Sum(n => n.GetProperty("partitions").GetInt32())} partition(s) running");
+        console.Write(table);
+        return nodes.Any(n => n.GetProperty("failed_shards").GetArrayLength() > 0) ? Unhealthy : Ok;
+    }
+
+    public static async Task<int> PartitionsListAsync(
+        AdminClient admin, string? consumer, string? state, bool json, IAnsiConsole console, CancellationToken cancellationToken)
+    {
+        using var doc = await admin.GetAsync("/status/partitions?scope=cluster", cancellationToken);
+        var rows = doc.RootElement.EnumerateArray()
+            .Where(p => consumer is null || Str(p, "consumer") == consumer)
+            .Where(p => state is null || string.Equals(Str(p, "state"), state, StringComparison.OrdinalIgnoreCase))
+            .ToArray();
+        var unhealthy = rows.Any(p => Str(p, "state") is "stalled" or "unreachable");
+        if (json)
+        {
+            console.Profile.Out.Writer.WriteLine(JsonSerializer.Serialize(rows, Indented));
+            return unhealthy ? Unhealthy : Ok;
+        }
+
+        var table = NewTable("PARTITION", "NODE", "STATE", "DELIVERED", "DEAD", "ERRORS", "LAG", "LAST ERROR");
+        foreach (var p in rows)
+        {
+            table.AddRow(Cells(Str(p, "entity_id"), Str(p, "node"), Str(p, "state"), Num(p, "delivered"), Num(p, "dead_lettered"),
+                Num(p, "errors"), Num(p, "lag"), Trim(Str(p, "last_error"), 60)));
+        }
+        console.WriteLine($"partitions: {rows.Length}" + (unhealthy ? $" ({rows.Count(p => Str(p, "state") is "stalled" or "unreachable")} stalled or unreachable)" : ""));
+        console.Write(table);
+        return unhealthy ? Unhealthy : Ok;
+    }
+
+    public static async Task<int> PartitionsShowAsync(
+        AdminClient admin, string id, bool json, IAnsiConsole console, TextWriter error, CancellationToken cancellationToken)
+    {
+        using var doc = await admin.GetAsync("/status/partitions?scope=cluster", cancellationToken);
+        var found = doc.RootElement.EnumerateArray().Where(p => Str(p, "entity_id") == id).ToArray();
+        if (found.Length == 0)
+        {
+            await error.WriteLineAsync($"no partition {id} in the cluster (ids look like pg:<consumer>:<partition> or kafka:<consumer>:<topic>:<partition>; see `partitions list`)");
+            return Usage;
+        }
+
+        var p = found[0];
+        if (json)
+        {
+            console.Profile.Out.Writer.WriteLine(JsonSerializer.Serialize(p, Indented));
+        }
+        else
+        {
+            var grid = new Grid().AddColumn().AddColumn();
+            foreach (var property in p.EnumerateObject())
+            {
+                grid.AddRow(new Text(property.Name), new Text(property.Value.ValueKind switch
+                {
+                    JsonValueKind.Null => "-",
+                    JsonValueKind.String => property.Value.GetString()!,
+                    _ => property.Value.GetRawText(),
+                }));
+            }
+            console.Write(grid);
+        }
+        return Str(p, "state") is "stalled" or "unreachable" ? Unhealthy : Ok;
+    }
+
+    /// <summary>A console on <paramref name="output"/>: colours only on a terminal, wide enough for addresses.</summary>
+    public static IAnsiConsole Console(TextWriter output)
+    {
+        var terminal = ReferenceEquals(output, System.Console.Out) && !System.Console.IsOutputRedirected
+                       && Environment.GetEnvironmentVariable("NO_COLOR") is null;
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Ansi = terminal ? AnsiSupport.Detect : AnsiSupport.No,
+            ColorSystem = terminal ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
+            Interactive = terminal ? InteractionSupport.Detect : InteractionSupport.No,
+            Out = new AnsiConsoleOutput(output),
+        });
+        if (!terminal)
+        {
+            console.Profile.Width = 240;
+        }
+        return console;
+    }
+
+    private static Table NewTable(params string[] columns)
+    {
+        var table = new Table().Border(TableBorder.Simple);
+        foreach (var c in columns)
+        {
+            table.AddColumn(new TableColumn(c).NoWrap());
+        }
+        return table;
+    }
+
+    private static Text[] Cells(params string[] values) => values.Select(v => new Text(v)).ToArray();
+
+    private static string Trim(string value, int max) => value.Length > max ? value[..(max - 3)] + "..." : value;
+
+    private static string Str(JsonElement e, string name) =>
+        e.ValueKind == JsonValueKind.Object && e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString()! : "-";
+
+    private static string Num(JsonElement e, string name) =>
+        e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetInt64().ToString(CultureInfo.InvariantCulture) : "-";
+}

@@ -1,0 +1,129 @@
+using System.Diagnostics;
+using System.Globalization;
+using Akka.Cluster;
+using Centrifugo.Actors.Delivery;
+using Prometheus;
+
+namespace Centrifugo.Actors.Diagnostics;
+
+/// <summary>
+/// Per-consumer delivery metrics, measured around <see cref="ICentrifugoClient.DeliverAsync"/> (one call = the
+/// commands of one pass, sent as one or more POST /batch requests): duration, commands per call, Centrifugo API
+/// errors by method and code in the shape of Centrifugo's own <c>centrifugo_api_command_errors_total</c>, and
+/// failed calls (each one is retried with backoff).
+/// </summary>
+internal sealed class MeteredCentrifugoClient(ICentrifugoClient inner, string consumer) : ICentrifugoClient
+{
+    public static readonly Histogram Duration = Metrics.CreateHistogram(
+        "centrifugo_actors_delivery_duration_seconds",
+        "Time to deliver the commands of one pass to Centrifugo (one or more POST /batch requests).",
+        new HistogramConfiguration
+        {
+            LabelNames = ["consumer_name"],
+            Buckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+        });
+
+    public static readonly Histogram BatchSize = Metrics.CreateHistogram(
+        "centrifugo_actors_batch_size",
+        "Commands per delivery pass.",
+        new HistogramConfiguration { LabelNames = ["consumer_name"], Buckets = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] });
+
+    public static readonly Counter ApiErrors = Metrics.CreateCounter(
+        "centrifugo_actors_api_command_errors_total",
+        "Commands Centrifugo did not accept, by method and error: a Centrifugo error code (e.g. 102), \"http\" for an " +
+        "HTTP-level rejection, \"temporary\" or \"configuration\" for a failure that stopped the pass.",
+        new CounterConfiguration { LabelNames = ["consumer_name", "method", "error"] });
+
+    public static readonly Counter Retries = Metrics.CreateCounter(
+        "centrifugo_actors_delivery_retries_total",
+        "Delivery passes that ended in a temporary or configuration failure and are retried with backoff.",
+        new CounterConfiguration { LabelNames = ["consumer_name"] });
+
+    public static void Initialise(string consumer)
+    {
+        Duration.WithLabels(consumer);
+        BatchSize.WithLabels(consumer);
+        Retries.WithLabels(consumer);
+    }
+
+    public async Task<DeliveryResult> DeliverAsync(IReadOnlyList<ApiCommand> commands, CancellationToken cancellationToken)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var result = await inner.DeliverAsync(commands, cancellationToken);
+        Duration.WithLabels(consumer).Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
+        BatchSize.WithLabels(consumer).Observe(commands.Count);
+        for (var i = 0; i < result.Completed.Count && i < commands.Count; i++)
+        {
+            if (!result.Completed[i].Delivered)
+            {
+                var code = result.Completed[i].ErrorCode?.ToString(CultureInfo.InvariantCulture) ?? "http";
+                ApiErrors.WithLabels(consumer, commands[i].Method, code).Inc();
+            }
+        }
+        if (result.Failure is { } failure)
+        {
+            var method = result.Completed.Count < commands.Count ? commands[result.Completed.Count].Method : "";
+            ApiErrors.WithLabels(consumer, method, failure.Kind == FailureKind.Configuration ? "configuration" : "temporary").Inc();
+            Retries.WithLabels(consumer).Inc();
+        }
+        return result;
+    }
+}
+
+/// <summary>
+/// Gauges computed at scrape time: partitions hosted by this node per consumer, Kafka lag per hosted partition,
+/// cluster members by status and unreachable members (as this node sees them).
+/// </summary>
+internal static class NodeGauges
+{
+    private static readonly Gauge Hosted = Metrics.CreateGauge(
+        "centrifugo_actors_partitions_hosted", "Partition entities running on this node.",
+        new GaugeConfiguration { LabelNames = ["consumer_name"] });
+
+    private static readonly Gauge KafkaLag = Metrics.CreateGauge(
+        "centrifugo_actors_kafka_lag", "Records in a Kafka partition hosted by this node not processed yet (from the cached high watermark).",
+        new GaugeConfiguration { LabelNames = ["consumer_name", "topic", "partition"] });
+
+    private static readonly Gauge Members = Metrics.CreateGauge(
+        "centrifugo_actors_cluster_members", "Cluster members by status, as this node sees them.",
+        new GaugeConfiguration { LabelNames = ["status"] });
+
+    private static readonly Gauge Unreachable = Metrics.CreateGauge(
+        "centrifugo_actors_cluster_unreachable_members", "Members this node's failure detector marks unreachable.");
+
+    private static readonly Lock Gate = new();
+    private static HashSet<(string, string, string)> _lagSeries = [];
+
+    public static void Update(Cluster cluster, PartitionStatusBoard board, IEnumerable<string> consumers)
+    {
+        lock (Gate)
+        {
+            var snapshot = board.Snapshot();
+            foreach (var consumer in consumers)
+            {
+                Hosted.WithLabels(consumer).Set(snapshot.Count(s => s.Consumer == consumer));
+            }
+
+            var lag = new HashSet<(string, string, string)>();
+            foreach (var s in snapshot.Where(s => s.Source == "kafka" && s.Lag is not null))
+            {
+                var slash = s.Partition.LastIndexOf('/');
+                var key = (s.Consumer, slash > 0 ? s.Partition[..slash] : s.Partition, slash > 0 ? s.Partition[(slash + 1)..] : "");
+                KafkaLag.WithLabels(key.Item1, key.Item2, key.Item3).Set(s.Lag!.Value);
+                lag.Add(key);
+            }
+            foreach (var gone in _lagSeries.Except(lag))
+            {
+                KafkaLag.RemoveLabelled(gone.Item1, gone.Item2, gone.Item3);
+            }
+            _lagSeries = lag;
+
+            var state = cluster.State;
+            foreach (var status in Enum.GetValues<MemberStatus>())
+            {
+                Members.WithLabels(status.ToString()).Set(state.Members.Count(m => m.Status == status));
+            }
+            Unreachable.Set(state.Unreachable.Count);
+        }
+    }
+}

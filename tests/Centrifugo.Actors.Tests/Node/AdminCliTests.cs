@@ -1,0 +1,145 @@
+using System.Net;
+using System.Text.Json;
+using Centrifugo.Actors.Configuration;
+using Centrifugo.Actors.Host;
+using Centrifugo.Actors.Testing.Postgres;
+using Centrifugo.Actors.Testing.Processes;
+using Centrifugo.Actors.Testing.StandIn;
+using Centrifugo.Actors.Tests.Postgres;
+
+namespace Centrifugo.Actors.Tests.Node;
+
+/// <summary>The pbm-style verbs against a real node (in-process, real HTTP, real cluster and sharding).</summary>
+public sealed class AdminCliTests(PostgresFixture pg) : IClassFixture<PostgresFixture>
+{
+    private static async Task<(int Code, string Out, string Err)> Run(Func<AdminClient, Spectre.Console.IAnsiConsole, CancellationToken, Task<int>> verb, string url, string? token = null)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        using var client = new AdminClient(url, token);
+        var code = await AdminCli.RunAsync((console, ct) => verb(client, console, ct), output, error, watch: false, TimeSpan.FromSeconds(1), CancellationToken.None);
+        return (code, output.ToString(), error.ToString());
+    }
+
+    [Fact]
+    public async Task Cluster_shards_and_partitions_verbs_print_tables_and_json_with_health_exit_codes()
+    {
+        var name = PostgresFixture.UniqueName("outbox");
+        var table = await OutboxTestTable.CreateAsync(pg.DataSource, name);
+        await table.InsertAsync([new OutboxInsert("publish", """{"channel":"cli:a","data":1}""", 1)]);
+        await using var standIn = await CentrifugoStandIn.StartNewAsync();
+        await using var node = await TestNode.StartAsync(TestNode.Options(standIn.Url, standIn.ApiKey,
+            TestNode.Postgres("pg_cli", pg.Instance.UrlDsn, name, partitions: 3)));
+        await node.WaitForPartitionsAsync(3);
+        await Poll.UntilAsync(async () => await table.CountAsync() == 0, "outbox drained", TimeSpan.FromSeconds(30));
+
+        var show = await Run((c, console, ct) => AdminCli.ClusterShowAsync(c, json: false, console, ct), node.AdminUrl);
+        Assert.Equal(AdminCli.Ok, show.Code);
+        Assert.Matches(@"cluster: 1 member\(s\), 0 unreachable, leader akka\.tcp://centrifugo-actors@127\.0\.0\.1:\d+", show.Out);
+        Assert.Matches(@"akka\.tcp://centrifugo-actors@127\.0\.0\.1:\d+\s+Up\s+yes\s+\*\s+\*", show.Out);
+        var showJson = await Run((c, console, ct) => AdminCli.ClusterShowAsync(c, json: true, console, ct), node.AdminUrl);
+        using (var doc = JsonDocument.Parse(showJson.Out))
+        {
+            Assert.Equal("Up", doc.RootElement.GetProperty("members")[0].GetProperty("status").GetString());
+        }
+
+        var shards = await Run((c, console, ct) => AdminCli.ShardsAsync(c, json: false, console, ct), node.AdminUrl);
+        Assert.Equal(AdminCli.Ok, shards.Code);
+        Assert.Contains("3 partition(s) running", shards.Out, StringComparison.Ordinal);
+        var shardsJson = await Run((c, console, ct) => AdminCli.ShardsAsync(c, json: true, console, ct), node.AdminUrl);
+        using (var doc = JsonDocument.Parse(shardsJson.Out))
+        {
+            var n = Assert.Single(doc.RootElement.GetProperty("nodes").EnumerateArray());
+            Assert.Equal(3, n.GetProperty("partitions").GetInt32());
+        }
+
+        var list = await Run((c, console, ct) => AdminCli.PartitionsListAsync(c, "pg_cli", null, json: false, console, ct), node.AdminUrl);
+        Assert.Equal(AdminCli.Ok, list.Code);
+        Assert.Contains("partitions: 3", list.Out, StringComparison.Ordinal);
+        Assert.Matches(@"pg:pg_cli:1\s+akka\.tcp://\S+\s+idle\s+1\s+0\s+0", list.Out);
+        var none = await Run((c, console, ct) => AdminCli.PartitionsListAsync(c, "other", null, json: true, console, ct), node.AdminUrl);
+        Assert.Equal("[]", none.Out.Trim());
+        var idle = await Run((c, console, ct) => AdminCli.PartitionsListAsync(c, null, "IDLE", json: true, console, ct), node.AdminUrl);
+        using (var doc = JsonDocument.Parse(idle.Out))
+        {
+            Assert.Equal(3, doc.RootElement.GetArrayLength());
+        }
+
+        var one = await Run((c, console, ct) => AdminCli.PartitionsShowAsync(c, "pg:pg_cli:1", json: true, console, TextWriter.Null, ct), node.AdminUrl);
+        using (var doc = JsonDocument.Parse(one.Out))
+        {
+            Assert.Equal(1, doc.RootElement.GetProperty("delivered").GetInt64());
+        }
+        var table1 = await Run((c, console, ct) => AdminCli.PartitionsShowAsync(c, "pg:pg_cli:1", json: false, console, TextWriter.Null, ct), node.AdminUrl);
+        Assert.Matches(@"state\s+idle", table1.Out);
+        var missing = await Run((c, console, ct) => AdminCli.PartitionsShowAsync(c, "pg:pg_cli:9", json: false, console, Console.Error, ct), node.AdminUrl);
+        Assert.Equal(AdminCli.Usage, missing.Code);
+    }
+
+    [Fact]
+    public async Task A_stalled_partition_makes_partitions_list_exit_3()
+    {
+        var name = PostgresFixture.UniqueName("outbox");
+        var table = await OutboxTestTable.CreateAsync(pg.DataSource, name);
+        await table.InsertAsync([new OutboxInsert("publish", """{"channel":"cli:s","data":1}""", 0)]);
+        await using var standIn = await CentrifugoStandIn.StartNewAsync();
+        // A wrong API key: Centrifugo answers 401, the partition stalls (configuration fault).
+        await using var node = await TestNode.StartAsync(TestNode.Options(standIn.Url, "wrong-key",
+            TestNode.Postgres("pg_stall", pg.Instance.UrlDsn, name, partitions: 1)));
+        await Poll.UntilAsync(() => Task.FromResult(node.Board.Stalled().Count == 1), "partition stalled", TimeSpan.FromSeconds(30));
+
+        var list = await Run((c, console, ct) => AdminCli.PartitionsListAsync(c, null, "stalled", json: false, console, ct), node.AdminUrl);
+        Assert.Equal(AdminCli.Unhealthy, list.Code);
+        Assert.Contains("(1 stalled or unreachable)", list.Out, StringComparison.Ordinal);
+        Assert.Contains("401", list.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_unreadable_endpoint_exits_1_with_a_clear_message()
+    {
+        var url = $"http://127.0.0.1:{NodeProcess.FreeTcpPort()}";
+        foreach (var verb in new Func<AdminClient, Spectre.Console.IAnsiConsole, CancellationToken, Task<int>>[]
+                 {
+                     (c, console, ct) => AdminCli.ClusterShowAsync(c, false, console, ct),
+                     (c, console, ct) => AdminCli.ShardsAsync(c, false, console, ct),
+                     (c, console, ct) => AdminCli.PartitionsListAsync(c, null, null, false, console, ct),
+                 })
+        {
+            var result = await Run(verb, url);
+            Assert.Equal(AdminCli.Unavailable, result.Code);
+            Assert.Contains($"cannot read the admin endpoint at {url}", result.Err, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task Leave_is_post_only_needs_the_token_and_is_logged_with_who_and_what()
+    {
+        await using var standIn = await CentrifugoStandIn.StartNewAsync();
+        const string token = "test-admin-token-0123";
+        var options = TestNode.Options(standIn.Url, standIn.ApiKey) with { Admin = new AdminOptions { Address = "127.0.0.1:0", Token = token } };
+        await using var node = await TestNode.StartAsync(options);
+        await Poll.UntilAsync(async () => (await Run((c, console, ct) => AdminCli.ClusterShowAsync(c, false, console, ct), node.AdminUrl)).Out.Contains(" Up ", StringComparison.Ordinal),
+            "member Up", TimeSpan.FromSeconds(30));
+
+        using var http = new HttpClient();
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, (await http.GetAsync(new Uri(node.AdminUrl + "/cluster/leave"))).StatusCode);
+
+        var refused = await Run((c, console, ct) => AdminCli.ClusterActionAsync(c, "leave", null, true, TextReader.Null, console, Console.Error, ct), node.AdminUrl, token: "wrong-token-0000000000");
+        Assert.Equal(AdminCli.Unavailable, refused.Code);
+        Assert.Contains(node.Logs.Lines, l => l.Contains("[1202]", StringComparison.Ordinal));
+
+        var notConfirmed = await Run((c, console, ct) => AdminCli.ClusterActionAsync(c, "down", "akka.tcp://centrifugo-actors@127.0.0.1:1", false, new StringReader("n\n"), console, Console.Error, ct), node.AdminUrl, token);
+        Assert.Equal(AdminCli.Usage, notConfirmed.Code);
+        var notMember = await Run((c, console, ct) => AdminCli.ClusterActionAsync(c, "down", "akka.tcp://centrifugo-actors@127.0.0.1:1", true, TextReader.Null, console, Console.Error, ct), node.AdminUrl, token);
+        Assert.Equal(AdminCli.Usage, notMember.Code);
+
+        var leave = await Run((c, console, ct) => AdminCli.ClusterActionAsync(c, "leave", null, false, new StringReader("y\n"), console, Console.Error, ct), node.AdminUrl, token);
+        Assert.Equal(AdminCli.Ok, leave.Code);
+        Assert.Contains(": accepted", leave.Out, StringComparison.Ordinal);
+        var logged = Assert.Single(node.Logs.Lines, l => l.Contains("[1201]", StringComparison.Ordinal));
+        Assert.Matches(@"Admin action leave on akka\.tcp://centrifugo-actors@127\.0\.0\.1:\d+ by 127\.0\.0\.1:\d+ user=\S+ at \d{4}-", logged);
+        Assert.DoesNotContain(token, string.Join('\n', node.Logs.Lines), StringComparison.Ordinal);
+        var cluster = Akka.Cluster.Cluster.Get(node.Services.GetService(typeof(Akka.Actor.ActorSystem)) as Akka.Actor.ActorSystem);
+        await Poll.UntilAsync(() => Task.FromResult(cluster.SelfMember.Status is not Akka.Cluster.MemberStatus.Up), "member left", TimeSpan.FromSeconds(30));
+    }
+}
