@@ -126,6 +126,8 @@ internal static partial class NodeHost
         b.AddFilter("Microsoft.Hosting", LogLevel.Warning);
         // Npgsql logs every executed command at Information: one line per batch per partition.
         b.AddFilter("Npgsql.Command", LogLevel.Warning);
+        // ... and "Starting to wait" at Information for every notification the LISTEN connection receives.
+        b.AddFilter("Npgsql.Connection", LogLevel.Warning);
         if (log.Format == LogFormat.Json)
         {
             b.AddJsonConsole(o =>

@@ -179,7 +179,8 @@ public sealed class ConfigEnvTests
     {
         // CENTRIFUGO_CONSUMERS_KAFKA_A_KAFKA_TLS_ENABLED is v6 for "kafka_a" (kafka.tls.enabled) and v5.2 for "a_kafka".
         const string variable = "CENTRIFUGO_CONSUMERS_KAFKA_A_KAFKA_TLS_ENABLED";
-        var options = Cfg.Load(Cfg.Config(Cfg.Kafka("kafka_a"), Cfg.Kafka("a_kafka")), (variable, "true"));
+        // (Distinct consumer groups: two consumers on one group and topic are refused.)
+        var options = Cfg.Load(Cfg.Config(Cfg.Kafka("kafka_a"), Cfg.Kafka("a_kafka").Replace("\"cg\"", "\"cg2\"", StringComparison.Ordinal)), (variable, "true"));
 
         Assert.True(options.Consumers.Single(c => c.Name == "kafka_a").Kafka!.Tls.Enabled);
         Assert.False(options.Consumers.Single(c => c.Name == "a_kafka").Kafka!.Tls.Enabled);
