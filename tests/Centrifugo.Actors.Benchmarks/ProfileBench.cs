@@ -124,10 +124,10 @@ internal static class ProfileBench
         public long Ticks => Interlocked.Read(ref _ticks);
         public long Calls => Math.Max(1, Interlocked.Read(ref _calls));
 
-        public async Task<DeliveryResult> DeliverAsync(IReadOnlyList<ApiCommand> commands, CancellationToken cancellationToken)
+        public async Task<DeliveryResult> DeliverAsync(IReadOnlyList<ApiCommand> commands, CancellationToken cancellationToken, Func<bool>? mayStart = null)
         {
             var start = Stopwatch.GetTimestamp();
-            var result = await inner.DeliverAsync(commands, cancellationToken);
+            var result = await inner.DeliverAsync(commands, cancellationToken, mayStart);
             Interlocked.Add(ref _ticks, Stopwatch.GetTimestamp() - start);
             Interlocked.Increment(ref _calls);
             return result;

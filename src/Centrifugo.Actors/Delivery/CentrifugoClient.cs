@@ -80,12 +80,17 @@ internal sealed partial class CentrifugoClient : ICentrifugoClient, IDisposable
         _http.DefaultRequestHeaders.TryAddWithoutValidation("X-API-Key", options.Key);
     }
 
-    public async Task<DeliveryResult> DeliverAsync(IReadOnlyList<ApiCommand> commands, CancellationToken cancellationToken)
+    public async Task<DeliveryResult> DeliverAsync(IReadOnlyList<ApiCommand> commands, CancellationToken cancellationToken, Func<bool>? mayStart = null)
     {
         ArgumentNullException.ThrowIfNull(commands);
         var completed = new List<CommandOutcome>(commands.Count);
         for (var start = 0; start < commands.Count; start += _maxBatchSize)
         {
+            if (mayStart is not null && !mayStart())
+            {
+                return new DeliveryResult(completed, new DeliveryFailure(FailureKind.Temporary,
+                    "the batch was read too long ago (was the process paused?): its transaction may have been ended by the database, so it is read again instead of sent"));
+            }
             var count = Math.Min(_maxBatchSize, commands.Count - start);
             var failure = count == 1
                 ? await SendSingleAsync(commands[start], completed, cancellationToken)

@@ -37,6 +37,9 @@ internal interface ICentrifugoClient
     /// parallel:false, or POST /{method} for a single command) and stops at the first command that did
     /// not complete. Never throws for HTTP/transport problems (they become a <see cref="DeliveryFailure"/>);
     /// throws <see cref="OperationCanceledException"/> only when <paramref name="cancellationToken"/> fires.
+    /// <paramref name="mayStart"/>, when given, is asked before each HTTP request; false ends the delivery there with a
+    /// temporary failure (the outbox's transaction fence: a paused process must not send a batch it read before the
+    /// pause, see <c>OutboxBatch.MaySend</c>).
     /// </summary>
-    Task<DeliveryResult> DeliverAsync(IReadOnlyList<ApiCommand> commands, CancellationToken cancellationToken);
+    Task<DeliveryResult> DeliverAsync(IReadOnlyList<ApiCommand> commands, CancellationToken cancellationToken, Func<bool>? mayStart = null);
 }

@@ -46,10 +46,10 @@ internal sealed class MeteredCentrifugoClient(ICentrifugoClient inner, string co
         Retries.WithLabels(consumer);
     }
 
-    public async Task<DeliveryResult> DeliverAsync(IReadOnlyList<ApiCommand> commands, CancellationToken cancellationToken)
+    public async Task<DeliveryResult> DeliverAsync(IReadOnlyList<ApiCommand> commands, CancellationToken cancellationToken, Func<bool>? mayStart = null)
     {
         var started = Stopwatch.GetTimestamp();
-        var result = await inner.DeliverAsync(commands, cancellationToken);
+        var result = await inner.DeliverAsync(commands, cancellationToken, mayStart);
         Duration.WithLabels(consumer).Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
         BatchSize.WithLabels(consumer).Observe(commands.Count);
         for (var i = 0; i < result.Completed.Count && i < commands.Count; i++)

@@ -73,6 +73,8 @@ internal static class AkkaSetup
         # while the downed side shuts itself down; our partitions are fenced at the data instead (docs/design.md).
         akka.cluster.down-removal-margin = 500ms
         akka.cluster.singleton.hand-over-retry-interval = 500ms
+        # The leader removes a downed node at its next tick: 500 ms instead of 1 s off every fail-over.
+        akka.cluster.leader-actions-interval = 500ms
         # Each partition is its own shard (PartitionMessageExtractor) and the region remembers its entities, so the
         # coordinator restarts the partitions of a lost node, and re-homes a handed-off one, without waiting for a
         # message. Remembered entities live in replicated memory only (no LightningDB files): a cluster that

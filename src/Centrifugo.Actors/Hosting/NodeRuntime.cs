@@ -58,7 +58,8 @@ internal sealed class NodeRuntime : IAsyncDisposable
             foreach (var consumer in enabled.Where(c => c.Type == ConsumerType.Postgresql))
             {
                 var pg = consumer.Postgresql!;
-                var store = new OutboxStore(consumer.Name, pg, loggerFactory);
+                var store = new OutboxStore(consumer.Name, pg, loggerFactory,
+                    TransactionFence.For(options.Api.Timeout, options.Api.MaxBatchSize, pg.PartitionSelectLimit));
                 outbox[consumer.Name] = new OutboxConsumerRuntime(
                     consumer.Name, pg, store,
                     new OutboxBatchProcessor(store, new MeteredCentrifugoClient(client, consumer.Name), loggerFactory.CreateLogger("Centrifugo.Actors.Outbox")),

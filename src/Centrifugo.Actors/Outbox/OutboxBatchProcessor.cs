@@ -158,7 +158,7 @@ internal sealed partial class OutboxBatchProcessor(
             {
                 result = commands.Count == 0
                     ? new DeliveryResult([], null)
-                    : await client.DeliverAsync(commands, cancellationToken);
+                    : await client.DeliverAsync(commands, cancellationToken, batch.MaySend);
             }
             finally
             {

@@ -97,20 +97,16 @@ internal sealed partial class OutboxSql
     public const string Rollback = "ROLLBACK";
 
     /// <summary>
-    /// $1 = key1 (consumer hash), $2 = key2 (partition). The first column is the lock (try-lock: its boolean). The
-    /// second raises, for this transaction only, a server <c>idle_in_transaction_session_timeout</c> shorter than
-    /// <see cref="TransactionIdleBound"/> to that bound: the transaction sits idle while its batch is delivered over
-    /// HTTP, and a shorter server timeout (common on managed PostgreSQL) would kill every slow pass, so nothing is
-    /// ever deleted and the partition redelivers forever. A frozen process still loses its lock after the bound.
+    /// $1 = key1 (consumer hash), $2 = key2 (partition), $3 = the transaction fence in ms. The first column is the lock
+    /// (try-lock: its boolean). The second sets, for this transaction only, <c>idle_in_transaction_session_timeout</c> to
+    /// the fence: the transaction sits idle while its batch is delivered over HTTP, which never takes longer than the
+    /// fence (it is derived from api.timeout), so a live node is never cut off, while a frozen one (SIGSTOP, a stalled
+    /// VM) loses its session and with it the partition's lock after the fence, instead of holding the partition until it
+    /// wakes up. A server timeout shorter than the fence (managed PostgreSQL) is thereby raised for these transactions.
     /// </summary>
     public static string Lock(bool tryLock) =>
         (tryLock ? "SELECT pg_try_advisory_xact_lock($1, $2)" : "SELECT pg_advisory_xact_lock($1, $2)") +
-        ", set_config('idle_in_transaction_session_timeout', CASE WHEN current_setting('idle_in_transaction_session_timeout')::interval " +
-        $"BETWEEN interval '1 ms' AND interval '{(long)TransactionIdleBound.TotalMilliseconds} ms' " +
-        $"THEN '{(long)TransactionIdleBound.TotalMilliseconds}' ELSE current_setting('idle_in_transaction_session_timeout') END, true)";
-
-    /// <summary>The idle-in-transaction bound this consumer's transactions run under when the server sets a shorter one.</summary>
-    public static readonly TimeSpan TransactionIdleBound = TimeSpan.FromMinutes(10);
+        ", set_config('idle_in_transaction_session_timeout', $3::text, true)";
 
     /// <summary>The session's idle_in_transaction_session_timeout in ms (0 = off).</summary>
     public const string IdleInTransactionTimeout =

@@ -26,8 +26,9 @@ internal sealed partial class OutboxStore : IAsyncDisposable
 
     /// <exception cref="FormatException">The DSN cannot be parsed (message names the parameter, never the password).</exception>
     /// <exception cref="ArgumentException">A table name is invalid or a TLS setting is unusable.</exception>
-    public OutboxStore(string consumerName, PostgresConsumerOptions options, ILoggerFactory loggerFactory)
+    public OutboxStore(string consumerName, PostgresConsumerOptions options, ILoggerFactory loggerFactory, TransactionFence? fence = null)
     {
+        Fence = fence ?? TransactionFence.Default;
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(loggerFactory);
         ConsumerName = consumerName;
@@ -40,6 +41,8 @@ internal sealed partial class OutboxStore : IAsyncDisposable
 
     public string ConsumerName { get; }
     public PostgresConsumerOptions Options { get; }
+    /// <summary>How long a transaction of this consumer may sit idle, and how long after a read its batch may still be sent.</summary>
+    public TransactionFence Fence { get; }
 
     /// <summary>The SQL this store issues (quoted table names), e.g. for status pages and tests.</summary>
     internal OutboxSql Sql => _sql;
@@ -140,7 +143,7 @@ internal sealed partial class OutboxStore : IAsyncDisposable
         if (await timeout.ExecuteScalarAsync(cancellationToken) is long ms && ms > 0)
         {
             IdleInTransactionTimeout = TimeSpan.FromMilliseconds(ms);
-            LogIdleInTransactionTimeout(_logger, ConsumerName, ms, (long)OutboxSql.TransactionIdleBound.TotalMilliseconds);
+            LogIdleInTransactionTimeout(_logger, ConsumerName, ms, (long)Fence.IdleTimeout.TotalMilliseconds);
         }
     }
 
@@ -240,6 +243,7 @@ internal sealed partial class OutboxStore : IAsyncDisposable
                 var lockCommand = new NpgsqlBatchCommand(OutboxSql.Lock(Options.UseTryLock));
                 lockCommand.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _lockKey });
                 lockCommand.Parameters.Add(new NpgsqlParameter<int> { TypedValue = partition });
+                lockCommand.Parameters.Add(new NpgsqlParameter<long> { TypedValue = (long)Fence.IdleTimeout.TotalMilliseconds });
                 batch.BatchCommands.Add(lockCommand);
                 var select = new NpgsqlBatchCommand(_sql.Select);
                 select.Parameters.Add(new NpgsqlParameter<int> { TypedValue = partition });
@@ -413,9 +417,19 @@ internal sealed class OutboxBatch : IAsyncDisposable
         _logger = store.Logger;
         _partition = partition;
         Rows = rows;
+        _readAt = System.Diagnostics.Stopwatch.GetTimestamp();
     }
 
+    private readonly long _readAt;
+
     public IReadOnlyList<OutboxRow> Rows { get; }
+
+    /// <summary>
+    /// Whether a request of this batch may still be sent: the database ends a transaction idle for longer than the
+    /// fence, releasing the partition's lock to the next owner. A process paused past that point (SIGSTOP, a frozen VM)
+    /// must not then send rows the next owner may already have delivered, followed by newer ones; it reads them again.
+    /// </summary>
+    public bool MaySend() => System.Diagnostics.Stopwatch.GetElapsedTime(_readAt) < _store.Fence.SendWindow;
 
     /// <summary>
     /// Reads the rows after <paramref name="lastId"/> in this transaction (still under the partition lock), while
@@ -455,6 +469,7 @@ internal sealed class OutboxBatch : IAsyncDisposable
         var lockCommand = new NpgsqlBatchCommand(OutboxSql.Lock(_store.Options.UseTryLock));
         lockCommand.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _store.LockKey });
         lockCommand.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _partition });
+        lockCommand.Parameters.Add(new NpgsqlParameter<long> { TypedValue = (long)_store.Fence.IdleTimeout.TotalMilliseconds });
         batch.BatchCommands.Add(lockCommand);
         var head = new NpgsqlBatchCommand(_sql.Head);
         head.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _partition });
@@ -579,5 +594,28 @@ internal sealed class OutboxBatch : IAsyncDisposable
         _finished = true;
         await OutboxStore.RollbackQuietlyAsync(_connection, _logger, _consumer);
         await _connection.DisposeAsync();
+    }
+}
+
+/// <summary>
+/// The outbox's fence against a paused owner: every transaction runs with <c>idle_in_transaction_session_timeout</c> =
+/// <see cref="IdleTimeout"/>, and a batch is sent only within <see cref="SendWindow"/> of its read. A live node sends each
+/// request well within the window (one request takes at most api.timeout); a paused one loses its session, and so the
+/// partition's lock, after <see cref="IdleTimeout"/>, and does not send what it read before the pause.
+/// </summary>
+internal sealed record TransactionFence(TimeSpan IdleTimeout, TimeSpan SendWindow)
+{
+    public static TransactionFence Default { get; } = new(TimeSpan.FromSeconds(15), TimeSpan.FromSeconds(8));
+
+    /// <summary>Idle timeout = requests per batch × api.timeout + 5 s; each request must start with at least one api.timeout + 2 s left.</summary>
+    public static TransactionFence For(TimeSpan apiTimeout, int maxBatchSize, int selectLimit)
+    {
+        var requests = (selectLimit + Math.Max(1, maxBatchSize) - 1) / Math.Max(1, maxBatchSize);
+        var idle = apiTimeout * requests + TimeSpan.FromSeconds(5);
+        if (idle > TimeSpan.FromMinutes(10))
+        {
+            idle = TimeSpan.FromMinutes(10);
+        }
+        return new TransactionFence(idle, idle - apiTimeout - TimeSpan.FromSeconds(2));
     }
 }

@@ -31,9 +31,9 @@ public sealed class OutboxStoreTests(PostgresFixture pg) : IClassFixture<Postgre
         UseTryLock = tryLock,
     };
 
-    private async Task<OutboxStore> StoreAsync(PostgresConsumerOptions options, string? consumer = null, bool initialize = true)
+    private async Task<OutboxStore> StoreAsync(PostgresConsumerOptions options, string? consumer = null, bool initialize = true, TransactionFence? fence = null)
     {
-        var store = new OutboxStore(consumer ?? PostgresFixture.UniqueName("c"), options, NullLoggerFactory.Instance);
+        var store = new OutboxStore(consumer ?? PostgresFixture.UniqueName("c"), options, NullLoggerFactory.Instance, fence);
         _stores.Add(store);
         if (initialize)
         {
@@ -386,5 +386,40 @@ public sealed class OutboxStoreTests(PostgresFixture pg) : IClassFixture<Postgre
     {
         await using var command = pg.DataSource.CreateCommand("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted");
         return (long)(await command.ExecuteScalarAsync())!;
+    }
+
+    [Fact]
+    public async Task A_paused_owner_loses_the_partition_lock_after_the_fence_and_may_no_longer_send_what_it_read()
+    {
+        // Owner A reads a batch and then does nothing (a SIGSTOPped or frozen process). The database ends its idle
+        // transaction after the fence, B gets the lock and the rows, and A's batch refuses to be sent.
+        var table = await TableAsync();
+        await table.InsertAsync(Rows(0, 3));
+        var consumer = PostgresFixture.UniqueName("c");
+        var fence = new TransactionFence(TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(500));
+        var ownerA = await StoreAsync(Options(table.Name), consumer, fence: fence);
+        var ownerB = await StoreAsync(Options(table.Name), consumer, fence: fence);
+
+        await using var paused = await ownerA.BeginBatchAsync(0, CancellationToken.None);
+        Assert.NotNull(paused);
+        Assert.True(paused.MaySend());
+
+        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await using var next = await ownerB.BeginBatchAsync(0, bound.Token);
+
+        Assert.NotNull(next);
+        Assert.Equal(paused.Rows.Select(r => r.Id), next.Rows.Select(r => r.Id));
+        Assert.False(paused.MaySend());
+        await Assert.ThrowsAnyAsync<Exception>(() => paused.CompleteAsync(paused.Rows.Select(r => r.Id).ToArray(), [], CancellationToken.None));
+        Assert.Equal(3, await table.CountAsync());
+    }
+
+    [Fact]
+    public void The_fence_leaves_every_request_of_a_batch_a_whole_api_timeout()
+    {
+        var fence = TransactionFence.For(TimeSpan.FromSeconds(5), maxBatchSize: 100, selectLimit: 1000);
+        Assert.Equal(TimeSpan.FromSeconds(55), fence.IdleTimeout);
+        // The 10th request starts at most 45 s after the read and may take 5 s: inside the window, before the timeout.
+        Assert.True(TimeSpan.FromSeconds(45) < fence.SendWindow && fence.SendWindow + TimeSpan.FromSeconds(5) < fence.IdleTimeout);
     }
 }
