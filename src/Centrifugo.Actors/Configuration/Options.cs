@@ -141,10 +141,10 @@ internal sealed record ClusterOptions
     /// so that the allocation balances partitions, not hash buckets of them.
     /// </summary>
     public int NumberOfShards { get; init; } = 100;
-    /// <summary>Failure detector: how often a node heartbeats the nodes that monitor it. Default 1 s.</summary>
-    public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromSeconds(1);
-    /// <summary>Failure detector: heartbeats may be this late before a node is marked unreachable. Default 2 s.</summary>
-    public TimeSpan AcceptableHeartbeatPause { get; init; } = TimeSpan.FromSeconds(2);
+    /// <summary>Failure detector: how often a node heartbeats the nodes that monitor it. Default 500 ms.</summary>
+    public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromMilliseconds(500);
+    /// <summary>Failure detector: heartbeats may be this late before a node is marked unreachable. Default 1.5 s.</summary>
+    public TimeSpan AcceptableHeartbeatPause { get; init; } = TimeSpan.FromMilliseconds(1500);
     /// <summary>
     /// Split Brain Resolver: how long the set of unreachable nodes must stay unchanged before the side that keeps the
     /// majority downs the others (and takes over their partitions). Default 3 s.

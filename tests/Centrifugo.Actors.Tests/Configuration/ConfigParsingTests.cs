@@ -19,8 +19,8 @@ public sealed class ConfigParsingTests
         Assert.Equal(4053, options.Cluster.Port);
         Assert.Empty(options.Cluster.SeedNodes);
         Assert.Equal(100, options.Cluster.NumberOfShards);
-        Assert.Equal(TimeSpan.FromSeconds(1), options.Cluster.HeartbeatInterval);
-        Assert.Equal(TimeSpan.FromSeconds(2), options.Cluster.AcceptableHeartbeatPause);
+        Assert.Equal(TimeSpan.FromMilliseconds(500), options.Cluster.HeartbeatInterval);
+        Assert.Equal(TimeSpan.FromMilliseconds(1500), options.Cluster.AcceptableHeartbeatPause);
         Assert.Equal(TimeSpan.FromSeconds(3), options.Cluster.DowningStableAfter);
         Assert.Equal(TimeSpan.FromSeconds(2), options.Cluster.RebalanceInterval);
         Assert.Equal("127.0.0.1:9110", options.Admin.Address);
