@@ -93,8 +93,8 @@ internal sealed partial class CentrifugoClient : ICentrifugoClient, IDisposable
             }
             var count = Math.Min(_maxBatchSize, commands.Count - start);
             var failure = count == 1
-                ? await SendSingleAsync(commands[start], completed, cancellationToken)
-                : await SendBatchAsync(commands, start, count, completed, cancellationToken);
+                ? await SendSingleAsync(commands[start], completed, cancellationToken, mayStart)
+                : await SendBatchAsync(commands, start, count, completed, cancellationToken, mayStart);
             if (failure is not null)
             {
                 return new DeliveryResult(completed, failure);
@@ -113,11 +113,11 @@ internal sealed partial class CentrifugoClient : ICentrifugoClient, IDisposable
     }
 
     /// <summary>Sends one command through POST /{method}; adds its outcome to <paramref name="completed"/> or returns the failure.</summary>
-    private async Task<DeliveryFailure?> SendSingleAsync(ApiCommand command, List<CommandOutcome> completed, CancellationToken cancellationToken)
+    private async Task<DeliveryFailure?> SendSingleAsync(ApiCommand command, List<CommandOutcome> completed, CancellationToken cancellationToken, Func<bool>? mayStart = null)
     {
         var uri = _methodUris.TryGetValue(command.Method, out var known) ? known : Endpoint(_baseUri, command.Method);
         var endpoint = _displayBase + "/" + command.Method;
-        using var content = new ReadOnlyMemoryContent(command.Request);
+        using var content = new FencedContent(command.Request, mayStart);
         content.Headers.TryAddWithoutValidation("Content-Type", "application/json");
         var exchange = await ExchangeAsync(uri, content, endpoint, cancellationToken);
         Classification classification;
@@ -138,12 +138,12 @@ internal sealed partial class CentrifugoClient : ICentrifugoClient, IDisposable
     }
 
     private async Task<DeliveryFailure?> SendBatchAsync(
-        IReadOnlyList<ApiCommand> commands, int start, int count, List<CommandOutcome> completed, CancellationToken cancellationToken)
+        IReadOnlyList<ApiCommand> commands, int start, int count, List<CommandOutcome> completed, CancellationToken cancellationToken, Func<bool>? mayStart)
     {
         var endpoint = _displayBase + "/batch";
         var (buffer, length) = BuildBatchBody(commands, start, count);
         Exchange exchange;
-        using (var content = new ByteArrayContent(buffer, 0, length))
+        using (var content = new FencedContent(buffer.AsMemory(0, length), mayStart))
         {
             content.Headers.TryAddWithoutValidation("Content-Type", "application/json");
             exchange = await ExchangeAsync(_batchUri, content, endpoint, cancellationToken);
@@ -174,7 +174,7 @@ internal sealed partial class CentrifugoClient : ICentrifugoClient, IDisposable
             LogIsolating(_logger, count, status.Message);
             for (var i = start; i < start + count; i++)
             {
-                var failure = await SendSingleAsync(commands[i], completed, cancellationToken);
+                var failure = await SendSingleAsync(commands[i], completed, cancellationToken, mayStart);
                 if (failure is not null)
                 {
                     return failure;
@@ -677,3 +677,32 @@ internal sealed partial class CentrifugoClient : ICentrifugoClient, IDisposable
     [LoggerMessage(EventId = 3004, Level = LogLevel.Debug, Message = "Temporary failure delivering {Method}: {Reason}")]
     private static partial void LogTemporary(ILogger logger, string method, string reason);
 }
+
+/// <summary>
+/// A request body that asks the outbox's transaction fence once more at the last moment, as the body is written to the
+/// connection: a process paused after <see cref="ICentrifugoClient.DeliverAsync"/> checked the fence but before the
+/// request left would otherwise send rows read before the pause (the next owner may have delivered them and newer ones
+/// meanwhile). Refused, the write throws: the server sees a body shorter than its Content-Length and never runs the
+/// request, and the delivery ends with a transport (temporary) failure. What remains is a pause inside this write.
+/// </summary>
+internal sealed class FencedContent(ReadOnlyMemory<byte> body, Func<bool>? mayStart) : HttpContent
+{
+    protected override Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context) =>
+        SerializeToStreamAsync(stream, context, CancellationToken.None);
+
+    protected override async Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context, CancellationToken cancellationToken)
+    {
+        if (mayStart is not null && !mayStart())
+        {
+            throw new IOException("the outbox batch outlived its transaction fence (process paused?); not sent");
+        }
+        await stream.WriteAsync(body, cancellationToken);
+    }
+
+    protected override bool TryComputeLength(out long length)
+    {
+        length = body.Length;
+        return true;
+    }
+}
+

@@ -52,6 +52,27 @@ public sealed class CentrifugoClientTests : IAsyncLifetime
     private static int IndexOf(ReceivedCommand command) =>
         int.Parse(command.RequestJson.Split("\"i\":")[1].TrimEnd('}'), System.Globalization.CultureInfo.InvariantCulture);
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(10)]
+    public async Task A_fence_that_closes_as_the_body_is_written_sends_nothing_and_is_a_temporary_failure(int maxBatchSize)
+    {
+        // The fence is asked before each request and again as its body is written (a pause between the two).
+        using var client = Client(maxBatchSize);
+        var asked = 0;
+        var commands = Publishes(maxBatchSize, "fenced");
+
+        var result = await client.DeliverAsync(commands, CancellationToken.None, () => ++asked == 1);
+
+        Assert.Equal(FailureKind.Temporary, result.Failure?.Kind);
+        Assert.Empty(result.Completed);
+        Assert.Equal(2, asked);
+        Assert.Empty(_standIn.ReceivedFor("fenced"));
+        // The connection is usable again for the next, unfenced delivery.
+        Assert.Null((await client.DeliverAsync(commands, CancellationToken.None, () => true)).Failure);
+        Assert.Equal(maxBatchSize, _standIn.ReceivedFor("fenced").Count);
+    }
+
     [Fact]
     public async Task Commands_are_sent_in_chunks_of_max_batch_size_in_order()
     {
