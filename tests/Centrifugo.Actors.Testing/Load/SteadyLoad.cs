@@ -98,7 +98,9 @@ internal abstract class SteadyLoad : IAsyncDisposable
 
                 try
                 {
-                    await WriteAsync(batch, _stop.Token);
+                    // Not cancelled by the stop: a write cancelled after its commit would leave committed commands that
+                    // were never recorded as produced ("deliveries of commands never produced").
+                    await WriteAsync(batch, CancellationToken.None);
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
