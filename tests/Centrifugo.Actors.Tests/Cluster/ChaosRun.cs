@@ -26,6 +26,38 @@ internal static class ChaosRun
     /// Node 0 first, then 1 and 2; kill -9 of node 0 (the oldest), restart; SIGTERM of node 1, restart; SIGSTOP of
     /// node 2 (now the oldest) until removed, SIGCONT, restart. Returns the failed checks (empty = all passed).
     /// </summary>
+    /// <summary>
+    /// The scenario with the cluster watch beside it and the load running: on failure the nodes' tails are printed; the
+    /// load and the watch are stopped either way, and the watch's summary (reported, not asserted) is printed.
+    /// </summary>
+    public static async Task<List<string>> RunWatchedAsync(
+        NodeCluster cluster, ClusterChaos chaos, Testing.Load.SteadyLoad load, ITestOutputHelper output)
+    {
+        var watch = new ClusterWatch(cluster, TimeSpan.FromMilliseconds(500));
+        List<string> failures;
+        try
+        {
+            failures = await RunAsync(chaos, output);
+        }
+        catch
+        {
+            output.WriteLine(cluster.Tails(100));
+            throw;
+        }
+        finally
+        {
+            await load.DisposeAsync();
+            await watch.DisposeAsync();
+        }
+
+        output.WriteLine(watch.Summary());
+        foreach (var (entity, longest, polls, nodes) in watch.DoubleHosted.Take(10))
+        {
+            output.WriteLine(FormattableString.Invariant($"  {entity} on {nodes}: longest {longest.TotalMilliseconds:0} ms, {polls} polls"));
+        }
+        return failures;
+    }
+
     public static async Task<List<string>> RunAsync(ClusterChaos chaos, ITestOutputHelper output)
     {
         var failures = new List<string>();
