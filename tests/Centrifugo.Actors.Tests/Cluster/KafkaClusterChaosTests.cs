@@ -43,7 +43,7 @@ public sealed class KafkaClusterChaosTests(ITestOutputHelper output)
         var chaos = new ClusterChaos(cluster, recorder, streamOfEntity, output.WriteLine);
         var load = KafkaLoad.Start(broker.Bootstrap, topic, Partitions, RecordsPerSecondPerPartition, "kchaos:", recorder, TimeSpan.FromMinutes(8));
         // Beside it, reported and not asserted: two nodes listing one partition, nodes disagreeing about the members.
-        var failures = await ChaosRun.RunWatchedAsync(cluster, chaos, load, output);
+        var failures = await ChaosRun.RunWatchedAsync(cluster, chaos, load, output, ChaosRun.KafkaTerminateBound);
 
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"load: {load.Produced} records over {Partitions} partitions at {RecordsPerSecondPerPartition}/s each, {load.Errors} failed produce rounds; " +
