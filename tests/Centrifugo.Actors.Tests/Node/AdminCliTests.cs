@@ -32,6 +32,15 @@ public sealed class AdminCliTests(PostgresFixture pg) : IClassFixture<PostgresFi
             TestNode.Postgres("pg_cli", pg.Instance.UrlDsn, name, partitions: 3)));
         await node.WaitForPartitionsAsync(3);
         await Poll.UntilAsync(async () => await table.CountAsync() == 0, "outbox drained", TimeSpan.FromSeconds(30));
+        // The pass that emptied a partition reports "delivering"; its next (empty) read reports "idle".
+        using (var http = new HttpClient())
+        {
+            await Poll.UntilAsync(async () =>
+            {
+                using var state = JsonDocument.Parse(await http.GetStringAsync(new Uri(node.AdminUrl + "/status/partitions")));
+                return state.RootElement.EnumerateArray().All(p => p.GetProperty("state").GetString() == "idle");
+            }, "every partition idle", TimeSpan.FromSeconds(30));
+        }
 
         var show = await Run((c, console, ct) => AdminCli.ClusterShowAsync(c, json: false, console, ct), node.AdminUrl);
         Assert.Equal(AdminCli.Ok, show.Code);
