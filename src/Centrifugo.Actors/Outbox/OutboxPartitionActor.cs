@@ -105,7 +105,8 @@ internal sealed class OutboxPartitionActor : ReceiveActor
 
     private void OnReport(OutboxPassReport report) =>
         _progress.Record(report.Delivered, report.DeadLettered, report.Failure, report.DatabaseError,
-            report.Read > 0 ? PartitionState.Delivering : PartitionState.Idle);
+            // A short batch drained the partition: idle now, not only after the next (woken) empty read.
+            report.Read >= _runtime.Options.PartitionSelectLimit || report.Next is not null ? PartitionState.Delivering : PartitionState.Idle);
 
     private void BeginStop()
     {
