@@ -157,9 +157,9 @@ public sealed class KafkaNodeDeliveryTests : IAsyncLifetime
         Assert.Contains("102", H(dead[3], KafkaDeadLetterProducer.ReasonHeader), StringComparison.Ordinal);
 
         // Logged with consumer, topic, partition and offset as structured values; the API key never.
-        Assert.Contains(node.Logs.Lines, l => l.Contains("Consumer=k_poison", StringComparison.Ordinal)
+        await node.Logs.WaitForAsync(l => l.Contains("Consumer=k_poison", StringComparison.Ordinal)
             && l.Contains($"Topic={topic}", StringComparison.Ordinal) && l.Contains("Partition=0", StringComparison.Ordinal)
-            && l.Contains("Offset=2", StringComparison.Ordinal));
+            && l.Contains("Offset=2", StringComparison.Ordinal), "dead letter with consumer, topic, partition and offset");
         await Poll.UntilAsync(() => node.Board.Snapshot().Any(s => s.DeadLettered == 4 && s.Delivered == 2), "status counts");
         Assert.DoesNotContain(_standIn.ApiKey, node.Logs.All, StringComparison.Ordinal);
     }

@@ -136,8 +136,8 @@ public sealed class OutboxNodeTests(PostgresFixture pg) : IClassFixture<Postgres
         Assert.Contains("102", dead.Single(d => d.Id == ids[4]).Reason, StringComparison.Ordinal);
         Assert.Contains("400", dead.Single(d => d.Id == ids[5]).Reason, StringComparison.Ordinal);
         // Logged with consumer, partition and id.
-        Assert.Contains(node.Logs.Lines, l => l.Contains("Consumer=pg_poison", StringComparison.Ordinal)
-            && l.Contains("Partition=0", StringComparison.Ordinal) && l.Contains($"RowId={ids[2]}", StringComparison.Ordinal));
+        await node.Logs.WaitForAsync(l => l.Contains("Consumer=pg_poison", StringComparison.Ordinal)
+            && l.Contains("Partition=0", StringComparison.Ordinal) && l.Contains($"RowId={ids[2]}", StringComparison.Ordinal), "dead letter with consumer, partition and id");
     }
 
     [Theory]

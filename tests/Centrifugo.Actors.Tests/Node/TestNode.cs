@@ -111,6 +111,13 @@ internal sealed class CapturingLoggerProvider : ILoggerProvider
 
     public string All => string.Join('\n', _lines);
 
+    /// <summary>
+    /// Waits for a line: the warnings about a row or record are written after the effect a test observes (the
+    /// commit that moved it, the produce that dead-lettered it), so a test that saw the effect polls for the line.
+    /// </summary>
+    public Task WaitForAsync(Func<string, bool> match, string what) =>
+        Poll.UntilAsync(() => _lines.Any(match), $"log line: {what}");
+
     public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
 
     public void Dispose() { }
