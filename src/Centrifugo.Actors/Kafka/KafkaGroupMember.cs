@@ -188,9 +188,18 @@ internal sealed class KafkaGroupMember : IAsyncDisposable
                     return Reply(tp, epoch, KafkaGrantStatus.Lost, TimeSpan.Zero);
                 }
 
-                current.ExpiresAt = now + Ticks(_settings.GrantTtl);
+                // While the partition is being revoked a renewal never extends the grant past the revocation's
+                // start + one TTL: the revocation (and so this member's rejoin) ends within a TTL even when the holder
+                // cannot finish (its final commit refused while the group rebalances), instead of holding the group
+                // until the revoke timeout, after which a broker may hand the partition on regardless.
+                var until = now + Ticks(_settings.GrantTtl);
+                if (owned.Revoking)
+                {
+                    until = Math.Min(until, owned.RevokeCap);
+                }
+                current.ExpiresAt = Math.Max(current.ExpiresAt, until);
                 current.Holder = holder;
-                return Reply(tp, epoch, KafkaGrantStatus.Granted, TimeSpan.Zero);
+                return new KafkaGrantReply(topic, partition, epoch, KafkaGrantStatus.Granted, Duration(Math.Max(0, until - now)), TimeSpan.Zero);
             }
 
             if (owned.Grant is null && !owned.Revoking && (epoch >> 20) != (_epochBase >> 20) && epoch > owned.HighestAdopted)
@@ -415,6 +424,7 @@ internal sealed class KafkaGroupMember : IAsyncDisposable
                 if (_owned.TryGetValue(tp, out var owned))
                 {
                     owned.Revoking = true;
+                    owned.RevokeCap = Stopwatch.GetTimestamp() + Ticks(_settings.GrantTtl);
                     if (waitForHolders && owned.Grant is { } grant)
                     {
                         _revokeHolder(grant.Holder, tp.Topic, tp.Partition.Value, grant.Epoch);
@@ -600,6 +610,8 @@ internal sealed class KafkaGroupMember : IAsyncDisposable
         public Grant? Grant { get; set; }
         public long? KnownCommitted { get; set; }
         public bool Revoking { get; set; }
+        /// <summary>While revoking: the latest moment any renewal may extend the grant to (Stopwatch ticks).</summary>
+        public long RevokeCap { get; set; }
         public long HighestAdopted { get; set; }
     }
 

@@ -97,6 +97,7 @@ internal sealed class ClusterChaos(NodeCluster cluster, DeliveryRecorder recorde
     {
         var (victim, elsewhere) = await VictimStreamsAsync(index);
         var at = DeliveryRecorder.Now;
+        log($"kill -9 of node-{index} at {DateTime.UtcNow:HH:mm:ss.fff} UTC");
         cluster[index].KillHard();
         await cluster[index].WaitForExitAsync(TimeSpan.FromSeconds(20));
         var until = at + Ticks(StragglerGrace);

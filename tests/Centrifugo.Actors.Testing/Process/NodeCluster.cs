@@ -169,6 +169,16 @@ internal sealed class NodeCluster : IAsyncDisposable
         {
             await node.DisposeAsync();
         }
+
+        // Opt-in, for studying a run: every incarnation's whole output, one file each.
+        if (Environment.GetEnvironmentVariable("CENTRIFUGO_ACTORS_NODE_LOGS") is { Length: > 0 } directory)
+        {
+            Directory.CreateDirectory(directory);
+            foreach (var node in _retired.Concat(_nodes.OfType<NodeProcess>()))
+            {
+                await File.WriteAllTextAsync(Path.Combine(directory, node.Name.Replace('#', '.') + ".log"), node.Output);
+            }
+        }
     }
 
     /// <summary>True when the admin endpoint of node i answers 200 on /health/ready.</summary>

@@ -189,4 +189,71 @@ public sealed class KafkaGroupMemberTests(Xunit.Abstractions.ITestOutputHelper o
         await renewing.CancelAsync();
         await renewals;
     }
+    [Fact]
+    public async Task A_holder_that_never_releases_cannot_stretch_a_revocation_into_the_next_owners_grant()
+    {
+        // The holder keeps renewing and never releases (its final commit could not land): the revocation must still end
+        // within a grant TTL, so that this member rejoins in time and the other deployment is granted the partition only
+        // after every grant this member gave for it has expired. Before the cap, renewals kept the grant alive for the
+        // whole revoke timeout (5 s here), longer than the mock broker waits for a rejoin (session timeout - 1 s).
+        var topic = Unique("member");
+        var group = Unique("g");
+        _cluster.CreateTopic(topic, 4);
+        var revokedAt = new ConcurrentDictionary<int, long>();
+        await using var a = Member(topic, group, (_, _, _, p, _) => revokedAt.TryAdd(p, System.Diagnostics.Stopwatch.GetTimestamp()));
+        await Poll.UntilAsync(() => a.OwnedPartitions().Count == 4, "all partitions on the first member", TimeSpan.FromSeconds(30));
+        var grants = new Dictionary<int, KafkaGrantReply>();
+        for (var p = 0; p < 4; p++)
+        {
+            grants[p] = await GrantedAsync(a, topic, p, $"a{p}");
+        }
+
+        // The latest moment, per partition, until which a holder of A may deliver (as the holder computes it).
+        var validUntil = new ConcurrentDictionary<int, long>();
+        using var renewing = new CancellationTokenSource();
+        var renewals = Task.Run(async () =>
+        {
+            while (!renewing.IsCancellationRequested)
+            {
+                for (var p = 0; p < 4; p++)
+                {
+                    var sentAt = System.Diagnostics.Stopwatch.GetTimestamp();
+                    var reply = a.Renew(topic, p, grants[p].Epoch, $"a{p}");
+                    if (reply.Status == KafkaGrantStatus.Granted)
+                    {
+                        var until = sentAt + (long)(reply.Ttl.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
+                        validUntil.AddOrUpdate(p, until, (_, old) => Math.Max(old, until));
+                    }
+                }
+                await Task.Delay(Fast.RenewInterval / 3);
+            }
+        });
+
+        await using var b = Member(topic, group);
+        var grantedToB = new Dictionary<int, long>();
+        await Poll.UntilAsync(() =>
+        {
+            foreach (var owned in b.OwnedPartitions().Where(o => !grantedToB.ContainsKey(o.Partition)))
+            {
+                if (b.Acquire(topic, owned.Partition, $"b{owned.Partition}").Status == KafkaGrantStatus.Granted)
+                {
+                    grantedToB[owned.Partition] = System.Diagnostics.Stopwatch.GetTimestamp();
+                }
+            }
+            return grantedToB.Count > 0 && a.OwnedPartitions().Count + b.OwnedPartitions().Count == 4;
+        }, "the second member owns and grants partitions", TimeSpan.FromSeconds(60));
+        await renewing.CancelAsync();
+        await renewals;
+
+        Assert.Empty(a.OwnedPartitions().Select(o => o.Partition).Intersect(b.OwnedPartitions().Select(o => o.Partition)));
+        // Renewals during the revocation did not carry any grant past its start + one TTL (they used to, up to the revoke timeout).
+        Assert.NotEmpty(revokedAt);
+        var ttl = (long)(Fast.GrantTtl.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
+        var slack = System.Diagnostics.Stopwatch.Frequency / 20; // 50 ms: the revocation starts just before the callback runs
+        Assert.All(revokedAt, r => Assert.True(validUntil[r.Key] <= r.Value + ttl + slack,
+            $"partition {r.Key}: a renewal during its revocation kept the grant valid {System.Diagnostics.Stopwatch.GetElapsedTime(r.Value, validUntil[r.Key]).TotalMilliseconds:F0} ms after the revocation began (ttl {Fast.GrantTtl.TotalMilliseconds} ms)"));
+        Assert.All(grantedToB, g => Assert.True(g.Value >= validUntil.GetValueOrDefault(g.Key),
+            $"partition {g.Key} granted to the second member {System.Diagnostics.Stopwatch.GetElapsedTime(g.Value, validUntil[g.Key]).TotalMilliseconds:F0} ms before the first member's last grant for it expired"));
+        Assert.Contains(_logs.Lines, l => l.Contains(" 4052 ", StringComparison.Ordinal)); // a revocation did happen
+    }
 }
