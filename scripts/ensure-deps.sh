@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs what the demo, tests and benchmarks need on a fresh Debian/Ubuntu machine:
-# the PostgreSQL server package (tests start their own private instance from its binaries) and stunnel4
+# the PostgreSQL server package (tests start their own private instance from its binaries), pgbouncer (PgBouncerTests) and stunnel4
 # (TLS-terminating proxy in front of the Kafka mock broker in the TLS tests). Idempotent; quiet when present.
 set -euo pipefail
 
 need=()
 if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" > /dev/null && [ -z "${PG_BIN:-}" ]; then
   need+=(postgresql)
+fi
+if [ ! -x /usr/sbin/pgbouncer ]; then
+  need+=(pgbouncer)
 fi
 if ! command -v stunnel4 > /dev/null && ! command -v stunnel > /dev/null; then
   need+=(stunnel4)

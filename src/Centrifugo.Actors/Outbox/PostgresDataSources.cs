@@ -31,8 +31,7 @@ internal static class PostgresDataSources
         csb.ApplicationName ??= "centrifugo-actors";
         // The store owns every session it uses and never changes session state, so no reset on return to the pool.
         csb.NoResetOnClose = true;
-        csb.MaxAutoPrepare = 16;
-        csb.AutoPrepareMinUsages = 2;
+        // Automatic preparation comes from the DSN (off for pgx's PgBouncer settings, see PostgresDsn).
         var builder = new NpgsqlDataSourceBuilder(csb.ConnectionString);
         builder.UseLoggerFactory(loggerFactory);
         if (tls is { Enabled: true })

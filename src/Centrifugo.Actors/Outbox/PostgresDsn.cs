@@ -12,7 +12,9 @@ namespace Centrifugo.Actors.Outbox;
 /// Only the parameters listed in <see cref="Apply"/> are understood; anything else is rejected with a
 /// <see cref="FormatException"/> naming the parameter (pgx would forward unknown keys to the server as run-time
 /// parameters; we refuse them so a typo does not silently change behaviour). A few pgx-only pool knobs that
-/// have no Npgsql equivalent are accepted and ignored (<see cref="IgnoredPgxParameters"/>).
+/// have no Npgsql equivalent are accepted and ignored (<see cref="IgnoredPgxParameters"/>). pgx's
+/// <c>default_query_exec_mode</c> (other than <c>cache_statement</c>) and <c>statement_cache_capacity=0</c> turn
+/// Npgsql's automatic preparation off, as PgBouncer's transaction pooling needs.
 /// Differences from pgx: no PG* environment variables and no service files are read; a missing host means
 /// localhost; the pool size defaults to Npgsql's (100), not pgx's max(4, NumCPU).
 /// Exception messages name parameters, never their values, so they never carry a password.
@@ -25,8 +27,17 @@ internal static class PostgresDsn
     internal static readonly IReadOnlySet<string> IgnoredPgxParameters = new HashSet<string>(StringComparer.Ordinal)
     {
         "pool_health_check_period", "pool_max_conn_lifetime_jitter", "pool_min_idle_conns",
-        "statement_cache_capacity", "description_cache_capacity", "default_query_exec_mode", "min_read_buffer_size",
+        "description_cache_capacity", "min_read_buffer_size",
     };
+
+    /// <summary>pgx's <c>default_query_exec_mode</c> values; only <c>cache_statement</c> (pgx's default) prepares named statements.</summary>
+    private static readonly HashSet<string> ExecModes = new(StringComparer.Ordinal)
+    {
+        "cache_statement", "cache_describe", "describe_exec", "exec", "simple_protocol",
+    };
+
+    /// <summary>Npgsql's automatic preparation (the counterpart of pgx's statement cache), unless the DSN turns it off.</summary>
+    private const int AutoPrepareStatements = 16;
 
     /// <summary>Converts a pgx/libpq DSN to an Npgsql connection string. Throws FormatException whose message never contains the password.</summary>
     public static string ToNpgsqlConnectionString(string dsn) => ToBuilder(dsn).ConnectionString;
@@ -294,10 +305,19 @@ internal static class PostgresDsn
     private static void Apply(List<KeyValuePair<string, string>> parameters, NpgsqlConnectionStringBuilder b)
     {
         string? hosts = null, ports = null, fallbackApplicationName = null;
+        var prepare = true;
         foreach (var (key, value) in parameters)
         {
             switch (key)
             {
+                // What pgx users behind PgBouncer's transaction pooling set so that no named prepared statement is
+                // used (a later transaction may run on a server connection that lacks it): turn Npgsql's off too.
+                case "default_query_exec_mode":
+                    prepare &= ExecModes.Contains(value)
+                        ? value == "cache_statement"
+                        : throw new FormatException($"PostgreSQL DSN: parameter 'default_query_exec_mode' must be one of {string.Join(", ", ExecModes.Order(StringComparer.Ordinal))}.");
+                    break;
+                case "statement_cache_capacity": prepare &= ParseInt(key, value, 0, int.MaxValue) > 0; break;
                 case "host": hosts = value; break;
                 case "port": ports = value; break;
                 case "user": b.Username = value; break;
@@ -332,6 +352,12 @@ internal static class PostgresDsn
 
                     break;
             }
+        }
+
+        b.MaxAutoPrepare = prepare ? AutoPrepareStatements : 0;
+        if (prepare)
+        {
+            b.AutoPrepareMinUsages = 2;
         }
 
         if (b.ApplicationName is null && fallbackApplicationName is not null)
