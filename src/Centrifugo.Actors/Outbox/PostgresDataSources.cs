@@ -76,12 +76,12 @@ internal static class PostgresDataSources
                 o.ClientCertificates = [clientCert];
             }
 
-            o.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
-                insecure || Validate(certificate, errors, roots, expectedHost);
+            o.RemoteCertificateValidationCallback = (_, certificate, handshake, errors) =>
+                insecure || Validate(certificate, handshake, errors, roots, expectedHost);
         });
     }
 
-    private static bool Validate(X509Certificate? certificate, SslPolicyErrors errors, X509Certificate2Collection? roots, string? expectedHost)
+    private static bool Validate(X509Certificate? certificate, X509Chain? handshake, SslPolicyErrors errors, X509Certificate2Collection? roots, string? expectedHost)
     {
         if (certificate is null)
         {
@@ -103,6 +103,16 @@ internal static class PostgresDataSources
             chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
             chain.ChainPolicy.CustomTrustStore.AddRange(roots);
             chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+            // The intermediates the server sent (like Go's crypto/tls, which verifies with them): a certificate issued
+            // by an intermediate CA then verifies against a server_ca_pem that holds only the root.
+            if (handshake is not null)
+            {
+                chain.ChainPolicy.ExtraStore.AddRange(handshake.ChainPolicy.ExtraStore);
+                foreach (var element in handshake.ChainElements)
+                {
+                    chain.ChainPolicy.ExtraStore.Add(element.Certificate);
+                }
+            }
             if (!chain.Build(cert))
             {
                 return false;

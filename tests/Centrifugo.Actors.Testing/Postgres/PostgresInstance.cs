@@ -12,7 +12,9 @@ namespace Centrifugo.Actors.Testing.Postgres;
 /// <param name="Tuned">true (tests): fsync, synchronous_commit and full_page_writes off. false (benchmarks): stock durability settings.</param>
 /// <param name="MaxConnections">max_connections; raised from the stock 100 because every test class opens pools.</param>
 /// <param name="Ssl">Enable TLS with a fresh self-signed certificate for CN=localhost / IP 127.0.0.1 (needs openssl).</param>
-internal sealed record PostgresInstanceOptions(bool Tuned = true, int MaxConnections = 200, bool Ssl = false)
+/// <param name="SslViaIntermediate">With <paramref name="Ssl"/>: the certificate is issued by an intermediate CA under a
+/// fresh root (<see cref="PostgresInstance.RootCertificatePem"/>) and the server sends leaf + intermediate.</param>
+internal sealed record PostgresInstanceOptions(bool Tuned = true, int MaxConnections = 200, bool Ssl = false, bool SslViaIntermediate = false)
 {
     public static PostgresInstanceOptions ForTests { get; } = new();
     public static PostgresInstanceOptions ForBenchmarks { get; } = new(Tuned: false);
@@ -54,6 +56,9 @@ internal sealed class PostgresInstance : IAsyncDisposable
 
     /// <summary>PEM of the server certificate (its own CA) when started with <see cref="PostgresInstanceOptions.Ssl"/>.</summary>
     public string? ServerCertificatePem { get; private set; }
+
+    /// <summary>With <see cref="PostgresInstanceOptions.SslViaIntermediate"/>: the root CA that issued the intermediate.</summary>
+    public string? RootCertificatePem { get; private set; }
 
     /// <summary>Npgsql connection string to database <c>postgres</c>.</summary>
     public string ConnectionString => GetConnectionString("postgres");
@@ -222,7 +227,7 @@ internal sealed class PostgresInstance : IAsyncDisposable
 
         if (options.Ssl)
         {
-            await CreateCertificateAsync(cancellationToken);
+            await (options.SslViaIntermediate ? CreateCertificateChainAsync(cancellationToken) : CreateCertificateAsync(cancellationToken));
             conf.AddRange(["ssl = on", "ssl_cert_file = 'server.crt'", "ssl_key_file = 'server.key'"]);
         }
 
@@ -247,6 +252,41 @@ internal sealed class PostgresInstance : IAsyncDisposable
         }
 
         ServerCertificatePem = await File.ReadAllTextAsync(crt, cancellationToken);
+    }
+
+    private async Task CreateCertificateChainAsync(CancellationToken cancellationToken)
+    {
+        var dir = Path.Combine(_rootDirectory, "pki");
+        Directory.CreateDirectory(dir);
+        string F(string name) => Path.Combine(dir, name);
+        await File.WriteAllTextAsync(F("ca.ext"), "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n", cancellationToken);
+        await File.WriteAllTextAsync(F("leaf.ext"), "basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n", cancellationToken);
+        async Task Openssl(params string[] arguments) => await RunRawAsync("openssl", arguments, cancellationToken, throwOnError: true);
+        await Openssl("req", "-new", "-x509", "-days", "2", "-nodes", "-newkey", "rsa:2048", "-subj", "/CN=test root", "-addext",
+            "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-keyout", F("root.key"), "-out", F("root.crt"));
+        await Openssl("req", "-new", "-nodes", "-newkey", "rsa:2048", "-subj", "/CN=test intermediate", "-keyout", F("int.key"), "-out", F("int.csr"));
+        await Openssl("x509", "-req", "-days", "2", "-in", F("int.csr"), "-CA", F("root.crt"), "-CAkey", F("root.key"), "-CAcreateserial",
+            "-extfile", F("ca.ext"), "-out", F("int.crt"));
+        await Openssl("req", "-new", "-nodes", "-newkey", "rsa:2048", "-subj", "/CN=localhost", "-keyout", F("leaf.key"), "-out", F("leaf.csr"));
+        await Openssl("x509", "-req", "-days", "2", "-in", F("leaf.csr"), "-CA", F("int.crt"), "-CAkey", F("int.key"), "-CAcreateserial",
+            "-extfile", F("leaf.ext"), "-out", F("leaf.crt"));
+
+        var crt = Path.Combine(DataDirectory, "server.crt");
+        var key = Path.Combine(DataDirectory, "server.key");
+        // The server sends its certificate followed by the intermediate, as a real deployment does.
+        await File.WriteAllTextAsync(crt, await File.ReadAllTextAsync(F("leaf.crt"), cancellationToken) + await File.ReadAllTextAsync(F("int.crt"), cancellationToken), cancellationToken);
+        File.Copy(F("leaf.key"), key);
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(key, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
+        if (_asPostgresUser)
+        {
+            await RunRawAsync("chown", ["postgres:postgres", crt, key], cancellationToken, throwOnError: true);
+        }
+
+        ServerCertificatePem = await File.ReadAllTextAsync(F("leaf.crt"), cancellationToken);
+        RootCertificatePem = await File.ReadAllTextAsync(F("root.crt"), cancellationToken);
     }
 
     private async Task StartServerAsync(CancellationToken cancellationToken)

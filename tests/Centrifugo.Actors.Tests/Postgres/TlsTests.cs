@@ -82,4 +82,24 @@ public sealed class TlsTests(TlsTests.TlsServer fixture) : IClassFixture<TlsTest
             new TlsOptions { Enabled = true, ServerCaPem = _server.ServerCertificatePem, ServerName = "db.example.com" }));
         Assert.Equal(1, await ReadOneBatchAsync(table, new TlsOptions { Enabled = true, InsecureSkipVerify = true }));
     }
+    [Fact]
+    public async Task A_server_certificate_from_an_intermediate_ca_verifies_against_the_root_alone()
+    {
+        // As Go's crypto/tls does: the intermediate the server sends completes the chain to server_ca_pem's root.
+        await using var server = await PostgresInstance.StartAsync(new PostgresInstanceOptions(Ssl: true, SslViaIntermediate: true, MaxConnections: 20));
+        await using var dataSource = NpgsqlDataSource.Create(server.ConnectionString);
+        var table = await OutboxTestTable.CreateAsync(dataSource, PostgresFixture.UniqueName("outbox"));
+        await table.InsertAsync([new OutboxInsert("publish", "{}", 0)]);
+        var options = new PostgresConsumerOptions
+        {
+            Dsn = $"postgres://postgres:{server.Password}@127.0.0.1:{server.Port}/postgres?sslmode=disable",
+            OutboxTableName = table.Name,
+            DeadLetterTableName = table.Name + "_dead_letter",
+            Tls = new TlsOptions { Enabled = true, ServerCaPem = server.RootCertificatePem! },
+        };
+        await using var store = new OutboxStore("tls", options, NullLoggerFactory.Instance);
+        await store.InitializeAsync(CancellationToken.None);
+        await using var batch = await store.BeginBatchAsync(0, CancellationToken.None);
+        Assert.Single(batch!.Rows);
+    }
 }
