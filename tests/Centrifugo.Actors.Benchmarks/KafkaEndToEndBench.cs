@@ -86,6 +86,11 @@ internal static class KafkaEndToEndBench
                     batch = BareBatch(mock.Bootstrap, topic, options.Partitions, options.Rows, mockPid);
                 }
 
+                // Where the node's time goes: its read path alone (hub + leases, no delivery), and its delivery path
+                // alone (decoded commands → CentrifugoClient → stand-in, no Kafka).
+                await HubOnlyAsync(mock.Bootstrap, topic, options.Partitions, options.Rows, mockPid, variant: variants[0], cancellationToken);
+                await DeliveryOnlyAsync(standIn, options.Partitions, options.Rows, variants[0], cancellationToken);
+
                 rounds.Add(new Round(r + 1, produce.Rate, batch, perMessage, runs));
                 var bare = batch.Rate;
                 Console.WriteLine(
@@ -246,6 +251,83 @@ internal static class KafkaEndToEndBench
         Console.WriteLine($"  Confluent per-message consumer: {F(clock.Elapsed.TotalSeconds, "0.00")} s ({F(bytes / 1e6, "0.0")} MB of values); {cpuUse}; load {LoadAverage()}");
         consumer.Close();
         return new Reference(messages / clock.Elapsed.TotalSeconds, cpuUse);
+    }
+
+    /// <summary>The node's read path alone: a <see cref="KafkaConsumerHub"/> with one lease per partition, each drained with ReadBatchAsync(max_poll_records) and marked, nothing delivered.</summary>
+    private static async Task HubOnlyAsync(string bootstrap, string topic, int partitions, int messages, int? mockPid, KafkaVariant variant, CancellationToken cancellationToken)
+    {
+        var options = new KafkaConsumerOptions
+        {
+            Brokers = [bootstrap],
+            Topics = [topic],
+            ConsumerGroup = $"bench-hub-{Guid.NewGuid():N}",
+            MaxPollRecords = variant.MaxPollRecords,
+            PartitionQueueMaxSize = variant.QueueMaxSize,
+            FetchMaxWait = TimeSpan.FromMilliseconds(variant.FetchMaxWaitMs),
+        };
+        await using var hub = new KafkaConsumerHub("bench-hub", options, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
+        var leases = new List<KafkaPartitionLease>();
+        for (var p = 0; p < partitions; p++)
+        {
+            leases.Add(await hub.AcquireAsync(topic, p, cancellationToken));
+        }
+
+        var cpu = new KafkaCpuMeter(mockPid);
+        var clock = Stopwatch.StartNew();
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(RunTimeout);
+        var total = 0;
+        await Task.WhenAll(leases.Select(lease => Task.Run(async () =>
+        {
+            var end = lease.HighWatermark ?? 0;
+            long next = 0;
+            while (next < messages / partitions && (end == 0 || next < end))
+            {
+                var batch = await lease.ReadBatchAsync(variant.MaxPollRecords, deadline.Token);
+                next = batch[^1].Offset + 1;
+                lease.MarkProcessed(batch[^1].Offset);
+                Interlocked.Add(ref total, batch.Count);
+                end = lease.HighWatermark ?? end;
+            }
+        }, deadline.Token)));
+        clock.Stop();
+        var cpuUse = cpu.Stop(total);
+        Console.WriteLine($"  node read path only (hub + leases, {variant}): {F(total / clock.Elapsed.TotalSeconds)} msg/s ({total} records); {cpuUse}");
+        foreach (var lease in leases)
+        {
+            await lease.DisposeAsync();
+        }
+    }
+
+    /// <summary>The node's delivery path alone: batches of max_batch_size decoded envelopes through one CentrifugoClient into the stand-in, one sender per partition.</summary>
+    private static async Task DeliveryOnlyAsync(CentrifugoStandIn standIn, int partitions, int messages, KafkaVariant variant, CancellationToken cancellationToken)
+    {
+        using var client = new Centrifugo.Actors.Delivery.CentrifugoClient(
+            new ApiOptions { Url = standIn.Url, Key = standIn.ApiKey, MaxBatchSize = variant.MaxBatchSize },
+            Microsoft.Extensions.Logging.Abstractions.NullLogger<Centrifugo.Actors.Delivery.CentrifugoClient>.Instance);
+        var perPartition = messages / partitions;
+        var cpu = new KafkaCpuMeter(null);
+        var clock = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, partitions).Select(p => Task.Run(async () =>
+        {
+            for (var sent = 0; sent < perPartition; sent += variant.MaxBatchSize)
+            {
+                var commands = new List<Centrifugo.Actors.Delivery.ApiCommand>(variant.MaxBatchSize);
+                for (var i = sent; i < Math.Min(perPartition, sent + variant.MaxBatchSize); i++)
+                {
+                    commands.Add(Centrifugo.Actors.Delivery.CommandDecoder.Decode(null, Envelope(i)).Command!);
+                }
+
+                var result = await client.DeliverAsync(commands, cancellationToken);
+                if (result.Failure is not null)
+                {
+                    throw new InvalidOperationException(result.Failure.Message);
+                }
+            }
+        }, cancellationToken)));
+        clock.Stop();
+        var cpuUse = cpu.Stop(perPartition * partitions);
+        Console.WriteLine($"  node delivery path only (decode + CentrifugoClient + in-process stand-in, batches of {variant.MaxBatchSize}): {F(perPartition * partitions / clock.Elapsed.TotalSeconds)} msg/s; {cpuUse}");
     }
 
     /// <summary>
