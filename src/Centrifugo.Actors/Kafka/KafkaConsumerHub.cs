@@ -87,8 +87,21 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
             .SetLogHandler((_, m) => KafkaLog.Librdkafka(_logger, KafkaLog.FromSyslog(m.Level), _name, m.Facility, m.Message))
             .Build();
         _metadata = new DependentAdminClientBuilder(_consumer.Handle).Build();
+        // Resolved here, so a librdkafka that lacks the batch API fails the start-up instead of a background thread.
+        IntPtr queue;
+        try
+        {
+            queue = ConsumerQueue(_consumer);
+        }
+        catch
+        {
+            _metadata.Dispose();
+            _consumer.Dispose();
+            throw;
+        }
+
         _committer = new KafkaOffsetCommitter(consumerName, _consumer, () => _leases.Values, settings, _logger);
-        new Thread(PollLoop) { IsBackground = true, Name = $"kafka-poll-{consumerName}" }.Start();
+        new Thread(() => PollLoop(queue)) { IsBackground = true, Name = $"kafka-poll-{consumerName}" }.Start();
         KafkaLog.HubStarted(_logger, _name, KafkaClientConfigBuilder.Describe(options));
     }
 
@@ -316,17 +329,17 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
         return done.Task;
     }
 
-    private unsafe void PollLoop()
+    /// <summary>The consumer's queue, read by the poll thread (which releases it when it ends). Throws when it cannot be had.</summary>
+    private static IntPtr ConsumerQueue(IConsumer<byte[]?, byte[]?> consumer)
     {
-        var queue = IntPtr.Zero;
+        var queue = Librdkafka.rd_kafka_queue_get_consumer(Librdkafka.NativeHandle(consumer.Handle));
+        return queue != IntPtr.Zero ? queue : throw new InvalidOperationException("the Kafka consumer has no consumer queue (no group.id)");
+    }
+
+    private unsafe void PollLoop(IntPtr queue)
+    {
         try
         {
-            queue = Librdkafka.rd_kafka_queue_get_consumer(Librdkafka.NativeHandle(_consumer.Handle));
-            if (queue == IntPtr.Zero)
-            {
-                throw new InvalidOperationException("the Kafka consumer has no consumer queue (no group.id)");
-            }
-
             var slots = new Librdkafka.Message*[ReadBatchSize];
             var timeoutMs = (int)Math.Max(1, _settings.PollTimeout.TotalMilliseconds);
             while (!_stopPolling)
@@ -361,17 +374,9 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
                 }
             }
         }
-        catch (Exception e) when (e is InvalidOperationException or DllNotFoundException or EntryPointNotFoundException)
-        {
-            // Nothing can be read on this node; every partition entity waits and the readiness shows no progress.
-            KafkaLog.PollThreadFailure(_logger, _name, "", -1, e);
-        }
         finally
         {
-            if (queue != IntPtr.Zero)
-            {
-                Librdkafka.rd_kafka_queue_destroy(queue);
-            }
+            Librdkafka.rd_kafka_queue_destroy(queue);
 
             _pollStopped.TrySetResult();
             // Requests racing with shutdown still complete (OnPollThreadAsync runs them inline from now on).
