@@ -117,9 +117,16 @@ internal static unsafe partial class Librdkafka
             }
         }
 
-        foreach (var dir in new[] { Path.Combine(AppContext.BaseDirectory, "runtimes", "linux-x64", "native"), AppContext.BaseDirectory })
+        // Elsewhere (no /proc): the files librdkafka.redist ships, in Confluent's probing order.
+        var dirs = new[]
         {
-            foreach (var file in new[] { "librdkafka.so", "centos8-librdkafka.so" })
+            Path.Combine(AppContext.BaseDirectory, "runtimes", RuntimeInformation.RuntimeIdentifier, "native"),
+            Path.Combine(AppContext.BaseDirectory, "runtimes", "linux-x64", "native"),
+            AppContext.BaseDirectory,
+        };
+        foreach (var dir in dirs)
+        {
+            foreach (var file in new[] { "librdkafka.so", "centos8-librdkafka.so", "librdkafka.dylib", "librdkafka.dll" })
             {
                 var path = Path.Combine(dir, file);
                 if (File.Exists(path) && NativeLibrary.TryLoad(path, out var handle))
