@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using Centrifugo.Actors.Configuration;
 using Confluent.Kafka;
 using Microsoft.Extensions.Logging;
@@ -24,14 +23,20 @@ internal sealed record KafkaConsumerHubSettings
 /// One librdkafka consumer per (node, kafka consumer config), shared by the partition entities of that consumer.
 /// Cluster.Sharding decides which node reads a partition (among those the group member singleton owns), so this
 /// consumer has no group subscription: partitions are added and removed with incremental manual assignment, starting
-/// at the group's committed offset; commits go through the group member (<see cref="Committer"/>).
-/// A dedicated poll thread calls Consume continuously and routes each record to its lease's queue; a full queue pauses
-/// only its own partition, so a stuck partition never slows the others. A second thread does the blocking group
-/// calls (committed-offset lookups and batched commits), so a slow coordinator never stops fetching.
+/// at the group's committed offset; commits go through the group member (<see cref="Committer"/>), made by the
+/// hub's <see cref="KafkaOffsetCommitter"/>.
+/// A dedicated poll thread reads the consumer queue in batches (<c>rd_kafka_consume_batch_queue</c> on the client's own
+/// handle, see <see cref="Librdkafka"/>: Confluent's per-message Consume costs more than the whole rest of the read
+/// path) and routes each record to its lease's queue; a full queue pauses only its own partition, so a stuck
+/// partition never slows the others. The committer's own thread does the blocking group calls (committed-offset
+/// lookups and batched commits), so a slow coordinator never stops fetching.
 /// Thread-safe.
 /// </summary>
 internal sealed class KafkaConsumerHub : IAsyncDisposable
 {
+    /// <summary>Most records the poll thread takes from librdkafka per call.</summary>
+    private const int ReadBatchSize = 10_000;
+
     private readonly string _name;
 
     internal ILogger Logger => _logger;
@@ -47,16 +52,17 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
     private readonly ConcurrentDictionary<TopicPartition, KafkaPartitionLease> _leases = new();
     // Routing table and consumer assignment/pause state: touched by the poll thread only.
     private readonly Dictionary<TopicPartition, KafkaPartitionLease> _routes = [];
+    // The same routes by librdkafka's topic handle and partition (no topic-name string per record); poll thread only,
+    // cleared whenever _routes changes.
+    private readonly Dictionary<(IntPtr Topic, int Partition), KafkaPartitionLease> _nativeRoutes = [];
+    // Moving average of a record's size (key + value + headers), poll thread only: sizes the next batch read.
+    private long _recordBytes = 4096;
     private readonly ConcurrentQueue<Action> _pollCommands = new();
     private readonly Lock _pollCommandsRun = new();
-    private readonly ConcurrentQueue<CommittedLookup> _lookups = new();
-    private readonly ConcurrentQueue<FinalCommit> _finalCommits = new();
-    private readonly SemaphoreSlim _coordinatorWake = new(0);
+    private readonly KafkaOffsetCommitter _committer;
     private readonly TaskCompletionSource _pollStopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly TaskCompletionSource _coordinatorStopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _stop = new();
     private volatile bool _stopPolling;
-    private volatile bool _stopCoordinating;
     private int _disposed;
 
     public KafkaConsumerHub(string consumerName, KafkaConsumerOptions options, ILoggerFactory loggerFactory)
@@ -81,8 +87,21 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
             .SetLogHandler((_, m) => KafkaLog.Librdkafka(_logger, KafkaLog.FromSyslog(m.Level), _name, m.Facility, m.Message))
             .Build();
         _metadata = new DependentAdminClientBuilder(_consumer.Handle).Build();
-        new Thread(PollLoop) { IsBackground = true, Name = $"kafka-poll-{consumerName}" }.Start();
-        new Thread(CoordinatorLoop) { IsBackground = true, Name = $"kafka-commit-{consumerName}" }.Start();
+        // Resolved here, so a librdkafka that lacks the batch API fails the start-up instead of a background thread.
+        IntPtr queue;
+        try
+        {
+            queue = ConsumerQueue(_consumer);
+        }
+        catch
+        {
+            _metadata.Dispose();
+            _consumer.Dispose();
+            throw;
+        }
+
+        _committer = new KafkaOffsetCommitter(consumerName, _consumer, () => _leases.Values, settings, _logger);
+        new Thread(() => PollLoop(queue)) { IsBackground = true, Name = $"kafka-poll-{consumerName}" }.Start();
         KafkaLog.HubStarted(_logger, _name, KafkaClientConfigBuilder.Describe(options));
     }
 
@@ -90,10 +109,13 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
 
     /// <summary>
     /// When set (by the node once its group member singleton proxy exists), every commit goes through the group member
-    /// instead of this consumer (which has no membership): the call blocks the coordinator thread for at most the given
-    /// timeout and returns one outcome per entry. Leases without a grant (epoch 0) are then never committed.
+    /// instead of this consumer (which has no membership); see <see cref="KafkaOffsetCommitter.Committer"/>.
     /// </summary>
-    internal Func<IReadOnlyList<KafkaCommitEntry>, TimeSpan, IReadOnlyList<KafkaCommitOutcome>>? Committer { get; set; }
+    internal Func<IReadOnlyList<KafkaCommitEntry>, TimeSpan, IReadOnlyList<KafkaCommitOutcome>>? Committer
+    {
+        get => _committer.Committer;
+        set => _committer.Committer = value;
+    }
 
     /// <summary>A lease's queue at or above this many records pauses its partition.</summary>
     internal int PauseThreshold { get; }
@@ -199,12 +221,13 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
 
         try
         {
-            var committed = await LookupCommittedAsync(tp, cancellationToken);
+            var committed = await _committer.LookupCommittedAsync(tp, cancellationToken);
             var start = committed >= 0 ? new Offset(committed) : Offset.Beginning;
             lease.Start(committed);
             await OnPollThreadAsync(() =>
             {
                 _routes[tp] = lease;
+                _nativeRoutes.Clear();
                 lease.Assigned();
                 _consumer.IncrementalAssign([new TopicPartitionOffset(tp, start)]);
             });
@@ -228,14 +251,12 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
         await Task.WhenAll(_leases.Values.Select(l => l.DisposeAsync().AsTask()));
         _stopPolling = true;
         await _pollStopped.Task;
-        _stopCoordinating = true;
-        _coordinatorWake.Release();
-        await _coordinatorStopped.Task;
+        await _committer.StopAsync();
         await _stop.CancelAsync();
+        _committer.Dispose();
         _metadata.Dispose();
         _consumer.Close();
         _consumer.Dispose();
-        _coordinatorWake.Dispose();
         _stop.Dispose();
         KafkaLog.HubStopped(_logger, _name);
     }
@@ -269,18 +290,13 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
         }
 
         _routes.Remove(lease.TopicPartition);
+        _nativeRoutes.Clear();
         lease.Unassigned();
         _consumer.IncrementalUnassign([lease.TopicPartition]);
     });
 
     /// <summary>Commits the lease's marked offset; true once committed, false when it gave up (logged).</summary>
-    internal Task<bool> CommitFinalAsync(KafkaPartitionLease lease)
-    {
-        var request = new FinalCommit(lease, Stopwatch.StartNew());
-        _finalCommits.Enqueue(request);
-        WakeCoordinator();
-        return request.Done.Task;
-    }
+    internal Task<bool> CommitFinalAsync(KafkaPartitionLease lease) => _committer.CommitFinalAsync(lease);
 
     internal void Forget(KafkaPartitionLease lease)
     {
@@ -313,53 +329,137 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
         return done.Task;
     }
 
-    private void PollLoop()
+    /// <summary>The consumer's queue, read by the poll thread (which releases it when it ends). Throws when it cannot be had.</summary>
+    private static IntPtr ConsumerQueue(IConsumer<byte[]?, byte[]?> consumer)
+    {
+        var queue = Librdkafka.rd_kafka_queue_get_consumer(Librdkafka.NativeHandle(consumer.Handle));
+        return queue != IntPtr.Zero ? queue : throw new InvalidOperationException("the Kafka consumer has no consumer queue (no group.id)");
+    }
+
+    private unsafe void PollLoop(IntPtr queue)
     {
         try
         {
+            var slots = new Librdkafka.Message*[ReadBatchSize];
+            var timeoutMs = (int)Math.Max(1, _settings.PollTimeout.TotalMilliseconds);
             while (!_stopPolling)
             {
                 RunPollCommands();
-                ConsumeResult<byte[]?, byte[]?>? result;
-                try
+                fixed (Librdkafka.Message** buffer = slots)
                 {
-                    result = _consumer.Consume(_settings.PollTimeout);
-                }
-                catch (ConsumeException e)
-                {
-                    var tpo = e.ConsumerRecord?.TopicPartitionOffset;
-                    KafkaLog.ConsumeError(_logger, _name, tpo?.Topic ?? "", tpo?.Partition.Value ?? -1, e.Error.Code, e.Error.Reason);
-                    continue;
-                }
-                catch (KafkaException e)
-                {
-                    LogClientError(e.Error);
-                    // A fatal client error repeats on every call; do not spin on it.
-                    _stop.Token.WaitHandle.WaitOne(TimeSpan.FromSeconds(1));
-                    continue;
-                }
-
-                if (result is { IsPartitionEOF: false } && _routes.TryGetValue(result.TopicPartition, out var lease))
-                {
-                    // Records of partitions no longer routed here are dropped: their next owner refetches them
-                    // from the committed offset.
-                    try
+                    // Whatever is queued, at once; when nothing is, wait for the first record only (a batch read with a
+                    // timeout waits for the whole batch or the timeout), then take what came with it.
+                    var size = NextBatchSize();
+                    var count = ReadBatch(queue, 0, buffer, size);
+                    if (count == 0)
                     {
-                        lease.Deliver(ToRecord(result));
+                        count = ReadBatch(queue, timeoutMs, buffer, 1);
+                        if (count == 1)
+                        {
+                            count += size > 1 ? ReadBatch(queue, 0, buffer + 1, size - 1) : 0;
+                        }
                     }
-                    catch (KafkaException e)
+
+                    for (var i = 0; i < count; i++)
                     {
-                        // A failed Pause only means the queue grows past its limit until the next record retries it.
-                        KafkaLog.PollThreadFailure(_logger, _name, result.Topic, result.Partition.Value, e);
+                        try
+                        {
+                            Route(buffer[i]);
+                        }
+                        finally
+                        {
+                            Librdkafka.rd_kafka_message_destroy(buffer[i]);
+                        }
                     }
                 }
             }
         }
         finally
         {
+            Librdkafka.rd_kafka_queue_destroy(queue);
+
             _pollStopped.TrySetResult();
             // Requests racing with shutdown still complete (OnPollThreadAsync runs them inline from now on).
             RunPollCommands();
+        }
+    }
+
+    /// <summary>
+    /// Poll thread: how many records the next read may take. A read takes records off librdkafka's queue and moves
+    /// its position past them, so all of them must be queued on their leases even when one pauses mid-batch; to keep
+    /// every queue within its limits, a read takes at most what the fullest unpaused lease still has room for
+    /// (records, and bytes at the average record size). A paused lease counts with the room it has once resumed
+    /// (its reader resumes it from another thread, possibly while this read waits).
+    /// </summary>
+    private int NextBatchSize()
+    {
+        long size = ReadBatchSize;
+        var recordBytes = Math.Max(1, _recordBytes);
+        foreach (var lease in _routes.Values)
+        {
+            var room = lease.Paused
+                ? Math.Min(PauseThreshold - ResumeAtOrBelow, (PauseBytes - (PauseBytes / 2)) / recordBytes)
+                : Math.Min(PauseThreshold - lease.QueuedCount, (PauseBytes - lease.QueuedBytes) / recordBytes);
+            size = Math.Min(size, room);
+        }
+
+        return (int)Math.Max(1, size);
+    }
+
+    private unsafe int ReadBatch(IntPtr queue, int timeoutMs, Librdkafka.Message** buffer, int size)
+    {
+        var count = (int)Librdkafka.rd_kafka_consume_batch_queue(queue, timeoutMs, buffer, (nuint)size);
+        if (count >= 0)
+        {
+            return count;
+        }
+
+        // Only invalid arguments make the call itself fail; do not spin on it.
+        KafkaLog.ClientError(_logger, _name, ErrorCode.Local_Fail, "rd_kafka_consume_batch_queue failed");
+        _stop.Token.WaitHandle.WaitOne(TimeSpan.FromSeconds(1));
+        return 0;
+    }
+
+    /// <summary>Poll thread: hands one message to its lease (copying key, value and headers), or logs its error.</summary>
+    private unsafe void Route(Librdkafka.Message* message)
+    {
+        if (message->Err != 0)
+        {
+            if (message->Err != (int)ErrorCode.Local_PartitionEOF)
+            {
+                var topic = message->Topic == IntPtr.Zero ? "" : Librdkafka.TopicName(message->Topic);
+                KafkaLog.ConsumeError(_logger, _name, topic, message->Topic == IntPtr.Zero ? -1 : message->Partition,
+                    (ErrorCode)message->Err, Librdkafka.ErrorReason(message));
+            }
+
+            return;
+        }
+
+        var key = (message->Topic, message->Partition);
+        if (!_nativeRoutes.TryGetValue(key, out var lease))
+        {
+            if (!_routes.TryGetValue(new TopicPartition(Librdkafka.TopicName(message->Topic), message->Partition), out lease))
+            {
+                // Records of partitions no longer routed here are dropped: their next owner refetches them from the
+                // committed offset.
+                return;
+            }
+
+            _nativeRoutes[key] = lease;
+        }
+
+        try
+        {
+            var record = new KafkaRecord(lease.Topic, message->Partition, message->Offset,
+                Librdkafka.Copy(message->Key, message->KeyLength), Librdkafka.Copy(message->Payload, message->Length),
+                Librdkafka.Headers(message));
+            _recordBytes += (KafkaPartitionLease.SizeOf(record) - _recordBytes) / 8;
+            lease.Deliver(record);
+        }
+        catch (KafkaException e)
+        {
+            // A failed Pause only means the queue grows past its limit until the next record retries it.
+            KafkaLog.PollThreadFailure(_logger, _name, lease.Topic, message->Partition, e);
         }
     }
 
@@ -382,229 +482,6 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
         }
     }
 
-    private static KafkaRecord ToRecord(ConsumeResult<byte[]?, byte[]?> result)
-    {
-        var headers = result.Message.Headers is { Count: > 0 } h
-            ? h.Select(x => new KeyValuePair<string, byte[]>(x.Key, x.GetValueBytes() ?? [])).ToArray()
-            : [];
-        return new KafkaRecord(result.Topic, result.Partition.Value, result.Offset.Value, result.Message.Key, result.Message.Value, headers);
-    }
-
-    // ---- coordinator thread: committed-offset lookups and commits (blocking calls) ----
-
-    private Task<long> LookupCommittedAsync(TopicPartition tp, CancellationToken cancellationToken)
-    {
-        var lookup = new CommittedLookup(tp);
-        var registration = cancellationToken.Register(() => lookup.Done.TrySetCanceled(cancellationToken));
-        _ = lookup.Done.Task.ContinueWith(_ => registration.Dispose(), TaskScheduler.Default);
-        _lookups.Enqueue(lookup);
-        WakeCoordinator();
-        return lookup.Done.Task;
-    }
-
-    private void WakeCoordinator()
-    {
-        try
-        {
-            _coordinatorWake.Release();
-        }
-        catch (ObjectDisposedException)
-        {
-            // Hub already stopped; the request is answered by the stop path.
-        }
-    }
-
-    private void CoordinatorLoop()
-    {
-        var nextCommit = Stopwatch.StartNew();
-        try
-        {
-            while (!_stopCoordinating)
-            {
-                var retryPending = !_finalCommits.IsEmpty;
-                var wait = retryPending ? TimeSpan.FromMilliseconds(100) : _settings.CommitInterval - nextCommit.Elapsed;
-                _coordinatorWake.Wait(wait < TimeSpan.Zero ? TimeSpan.Zero : wait);
-                LookupCommitted();
-                if (nextCommit.Elapsed >= _settings.CommitInterval || !_finalCommits.IsEmpty)
-                {
-                    CommitMarked();
-                    AnswerFinalCommits(giveUpAll: false);
-                    nextCommit.Restart();
-                }
-            }
-        }
-        finally
-        {
-            CommitMarked();
-            AnswerFinalCommits(giveUpAll: true);
-            while (_lookups.TryDequeue(out var lookup))
-            {
-                lookup.Done.TrySetException(new ObjectDisposedException(nameof(KafkaConsumerHub)));
-            }
-
-            _coordinatorStopped.TrySetResult();
-        }
-    }
-
-    private void LookupCommitted()
-    {
-        var pending = new List<CommittedLookup>();
-        while (_lookups.TryDequeue(out var lookup))
-        {
-            if (!lookup.Done.Task.IsCompleted)
-            {
-                pending.Add(lookup);
-            }
-        }
-
-        if (pending.Count == 0)
-        {
-            return;
-        }
-
-        try
-        {
-            var committed = _consumer.Committed(pending.Select(l => l.TopicPartition).Distinct(), _settings.CommittedLookupTimeout);
-            foreach (var lookup in pending)
-            {
-                var offset = committed.FirstOrDefault(c => c.TopicPartition == lookup.TopicPartition)?.Offset ?? Offset.Unset;
-                lookup.Done.TrySetResult(offset.Value >= 0 ? offset.Value : -1);
-            }
-        }
-        catch (KafkaException e)
-        {
-            KafkaLog.CommittedLookupFailed(_logger, _name, e.Error.Code, e.Error.Reason);
-            foreach (var lookup in pending)
-            {
-                _lookups.Enqueue(lookup);
-            }
-
-            // Retried on the next commit tick rather than in a tight loop against an unreachable coordinator.
-            _stop.Token.WaitHandle.WaitOne(TimeSpan.FromMilliseconds(500));
-        }
-    }
-
-    private void CommitMarked()
-    {
-        var batch = new List<(KafkaPartitionLease Lease, long Next)>();
-        foreach (var lease in _leases.Values)
-        {
-            if (lease.PendingCommit() is { } next)
-            {
-                batch.Add((lease, next));
-            }
-        }
-
-        if (batch.Count == 0)
-        {
-            return;
-        }
-
-        if (Committer is { } committer)
-        {
-            CommitThroughMember(committer, batch);
-            return;
-        }
-
-        try
-        {
-            _consumer.Commit(batch.Select(b => new TopicPartitionOffset(b.Lease.TopicPartition, b.Next)));
-            foreach (var (lease, next) in batch)
-            {
-                lease.Committed(next);
-            }
-        }
-        catch (TopicPartitionOffsetException e)
-        {
-            foreach (var (lease, next) in batch)
-            {
-                var result = e.Results.FirstOrDefault(r => r.TopicPartition == lease.TopicPartition);
-                if (result is null || !result.Error.IsError)
-                {
-                    lease.Committed(next);
-                }
-                else
-                {
-                    KafkaLog.PartitionCommitFailed(_logger, _name, lease.TopicPartition.Topic, lease.TopicPartition.Partition.Value, next, result.Error.Code, result.Error.Reason);
-                }
-            }
-        }
-        catch (KafkaException e)
-        {
-            KafkaLog.CommitFailed(_logger, _name, e.Error.Code, e.Error.Reason);
-        }
-    }
-
-    private void CommitThroughMember(
-        Func<IReadOnlyList<KafkaCommitEntry>, TimeSpan, IReadOnlyList<KafkaCommitOutcome>> committer,
-        List<(KafkaPartitionLease Lease, long Next)> batch)
-    {
-        batch.RemoveAll(b => b.Lease.Epoch == 0);
-        if (batch.Count == 0)
-        {
-            return;
-        }
-
-        IReadOnlyList<KafkaCommitOutcome> outcomes;
-        try
-        {
-            outcomes = committer(
-                batch.Select(b => new KafkaCommitEntry(b.Lease.Topic, b.Lease.Partition, b.Lease.Epoch, b.Next)).ToArray(),
-                _settings.FinalCommitTimeout);
-        }
-        catch (Exception e) when (e is TimeoutException or OperationCanceledException or InvalidOperationException
-                                      or Akka.Actor.AskTimeoutException or ObjectDisposedException)
-        {
-            KafkaLog.CommitFailed(_logger, _name, ErrorCode.Local_TimedOut, e.Message);
-            return;
-        }
-
-        for (var i = 0; i < batch.Count && i < outcomes.Count; i++)
-        {
-            var (lease, next) = batch[i];
-            switch (outcomes[i])
-            {
-                case KafkaCommitOutcome.Committed:
-                case KafkaCommitOutcome.Behind:
-                    lease.Committed(next);
-                    break;
-                case KafkaCommitOutcome.StaleEpoch:
-                case KafkaCommitOutcome.NotOwned:
-                    lease.RefuseCommits();
-                    lease.LapseGrant();
-                    KafkaMemberLog.CommitRefused(_logger, _name, lease.Topic, lease.Partition, next, outcomes[i]);
-                    break;
-                default:
-                    // Failed, or Fenced: the broker refused the member's generation (nothing moved). Retried with the
-                    // next batch; if the membership is really gone the member revokes this lease's grant.
-                    KafkaLog.PartitionCommitFailed(_logger, _name, lease.Topic, lease.Partition, next, ErrorCode.Local_Fail, outcomes[i].ToString());
-                    break;
-            }
-        }
-    }
-
-    private void AnswerFinalCommits(bool giveUpAll)
-    {
-        var count = _finalCommits.Count;
-        for (var i = 0; i < count && _finalCommits.TryDequeue(out var request); i++)
-        {
-            var lease = request.Lease;
-            if (lease.PendingCommit() is null)
-            {
-                request.Done.TrySetResult(true);
-            }
-            else if (giveUpAll || request.Age.Elapsed >= _settings.FinalCommitTimeout)
-            {
-                KafkaLog.FinalCommitAbandoned(_logger, _name, lease.TopicPartition.Topic, lease.TopicPartition.Partition.Value, lease.MarkedOffset ?? -1, lease.CommittedOffset ?? -1);
-                request.Done.TrySetResult(false);
-            }
-            else
-            {
-                _finalCommits.Enqueue(request);
-            }
-        }
-    }
-
     private void LogClientError(Error error)
     {
         if (error.IsFatal)
@@ -615,15 +492,5 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
         {
             KafkaLog.ClientError(_logger, _name, error.Code, error.Reason);
         }
-    }
-
-    private sealed record CommittedLookup(TopicPartition TopicPartition)
-    {
-        public TaskCompletionSource<long> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    }
-
-    private sealed record FinalCommit(KafkaPartitionLease Lease, Stopwatch Age)
-    {
-        public TaskCompletionSource<bool> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 }

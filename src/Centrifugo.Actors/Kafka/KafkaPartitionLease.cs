@@ -10,7 +10,7 @@ namespace Centrifugo.Actors.Kafka;
 /// disposing commits the last mark, stops fetching and drops queued records (the next owner refetches them from the
 /// committed offset).
 /// </summary>
-internal sealed class KafkaPartitionLease : IAsyncDisposable
+internal sealed class KafkaPartitionLease : IAsyncDisposable, IKafkaCommitTarget
 {
     private readonly KafkaConsumerHub _hub;
     // Not SingleReader: that variant cannot count, and the count drives pause/resume.
@@ -127,6 +127,9 @@ internal sealed class KafkaPartitionLease : IAsyncDisposable
 
     /// <summary>Records fetched and waiting for the reader.</summary>
     public int QueuedCount => _queue.Reader.Count;
+
+    /// <summary>Payload bytes of the records waiting for the reader.</summary>
+    internal long QueuedBytes => Interlocked.Read(ref _queuedBytes);
 
     /// <summary>
     /// Waits for at least one record and returns up to <paramref name="maxRecords"/> in offset order. Returns an empty
@@ -252,7 +255,7 @@ internal sealed class KafkaPartitionLease : IAsyncDisposable
     private bool Full(long queuedBytes) => _queue.Reader.Count >= _hub.PauseThreshold || queuedBytes >= _hub.PauseBytes;
 
     /// <summary>What a queued record costs in memory, roughly: its payload bytes.</summary>
-    private static long SizeOf(KafkaRecord record)
+    internal static long SizeOf(KafkaRecord record)
     {
         long size = (record.Key?.Length ?? 0) + (record.Value?.Length ?? 0);
         foreach (var header in record.Headers)
@@ -336,4 +339,14 @@ internal sealed class KafkaPartitionLease : IAsyncDisposable
         }
         while (Interlocked.CompareExchange(ref _committedNext, next, current) != current);
     }
+
+    // ---- as the hub's committer sees it ----
+
+    TopicPartition IKafkaCommitTarget.TopicPartition => TopicPartition;
+
+    long? IKafkaCommitTarget.PendingCommit() => PendingCommit();
+
+    void IKafkaCommitTarget.Committed(long next) => Committed(next);
+
+    void IKafkaCommitTarget.RefuseCommits() => RefuseCommits();
 }

@@ -91,6 +91,34 @@ public sealed class KafkaConsumerHubTests : IDisposable
     }
 
     [Fact]
+    public async Task Records_read_in_batches_from_librdkafka_keep_keys_values_and_headers_byte_for_byte()
+    {
+        var topic = Topic(1);
+        using (var producer = Producer(_cluster.Bootstrap))
+        {
+            var headers = new Headers { { "method", Bytes("publish") }, { "empty", [] }, { "none", null }, { "method", Bytes("second") } };
+            await producer.ProduceAsync(new TopicPartition(topic, 0), new Message<byte[]?, byte[]?> { Key = Bytes("k0"), Value = Bytes("{\"a\":1}"), Headers = headers });
+            await producer.ProduceAsync(new TopicPartition(topic, 0), new Message<byte[]?, byte[]?> { Key = null, Value = null });
+            await producer.ProduceAsync(new TopicPartition(topic, 0), new Message<byte[]?, byte[]?> { Key = [], Value = [] });
+        }
+
+        await using var hub = new KafkaConsumerHub("c1", Options(Unique("g"), topic), _loggerFactory, FastCommits);
+        await using var lease = await hub.AcquireAsync(topic, 0, CancellationToken.None);
+        var records = await ReadAsync(lease, 3);
+
+        Assert.Equal([0L, 1L, 2L], records.Select(r => r.Offset));
+        Assert.Equal(("k0", "{\"a\":1}"), (Text(records[0].Key), Text(records[0].Value)));
+        Assert.Equal(
+            [("method", "publish"), ("empty", ""), ("none", ""), ("method", "second")],
+            records[0].Headers.Select(h => (h.Key, Text(h.Value))));
+        Assert.Null(records[1].Key);
+        Assert.Null(records[1].Value);
+        Assert.Empty(records[1].Headers);
+        Assert.Equal((0, 0), (records[2].Key!.Length, records[2].Value!.Length));
+        Assert.All(records, r => Assert.Equal((topic, 0), (r.Topic, r.Partition)));
+    }
+
+    [Fact]
     public async Task Marked_offsets_are_committed_in_the_background_and_on_dispose()
     {
         var topic = Topic(1);

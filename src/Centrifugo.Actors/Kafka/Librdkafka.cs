@@ -1,0 +1,141 @@
+using System.Reflection;
+using System.Runtime.InteropServices;
+using Confluent.Kafka;
+
+namespace Centrifugo.Actors.Kafka;
+
+/// <summary>
+/// The few librdkafka calls Confluent.Kafka does not expose, made on the native handle of a client Confluent.Kafka
+/// built (so its configuration, TLS/SASL, commits, assignment and error callbacks stay Confluent's): batch reads of a
+/// consumer queue (<c>rd_kafka_consume_batch_queue</c>, what confluent-kafka-python's <c>consume(n)</c> uses) and the
+/// fields of the messages it returns. The library is the one Confluent.Kafka loaded (found in the process's mapped
+/// files), so both work on the same client.
+/// </summary>
+internal static unsafe partial class Librdkafka
+{
+    private const string Lib = "librdkafka";
+
+    /// <summary>RD_KAFKA_RESP_ERR__NOENT: the message has no headers.</summary>
+    private const int NoEntry = -156;
+
+    static Librdkafka() => NativeLibrary.SetDllImportResolver(typeof(Librdkafka).Assembly, Resolve);
+
+    /// <summary>rd_kafka_message_t (rdkafka.h), read in place.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    internal readonly struct Message
+    {
+        public readonly int Err;
+        public readonly IntPtr Topic;
+        public readonly int Partition;
+        public readonly IntPtr Payload;
+        public readonly nuint Length;
+        public readonly IntPtr Key;
+        public readonly nuint KeyLength;
+        public readonly long Offset;
+        private readonly IntPtr _private;
+    }
+
+    [LibraryImport(Lib)] internal static partial IntPtr rd_kafka_queue_get_consumer(IntPtr rk);
+    [LibraryImport(Lib)] internal static partial void rd_kafka_queue_destroy(IntPtr rkqu);
+    [LibraryImport(Lib)] internal static partial nint rd_kafka_consume_batch_queue(IntPtr rkqu, int timeoutMs, Message** messages, nuint size);
+    [LibraryImport(Lib)] internal static partial void rd_kafka_message_destroy(Message* message);
+    [LibraryImport(Lib)] internal static partial IntPtr rd_kafka_topic_name(IntPtr rkt);
+    [LibraryImport(Lib)] private static partial int rd_kafka_message_headers(Message* message, IntPtr* headers);
+    [LibraryImport(Lib)] private static partial nuint rd_kafka_header_cnt(IntPtr headers);
+    [LibraryImport(Lib)] private static partial int rd_kafka_header_get_all(IntPtr headers, nuint index, byte** name, void** value, nuint* size);
+    [LibraryImport(Lib)] private static partial IntPtr rd_kafka_err2str(int err);
+
+    /// <summary>The rd_kafka_t of a client built by Confluent.Kafka (its internal handle; valid while the client lives).</summary>
+    internal static IntPtr NativeHandle(Handle handle)
+    {
+        var property = typeof(Handle).GetProperty("LibrdkafkaHandle", BindingFlags.Instance | BindingFlags.NonPublic)
+            ?? throw new InvalidOperationException("this Confluent.Kafka version does not expose Handle.LibrdkafkaHandle");
+        var safe = (SafeHandle)(property.GetValue(handle) ?? throw new InvalidOperationException("the Kafka client has no native handle"));
+        return safe.DangerousGetHandle();
+    }
+
+    internal static string TopicName(IntPtr rkt) => Marshal.PtrToStringUTF8(rd_kafka_topic_name(rkt)) ?? "";
+
+    /// <summary>The reason of an error message (its payload is librdkafka's error string) or of an error code.</summary>
+    internal static string ErrorReason(Message* message) =>
+        message->Payload != IntPtr.Zero && message->Length > 0
+            ? Marshal.PtrToStringUTF8(message->Payload, checked((int)message->Length))
+            : Marshal.PtrToStringUTF8(rd_kafka_err2str(message->Err)) ?? message->Err.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>A copy of a payload or key (null for a null one).</summary>
+    internal static byte[]? Copy(IntPtr data, nuint length) =>
+        data == IntPtr.Zero ? null : new ReadOnlySpan<byte>((void*)data, checked((int)length)).ToArray();
+
+    /// <summary>Copies of the message's headers, in order; an empty array when it has none (a null value becomes empty).</summary>
+    internal static KeyValuePair<string, byte[]>[] Headers(Message* message)
+    {
+        IntPtr headers;
+        var err = rd_kafka_message_headers(message, &headers);
+        if (err == NoEntry || err != 0 || headers == IntPtr.Zero)
+        {
+            return [];
+        }
+
+        var count = (int)rd_kafka_header_cnt(headers);
+        var copies = new KeyValuePair<string, byte[]>[count];
+        for (var i = 0; i < count; i++)
+        {
+            byte* name;
+            void* value;
+            nuint size;
+            if (rd_kafka_header_get_all(headers, (nuint)i, &name, &value, &size) != 0)
+            {
+                return copies[..i];
+            }
+
+            copies[i] = new KeyValuePair<string, byte[]>(
+                Marshal.PtrToStringUTF8((IntPtr)name) ?? "",
+                value == null ? [] : new ReadOnlySpan<byte>(value, checked((int)size)).ToArray());
+        }
+
+        return copies;
+    }
+
+    private static IntPtr Resolve(string name, Assembly assembly, DllImportSearchPath? searchPath)
+    {
+        if (name != Lib)
+        {
+            return IntPtr.Zero;
+        }
+
+        // The copy Confluent.Kafka loaded (it probes librdkafka.so, then centos8-librdkafka.so where libsasl2.so.3
+        // is missing): one library, one client.
+        if (File.Exists("/proc/self/maps"))
+        {
+            foreach (var line in File.ReadLines("/proc/self/maps"))
+            {
+                var slash = line.IndexOf('/', StringComparison.Ordinal);
+                if (slash >= 0 && line.Contains("librdkafka", StringComparison.Ordinal) && NativeLibrary.TryLoad(line[slash..], out var loaded))
+                {
+                    return loaded;
+                }
+            }
+        }
+
+        // Elsewhere (no /proc): the files librdkafka.redist ships, in Confluent's probing order.
+        var dirs = new[]
+        {
+            Path.Combine(AppContext.BaseDirectory, "runtimes", RuntimeInformation.RuntimeIdentifier, "native"),
+            Path.Combine(AppContext.BaseDirectory, "runtimes", "linux-x64", "native"),
+            AppContext.BaseDirectory,
+        };
+        foreach (var dir in dirs)
+        {
+            foreach (var file in new[] { "librdkafka.so", "centos8-librdkafka.so", "librdkafka.dylib", "librdkafka.dll" })
+            {
+                var path = Path.Combine(dir, file);
+                if (File.Exists(path) && NativeLibrary.TryLoad(path, out var handle))
+                {
+                    return handle;
+                }
+            }
+        }
+
+        return IntPtr.Zero;
+    }
+}
