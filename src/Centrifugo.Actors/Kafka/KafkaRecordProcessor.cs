@@ -46,7 +46,7 @@ internal sealed record KafkaPassReport(int Read, int Delivered, int DeadLettered
 /// mode), deliver through the ordered client, copy poison records to the dead-letter topic (awaiting the broker's
 /// acknowledgement), then mark the last finished offset. A temporary failure retries the same unfinished records
 /// with Centrifugo's capped exponential backoff, without reading Kafka again; a configuration fault does the same
-/// but the entity reports itself stalled. Thread-safe (no state).
+/// but the entity reports itself stalled. Thread-safe (its only state: each partition's <see cref="DeliveryWindow"/>).
 /// </summary>
 internal sealed partial class KafkaRecordProcessor(
     string consumer,
@@ -55,6 +55,9 @@ internal sealed partial class KafkaRecordProcessor(
     KafkaDeadLetterProducer deadLetters,
     ILogger logger)
 {
+    // One per topic-partition this node has run; a partition's batches run one at a time.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Topic, int Partition), DeliveryWindow> _windows = new();
+
     public string Consumer => consumer;
 
     /// <summary>
@@ -73,6 +76,11 @@ internal sealed partial class KafkaRecordProcessor(
         for (var i = 0; i < records.Count; i++)
         {
             decoded[i] = DecodeOrReject(records[i]);
+            if (options.DeriveIdempotencyKey)
+            {
+                var r = records[i];
+                decoded[i] = IdempotencyKeys.Attach(decoded[i], () => IdempotencyKeys.ForKafka(consumer, r.Topic, r.Partition, r.Offset));
+            }
         }
 
         var finished = new bool[records.Count];
@@ -181,7 +189,8 @@ internal sealed partial class KafkaRecordProcessor(
             throw new KafkaGrantLapsedException(lease.Topic, lease.Partition);
         }
 
-        var result = commands.Count == 0 ? new DeliveryResult([], null) : await client.DeliverAsync(commands, cancel);
+        var window = _windows.GetOrAdd((lease.Topic, lease.Partition), static _ => new DeliveryWindow());
+        var result = commands.Count == 0 ? new DeliveryResult([], null) : await client.DeliverAsync(commands, cancel, window: window);
         var completedEnd = result.Failure is null || result.Completed.Count >= commandRecord.Count
             ? records.Count
             : commandRecord[result.Completed.Count];

@@ -35,6 +35,9 @@ internal sealed partial class OutboxBatchProcessor(
     ICentrifugoClient client,
     ILogger logger)
 {
+    // One per partition this node has run (bounded by num_partitions); a pass of a partition runs alone.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<int, DeliveryWindow> _windows = new();
+
     public string Consumer => store.ConsumerName;
 
     /// <summary>
@@ -136,6 +139,11 @@ internal sealed partial class OutboxBatchProcessor(
             for (var i = 0; i < rows.Count; i++)
             {
                 var decoded = DecodeOrReject(rows[i], partition);
+                if (store.Options.DeriveIdempotencyKey)
+                {
+                    var id = rows[i].Id;
+                    decoded = IdempotencyKeys.Attach(decoded, () => IdempotencyKeys.ForOutbox(Consumer, partition, id));
+                }
                 if (decoded.Command is { } command)
                 {
                     commands.Add(command);
@@ -158,7 +166,7 @@ internal sealed partial class OutboxBatchProcessor(
             {
                 result = commands.Count == 0
                     ? new DeliveryResult([], null)
-                    : await client.DeliverAsync(commands, cancellationToken, batch.MaySend);
+                    : await client.DeliverAsync(commands, cancellationToken, batch.MaySend, _windows.GetOrAdd(partition, static _ => new DeliveryWindow()));
             }
             finally
             {
