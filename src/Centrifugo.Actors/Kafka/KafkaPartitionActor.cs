@@ -7,6 +7,7 @@ using Akka.Streams;
 using Akka.Streams.Dsl;
 using Centrifugo.Actors.Delivery;
 using Centrifugo.Actors.Diagnostics;
+using Centrifugo.Actors.Partitions;
 using Centrifugo.Actors.Sharding;
 using Microsoft.Extensions.Logging;
 
@@ -63,7 +64,7 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor, IWithTimers
             }
             Context.Stop(Self);
         });
-        Receive<KafkaPassReport>(OnReport);
+        Receive<PassReport>(OnReport);
         Receive<StopPartition>(_ => BeginStop());
         Receive<StreamFinished>(f =>
         {
@@ -299,7 +300,7 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor, IWithTimers
         _progress.MoveTo(PartitionState.Idle);
     }
 
-    private void OnReport(KafkaPassReport report) =>
+    private void OnReport(PassReport report) =>
         _progress.Record(report.Delivered, report.DeadLettered, report.Failure, null,
             _lease is { QueuedCount: > 0 } ? PartitionState.Delivering : PartitionState.Idle,
             _lease is { IsClosed: false } lease ? lease.Lag : null);

@@ -1,6 +1,7 @@
 using Confluent.Kafka;
 using Centrifugo.Actors.Configuration;
 using Centrifugo.Actors.Delivery;
+using Centrifugo.Actors.Partitions;
 using Microsoft.Extensions.Logging;
 
 namespace Centrifugo.Actors.Kafka;
@@ -35,12 +36,6 @@ internal sealed class KafkaConsumerRuntime(
     }
 }
 
-/// <summary>What one delivery attempt over the unfinished records of a batch did.</summary>
-internal sealed record KafkaPassReport(int Read, int Delivered, int DeadLettered, DeliveryFailure? Failure)
-{
-    public bool Failed => Failure is not null;
-}
-
 /// <summary>
 /// Processes the records of one partition read by a lease, in offset order: decode (command or publication data
 /// mode), deliver through the ordered client, copy poison records to the dead-letter topic (awaiting the broker's
@@ -68,7 +63,7 @@ internal sealed partial class KafkaRecordProcessor(
     public async Task ProcessAsync(
         KafkaPartitionLease lease,
         IReadOnlyList<KafkaRecord> records,
-        Action<KafkaPassReport> report,
+        Action<PassReport> report,
         CancellationToken stop,
         CancellationToken cancel)
     {
@@ -89,7 +84,7 @@ internal sealed partial class KafkaRecordProcessor(
         while (start < records.Count)
         {
             int next;
-            KafkaPassReport pass;
+            PassReport pass;
             try
             {
                 (next, pass) = await PassAsync(lease, records, decoded, finished, start, cancel);
@@ -100,7 +95,7 @@ internal sealed partial class KafkaRecordProcessor(
                 // restarted in a loop); nothing after the last mark is marked, the pass is counted and retried.
                 var r = records[start];
                 LogPassCrashed(logger, consumer, r.Topic, r.Partition, r.Offset, e);
-                (next, pass) = (start, new KafkaPassReport(records.Count - start, 0, 0,
+                (next, pass) = (start, new PassReport(records.Count - start, 0, 0,
                     new DeliveryFailure(FailureKind.Temporary, $"internal error at offset {r.Offset}: {e.GetType().Name}: {e.Message}")));
             }
             report(pass);
@@ -162,7 +157,7 @@ internal sealed partial class KafkaRecordProcessor(
         return CommandDecoder.Decode(method, value);
     }
 
-    private async Task<(int Next, KafkaPassReport Report)> PassAsync(
+    private async Task<(int Next, PassReport Report)> PassAsync(
         KafkaPartitionLease lease,
         IReadOnlyList<KafkaRecord> records,
         DecodeResult[] decoded,
@@ -172,16 +167,7 @@ internal sealed partial class KafkaRecordProcessor(
     {
         // Records finished by an earlier pass (delivered, or copied to the dead letters) are never sent again: a
         // failed dead-letter copy must not make the commands after it be redelivered on every retry (K4).
-        var commands = new List<ApiCommand>(records.Count - start);
-        var commandRecord = new List<int>(records.Count - start);
-        for (var i = start; i < records.Count; i++)
-        {
-            if (!finished[i] && decoded[i].Command is { } command)
-            {
-                commands.Add(command);
-                commandRecord.Add(i);
-            }
-        }
+        var plan = PartitionPass.Plan(decoded, start, finished);
 
         // The fence against a stale owner: no delivery (and so no mark) without a valid grant from the group member.
         if (!lease.MayDeliver)
@@ -190,42 +176,24 @@ internal sealed partial class KafkaRecordProcessor(
         }
 
         var window = _windows.GetOrAdd((lease.Topic, lease.Partition), static _ => new DeliveryWindow());
-        var result = commands.Count == 0 ? new DeliveryResult([], null) : await client.DeliverAsync(commands, cancel, window: window);
-        var completedEnd = result.Failure is null || result.Completed.Count >= commandRecord.Count
-            ? records.Count
-            : commandRecord[result.Completed.Count];
+        var result = plan.Commands.Count == 0 ? new DeliveryResult([], null) : await client.DeliverAsync(plan.Commands, cancel, window: window);
+        var settled = PartitionPass.Settle(decoded, plan, result, finished);
+        var completedEnd = settled.CompletedEnd;
+        foreach (var index in settled.Delivered)
+        {
+            finished[index] = true;
+        }
 
         // Dead-letter copies of the completed prefix are produced together (the idempotent producer keeps their
         // order) and awaited in order: the prefix ends before the first copy the broker did not acknowledge.
-        var delivered = 0;
-        var copies = new List<(int Index, Task Produced)>();
-        var commandIndex = 0;
-        for (var i = start; i < completedEnd; i++)
+        var delivered = settled.Delivered.Count;
+        var copies = new List<(int Index, Task Produced)>(settled.DeadLetters.Count);
+        foreach (var (index, reason) in settled.DeadLetters)
         {
-            if (finished[i])
-            {
-                continue;
-            }
-
-            if (decoded[i].RejectReason is { } reason)
-            {
-                copies.Add((i, deadLetters.ProduceAsync(records[i], reason, cancel)));
-                continue;
-            }
-
-            var outcome = result.Completed[commandIndex++];
-            if (outcome.Delivered)
-            {
-                finished[i] = true;
-                delivered++;
-            }
-            else
-            {
-                copies.Add((i, deadLetters.ProduceAsync(records[i], outcome.Reason ?? $"centrifugo error {outcome.ErrorCode}", cancel)));
-            }
+            copies.Add((index, deadLetters.ProduceAsync(records[index], reason, cancel)));
         }
 
-        var failure = result.Failure;
+        var failure = settled.Failure;
         var deadLettered = 0;
         var copyFailed = false;
         foreach (var (index, produced) in copies)
@@ -271,7 +239,7 @@ internal sealed partial class KafkaRecordProcessor(
             lease.MarkProcessed(records[done - 1].Offset);
         }
 
-        if (result.Failure is { } deliveryFailure && !copyFailed)
+        if (settled.Failure is { } deliveryFailure && !copyFailed)
         {
             var r = records[completedEnd];
             if (deliveryFailure.Kind == FailureKind.Configuration)
@@ -283,9 +251,9 @@ internal sealed partial class KafkaRecordProcessor(
                 LogTemporaryFailure(logger, consumer, r.Topic, r.Partition, r.Offset, deliveryFailure.Message);
             }
         }
-        else if (result.Failure is { Kind: FailureKind.Configuration } && failure is { Kind: FailureKind.Temporary })
+        else if (settled.Failure is { Kind: FailureKind.Configuration } && failure is { Kind: FailureKind.Temporary })
         {
-            failure = result.Failure; // a Centrifugo configuration fault outranks a temporary copy failure
+            failure = settled.Failure; // a Centrifugo configuration fault outranks a temporary copy failure
         }
 
         if (failure is null && done < records.Count)
@@ -293,7 +261,7 @@ internal sealed partial class KafkaRecordProcessor(
             failure = new DeliveryFailure(FailureKind.Temporary, "records left unfinished");
         }
 
-        return (done, new KafkaPassReport(records.Count - start, delivered, deadLettered, failure));
+        return (done, new PassReport(records.Count - start, delivered, deadLettered, failure));
     }
 
     /// <summary>Produce errors that retrying the same copy can never fix.</summary>

@@ -104,7 +104,7 @@ internal sealed class OutboxPartitionActor : ReceiveActor
     }
 
     private void OnReport(OutboxPassReport report) =>
-        _progress.Record(report.Delivered, report.DeadLettered, report.Failure, report.DatabaseError,
+        _progress.Record(report,
             // A short batch drained the partition: idle now, not only after the next (woken) empty read.
             report.Read >= _runtime.Options.PartitionSelectLimit || report.Next is not null ? PartitionState.Delivering : PartitionState.Idle);
 
