@@ -5,6 +5,7 @@ using Centrifugo.Actors.Configuration;
 using Centrifugo.Actors.Diagnostics;
 using Centrifugo.Actors.Host;
 using Centrifugo.Actors.Hosting;
+using Centrifugo.Actors.Partitions;
 using Centrifugo.Actors.Testing.Kafka;
 using Centrifugo.Actors.Testing.StandIn;
 using Confluent.Kafka;

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Akka.Cluster;
 using Centrifugo.Actors.Delivery;
+using Centrifugo.Actors.Partitions;
 using Prometheus;
 
 namespace Centrifugo.Actors.Diagnostics;

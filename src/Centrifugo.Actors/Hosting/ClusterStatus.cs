@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Centrifugo.Actors.Diagnostics;
+using Centrifugo.Actors.Partitions;
 using Centrifugo.Actors.Sharding;
 
 namespace Centrifugo.Actors.Hosting;

@@ -1,7 +1,7 @@
 using Centrifugo.Actors.Delivery;
-using Centrifugo.Actors.Partitions;
+using Centrifugo.Actors.Diagnostics;
 
-namespace Centrifugo.Actors.Diagnostics;
+namespace Centrifugo.Actors.Partitions;
 
 /// <summary>
 /// The bookkeeping every partition entity does the same way, whatever its source: counters, state transitions,
