@@ -76,6 +76,25 @@ public sealed class IdempotencyKeyTests
     }
 
     [Fact]
+    public void Publication_data_mode_keeps_the_key_header_and_derives_one_without_it()
+    {
+        var options = new PublicationDataModeOptions { Enabled = true };
+        static List<KeyValuePair<string, byte[]>> Headers(params (string Key, string Value)[] headers) =>
+            headers.Select(h => new KeyValuePair<string, byte[]>(h.Key, Encoding.UTF8.GetBytes(h.Value))).ToList();
+
+        var withHeader = IdempotencyKeys.Attach(
+            PublicationDecoder.Decode("1"u8.ToArray(), Headers(("centrifugo-channels", "a,b"), ("centrifugo-idempotency-key", "k1")), options),
+            () => "ca:derived");
+        Assert.Null(withHeader.Command!.DerivedIdempotencyKey);
+
+        var without = IdempotencyKeys.Attach(
+            PublicationDecoder.Decode("1"u8.ToArray(), Headers(("centrifugo-channels", "a")), options), () => "ca:derived");
+        using var json = JsonDocument.Parse(Written(without.Command!));
+        Assert.Equal("ca:derived", json.RootElement.GetProperty("idempotency_key").GetString());
+        Assert.Equal("a", json.RootElement.GetProperty("channel").GetString());
+    }
+
+    [Fact]
     public void Only_publish_and_broadcast_get_a_key()
     {
         Assert.NotNull(Attach(ApiMethods.Broadcast, """{"channels":["a","b"],"data":1}""").Command!.DerivedIdempotencyKey);
