@@ -95,6 +95,26 @@ public sealed class IdempotentRedeliveryTests(PostgresFixture pg) : IClassFixtur
     }
 
     [Fact]
+    public async Task A_whole_batch_applied_but_answered_too_late_is_not_published_again()
+    {
+        // Centrifugo applies the batch but its reply comes after api.timeout (2 s): the node re-sends the whole batch.
+        const int rows = 50;
+        var name = PostgresFixture.UniqueName("outbox");
+        var table = await OutboxTestTable.CreateAsync(pg.DataSource, name);
+        await table.InsertAsync(Enumerable.Range(0, rows).Select(i => new OutboxInsert("publish", PublishJson("late:pg", i), 0)));
+        _standIn.ResponseDelay = TimeSpan.FromSeconds(3);
+        var consumer = TestNode.Postgres("pg_late_reply", pg.Instance.UrlDsn, name, partitions: 1);
+        consumer = consumer with { Postgresql = consumer.Postgresql! with { DeriveIdempotencyKey = true } };
+        await using var node = await TestNode.StartAsync(TestNode.Options(_standIn.Url, _standIn.ApiKey, consumer));
+        await Poll.UntilAsync(() => node.Board.Snapshot().Any(s => s.Errors >= 1), "the late reply counted as a timeout", TimeSpan.FromSeconds(30));
+        _standIn.ResponseDelay = TimeSpan.Zero;
+        await Poll.UntilAsync(async () => await table.CountAsync() == 0, "outbox drained", TimeSpan.FromSeconds(30));
+
+        Assert.True(_standIn.ReceivedFor("late:pg").Count >= 2 * rows, "the batch was sent again");
+        Assert.Equal(Enumerable.Range(0, rows).Select(i => (long)i), Published("late:pg"));
+    }
+
+    [Fact]
     public async Task Commands_with_their_own_key_keep_it()
     {
         var name = PostgresFixture.UniqueName("outbox");
