@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using Centrifugo.Actors.Configuration;
-using Centrifugo.Actors.Diagnostics;
 using Centrifugo.Actors.Host;
 using Centrifugo.Actors.Hosting;
 using Centrifugo.Actors.Partitions;

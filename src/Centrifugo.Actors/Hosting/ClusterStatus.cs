@@ -1,5 +1,4 @@
 using Akka.Actor;
-using Centrifugo.Actors.Diagnostics;
 using Centrifugo.Actors.Partitions;
 using Centrifugo.Actors.Sharding;
 

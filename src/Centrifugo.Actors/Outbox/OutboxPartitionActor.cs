@@ -3,9 +3,7 @@ using Akka.Actor;
 using Akka.Streams;
 using Akka.Streams.Dsl;
 using Centrifugo.Actors.Delivery;
-using Centrifugo.Actors.Diagnostics;
 using Centrifugo.Actors.Partitions;
-using Centrifugo.Actors.Sharding;
 using Microsoft.Extensions.Logging;
 
 namespace Centrifugo.Actors.Outbox;

@@ -1,6 +1,5 @@
 using Centrifugo.Actors.Delivery;
 using Centrifugo.Actors.Partitions;
-using Centrifugo.Actors.Sharding;
 
 namespace Centrifugo.Actors.Outbox;
 

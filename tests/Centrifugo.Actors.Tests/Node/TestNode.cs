@@ -1,5 +1,4 @@
 using Centrifugo.Actors.Configuration;
-using Centrifugo.Actors.Diagnostics;
 using Centrifugo.Actors.Hosting;
 using Centrifugo.Actors.Host;
 using Centrifugo.Actors.Partitions;
