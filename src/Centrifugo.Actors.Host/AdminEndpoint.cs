@@ -5,6 +5,7 @@ using Akka.Actor;
 using Akka.Cluster;
 using Centrifugo.Actors.Diagnostics;
 using Centrifugo.Actors.Hosting;
+using Centrifugo.Actors.Partitions;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;

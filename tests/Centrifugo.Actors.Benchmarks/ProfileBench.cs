@@ -124,10 +124,11 @@ internal static class ProfileBench
         public long Ticks => Interlocked.Read(ref _ticks);
         public long Calls => Math.Max(1, Interlocked.Read(ref _calls));
 
-        public async Task<DeliveryResult> DeliverAsync(IReadOnlyList<ApiCommand> commands, CancellationToken cancellationToken, Func<bool>? mayStart = null)
+        public async Task<DeliveryResult> DeliverAsync(
+            IReadOnlyList<ApiCommand> commands, CancellationToken cancellationToken, Func<bool>? mayStart = null, DeliveryWindow? window = null)
         {
             var start = Stopwatch.GetTimestamp();
-            var result = await inner.DeliverAsync(commands, cancellationToken, mayStart);
+            var result = await inner.DeliverAsync(commands, cancellationToken, mayStart, window);
             Interlocked.Add(ref _ticks, Stopwatch.GetTimestamp() - start);
             Interlocked.Increment(ref _calls);
             return result;

@@ -50,6 +50,7 @@ internal static class ConfigSchema
         new("tls", FieldKind.Object, Fields: Tls),
         new("use_try_lock", FieldKind.Bool),
         new("dead_letter_table_name", FieldKind.String),
+        new("derive_idempotency_key", FieldKind.Bool),
     ];
 
     public static readonly IReadOnlyList<FieldSpec> PublicationDataMode =
@@ -84,6 +85,7 @@ internal static class ConfigSchema
         new("method_header", FieldKind.String),
         new("publication_data_mode", FieldKind.Object, Fields: PublicationDataMode),
         new("dead_letter_topic", FieldKind.String),
+        new("derive_idempotency_key", FieldKind.Bool),
         // v5.4 only (replaced by partition_queue_max_size in v6); accepted so v5 configs load, no effect.
         new("partition_buffer_size", FieldKind.Int),
     ];

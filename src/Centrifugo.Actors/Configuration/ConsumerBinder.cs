@@ -279,6 +279,7 @@ internal static partial class ConsumerBinder
             Tls = BindTls(JsonFields.Object(pg, "tls")),
             UseTryLock = JsonFields.Bool(pg, "use_try_lock") ?? false,
             DeadLetterTableName = deadLetter,
+            DeriveIdempotencyKey = JsonFields.Bool(pg, "derive_idempotency_key") ?? false,
         };
     }
 
@@ -424,6 +425,7 @@ internal static partial class ConsumerBinder
                 TagsHeaderPrefix = OrDefault(JsonFields.String(pdm, "tags_header_prefix"), pdmDefaults.TagsHeaderPrefix),
             },
             DeadLetterTopic = deadLetterTopic,
+            DeriveIdempotencyKey = JsonFields.Bool(kafka, "derive_idempotency_key") ?? false,
         };
     }
 

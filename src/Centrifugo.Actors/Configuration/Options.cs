@@ -81,6 +81,11 @@ internal sealed record PostgresConsumerOptions
     public bool UseTryLock { get; init; }
     /// <summary>Our extension. Default "&lt;outbox_table_name&gt;_dead_letter".</summary>
     public required string DeadLetterTableName { get; init; }
+    /// <summary>
+    /// Our extension. Publish and broadcast commands without an <c>idempotency_key</c> get one derived from the consumer,
+    /// the partition and the outbox row id, so Centrifugo drops their redeliveries (docs/design.md, "Idempotency keys").
+    /// </summary>
+    public bool DeriveIdempotencyKey { get; init; }
 }
 
 internal sealed record PublicationDataModeOptions
@@ -125,6 +130,11 @@ internal sealed record KafkaConsumerOptions
     public PublicationDataModeOptions PublicationDataMode { get; init; } = new();
     /// <summary>Our extension; "" = "&lt;topic&gt;.dead_letter" per source topic.</summary>
     public string DeadLetterTopic { get; init; } = "";
+    /// <summary>
+    /// Our extension. Publish and broadcast commands without an <c>idempotency_key</c> get one derived from the consumer,
+    /// the partition and the topic and offset, so Centrifugo drops their redeliveries (docs/design.md, "Idempotency keys").
+    /// </summary>
+    public bool DeriveIdempotencyKey { get; init; }
 }
 
 internal sealed record ClusterOptions

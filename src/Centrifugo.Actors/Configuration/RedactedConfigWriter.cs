@@ -111,6 +111,7 @@ internal static class RedactedConfigWriter
                 WriteTls(w, pg.Tls);
                 w.WriteBoolean("use_try_lock", pg.UseTryLock);
                 w.WriteString("dead_letter_table_name", pg.DeadLetterTableName);
+                w.WriteBoolean("derive_idempotency_key", pg.DeriveIdempotencyKey);
                 w.WriteEndObject();
                 break;
             case ConsumerType.Kafka:
@@ -157,6 +158,7 @@ internal static class RedactedConfigWriter
                 w.WriteString("tags_header_prefix", pdm.TagsHeaderPrefix);
                 w.WriteEndObject();
                 w.WriteString("dead_letter_topic", k.DeadLetterTopic);
+                w.WriteBoolean("derive_idempotency_key", k.DeriveIdempotencyKey);
                 w.WriteEndObject();
                 break;
         }

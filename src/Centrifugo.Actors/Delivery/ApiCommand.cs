@@ -1,7 +1,14 @@
 namespace Centrifugo.Actors.Delivery;
 
 /// <summary>One server-API command ready to send: a state-changing method and its request JSON object (UTF-8).</summary>
-internal sealed record ApiCommand(string Method, ReadOnlyMemory<byte> Request);
+internal sealed record ApiCommand(string Method, ReadOnlyMemory<byte> Request)
+{
+    /// <summary>
+    /// An <c>idempotency_key</c> to add to <see cref="Request"/> when it is written (derive_idempotency_key), without
+    /// re-serialising it; null = the request goes as it is. See <see cref="IdempotencyKeys"/>.
+    /// </summary>
+    public string? DerivedIdempotencyKey { get; init; }
+}
 
 /// <summary>The seven state-changing methods Centrifugo's consumers accept (spec §1.3). Exact, lower-case.</summary>
 internal static class ApiMethods

@@ -80,25 +80,34 @@ internal sealed partial class CentrifugoClient : ICentrifugoClient, IDisposable
         _http.DefaultRequestHeaders.TryAddWithoutValidation("X-API-Key", options.Key);
     }
 
-    public async Task<DeliveryResult> DeliverAsync(IReadOnlyList<ApiCommand> commands, CancellationToken cancellationToken, Func<bool>? mayStart = null)
+    public async Task<DeliveryResult> DeliverAsync(
+        IReadOnlyList<ApiCommand> commands, CancellationToken cancellationToken, Func<bool>? mayStart = null, DeliveryWindow? window = null)
     {
         ArgumentNullException.ThrowIfNull(commands);
         var completed = new List<CommandOutcome>(commands.Count);
-        for (var start = 0; start < commands.Count; start += _maxBatchSize)
+        var start = 0;
+        while (start < commands.Count)
         {
             if (mayStart is not null && !mayStart())
             {
                 return new DeliveryResult(completed, new DeliveryFailure(FailureKind.Temporary,
                     "the batch was read too long ago (was the process paused?): its transaction may have been ended by the database, so it is read again instead of sent"));
             }
-            var count = Math.Min(_maxBatchSize, commands.Count - start);
+            var count = Math.Min(Math.Min(_maxBatchSize, window?.Limit ?? int.MaxValue), commands.Count - start);
             var failure = count == 1
                 ? await SendSingleAsync(commands[start], completed, cancellationToken, mayStart)
                 : await SendBatchAsync(commands, start, count, completed, cancellationToken, mayStart);
             if (failure is not null)
             {
+                if (failure.Kind == FailureKind.Temporary)
+                {
+                    window?.Failed(count);
+                }
                 return new DeliveryResult(completed, failure);
             }
+
+            window?.Succeeded(_maxBatchSize);
+            start += count;
         }
 
         return new DeliveryResult(completed, null);
@@ -117,7 +126,14 @@ internal sealed partial class CentrifugoClient : ICentrifugoClient, IDisposable
     {
         var uri = _methodUris.TryGetValue(command.Method, out var known) ? known : Endpoint(_baseUri, command.Method);
         var endpoint = _displayBase + "/" + command.Method;
-        using var content = new FencedContent(command.Request, mayStart);
+        var body = command.Request;
+        if (command.DerivedIdempotencyKey is not null)
+        {
+            var withKey = new byte[IdempotencyKeys.WrittenLength(command)];
+            IdempotencyKeys.Write(command, withKey);
+            body = withKey;
+        }
+        using var content = new FencedContent(body, mayStart);
         content.Headers.TryAddWithoutValidation("Content-Type", "application/json");
         var exchange = await ExchangeAsync(uri, content, endpoint, cancellationToken);
         Classification classification;
@@ -255,7 +271,7 @@ internal sealed partial class CentrifugoClient : ICentrifugoClient, IDisposable
         var size = BatchHead.Length + BatchTail.Length + count;
         for (var i = start; i < start + count; i++)
         {
-            size += HeadOf(commands[i].Method).Length + commands[i].Request.Length + 1;
+            size += HeadOf(commands[i].Method).Length + IdempotencyKeys.WrittenLength(commands[i]) + 1;
         }
 
         var buffer = ArrayPool<byte>.Shared.Rent(size);
@@ -272,9 +288,9 @@ internal sealed partial class CentrifugoClient : ICentrifugoClient, IDisposable
             var head = HeadOf(commands[i].Method);
             head.CopyTo(span[at..]);
             at += head.Length;
-            // The request bytes go in verbatim: the decoders guarantee a single JSON object.
-            commands[i].Request.Span.CopyTo(span[at..]);
-            at += commands[i].Request.Length;
+            // The request bytes go in verbatim (the decoders guarantee a single JSON object), a derived
+            // idempotency key added as its last member.
+            at += IdempotencyKeys.Write(commands[i], span[at..]);
             span[at++] = (byte)'}';
         }
 

@@ -40,6 +40,9 @@ internal interface ICentrifugoClient
     /// <paramref name="mayStart"/>, when given, is asked before each HTTP request; false ends the delivery there with a
     /// temporary failure (the outbox's transaction fence: a paused process must not send a batch it read before the
     /// pause, see <c>OutboxBatch.MaySend</c>).
+    /// <paramref name="window"/>, when given, caps the commands per request for the partition and learns from each
+    /// request (see <see cref="DeliveryWindow"/>).
     /// </summary>
-    Task<DeliveryResult> DeliverAsync(IReadOnlyList<ApiCommand> commands, CancellationToken cancellationToken, Func<bool>? mayStart = null);
+    Task<DeliveryResult> DeliverAsync(
+        IReadOnlyList<ApiCommand> commands, CancellationToken cancellationToken, Func<bool>? mayStart = null, DeliveryWindow? window = null);
 }

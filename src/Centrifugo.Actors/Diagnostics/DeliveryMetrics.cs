@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Akka.Cluster;
 using Centrifugo.Actors.Delivery;
+using Centrifugo.Actors.Partitions;
 using Prometheus;
 
 namespace Centrifugo.Actors.Diagnostics;
@@ -46,10 +47,11 @@ internal sealed class MeteredCentrifugoClient(ICentrifugoClient inner, string co
         Retries.WithLabels(consumer);
     }
 
-    public async Task<DeliveryResult> DeliverAsync(IReadOnlyList<ApiCommand> commands, CancellationToken cancellationToken, Func<bool>? mayStart = null)
+    public async Task<DeliveryResult> DeliverAsync(
+        IReadOnlyList<ApiCommand> commands, CancellationToken cancellationToken, Func<bool>? mayStart = null, DeliveryWindow? window = null)
     {
         var started = Stopwatch.GetTimestamp();
-        var result = await inner.DeliverAsync(commands, cancellationToken, mayStart);
+        var result = await inner.DeliverAsync(commands, cancellationToken, mayStart, window);
         Duration.WithLabels(consumer).Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
         BatchSize.WithLabels(consumer).Observe(commands.Count);
         for (var i = 0; i < result.Completed.Count && i < commands.Count; i++)

@@ -6,6 +6,7 @@ using Akka.Hosting;
 using Akka.Remote.Hosting;
 using Centrifugo.Actors.Kafka;
 using Centrifugo.Actors.Outbox;
+using Centrifugo.Actors.Partitions;
 using Centrifugo.Actors.Sharding;
 using Microsoft.Extensions.Logging;
 

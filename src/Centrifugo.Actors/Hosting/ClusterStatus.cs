@@ -1,5 +1,5 @@
 using Akka.Actor;
-using Centrifugo.Actors.Diagnostics;
+using Centrifugo.Actors.Partitions;
 using Centrifugo.Actors.Sharding;
 
 namespace Centrifugo.Actors.Hosting;

@@ -3,6 +3,7 @@ using Centrifugo.Actors.Delivery;
 using Centrifugo.Actors.Diagnostics;
 using Centrifugo.Actors.Kafka;
 using Centrifugo.Actors.Outbox;
+using Centrifugo.Actors.Partitions;
 using Centrifugo.Actors.Sharding;
 using Microsoft.Extensions.Logging;
 

@@ -6,8 +6,7 @@ using Akka.Cluster.Sharding;
 using Akka.Streams;
 using Akka.Streams.Dsl;
 using Centrifugo.Actors.Delivery;
-using Centrifugo.Actors.Diagnostics;
-using Centrifugo.Actors.Sharding;
+using Centrifugo.Actors.Partitions;
 using Microsoft.Extensions.Logging;
 
 namespace Centrifugo.Actors.Kafka;
@@ -63,7 +62,7 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor, IWithTimers
             }
             Context.Stop(Self);
         });
-        Receive<KafkaPassReport>(OnReport);
+        Receive<PassReport>(OnReport);
         Receive<StopPartition>(_ => BeginStop());
         Receive<StreamFinished>(f =>
         {
@@ -299,7 +298,7 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor, IWithTimers
         _progress.MoveTo(PartitionState.Idle);
     }
 
-    private void OnReport(KafkaPassReport report) =>
+    private void OnReport(PassReport report) =>
         _progress.Record(report.Delivered, report.DeadLettered, report.Failure, null,
             _lease is { QueuedCount: > 0 } ? PartitionState.Delivering : PartitionState.Idle,
             _lease is { IsClosed: false } lease ? lease.Lag : null);

@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Centrifugo.Actors.Partitions;
 using Centrifugo.Actors.Sharding;
 
 namespace Centrifugo.Actors.Kafka;

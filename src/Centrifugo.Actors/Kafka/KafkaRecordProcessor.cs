@@ -1,52 +1,17 @@
 using Confluent.Kafka;
 using Centrifugo.Actors.Configuration;
 using Centrifugo.Actors.Delivery;
+using Centrifugo.Actors.Partitions;
 using Microsoft.Extensions.Logging;
 
 namespace Centrifugo.Actors.Kafka;
-
-/// <summary>What every partition entity of one kafka consumer shares on a node (created and disposed by NodeRuntime).</summary>
-internal sealed class KafkaConsumerRuntime(
-    string consumer,
-    KafkaConsumerOptions options,
-    KafkaConsumerHub hub,
-    KafkaDeadLetterProducer deadLetters,
-    KafkaRecordProcessor processor,
-    TimeSpan drainTimeout) : IAsyncDisposable
-{
-    public string Consumer { get; } = consumer;
-    public KafkaConsumerOptions Options { get; } = options;
-    public KafkaConsumerHub Hub { get; } = hub;
-    public KafkaRecordProcessor Processor { get; } = processor;
-    /// <summary>How long a stopping entity lets its in-flight batch finish before abandoning it (nothing more marked).</summary>
-    public TimeSpan DrainTimeout { get; } = drainTimeout;
-
-    /// <summary>Proxy to this consumer's group member singleton; set once the actor system runs (null before).</summary>
-    public Akka.Actor.IActorRef? Member { get; set; }
-
-    /// <summary>Timings of the group member and its grants (shared by the member and the entities).</summary>
-    public KafkaGroupMemberSettings MemberSettings { get; init; } = new();
-
-    public async ValueTask DisposeAsync()
-    {
-        // Leases first (final commits), then the dead-letter producer (flush).
-        await Hub.DisposeAsync();
-        deadLetters.Dispose();
-    }
-}
-
-/// <summary>What one delivery attempt over the unfinished records of a batch did.</summary>
-internal sealed record KafkaPassReport(int Read, int Delivered, int DeadLettered, DeliveryFailure? Failure)
-{
-    public bool Failed => Failure is not null;
-}
 
 /// <summary>
 /// Processes the records of one partition read by a lease, in offset order: decode (command or publication data
 /// mode), deliver through the ordered client, copy poison records to the dead-letter topic (awaiting the broker's
 /// acknowledgement), then mark the last finished offset. A temporary failure retries the same unfinished records
 /// with Centrifugo's capped exponential backoff, without reading Kafka again; a configuration fault does the same
-/// but the entity reports itself stalled. Thread-safe (no state).
+/// but the entity reports itself stalled. Thread-safe (its only state: each partition's <see cref="DeliveryWindow"/>).
 /// </summary>
 internal sealed partial class KafkaRecordProcessor(
     string consumer,
@@ -55,6 +20,9 @@ internal sealed partial class KafkaRecordProcessor(
     KafkaDeadLetterProducer deadLetters,
     ILogger logger)
 {
+    // One per topic-partition this node has run; a partition's batches run one at a time.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Topic, int Partition), DeliveryWindow> _windows = new();
+
     public string Consumer => consumer;
 
     /// <summary>
@@ -65,7 +33,7 @@ internal sealed partial class KafkaRecordProcessor(
     public async Task ProcessAsync(
         KafkaPartitionLease lease,
         IReadOnlyList<KafkaRecord> records,
-        Action<KafkaPassReport> report,
+        Action<PassReport> report,
         CancellationToken stop,
         CancellationToken cancel)
     {
@@ -73,6 +41,11 @@ internal sealed partial class KafkaRecordProcessor(
         for (var i = 0; i < records.Count; i++)
         {
             decoded[i] = DecodeOrReject(records[i]);
+            if (options.DeriveIdempotencyKey)
+            {
+                var r = records[i];
+                decoded[i] = IdempotencyKeys.Attach(decoded[i], () => IdempotencyKeys.ForKafka(consumer, r.Topic, r.Partition, r.Offset));
+            }
         }
 
         var finished = new bool[records.Count];
@@ -81,7 +54,7 @@ internal sealed partial class KafkaRecordProcessor(
         while (start < records.Count)
         {
             int next;
-            KafkaPassReport pass;
+            PassReport pass;
             try
             {
                 (next, pass) = await PassAsync(lease, records, decoded, finished, start, cancel);
@@ -92,7 +65,7 @@ internal sealed partial class KafkaRecordProcessor(
                 // restarted in a loop); nothing after the last mark is marked, the pass is counted and retried.
                 var r = records[start];
                 LogPassCrashed(logger, consumer, r.Topic, r.Partition, r.Offset, e);
-                (next, pass) = (start, new KafkaPassReport(records.Count - start, 0, 0,
+                (next, pass) = (start, new PassReport(records.Count - start, 0, 0,
                     new DeliveryFailure(FailureKind.Temporary, $"internal error at offset {r.Offset}: {e.GetType().Name}: {e.Message}")));
             }
             report(pass);
@@ -154,7 +127,7 @@ internal sealed partial class KafkaRecordProcessor(
         return CommandDecoder.Decode(method, value);
     }
 
-    private async Task<(int Next, KafkaPassReport Report)> PassAsync(
+    private async Task<(int Next, PassReport Report)> PassAsync(
         KafkaPartitionLease lease,
         IReadOnlyList<KafkaRecord> records,
         DecodeResult[] decoded,
@@ -164,16 +137,7 @@ internal sealed partial class KafkaRecordProcessor(
     {
         // Records finished by an earlier pass (delivered, or copied to the dead letters) are never sent again: a
         // failed dead-letter copy must not make the commands after it be redelivered on every retry (K4).
-        var commands = new List<ApiCommand>(records.Count - start);
-        var commandRecord = new List<int>(records.Count - start);
-        for (var i = start; i < records.Count; i++)
-        {
-            if (!finished[i] && decoded[i].Command is { } command)
-            {
-                commands.Add(command);
-                commandRecord.Add(i);
-            }
-        }
+        var plan = PartitionPass.Plan(decoded, start, finished);
 
         // The fence against a stale owner: no delivery (and so no mark) without a valid grant from the group member.
         if (!lease.MayDeliver)
@@ -181,42 +145,25 @@ internal sealed partial class KafkaRecordProcessor(
             throw new KafkaGrantLapsedException(lease.Topic, lease.Partition);
         }
 
-        var result = commands.Count == 0 ? new DeliveryResult([], null) : await client.DeliverAsync(commands, cancel);
-        var completedEnd = result.Failure is null || result.Completed.Count >= commandRecord.Count
-            ? records.Count
-            : commandRecord[result.Completed.Count];
+        var window = _windows.GetOrAdd((lease.Topic, lease.Partition), static _ => new DeliveryWindow());
+        var result = plan.Commands.Count == 0 ? new DeliveryResult([], null) : await client.DeliverAsync(plan.Commands, cancel, window: window);
+        var settled = PartitionPass.Settle(decoded, plan, result, finished);
+        var completedEnd = settled.CompletedEnd;
+        foreach (var index in settled.Delivered)
+        {
+            finished[index] = true;
+        }
 
         // Dead-letter copies of the completed prefix are produced together (the idempotent producer keeps their
         // order) and awaited in order: the prefix ends before the first copy the broker did not acknowledge.
-        var delivered = 0;
-        var copies = new List<(int Index, Task Produced)>();
-        var commandIndex = 0;
-        for (var i = start; i < completedEnd; i++)
+        var delivered = settled.Delivered.Count;
+        var copies = new List<(int Index, Task Produced)>(settled.DeadLetters.Count);
+        foreach (var (index, reason) in settled.DeadLetters)
         {
-            if (finished[i])
-            {
-                continue;
-            }
-
-            if (decoded[i].RejectReason is { } reason)
-            {
-                copies.Add((i, deadLetters.ProduceAsync(records[i], reason, cancel)));
-                continue;
-            }
-
-            var outcome = result.Completed[commandIndex++];
-            if (outcome.Delivered)
-            {
-                finished[i] = true;
-                delivered++;
-            }
-            else
-            {
-                copies.Add((i, deadLetters.ProduceAsync(records[i], outcome.Reason ?? $"centrifugo error {outcome.ErrorCode}", cancel)));
-            }
+            copies.Add((index, deadLetters.ProduceAsync(records[index], reason, cancel)));
         }
 
-        var failure = result.Failure;
+        var failure = settled.Failure;
         var deadLettered = 0;
         var copyFailed = false;
         foreach (var (index, produced) in copies)
@@ -262,7 +209,7 @@ internal sealed partial class KafkaRecordProcessor(
             lease.MarkProcessed(records[done - 1].Offset);
         }
 
-        if (result.Failure is { } deliveryFailure && !copyFailed)
+        if (settled.Failure is { } deliveryFailure && !copyFailed)
         {
             var r = records[completedEnd];
             if (deliveryFailure.Kind == FailureKind.Configuration)
@@ -274,9 +221,9 @@ internal sealed partial class KafkaRecordProcessor(
                 LogTemporaryFailure(logger, consumer, r.Topic, r.Partition, r.Offset, deliveryFailure.Message);
             }
         }
-        else if (result.Failure is { Kind: FailureKind.Configuration } && failure is { Kind: FailureKind.Temporary })
+        else if (settled.Failure is { Kind: FailureKind.Configuration } && failure is { Kind: FailureKind.Temporary })
         {
-            failure = result.Failure; // a Centrifugo configuration fault outranks a temporary copy failure
+            failure = settled.Failure; // a Centrifugo configuration fault outranks a temporary copy failure
         }
 
         if (failure is null && done < records.Count)
@@ -284,7 +231,7 @@ internal sealed partial class KafkaRecordProcessor(
             failure = new DeliveryFailure(FailureKind.Temporary, "records left unfinished");
         }
 
-        return (done, new KafkaPassReport(records.Count - start, delivered, deadLettered, failure));
+        return (done, new PassReport(records.Count - start, delivered, deadLettered, failure));
     }
 
     /// <summary>Produce errors that retrying the same copy can never fix.</summary>

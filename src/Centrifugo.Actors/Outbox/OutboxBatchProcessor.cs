@@ -1,4 +1,5 @@
 using Centrifugo.Actors.Delivery;
+using Centrifugo.Actors.Partitions;
 using Microsoft.Extensions.Logging;
 
 namespace Centrifugo.Actors.Outbox;
@@ -7,21 +8,22 @@ namespace Centrifugo.Actors.Outbox;
 /// <param name="Chain">How many batches in a row were read ahead (0 = read from the head of the partition).</param>
 internal sealed record OutboxRead(int Partition, OutboxBatch? Batch, bool LockBusy, string? Error, int Chain = 0);
 
-/// <summary>What one pass over a partition did; drives the next wait (immediately, idle, backoff).</summary>
+/// <summary>
+/// A <see cref="PassReport"/> of an outbox partition, with what only the outbox has: the lock was busy (try-lock), and
+/// the next batch already read ahead. Drives the next wait (immediately, idle, backoff).
+/// </summary>
 internal sealed record OutboxPassReport(
     int Read,
     int Delivered,
     int DeadLettered,
     bool LockBusy,
     DeliveryFailure? Failure,
-    string? DatabaseError)
+    string? DatabaseError) : PassReport(Read, Delivered, DeadLettered, Failure, DatabaseError)
 {
     /// <summary>The next batch, already read ahead and locked in a new transaction: process it without waiting.</summary>
     public OutboxRead? Next { get; init; }
 
     public static OutboxPassReport Busy { get; } = new(0, 0, 0, true, null, null);
-
-    public bool Failed => Failure is not null || DatabaseError is not null;
 }
 
 /// <summary>
@@ -35,6 +37,9 @@ internal sealed partial class OutboxBatchProcessor(
     ICentrifugoClient client,
     ILogger logger)
 {
+    // One per partition this node has run (bounded by num_partitions); a pass of a partition runs alone.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<int, DeliveryWindow> _windows = new();
+
     public string Consumer => store.ConsumerName;
 
     /// <summary>
@@ -130,22 +135,19 @@ internal sealed partial class OutboxBatchProcessor(
             }
 
             // Decode every row; rows that cannot become a command are set aside in place (order kept).
-            var commands = new List<ApiCommand>(rows.Count);
-            var commandRowIndex = new List<int>(rows.Count);
-            var rejections = new string?[rows.Count];
+            var decoded = new DecodeResult[rows.Count];
             for (var i = 0; i < rows.Count; i++)
             {
-                var decoded = DecodeOrReject(rows[i], partition);
-                if (decoded.Command is { } command)
+                decoded[i] = DecodeOrReject(rows[i], partition);
+                if (store.Options.DeriveIdempotencyKey)
                 {
-                    commands.Add(command);
-                    commandRowIndex.Add(i);
-                }
-                else
-                {
-                    rejections[i] = decoded.RejectReason ?? "rejected";
+                    var id = rows[i].Id;
+                    decoded[i] = IdempotencyKeys.Attach(decoded[i], () => IdempotencyKeys.ForOutbox(Consumer, partition, id));
                 }
             }
+
+            var plan = PartitionPass.Plan(decoded);
+            var commands = plan.Commands;
 
             // A full batch means more rows are likely waiting: read them on this connection, under the same lock,
             // while the commands are being delivered, so the database and HTTP work overlap.
@@ -158,7 +160,7 @@ internal sealed partial class OutboxBatchProcessor(
             {
                 result = commands.Count == 0
                     ? new DeliveryResult([], null)
-                    : await client.DeliverAsync(commands, cancellationToken, batch.MaySend);
+                    : await client.DeliverAsync(commands, cancellationToken, batch.MaySend, _windows.GetOrAdd(partition, static _ => new DeliveryWindow()));
             }
             finally
             {
@@ -173,31 +175,10 @@ internal sealed partial class OutboxBatchProcessor(
                 : null;
 
             // Completed prefix in row terms: every row before the first command that did not complete.
-            var completedRows = result.Failure is null || result.Completed.Count >= commandRowIndex.Count
-                ? rows.Count
-                : commandRowIndex[result.Completed.Count];
-
-            var delivered = new List<long>(completedRows);
-            var deadLetters = new List<DeadLetter>();
-            var commandIndex = 0;
-            for (var i = 0; i < completedRows; i++)
-            {
-                var row = rows[i];
-                if (rejections[i] is { } reason)
-                {
-                    deadLetters.Add(new DeadLetter(row.Id, reason));
-                    continue;
-                }
-                var outcome = result.Completed[commandIndex++];
-                if (outcome.Delivered)
-                {
-                    delivered.Add(row.Id);
-                }
-                else
-                {
-                    deadLetters.Add(new DeadLetter(row.Id, outcome.Reason ?? $"centrifugo error {outcome.ErrorCode}"));
-                }
-            }
+            var settled = PartitionPass.Settle(decoded, plan, result);
+            var completedRows = settled.CompletedEnd;
+            var delivered = settled.Delivered.Select(i => rows[i].Id).ToList();
+            var deadLetters = settled.DeadLetters.Select(d => new DeadLetter(rows[d.Index].Id, d.Reason)).ToList();
 
             OutboxBatch? continued = null;
             try
@@ -223,7 +204,7 @@ internal sealed partial class OutboxBatchProcessor(
                 LogDeadLettered(logger, Consumer, partition, dl.Id, dl.Reason);
             }
 
-            if (result.Failure is { } failure)
+            if (settled.Failure is { } failure)
             {
                 var failedRow = rows[completedRows];
                 if (failure.Kind == FailureKind.Configuration)
@@ -236,7 +217,7 @@ internal sealed partial class OutboxBatchProcessor(
                 }
             }
 
-            return new OutboxPassReport(rows.Count, delivered.Count, deadLetters.Count, false, result.Failure, null)
+            return new OutboxPassReport(rows.Count, delivered.Count, deadLetters.Count, false, settled.Failure, null)
             {
                 Next = continued is null ? null : new OutboxRead(partition, continued, false, null, read.Chain + 1),
             };

@@ -3,8 +3,7 @@ using Akka.Actor;
 using Akka.Streams;
 using Akka.Streams.Dsl;
 using Centrifugo.Actors.Delivery;
-using Centrifugo.Actors.Diagnostics;
-using Centrifugo.Actors.Sharding;
+using Centrifugo.Actors.Partitions;
 using Microsoft.Extensions.Logging;
 
 namespace Centrifugo.Actors.Outbox;
@@ -104,7 +103,7 @@ internal sealed class OutboxPartitionActor : ReceiveActor
     }
 
     private void OnReport(OutboxPassReport report) =>
-        _progress.Record(report.Delivered, report.DeadLettered, report.Failure, report.DatabaseError,
+        _progress.Record(report,
             // A short batch drained the partition: idle now, not only after the next (woken) empty read.
             report.Read >= _runtime.Options.PartitionSelectLimit || report.Next is not null ? PartitionState.Delivering : PartitionState.Idle);
 

@@ -1,4 +1,5 @@
 using Centrifugo.Actors.Delivery;
+using Centrifugo.Actors.Partitions;
 using Centrifugo.Actors.Sharding;
 using Microsoft.Extensions.Logging;
 

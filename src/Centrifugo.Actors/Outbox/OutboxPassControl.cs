@@ -1,5 +1,5 @@
 using Centrifugo.Actors.Delivery;
-using Centrifugo.Actors.Sharding;
+using Centrifugo.Actors.Partitions;
 
 namespace Centrifugo.Actors.Outbox;
 

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Akka.Actor;
 using Akka.Event;
+using Centrifugo.Actors.Partitions;
 
 namespace Centrifugo.Actors.Sharding;
 

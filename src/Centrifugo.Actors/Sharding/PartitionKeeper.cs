@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Akka.Event;
+using Centrifugo.Actors.Partitions;
 
 namespace Centrifugo.Actors.Sharding;
 

@@ -56,6 +56,13 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
     private int _failRequestsStatus;
     private int _dropConnections;
     private readonly Dictionary<string, int> _failChannels = new(StringComparer.Ordinal);
+    private readonly Lock _idempotency = new();
+    private readonly Dictionary<(string Channel, string Key), long> _seenKeys = [];
+    private readonly List<int> _requestSizes = [];
+    private int _sweepAt = 100_000;
+    private long _commandsReceived;
+    private long _publications;
+    private long _suppressedPublications;
 
     private CentrifugoStandIn(StandInOptions options)
     {
@@ -290,6 +297,30 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
     /// <summary>Commands accepted so far (counted also when <see cref="StandInOptions.RecordCommands"/> is false).</summary>
     public long ReceivedCount => Interlocked.Read(ref _receivedCount);
 
+    /// <summary>Every command of every decoded request, accepted or not (the raw count a node sent).</summary>
+    public long CommandsReceived => Interlocked.Read(ref _commandsReceived);
+
+    /// <summary>
+    /// Publications that reached subscribers: one per channel of an accepted publish/broadcast, except the channels
+    /// that dropped it as a repeat of an idempotency key seen within <see cref="StandInOptions.IdempotentResultTtl"/>.
+    /// </summary>
+    public long Publications => Interlocked.Read(ref _publications);
+
+    /// <summary>Publications dropped as repeats of their idempotency key (answered like the first, not published).</summary>
+    public long SuppressedPublications => Interlocked.Read(ref _suppressedPublications);
+
+    /// <summary>Commands per request (1 for a per-method request, the count of a /batch), in arrival order; kept when <see cref="StandInOptions.RecordCommands"/>.</summary>
+    public IReadOnlyList<int> RequestSizes
+    {
+        get
+        {
+            lock (_received)
+            {
+                return [.. _requestSizes];
+            }
+        }
+    }
+
     /// <summary>Commands answered with an error (top level, or any per-channel error of a broadcast).</summary>
     public long RejectedCount => Interlocked.Read(ref _rejectedCount);
 
@@ -404,6 +435,7 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
                 commands.Add(single);
             }
 
+            RecordRequestSize(commands.Count);
             var output = new ArrayBufferWriter<byte>(256 + (commands.Count * 32));
             var onAccepted = _options.OnAccepted;
             var accepted = _options.RecordCommands ? new List<ReceivedCommand>(commands.Count) : null;
@@ -423,13 +455,14 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
                         writer.WriteStartObject();
                     }
 
-                    if (Execute(command, writer, isBatch))
+                    Interlocked.Increment(ref _commandsReceived);
+                    if (Execute(command, writer, isBatch, out var published))
                     {
                         acceptedCount++;
                         if (accepted is not null || onAccepted is not null)
                         {
                             var received = new ReceivedCommand(0, command.Method, Encoding.UTF8.GetString(body.Slice(command.Start, command.Length)),
-                                ChannelsOf(command), command.User);
+                                ChannelsOf(command), command.User) { IdempotencyKey = command.IdempotencyKey, Published = published };
                             accepted?.Add(received);
                             onAccepted?.Invoke(received);
                         }
@@ -504,9 +537,13 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
         }
     }
 
-    /// <summary>Executes one decoded command and writes its reply; true when it succeeded without any error.</summary>
-    private bool Execute(in DecodedCommand command, Utf8JsonWriter writer, bool inBatch)
+    /// <summary>
+    /// Executes one decoded command and writes its reply; true when it succeeded without any error.
+    /// <paramref name="published"/>: channels a publish/broadcast reached subscribers on (not dropped by its idempotency key).
+    /// </summary>
+    private bool Execute(in DecodedCommand command, Utf8JsonWriter writer, bool inBatch, out int published)
     {
+        published = 0;
         if (command.IsNull)
         {
             return WriteError(writer, 107);
@@ -544,8 +581,11 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
         var ok = true;
         switch (command.Method)
         {
+            case "publish":
+                published = Publish(command.Channel!, command.IdempotencyKey) ? 1 : 0;
+                break;
             case "broadcast":
-                ok = WriteBroadcastResponses(command.Channels!, writer);
+                ok = WriteBroadcastResponses(command.Channels!, command.IdempotencyKey, writer, out published);
                 break;
             case "presence":
                 writer.WriteStartObject("presence"u8);
@@ -613,10 +653,11 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
         return command.HasData ? 0 : 107;
     }
 
-    private bool WriteBroadcastResponses(List<string> channels, Utf8JsonWriter writer)
+    private bool WriteBroadcastResponses(List<string> channels, string? idempotencyKey, Utf8JsonWriter writer, out int published)
     {
         var failFirst = TryTake(ref _failBroadcastChannel);
         var ok = true;
+        published = 0;
         writer.WriteStartArray("responses"u8);
         for (var i = 0; i < channels.Count; i++)
         {
@@ -624,6 +665,7 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
             var code = failFirst && i == 0 ? 100 : channels[i].Length == 0 ? 107 : !KnownChannel(channels[i]) ? 102 : 0;
             if (code == 0)
             {
+                published += Publish(channels[i], idempotencyKey) ? 1 : 0;
                 writer.WriteStartObject("result"u8);
                 writer.WriteEndObject();
             }
@@ -777,6 +819,52 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
     }
 
     private void Count(int status) => Interlocked.Increment(ref _statusCounts[status]);
+
+    private void RecordRequestSize(int commands)
+    {
+        if (_options.RecordCommands)
+        {
+            lock (_received)
+            {
+                _requestSizes.Add(commands);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Publishes to <paramref name="channel"/> unless <paramref name="key"/> was published there within the retention
+    /// window (centrifuge's idempotent result cache, per channel); true when it reached subscribers.
+    /// </summary>
+    private bool Publish(string channel, string? key)
+    {
+        if (!string.IsNullOrEmpty(key))
+        {
+            var now = Environment.TickCount64;
+            lock (_idempotency)
+            {
+                if (_seenKeys.TryGetValue((channel, key), out var expires) && expires > now)
+                {
+                    Interlocked.Increment(ref _suppressedPublications);
+                    return false;
+                }
+
+                if (_seenKeys.Count >= _sweepAt)
+                {
+                    foreach (var stale in _seenKeys.Where(e => e.Value <= now).Select(e => e.Key).ToList())
+                    {
+                        _seenKeys.Remove(stale);
+                    }
+
+                    _sweepAt = Math.Max(100_000, _seenKeys.Count * 2);
+                }
+
+                _seenKeys[(channel, key)] = now + (long)_options.IdempotentResultTtl.TotalMilliseconds;
+            }
+        }
+
+        Interlocked.Increment(ref _publications);
+        return true;
+    }
 
     private int TakeCommandFailure()
     {

@@ -33,7 +33,27 @@ internal sealed record StandInOptions
     /// Runs on a request thread: keep it short and thread-safe. Works also when <see cref="RecordCommands"/> is false.
     /// </summary>
     public Action<ReceivedCommand>? OnAccepted { get; init; }
+
+    /// <summary>
+    /// Centrifugo's <c>idempotent_result_ttl</c> (default 5 min): a publish or broadcast whose non-empty
+    /// <c>idempotency_key</c> was already published on a channel within this window is answered with the same result
+    /// and not published to that channel again (centrifuge keeps the key per channel).
+    /// </summary>
+    public TimeSpan IdempotentResultTtl { get; init; } = TimeSpan.FromMinutes(5);
 }
 
 /// <summary>A command the stand-in accepted (replied without any error), in acceptance order.</summary>
-internal sealed record ReceivedCommand(long Sequence, string Method, string RequestJson, IReadOnlyList<string> Channels, string? User);
+internal sealed record ReceivedCommand(long Sequence, string Method, string RequestJson, IReadOnlyList<string> Channels, string? User)
+{
+    /// <summary>The command's idempotency_key; null when it had none.</summary>
+    public string? IdempotencyKey { get; init; }
+
+    /// <summary>
+    /// Channels on which a publish/broadcast reached subscribers; the others dropped it as a repeat of its idempotency
+    /// key (<see cref="StandInOptions.IdempotentResultTtl"/>). 0 for the other methods.
+    /// </summary>
+    public int Published { get; init; }
+
+    /// <summary>A publish/broadcast that reached no subscriber: every channel had seen its idempotency key.</summary>
+    public bool Suppressed => Published == 0 && Method is "publish" or "broadcast";
+}

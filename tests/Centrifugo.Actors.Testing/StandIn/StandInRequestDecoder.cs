@@ -12,7 +12,7 @@ internal static class StandInRequestDecoder
 {
     private enum Kind { String, Bool, UInt64, Int64, UInt32, Int32, Raw, StringMap, StringArray, Object }
 
-    private enum Role { None, Channel, Channels, User, Data, B64Data }
+    private enum Role { None, Channel, Channels, User, Data, B64Data, IdempotencyKey }
 
     private sealed record Field(string Name, Kind Kind, Role Role = Role.None, Field[]? Nested = null)
     {
@@ -25,7 +25,7 @@ internal static class StandInRequestDecoder
     private static readonly Field[] PublishLike =
     [
         new("data", Kind.Raw, Role.Data), new("b64data", Kind.String, Role.B64Data), new("skip_history", Kind.Bool),
-        new("tags", Kind.StringMap), new("idempotency_key", Kind.String), new("delta", Kind.Bool),
+        new("tags", Kind.StringMap), new("idempotency_key", Kind.String, Role.IdempotencyKey), new("delta", Kind.Bool),
         new("version", Kind.UInt64), new("version_epoch", Kind.String),
     ];
 
@@ -314,6 +314,9 @@ internal static class StandInRequestDecoder
                     case Role.B64Data:
                         command.B64Data = reader.GetString();
                         break;
+                    case Role.IdempotencyKey:
+                        command.IdempotencyKey = reader.GetString();
+                        break;
                 }
 
                 return true;
@@ -399,4 +402,6 @@ internal struct DecodedCommand
     public string? User;
     public bool HasData;
     public string? B64Data;
+    /// <summary>publish/broadcast: idempotency_key (last duplicate wins, null leaves it unset, like Go).</summary>
+    public string? IdempotencyKey;
 }

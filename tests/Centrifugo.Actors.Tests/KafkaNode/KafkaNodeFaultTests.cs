@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using Centrifugo.Actors.Configuration;
-using Centrifugo.Actors.Diagnostics;
+using Centrifugo.Actors.Partitions;
 using Centrifugo.Actors.Testing.Kafka;
 using Centrifugo.Actors.Testing.StandIn;
 using Centrifugo.Actors.Tests.Node;

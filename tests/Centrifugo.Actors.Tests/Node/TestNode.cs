@@ -1,7 +1,7 @@
 using Centrifugo.Actors.Configuration;
-using Centrifugo.Actors.Diagnostics;
 using Centrifugo.Actors.Hosting;
 using Centrifugo.Actors.Host;
+using Centrifugo.Actors.Partitions;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;

@@ -17,7 +17,7 @@ public sealed class OutboxPassFailureTests(PostgresFixture pg) : IClassFixture<P
     {
         public int Calls;
 
-        public Task<DeliveryResult> DeliverAsync(IReadOnlyList<ApiCommand> commands, CancellationToken cancellationToken, Func<bool>? mayStart = null)
+        public Task<DeliveryResult> DeliverAsync(IReadOnlyList<ApiCommand> commands, CancellationToken cancellationToken, Func<bool>? mayStart = null, DeliveryWindow? window = null)
         {
             if (Interlocked.Increment(ref Calls) == 1)
             {

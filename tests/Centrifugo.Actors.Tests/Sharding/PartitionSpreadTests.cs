@@ -1,3 +1,4 @@
+using Centrifugo.Actors.Partitions;
 using Centrifugo.Actors.Sharding;
 
 namespace Centrifugo.Actors.Tests.Sharding;

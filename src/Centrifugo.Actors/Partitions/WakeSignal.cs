@@ -1,4 +1,4 @@
-namespace Centrifugo.Actors.Sharding;
+namespace Centrifugo.Actors.Partitions;
 
 /// <summary>
 /// Coalescing wake-up flag (like Centrifugo's per-partition chan of capacity 1): any number of Set calls

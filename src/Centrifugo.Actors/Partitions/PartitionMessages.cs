@@ -1,6 +1,6 @@
 using Akka.Cluster.Sharding;
 
-namespace Centrifugo.Actors.Sharding;
+namespace Centrifugo.Actors.Partitions;
 
 /// <summary>A message routed by the partition shard region to the entity named by <see cref="EntityId"/>.</summary>
 internal interface IPartitionMessage

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 
-namespace Centrifugo.Actors.Diagnostics;
+namespace Centrifugo.Actors.Partitions;
 
 internal enum PartitionState
 {

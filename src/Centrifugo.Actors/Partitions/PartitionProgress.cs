@@ -1,6 +1,7 @@
 using Centrifugo.Actors.Delivery;
+using Centrifugo.Actors.Diagnostics;
 
-namespace Centrifugo.Actors.Diagnostics;
+namespace Centrifugo.Actors.Partitions;
 
 /// <summary>
 /// The bookkeeping every partition entity does the same way, whatever its source: counters, state transitions,
@@ -55,6 +56,10 @@ internal sealed class PartitionProgress(
             : error is not null ? PartitionState.Retrying
             : okState);
     }
+
+    /// <summary><see cref="Record(int, int, DeliveryFailure?, string?, PartitionState, long?)"/> of one <see cref="PassReport"/>.</summary>
+    public void Record(PassReport report, PartitionState okState, long? lag = null) =>
+        Record(report.Delivered, report.DeadLettered, report.Failure, report.SourceError, okState, lag);
 
     /// <summary>Moves to <paramref name="state"/> (never out of Stopping) and publishes the status.</summary>
     public void MoveTo(PartitionState state)

@@ -1,4 +1,4 @@
-namespace Centrifugo.Actors.Sharding;
+namespace Centrifugo.Actors.Partitions;
 
 /// <summary>
 /// The two-stage stop every partition entity follows on a hand-off: waits (next read, backoff, acquisition) end at
