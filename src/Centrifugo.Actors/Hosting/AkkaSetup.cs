@@ -158,7 +158,7 @@ internal sealed partial class UnknownPartitionActor : ReceiveActor
     public static Props Props(string entityId, ILogger logger) =>
         Akka.Actor.Props.Create(() => new UnknownPartitionActor(entityId, logger));
 
-    [LoggerMessage(EventId = 3001, Level = LogLevel.Warning,
+    [LoggerMessage(EventId = 5001, Level = LogLevel.Warning,
         Message = "Partition {EntityId} is not in this node's configuration; not consuming it here")]
     private static partial void LogUnknown(ILogger logger, string entityId);
 }
