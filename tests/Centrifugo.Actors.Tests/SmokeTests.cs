@@ -1,5 +1,6 @@
 namespace Centrifugo.Actors.Tests;
 
+[Trait(TestLane.Category, TestLane.Fast)]
 public sealed class SmokeTests
 {
     [Fact]

@@ -144,14 +144,17 @@ internal static class AkkaSetup
 
 /// <summary>
 /// An entity id this node has no configuration for (nodes run different configs during a rolling change): say so
-/// once and hold the partition idle. Stopping would not help: the region remembers its entities and would restart it
-/// here, logging again every few seconds. A rebalance, or the node's restart with the new config, moves it on.
+/// once and hold the partition idle. Stopping by itself would not help: the region remembers its entities and would
+/// restart it here, logging again every few seconds. A rebalance, or the node's restart with the new config, moves it
+/// on; it stops on the hand-off message like every entity (ignoring it held the hand-off, and with it the node's
+/// graceful shutdown, until Akka's hand-off timeout).
 /// </summary>
 internal sealed partial class UnknownPartitionActor : ReceiveActor
 {
     public UnknownPartitionActor(string entityId, ILogger logger)
     {
         LogUnknown(logger, entityId);
+        Receive<StopPartition>(_ => Context.Stop(Self));
         ReceiveAny(_ => { });
     }
 

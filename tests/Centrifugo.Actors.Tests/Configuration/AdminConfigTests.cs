@@ -3,6 +3,7 @@ using Centrifugo.Actors.Configuration;
 namespace Centrifugo.Actors.Tests.Configuration;
 
 /// <summary>admin.address / admin.token validation (a DNS name used to pass and then crash Kestrel set-up).</summary>
+[Trait(TestLane.Category, TestLane.Fast)]
 public sealed class AdminConfigTests
 {
     [Theory]

@@ -2,6 +2,7 @@ using Centrifugo.Actors.Configuration;
 
 namespace Centrifugo.Actors.Tests.Configuration;
 
+[Trait(TestLane.Category, TestLane.Fast)]
 public sealed class ConfigEnvTests
 {
     private const string PgEnvDsn = "postgres://envuser:env-pw@envhost:5432/envdb";

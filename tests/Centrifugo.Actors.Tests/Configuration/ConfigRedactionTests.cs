@@ -3,6 +3,7 @@ using Centrifugo.Actors.Configuration;
 
 namespace Centrifugo.Actors.Tests.Configuration;
 
+[Trait(TestLane.Category, TestLane.Fast)]
 public sealed class ConfigRedactionTests
 {
     private static string FullConfig() => $$$"""

@@ -4,7 +4,7 @@ using Microsoft.Extensions.Logging;
 namespace Centrifugo.Actors.Tests.Diagnostics;
 
 /// <summary>Every [LoggerMessage] in the library and the host has its own event id, inside its namespace's band.</summary>
-[Trait("Category", "Fast")]
+[Trait(TestLane.Category, TestLane.Fast)]
 public sealed class LogEventIdTests
 {
     private static readonly Assembly[] Assemblies =

@@ -5,6 +5,7 @@ using Confluent.Kafka;
 
 namespace Centrifugo.Actors.Tests.Kafka;
 
+[Trait(TestLane.Category, TestLane.Fast)]
 public sealed class KafkaClientConfigBuilderTests
 {
     private const string Password = "s3cr3t-Pa55word";

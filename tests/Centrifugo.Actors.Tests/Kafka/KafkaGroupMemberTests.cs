@@ -28,7 +28,7 @@ public sealed class KafkaGroupMemberTests(Xunit.Abstractions.ITestOutputHelper o
 
     public void Dispose()
     {
-        foreach (var line in _logs.Lines.Where(l => l.Contains(" 40", StringComparison.Ordinal)))
+        foreach (var line in _logs.Lines.Where(l => l.Contains("[40", StringComparison.Ordinal)))
         {
             output.WriteLine(line);
         }

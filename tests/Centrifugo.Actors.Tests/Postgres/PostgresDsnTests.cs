@@ -3,6 +3,7 @@ using Npgsql;
 
 namespace Centrifugo.Actors.Tests.Postgres;
 
+[Trait(TestLane.Category, TestLane.Fast)]
 public sealed class PostgresDsnTests
 {
     private static NpgsqlConnectionStringBuilder Convert(string dsn) => new(PostgresDsn.ToNpgsqlConnectionString(dsn));
