@@ -1,5 +1,4 @@
 using Centrifugo.Actors.Configuration;
-using Centrifugo.Actors.Outbox;
 
 namespace Centrifugo.Actors.Tests.Robustness;
 
