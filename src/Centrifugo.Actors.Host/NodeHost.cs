@@ -1,5 +1,4 @@
 using Akka.Actor;
-using Akka.Cluster;
 using Akka.Hosting;
 using Centrifugo.Actors.Configuration;
 using Centrifugo.Actors.Hosting;

@@ -42,12 +42,6 @@ internal sealed partial class CentrifugoClient : ICentrifugoClient, IDisposable
     private readonly FrozenDictionary<string, Uri> _methodUris;
 
     public CentrifugoClient(ApiOptions options, ILogger<CentrifugoClient> logger)
-        : this(options, logger, handler: null)
-    {
-    }
-
-    /// <param name="handler">Test seam; null = the production <see cref="SocketsHttpHandler"/>.</param>
-    internal CentrifugoClient(ApiOptions options, ILogger<CentrifugoClient> logger, HttpMessageHandler? handler)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(logger);
@@ -64,7 +58,7 @@ internal sealed partial class CentrifugoClient : ICentrifugoClient, IDisposable
         _batchUri = Endpoint(baseUri, "batch");
         _methodUris = ApiMethods.Accepted.ToFrozenDictionary(m => m, m => Endpoint(baseUri, m), StringComparer.Ordinal);
 
-        handler ??= new SocketsHttpHandler
+        var handler = new SocketsHttpHandler
         {
             // Recycle connections so DNS changes (Kubernetes Service endpoints) are picked up.
             PooledConnectionLifetime = TimeSpan.FromMinutes(2),

@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
-using System.Text;
 using Centrifugo.Actors.Configuration;
 using Microsoft.Extensions.Logging;
 using Npgsql;

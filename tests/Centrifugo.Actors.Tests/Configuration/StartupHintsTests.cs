@@ -1,5 +1,4 @@
 using Centrifugo.Actors.Hosting;
-using Centrifugo.Actors.Tests.Node;
 using Microsoft.Extensions.Logging;
 
 namespace Centrifugo.Actors.Tests.Configuration;

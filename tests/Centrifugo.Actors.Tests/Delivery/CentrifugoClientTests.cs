@@ -2,7 +2,6 @@ using System.Text;
 using Centrifugo.Actors.Configuration;
 using Centrifugo.Actors.Delivery;
 using Centrifugo.Actors.Testing.StandIn;
-using Microsoft.Extensions.Logging;
 
 namespace Centrifugo.Actors.Tests.Delivery;
 

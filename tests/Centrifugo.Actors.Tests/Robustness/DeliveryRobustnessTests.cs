@@ -5,7 +5,6 @@ using Centrifugo.Actors.Configuration;
 using Centrifugo.Actors.Delivery;
 using Centrifugo.Actors.Testing.Postgres;
 using Centrifugo.Actors.Testing.StandIn;
-using Centrifugo.Actors.Tests.Delivery;
 using Centrifugo.Actors.Tests.Node;
 using Centrifugo.Actors.Tests.Postgres;
 
