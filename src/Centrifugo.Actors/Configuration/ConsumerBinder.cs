@@ -269,9 +269,9 @@ internal static partial class ConsumerBinder
         {
             Dsn = dsn,
             OutboxTableName = table,
-            NumPartitions = numPartitions == 0 ? 1 : numPartitions,
-            PartitionSelectLimit = selectLimit == 0 ? 100 : selectLimit,
-            PartitionPollInterval = pollInterval == TimeSpan.Zero ? TimeSpan.FromMilliseconds(300) : pollInterval,
+            NumPartitions = numPartitions == 0 ? PostgresDefaults.NumPartitions : numPartitions,
+            PartitionSelectLimit = selectLimit == 0 ? PostgresDefaults.PartitionSelectLimit : selectLimit,
+            PartitionPollInterval = pollInterval == TimeSpan.Zero ? PostgresDefaults.PartitionPollInterval : pollInterval,
             PartitionNotificationChannel = channel,
             PartitionNotificationDsn = notificationDsn,
             Tls = BindTls(JsonFields.Object(pg, "tls"), validate, fail, certAndKeyTogether: true),
@@ -424,6 +424,8 @@ internal static partial class ConsumerBinder
             DeadLetterTopic = deadLetterTopic,
         };
     }
+
+    private static readonly PostgresConsumerOptions PostgresDefaults = new() { Dsn = "", OutboxTableName = "", DeadLetterTableName = "" };
 
     private static TlsOptions BindTls(JsonObject? tls, bool validate, Func<string, ConfigException> fail, bool certAndKeyTogether)
     {

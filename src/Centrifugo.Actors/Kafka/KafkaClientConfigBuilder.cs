@@ -25,7 +25,7 @@ internal static class KafkaClientConfigBuilder
             EnablePartitionEof = false,
             AllowAutoCreateTopics = false,
             IsolationLevel = options.FetchReadUncommitted ? IsolationLevel.ReadUncommitted : IsolationLevel.ReadCommitted,
-            FetchWaitMaxMs = Milliseconds(options.FetchMaxWait, fallback: TimeSpan.FromMilliseconds(500), min: 0),
+            FetchWaitMaxMs = Milliseconds(options.FetchMaxWait, fallback: Defaults.FetchMaxWait, min: 0),
         };
         if (options.FetchMaxBytes > 0)
         {
@@ -60,7 +60,7 @@ internal static class KafkaClientConfigBuilder
     {
         config.BootstrapServers = string.Join(',', options.Brokers);
         config.ClientId = ClientId;
-        config.SocketConnectionSetupTimeoutMs = Milliseconds(options.DialTimeout, fallback: TimeSpan.FromSeconds(3), min: 1000);
+        config.SocketConnectionSetupTimeoutMs = Milliseconds(options.DialTimeout, fallback: Defaults.DialTimeout, min: 1000);
 
         var sasl = options.SaslMechanism.Trim().ToLowerInvariant() switch
         {
@@ -133,6 +133,8 @@ internal static class KafkaClientConfigBuilder
     /// <summary>A PEM field through <see cref="PemInput"/>: (true, path) for a file, (false, pem) for content, (false, null) when unset.</summary>
     private static (bool IsPath, string? Value) ResolvePem(string? value, string field) =>
         PemInput.Resolve(value, field) is { } source ? (source.IsPath, source.Value) : (false, null);
+
+    private static readonly KafkaConsumerOptions Defaults = new() { Brokers = [], Topics = [], ConsumerGroup = "" };
 
     private static int Milliseconds(TimeSpan value, TimeSpan fallback, int min)
     {
