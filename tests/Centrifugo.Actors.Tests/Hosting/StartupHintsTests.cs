@@ -1,7 +1,8 @@
 using Centrifugo.Actors.Hosting;
+using Centrifugo.Actors.Tests.Configuration;
 using Microsoft.Extensions.Logging;
 
-namespace Centrifugo.Actors.Tests.Configuration;
+namespace Centrifugo.Actors.Tests.Hosting;
 
 [Trait(TestLane.Category, TestLane.Fast)]
 public sealed class StartupHintsTests
