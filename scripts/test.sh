@@ -1,15 +1,36 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: installs PostgreSQL/stunnel if missing, builds, tests.
 # Tests start their own PostgreSQL instance, Kafka mock broker and Centrifugo stand-in on loopback.
+# --fast: only the pure and actor-level tests ([Trait("Category", "Fast")]), no PostgreSQL, broker or child process;
+#         the fixtures that would start one refuse in this lane (TestLane), so a mis-marked test fails at once.
+# Other arguments go to `dotnet test` (e.g. --filter "FullyQualifiedName~GoDuration").
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/ensure-deps.sh
+fast=0
+filter=""
+args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --fast) fast=1 ;;
+    --filter) filter="$2"; shift ;;
+    *) args+=("$1") ;;
+  esac
+  shift
+done
+if [ "$fast" = 1 ]; then
+  export CENTRIFUGO_ACTORS_TEST_LANE=fast
+  filter="Category=Fast${filter:+&($filter)}"
+fi
+if [ -n "$filter" ]; then args+=(--filter "$filter"); fi
+if [ "$fast" = 0 ]; then
+  bash scripts/ensure-deps.sh
+fi
 results="$(mktemp -d)"
 trap 'rm -rf "$results"' EXIT
 dotnet build Centrifugo.Actors.sln -c Release -nologo -v quiet -clp:ErrorsOnly
 status=0
 dotnet test Centrifugo.Actors.sln -c Release --no-build -nologo \
-  --logger "console;verbosity=normal" --logger "trx;LogFilePrefix=results" --results-directory "$results" "$@" || status=$?
+  --logger "console;verbosity=normal" --logger "trx;LogFilePrefix=results" --results-directory "$results" "${args[@]}" || status=$?
 # One closing line in the plain "N passed, N failed" form, summed over every test assembly.
 python3 - "$results" <<'PY' || true
 import glob, re, sys

@@ -1,4 +1,3 @@
-using System.Net;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Akka.Actor;
@@ -29,13 +28,6 @@ internal static class AdminEndpoint
     public const string LivePath = "/health/live";
     public const string ReadyPath = "/health/ready";
     public const string MetricsPath = "/metrics";
-
-    /// <summary>The address Kestrel binds; false when the endpoint is disabled (""). Validated by the config loader.</summary>
-    public static bool TryParse(string address, out IPEndPoint endpoint)
-    {
-        endpoint = null!;
-        return address.Length > 0 && Configuration.ConfigLoader.TryParseAdminEndpoint(address, out endpoint);
-    }
 
     public static void Map(WebApplication app)
     {

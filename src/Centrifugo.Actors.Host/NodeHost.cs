@@ -1,5 +1,4 @@
 using Akka.Actor;
-using Akka.Cluster;
 using Akka.Hosting;
 using Centrifugo.Actors.Configuration;
 using Centrifugo.Actors.Hosting;
@@ -90,7 +89,7 @@ internal static partial class NodeHost
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = ShutdownBudget);
         builder.WebHost.ConfigureKestrel(k =>
         {
-            if (AdminEndpoint.TryParse(options.Admin.Address, out var endpoint))
+            if (options.Admin.Endpoint is { } endpoint)
             {
                 k.Listen(endpoint);
             }

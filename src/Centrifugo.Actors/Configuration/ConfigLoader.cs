@@ -131,13 +131,14 @@ internal static partial class ConfigLoader
                 "Set api.key (or keep http_api.key / api_key of your Centrifugo config in the same file) or the CENTRIFUGO_API_KEY environment variable");
         }
 
-        var timeout = JsonFields.Duration(api, "timeout", Fail) ?? TimeSpan.FromSeconds(5);
+        var apiDefaults = new ApiOptions { Url = "", Key = "" };
+        var timeout = JsonFields.Duration(api, "timeout", Fail) ?? apiDefaults.Timeout;
         if (timeout <= TimeSpan.Zero)
         {
             throw Fail($"timeout must be positive, got {GoDuration.Format(timeout)}");
         }
 
-        var batch = JsonFields.Int(api, "max_batch_size") ?? 100;
+        var batch = JsonFields.Int(api, "max_batch_size") ?? apiDefaults.MaxBatchSize;
         if (batch is < 1 or > 1000)
         {
             throw Fail($"max_batch_size must be between 1 and 1000, got {batch}");
@@ -261,7 +262,7 @@ internal static partial class ConfigLoader
         {
             throw Fail($"address \"{address}\" must be host:port (e.g. 127.0.0.1:9110 or 0.0.0.0:9110), or \"\" to disable the admin endpoint");
         }
-        if (!TryParseAdminEndpoint(address, out var endpoint))
+        if (!AdminOptions.TryParseEndpoint(address, out var endpoint))
         {
             throw Fail($"address \"{address}\": the host must be an IP address, localhost or 0.0.0.0 (the endpoint binds to a local interface, not a DNS name)");
         }
@@ -275,35 +276,6 @@ internal static partial class ConfigLoader
         }
 
         return new AdminOptions { Address = address, Token = token };
-    }
-
-    /// <summary>
-    /// host:port of the admin endpoint to the address Kestrel binds: "", "*", "0.0.0.0" = every IPv4 interface,
-    /// "[::]" = every interface, "localhost" = loopback, else an IP literal. False for anything else (a DNS name).
-    /// </summary>
-    public static bool TryParseAdminEndpoint(string address, out System.Net.IPEndPoint endpoint)
-    {
-        endpoint = null!;
-        var colon = address.LastIndexOf(':');
-        if (colon < 0 || !int.TryParse(address[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port > 65535)
-        {
-            return false;
-        }
-
-        var host = address[..colon];
-        System.Net.IPAddress? ip = host switch
-        {
-            "" or "*" or "0.0.0.0" => System.Net.IPAddress.Any,
-            "localhost" => System.Net.IPAddress.Loopback,
-            _ => System.Net.IPAddress.TryParse(host.StartsWith('[') && host.EndsWith(']') ? host[1..^1] : host, out var parsed) ? parsed : null,
-        };
-        if (ip is null)
-        {
-            return false;
-        }
-
-        endpoint = new System.Net.IPEndPoint(ip, port);
-        return true;
     }
 
     internal static bool IsHostPort(string value)

@@ -1,6 +1,5 @@
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
-using Centrifugo.Actors.Outbox;
 
 namespace Centrifugo.Actors.Configuration;
 
@@ -106,8 +105,7 @@ internal static partial class ConsumerBinder
     }
 
     /// <summary>
-    /// Checks a DSN parses. The only call into PostgresDsn for validation, so the stub workaround lives in one place.
-    /// FormatException messages from PostgresDsn never contain the password (its contract).
+    /// Checks a DSN parses (the only call into PostgresDsn for validation). FormatException messages from PostgresDsn never contain the password (its contract).
     /// </summary>
     internal static void ValidateDsn(string dsn, string field, Func<string, ConfigException> fail)
     {
@@ -271,12 +269,12 @@ internal static partial class ConsumerBinder
         {
             Dsn = dsn,
             OutboxTableName = table,
-            NumPartitions = numPartitions == 0 ? 1 : numPartitions,
-            PartitionSelectLimit = selectLimit == 0 ? 100 : selectLimit,
-            PartitionPollInterval = pollInterval == TimeSpan.Zero ? TimeSpan.FromMilliseconds(300) : pollInterval,
+            NumPartitions = numPartitions == 0 ? PostgresDefaults.NumPartitions : numPartitions,
+            PartitionSelectLimit = selectLimit == 0 ? PostgresDefaults.PartitionSelectLimit : selectLimit,
+            PartitionPollInterval = pollInterval == TimeSpan.Zero ? PostgresDefaults.PartitionPollInterval : pollInterval,
             PartitionNotificationChannel = channel,
             PartitionNotificationDsn = notificationDsn,
-            Tls = BindTls(JsonFields.Object(pg, "tls")),
+            Tls = BindTls(JsonFields.Object(pg, "tls"), validate, fail, certAndKeyTogether: true),
             UseTryLock = JsonFields.Bool(pg, "use_try_lock") ?? false,
             DeadLetterTableName = deadLetter,
             DeriveIdempotencyKey = JsonFields.Bool(pg, "derive_idempotency_key") ?? false,
@@ -407,7 +405,7 @@ internal static partial class ConsumerBinder
             },
             PartitionQueueMaxBytes = queueMaxBytes == 0 ? kafkaDefaults.PartitionQueueMaxBytes : queueMaxBytes,
             DialTimeout = dialTimeout <= TimeSpan.Zero ? kafkaDefaults.DialTimeout : dialTimeout,
-            Tls = BindTls(JsonFields.Object(kafka, "tls")),
+            Tls = BindTls(JsonFields.Object(kafka, "tls"), validate, fail, certAndKeyTogether: false),
             SaslMechanism = sasl,
             SaslUser = saslUser,
             SaslPassword = JsonFields.String(kafka, "sasl_password") ?? "",
@@ -429,16 +427,41 @@ internal static partial class ConsumerBinder
         };
     }
 
-    private static TlsOptions BindTls(JsonObject? tls) => new()
+    private static readonly PostgresConsumerOptions PostgresDefaults = new() { Dsn = "", OutboxTableName = "", DeadLetterTableName = "" };
+
+    private static TlsOptions BindTls(JsonObject? tls, bool validate, Func<string, ConfigException> fail, bool certAndKeyTogether)
     {
-        Enabled = JsonFields.Bool(tls, "enabled") ?? false,
-        CertPem = NullIfEmpty(JsonFields.String(tls, "cert_pem")),
-        KeyPem = NullIfEmpty(JsonFields.String(tls, "key_pem")),
-        ServerCaPem = NullIfEmpty(JsonFields.String(tls, "server_ca_pem")),
-        ClientCaPem = NullIfEmpty(JsonFields.String(tls, "client_ca_pem")),
-        InsecureSkipVerify = JsonFields.Bool(tls, "insecure_skip_verify") ?? false,
-        ServerName = NullIfEmpty(JsonFields.String(tls, "server_name")),
-    };
+        var options = new TlsOptions
+        {
+            Enabled = JsonFields.Bool(tls, "enabled") ?? false,
+            CertPem = NullIfEmpty(JsonFields.String(tls, "cert_pem")),
+            KeyPem = NullIfEmpty(JsonFields.String(tls, "key_pem")),
+            ServerCaPem = NullIfEmpty(JsonFields.String(tls, "server_ca_pem")),
+            ClientCaPem = NullIfEmpty(JsonFields.String(tls, "client_ca_pem")),
+            InsecureSkipVerify = JsonFields.Bool(tls, "insecure_skip_verify") ?? false,
+            ServerName = NullIfEmpty(JsonFields.String(tls, "server_name")),
+        };
+        if (validate && options.Enabled)
+        {
+            // The clients read these same values through PemInput when they start: a bad one fails here, in
+            // check-config, with the field's name, instead of as an exception from a client constructor.
+            try
+            {
+                _ = PemInput.Resolve(options.CertPem, "cert_pem");
+                _ = PemInput.Resolve(options.KeyPem, "key_pem");
+                _ = PemInput.Resolve(options.ServerCaPem, "server_ca_pem");
+            }
+            catch (ConfigException ex)
+            {
+                throw fail(ex.Message);
+            }
+            if (certAndKeyTogether && options.CertPem is null != options.KeyPem is null)
+            {
+                throw fail("tls.cert_pem and tls.key_pem must be set together");
+            }
+        }
+        return options;
+    }
 
     private static void ValidateTableName(string value, string field, Func<string, ConfigException> fail)
     {

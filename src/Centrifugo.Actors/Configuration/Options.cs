@@ -200,9 +200,42 @@ internal sealed record AdminOptions
 {
     /// <summary>host:port of the admin HTTP endpoint (health, metrics, status); "" disables it.</summary>
     public string Address { get; init; } = "127.0.0.1:9110";
+
+    /// <summary>The address Kestrel binds (validated by the loader); null when the endpoint is disabled.</summary>
+    public System.Net.IPEndPoint? Endpoint => TryParseEndpoint(Address, out var endpoint) ? endpoint : null;
     /// <summary>
     /// Secret. Bearer token required by the mutating admin routes (POST /cluster/leave, /cluster/down); "" = none,
     /// allowed only while the endpoint is bound to loopback.
     /// </summary>
     public string Token { get; init; } = "";
+
+    /// <summary>
+    /// host:port to the address Kestrel binds: "", "*", "0.0.0.0" = every IPv4 interface, "[::]" = every interface,
+    /// "localhost" = loopback, else an IP literal. False for anything else (a DNS name) and for "" (disabled).
+    /// </summary>
+    public static bool TryParseEndpoint(string address, out System.Net.IPEndPoint endpoint)
+    {
+        endpoint = null!;
+        var colon = address.LastIndexOf(':');
+        if (colon < 0 || !int.TryParse(address[(colon + 1)..], System.Globalization.NumberStyles.None,
+                System.Globalization.CultureInfo.InvariantCulture, out var port) || port > 65535)
+        {
+            return false;
+        }
+
+        var host = address[..colon];
+        System.Net.IPAddress? ip = host switch
+        {
+            "" or "*" or "0.0.0.0" => System.Net.IPAddress.Any,
+            "localhost" => System.Net.IPAddress.Loopback,
+            _ => System.Net.IPAddress.TryParse(host.StartsWith('[') && host.EndsWith(']') ? host[1..^1] : host, out var parsed) ? parsed : null,
+        };
+        if (ip is null)
+        {
+            return false;
+        }
+
+        endpoint = new System.Net.IPEndPoint(ip, port);
+        return true;
+    }
 }

@@ -1,6 +1,5 @@
 using System.Text.Encodings.Web;
 using System.Text.Json;
-using Centrifugo.Actors.Outbox;
 
 namespace Centrifugo.Actors.Configuration;
 
@@ -75,8 +74,7 @@ internal static class RedactedConfigWriter
     }
 
     /// <summary>
-    /// The only call into PostgresDsn.Redact, so the stub workaround lives in one place. Whatever happens, the raw
-    /// DSN is never returned.
+    /// The only call into PostgresDsn.Redact. Whatever happens, the raw DSN is never returned.
     /// </summary>
     internal static string RedactDsn(string dsn)
     {

@@ -25,6 +25,4 @@ internal static class ApiMethods
     {
         Publish, Broadcast, Subscribe, Unsubscribe, Disconnect, HistoryRemove, Refresh,
     };
-
-    public static bool IsAccepted(string? method) => method is not null && Accepted.Contains(method);
 }

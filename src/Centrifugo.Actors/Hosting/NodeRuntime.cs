@@ -135,7 +135,7 @@ internal sealed class NodeRuntime : IAsyncDisposable
 
     internal static TimeSpan PingTimeout(KafkaConsumerOptions options)
     {
-        var dial = options.DialTimeout > TimeSpan.Zero ? options.DialTimeout : TimeSpan.FromSeconds(3);
+        var dial = options.DialTimeout > TimeSpan.Zero ? options.DialTimeout : new KafkaConsumerOptions { Brokers = [], Topics = [], ConsumerGroup = "" }.DialTimeout;
         return dial * Math.Max(1, options.Brokers.Count) * 2;
     }
 

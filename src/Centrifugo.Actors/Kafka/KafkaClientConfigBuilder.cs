@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text;
 using Centrifugo.Actors.Configuration;
 using Confluent.Kafka;
 
@@ -26,7 +25,7 @@ internal static class KafkaClientConfigBuilder
             EnablePartitionEof = false,
             AllowAutoCreateTopics = false,
             IsolationLevel = options.FetchReadUncommitted ? IsolationLevel.ReadUncommitted : IsolationLevel.ReadCommitted,
-            FetchWaitMaxMs = Milliseconds(options.FetchMaxWait, fallback: TimeSpan.FromMilliseconds(500), min: 0),
+            FetchWaitMaxMs = Milliseconds(options.FetchMaxWait, fallback: Defaults.FetchMaxWait, min: 0),
         };
         if (options.FetchMaxBytes > 0)
         {
@@ -61,7 +60,7 @@ internal static class KafkaClientConfigBuilder
     {
         config.BootstrapServers = string.Join(',', options.Brokers);
         config.ClientId = ClientId;
-        config.SocketConnectionSetupTimeoutMs = Milliseconds(options.DialTimeout, fallback: TimeSpan.FromSeconds(3), min: 1000);
+        config.SocketConnectionSetupTimeoutMs = Milliseconds(options.DialTimeout, fallback: Defaults.DialTimeout, min: 1000);
 
         var sasl = options.SaslMechanism.Trim().ToLowerInvariant() switch
         {
@@ -131,38 +130,11 @@ internal static class KafkaClientConfigBuilder
         }
     }
 
-    /// <summary>A Centrifugo PEM field is raw PEM, a file path or base64 of PEM (checked in that order).</summary>
-    /// <returns>(true, path) for a file, (false, pem) for content, (false, null) when unset.</returns>
-    internal static (bool IsPath, string? Value) ResolvePem(string? value, string field)
-    {
-        if (string.IsNullOrWhiteSpace(value))
-        {
-            return (false, null);
-        }
+    /// <summary>A PEM field through <see cref="PemInput"/>: (true, path) for a file, (false, pem) for content, (false, null) when unset.</summary>
+    private static (bool IsPath, string? Value) ResolvePem(string? value, string field) =>
+        PemInput.Resolve(value, field) is { } source ? (source.IsPath, source.Value) : (false, null);
 
-        var trimmed = value.Trim();
-        if (trimmed.Contains("-----BEGIN", StringComparison.Ordinal))
-        {
-            return (false, trimmed);
-        }
-
-        if (File.Exists(trimmed))
-        {
-            return (true, trimmed);
-        }
-
-        var buffer = new byte[trimmed.Length];
-        if (Convert.TryFromBase64String(trimmed, buffer, out var written))
-        {
-            var decoded = Encoding.UTF8.GetString(buffer, 0, written);
-            if (decoded.Contains("-----BEGIN", StringComparison.Ordinal))
-            {
-                return (false, decoded.Trim());
-            }
-        }
-
-        throw new InvalidOperationException($"kafka tls.{field} is neither PEM, an existing file path nor base64-encoded PEM.");
-    }
+    private static readonly KafkaConsumerOptions Defaults = new() { Brokers = [], Topics = [], ConsumerGroup = "" };
 
     private static int Milliseconds(TimeSpan value, TimeSpan fallback, int min)
     {

@@ -625,7 +625,7 @@ internal sealed class KafkaGroupMember : IAsyncDisposable
 
 internal static partial class KafkaMemberLog
 {
-    [LoggerMessage(4050, LogLevel.Information,
+    [LoggerMessage(4063, LogLevel.Information,
         "Kafka consumer {Consumer}: group member started in consumer group {Group} (session timeout {SessionTimeoutMs} ms, grant ttl {GrantTtlMs} ms)")]
     public static partial void Started(ILogger logger, string consumer, string group, int sessionTimeoutMs, int grantTtlMs);
 

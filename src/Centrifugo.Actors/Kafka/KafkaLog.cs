@@ -2,7 +2,7 @@ using Microsoft.Extensions.Logging;
 
 namespace Centrifugo.Actors.Kafka;
 
-// Event ids 4000-4099: Kafka reading and dead-lettering. Never log a SASL password or TLS key: only names,
+// Event ids 4000-4099 (LogEvents.Bands): Kafka reading, group membership and dead-lettering. Never log a SASL password or TLS key: only names,
 // topics, partitions, offsets and librdkafka's own (already redacted) messages.
 internal static partial class KafkaLog
 {

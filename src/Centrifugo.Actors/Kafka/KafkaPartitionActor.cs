@@ -1,11 +1,9 @@
 using System.Diagnostics;
 using System.Globalization;
-using Akka;
 using Akka.Actor;
 using Akka.Cluster.Sharding;
 using Akka.Streams;
 using Akka.Streams.Dsl;
-using Centrifugo.Actors.Delivery;
 using Centrifugo.Actors.Partitions;
 using Microsoft.Extensions.Logging;
 
@@ -23,12 +21,10 @@ namespace Centrifugo.Actors.Kafka;
 /// </summary>
 internal sealed partial class KafkaPartitionActor : ReceiveActor, IWithTimers
 {
-    private readonly string _entityId;
     private readonly string _topic;
     private readonly int _partition;
     private readonly KafkaConsumerRuntime _runtime;
     private readonly PartitionProgress _progress;
-    private readonly string _node;
     private readonly ILogger _logger;
     private readonly EntityStop _stop = new();
     private KafkaPartitionLease? _lease;
@@ -41,13 +37,11 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor, IWithTimers
 
     public KafkaPartitionActor(string entityId, string topic, int partition, KafkaConsumerRuntime runtime, PartitionStatusBoard board, string node, ILogger logger)
     {
-        _entityId = entityId;
         _topic = topic;
         _partition = partition;
         _runtime = runtime;
         _progress = new PartitionProgress(
             entityId, runtime.Consumer, "kafka", string.Create(CultureInfo.InvariantCulture, $"{topic}/{partition}"), node, board);
-        _node = node;
         _logger = logger;
 
         Receive<EnsurePartitionRunning>(_ => { });

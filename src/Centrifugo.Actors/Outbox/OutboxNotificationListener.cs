@@ -182,9 +182,7 @@ internal sealed partial class OutboxNotificationListener : IAsyncDisposable
         {
             _onPartitionNotified(partition);
         }
-#pragma warning disable CA1031 // a faulty callback must not kill the listener connection
-        catch (Exception e)
-#pragma warning restore CA1031
+        catch (Exception e) // a faulty callback must not kill the listener connection
         {
             LogCallbackFailed(_logger, _consumerName, partition, e);
         }

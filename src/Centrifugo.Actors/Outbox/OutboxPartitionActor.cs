@@ -1,10 +1,7 @@
-using Akka;
 using Akka.Actor;
 using Akka.Streams;
 using Akka.Streams.Dsl;
-using Centrifugo.Actors.Delivery;
 using Centrifugo.Actors.Partitions;
-using Microsoft.Extensions.Logging;
 
 namespace Centrifugo.Actors.Outbox;
 
@@ -17,7 +14,6 @@ namespace Centrifugo.Actors.Outbox;
 /// </summary>
 internal sealed class OutboxPartitionActor : ReceiveActor
 {
-    private readonly string _entityId;
     private readonly int _partition;
     private readonly OutboxConsumerRuntime _runtime;
     private readonly PartitionProgress _progress;
@@ -28,7 +24,6 @@ internal sealed class OutboxPartitionActor : ReceiveActor
 
     public OutboxPartitionActor(string entityId, int partition, OutboxConsumerRuntime runtime, PartitionStatusBoard board, string node)
     {
-        _entityId = entityId;
         _partition = partition;
         _runtime = runtime;
         _progress = new PartitionProgress(

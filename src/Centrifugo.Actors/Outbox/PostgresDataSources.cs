@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
-using System.Text;
 using Centrifugo.Actors.Configuration;
 using Microsoft.Extensions.Logging;
 using Npgsql;
@@ -59,7 +58,7 @@ internal static class PostgresDataSources
         {
             if (string.IsNullOrWhiteSpace(tls.CertPem) || string.IsNullOrWhiteSpace(tls.KeyPem))
             {
-                throw new ArgumentException("tls: cert_pem and key_pem must be set together.");
+                throw new ConfigException("tls.cert_pem and tls.key_pem must be set together");
             }
 
             using var pemCert = X509Certificate2.CreateFromPem(ReadPem(tls.CertPem, "cert_pem"), ReadPem(tls.KeyPem, "key_pem"));
@@ -150,33 +149,6 @@ internal static class PostgresDataSources
         return colon > 0 && first.IndexOf(':', StringComparison.Ordinal) == colon ? first[..colon] : first;
     }
 
-    /// <summary>A PEM setting: raw PEM, base64 of PEM, or a file path. Error messages never include the value.</summary>
-    internal static string ReadPem(string value, string setting)
-    {
-        var trimmed = value.Trim();
-        if (trimmed.StartsWith("-----BEGIN", StringComparison.Ordinal))
-        {
-            return trimmed;
-        }
-
-        if (File.Exists(trimmed))
-        {
-            return File.ReadAllText(trimmed);
-        }
-
-        try
-        {
-            var decoded = Encoding.UTF8.GetString(Convert.FromBase64String(trimmed));
-            if (decoded.TrimStart().StartsWith("-----BEGIN", StringComparison.Ordinal))
-            {
-                return decoded;
-            }
-        }
-        catch (FormatException)
-        {
-            // not base64: fall through to the error below
-        }
-
-        throw new ArgumentException($"tls: {setting} is neither PEM, base64-encoded PEM nor a readable file path.");
-    }
+    /// <summary>The PEM text of a setting (<see cref="PemInput"/>); the loader has already checked it.</summary>
+    private static string ReadPem(string value, string setting) => PemInput.Resolve(value, setting)!.Value.ReadText();
 }

@@ -14,7 +14,7 @@ internal sealed record EnsurePartitionRunning(string EntityId) : IPartitionMessa
 /// <summary>New work may be waiting (PostgreSQL NOTIFY): end the idle wait now.</summary>
 internal sealed record WakePartition(string EntityId) : IPartitionMessage;
 
-/// <summary>Asks the entity for its <see cref="Diagnostics.PartitionStatus"/>.</summary>
+/// <summary>Asks the entity for its <see cref="PartitionStatus"/>.</summary>
 internal sealed record GetPartitionStatus(string EntityId) : IPartitionMessage;
 
 /// <summary>

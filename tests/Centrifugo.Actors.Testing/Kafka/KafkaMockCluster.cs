@@ -32,6 +32,7 @@ internal sealed unsafe class KafkaMockCluster : IDisposable
     /// <param name="initialRebalanceDelayMs">Classic group first-join delay (the mock's default is 3000 ms).</param>
     public static KafkaMockCluster Create(int brokers = 3, int initialRebalanceDelayMs = 0)
     {
+        TestLane.RequireInfrastructure("a Kafka mock broker");
         ArgumentOutOfRangeException.ThrowIfLessThan(brokers, 1);
         const int errSize = 512;
         var err = stackalloc byte[errSize];

@@ -35,6 +35,7 @@ internal sealed class KafkaMockProcess : IAsyncDisposable
         int rebalanceDelayMs = 0,
         CancellationToken cancellationToken = default)
     {
+        TestLane.RequireInfrastructure("a kafka-mock process");
         var start = new ProcessStartInfo(DotnetPath())
         {
             RedirectStandardInput = true,

@@ -56,6 +56,7 @@ internal sealed class StunnelTlsProxy : IDisposable
 
     public static StunnelTlsProxy Start(IReadOnlyList<int> targetPorts, bool requireClientCertificate = false)
     {
+        TestLane.RequireInfrastructure("stunnel");
         ArgumentNullException.ThrowIfNull(targetPorts);
         var stunnel = FindOnPath("stunnel4") ?? FindOnPath("stunnel")
             ?? throw new InvalidOperationException("stunnel4 is not installed; the Kafka TLS tests need it. Run scripts/ensure-deps.sh.");

@@ -89,6 +89,7 @@ internal sealed class PostgresInstance : IAsyncDisposable
     /// <exception cref="InvalidOperationException">PostgreSQL binaries are missing or the server did not start (message includes the server log).</exception>
     public static async Task<PostgresInstance> StartAsync(PostgresInstanceOptions? options = null, CancellationToken cancellationToken = default)
     {
+        TestLane.RequireInfrastructure("a PostgreSQL server");
         options ??= PostgresInstanceOptions.ForTests;
         var bin = FindBinDirectory();
         var asPostgres = Environment.UserName == "root" || Environment.GetEnvironmentVariable("USER") == "root" || IsRoot();

@@ -92,6 +92,7 @@ internal sealed partial class NodeProcess : IAsyncDisposable
     private static NodeProcess StartIn(
         string directory, IReadOnlyList<string> arguments, string name, int? adminPort, IReadOnlyDictionary<string, string?>? environment)
     {
+        TestLane.RequireInfrastructure("a node process");
         var start = new ProcessStartInfo(DotnetPath())
         {
             RedirectStandardOutput = true,

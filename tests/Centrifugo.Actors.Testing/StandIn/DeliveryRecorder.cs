@@ -260,7 +260,7 @@ internal sealed class DeliveryRecorder
         return gaps;
     }
 
-    /// <summary>One line per figure: totals over <paramref name="streams"/>.</summary>
+    /// <summary>One line per figure: totals over <paramref name="reports"/>.</summary>
     public static string Summarise(IReadOnlyList<StreamReport> reports) => string.Create(CultureInfo.InvariantCulture,
         $"produced {reports.Sum(r => r.Produced)}, deliveries {reports.Sum(r => r.Deliveries)}, lost {reports.Sum(r => r.Lost.Count)}, " +
         $"duplicates {reports.Sum(r => r.Duplicates)}, first-delivery reorderings {reports.Sum(r => r.FirstDeliveryReorderings)}, " +

@@ -4,6 +4,7 @@ using Centrifugo.Actors.Testing.StandIn;
 namespace Centrifugo.Actors.Tests.Cluster;
 
 /// <summary>The figures the chaos tests compute from what the stand-in accepted.</summary>
+[Trait(TestLane.Category, TestLane.Fast)]
 public sealed class DeliveryRecorderTests
 {
     private static readonly long Second = Stopwatch.Frequency;

@@ -8,7 +8,6 @@ using Akka.Hosting;
 using Akka.Remote.Hosting;
 using Centrifugo.Actors.Configuration;
 using Centrifugo.Actors.Hosting;
-using Centrifugo.Actors.Tests.Kafka;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -80,16 +79,16 @@ public sealed class KubernetesDiscoveryTests : IAsyncLifetime
         {
             // Two running pods found, neither is this node, three required for a new cluster: the node only asks them
             // to let it join (it never forms a cluster from a partial view).
-            await Poll.UntilAsync(() => Task.FromResult(logs.Lines.Any(l => l.Contains(" 1102 ", StringComparison.Ordinal))),
+            await Poll.UntilAsync(() => Task.FromResult(logs.Lines.Any(l => l.Contains("[1102]", StringComparison.Ordinal))),
                 "join logged", TimeSpan.FromSeconds(30)).ContinueWith(t => t.IsFaulted
                     ? throw new InvalidOperationException("no lookups: " + string.Join("\n", logs.Lines.Where(l => l.Contains("iscovery", StringComparison.Ordinal)).Take(5)), t.Exception)
                     : t, TaskScheduler.Default).Unwrap();
-            var waiting = logs.Lines.First(l => l.Contains(" 1101 ", StringComparison.Ordinal));
+            var waiting = logs.Lines.First(l => l.Contains("[1101]", StringComparison.Ordinal));
             Assert.Contains("2 peer(s) found (a new cluster needs 3), waiting for the same answer twice: akka.tcp://centrifugo-actors@10.0.0.1:4053, akka.tcp://centrifugo-actors@10.0.0.2:4053", waiting, StringComparison.Ordinal);
-            var join = logs.Lines.Single(l => l.Contains(" 1102 ", StringComparison.Ordinal));
+            var join = logs.Lines.Single(l => l.Contains("[1102]", StringComparison.Ordinal));
             Assert.Contains("joining seed nodes akka.tcp://centrifugo-actors@10.0.0.1:4053, akka.tcp://centrifugo-actors@10.0.0.2:4053 (self akka.tcp://centrifugo-actors@127.0.0.1:", join, StringComparison.Ordinal);
             Assert.Contains("may form a new cluster: False", join, StringComparison.Ordinal);
-            Assert.DoesNotContain(logs.Lines, l => l.Contains(" 1103 ", StringComparison.Ordinal));
+            Assert.DoesNotContain(logs.Lines, l => l.Contains("[1103]", StringComparison.Ordinal));
 
             var (path, query, authorization) = _requests.First();
             Assert.Equal("/api/v1/namespaces/prod/pods", path);

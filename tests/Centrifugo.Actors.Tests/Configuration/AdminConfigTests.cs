@@ -3,6 +3,7 @@ using Centrifugo.Actors.Configuration;
 namespace Centrifugo.Actors.Tests.Configuration;
 
 /// <summary>admin.address / admin.token validation (a DNS name used to pass and then crash Kestrel set-up).</summary>
+[Trait(TestLane.Category, TestLane.Fast)]
 public sealed class AdminConfigTests
 {
     [Theory]
@@ -42,4 +43,16 @@ public sealed class AdminConfigTests
         var message = Cfg.Error("""{"api":{"key":"k"},"admin":{"address":"0.0.0.0:9110","token":"short-S3cret"}}""");
         Assert.Equal("in admin: token must be at least 16 characters", message);
     }
+
+    [Theory]
+    [InlineData("127.0.0.1:9110", "127.0.0.1:9110")]
+    [InlineData("localhost:9200", "127.0.0.1:9200")]
+    [InlineData("[::1]:9110", "[::1]:9110")]
+    public void The_address_is_read_once_into_the_endpoint_kestrel_binds(string address, string endpoint) =>
+        Assert.Equal(System.Net.IPEndPoint.Parse(endpoint),
+            Cfg.Load($$$"""{"api":{"key":"k"},"admin":{"address":"{{{address}}}"}}""").Admin.Endpoint);
+
+    [Fact]
+    public void An_empty_address_has_no_endpoint() =>
+        Assert.Null(Cfg.Load("""{"api":{"key":"k"},"admin":{"address":""}}""").Admin.Endpoint);
 }

@@ -10,6 +10,8 @@ internal static class Cfg
     public const string ApiKey = "api-S3cret-key";
     public const string SaslPassword = "sasl-S3cret-pass";
     public const string TlsKey = "-----BEGIN PRIVATE KEY-----tls-S3cret-key-----END PRIVATE KEY-----";
+    public const string TlsCert = "-----BEGIN CERTIFICATE-----cert-----END CERTIFICATE-----";
+    public const string TlsCa = "-----BEGIN CERTIFICATE-----ca-----END CERTIFICATE-----";
 
     public static readonly string[] Secrets = ["pg-S3cret-pass", ApiKey, SaslPassword, "tls-S3cret-key"];
 

@@ -3,6 +3,7 @@ using Centrifugo.Actors.Configuration;
 namespace Centrifugo.Actors.Tests.Configuration;
 
 /// <summary>cluster.discovery / cluster.bootstrap: defaults, env overrides, start-up validation.</summary>
+[Trait(TestLane.Category, TestLane.Fast)]
 public sealed class ClusterDiscoveryConfigTests
 {
     [Fact]

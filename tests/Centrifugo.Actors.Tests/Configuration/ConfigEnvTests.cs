@@ -2,6 +2,7 @@ using Centrifugo.Actors.Configuration;
 
 namespace Centrifugo.Actors.Tests.Configuration;
 
+[Trait(TestLane.Category, TestLane.Fast)]
 public sealed class ConfigEnvTests
 {
     private const string PgEnvDsn = "postgres://envuser:env-pw@envhost:5432/envdb";
@@ -153,12 +154,12 @@ public sealed class ConfigEnvTests
         var tls = Cfg.One(
             Cfg.Config(Cfg.Kafka("kf_main")),
             ("CENTRIFUGO_CONSUMERS_KAFKA_KF_MAIN_TLS", "true"),
-            ("CENTRIFUGO_CONSUMERS_KAFKA_KF_MAIN_TLS_ROOT_CA", "/ca.pem"),
+            ("CENTRIFUGO_CONSUMERS_KAFKA_KF_MAIN_TLS_ROOT_CA", Cfg.TlsCa),
             ("CENTRIFUGO_CONSUMERS_KAFKA_KF_MAIN_TLS_KEY_PEM", Cfg.TlsKey),
             ("CENTRIFUGO_CONSUMERS_KAFKA_KF_MAIN_SERVER_NAME", "broker")).Kafka!.Tls;
 
         Assert.True(tls.Enabled);
-        Assert.Equal("/ca.pem", tls.ServerCaPem);
+        Assert.Equal(Cfg.TlsCa, tls.ServerCaPem);
         Assert.Equal(Cfg.TlsKey, tls.KeyPem);
         Assert.Equal("broker", tls.ServerName);
     }

@@ -2,6 +2,7 @@ using Centrifugo.Actors.Configuration;
 
 namespace Centrifugo.Actors.Tests.Configuration;
 
+[Trait(TestLane.Category, TestLane.Fast)]
 public sealed class ConfigParsingTests
 {
     [Fact]
@@ -68,7 +69,7 @@ public sealed class ConfigParsingTests
         var pg = Cfg.One(Cfg.Config(Cfg.Pg(block: $$$"""
             ,"num_partitions":16,"partition_select_limit":500,"partition_poll_interval":"1m30s",
             "partition_notification_channel":"chan","partition_notification_dsn":"host=direct user=u password=notify-pw dbname=app",
-            "tls":{"enabled":true,"cert_pem":"/etc/tls/cert.pem","key_pem":"{{{Cfg.TlsKey}}}","server_ca_pem":"/etc/tls/ca.pem",
+            "tls":{"enabled":true,"cert_pem":"{{{Cfg.TlsCert}}}","key_pem":"{{{Cfg.TlsKey}}}","server_ca_pem":"{{{Cfg.TlsCa}}}",
                    "client_ca_pem":"LS0tLS1CRUdJTg==","insecure_skip_verify":true,"server_name":"db.internal"},
             "use_try_lock":true,"dead_letter_table_name":"ops.failed_commands"
             """))).Postgresql!;
@@ -81,7 +82,7 @@ public sealed class ConfigParsingTests
         Assert.Equal(
             new TlsOptions
             {
-                Enabled = true, CertPem = "/etc/tls/cert.pem", KeyPem = Cfg.TlsKey, ServerCaPem = "/etc/tls/ca.pem",
+                Enabled = true, CertPem = Cfg.TlsCert, KeyPem = Cfg.TlsKey, ServerCaPem = Cfg.TlsCa,
                 ClientCaPem = "LS0tLS1CRUdJTg==", InsecureSkipVerify = true, ServerName = "db.internal",
             },
             pg.Tls);
@@ -149,7 +150,7 @@ public sealed class ConfigParsingTests
               "brokers":["b1:9092","b2:9092"],"topics":["t1","t2"],"consumer_group":"grp","max_poll_records":10,
               "fetch_max_bytes":1048576,"fetch_max_wait":"1s","fetch_read_uncommitted":true,"partition_queue_max_size":50,
               "dial_timeout":"10s",
-              "tls":{"enabled":true,"cert_pem":"cert","key_pem":"{{{Cfg.TlsKey}}}","server_ca_pem":"ca","client_ca_pem":"cca",
+              "tls":{"enabled":true,"cert_pem":"{{{Cfg.TlsCert}}}","key_pem":"{{{Cfg.TlsKey}}}","server_ca_pem":"{{{Cfg.TlsCa}}}","client_ca_pem":"cca",
                      "insecure_skip_verify":true,"server_name":"kafka.internal"},
               "sasl_mechanism":"scram-sha-512","sasl_user":"user","sasl_password":"{{{Cfg.SaslPassword}}}",
               "instance_id":"pod-0","method_header":"x-method",
@@ -170,7 +171,7 @@ public sealed class ConfigParsingTests
         Assert.Equal(
             new TlsOptions
             {
-                Enabled = true, CertPem = "cert", KeyPem = Cfg.TlsKey, ServerCaPem = "ca", ClientCaPem = "cca",
+                Enabled = true, CertPem = Cfg.TlsCert, KeyPem = Cfg.TlsKey, ServerCaPem = Cfg.TlsCa, ClientCaPem = "cca",
                 InsecureSkipVerify = true, ServerName = "kafka.internal",
             },
             kafka.Tls);
@@ -230,7 +231,7 @@ public sealed class ConfigParsingTests
     public void Kafka_v52_flat_tls_keys_map_onto_the_tls_object()
     {
         var kafka = Cfg.One(Cfg.Config(Cfg.Kafka(block: $$$"""
-            ,"tls":true,"tls_cert":"/etc/kafka/client.crt","tls_key_pem":"{{{Cfg.TlsKey}}}","tls_root_ca":"/etc/kafka/ca.crt",
+            ,"tls":true,"tls_cert":"{{{Cfg.TlsCert}}}","tls_key_pem":"{{{Cfg.TlsKey}}}","tls_root_ca":"{{{Cfg.TlsCa}}}",
             "tls_client_ca_pem":"CLIENT-CA-PEM","tls_insecure_skip_verify":true,"server_name":"broker.internal",
             "sasl_mechanism":"plain","sasl_user":"u","sasl_password":"{{{Cfg.SaslPassword}}}"
             """))).Kafka!;
@@ -238,7 +239,7 @@ public sealed class ConfigParsingTests
         Assert.Equal(
             new TlsOptions
             {
-                Enabled = true, CertPem = "/etc/kafka/client.crt", KeyPem = Cfg.TlsKey, ServerCaPem = "/etc/kafka/ca.crt",
+                Enabled = true, CertPem = Cfg.TlsCert, KeyPem = Cfg.TlsKey, ServerCaPem = Cfg.TlsCa,
                 ClientCaPem = "CLIENT-CA-PEM", InsecureSkipVerify = true, ServerName = "broker.internal",
             },
             kafka.Tls);

@@ -3,6 +3,7 @@ using Centrifugo.Actors.Configuration;
 
 namespace Centrifugo.Actors.Tests.Configuration;
 
+[Trait(TestLane.Category, TestLane.Fast)]
 public sealed class ConfigRedactionTests
 {
     private static string FullConfig() => $$$"""
@@ -10,7 +11,7 @@ public sealed class ConfigRedactionTests
           "consumers": [
             {"name":"pg_main","type":"postgresql","postgresql":{"dsn":"{{{Cfg.PgDsn}}}","outbox_table_name":"app.outbox",
                "partition_notification_dsn":"host=h user=u password=pg-S3cret-pass dbname=d","partition_notification_channel":"ch",
-               "tls":{"enabled":true,"cert_pem":"CERT","key_pem":"{{{Cfg.TlsKey}}}"} } },
+               "tls":{"enabled":true,"cert_pem":"{{{Cfg.TlsCert}}}","key_pem":"{{{Cfg.TlsKey}}}"} } },
             {"name":"kf_main","type":"kafka","kafka":{"brokers":["b:9092"],"topics":["t"],"consumer_group":"g",
                "sasl_mechanism":"scram-sha-256","sasl_user":"user","sasl_password":"{{{Cfg.SaslPassword}}}",
                "tls":true,"tls_key_pem":"{{{Cfg.TlsKey}}}","partition_queue_max_size":-1,"fetch_max_wait":"1.5s"} },
@@ -36,7 +37,7 @@ public sealed class ConfigRedactionTests
         Assert.Contains(":***@", pg.GetProperty("dsn").GetString(), StringComparison.Ordinal);
         Assert.Contains("***", pg.GetProperty("partition_notification_dsn").GetString(), StringComparison.Ordinal);
         Assert.Equal("***", pg.GetProperty("tls").GetProperty("key_pem").GetString());
-        Assert.Equal("CERT", pg.GetProperty("tls").GetProperty("cert_pem").GetString());
+        Assert.Equal(Cfg.TlsCert, pg.GetProperty("tls").GetProperty("cert_pem").GetString());
         var kafka = root.GetProperty("consumers")[1].GetProperty("kafka");
         Assert.Equal("***", kafka.GetProperty("sasl_password").GetString());
         Assert.Equal("***", kafka.GetProperty("tls").GetProperty("key_pem").GetString());
@@ -77,7 +78,10 @@ public sealed class ConfigRedactionTests
         var original = Cfg.Load(FullConfig());
         var printed = ConfigLoader.ToRedactedJson(original);
 
-        var reloaded = ConfigLoader.LoadFromJson(printed, Cfg.Env());
+        // Masked TLS keys are not PEM: they come back from the environment, as in a deployment.
+        var reloaded = ConfigLoader.LoadFromJson(printed, Cfg.Env(
+            ("CENTRIFUGO_CONSUMERS_PG_MAIN_POSTGRESQL_TLS_KEY_PEM", Cfg.TlsKey),
+            ("CENTRIFUGO_CONSUMERS_KF_MAIN_KAFKA_TLS_KEY_PEM", Cfg.TlsKey)));
 
         Assert.Equal(printed, ConfigLoader.ToRedactedJson(reloaded));
         Assert.Equal(0, reloaded.Consumers[1].Kafka!.PartitionQueueMaxSize);

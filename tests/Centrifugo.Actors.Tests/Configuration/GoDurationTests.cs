@@ -2,6 +2,7 @@ using Centrifugo.Actors.Configuration;
 
 namespace Centrifugo.Actors.Tests.Configuration;
 
+[Trait(TestLane.Category, TestLane.Fast)]
 public sealed class GoDurationTests
 {
     [Theory]

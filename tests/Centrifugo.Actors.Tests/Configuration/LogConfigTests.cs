@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 
 namespace Centrifugo.Actors.Tests.Configuration;
 
+[Trait(TestLane.Category, TestLane.Fast)]
 public sealed class LogConfigTests
 {
     [Fact]

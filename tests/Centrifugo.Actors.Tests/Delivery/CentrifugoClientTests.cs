@@ -1,34 +1,16 @@
-using System.Collections.Concurrent;
 using System.Text;
 using Centrifugo.Actors.Configuration;
 using Centrifugo.Actors.Delivery;
 using Centrifugo.Actors.Testing.StandIn;
-using Microsoft.Extensions.Logging;
 
 namespace Centrifugo.Actors.Tests.Delivery;
 
-/// <summary>Collects every formatted log line (all levels) so tests can assert what is and is not logged.</summary>
-internal sealed class CapturingLogger<T> : ILogger<T>
-{
-    public ConcurrentQueue<string> Lines { get; } = new();
-
-    public IDisposable? BeginScope<TState>(TState state)
-        where TState : notnull => null;
-
-    public bool IsEnabled(LogLevel logLevel) => true;
-
-    public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-    {
-        ArgumentNullException.ThrowIfNull(formatter);
-        Lines.Enqueue($"{logLevel} {eventId.Id} {formatter(state, exception)} {exception}");
-    }
-}
-
+[Trait(TestLane.Category, TestLane.Fast)]
 public sealed class CentrifugoClientTests : IAsyncLifetime
 {
     private const string Secret = "s3cr3t-key-that-must-not-leak";
     private CentrifugoStandIn _standIn = null!;
-    private readonly CapturingLogger<CentrifugoClient> _logger = new();
+    private readonly CapturingLoggerProvider _logs = new();
 
     public async Task InitializeAsync() => _standIn = await CentrifugoStandIn.StartNewAsync(new StandInOptions { ApiKey = Secret });
 
@@ -41,7 +23,7 @@ public sealed class CentrifugoClientTests : IAsyncLifetime
             Key = key ?? Secret,
             MaxBatchSize = maxBatchSize,
             Timeout = timeout ?? TimeSpan.FromSeconds(5),
-        }, _logger);
+        }, _logs.CreateLogger<CentrifugoClient>());
 
     private static ApiCommand Publish(string channel, int i) =>
         new(ApiMethods.Publish, Encoding.UTF8.GetBytes("{\"channel\":\"" + channel + "\",\"data\":{\"i\":" + i.ToString(System.Globalization.CultureInfo.InvariantCulture) + "}}"));
@@ -161,7 +143,7 @@ public sealed class CentrifugoClientTests : IAsyncLifetime
         Assert.Equal("400 Bad Request: request JSON does not match method publish", result.Completed[2].Reason);
         Assert.Equal([0, 1, 3, 4], _standIn.Received.Select(IndexOf));
         Assert.Equal(2, _standIn.RequestsWithStatus(400)); // the batch, then the bad command alone
-        Assert.Contains(_logger.Lines, l => l.Contains("3001", StringComparison.Ordinal));
+        Assert.Contains(_logs.Lines, l => l.Contains("[3001]", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -301,7 +283,7 @@ public sealed class CentrifugoClientTests : IAsyncLifetime
         await _standIn.StopAsync();
         await Run(client, Publishes(2));
 
-        Assert.NotEmpty(_logger.Lines);
-        Assert.All(messages.Concat(_logger.Lines), m => Assert.DoesNotContain(Secret, m, StringComparison.Ordinal));
+        Assert.NotEmpty(_logs.Lines);
+        Assert.All(messages.Concat(_logs.Lines), m => Assert.DoesNotContain(Secret, m, StringComparison.Ordinal));
     }
 }

@@ -5,6 +5,7 @@ using Centrifugo.Actors.Delivery;
 
 namespace Centrifugo.Actors.Tests.Delivery;
 
+[Trait(TestLane.Category, TestLane.Fast)]
 public sealed class CommandDecoderTests
 {
     private static ReadOnlyMemory<byte> Utf8(string s) => Encoding.UTF8.GetBytes(s);
@@ -103,6 +104,7 @@ public sealed class CommandDecoderTests
     }
 }
 
+[Trait(TestLane.Category, TestLane.Fast)]
 public sealed class PublicationDecoderTests
 {
     private static readonly PublicationDataModeOptions Options = new() { Enabled = true };

@@ -3,6 +3,7 @@ using Centrifugo.Actors.Delivery;
 
 namespace Centrifugo.Actors.Tests.Delivery;
 
+[Trait(TestLane.Category, TestLane.Fast)]
 public sealed class DeliveryClassifierTests
 {
     private const string Endpoint = "http://centrifugo:8000/api/batch";

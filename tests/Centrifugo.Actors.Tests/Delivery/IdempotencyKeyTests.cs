@@ -200,7 +200,7 @@ public sealed class StandInIdempotencyTests : IAsyncLifetime
     {
         using var client = new CentrifugoClient(
             new ApiOptions { Url = _standIn.Url, Key = _standIn.ApiKey, MaxBatchSize = 16, Timeout = TimeSpan.FromSeconds(5) },
-            new CapturingLogger<CentrifugoClient>());
+            new CapturingLoggerProvider().CreateLogger<CentrifugoClient>());
         var commands = Enumerable.Range(0, 64)
             .Select(i => new ApiCommand(ApiMethods.Publish, Encoding.UTF8.GetBytes($$"""{"channel":"w","data":{{i}}}""")))
             .ToList();
@@ -221,7 +221,7 @@ public sealed class StandInIdempotencyTests : IAsyncLifetime
         await using var standIn = await CentrifugoStandIn.StartNewAsync(new StandInOptions { IdempotentResultTtl = TimeSpan.FromMilliseconds(200) });
         using var client = new CentrifugoClient(
             new ApiOptions { Url = standIn.Url, Key = standIn.ApiKey, MaxBatchSize = 10, Timeout = TimeSpan.FromSeconds(5) },
-            new CapturingLogger<CentrifugoClient>());
+            new CapturingLoggerProvider().CreateLogger<CentrifugoClient>());
         var command = new ApiCommand(ApiMethods.Publish, """{"channel":"a","data":1}"""u8.ToArray()) { DerivedIdempotencyKey = "ca:x:0:1" };
         Assert.Null((await client.DeliverAsync([command], CancellationToken.None)).Failure);
         Assert.Null((await client.DeliverAsync([command], CancellationToken.None)).Failure);

@@ -6,6 +6,7 @@ using Centrifugo.Actors.Testing.StandIn;
 
 namespace Centrifugo.Actors.Tests.Delivery;
 
+[Trait(TestLane.Category, TestLane.Fast)]
 public sealed class StandInTests : IAsyncLifetime
 {
     private CentrifugoStandIn _standIn = null!;

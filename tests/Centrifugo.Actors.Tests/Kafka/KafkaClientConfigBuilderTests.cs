@@ -5,6 +5,7 @@ using Confluent.Kafka;
 
 namespace Centrifugo.Actors.Tests.Kafka;
 
+[Trait(TestLane.Category, TestLane.Fast)]
 public sealed class KafkaClientConfigBuilderTests
 {
     private const string Password = "s3cr3t-Pa55word";
@@ -141,7 +142,7 @@ public sealed class KafkaClientConfigBuilderTests
     public void An_unreadable_tls_key_is_reported_by_field_name_not_by_value()
     {
         const string notAKey = "definitely-not-a-key-value";
-        var e = Assert.Throws<InvalidOperationException>(() =>
+        var e = Assert.Throws<ConfigException>(() =>
             KafkaClientConfigBuilder.Consumer(Options() with { Tls = new TlsOptions { Enabled = true, KeyPem = notAKey } }));
 
         Assert.Contains("key_pem", e.Message, StringComparison.Ordinal);

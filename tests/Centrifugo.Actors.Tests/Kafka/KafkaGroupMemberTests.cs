@@ -1,10 +1,8 @@
 using System.Collections.Concurrent;
 using Centrifugo.Actors.Configuration;
 using Centrifugo.Actors.Kafka;
-using Centrifugo.Actors.Testing;
 using Centrifugo.Actors.Testing.Kafka;
 using Confluent.Kafka;
-using Microsoft.Extensions.Logging.Abstractions;
 using static Centrifugo.Actors.Tests.Kafka.KafkaTestSupport;
 
 namespace Centrifugo.Actors.Tests.Kafka;
@@ -28,7 +26,7 @@ public sealed class KafkaGroupMemberTests(Xunit.Abstractions.ITestOutputHelper o
 
     public void Dispose()
     {
-        foreach (var line in _logs.Lines.Where(l => l.Contains(" 40", StringComparison.Ordinal)))
+        foreach (var line in _logs.Lines.Where(l => l.Contains("[40", StringComparison.Ordinal)))
         {
             output.WriteLine(line);
         }

@@ -1,9 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using Akka.Actor;
-using Centrifugo.Actors.Configuration;
 using Centrifugo.Actors.Kafka;
-using Centrifugo.Actors.Testing;
 using Centrifugo.Actors.Testing.Kafka;
 using Centrifugo.Actors.Testing.StandIn;
 using Centrifugo.Actors.Tests.Node;

@@ -5,7 +5,6 @@ using Centrifugo.Actors.Kafka;
 using Centrifugo.Actors.Testing.Kafka;
 using Centrifugo.Actors.Testing.StandIn;
 using Centrifugo.Actors.Tests.Node;
-using Centrifugo.Actors.Tests.Postgres;
 using Confluent.Kafka;
 using static Centrifugo.Actors.Tests.Kafka.KafkaTestSupport;
 using static Centrifugo.Actors.Tests.KafkaNode.KafkaNodeSupport;

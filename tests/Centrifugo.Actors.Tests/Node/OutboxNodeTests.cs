@@ -3,11 +3,12 @@ using System.Text.Json;
 using Centrifugo.Actors.Testing.Postgres;
 using Centrifugo.Actors.Testing.StandIn;
 using Centrifugo.Actors.Tests.Postgres;
+using Xunit.Abstractions;
 
 namespace Centrifugo.Actors.Tests.Node;
 
 /// <summary>A whole node against a real PostgreSQL and the Centrifugo stand-in over real HTTP.</summary>
-public sealed class OutboxNodeTests(PostgresFixture pg) : IClassFixture<PostgresFixture>, IAsyncLifetime
+public sealed class OutboxNodeTests(PostgresFixture pg, ITestOutputHelper output) : IClassFixture<PostgresFixture>, IAsyncLifetime
 {
     private CentrifugoStandIn _standIn = null!;
 
@@ -31,7 +32,7 @@ public sealed class OutboxNodeTests(PostgresFixture pg) : IClassFixture<Postgres
         var name = PostgresFixture.UniqueName("outbox");
         var table = await OutboxTestTable.CreateAsync(pg.DataSource, name);
         await using var node = await TestNode.StartAsync(TestNode.Options(_standIn.Url, _standIn.ApiKey,
-            TestNode.Postgres("pg_order", pg.Instance.UrlDsn, name, partitions)));
+            TestNode.Postgres("pg_order", pg.Instance.UrlDsn, name, partitions)), output);
 
         // Each producer commits its rows one transaction at a time, so within a (producer, partition) channel the
         // ids grow with the sequence: that order must be the delivery order.
@@ -74,7 +75,7 @@ public sealed class OutboxNodeTests(PostgresFixture pg) : IClassFixture<Postgres
         await table.InsertAsync(Enumerable.Range(0, 300).Select(i => new OutboxInsert("publish", Publish("late:a", i), 0)));
 
         await using var node = await TestNode.StartAsync(TestNode.Options(_standIn.Url, _standIn.ApiKey,
-            TestNode.Postgres("pg_late", pg.Instance.UrlDsn, name, partitions: 1, selectLimit: 10)));
+            TestNode.Postgres("pg_late", pg.Instance.UrlDsn, name, partitions: 1, selectLimit: 10)), output);
         await Poll.UntilAsync(() => _standIn.ReceivedFor("late:a").Count >= 150, "half of the backlog delivered", TimeSpan.FromSeconds(30));
         await tx.CommitAsync();
 
@@ -92,7 +93,7 @@ public sealed class OutboxNodeTests(PostgresFixture pg) : IClassFixture<Postgres
         var channel = PostgresFixture.UniqueName("chan");
         var table = await OutboxTestTable.CreateAsync(pg.DataSource, name, notifyChannel: channel);
         await using var node = await TestNode.StartAsync(TestNode.Options(_standIn.Url, _standIn.ApiKey,
-            TestNode.Postgres("pg_notify", pg.Instance.UrlDsn, name, partitions: 4, poll: TimeSpan.FromHours(1), channel: channel)));
+            TestNode.Postgres("pg_notify", pg.Instance.UrlDsn, name, partitions: 4, poll: TimeSpan.FromHours(1), channel: channel)), output);
         // Every partition made its first (empty) pass and now waits an hour unless notified.
         await node.WaitForPartitionsAsync(4);
 
@@ -122,7 +123,7 @@ public sealed class OutboxNodeTests(PostgresFixture pg) : IClassFixture<Postgres
         var ids = await table.IdsAsync();
 
         await using var node = await TestNode.StartAsync(TestNode.Options(_standIn.Url, _standIn.ApiKey,
-            TestNode.Postgres("pg_poison", pg.Instance.UrlDsn, name, partitions: 1)));
+            TestNode.Postgres("pg_poison", pg.Instance.UrlDsn, name, partitions: 1)), output);
 
         await Poll.UntilAsync(async () => await table.CountAsync() == 0, "outbox drained", TimeSpan.FromSeconds(30));
         Assert.Equal([1L, 3L, 4L], _standIn.ReceivedFor("ok:a").Select(Seq).ToArray());
@@ -153,7 +154,7 @@ public sealed class OutboxNodeTests(PostgresFixture pg) : IClassFixture<Postgres
 
         var options = TestNode.Options(_standIn.Url, _standIn.ApiKey, TestNode.Postgres("pg_retry", pg.Instance.UrlDsn, name, partitions: 1));
         options = options with { Api = options.Api with { MaxBatchSize = maxBatchSize } };
-        await using var node = await TestNode.StartAsync(options);
+        await using var node = await TestNode.StartAsync(options, output);
 
         await Poll.UntilAsync(async () => await table.CountAsync() == 0, "outbox drained", TimeSpan.FromSeconds(30));
         var received = _standIn.ReceivedFor("retry:a").Select(Seq).ToArray();
@@ -181,7 +182,7 @@ public sealed class OutboxNodeTests(PostgresFixture pg) : IClassFixture<Postgres
         var name = PostgresFixture.UniqueName("outbox");
         var table = await OutboxTestTable.CreateAsync(pg.DataSource, name);
         await using var node = await TestNode.StartAsync(TestNode.Options(_standIn.Url, _standIn.ApiKey,
-            TestNode.Postgres("pg_outage", pg.Instance.UrlDsn, name, partitions)));
+            TestNode.Postgres("pg_outage", pg.Instance.UrlDsn, name, partitions)), output);
         await node.WaitForPartitionsAsync(partitions);
 
         var outage = _standIn.SimulateOutageAsync(TimeSpan.FromSeconds(30));
@@ -210,7 +211,7 @@ public sealed class OutboxNodeTests(PostgresFixture pg) : IClassFixture<Postgres
         const string wrongKey = "wrong-key-c0ffee-0123456789";
 
         await using var node = await TestNode.StartAsync(TestNode.Options(_standIn.Url, wrongKey,
-            TestNode.Postgres("pg_auth", pg.Instance.UrlDsn, name, partitions: 1)));
+            TestNode.Postgres("pg_auth", pg.Instance.UrlDsn, name, partitions: 1)), output);
 
         await Poll.UntilAsync(() => node.Board.Stalled().Count == 1, "partition stalled", TimeSpan.FromSeconds(30));
         using var http = new HttpClient();

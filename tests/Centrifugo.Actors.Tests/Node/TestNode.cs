@@ -5,6 +5,7 @@ using Centrifugo.Actors.Partitions;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Xunit.Abstractions;
 
 namespace Centrifugo.Actors.Tests.Node;
 
@@ -30,6 +31,10 @@ internal sealed class TestNode : IAsyncDisposable
 
     public static Task<TestNode> StartAsync(NodeOptions options, CancellationToken cancellationToken = default) =>
         StartAsync(options, new CapturingLoggerProvider(), cancellationToken);
+
+    /// <summary>Starts with every node log line also written to the test's output (shown when the test fails).</summary>
+    public static Task<TestNode> StartAsync(NodeOptions options, ITestOutputHelper output, CancellationToken cancellationToken = default) =>
+        StartAsync(options, new CapturingLoggerProvider(output.WriteLine), cancellationToken);
 
     /// <summary>Starts with the caller's log capture (to inspect the logs of a node that refused to start).</summary>
     public static async Task<TestNode> StartAsync(NodeOptions options, CapturingLoggerProvider logs, CancellationToken cancellationToken = default)
@@ -99,39 +104,5 @@ internal sealed class TestNode : IAsyncDisposable
         await _app.DisposeAsync();
         await _runtime.DisposeAsync();
         _runtime.LoggerFactory.Dispose();
-    }
-}
-
-/// <summary>Keeps every formatted log line (with its structured values) for assertions.</summary>
-internal sealed class CapturingLoggerProvider : ILoggerProvider
-{
-    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _lines = new();
-
-    public IReadOnlyList<string> Lines => _lines.ToArray();
-
-    public string All => string.Join('\n', _lines);
-
-    /// <summary>
-    /// Waits for a line: the warnings about a row or record are written after the effect a test observes (the
-    /// commit that moved it, the produce that dead-lettered it), so a test that saw the effect polls for the line.
-    /// </summary>
-    public Task WaitForAsync(Func<string, bool> match, string what) =>
-        Poll.UntilAsync(() => _lines.Any(match), $"log line: {what}");
-
-    public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
-
-    public void Dispose() { }
-
-    private sealed class Logger(CapturingLoggerProvider owner, string category) : ILogger
-    {
-        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => true;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-        {
-            var values = state is IEnumerable<KeyValuePair<string, object?>> kv ? string.Join(", ", kv.Select(p => $"{p.Key}={p.Value}")) : "";
-            owner._lines.Enqueue($"{logLevel} {category} [{eventId.Id}] {formatter(state, exception)} {{{values}}} {exception}");
-        }
     }
 }

@@ -2,6 +2,7 @@ using Centrifugo.Actors.Outbox;
 
 namespace Centrifugo.Actors.Tests.Postgres;
 
+[Trait(TestLane.Category, TestLane.Fast)]
 public sealed class OutboxSqlTests
 {
     [Theory]

@@ -27,6 +27,7 @@ public sealed class ConfigCliTests
         { "unknown key", "in consumer pg_main (postgresql): unknown key \"outbox_tabel_name\" in postgresql (did you mean \"outbox_table_name\"?)" },
         { "bad duration", "in consumer pg_main (postgresql): partition_poll_interval is missing a unit (use ns, us, µs, ms, s, m or h, e.g. \"300ms\")" },
         { "bad seed node", "in cluster: seed_nodes: \"10.0.0.1:4053\" is not an Akka address like akka.tcp://centrifugo-actors@host:4053" },
+        { "unreadable tls cert", "in consumer pg_main (postgresql): tls.cert_pem is neither PEM, base64-encoded PEM nor an existing file path" },
         { "two kafka consumers on one group and topic", "consumers kf_a and kf_b both read topic \"commands\" in consumer_group \"cg\": every record would be delivered by both and their offset commits would overwrite each other; merge them into one consumer, or give each its own consumer_group (also when they point at different Kafka clusters)" },
     };
 
@@ -52,6 +53,12 @@ public sealed class ConfigCliTests
                 break;
             case "bad seed node":
                 config["cluster"]!["seed_nodes"] = new JsonArray("10.0.0.1:4053");
+                break;
+            case "unreadable tls cert":
+                PgBlock(config)["tls"] = new JsonObject
+                {
+                    ["enabled"] = true, ["cert_pem"] = "/nonexistent/client.pem", ["key_pem"] = "/nonexistent/client.key",
+                };
                 break;
             case "two kafka consumers on one group and topic":
                 config["consumers"]!.AsArray().Add(KafkaEntry("kf_a"));

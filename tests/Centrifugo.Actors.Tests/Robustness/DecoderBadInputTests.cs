@@ -4,6 +4,7 @@ using Centrifugo.Actors.Delivery;
 namespace Centrifugo.Actors.Tests.Robustness;
 
 /// <summary>Inputs System.Text.Json reads but cannot unescape (lone surrogates, invalid UTF-8): rejected, never thrown.</summary>
+[Trait(TestLane.Category, TestLane.Fast)]
 public sealed class DecoderBadInputTests
 {
     [Theory]

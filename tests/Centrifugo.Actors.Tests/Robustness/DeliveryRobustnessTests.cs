@@ -5,7 +5,6 @@ using Centrifugo.Actors.Configuration;
 using Centrifugo.Actors.Delivery;
 using Centrifugo.Actors.Testing.Postgres;
 using Centrifugo.Actors.Testing.StandIn;
-using Centrifugo.Actors.Tests.Delivery;
 using Centrifugo.Actors.Tests.Node;
 using Centrifugo.Actors.Tests.Postgres;
 
@@ -121,7 +120,7 @@ internal sealed class FixedHttpServer : IAsyncDisposable
 public sealed class DeliveryRobustnessTests(PostgresFixture pg) : IClassFixture<PostgresFixture>
 {
     private static CentrifugoClient Client(string url, string key, int maxBatchSize = 100) =>
-        new(new ApiOptions { Url = url, Key = key, MaxBatchSize = maxBatchSize, Timeout = TimeSpan.FromSeconds(5) }, new CapturingLogger<CentrifugoClient>());
+        new(new ApiOptions { Url = url, Key = key, MaxBatchSize = maxBatchSize, Timeout = TimeSpan.FromSeconds(5) }, new CapturingLoggerProvider().CreateLogger<CentrifugoClient>());
 
     private static ApiCommand Publish(string channel, int i = 0) =>
         new(ApiMethods.Publish, Encoding.UTF8.GetBytes($"{{\"channel\":\"{channel}\",\"data\":{{\"i\":{i}}}}}"));

@@ -1,9 +1,9 @@
 using Centrifugo.Actors.Configuration;
-using Centrifugo.Actors.Outbox;
 
 namespace Centrifugo.Actors.Tests.Robustness;
 
 /// <summary>F15: passwords holding characters that end a URL's authority are still masked (check-config prints DSNs).</summary>
+[Trait(TestLane.Category, TestLane.Fast)]
 public sealed class DsnRedactionTests
 {
     [Theory]

@@ -1,5 +1,4 @@
 using System.Text;
-using Centrifugo.Actors.Configuration;
 using Centrifugo.Actors.Kafka;
 using Centrifugo.Actors.Testing.Kafka;
 using Centrifugo.Actors.Testing.StandIn;

@@ -4,6 +4,7 @@ using Centrifugo.Actors.Outbox;
 namespace Centrifugo.Actors.Tests.Robustness;
 
 /// <summary>The outbox partition's backoff climbs only while passes make no progress (Centrifugo's loop resets on success).</summary>
+[Trait(TestLane.Category, TestLane.Fast)]
 public sealed class OutboxBackoffTests
 {
     private static readonly DeliveryFailure Error100 = new(FailureKind.Temporary, "centrifugo error 100: internal server error");

@@ -1,6 +1,5 @@
 using System.Text;
 using System.Text.Json;
-using Centrifugo.Actors.Outbox;
 using Centrifugo.Actors.Testing.StandIn;
 using Centrifugo.Actors.Tests.Node;
 using Centrifugo.Actors.Tests.Postgres;

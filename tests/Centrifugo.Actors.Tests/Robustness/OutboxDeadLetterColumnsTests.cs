@@ -2,7 +2,6 @@ using Centrifugo.Actors.Configuration;
 using Centrifugo.Actors.Outbox;
 using Centrifugo.Actors.Tests.Postgres;
 using Microsoft.Extensions.Logging.Abstractions;
-using Npgsql;
 
 namespace Centrifugo.Actors.Tests.Robustness;
 

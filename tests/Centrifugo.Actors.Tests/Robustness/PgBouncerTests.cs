@@ -48,7 +48,7 @@ public sealed class PgBouncerTests(PostgresFixture pg) : IClassFixture<PostgresF
     [Fact]
     public void An_unknown_exec_mode_is_refused_with_the_parameter_named()
     {
-        var e = Assert.Throws<FormatException>(() => Centrifugo.Actors.Outbox.PostgresDsn.ToNpgsqlConnectionString(
+        var e = Assert.Throws<FormatException>(() => Centrifugo.Actors.Configuration.PostgresDsn.ToNpgsqlConnectionString(
             "postgres://u:secret@h/db?default_query_exec_mode=turbo"));
         Assert.Contains("default_query_exec_mode", e.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("secret", e.Message, StringComparison.Ordinal);

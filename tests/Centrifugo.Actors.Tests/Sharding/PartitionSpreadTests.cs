@@ -3,6 +3,7 @@ using Centrifugo.Actors.Sharding;
 
 namespace Centrifugo.Actors.Tests.Sharding;
 
+[Trait(TestLane.Category, TestLane.Fast)]
 public sealed class PartitionSpreadTests
 {
     private static List<string> Pg(string consumer, int from, int count) =>

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text;
 using Npgsql;
 
-namespace Centrifugo.Actors.Outbox;
+namespace Centrifugo.Actors.Configuration;
 
 /// <summary>
 /// Centrifugo (pgx) DSNs — URL form postgres://user:pass@host:port/db?sslmode=… or libpq key/value form
@@ -421,7 +421,7 @@ internal static class PostgresDsn
             ? n
             : throw new FormatException($"PostgreSQL DSN: parameter '{key}' must be an integer in [{min}, {max}].");
 
-    /// <summary>Go duration ("90s", "1h30m", "500ms") or plain seconds, rounded to whole seconds.</summary>
+    /// <summary>Go duration ("90s", "1h30m", "500ms", through <see cref="GoDuration"/>) or plain seconds, rounded to whole seconds.</summary>
     private static int ParseSeconds(string key, string value)
     {
         if (int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var plain))
@@ -429,51 +429,17 @@ internal static class PostgresDsn
             return plain;
         }
 
-        var total = 0.0;
-        var i = 0;
-        if (value.Length == 0)
+        if (!GoDuration.TryParse(value, out var duration, out _) || duration < TimeSpan.Zero)
         {
             throw new FormatException($"PostgreSQL DSN: parameter '{key}' must be a duration such as 30s or 1h.");
         }
 
-        while (i < value.Length)
-        {
-            var start = i;
-            while (i < value.Length && (char.IsAsciiDigit(value[i]) || value[i] == '.'))
-            {
-                i++;
-            }
-
-            var unitStart = i;
-            while (i < value.Length && char.IsAsciiLetter(value[i]))
-            {
-                i++;
-            }
-
-            if (start == unitStart || !double.TryParse(value[start..unitStart], NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var n))
-            {
-                throw new FormatException($"PostgreSQL DSN: parameter '{key}' must be a duration such as 30s or 1h.");
-            }
-
-            total += value[unitStart..i] switch
-            {
-                "h" => n * 3600,
-                "m" => n * 60,
-                "s" => n,
-                "ms" => n / 1000,
-                "us" or "µs" => n / 1_000_000,
-                "ns" => n / 1_000_000_000,
-                _ => throw new FormatException($"PostgreSQL DSN: parameter '{key}' must be a duration such as 30s or 1h."),
-            };
-        }
-
-        return (int)Math.Min(int.MaxValue, Math.Round(total));
+        return (int)Math.Min(int.MaxValue, Math.Round(duration.TotalSeconds));
     }
 
     private static string RedactUrl(string dsn)
     {
-        var parsed = ParseUrl(dsn); // validates the shape; throws FormatException when unparsable
-        _ = parsed;
+        _ = ParseUrl(dsn); // validates the shape; throws FormatException when unparsable
         var schemeEnd = dsn.IndexOf("://", StringComparison.Ordinal) + 3;
         // A password may hold an unescaped '/', '?', '#' or '@' (parsers then see another host or path, but the
         // secret is still in the text): everything between the user name and the LAST '@' is masked, whatever it

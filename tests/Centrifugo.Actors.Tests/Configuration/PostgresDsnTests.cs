@@ -1,8 +1,9 @@
-using Centrifugo.Actors.Outbox;
+using Centrifugo.Actors.Configuration;
 using Npgsql;
 
-namespace Centrifugo.Actors.Tests.Postgres;
+namespace Centrifugo.Actors.Tests.Configuration;
 
+[Trait(TestLane.Category, TestLane.Fast)]
 public sealed class PostgresDsnTests
 {
     private static NpgsqlConnectionStringBuilder Convert(string dsn) => new(PostgresDsn.ToNpgsqlConnectionString(dsn));

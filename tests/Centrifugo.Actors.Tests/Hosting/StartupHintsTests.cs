@@ -1,9 +1,10 @@
 using Centrifugo.Actors.Hosting;
-using Centrifugo.Actors.Tests.Node;
+using Centrifugo.Actors.Tests.Configuration;
 using Microsoft.Extensions.Logging;
 
-namespace Centrifugo.Actors.Tests.Configuration;
+namespace Centrifugo.Actors.Tests.Hosting;
 
+[Trait(TestLane.Category, TestLane.Fast)]
 public sealed class StartupHintsTests
 {
     [Fact]

@@ -1,8 +1,0 @@
-namespace Centrifugo.Actors.Tests;
-
-public sealed class SmokeTests
-{
-    [Fact]
-    public void Backoff_is_capped_at_five_seconds() =>
-        Assert.Equal(Centrifugo.Actors.Delivery.Backoff.Max, Centrifugo.Actors.Delivery.Backoff.Next(30));
-}
