@@ -192,6 +192,16 @@ internal sealed partial class OutboxBatchProcessor(
                     await batch.CompleteAsync(delivered, deadLetters, cancellationToken);
                 }
             }
+            catch (OutboxContinuationFailedException ex)
+            {
+                // The rows are done (deleted, dead letters written); only the read-ahead is dropped: the next pass reads.
+                foreach (var dl in deadLetters)
+                {
+                    LogDeadLettered(logger, Consumer, partition, dl.Id, dl.Reason);
+                }
+                LogContinuationFailed(logger, Consumer, partition, ex.InnerException?.Message ?? ex.Message);
+                return new OutboxPassReport(rows.Count, delivered.Count, deadLetters.Count, false, settled.Failure, ex.Message);
+            }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
                 // Nothing was deleted: the rows are delivered again (at-least-once).
@@ -264,6 +274,10 @@ internal sealed partial class OutboxBatchProcessor(
     [LoggerMessage(EventId = 2003, Level = LogLevel.Error,
         Message = "Partition stalled by a configuration fault (nothing deleted, readiness red): consumer {Consumer}, partition {Partition}, id {RowId}: {Reason}")]
     private static partial void LogConfigurationFault(ILogger logger, string consumer, int partition, long rowId, string reason);
+
+    [LoggerMessage(EventId = 2008, Level = LogLevel.Warning,
+        Message = "Outbox batch of consumer {Consumer}, partition {Partition} committed, but re-taking the partition lock for the next batch failed (it is read again): {Reason}")]
+    private static partial void LogContinuationFailed(ILogger logger, string consumer, int partition, string reason);
 
     [LoggerMessage(EventId = 2004, Level = LogLevel.Warning,
         Message = "Database error, retrying with backoff: consumer {Consumer}, partition {Partition}: {Reason}")]

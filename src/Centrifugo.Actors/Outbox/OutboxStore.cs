@@ -462,6 +462,7 @@ internal sealed class OutboxBatch : IAsyncDisposable
     {
         ObjectDisposedException.ThrowIf(_finished, this);
         await using var batch = BuildCompletion(deliveredIds, deadLetters);
+        long[] ids = [.. deliveredIds, .. deadLetters.Select(d => d.Id)];
         batch.BatchCommands.Add(new NpgsqlBatchCommand(_sql.Begin));
         var lockCommand = new NpgsqlBatchCommand(OutboxSql.Lock(_store.Options.UseTryLock));
         lockCommand.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _store.LockKey });
@@ -474,13 +475,29 @@ internal sealed class OutboxBatch : IAsyncDisposable
 
         bool locked;
         long? headId;
-        await using (var reader = await batch.ExecuteReaderAsync(cancellationToken))
+        try
         {
+            await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
             // The lock statement's row (void, or the try-lock's boolean), then the head's; the others return none.
             var lockRow = await reader.ReadAsync(cancellationToken);
             locked = !_store.Options.UseTryLock || (lockRow && reader.GetBoolean(0));
             await reader.NextResultAsync(cancellationToken);
             headId = await reader.ReadAsync(cancellationToken) ? reader.GetInt64(0) : null;
+        }
+        catch (PostgresException e) when (ids.Length > 0)
+        {
+            // Which statement failed is not reported for a pipelined batch, so ask the database: when none of the
+            // completed rows is left, the completion committed (the server runs the statements in order) and only
+            // re-taking the lock (lock_timeout, statement_timeout, a cancel) or reading the head failed.
+            await OutboxStore.RollbackQuietlyAsync(_connection, _logger, _consumer);
+            var committed = await NoneLeftAsync(ids);
+            _finished = true;
+            await _connection.DisposeAsync();
+            if (committed)
+            {
+                throw new OutboxContinuationFailedException(e);
+            }
+            throw;
         }
 
         // The deletes are committed either way: this batch is done and the connection moves on or goes back.
@@ -498,6 +515,21 @@ internal sealed class OutboxBatch : IAsyncDisposable
             next = await ReadHeadAsync(cancellationToken);
         }
         return new OutboxBatch(_store, _connection, _partition, next);
+    }
+
+    /// <summary>True when none of <paramref name="ids"/> is in the outbox any more; false when some are, or the check fails.</summary>
+    private async Task<bool> NoneLeftAsync(long[] ids)
+    {
+        try
+        {
+            await using var command = new NpgsqlCommand($"SELECT NOT EXISTS (SELECT 1 FROM {_sql.OutboxTable} WHERE id = ANY($1))", _connection);
+            command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = ids });
+            return (bool)(await command.ExecuteScalarAsync(CancellationToken.None))!;
+        }
+        catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException)
+        {
+            return false;
+        }
     }
 
     /// <summary>The partition's first rows, in this transaction (the lock is held).</summary>
@@ -616,3 +648,10 @@ internal sealed record TransactionFence(TimeSpan IdleTimeout, TimeSpan SendWindo
         return new TransactionFence(idle, idle - apiTimeout - TimeSpan.FromSeconds(2));
     }
 }
+
+/// <summary>
+/// A batch's completion (dead letters inserted, rows deleted) was committed, but continuing on the same connection (re-taking
+/// the partition lock for the rows read ahead) failed: the caller counts the batch as done and reads again.
+/// </summary>
+internal sealed class OutboxContinuationFailedException(PostgresException inner)
+    : Exception("the batch was committed; re-taking the partition lock afterwards failed: " + inner.MessageText, inner);

@@ -382,6 +382,35 @@ public sealed class OutboxStoreTests(PostgresFixture pg) : IClassFixture<Postgre
         Assert.Equal(all, next.Rows.Select(r => r.Id));
     }
 
+    [Fact]
+    public async Task A_continuation_that_cannot_retake_the_lock_says_its_batch_was_committed()
+    {
+        // F12: the completion (DELETE, COMMIT) and the re-lock for the read-ahead run in one round trip. When only the
+        // re-lock fails (here: lock_timeout while another owner took the lock), the rows ARE deleted, and the caller
+        // must be told so (it counted them as "nothing deleted" and logged a database error).
+        var table = await TableAsync();
+        await table.InsertAsync(Rows(0, 9));
+        var consumer = PostgresFixture.UniqueName("c");
+        var shortLockWait = pg.Instance.UrlDsn + "&options=" + Uri.EscapeDataString("-c lock_timeout=200");
+        var ownerA = await StoreAsync(Options(table.Name, limit: 3, dsn: shortLockWait), consumer);
+        var ownerB = await StoreAsync(Options(table.Name, limit: 3), consumer);
+
+        var first = await ownerA.BeginBatchAsync(0, CancellationToken.None);
+        Assert.NotNull(first);
+        var ahead = await first.ReadAheadAsync(first.Rows[^1].Id, CancellationToken.None);
+        var bTakes = ownerB.BeginBatchAsync(0, CancellationToken.None);
+        await Poll.UntilAsync(async () => await WaitingForAdvisoryLockAsync() > 0, "owner B waits for the partition lock", TimeSpan.FromSeconds(10));
+
+        var done = first.Rows.Select(r => r.Id).ToArray();
+        var failure = await Assert.ThrowsAsync<OutboxContinuationFailedException>(() => first.CompleteAndContinueAsync(done, [], ahead, CancellationToken.None));
+        Assert.Equal("55P03", Assert.IsType<PostgresException>(failure.InnerException).SqlState); // lock_not_available
+        Assert.DoesNotContain(await table.IdsAsync(), id => done.Contains(id));
+
+        await using var b = await bTakes;
+        Assert.NotNull(b);
+        Assert.Equal(ahead.Select(r => r.Id), b.Rows.Select(r => r.Id));
+    }
+
     private async Task<long> WaitingForAdvisoryLockAsync()
     {
         await using var command = pg.DataSource.CreateCommand("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted");
