@@ -76,7 +76,7 @@ internal sealed class AdminClient : IDisposable
 }
 
 /// <summary>
-/// The pbm-style verbs: <c>cluster show|leave|down</c>, <c>shards</c>, <c>partitions list|show</c>. Tables by
+/// The pbm-style verbs: <c>cluster show|leave|down</c>, <c>shards</c>, <c>partitions list|show|pause|resume</c>. Tables by
 /// default, <c>--json</c> for scripts. Exit codes: 0 healthy, 1 the endpoint cannot be read (or refused the action),
 /// 2 usage (unknown partition, not confirmed), 3 unhealthy (a member unreachable, a partition stalled/unreachable).
 /// </summary>
@@ -260,6 +260,29 @@ internal static class AdminCli
             console.Write(grid);
         }
         return Str(p, "state") is "stalled" or "unreachable" ? Unhealthy : Ok;
+    }
+
+    /// <summary>
+    /// <c>partitions pause|resume ID</c>: POSTs to the admin endpoint. Exit 0 when a majority of the members confirmed
+    /// it, 1 when refused (token) or not confirmed yet, 2 for an unknown partition.
+    /// </summary>
+    public static async Task<int> PartitionPauseAsync(
+        AdminClient admin, string id, bool pause, IAnsiConsole console, TextWriter error, CancellationToken cancellationToken)
+    {
+        var action = pause ? "pause" : "resume";
+        var (status, body) = await admin.PostAsync($"/partitions/{action}?id={Uri.EscapeDataString(id)}", cancellationToken);
+        using (body)
+        {
+            if (status != HttpStatusCode.Accepted)
+            {
+                await error.WriteLineAsync($"{action} {id}: refused by {admin.BaseUrl}: HTTP {(int)status}: {Str(body.RootElement, "error")}");
+                return status is HttpStatusCode.NotFound or HttpStatusCode.BadRequest ? Usage : Unavailable;
+            }
+        }
+        console.WriteLine(pause
+            ? $"pause {id}: accepted (its in-flight batch finishes, nothing new starts; `partitions show {id}` says paused)"
+            : $"resume {id}: accepted");
+        return Ok;
     }
 
     /// <summary>A console on <paramref name="output"/>: colours only on a terminal, wide enough for addresses.</summary>

@@ -26,7 +26,7 @@ var jsonOption = new Option<bool>("--json") { Description = "Print JSON instead 
 var watchOption = new Option<bool>("--watch", "-w") { Description = "Refresh every 2 s until Ctrl-C." };
 var yesOption = new Option<bool>("--yes", "-y") { Description = "Do not ask for confirmation." };
 var consumerOption = new Option<string?>("--consumer") { Description = "Only this consumer's partitions." };
-var stateOption = new Option<string?>("--state") { Description = "Only partitions in this state (idle, delivering, retrying, stalled, unreachable, ...)." };
+var stateOption = new Option<string?>("--state") { Description = "Only partitions in this state (idle, delivering, retrying, stalled, paused, unreachable, ...)." };
 var addressArgument = new Argument<string>("ADDRESS") { Description = "Member address, akka.tcp://system@host:port." };
 var optionalAddressArgument = new Argument<string?>("ADDRESS") { Description = "Member address (default: the node behind --admin).", Arity = ArgumentArity.ZeroOrOne };
 var idArgument = new Argument<string>("ID") { Description = "Partition id: pg:<consumer>:<partition> or kafka:<consumer>:<topic>:<partition>." };
@@ -63,7 +63,13 @@ partitionsList.SetAction((r, ct) => Verb(r, r.GetValue(watchOption), (c, console
 var partitionsShow = new Command("show", "One partition in detail.") { idArgument, jsonOption };
 partitionsShow.SetAction((r, ct) => Verb(r, false, (c, console, t) => AdminCli.PartitionsShowAsync(
     c, r.GetValue(idArgument)!, r.GetValue(jsonOption), console, Console.Error, t), ct));
-var partitions = new Command("partitions", "Partition entities.") { partitionsList, partitionsShow };
+var partitionsPause = new Command("pause", "Pause a partition cluster-wide: its in-flight batch finishes, nothing new starts; it stays paused across hand-off and restart of its node.") { idArgument };
+partitionsPause.SetAction((r, ct) => Verb(r, false, (c, console, t) => AdminCli.PartitionPauseAsync(
+    c, r.GetValue(idArgument)!, pause: true, console, Console.Error, t), ct));
+var partitionsResume = new Command("resume", "Resume a paused partition.") { idArgument };
+partitionsResume.SetAction((r, ct) => Verb(r, false, (c, console, t) => AdminCli.PartitionPauseAsync(
+    c, r.GetValue(idArgument)!, pause: false, console, Console.Error, t), ct));
+var partitions = new Command("partitions", "Partition entities.") { partitionsList, partitionsShow, partitionsPause, partitionsResume };
 
 var root = new RootCommand("Centrifugo.Actors: delivers Centrifugo server-API commands from PostgreSQL outbox tables and Kafka topics.")
 {
