@@ -52,6 +52,7 @@ internal static partial class AdminActions
             (cluster, address) => cluster.Down(address)));
         app.MapPost("/partitions/pause", (HttpContext ctx, IServiceProvider sp) => PauseAsync(ctx, sp, pause: true));
         app.MapPost("/partitions/resume", (HttpContext ctx, IServiceProvider sp) => PauseAsync(ctx, sp, pause: false));
+        AdminDeadLetters.Map(app, json);
         app.MapGet("/status/paused", (IServiceProvider sp) =>
             Results.Json(new { paused = sp.GetRequiredService<NodeRuntime>().Paused.Snapshot().Order(StringComparer.Ordinal).ToArray() }, json));
     }
@@ -95,7 +96,7 @@ internal static partial class AdminActions
             : Results.Json(new { action, id, accepted = false, error = problem }, statusCode: 503);
     }
 
-    private static string Who(HttpContext ctx) =>
+    internal static string Who(HttpContext ctx) =>
         $"{ctx.Connection.RemoteIpAddress}:{ctx.Connection.RemotePort} user={Sanitize(ctx.Request.Headers[UserHeader].ToString())}";
 
     private static IResult Act(HttpContext ctx, IServiceProvider sp, string action, bool required, Action<Cluster, Address> apply)
@@ -136,7 +137,7 @@ internal static partial class AdminActions
         return Results.Json(new { action, address = address.ToString(), accepted = true }, statusCode: 202);
     }
 
-    private static bool Authorized(HttpContext ctx, string token)
+    internal static bool Authorized(HttpContext ctx, string token)
     {
         if (token.Length == 0)
         {
@@ -159,9 +160,9 @@ internal static partial class AdminActions
 
     [LoggerMessage(EventId = 1201, Level = LogLevel.Information,
         Message = "Admin action {Action} on {Address} by {Who} at {At:O}")]
-    private static partial void LogAction(ILogger logger, string action, string address, string who, DateTimeOffset at);
+    internal static partial void LogAction(ILogger logger, string action, string address, string who, DateTimeOffset at);
 
     [LoggerMessage(EventId = 1202, Level = LogLevel.Warning,
         Message = "Admin action {Action} refused (no valid bearer token) from {Who}")]
-    private static partial void LogRefused(ILogger logger, string action, string who);
+    internal static partial void LogRefused(ILogger logger, string action, string who);
 }

@@ -285,6 +285,83 @@ internal static class AdminCli
         return Ok;
     }
 
+    /// <summary><c>dead-letters list [--consumer NAME] [--limit N]</c>: the oldest dead letters per postgresql consumer.</summary>
+    public static async Task<int> DeadLettersListAsync(
+        AdminClient admin, string? consumer, int limit, bool json, IAnsiConsole console, CancellationToken cancellationToken)
+    {
+        var query = $"/dead-letters?limit={limit.ToString(CultureInfo.InvariantCulture)}" + (consumer is null ? "" : "&consumer=" + Uri.EscapeDataString(consumer));
+        using var doc = await admin.GetAsync(query, cancellationToken);
+        var consumers = doc.RootElement.GetProperty("consumers").EnumerateArray().ToArray();
+        if (json)
+        {
+            console.Profile.Out.Writer.WriteLine(JsonSerializer.Serialize(doc.RootElement, Indented));
+            return Ok;
+        }
+        foreach (var c in consumers)
+        {
+            var items = c.GetProperty("items").EnumerateArray().ToArray();
+            console.WriteLine($"{Str(c, "consumer")} ({Str(c, "source")}, {Str(c, "table")}): {Num(c, "total")} dead letter(s), showing {items.Length}");
+            var table = NewTable("ID", "PARTITION", "METHOD", "FAILED AT", "REASON", "PAYLOAD");
+            foreach (var item in items)
+            {
+                table.AddRow(Cells(Num(item, "id"), Num(item, "partition"), Str(item, "method"), Str(item, "failed_at"),
+                    Trim(Str(item, "reason"), 50), Trim(Str(item, "payload"), 60)));
+            }
+            console.Write(table);
+        }
+        return Ok;
+    }
+
+    /// <summary>
+    /// <c>dead-letters replay --consumer NAME (--ids 1,2,… | --all)</c>: dead letters back into the outbox (same
+    /// partition, id order, new ids), each at most once. Exit 0 done, 1 refused/unavailable, 2 usage.
+    /// </summary>
+    public static async Task<int> DeadLettersReplayAsync(
+        AdminClient admin, string consumer, IReadOnlyList<long> ids, bool all, bool json, IAnsiConsole console, TextWriter error,
+        CancellationToken cancellationToken)
+    {
+        if (all == (ids.Count > 0))
+        {
+            await error.WriteLineAsync("dead-letters replay needs exactly one of --ids and --all");
+            return Usage;
+        }
+        var path = $"/dead-letters/replay?consumer={Uri.EscapeDataString(consumer)}" +
+                   (all ? "&all=true" : "&ids=" + string.Join(',', ids.Select(i => i.ToString(CultureInfo.InvariantCulture))));
+        var replayed = 0L;
+        var notFound = new List<long>();
+        var results = new List<JsonElement>();
+        bool more;
+        do
+        {
+            var (status, body) = await admin.PostAsync(path, cancellationToken);
+            using (body)
+            {
+                if (status != HttpStatusCode.OK)
+                {
+                    await error.WriteLineAsync($"dead-letters replay refused by {admin.BaseUrl}: HTTP {(int)status}: {Str(body.RootElement, "error")}");
+                    return status is HttpStatusCode.NotFound or HttpStatusCode.BadRequest ? Usage : Unavailable;
+                }
+                var root = body.RootElement;
+                results.Add(root.Clone());
+                replayed += root.GetProperty("replayed").GetInt64();
+                notFound.AddRange(root.GetProperty("not_found").EnumerateArray().Select(e => e.GetInt64()));
+                more = root.GetProperty("more").GetBoolean();
+            }
+        }
+        while (more);
+
+        if (json)
+        {
+            console.Profile.Out.Writer.WriteLine(JsonSerializer.Serialize(results.Count == 1 ? (object)results[0] : results, Indented));
+        }
+        else
+        {
+            console.WriteLine($"replayed {replayed} dead letter(s) of {consumer} into the outbox" +
+                              (notFound.Count > 0 ? $"; not in the dead-letter table (already replayed?): {string.Join(",", notFound)}" : ""));
+        }
+        return Ok;
+    }
+
     /// <summary>A console on <paramref name="output"/>: colours only on a terminal, wide enough for addresses.</summary>
     public static IAnsiConsole Console(TextWriter output)
     {

@@ -71,6 +71,22 @@ partitionsResume.SetAction((r, ct) => Verb(r, false, (c, console, t) => AdminCli
     c, r.GetValue(idArgument)!, pause: false, console, Console.Error, t), ct));
 var partitions = new Command("partitions", "Partition entities.") { partitionsList, partitionsShow, partitionsPause, partitionsResume };
 
+var dlConsumerOption = new Option<string?>("--consumer") { Description = "Only this consumer (postgresql consumers; kafka: not yet)." };
+var limitOption = new Option<int>("--limit") { Description = "At most this many dead letters per consumer (oldest first).", DefaultValueFactory = _ => 50 };
+var deadLettersList = new Command("list", "Dead letters of the postgresql consumers, oldest first: id, partition, method, failed at, reason, payload.")
+    { dlConsumerOption, limitOption, jsonOption };
+deadLettersList.SetAction((r, ct) => Verb(r, false, (c, console, t) => AdminCli.DeadLettersListAsync(
+    c, r.GetValue(dlConsumerOption), r.GetValue(limitOption), r.GetValue(jsonOption), console, t), ct));
+var replayConsumerOption = new Option<string>("--consumer") { Description = "The consumer whose dead letters are replayed.", Required = true };
+var idsOption = new Option<long[]>("--ids") { Description = "Dead-letter ids to replay (space or comma separated).", AllowMultipleArgumentsPerToken = true, CustomParser = r =>
+    r.Tokens.SelectMany(t => t.Value.Split(',', StringSplitOptions.RemoveEmptyEntries)).Select(v => long.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray() };
+var allOption = new Option<bool>("--all") { Description = "Replay every dead letter of the consumer." };
+var deadLettersReplay = new Command("replay", "Put dead letters back into the outbox (same partition, id order), each at most once.")
+    { replayConsumerOption, idsOption, allOption, jsonOption };
+deadLettersReplay.SetAction((r, ct) => Verb(r, false, (c, console, t) => AdminCli.DeadLettersReplayAsync(
+    c, r.GetValue(replayConsumerOption)!, r.GetValue(idsOption) ?? [], r.GetValue(allOption), r.GetValue(jsonOption), console, Console.Error, t), ct));
+var deadLetters = new Command("dead-letters", "Dead letters (postgresql consumers).") { deadLettersList, deadLettersReplay };
+
 var root = new RootCommand("Centrifugo.Actors: delivers Centrifugo server-API commands from PostgreSQL outbox tables and Kafka topics.")
 {
     run,
@@ -79,6 +95,7 @@ var root = new RootCommand("Centrifugo.Actors: delivers Centrifugo server-API co
     cluster,
     shards,
     partitions,
+    deadLetters,
     adminOption,
 };
 
