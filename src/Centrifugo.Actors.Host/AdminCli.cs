@@ -218,11 +218,12 @@ internal static class AdminCli
             return unhealthy ? Unhealthy : Ok;
         }
 
-        var table = NewTable("PARTITION", "NODE", "STATE", "DELIVERED", "DEAD", "ERRORS", "LAG", "LAST ERROR");
+        var table = NewTable("PARTITION", "NODE", "STATE", "POSITION", "BACKLOG/LAG", "DELIVERED", "DEAD", "ERRORS", "LAST ERROR");
         foreach (var p in rows)
         {
-            table.AddRow(Cells(Str(p, "entity_id"), Str(p, "node"), Str(p, "state"), Num(p, "delivered"), Num(p, "dead_lettered"),
-                Num(p, "errors"), Num(p, "lag"), Trim(Str(p, "last_error"), 60)));
+            table.AddRow(Cells(Str(p, "entity_id"), Str(p, "node"), Str(p, "state"), Num(p, "position"),
+                Str(p, "source") == "kafka" ? Num(p, "lag") : Num(p, "backlog"), Num(p, "delivered"), Num(p, "dead_lettered"),
+                Num(p, "errors"), Trim(Str(p, "last_error"), 60)));
         }
         console.WriteLine($"partitions: {rows.Length}" + (unhealthy ? $" ({rows.Count(p => Str(p, "state") is "stalled" or "unreachable")} stalled or unreachable)" : ""));
         console.Write(table);

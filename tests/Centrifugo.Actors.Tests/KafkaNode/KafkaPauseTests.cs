@@ -57,5 +57,14 @@ public sealed class KafkaPauseTests : IAsyncLifetime
         await Poll.UntilAsync(() => Committed(_cluster.Bootstrap, group, topic, 1) == perPartition, "partition 1 delivered and committed after resume", TimeSpan.FromSeconds(60));
         Assert.Equal(Enumerable.Range(0, perPartition).Select(i => (long)i), _standIn.ReceivedFor("kp:p1").Select(Seq));
         Assert.DoesNotContain(node.Board.Snapshot(), s => s.State == PartitionState.Paused);
+
+        // The lag gauge carries consumer, topic and partition; both partitions are caught up.
+        using var http = new HttpClient();
+        await Poll.UntilAsync(async () =>
+        {
+            var metrics = await http.GetStringAsync(new Uri(node.AdminUrl + "/metrics"));
+            return metrics.Contains($"centrifugo_actors_kafka_lag{{consumer_name=\"k_pause\",topic=\"{topic}\",partition=\"1\"}} 0", StringComparison.Ordinal)
+                && metrics.Contains($"centrifugo_actors_kafka_lag{{consumer_name=\"k_pause\",topic=\"{topic}\",partition=\"0\"}} 0", StringComparison.Ordinal);
+        }, "kafka lag gauge with its labels", TimeSpan.FromSeconds(30));
     }
 }

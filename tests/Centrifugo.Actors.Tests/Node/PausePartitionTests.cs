@@ -74,6 +74,25 @@ public sealed class PausePartitionTests(PostgresFixture pg) : IClassFixture<Post
         var list = await Run((c, console, err, ct) => AdminCli.PartitionsListAsync(c, "pg_pause", "paused", json: false, console, ct), node.AdminUrl);
         Assert.Equal(AdminCli.Ok, list.Code);
         Assert.Matches(@"pg:pg_pause:1\s+akka\.tcp://\S+\s+paused", list.Out);
+        // Position (next outbox id) and backlog of the paused partition, in the table, the JSON and the metric.
+        var listJson = await Run((c, console, err, ct) => AdminCli.PartitionsListAsync(c, "pg_pause", null, json: true, console, ct), node.AdminUrl);
+        var head = (await table.IdsAsync()).Min();
+        using (var doc = JsonDocument.Parse(listJson.Out))
+        {
+            var p1 = doc.RootElement.EnumerateArray().Single(p => p.GetProperty("entity_id").GetString() == "pg:pg_pause:1");
+            Assert.Equal(PerPartition, p1.GetProperty("backlog").GetInt64());
+            Assert.Equal(head, p1.GetProperty("position").GetInt64());
+            var p0 = doc.RootElement.EnumerateArray().Single(p => p.GetProperty("entity_id").GetString() == "pg:pg_pause:0");
+            Assert.Equal(0, p0.GetProperty("backlog").GetInt64());
+        }
+        Assert.Matches($@"pg:pg_pause:1\s+akka\.tcp://\S+\s+paused\s+{head}\s+{PerPartition}\s+", list.Out);
+        using (var http = new HttpClient())
+        {
+            var metrics = await http.GetStringAsync(new Uri(node.AdminUrl + "/metrics"));
+            Assert.Contains($"centrifugo_actors_outbox_backlog{{consumer_name=\"pg_pause\",partition=\"1\"}} {PerPartition}", metrics, StringComparison.Ordinal);
+            Assert.Contains("centrifugo_actors_outbox_backlog{consumer_name=\"pg_pause\",partition=\"0\"} 0", metrics, StringComparison.Ordinal);
+        }
+
         var show = await Run((c, console, err, ct) => AdminCli.PartitionsShowAsync(c, "pg:pg_pause:1", json: true, console, err, ct), node.AdminUrl);
         using (var doc = JsonDocument.Parse(show.Out))
         {
