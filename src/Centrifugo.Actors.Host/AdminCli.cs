@@ -357,7 +357,7 @@ internal static class AdminCli
         }
         else
         {
-            console.WriteLine($"replayed {replayed} dead letter(s) of {consumer} into the outbox" +
+            console.WriteLine($"replayed {replayed} dead letter(s) of {consumer}" +
                               (notFound.Count > 0 ? $"; not in the dead-letter table (already replayed?): {string.Join(",", notFound)}" : ""));
         }
         return Ok;

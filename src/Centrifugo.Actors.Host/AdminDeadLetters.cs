@@ -10,9 +10,9 @@ using Microsoft.Extensions.Logging;
 namespace Centrifugo.Actors.Host;
 
 /// <summary>
-/// GET /dead-letters?consumer=&amp;limit= and POST /dead-letters/replay?consumer=&amp;ids=1,2|all=true for postgresql
-/// consumers. Both need the bearer token when one is set (dead letters carry application payloads); the replay is
-/// logged like every admin action. Kafka consumers answer 501 (not implemented yet: docs/operations.md).
+/// GET /dead-letters?consumer=&amp;limit= and POST /dead-letters/replay?consumer=&amp;ids=1,2|all=true (kafka: all
+/// only). Both need the bearer token when one is set (dead letters carry application payloads); the replay is logged
+/// like every admin action.
 /// </summary>
 internal static class AdminDeadLetters
 {
@@ -37,6 +37,11 @@ internal static class AdminDeadLetters
             {
                 var (total, items) = await OutboxDeadLetters.ListAsync(outbox.Store, limit, ctx.RequestAborted);
                 result.Add(new { consumer = outbox.Consumer, source = "postgresql", table = outbox.Store.Sql.DeadLetterTable, total, items });
+            }
+            foreach (var kafka in runtime.Kafka.Values.Where(k => consumer.Length == 0 || k.Consumer == consumer).OrderBy(k => k.Consumer, StringComparer.Ordinal))
+            {
+                var (total, items) = await KafkaDeadLetters.ListAsync(kafka.Consumer, kafka.Options, limit, ctx.RequestAborted);
+                result.Add(new { consumer = kafka.Consumer, source = "kafka", table = string.Join(",", KafkaDeadLetters.Topics(kafka.Options)), total, items });
             }
             return Results.Json(new { consumers = result }, json);
         });
@@ -77,6 +82,25 @@ internal static class AdminDeadLetters
             }
 
             var target = all ? $"{consumer} all" : $"{consumer} ids {string.Join(',', ids)}";
+            if (runtime.Kafka.TryGetValue(consumer, out var kafka))
+            {
+                if (!all)
+                {
+                    return Results.Json(new { error = "kafka dead letters are replayed in offset order from the replay group's committed offset: use --all" }, statusCode: 400);
+                }
+                AdminActions.LogAction(logger, "dead-letters replay", target, who, DateTimeOffset.UtcNow);
+                var moved = await KafkaDeadLetters.ReplayAsync(consumer, kafka.Options, ctx.RequestAborted);
+                return Results.Json(new
+                {
+                    consumer,
+                    replayed = moved.Replayed,
+                    skipped_other_consumers = moved.Skipped,
+                    committed = moved.Committed,
+                    replay_group = KafkaDeadLetters.ReplayGroup(kafka.Options),
+                    not_found = Array.Empty<long>(),
+                    more = false,
+                }, json);
+            }
             AdminActions.LogAction(logger, "dead-letters replay", target.Length > 200 ? target[..200] + "..." : target, who, DateTimeOffset.UtcNow);
             var result = await OutboxDeadLetters.ReplayAsync(runtime.Outbox[consumer].Store, all ? null : ids, ctx.RequestAborted);
             var missing = all ? [] : ids.Except(result.DeadLetterIds).Order().ToArray();
@@ -93,8 +117,6 @@ internal static class AdminDeadLetters
     }
 
     private static IResult? Unsupported(NodeRuntime runtime, string consumer) =>
-        runtime.Outbox.ContainsKey(consumer) ? null
-        : runtime.Kafka.ContainsKey(consumer)
-            ? Results.Json(new { error = $"consumer {consumer} is a kafka consumer: dead-letter list/replay is implemented for postgresql consumers only so far" }, statusCode: 501)
+        runtime.Outbox.ContainsKey(consumer) || runtime.Kafka.ContainsKey(consumer) ? null
             : Results.Json(new { error = $"no enabled consumer {consumer} in this node's configuration" }, statusCode: 404);
 }

@@ -71,9 +71,9 @@ partitionsResume.SetAction((r, ct) => Verb(r, false, (c, console, t) => AdminCli
     c, r.GetValue(idArgument)!, pause: false, console, Console.Error, t), ct));
 var partitions = new Command("partitions", "Partition entities.") { partitionsList, partitionsShow, partitionsPause, partitionsResume };
 
-var dlConsumerOption = new Option<string?>("--consumer") { Description = "Only this consumer (postgresql consumers; kafka: not yet)." };
+var dlConsumerOption = new Option<string?>("--consumer") { Description = "Only this consumer." };
 var limitOption = new Option<int>("--limit") { Description = "At most this many dead letters per consumer (oldest first).", DefaultValueFactory = _ => 50 };
-var deadLettersList = new Command("list", "Dead letters of the postgresql consumers, oldest first: id, partition, method, failed at, reason, payload.")
+var deadLettersList = new Command("list", "Dead letters, oldest first: outbox rows (id, partition, method, reason, payload) and kafka dead-letter records (source topic/partition/offset, reason).")
     { dlConsumerOption, limitOption, jsonOption };
 deadLettersList.SetAction((r, ct) => Verb(r, false, (c, console, t) => AdminCli.DeadLettersListAsync(
     c, r.GetValue(dlConsumerOption), r.GetValue(limitOption), r.GetValue(jsonOption), console, t), ct));
@@ -81,11 +81,11 @@ var replayConsumerOption = new Option<string>("--consumer") { Description = "The
 var idsOption = new Option<long[]>("--ids") { Description = "Dead-letter ids to replay (space or comma separated).", AllowMultipleArgumentsPerToken = true, CustomParser = r =>
     r.Tokens.SelectMany(t => t.Value.Split(',', StringSplitOptions.RemoveEmptyEntries)).Select(v => long.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray() };
 var allOption = new Option<bool>("--all") { Description = "Replay every dead letter of the consumer." };
-var deadLettersReplay = new Command("replay", "Put dead letters back into the outbox (same partition, id order), each at most once.")
+var deadLettersReplay = new Command("replay", "Put dead letters back: outbox rows into the outbox (same partition, id order); kafka records to their source topic-partition (offset order, --all only). Each at most once.")
     { replayConsumerOption, idsOption, allOption, jsonOption };
 deadLettersReplay.SetAction((r, ct) => Verb(r, false, (c, console, t) => AdminCli.DeadLettersReplayAsync(
     c, r.GetValue(replayConsumerOption)!, r.GetValue(idsOption) ?? [], r.GetValue(allOption), r.GetValue(jsonOption), console, Console.Error, t), ct));
-var deadLetters = new Command("dead-letters", "Dead letters (postgresql consumers).") { deadLettersList, deadLettersReplay };
+var deadLetters = new Command("dead-letters", "Dead letters of the outbox and kafka consumers.") { deadLettersList, deadLettersReplay };
 
 var root = new RootCommand("Centrifugo.Actors: delivers Centrifugo server-API commands from PostgreSQL outbox tables and Kafka topics.")
 {
