@@ -91,6 +91,8 @@ public sealed class PausePartitionTests(PostgresFixture pg) : IClassFixture<Post
             var metrics = await http.GetStringAsync(new Uri(node.AdminUrl + "/metrics"));
             Assert.Contains($"centrifugo_actors_outbox_backlog{{consumer_name=\"pg_pause\",partition=\"1\"}} {PerPartition}", metrics, StringComparison.Ordinal);
             Assert.Contains("centrifugo_actors_outbox_backlog{consumer_name=\"pg_pause\",partition=\"0\"} 0", metrics, StringComparison.Ordinal);
+            using var pausedSet = JsonDocument.Parse(await http.GetStringAsync(new Uri(node.AdminUrl + "/status/paused")));
+            Assert.Equal(["pg:pg_pause:1"], pausedSet.RootElement.GetProperty("paused").EnumerateArray().Select(e => e.GetString()!).ToArray());
         }
 
         var show = await Run((c, console, err, ct) => AdminCli.PartitionsShowAsync(c, "pg:pg_pause:1", json: true, console, err, ct), node.AdminUrl);
