@@ -6,6 +6,26 @@ using Spectre.Console;
 
 namespace Centrifugo.Actors.Host;
 
+/// <summary>
+/// Delivery rates for <c>partitions list --watch</c>: messages finished (delivered + dead-lettered) per second since
+/// the previous refresh, per partition; "-" on the first refresh and when the partition moved (its counters restart).
+/// </summary>
+internal sealed class DeliveryRates
+{
+    private readonly Dictionary<string, (string Node, long Done, DateTimeOffset At)> _last = new(StringComparer.Ordinal);
+
+    public string Next(string entityId, string node, long done, DateTimeOffset at)
+    {
+        var text = "-";
+        if (_last.TryGetValue(entityId, out var previous) && previous.Node == node && done >= previous.Done && at > previous.At)
+        {
+            text = ((done - previous.Done) / (at - previous.At).TotalSeconds).ToString("0.#", CultureInfo.InvariantCulture);
+        }
+        _last[entityId] = (node, done, at);
+        return text;
+    }
+}
+
 /// <summary>The admin endpoint could not be read (exit 1).</summary>
 internal sealed class AdminUnavailableException(string message) : Exception(message);
 
@@ -204,7 +224,8 @@ internal static class AdminCli
     }
 
     public static async Task<int> PartitionsListAsync(
-        AdminClient admin, string? consumer, string? state, bool json, IAnsiConsole console, CancellationToken cancellationToken)
+        AdminClient admin, string? consumer, string? state, bool json, IAnsiConsole console, CancellationToken cancellationToken,
+        DeliveryRates? rates = null)
     {
         using var doc = await admin.GetAsync("/status/partitions?scope=cluster", cancellationToken);
         var rows = doc.RootElement.EnumerateArray()
@@ -218,12 +239,15 @@ internal static class AdminCli
             return unhealthy ? Unhealthy : Ok;
         }
 
-        var table = NewTable("PARTITION", "NODE", "STATE", "POSITION", "BACKLOG/LAG", "DELIVERED", "DEAD", "ERRORS", "LAST ERROR");
+        var table = NewTable("PARTITION", "NODE", "STATE", "POSITION", "BACKLOG/LAG", "DELIVERED", "DEAD", "ERRORS", "RATE/S", "LAST ERROR");
+        var now = DateTimeOffset.UtcNow;
         foreach (var p in rows)
         {
+            var done = (p.TryGetProperty("delivered", out var d) && d.ValueKind == JsonValueKind.Number ? d.GetInt64() : 0)
+                       + (p.TryGetProperty("dead_lettered", out var x) && x.ValueKind == JsonValueKind.Number ? x.GetInt64() : 0);
             table.AddRow(Cells(Str(p, "entity_id"), Str(p, "node"), Str(p, "state"), Num(p, "position"),
                 Str(p, "source") == "kafka" ? Num(p, "lag") : Num(p, "backlog"), Num(p, "delivered"), Num(p, "dead_lettered"),
-                Num(p, "errors"), Trim(Str(p, "last_error"), 60)));
+                Num(p, "errors"), rates?.Next(Str(p, "entity_id"), Str(p, "node"), done, now) ?? "-", Trim(Str(p, "last_error"), 60)));
         }
         console.WriteLine($"partitions: {rows.Length}" + (unhealthy ? $" ({rows.Count(p => Str(p, "state") is "stalled" or "unreachable")} stalled or unreachable)" : ""));
         console.Write(table);

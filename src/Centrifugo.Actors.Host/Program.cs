@@ -58,8 +58,12 @@ shards.SetAction((r, ct) => Verb(r, false, (c, console, t) => AdminCli.ShardsAsy
 
 var partitionsList = new Command("list", "Every partition in the cluster: owner node, state, counters, lag, last error. Exit 3 if one is stalled or unreachable.")
     { consumerOption, stateOption, jsonOption, watchOption };
-partitionsList.SetAction((r, ct) => Verb(r, r.GetValue(watchOption), (c, console, t) => AdminCli.PartitionsListAsync(
-    c, r.GetValue(consumerOption), r.GetValue(stateOption), r.GetValue(jsonOption), console, t), ct));
+partitionsList.SetAction((r, ct) =>
+{
+    var rates = new DeliveryRates();
+    return Verb(r, r.GetValue(watchOption), (c, console, t) => AdminCli.PartitionsListAsync(
+        c, r.GetValue(consumerOption), r.GetValue(stateOption), r.GetValue(jsonOption), console, t, rates), ct);
+});
 var partitionsShow = new Command("show", "One partition in detail.") { idArgument, jsonOption };
 partitionsShow.SetAction((r, ct) => Verb(r, false, (c, console, t) => AdminCli.PartitionsShowAsync(
     c, r.GetValue(idArgument)!, r.GetValue(jsonOption), console, Console.Error, t), ct));
