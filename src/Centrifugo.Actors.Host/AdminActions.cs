@@ -14,7 +14,8 @@ namespace Centrifugo.Actors.Host;
 
 /// <summary>
 /// The operator routes behind the CLI: GET /status/shards (Akka's GetClusterShardingStats: shards and partitions per
-/// node), POST /cluster/leave[?address=] and POST /cluster/down?address=. Mutations are POST only, need the bearer
+/// node), POST /cluster/leave[?address=], POST /cluster/down?address=, POST /partitions/pause?id= and
+/// POST /partitions/resume?id= (GET /status/paused lists the paused set as this node sees it). Mutations are POST only, need the bearer
 /// token when admin.token is set (required by start-up validation whenever the endpoint binds beyond loopback,
 /// compared in constant time), and are logged at information level with who (remote address, the CLI's user
 /// header), what and when.
@@ -49,13 +50,60 @@ internal static partial class AdminActions
             (cluster, address) => cluster.Leave(address)));
         app.MapPost("/cluster/down", (HttpContext ctx, IServiceProvider sp) => Act(ctx, sp, "down", required: true,
             (cluster, address) => cluster.Down(address)));
+        app.MapPost("/partitions/pause", (HttpContext ctx, IServiceProvider sp) => PauseAsync(ctx, sp, pause: true));
+        app.MapPost("/partitions/resume", (HttpContext ctx, IServiceProvider sp) => PauseAsync(ctx, sp, pause: false));
+        AdminDeadLetters.Map(app, json);
+        app.MapGet("/status/paused", (IServiceProvider sp) =>
+            Results.Json(new { paused = sp.GetRequiredService<NodeRuntime>().Paused.Snapshot().Order(StringComparer.Ordinal).ToArray() }, json));
     }
+
+    /// <summary>
+    /// POST /partitions/pause?id= and /partitions/resume?id=: adds/removes the id in the cluster-wide paused set
+    /// (Distributed Data, WriteMajority). 202 when a majority confirmed it, 503 when only this node applied it so far.
+    /// </summary>
+    private static async Task<IResult> PauseAsync(HttpContext ctx, IServiceProvider sp, bool pause)
+    {
+        var action = pause ? "pause" : "resume";
+        var runtime = sp.GetRequiredService<NodeRuntime>();
+        var logger = sp.GetRequiredService<ILoggerFactory>().CreateLogger("Centrifugo.Actors.Admin");
+        var who = Who(ctx);
+        if (!Authorized(ctx, runtime.Options.Admin.Token))
+        {
+            LogRefused(logger, action, who);
+            return Results.Json(new { error = "a valid bearer token is required (admin.token / CENTRIFUGO_ACTORS_ADMIN_TOKEN)" }, statusCode: 401);
+        }
+
+        var id = ctx.Request.Query["id"].ToString();
+        if (id.Length == 0)
+        {
+            return Results.Json(new { error = $"{action} needs ?id=<partition id>" }, statusCode: 400);
+        }
+        var known = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var catalog in runtime.Catalogs)
+        {
+            known.UnionWith(await catalog.EntityIdsAsync(ctx.RequestAborted));
+        }
+        // A resume of an id no longer configured is allowed (it clears a stale entry).
+        if (pause && !known.Contains(id))
+        {
+            return Results.Json(new { error = $"no partition {id} in this node's configuration (see `partitions list`)" }, statusCode: 404);
+        }
+
+        LogAction(logger, action, id, who, DateTimeOffset.UtcNow);
+        var problem = await Centrifugo.Actors.Operations.PausedPartitions.UpdateAsync(sp.GetRequiredService<ActorSystem>(), id, pause, ctx.RequestAborted);
+        return problem is null
+            ? Results.Json(new { action, id, accepted = true }, statusCode: 202)
+            : Results.Json(new { action, id, accepted = false, error = problem }, statusCode: 503);
+    }
+
+    internal static string Who(HttpContext ctx) =>
+        $"{ctx.Connection.RemoteIpAddress}:{ctx.Connection.RemotePort} user={Sanitize(ctx.Request.Headers[UserHeader].ToString())}";
 
     private static IResult Act(HttpContext ctx, IServiceProvider sp, string action, bool required, Action<Cluster, Address> apply)
     {
         var runtime = sp.GetRequiredService<NodeRuntime>();
         var logger = sp.GetRequiredService<ILoggerFactory>().CreateLogger("Centrifugo.Actors.Admin");
-        var who = $"{ctx.Connection.RemoteIpAddress}:{ctx.Connection.RemotePort} user={Sanitize(ctx.Request.Headers[UserHeader].ToString())}";
+        var who = Who(ctx);
         if (!Authorized(ctx, runtime.Options.Admin.Token))
         {
             LogRefused(logger, action, who);
@@ -89,7 +137,7 @@ internal static partial class AdminActions
         return Results.Json(new { action, address = address.ToString(), accepted = true }, statusCode: 202);
     }
 
-    private static bool Authorized(HttpContext ctx, string token)
+    internal static bool Authorized(HttpContext ctx, string token)
     {
         if (token.Length == 0)
         {
@@ -112,9 +160,9 @@ internal static partial class AdminActions
 
     [LoggerMessage(EventId = 1201, Level = LogLevel.Information,
         Message = "Admin action {Action} on {Address} by {Who} at {At:O}")]
-    private static partial void LogAction(ILogger logger, string action, string address, string who, DateTimeOffset at);
+    internal static partial void LogAction(ILogger logger, string action, string address, string who, DateTimeOffset at);
 
     [LoggerMessage(EventId = 1202, Level = LogLevel.Warning,
         Message = "Admin action {Action} refused (no valid bearer token) from {Who}")]
-    private static partial void LogRefused(ILogger logger, string action, string who);
+    internal static partial void LogRefused(ILogger logger, string action, string who);
 }

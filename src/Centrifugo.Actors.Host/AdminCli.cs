@@ -6,6 +6,26 @@ using Spectre.Console;
 
 namespace Centrifugo.Actors.Host;
 
+/// <summary>
+/// Delivery rates for <c>partitions list --watch</c>: messages finished (delivered + dead-lettered) per second since
+/// the previous refresh, per partition; "-" on the first refresh and when the partition moved (its counters restart).
+/// </summary>
+internal sealed class DeliveryRates
+{
+    private readonly Dictionary<string, (string Node, long Done, DateTimeOffset At)> _last = new(StringComparer.Ordinal);
+
+    public string Next(string entityId, string node, long done, DateTimeOffset at)
+    {
+        var text = "-";
+        if (_last.TryGetValue(entityId, out var previous) && previous.Node == node && done >= previous.Done && at > previous.At)
+        {
+            text = ((done - previous.Done) / (at - previous.At).TotalSeconds).ToString("0.#", CultureInfo.InvariantCulture);
+        }
+        _last[entityId] = (node, done, at);
+        return text;
+    }
+}
+
 /// <summary>The admin endpoint could not be read (exit 1).</summary>
 internal sealed class AdminUnavailableException(string message) : Exception(message);
 
@@ -76,7 +96,7 @@ internal sealed class AdminClient : IDisposable
 }
 
 /// <summary>
-/// The pbm-style verbs: <c>cluster show|leave|down</c>, <c>shards</c>, <c>partitions list|show</c>. Tables by
+/// The pbm-style verbs: <c>cluster show|leave|down</c>, <c>shards</c>, <c>partitions list|show|pause|resume</c>. Tables by
 /// default, <c>--json</c> for scripts. Exit codes: 0 healthy, 1 the endpoint cannot be read (or refused the action),
 /// 2 usage (unknown partition, not confirmed), 3 unhealthy (a member unreachable, a partition stalled/unreachable).
 /// </summary>
@@ -204,7 +224,8 @@ internal static class AdminCli
     }
 
     public static async Task<int> PartitionsListAsync(
-        AdminClient admin, string? consumer, string? state, bool json, IAnsiConsole console, CancellationToken cancellationToken)
+        AdminClient admin, string? consumer, string? state, bool json, IAnsiConsole console, CancellationToken cancellationToken,
+        DeliveryRates? rates = null)
     {
         using var doc = await admin.GetAsync("/status/partitions?scope=cluster", cancellationToken);
         var rows = doc.RootElement.EnumerateArray()
@@ -218,11 +239,15 @@ internal static class AdminCli
             return unhealthy ? Unhealthy : Ok;
         }
 
-        var table = NewTable("PARTITION", "NODE", "STATE", "DELIVERED", "DEAD", "ERRORS", "LAG", "LAST ERROR");
+        var table = NewTable("PARTITION", "NODE", "STATE", "POSITION", "BACKLOG/LAG", "DELIVERED", "DEAD", "ERRORS", "RATE/S", "LAST ERROR");
+        var now = DateTimeOffset.UtcNow;
         foreach (var p in rows)
         {
-            table.AddRow(Cells(Str(p, "entity_id"), Str(p, "node"), Str(p, "state"), Num(p, "delivered"), Num(p, "dead_lettered"),
-                Num(p, "errors"), Num(p, "lag"), Trim(Str(p, "last_error"), 60)));
+            var done = (p.TryGetProperty("delivered", out var d) && d.ValueKind == JsonValueKind.Number ? d.GetInt64() : 0)
+                       + (p.TryGetProperty("dead_lettered", out var x) && x.ValueKind == JsonValueKind.Number ? x.GetInt64() : 0);
+            table.AddRow(Cells(Str(p, "entity_id"), Str(p, "node"), Str(p, "state"), Num(p, "position"),
+                Str(p, "source") == "kafka" ? Num(p, "lag") : Num(p, "backlog"), Num(p, "delivered"), Num(p, "dead_lettered"),
+                Num(p, "errors"), rates?.Next(Str(p, "entity_id"), Str(p, "node"), done, now) ?? "-", Trim(Str(p, "last_error"), 60)));
         }
         console.WriteLine($"partitions: {rows.Length}" + (unhealthy ? $" ({rows.Count(p => Str(p, "state") is "stalled" or "unreachable")} stalled or unreachable)" : ""));
         console.Write(table);
@@ -260,6 +285,106 @@ internal static class AdminCli
             console.Write(grid);
         }
         return Str(p, "state") is "stalled" or "unreachable" ? Unhealthy : Ok;
+    }
+
+    /// <summary>
+    /// <c>partitions pause|resume ID</c>: POSTs to the admin endpoint. Exit 0 when a majority of the members confirmed
+    /// it, 1 when refused (token) or not confirmed yet, 2 for an unknown partition.
+    /// </summary>
+    public static async Task<int> PartitionPauseAsync(
+        AdminClient admin, string id, bool pause, IAnsiConsole console, TextWriter error, CancellationToken cancellationToken)
+    {
+        var action = pause ? "pause" : "resume";
+        var (status, body) = await admin.PostAsync($"/partitions/{action}?id={Uri.EscapeDataString(id)}", cancellationToken);
+        using (body)
+        {
+            if (status != HttpStatusCode.Accepted)
+            {
+                await error.WriteLineAsync($"{action} {id}: refused by {admin.BaseUrl}: HTTP {(int)status}: {Str(body.RootElement, "error")}");
+                return status is HttpStatusCode.NotFound or HttpStatusCode.BadRequest ? Usage : Unavailable;
+            }
+        }
+        console.WriteLine(pause
+            ? $"pause {id}: accepted (its in-flight batch finishes, nothing new starts; `partitions show {id}` says paused)"
+            : $"resume {id}: accepted");
+        return Ok;
+    }
+
+    /// <summary><c>dead-letters list [--consumer NAME] [--limit N]</c>: the oldest dead letters per postgresql consumer.</summary>
+    public static async Task<int> DeadLettersListAsync(
+        AdminClient admin, string? consumer, int limit, bool json, IAnsiConsole console, CancellationToken cancellationToken)
+    {
+        var query = $"/dead-letters?limit={limit.ToString(CultureInfo.InvariantCulture)}" + (consumer is null ? "" : "&consumer=" + Uri.EscapeDataString(consumer));
+        using var doc = await admin.GetAsync(query, cancellationToken);
+        var consumers = doc.RootElement.GetProperty("consumers").EnumerateArray().ToArray();
+        if (json)
+        {
+            console.Profile.Out.Writer.WriteLine(JsonSerializer.Serialize(doc.RootElement, Indented));
+            return Ok;
+        }
+        foreach (var c in consumers)
+        {
+            var items = c.GetProperty("items").EnumerateArray().ToArray();
+            console.WriteLine($"{Str(c, "consumer")} ({Str(c, "source")}, {Str(c, "table")}): {Num(c, "total")} dead letter(s), showing {items.Length}");
+            var table = NewTable("ID", "PARTITION", "METHOD", "FAILED AT", "REASON", "PAYLOAD");
+            foreach (var item in items)
+            {
+                table.AddRow(Cells(Num(item, "id"), Num(item, "partition"), Str(item, "method"), Str(item, "failed_at"),
+                    Trim(Str(item, "reason"), 50), Trim(Str(item, "payload"), 60)));
+            }
+            console.Write(table);
+        }
+        return Ok;
+    }
+
+    /// <summary>
+    /// <c>dead-letters replay --consumer NAME (--ids 1,2,… | --all)</c>: dead letters back into the outbox (same
+    /// partition, id order, new ids), each at most once. Exit 0 done, 1 refused/unavailable, 2 usage.
+    /// </summary>
+    public static async Task<int> DeadLettersReplayAsync(
+        AdminClient admin, string consumer, IReadOnlyList<long> ids, bool all, bool json, IAnsiConsole console, TextWriter error,
+        CancellationToken cancellationToken)
+    {
+        if (all == (ids.Count > 0))
+        {
+            await error.WriteLineAsync("dead-letters replay needs exactly one of --ids and --all");
+            return Usage;
+        }
+        var path = $"/dead-letters/replay?consumer={Uri.EscapeDataString(consumer)}" +
+                   (all ? "&all=true" : "&ids=" + string.Join(',', ids.Select(i => i.ToString(CultureInfo.InvariantCulture))));
+        var replayed = 0L;
+        var notFound = new List<long>();
+        var results = new List<JsonElement>();
+        bool more;
+        do
+        {
+            var (status, body) = await admin.PostAsync(path, cancellationToken);
+            using (body)
+            {
+                if (status != HttpStatusCode.OK)
+                {
+                    await error.WriteLineAsync($"dead-letters replay refused by {admin.BaseUrl}: HTTP {(int)status}: {Str(body.RootElement, "error")}");
+                    return status is HttpStatusCode.NotFound or HttpStatusCode.BadRequest ? Usage : Unavailable;
+                }
+                var root = body.RootElement;
+                results.Add(root.Clone());
+                replayed += root.GetProperty("replayed").GetInt64();
+                notFound.AddRange(root.GetProperty("not_found").EnumerateArray().Select(e => e.GetInt64()));
+                more = root.GetProperty("more").GetBoolean();
+            }
+        }
+        while (more);
+
+        if (json)
+        {
+            console.Profile.Out.Writer.WriteLine(JsonSerializer.Serialize(results.Count == 1 ? (object)results[0] : results, Indented));
+        }
+        else
+        {
+            console.WriteLine($"replayed {replayed} dead letter(s) of {consumer}" +
+                              (notFound.Count > 0 ? $"; not in the dead-letter table (already replayed?): {string.Join(",", notFound)}" : ""));
+        }
+        return Ok;
     }
 
     /// <summary>A console on <paramref name="output"/>: colours only on a terminal, wide enough for addresses.</summary>

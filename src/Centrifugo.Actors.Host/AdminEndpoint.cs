@@ -4,7 +4,9 @@ using Akka.Actor;
 using Akka.Cluster;
 using Centrifugo.Actors.Diagnostics;
 using Centrifugo.Actors.Hosting;
+using Centrifugo.Actors.Operations;
 using Centrifugo.Actors.Partitions;
+using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
@@ -28,6 +30,49 @@ internal static class AdminEndpoint
     public const string LivePath = "/health/live";
     public const string ReadyPath = "/health/ready";
     public const string MetricsPath = "/metrics";
+
+    private static List<int> Hosted(PartitionStatusBoard board, string consumer) =>
+        board.Snapshot().Where(s => s.Source == "postgresql" && s.Consumer == consumer)
+            .Select(s => int.Parse(s.Partition, System.Globalization.CultureInfo.InvariantCulture)).ToList();
+
+    /// <summary>
+    /// The statuses as JSON, outbox partitions with <c>backlog</c> (rows waiting) and <c>position</c> (id of the next
+    /// row; null when empty), read from the database now. A failed read leaves both out.
+    /// </summary>
+    private static async Task<JsonArray> WithBacklogAsync(NodeRuntime runtime, IReadOnlyList<PartitionStatus> statuses, CancellationToken cancellationToken)
+    {
+        var array = JsonSerializer.SerializeToNode(statuses, Json)!.AsArray();
+        foreach (var outbox in runtime.Outbox.Values)
+        {
+            if (!statuses.Any(s => s.Source == "postgresql" && s.Consumer == outbox.Consumer))
+            {
+                continue;
+            }
+            IReadOnlyDictionary<int, OutboxBacklogRow> backlog;
+            try
+            {
+                backlog = (await OutboxBacklog.QueryAsync(outbox.Store, null, cancellationToken))
+                    .ToDictionary(p => p.Key, p => new OutboxBacklogRow(p.Value.Rows, p.Value.HeadId));
+            }
+            catch (Exception ex) when (ex is Npgsql.NpgsqlException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+            {
+                continue;
+            }
+            for (var i = 0; i < statuses.Count; i++)
+            {
+                if (statuses[i].Source == "postgresql" && statuses[i].Consumer == outbox.Consumer
+                    && int.TryParse(statuses[i].Partition, System.Globalization.CultureInfo.InvariantCulture, out var partition))
+                {
+                    var row = backlog.GetValueOrDefault(partition);
+                    array[i]!["backlog"] = row?.Rows ?? 0;
+                    array[i]!["position"] = row?.HeadId;
+                }
+            }
+        }
+        return array;
+    }
+
+    private sealed record OutboxBacklogRow(long Rows, long? HeadId);
 
     public static void Map(WebApplication app)
     {
@@ -53,21 +98,22 @@ internal static class AdminEndpoint
             var runtime = sp.GetRequiredService<NodeRuntime>();
             NodeGauges.Update(Cluster.Get(sp.GetRequiredService<ActorSystem>()), runtime.Board,
                 runtime.Options.Consumers.Where(c => c.Enabled).Select(c => c.Name));
+            await OutboxBacklog.UpdateGaugeAsync(runtime.Outbox.Values.Select(o => (o, (IReadOnlyList<int>)Hosted(runtime.Board, o.Consumer))), ctx.RequestAborted);
             ctx.Response.ContentType = "text/plain; version=0.0.4";
             await Metrics.DefaultRegistry.CollectAndExportAsTextAsync(ctx.Response.Body, ctx.RequestAborted);
         });
         // ?scope=cluster asks every partition entity in the cluster through the shard region; default: this node's.
         app.MapGet("/status/partitions", async (HttpContext ctx, PartitionStatusBoard board, IServiceProvider sp) =>
         {
+            var runtime = sp.GetRequiredService<NodeRuntime>();
             if (ctx.Request.Query["scope"] != "cluster")
             {
-                return Results.Json(board.Snapshot(), Json);
+                return Results.Json(await WithBacklogAsync(runtime, board.Snapshot(), ctx.RequestAborted), Json);
             }
             var system = sp.GetRequiredService<ActorSystem>();
             var region = Akka.Hosting.ActorRegistry.For(system).Get<PartitionRegion>();
-            var runtime = sp.GetRequiredService<NodeRuntime>();
             var statuses = await ClusterStatus.PartitionsAsync(region, runtime.Catalogs, TimeSpan.FromSeconds(3), ctx.RequestAborted);
-            return Results.Json(statuses, Json);
+            return Results.Json(await WithBacklogAsync(runtime, statuses, ctx.RequestAborted), Json);
         });
         AdminActions.Map(app, Json);
         app.MapGet("/status/cluster", (IServiceProvider sp) =>

@@ -26,7 +26,7 @@ var jsonOption = new Option<bool>("--json") { Description = "Print JSON instead 
 var watchOption = new Option<bool>("--watch", "-w") { Description = "Refresh every 2 s until Ctrl-C." };
 var yesOption = new Option<bool>("--yes", "-y") { Description = "Do not ask for confirmation." };
 var consumerOption = new Option<string?>("--consumer") { Description = "Only this consumer's partitions." };
-var stateOption = new Option<string?>("--state") { Description = "Only partitions in this state (idle, delivering, retrying, stalled, unreachable, ...)." };
+var stateOption = new Option<string?>("--state") { Description = "Only partitions in this state (idle, delivering, retrying, stalled, paused, unreachable, ...)." };
 var addressArgument = new Argument<string>("ADDRESS") { Description = "Member address, akka.tcp://system@host:port." };
 var optionalAddressArgument = new Argument<string?>("ADDRESS") { Description = "Member address (default: the node behind --admin).", Arity = ArgumentArity.ZeroOrOne };
 var idArgument = new Argument<string>("ID") { Description = "Partition id: pg:<consumer>:<partition> or kafka:<consumer>:<topic>:<partition>." };
@@ -58,12 +58,38 @@ shards.SetAction((r, ct) => Verb(r, false, (c, console, t) => AdminCli.ShardsAsy
 
 var partitionsList = new Command("list", "Every partition in the cluster: owner node, state, counters, lag, last error. Exit 3 if one is stalled or unreachable.")
     { consumerOption, stateOption, jsonOption, watchOption };
-partitionsList.SetAction((r, ct) => Verb(r, r.GetValue(watchOption), (c, console, t) => AdminCli.PartitionsListAsync(
-    c, r.GetValue(consumerOption), r.GetValue(stateOption), r.GetValue(jsonOption), console, t), ct));
+partitionsList.SetAction((r, ct) =>
+{
+    var rates = new DeliveryRates();
+    return Verb(r, r.GetValue(watchOption), (c, console, t) => AdminCli.PartitionsListAsync(
+        c, r.GetValue(consumerOption), r.GetValue(stateOption), r.GetValue(jsonOption), console, t, rates), ct);
+});
 var partitionsShow = new Command("show", "One partition in detail.") { idArgument, jsonOption };
 partitionsShow.SetAction((r, ct) => Verb(r, false, (c, console, t) => AdminCli.PartitionsShowAsync(
     c, r.GetValue(idArgument)!, r.GetValue(jsonOption), console, Console.Error, t), ct));
-var partitions = new Command("partitions", "Partition entities.") { partitionsList, partitionsShow };
+var partitionsPause = new Command("pause", "Pause a partition cluster-wide: its in-flight batch finishes, nothing new starts; it stays paused across hand-off and restart of its node.") { idArgument };
+partitionsPause.SetAction((r, ct) => Verb(r, false, (c, console, t) => AdminCli.PartitionPauseAsync(
+    c, r.GetValue(idArgument)!, pause: true, console, Console.Error, t), ct));
+var partitionsResume = new Command("resume", "Resume a paused partition.") { idArgument };
+partitionsResume.SetAction((r, ct) => Verb(r, false, (c, console, t) => AdminCli.PartitionPauseAsync(
+    c, r.GetValue(idArgument)!, pause: false, console, Console.Error, t), ct));
+var partitions = new Command("partitions", "Partition entities.") { partitionsList, partitionsShow, partitionsPause, partitionsResume };
+
+var dlConsumerOption = new Option<string?>("--consumer") { Description = "Only this consumer." };
+var limitOption = new Option<int>("--limit") { Description = "At most this many dead letters per consumer (oldest first).", DefaultValueFactory = _ => 50 };
+var deadLettersList = new Command("list", "Dead letters, oldest first: outbox rows (id, partition, method, reason, payload) and kafka dead-letter records (source topic/partition/offset, reason).")
+    { dlConsumerOption, limitOption, jsonOption };
+deadLettersList.SetAction((r, ct) => Verb(r, false, (c, console, t) => AdminCli.DeadLettersListAsync(
+    c, r.GetValue(dlConsumerOption), r.GetValue(limitOption), r.GetValue(jsonOption), console, t), ct));
+var replayConsumerOption = new Option<string>("--consumer") { Description = "The consumer whose dead letters are replayed.", Required = true };
+var idsOption = new Option<long[]>("--ids") { Description = "Dead-letter ids to replay (space or comma separated).", AllowMultipleArgumentsPerToken = true, CustomParser = r =>
+    r.Tokens.SelectMany(t => t.Value.Split(',', StringSplitOptions.RemoveEmptyEntries)).Select(v => long.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray() };
+var allOption = new Option<bool>("--all") { Description = "Replay every dead letter of the consumer." };
+var deadLettersReplay = new Command("replay", "Put dead letters back: outbox rows into the outbox (same partition, id order); kafka records to their source topic-partition (offset order, --all only). Each at most once.")
+    { replayConsumerOption, idsOption, allOption, jsonOption };
+deadLettersReplay.SetAction((r, ct) => Verb(r, false, (c, console, t) => AdminCli.DeadLettersReplayAsync(
+    c, r.GetValue(replayConsumerOption)!, r.GetValue(idsOption) ?? [], r.GetValue(allOption), r.GetValue(jsonOption), console, Console.Error, t), ct));
+var deadLetters = new Command("dead-letters", "Dead letters of the outbox and kafka consumers.") { deadLettersList, deadLettersReplay };
 
 var root = new RootCommand("Centrifugo.Actors: delivers Centrifugo server-API commands from PostgreSQL outbox tables and Kafka topics.")
 {
@@ -73,6 +99,7 @@ var root = new RootCommand("Centrifugo.Actors: delivers Centrifugo server-API co
     cluster,
     shards,
     partitions,
+    deadLetters,
     adminOption,
 };
 

@@ -44,6 +44,8 @@ internal static class AkkaSetup
                     new PartitionAllocationStrategy(),
                     StopPartition.Instance);
                 registry.Register<PartitionRegion>(region);
+                runtime.Paused.Replicator = Akka.DistributedData.DistributedData.Get(system).Replicator;
+                system.ActorOf(Operations.PausedPartitionsSubscriber.Props(runtime.Paused), "paused-partitions");
                 system.ActorOf(NodeWakeSources.Props(WakeSources(runtime)), "wake-sources");
             })
             .WithSingleton<PartitionKeeperSingleton>(
@@ -130,14 +132,14 @@ internal static class AkkaSetup
             && runtime.Outbox.TryGetValue(consumer, out var outbox)
             && partition >= 0 && partition < outbox.Options.NumPartitions)
         {
-            return OutboxPartitionActor.Props(entityId, partition, outbox, runtime.Board, node);
+            return OutboxPartitionActor.Props(entityId, partition, outbox, runtime.Board, node, runtime.Paused);
         }
         if (PartitionEntityId.TryParseKafka(entityId, out var kafkaConsumer, out var topic, out var kafkaPartition)
             && runtime.Kafka.TryGetValue(kafkaConsumer, out var kafka)
             && kafkaPartition >= 0 && kafka.Options.Topics.Contains(topic, StringComparer.Ordinal))
         {
             return KafkaPartitionActor.Props(entityId, topic, kafkaPartition, kafka, runtime.Board, node,
-                runtime.LoggerFactory.CreateLogger("Centrifugo.Actors.Kafka"));
+                runtime.LoggerFactory.CreateLogger("Centrifugo.Actors.Kafka"), runtime.Paused);
         }
         return UnknownPartitionActor.Props(entityId, runtime.LoggerFactory.CreateLogger("Centrifugo.Actors.Sharding"));
     }

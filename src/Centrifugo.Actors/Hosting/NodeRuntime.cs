@@ -40,6 +40,9 @@ internal sealed class NodeRuntime : IAsyncDisposable
     public ILoggerFactory LoggerFactory { get; }
     public PartitionStatusBoard Board { get; } = new();
 
+    /// <summary>The cluster-wide set of paused partitions (Distributed Data), as this node sees it.</summary>
+    public Operations.PausedPartitions Paused { get; } = new();
+
     /// <summary>Every partition entity of this configuration (the keeper keeps them alive; the admin endpoint lists them).</summary>
     public IReadOnlyList<IPartitionCatalog> Catalogs { get; }
 

@@ -21,6 +21,7 @@ namespace Centrifugo.Actors.Kafka;
 /// </summary>
 internal sealed partial class KafkaPartitionActor : ReceiveActor, IWithTimers
 {
+    private readonly string _entityId;
     private readonly string _topic;
     private readonly int _partition;
     private readonly KafkaConsumerRuntime _runtime;
@@ -34,9 +35,12 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor, IWithTimers
     private long _epoch;
     private long _grantExpiresAt;
     private bool _leaseRequested;
+    private readonly Operations.PauseGate _pause;
+    private readonly Operations.PausedPartitions _paused;
 
-    public KafkaPartitionActor(string entityId, string topic, int partition, KafkaConsumerRuntime runtime, PartitionStatusBoard board, string node, ILogger logger)
+    public KafkaPartitionActor(string entityId, string topic, int partition, KafkaConsumerRuntime runtime, PartitionStatusBoard board, string node, ILogger logger, Operations.PausedPartitions paused)
     {
+        _entityId = entityId;
         _topic = topic;
         _partition = partition;
         _runtime = runtime;
@@ -67,6 +71,9 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor, IWithTimers
             Release();
         });
         Receive<LeaseReleased>(_ => Context.Stop(Self));
+        Receive<Operations.PauseChanged>(p => _progress.SetPaused(p.Paused));
+        _paused = paused;
+        _pause = new Operations.PauseGate(paused, entityId);
         Receive<GrantLapsed>(_ =>
         {
             if (!_progress.Stopping)
@@ -90,12 +97,14 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(string entityId, string topic, int partition, KafkaConsumerRuntime runtime, PartitionStatusBoard board, string node, ILogger logger) =>
-        Akka.Actor.Props.Create(() => new KafkaPartitionActor(entityId, topic, partition, runtime, board, node, logger));
+    public static Props Props(string entityId, string topic, int partition, KafkaConsumerRuntime runtime, PartitionStatusBoard board, string node, ILogger logger, Operations.PausedPartitions paused) =>
+        Akka.Actor.Props.Create(() => new KafkaPartitionActor(entityId, topic, partition, runtime, board, node, logger, paused));
 
     protected override void PreStart()
     {
         _progress.MoveTo(PartitionState.Starting);
+        var self = Self;
+        _ = Operations.PauseWatch.RunAsync(_paused, _entityId, p => self.Tell(new Operations.PauseChanged(p)), _stop.Waits);
         RequestGrant();
     }
 
@@ -249,13 +258,24 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor, IWithTimers
         var maxRecords = Math.Max(1, _runtime.Options.MaxPollRecords);
         var stopToken = _stop.Waits;
         var token = _stop.Work;
+        var pause = _pause;
 
         var (killSwitch, completion) = Source
             .UnfoldAsync(0, async _ =>
             {
                 try
                 {
+                    // Paused (operator): no new batch; nothing is marked, so the committed offset stays.
+                    if (!await pause.PassAsync(null, stopToken))
+                    {
+                        return Akka.Util.Option<(int, IReadOnlyList<KafkaRecord>)>.None;
+                    }
                     var batch = await lease.ReadBatchAsync(maxRecords, stopToken);
+                    // Paused while the read waited: the batch is held, not delivered (nothing marked).
+                    if (batch.Count > 0 && !await pause.PassAsync(null, stopToken))
+                    {
+                        return Akka.Util.Option<(int, IReadOnlyList<KafkaRecord>)>.None;
+                    }
                     // Empty only when the lease closed (hub stopping).
                     return batch.Count == 0
                         ? Akka.Util.Option<(int, IReadOnlyList<KafkaRecord>)>.None

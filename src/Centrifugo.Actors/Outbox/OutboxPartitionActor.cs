@@ -14,6 +14,7 @@ namespace Centrifugo.Actors.Outbox;
 /// </summary>
 internal sealed class OutboxPartitionActor : ReceiveActor
 {
+    private readonly string _entityId;
     private readonly int _partition;
     private readonly OutboxConsumerRuntime _runtime;
     private readonly PartitionProgress _progress;
@@ -21,9 +22,12 @@ internal sealed class OutboxPartitionActor : ReceiveActor
     private readonly EntityStop _stop = new();
     private readonly OutboxPassControl _control = new();
     private UniqueKillSwitch? _killSwitch;
+    private readonly Operations.PauseGate _pause;
+    private readonly Operations.PausedPartitions _paused;
 
-    public OutboxPartitionActor(string entityId, int partition, OutboxConsumerRuntime runtime, PartitionStatusBoard board, string node)
+    public OutboxPartitionActor(string entityId, int partition, OutboxConsumerRuntime runtime, PartitionStatusBoard board, string node, Operations.PausedPartitions paused)
     {
+        _entityId = entityId;
         _partition = partition;
         _runtime = runtime;
         _progress = new PartitionProgress(
@@ -35,10 +39,13 @@ internal sealed class OutboxPartitionActor : ReceiveActor
         Receive<OutboxPassReport>(OnReport);
         Receive<StopPartition>(_ => BeginStop());
         Receive<StreamFinished>(_ => Context.Stop(Self));
+        Receive<Operations.PauseChanged>(p => _progress.SetPaused(p.Paused));
+        _paused = paused;
+        _pause = new Operations.PauseGate(paused, entityId);
     }
 
-    public static Props Props(string entityId, int partition, OutboxConsumerRuntime runtime, PartitionStatusBoard board, string node) =>
-        Akka.Actor.Props.Create(() => new OutboxPartitionActor(entityId, partition, runtime, board, node));
+    public static Props Props(string entityId, int partition, OutboxConsumerRuntime runtime, PartitionStatusBoard board, string node, Operations.PausedPartitions paused) =>
+        Akka.Actor.Props.Create(() => new OutboxPartitionActor(entityId, partition, runtime, board, node, paused));
 
     protected override void PreStart()
     {
@@ -51,11 +58,24 @@ internal sealed class OutboxPartitionActor : ReceiveActor
         var control = _control;
         var wake = _wake;
         var idleWait = _runtime.IdleSafetyPoll;
+        var pause = _pause;
 
         var (killSwitch, completion) = Source
             .UnfoldAsync(0, async _ =>
             {
                 if (!await control.WaitForTurnAsync(wake, idleWait, stopToken))
+                {
+                    await control.DropReadAheadAsync();
+                    return Akka.Util.Option<(int, OutboxRead)>.None;
+                }
+                // Paused (operator): no new read; a read-ahead batch is rolled back first (its rows stay).
+                if (!await pause.PassAsync(async () =>
+                    {
+                        if (control.TakeReadAhead()?.Batch is { } held)
+                        {
+                            await held.DisposeAsync();
+                        }
+                    }, stopToken))
                 {
                     await control.DropReadAheadAsync();
                     return Akka.Util.Option<(int, OutboxRead)>.None;
@@ -84,6 +104,12 @@ internal sealed class OutboxPartitionActor : ReceiveActor
         }, TaskScheduler.Default);
 
         _progress.MoveTo(PartitionState.Starting);
+        // Shown as paused from the moment the pause is known here; the wake brings an idle loop to its pause gate.
+        _ = Operations.PauseWatch.RunAsync(_paused, _entityId, p =>
+        {
+            self.Tell(new Operations.PauseChanged(p));
+            wake.Set();
+        }, stopToken);
     }
 
     protected override void PostStop()

@@ -71,8 +71,14 @@ internal sealed partial class OutboxSql
     public static readonly IReadOnlySet<string> DeadLetterOwnColumns = new HashSet<string>(StringComparer.Ordinal) { "consumer", "reason", "failed_at" };
 
     /// <summary>Copies exactly <paramref name="columns"/> (outbox column names, case kept) into the dead-letter table.</summary>
-    public void UseDeadLetterColumns(IReadOnlyList<string> columns, bool overridingSystemValue) =>
+    public void UseDeadLetterColumns(IReadOnlyList<string> columns, bool overridingSystemValue)
+    {
         InsertDeadLetters = BuildInsertDeadLetters(columns, overridingSystemValue);
+        CopiedColumns = columns;
+    }
+
+    /// <summary>The columns a dead-letter copy takes from the outbox (a replay copies them back, id excepted).</summary>
+    public IReadOnlyList<string> CopiedColumns { get; private set; } = ["id", "method", "payload", "partition"];
 
     private string BuildInsertDeadLetters(IReadOnlyList<string> columns, bool overridingSystemValue)
     {

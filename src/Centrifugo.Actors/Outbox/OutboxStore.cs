@@ -44,6 +44,12 @@ internal sealed partial class OutboxStore : IAsyncDisposable
     /// <summary>How long a transaction of this consumer may sit idle, and how long after a read its batch may still be sent.</summary>
     public TransactionFence Fence { get; }
 
+    /// <summary>The SQL this store issues (quoted table names), e.g. for status pages and tests.</summary>
+    internal OutboxSql Sql => _sql;
+
+    /// <summary>The pooled data source (operator tools: dead-letter listing and replay).</summary>
+    internal NpgsqlDataSource DataSource => _dataSource;
+
     /// <summary>key1 of this consumer's advisory locks (<see cref="OutboxLockKey.For"/>).</summary>
     internal int LockKey => _lockKey;
 

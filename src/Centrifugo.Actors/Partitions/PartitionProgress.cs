@@ -23,6 +23,15 @@ internal sealed class PartitionProgress(
 
     public bool Stopping => State == PartitionState.Stopping;
 
+    /// <summary>Waiting paused (operator): shown as <see cref="PartitionState.Paused"/> unless stopping.</summary>
+    public void SetPaused(bool paused)
+    {
+        _paused = paused;
+        board.Update(Snapshot());
+    }
+
+    private bool _paused;
+
     /// <summary>
     /// One pass: what was finished, and the failure that ended it (a delivery failure or another error such as a
     /// database error). <paramref name="okState"/> is the state when the pass did not fail (Idle or Delivering).
@@ -100,6 +109,6 @@ internal sealed class PartitionProgress(
     }
 
     public PartitionStatus Snapshot() => new(
-        entityId, consumer, source, partition, node, State,
+        entityId, consumer, source, partition, node, _paused && State != PartitionState.Stopping ? PartitionState.Paused : State,
         _delivered, _deadLettered, _errors, _lastError, _lastErrorAt, _lastActivityAt, _lag);
 }

@@ -12,6 +12,8 @@ internal enum PartitionState
     /// <summary>A configuration fault (401/404/405): nothing is deleted, readiness is red until it clears.</summary>
     Stalled,
     Stopping,
+    /// <summary>Paused by an operator (<c>partitions pause</c>): starts no new batch until resumed.</summary>
+    Paused,
     /// <summary>Only in cluster-wide listings: the entity did not answer in time (node busy, unreachable, or moving).</summary>
     Unreachable,
 }

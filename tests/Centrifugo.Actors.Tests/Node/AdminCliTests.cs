@@ -65,7 +65,13 @@ public sealed class AdminCliTests(PostgresFixture pg) : IClassFixture<PostgresFi
         var list = await Run((c, console, ct) => AdminCli.PartitionsListAsync(c, "pg_cli", null, json: false, console, ct), node.AdminUrl);
         Assert.Equal(AdminCli.Ok, list.Code);
         Assert.Contains("partitions: 3", list.Out, StringComparison.Ordinal);
-        Assert.Matches(@"pg:pg_cli:1\s+akka\.tcp://\S+\s+idle\s+1\s+0\s+0", list.Out);
+        Assert.Matches(@"pg:pg_cli:1\s+akka\.tcp://\S+\s+idle\s+-\s+0\s+1\s+0\s+0", list.Out);
+        // --watch: the second refresh shows a rate (nothing moves now: 0).
+        var rates = new DeliveryRates();
+        await Run((c, console, ct) => AdminCli.PartitionsListAsync(c, "pg_cli", null, json: false, console, ct, rates), node.AdminUrl);
+        var second = await Run((c, console, ct) => AdminCli.PartitionsListAsync(c, "pg_cli", null, json: false, console, ct, rates), node.AdminUrl);
+        Assert.Matches(@"pg:pg_cli:1\s+akka\.tcp://\S+\s+idle\s+-\s+0\s+1\s+0\s+0\s+0\s", second.Out);
+        Assert.Contains("RATE/S", second.Out, StringComparison.Ordinal);
         var none = await Run((c, console, ct) => AdminCli.PartitionsListAsync(c, "other", null, json: true, console, ct), node.AdminUrl);
         Assert.Equal("[]", none.Out.Trim());
         var idle = await Run((c, console, ct) => AdminCli.PartitionsListAsync(c, null, "IDLE", json: true, console, ct), node.AdminUrl);

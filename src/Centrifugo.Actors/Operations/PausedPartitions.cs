@@ -1,0 +1,200 @@
+using System.Collections.Immutable;
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.DistributedData;
+
+namespace Centrifugo.Actors.Operations;
+
+/// <summary>
+/// The cluster-wide set of paused partition entity ids: an Akka Distributed Data <see cref="ORSet{T}"/> under the key
+/// <see cref="KeyName"/>, written with WriteMajority by the admin endpoint and read with ReadMajority by every
+/// partition entity before its first batch (so an entity that starts on a node that just joined, after a hand-off or a
+/// restart, sees a pause made before). Kept in memory, replicated to every member: a pause survives hand-offs and the
+/// restart of any node while another member is up, not a restart of the whole cluster. Thread-safe.
+/// </summary>
+internal sealed class PausedPartitions
+{
+    public const string KeyName = "paused-partitions";
+
+    public static readonly ORSetKey<string> Key = new(KeyName);
+
+    public static readonly TimeSpan ConsistencyTimeout = TimeSpan.FromSeconds(3);
+
+    private readonly Lock _gate = new();
+    private ImmutableHashSet<string> _paused = ImmutableHashSet.Create<string>(StringComparer.Ordinal);
+    private TaskCompletionSource _changed = NewSignal();
+
+    /// <summary>The node's replicator; set when the actor system starts.</summary>
+    public IActorRef? Replicator { get; set; }
+
+    public bool IsPaused(string entityId) => Volatile.Read(ref _paused).Contains(entityId);
+
+    public IReadOnlySet<string> Snapshot() => Volatile.Read(ref _paused);
+
+    /// <summary>A new replica value (subscription, majority read): wakes every waiting entity to look again.</summary>
+    public void Replace(IEnumerable<string> paused)
+    {
+        TaskCompletionSource changed;
+        lock (_gate)
+        {
+            Volatile.Write(ref _paused, paused.ToImmutableHashSet(StringComparer.Ordinal));
+            changed = _changed;
+            _changed = NewSignal();
+        }
+        changed.TrySetResult();
+    }
+
+    /// <summary>Completes at the next <see cref="Replace"/>.</summary>
+    public Task ChangedAsync()
+    {
+        lock (_gate)
+        {
+            return _changed.Task;
+        }
+    }
+
+    /// <summary>Reads the set from a majority of the members into this node's replica; false when that failed.</summary>
+    public async Task<bool> SyncAsync(CancellationToken cancellationToken)
+    {
+        if (Replicator is not { } replicator)
+        {
+            return false;
+        }
+        try
+        {
+            var response = await replicator.Ask<IGetResponse>(
+                Dsl.Get(Key, new ReadMajority(ConsistencyTimeout)), ConsistencyTimeout + TimeSpan.FromSeconds(1), cancellationToken);
+            switch (response)
+            {
+                case GetSuccess success:
+                    Replace(success.Get(Key).Elements);
+                    return true;
+                case NotFound:
+                    return true;
+                default:
+                    return false;
+            }
+        }
+        catch (AskTimeoutException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Adds (pause) or removes (resume) an id with WriteMajority. Null when a majority confirmed it, else why not.</summary>
+    public static async Task<string?> UpdateAsync(ActorSystem system, string entityId, bool pause, CancellationToken cancellationToken)
+    {
+        var replicator = DistributedData.Get(system).Replicator;
+        var self = Cluster.Get(system).SelfUniqueAddress;
+        var response = await replicator.Ask<IUpdateResponse>(
+            Dsl.Update(Key, ORSet<string>.Empty, new WriteMajority(ConsistencyTimeout),
+                set => pause ? set.Add(self, entityId) : set.Remove(self, entityId)),
+            ConsistencyTimeout + TimeSpan.FromSeconds(1), cancellationToken);
+        return response switch
+        {
+            UpdateSuccess => null,
+            UpdateTimeout => "applied on this node but not confirmed by a majority of the members in time; it spreads by gossip",
+            _ => $"not applied: {response}",
+        };
+    }
+
+    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+}
+
+/// <summary>
+/// One partition entity's view of the pause: the delivery loop passes it before starting every batch. The first pass
+/// reads the set from a majority (retried until that succeeds); a paused entity waits here (nothing new starts, the
+/// in-flight batch has finished) until resumed or stopped. Used by one loop at a time.
+/// </summary>
+internal sealed class PauseGate(PausedPartitions paused, string entityId)
+{
+    private static readonly TimeSpan SyncRetry = TimeSpan.FromSeconds(1);
+    private bool _synced;
+
+    public bool IsPaused => paused.IsPaused(entityId);
+
+    /// <summary>
+    /// Returns when the entity may start a batch (true) or is stopping (false). <paramref name="beforeWait"/> runs
+    /// once when the entity is about to wait paused (to release what it holds, such as a read-ahead batch).
+    /// </summary>
+    public async Task<bool> PassAsync(Func<Task>? beforeWait, CancellationToken stopToken)
+    {
+        try
+        {
+            while (!_synced)
+            {
+                _synced = await paused.SyncAsync(stopToken);
+                if (!_synced)
+                {
+                    await Task.Delay(SyncRetry, stopToken);
+                }
+            }
+            if (!paused.IsPaused(entityId))
+            {
+                return true;
+            }
+            if (beforeWait is not null)
+            {
+                await beforeWait();
+            }
+            while (true)
+            {
+                var changed = paused.ChangedAsync();
+                if (!paused.IsPaused(entityId))
+                {
+                    break;
+                }
+                await changed.WaitAsync(stopToken);
+            }
+            return true;
+        }
+        catch (OperationCanceledException) when (stopToken.IsCancellationRequested)
+        {
+            return false;
+        }
+    }
+}
+
+/// <summary>Watching the pause of one entity: calls back on every change until cancelled (the entity stops).</summary>
+internal static class PauseWatch
+{
+    public static async Task RunAsync(PausedPartitions paused, string entityId, Action<bool> onChange, CancellationToken stopToken)
+    {
+        var last = false;
+        try
+        {
+            while (!stopToken.IsCancellationRequested)
+            {
+                var changed = paused.ChangedAsync();
+                var now = paused.IsPaused(entityId);
+                if (now != last)
+                {
+                    last = now;
+                    onChange(now);
+                }
+                await changed.WaitAsync(stopToken);
+            }
+        }
+        catch (OperationCanceledException) when (stopToken.IsCancellationRequested)
+        {
+            // the entity stops
+        }
+    }
+}
+
+/// <summary>Keeps <see cref="PausedPartitions"/> in step with this node's replica (a Distributed Data subscription).</summary>
+internal sealed class PausedPartitionsSubscriber : ReceiveActor
+{
+    public PausedPartitionsSubscriber(PausedPartitions paused)
+    {
+        Receive<Changed>(c => paused.Replace(c.Get(PausedPartitions.Key).Elements));
+    }
+
+    public static Props Props(PausedPartitions paused) => Akka.Actor.Props.Create(() => new PausedPartitionsSubscriber(paused));
+
+    protected override void PreStart() =>
+        DistributedData.Get(Context.System).Replicator.Tell(Dsl.Subscribe(PausedPartitions.Key, Self));
+}
+
+/// <summary>Told to a partition actor when its id entered (true) or left (false) the paused set.</summary>
+internal sealed record PauseChanged(bool Paused);
