@@ -67,10 +67,9 @@ internal static partial class AdminActions
         var runtime = sp.GetRequiredService<NodeRuntime>();
         var logger = sp.GetRequiredService<ILoggerFactory>().CreateLogger("Centrifugo.Actors.Admin");
         var who = Who(ctx);
-        if (!Authorized(ctx, runtime.Options.Admin.Token))
+        if (Refuse(ctx, runtime, logger, action, who) is { } refused)
         {
-            LogRefused(logger, action, who);
-            return Results.Json(new { error = "a valid bearer token is required (admin.token / CENTRIFUGO_ACTORS_ADMIN_TOKEN)" }, statusCode: 401);
+            return refused;
         }
 
         var id = ctx.Request.Query["id"].ToString();
@@ -96,6 +95,17 @@ internal static partial class AdminActions
             : Results.Json(new { action, id, accepted = false, error = problem }, statusCode: 503);
     }
 
+    /// <summary>401 (logged with who asked, event 1202) unless the request carries the admin token when one is needed; null when allowed.</summary>
+    internal static IResult? Refuse(HttpContext ctx, NodeRuntime runtime, ILogger logger, string action, string who)
+    {
+        if (Authorized(ctx, runtime.Options.Admin.Token))
+        {
+            return null;
+        }
+        LogRefused(logger, action, who);
+        return Results.Json(new { error = "a valid bearer token is required (admin.token / CENTRIFUGO_ACTORS_ADMIN_TOKEN)" }, statusCode: 401);
+    }
+
     internal static string Who(HttpContext ctx) =>
         $"{ctx.Connection.RemoteIpAddress}:{ctx.Connection.RemotePort} user={Sanitize(ctx.Request.Headers[UserHeader].ToString())}";
 
@@ -104,10 +114,9 @@ internal static partial class AdminActions
         var runtime = sp.GetRequiredService<NodeRuntime>();
         var logger = sp.GetRequiredService<ILoggerFactory>().CreateLogger("Centrifugo.Actors.Admin");
         var who = Who(ctx);
-        if (!Authorized(ctx, runtime.Options.Admin.Token))
+        if (Refuse(ctx, runtime, logger, action, who) is { } refused)
         {
-            LogRefused(logger, action, who);
-            return Results.Json(new { error = "a valid bearer token is required (admin.token / CENTRIFUGO_ACTORS_ADMIN_TOKEN)" }, statusCode: 401);
+            return refused;
         }
 
         var cluster = Cluster.Get(sp.GetRequiredService<ActorSystem>());

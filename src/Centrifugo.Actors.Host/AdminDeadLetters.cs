@@ -21,9 +21,9 @@ internal static class AdminDeadLetters
         app.MapGet("/dead-letters", async (HttpContext ctx, IServiceProvider sp) =>
         {
             var runtime = sp.GetRequiredService<NodeRuntime>();
-            if (!AdminActions.Authorized(ctx, runtime.Options.Admin.Token))
+            if (AdminActions.Refuse(ctx, runtime, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Centrifugo.Actors.Admin"), "dead-letters list", AdminActions.Who(ctx)) is { } refused)
             {
-                return Results.Json(new { error = "a valid bearer token is required (admin.token / CENTRIFUGO_ACTORS_ADMIN_TOKEN)" }, statusCode: 401);
+                return refused;
             }
             var consumer = ctx.Request.Query["consumer"].ToString();
             var limit = int.TryParse(ctx.Request.Query["limit"], NumberStyles.None, CultureInfo.InvariantCulture, out var l) && l > 0 ? Math.Min(l, 10_000) : 50;
@@ -51,10 +51,9 @@ internal static class AdminDeadLetters
             var runtime = sp.GetRequiredService<NodeRuntime>();
             var logger = sp.GetRequiredService<ILoggerFactory>().CreateLogger("Centrifugo.Actors.Admin");
             var who = AdminActions.Who(ctx);
-            if (!AdminActions.Authorized(ctx, runtime.Options.Admin.Token))
+            if (AdminActions.Refuse(ctx, runtime, logger, "dead-letters replay", who) is { } refused)
             {
-                AdminActions.LogRefused(logger, "dead-letters replay", who);
-                return Results.Json(new { error = "a valid bearer token is required (admin.token / CENTRIFUGO_ACTORS_ADMIN_TOKEN)" }, statusCode: 401);
+                return refused;
             }
             var consumer = ctx.Request.Query["consumer"].ToString();
             if (consumer.Length == 0)

@@ -315,7 +315,8 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor, IWithTimers
     private void OnReport(PassReport report) =>
         _progress.Record(report.Delivered, report.DeadLettered, report.Failure, null,
             _lease is { QueuedCount: > 0 } ? PartitionState.Delivering : PartitionState.Idle,
-            _lease is { IsClosed: false } lease ? lease.Lag : null);
+            _lease is { IsClosed: false } lease ? lease.Lag : null,
+            _lease is { IsClosed: false } open ? (open.MarkedOffset + 1) ?? open.CommittedOffset : null);
 
     /// <summary>
     /// This deployment no longer owns the partition: stop through the shard (passivation), so the region forgets the

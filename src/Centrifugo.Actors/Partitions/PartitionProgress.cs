@@ -18,6 +18,7 @@ internal sealed class PartitionProgress(
     private DateTimeOffset? _lastErrorAt;
     private DateTimeOffset? _lastActivityAt;
     private long? _lag;
+    private long? _position;
 
     public PartitionState State { get; private set; } = PartitionState.Starting;
 
@@ -36,7 +37,7 @@ internal sealed class PartitionProgress(
     /// One pass: what was finished, and the failure that ended it (a delivery failure or another error such as a
     /// database error). <paramref name="okState"/> is the state when the pass did not fail (Idle or Delivering).
     /// </summary>
-    public void Record(int delivered, int deadLettered, DeliveryFailure? failure, string? otherError, PartitionState okState, long? lag = null)
+    public void Record(int delivered, int deadLettered, DeliveryFailure? failure, string? otherError, PartitionState okState, long? lag = null, long? position = null)
     {
         var done = delivered + deadLettered;
         if (done > 0)
@@ -61,12 +62,13 @@ internal sealed class PartitionProgress(
         }
 
         _lag = lag;
+        _position = position;
         MoveTo(failure?.Kind == FailureKind.Configuration ? PartitionState.Stalled
             : error is not null ? PartitionState.Retrying
             : okState);
     }
 
-    /// <summary><see cref="Record(int, int, DeliveryFailure?, string?, PartitionState, long?)"/> of one <see cref="PassReport"/>.</summary>
+    /// <summary><see cref="Record(int, int, DeliveryFailure?, string?, PartitionState, long?, long?)"/> of one <see cref="PassReport"/>.</summary>
     public void Record(PassReport report, PartitionState okState, long? lag = null) =>
         Record(report.Delivered, report.DeadLettered, report.Failure, report.SourceError, okState, lag);
 
@@ -110,5 +112,5 @@ internal sealed class PartitionProgress(
 
     public PartitionStatus Snapshot() => new(
         entityId, consumer, source, partition, node, _paused && State != PartitionState.Stopping ? PartitionState.Paused : State,
-        _delivered, _deadLettered, _errors, _lastError, _lastErrorAt, _lastActivityAt, _lag);
+        _delivered, _deadLettered, _errors, _lastError, _lastErrorAt, _lastActivityAt, _lag, _position);
 }

@@ -20,6 +20,7 @@ internal enum PartitionState
 
 /// <summary>A snapshot of one partition entity, as shown by the admin endpoint.</summary>
 /// <param name="Lag">Kafka: records in the partition not processed yet (from the cached high watermark); null when unknown or not Kafka.</param>
+/// <param name="Position">Kafka: the next offset to process (after the last one marked, else the committed offset); null when unknown or not Kafka (the admin endpoint adds the outbox's from the database).</param>
 internal sealed record PartitionStatus(
     string EntityId,
     string Consumer,
@@ -33,7 +34,8 @@ internal sealed record PartitionStatus(
     string? LastError,
     DateTimeOffset? LastErrorAt,
     DateTimeOffset? LastActivityAt,
-    long? Lag = null);
+    long? Lag = null,
+    long? Position = null);
 
 /// <summary>Statuses of the partition entities living on this node. Thread-safe.</summary>
 internal sealed class PartitionStatusBoard

@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Text.Json;
 
@@ -140,12 +139,7 @@ internal sealed partial class NodeProcess : IAsyncDisposable
     }
 
     /// <summary>A TCP port on 127.0.0.1 that was free a moment ago (the OS hands out ephemeral ports round-robin).</summary>
-    public static int FreeTcpPort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    public static int FreeTcpPort() => LoopbackPort.Free();
 
     /// <summary>SIGTERM: what Kubernetes sends first; the node should leave the cluster, drain and exit 0.</summary>
     public void Terminate()

@@ -52,6 +52,9 @@ public sealed class KafkaPauseTests : IAsyncLifetime
         Assert.Equal(perPartition, _standIn.ReceivedFor("kp:p0").Count);
         Assert.Empty(_standIn.ReceivedFor("kp:p1"));
         Assert.Null(Committed(_cluster.Bootstrap, group, topic, 1));
+        // Positions as `partitions list` shows them: the next offset to process (partition 0 caught up, 1 not started).
+        await Poll.UntilAsync(() => node.Board.Snapshot().Any(s => s.EntityId == $"kafka:k_pause:{topic}:0" && s.Position == perPartition), "partition 0 position");
+        Assert.Contains(node.Board.Snapshot(), s => s.EntityId == id && s.Position is null or 0);
 
         Assert.Equal(AdminCli.Ok, await CliAsync(node.AdminUrl, id, pause: false));
         await Poll.UntilAsync(() => Committed(_cluster.Bootstrap, group, topic, 1) == perPartition, "partition 1 delivered and committed after resume", TimeSpan.FromSeconds(60));
