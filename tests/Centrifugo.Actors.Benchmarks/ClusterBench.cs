@@ -71,7 +71,7 @@ internal static class ClusterBench
             };
             var streams = Enumerable.Range(0, OutboxPartitions).ToDictionary(p => $"pg:pg_bench:{p}", p => $"cb:p{p}", StringComparer.Ordinal);
             await using var load = OutboxLoad.Start(table, OutboxPartitions, options.ClusterRate, "cb:", recorder, TimeSpan.FromMinutes(30));
-            await FailoverAsync("PostgreSQL outbox", template, streams, recorder, options, cancellationToken);
+            await FailoverAsync("PostgreSQL outbox", template, streams, recorder, load, options, cancellationToken);
         }
         finally
         {
@@ -97,12 +97,12 @@ internal static class ClusterBench
         var streams = Enumerable.Range(0, KafkaPartitions).ToDictionary(p => $"kafka:k_bench:{topic}:{p}", p => $"kb:p{p}", StringComparer.Ordinal);
         using var offsets = new CommittedOffsetMonitor(mock.Bootstrap, "cluster-bench", topic, KafkaPartitions, TimeSpan.FromMilliseconds(250));
         await using var load = KafkaLoad.Start(mock.Bootstrap, topic, KafkaPartitions, options.ClusterRate, "kb:", recorder, TimeSpan.FromMinutes(30));
-        await FailoverAsync("Kafka", template, streams, recorder, options, cancellationToken);
+        await FailoverAsync("Kafka", template, streams, recorder, load, options, cancellationToken);
         Console.WriteLine($"committed offsets: {offsets.Polls} polls, {offsets.Regressions.Count} moves backwards");
     }
 
     private static async Task FailoverAsync(
-        string source, NodeConfig template, IReadOnlyDictionary<string, string> streams, DeliveryRecorder recorder, BenchOptions options, CancellationToken cancellationToken)
+        string source, NodeConfig template, IReadOnlyDictionary<string, string> streams, DeliveryRecorder recorder, SteadyLoad load, BenchOptions options, CancellationToken cancellationToken)
     {
         Console.WriteLine();
         Console.WriteLine($"## cluster fail-over and hand-off, {source}: 3 node processes, {streams.Count} partitions at {options.ClusterRate}/s each, " +
@@ -133,6 +133,8 @@ internal static class ClusterBench
             order.Add(victim);
         }
 
+        // Producers stop first: "lost" then means produced and never delivered, not the last tick still in flight.
+        await load.StopAsync();
         var delivered = Stopwatch.StartNew();
         while (!recorder.AllDelivered(chaos.Streams) && delivered.Elapsed < TimeSpan.FromSeconds(60))
         {

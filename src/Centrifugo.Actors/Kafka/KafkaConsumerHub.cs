@@ -467,17 +467,26 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
     {
         lock (_pollCommandsRun)
         {
-            while (_pollCommands.TryDequeue(out var command))
+            RunQueued(_pollCommands, e => KafkaLog.PollThreadFailure(_logger, _name, "", -1, e));
+        }
+    }
+
+    /// <summary>
+    /// Runs the commands queued when it starts, no more: a command that queues itself again (a Resume that keeps
+    /// failing and asks to be retried, K9) runs once per poll iteration instead of spinning the poll thread forever.
+    /// </summary>
+    internal static void RunQueued(ConcurrentQueue<Action> commands, Action<KafkaException> failed)
+    {
+        for (var n = commands.Count; n > 0 && commands.TryDequeue(out var command); n--)
+        {
+            try
             {
-                try
-                {
-                    command();
-                }
-                catch (KafkaException e)
-                {
-                    // Commands that report back catch for themselves; a failed Resume is retried by the next read.
-                    KafkaLog.PollThreadFailure(_logger, _name, "", -1, e);
-                }
+                command();
+            }
+            catch (KafkaException e)
+            {
+                // Commands that report back catch for themselves; a failed Resume is retried by the next read.
+                failed(e);
             }
         }
     }

@@ -199,9 +199,21 @@ internal sealed class KafkaOffsetCommitter : IDisposable
         catch (KafkaException e)
         {
             KafkaLog.CommittedLookupFailed(_logger, _name, e.Error.Code, e.Error.Reason);
+            // K7: one partition's failing lookup (an unauthorised topic, an unstable offset) must not hold the others:
+            // partitions answered without an error are done, only the rest is asked again.
+            var answered = (e as TopicPartitionOffsetException)?.Results
+                .Where(r => !r.Error.IsError)
+                .ToDictionary(r => r.TopicPartition, r => r.Offset.Value) ?? [];
             foreach (var lookup in pending)
             {
-                _lookups.Enqueue(lookup);
+                if (answered.TryGetValue(lookup.TopicPartition, out var offset))
+                {
+                    lookup.Done.TrySetResult(offset >= 0 ? offset : -1);
+                }
+                else
+                {
+                    _lookups.Enqueue(lookup);
+                }
             }
 
             // Retried on the next commit tick rather than in a tight loop against an unreachable coordinator.

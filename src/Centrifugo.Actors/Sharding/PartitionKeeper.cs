@@ -28,6 +28,7 @@ internal sealed class PartitionKeeper : ReceiveActor, IWithTimers
     private readonly IReadOnlyList<IPartitionCatalog> _catalogs;
     private readonly TimeSpan _interval;
     private readonly CancellationTokenSource _cts = new();
+    private readonly HashSet<IPartitionCatalog> _asking = [];
     private readonly ILoggingAdapter _log = Context.GetLogger();
 
     public PartitionKeeper(IActorRef region, IReadOnlyList<IPartitionCatalog> catalogs, TimeSpan interval)
@@ -40,13 +41,25 @@ internal sealed class PartitionKeeper : ReceiveActor, IWithTimers
         // allocate them again (on a one-node cluster: to this very region) and stall the graceful shutdown.
         Receive<Tick>(_ =>
         {
-            if (!ShuttingDown(Context.System))
+            if (ShuttingDown(Context.System))
             {
-                RefreshAsync().PipeTo(Self);
+                return;
+            }
+            // Each catalog on its own (K8): a slow or failing one (Kafka metadata while the brokers are unreachable)
+            // must not hold the partitions of the others. A catalog still answering the previous tick is not asked again.
+            foreach (var catalog in _catalogs)
+            {
+                if (_asking.Add(catalog))
+                {
+                    catalog.EntityIdsAsync(_cts.Token).PipeTo(Self,
+                        success: ids => new EntityIds(catalog, ids),
+                        failure: e => new DiscoveryFailed(catalog, e));
+                }
             }
         });
         Receive<EntityIds>(ids =>
         {
+            _asking.Remove(ids.Catalog);
             if (ShuttingDown(Context.System))
             {
                 return;
@@ -56,7 +69,11 @@ internal sealed class PartitionKeeper : ReceiveActor, IWithTimers
                 _region.Tell(new EnsurePartitionRunning(id));
             }
         });
-        Receive<Status.Failure>(f => _log.Warning("Partition discovery failed, retrying in {0}: {1}", _interval, f.Cause.Message));
+        Receive<DiscoveryFailed>(f =>
+        {
+            _asking.Remove(f.Catalog);
+            _log.Warning("Partition discovery failed, retrying in {0}: {1}", _interval, f.Cause.Message);
+        });
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
@@ -78,20 +95,12 @@ internal sealed class PartitionKeeper : ReceiveActor, IWithTimers
 
     private static bool ShuttingDown(ActorSystem system) => CoordinatedShutdown.Get(system).ShutdownReason is not null;
 
-    private async Task<EntityIds> RefreshAsync()
-    {
-        var all = new List<string>();
-        foreach (var catalog in _catalogs)
-        {
-            all.AddRange(await catalog.EntityIdsAsync(_cts.Token));
-        }
-        return new EntityIds(all);
-    }
-
     private sealed record Tick
     {
         public static readonly Tick Instance = new();
     }
 
-    private sealed record EntityIds(IReadOnlyList<string> Ids);
+    private sealed record EntityIds(IPartitionCatalog Catalog, IReadOnlyList<string> Ids);
+
+    private sealed record DiscoveryFailed(IPartitionCatalog Catalog, Exception Cause);
 }

@@ -121,4 +121,26 @@ public sealed class KafkaOffsetCommitterTests : IDisposable
         await committer.StopAsync();
         await Assert.ThrowsAsync<ObjectDisposedException>(() => committer.LookupCommittedAsync(new TopicPartition(topic, 0), CancellationToken.None));
     }
+    [Fact]
+    public async Task A_partition_whose_lookup_fails_does_not_hold_the_lookups_answered_with_it()
+    {
+        // K7: the lookups pending at one tick go to the broker in one OffsetFetch. A partition the broker answers with an
+        // error (here a topic that does not exist; in production an unauthorised topic or an unstable offset) must not
+        // keep the others waiting: before, every lookup of the batch was queued again, forever.
+        var topic = Unique("commit");
+        _cluster.CreateTopic(topic, 1);
+        var group = Unique("g");
+        using var consumer = Consumer(_cluster.Bootstrap, group);
+        var target = new Target(topic, 0, epoch: 0);
+        using var committer = Committer(consumer, target);
+        target.Mark(41);
+        await WaitUntilAsync(() => target.CommittedOffset == 42, "the mark to be committed");
+
+        var failing = committer.LookupCommittedAsync(new TopicPartition(Unique("missing"), 0), CancellationToken.None);
+        var answered = committer.LookupCommittedAsync(new TopicPartition(topic, 0), CancellationToken.None);
+
+        Assert.Equal(42, await answered.WaitAsync(TimeSpan.FromSeconds(15)));
+        Assert.False(failing.IsCompleted);
+        await committer.StopAsync();
+    }
 }

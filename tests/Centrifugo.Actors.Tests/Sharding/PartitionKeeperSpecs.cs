@@ -41,6 +41,24 @@ public sealed class PartitionKeeperSpecs(ITestOutputHelper output) : Akka.TestKi
     }
 
     [Fact]
+    public void A_catalog_that_does_not_answer_does_not_hold_the_partitions_of_the_others()
+    {
+        // K8: the Kafka catalog waits on broker metadata; while it does, the outbox partitions are still started.
+        var region = CreateTestProbe();
+        var kafka = new FakeCatalog("kafka:k:t:0");
+        var gate = kafka.Hold();
+        var outbox = new FakeCatalog("pg:a:0");
+
+        Sys.ActorOf(PartitionKeeper.Props(region.Ref, [kafka, outbox], Interval));
+
+        region.ExpectMsg<EnsurePartitionRunning>(m => m.EntityId == "pg:a:0", TimeSpan.FromSeconds(5));
+        region.ExpectMsg<EnsurePartitionRunning>(m => m.EntityId == "pg:a:0", TimeSpan.FromSeconds(5));
+        Assert.Equal(1, kafka.Calls); // not asked again while its first answer is pending
+        gate.SetResult(["kafka:k:t:0"]);
+        region.FishForMessage(m => m is EnsurePartitionRunning { EntityId: "kafka:k:t:0" }, TimeSpan.FromSeconds(5));
+    }
+
+    [Fact]
     public async Task Nothing_is_announced_once_coordinated_shutdown_has_begun()
     {
         var region = CreateTestProbe();
