@@ -107,12 +107,11 @@ internal sealed partial class OutboxNotificationListener : IAsyncDisposable
 
         await using (dataSource)
         {
-            var reconnecting = false;
             while (!stopping.IsCancellationRequested)
             {
                 try
                 {
-                    await ListenAsync(dataSource, reconnecting, stopping);
+                    await ListenAsync(dataSource, stopping);
                 }
                 catch (OperationCanceledException) when (stopping.IsCancellationRequested)
                 {
@@ -123,7 +122,6 @@ internal sealed partial class OutboxNotificationListener : IAsyncDisposable
                     LogListenFailed(_logger, _consumerName, _options.PartitionNotificationChannel, e);
                 }
 
-                reconnecting = true;
                 try
                 {
                     await Task.Delay(ReconnectPause, stopping);
@@ -136,21 +134,20 @@ internal sealed partial class OutboxNotificationListener : IAsyncDisposable
         }
     }
 
-    private async Task ListenAsync(NpgsqlDataSource dataSource, bool reconnected, CancellationToken stopping)
+    private async Task ListenAsync(NpgsqlDataSource dataSource, CancellationToken stopping)
     {
         await using var connection = await dataSource.OpenConnectionAsync(stopping);
         connection.Notification += OnNotification;
         await OutboxStore.ExecuteAsync(connection, "LISTEN " + OutboxSql.QuoteIdentifier(_options.PartitionNotificationChannel), stopping);
         Interlocked.Increment(ref _listenCount);
         LogListening(_logger, _consumerName, _options.PartitionNotificationChannel);
-        _firstListen.TrySetResult();
-        if (reconnected)
+        // A NOTIFY sent before this LISTEN (before the first one: after a partition's first read; before a reconnect:
+        // while the connection was down) is lost: every partition gets one wake to look for such rows.
+        for (var p = 0; p < _options.NumPartitions; p++)
         {
-            for (var p = 0; p < _options.NumPartitions; p++)
-            {
-                Notify(p);
-            }
+            Notify(p);
         }
+        _firstListen.TrySetResult();
 
         while (true)
         {

@@ -32,15 +32,6 @@ internal sealed class OutboxWakeSource(OutboxConsumerRuntime runtime, ILoggerFac
             partition => wakes.Wake(partition),
             loggerFactory);
         await _listener.StartAsync(cancellationToken);
-        if (_listener.ListenCount > 0)
-        {
-            // A NOTIFY sent after a hosted partition's first pass but before this LISTEN was lost: one catch-up pass
-            // each finds such rows now instead of at the next census (the listener does the same on every reconnect).
-            for (var p = 0; p < runtime.Options.NumPartitions; p++)
-            {
-                wakes.Wake(p);
-            }
-        }
     }
 
     public async ValueTask DisposeAsync()
