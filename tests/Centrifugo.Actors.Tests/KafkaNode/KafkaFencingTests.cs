@@ -197,8 +197,15 @@ public sealed class KafkaFencingTests(ITestOutputHelper output) : IAsyncLifetime
         // One deployment at a time: a partition changes owner at most once here (A → B when B joined), never back and forth.
         Assert.All(switches, s => Assert.InRange(s, 0, 1));
         Assert.Contains(switches, s => s == 1);
-        // Duplicates come only from a hand-over whose final commit did not land; every hand-over here committed first.
-        Assert.True(duplicates <= all.Count / 20, $"{duplicates} duplicates of {all.Count} deliveries");
+        // Duplicates come only from a hand-over: a partition that stayed with its first owner delivered each record once.
+        // (A moved partition's final commit may be refused while the mock group re-forms; the revocation does not wait
+        // past one grant TTL for it, so the new owner re-reads from the last commit that landed.)
+        for (var p = 0; p < partitions; p++)
+        {
+            var ofPartition = all.Where(d => d.Partition == p).ToList();
+            var duplicatesHere = ofPartition.Count - ofPartition.Select(d => d.Seq).Distinct().Count();
+            Assert.True(switches[p] == 1 || duplicatesHere == 0, $"partition {p} never changed owner yet has {duplicatesHere} duplicates");
+        }
     }
 
     [Fact]
