@@ -16,7 +16,7 @@ internal static class KafkaMemberSetup
         {
             foreach (var (name, kafka) in runtime.Kafka)
             {
-                var proxy = StartSingleton(system, name, kafka.Options, kafka.MemberSettings, runtime.LoggerFactory);
+                var proxy = StartSingleton(system, name, kafka.Options, kafka.MemberSettings, runtime.LoggerFactory, kafka.TrackMemberLeave);
                 kafka.Member = proxy;
                 kafka.Hub.Committer = (entries, timeout) =>
                     proxy.Ask<KafkaCommitReply>(new CommitKafkaOffsets(entries), timeout).GetAwaiter().GetResult().Outcomes;
@@ -28,11 +28,11 @@ internal static class KafkaMemberSetup
     /// the singleton runs (the oldest node).
     /// </summary>
     private static IActorRef StartSingleton(ActorSystem system, string consumer, Configuration.KafkaConsumerOptions options,
-        KafkaGroupMemberSettings settings, Microsoft.Extensions.Logging.ILoggerFactory loggerFactory)
+        KafkaGroupMemberSettings settings, Microsoft.Extensions.Logging.ILoggerFactory loggerFactory, Action<Task> leaving)
     {
         var name = KafkaGroupMemberActor.SingletonName(consumer);
         system.ActorOf(
-            ClusterSingletonManager.Props(KafkaGroupMemberActor.Props(consumer, options, settings, loggerFactory), PoisonPill.Instance,
+            ClusterSingletonManager.Props(KafkaGroupMemberActor.Props(consumer, options, settings, loggerFactory, leaving), PoisonPill.Instance,
                 ClusterSingletonManagerSettings.Create(system)),
             name);
         return system.ActorOf(

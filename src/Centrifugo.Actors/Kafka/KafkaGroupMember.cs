@@ -61,6 +61,7 @@ internal sealed class KafkaGroupMember : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly IConsumer<Ignore, Ignore> _consumer;
     private readonly Action<object, string, int, long> _revokeHolder;
+    private readonly IReadOnlyList<string> _topics;
     // A monitor (not System.Threading.Lock): revocations wait on it for holders to release.
     private readonly object _gate = new();
     private IAdminClient? _admin;
@@ -85,6 +86,7 @@ internal sealed class KafkaGroupMember : IAsyncDisposable
         _name = consumerName;
         _settings = settings;
         _revokeHolder = revokeHolder;
+        _topics = options.Topics;
         _logger = loggerFactory.CreateLogger<KafkaGroupMember>();
         // Epochs of this instance sort after those of earlier instances (wall clock at start, ms) and are unique.
         _epochBase = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() << 20;
@@ -135,6 +137,13 @@ internal sealed class KafkaGroupMember : IAsyncDisposable
         {
             CheckFrozen();
             var now = Stopwatch.GetTimestamp();
+            if (!_assignedOnce)
+            {
+                // A fresh instance (the member just moved to another node) does not know its partitions before the
+                // group's first assignment: the entity retries shortly instead of stopping until the keeper's next round.
+                return Reply(tp, 0, KafkaGrantStatus.NotReady, NotReadyRetry);
+            }
+
             if (!_owned.TryGetValue(tp, out var owned) || owned.Revoking)
             {
                 return Reply(tp, 0, KafkaGrantStatus.NotOwned, TimeSpan.Zero);
@@ -481,7 +490,8 @@ internal sealed class KafkaGroupMember : IAsyncDisposable
         try
         {
             var admin = _admin ?? throw new ObjectDisposedException(nameof(KafkaGroupMember));
-            var metadata = _consumer.Subscription
+            // The configured topics, not the consumer's subscription: closing unsubscribes before it revokes.
+            var metadata = _topics
                 .Select(t => admin.GetMetadata(t, TimeSpan.FromSeconds(2)))
                 .SelectMany(m => m.Topics).Sum(t => t.Partitions.Count);
             lock (_gate)
@@ -584,6 +594,9 @@ internal sealed class KafkaGroupMember : IAsyncDisposable
         }
         _authorityFrom = now + Ticks(_settings.GrantTtl);
     }
+
+    /// <summary>How soon an entity asks again while this instance waits for its first assignment.</summary>
+    private TimeSpan NotReadyRetry => _settings.RenewInterval / 3;
 
     private KafkaGrantReply Reply(TopicPartition tp, long epoch, KafkaGrantStatus status, TimeSpan retryAfter) =>
         new(tp.Topic, tp.Partition.Value, epoch, status, _settings.GrantTtl, retryAfter);

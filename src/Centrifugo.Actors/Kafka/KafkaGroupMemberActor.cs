@@ -15,10 +15,13 @@ internal sealed class KafkaGroupMemberActor : ReceiveActor
     private readonly KafkaConsumerOptions _options;
     private readonly KafkaGroupMemberSettings _settings;
     private readonly ILoggerFactory _loggerFactory;
+    private readonly Action<Task> _leaving;
     private KafkaGroupMember? _member;
 
-    public KafkaGroupMemberActor(string consumer, KafkaConsumerOptions options, KafkaGroupMemberSettings settings, ILoggerFactory loggerFactory)
+    public KafkaGroupMemberActor(string consumer, KafkaConsumerOptions options, KafkaGroupMemberSettings settings, ILoggerFactory loggerFactory,
+        Action<Task> leaving)
     {
+        _leaving = leaving;
         _consumer = consumer;
         _options = options;
         _settings = settings;
@@ -41,8 +44,10 @@ internal sealed class KafkaGroupMemberActor : ReceiveActor
 
     private KafkaGroupMember Member => _member ?? throw new InvalidOperationException("group member not started");
 
-    public static Props Props(string consumer, KafkaConsumerOptions options, KafkaGroupMemberSettings settings, ILoggerFactory loggerFactory) =>
-        Akka.Actor.Props.Create(() => new KafkaGroupMemberActor(consumer, options, settings, loggerFactory));
+    /// <param name="leaving">Gets the member's leave of the group when the actor stops (the node waits for it before it exits).</param>
+    public static Props Props(string consumer, KafkaConsumerOptions options, KafkaGroupMemberSettings settings, ILoggerFactory loggerFactory,
+        Action<Task> leaving) =>
+        Akka.Actor.Props.Create(() => new KafkaGroupMemberActor(consumer, options, settings, loggerFactory, leaving));
 
     /// <summary>Name of the singleton manager (same on every node) for one kafka consumer.</summary>
     public static string SingletonName(string consumer) => "kafka-member-" + consumer;
@@ -56,10 +61,11 @@ internal sealed class KafkaGroupMemberActor : ReceiveActor
 
     protected override void PostStop()
     {
-        // Leaving the group can wait for holders (revocation); never block the actor system's thread for it.
+        // Leaving the group can wait for holders (revocation); never block the actor system's thread for it. The node
+        // waits for it before the process exits (KafkaConsumerRuntime).
         if (_member is { } member)
         {
-            _ = member.DisposeAsync().AsTask();
+            _leaving(member.DisposeAsync().AsTask());
         }
     }
 }

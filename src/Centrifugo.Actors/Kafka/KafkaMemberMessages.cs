@@ -20,7 +20,10 @@ internal enum KafkaGrantStatus
     NotOwned,
     /// <summary>Another incarnation still holds an unexpired grant, or the member is waiting out grants it may not know: retry.</summary>
     Busy,
-    /// <summary>Renewal only: the member does not know this grant yet (it just started); keep it until it expires.</summary>
+    /// <summary>
+    /// The member just started and the group has not assigned it anything yet: a renewal keeps its grant until it
+    /// expires, an acquisition retries after <see cref="KafkaGrantReply.RetryAfter"/>.
+    /// </summary>
     NotReady,
     /// <summary>Renewal only: the grant is gone (revoked, superseded, member fenced): stop delivering now.</summary>
     Lost,

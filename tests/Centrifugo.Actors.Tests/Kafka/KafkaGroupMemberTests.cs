@@ -102,6 +102,49 @@ public sealed class KafkaGroupMemberTests(Xunit.Abstractions.ITestOutputHelper o
     }
 
     [Fact]
+    public async Task A_member_not_assigned_yet_asks_holders_to_retry_instead_of_saying_not_owned()
+    {
+        // The member moves (its node left): the new instance's group assignment takes a rebalance. An entity asking in
+        // between must retry shortly, not stop for good (a NotOwned entity waits for the keeper, seconds later).
+        var topic = Unique("member");
+        var group = Unique("g");
+        _cluster.CreateTopic(topic, 1);
+        _cluster.SetInitialRebalanceDelay(2000); // the group forms 2 s after the first join
+        await using var member = Member(topic, group);
+
+        var early = member.Acquire(topic, 0, "h1");
+        Assert.Equal(KafkaGrantStatus.NotReady, early.Status);
+        Assert.InRange(early.RetryAfter, TimeSpan.FromMilliseconds(50), Fast.RenewInterval);
+
+        await Poll.UntilAsync(() => member.OwnedPartitions().Count == 1, "partition assigned", TimeSpan.FromSeconds(30));
+        await GrantedAsync(member, topic, 0, "h1");
+        // Once assigned, a partition the group did not give this deployment is not owned.
+        Assert.Equal(KafkaGrantStatus.NotOwned, member.Acquire(topic, 1, "h2").Status);
+    }
+
+    [Fact]
+    public async Task A_member_that_owns_every_partition_leaves_without_stopping_the_holders()
+    {
+        // The member moves to another node (its node leaves): nobody else in the group can take the partitions while the
+        // next instance joins, so the holders keep their grants for it to adopt instead of being stopped (and left to
+        // wait for the keeper), and the leave is not held up waiting for holders that can no longer reach this instance.
+        var topic = Unique("member");
+        var group = Unique("g");
+        _cluster.CreateTopic(topic, 2);
+        var member = Member(topic, group);
+        await Poll.UntilAsync(() => member.OwnedPartitions().Count == 2, "both partitions assigned", TimeSpan.FromSeconds(30));
+        await GrantedAsync(member, topic, 0, "h0");
+        await GrantedAsync(member, topic, 1, "h1");
+
+        var leaving = System.Diagnostics.Stopwatch.StartNew();
+        await member.DisposeAsync();
+        output.WriteLine($"left the group in {leaving.ElapsedMilliseconds} ms");
+
+        Assert.Empty(_revoked);
+        Assert.Contains(_logs.Lines, l => l.Contains("[4052]", StringComparison.Ordinal) && l.Contains("waiting for their owners to stop: False", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task A_grant_expires_unless_renewed_and_a_frozen_member_drops_its_grants()
     {
         var topic = Unique("member");

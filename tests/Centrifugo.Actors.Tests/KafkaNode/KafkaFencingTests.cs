@@ -257,6 +257,24 @@ public sealed class KafkaFencingTests(ITestOutputHelper output) : IAsyncLifetime
             AssertNoLossAndLastOccurrencesInOrder(standIn.ReceivedFor($"lapse:p{p}").Select(Seq).ToList(), rounds);
         }
     }
+
+    [Fact]
+    public async Task A_stopping_node_has_left_the_consumer_group_when_it_is_done()
+    {
+        // The member singleton stops during the cluster exit; leaving the group takes a round trip to the coordinator
+        // after that. A process that exits first leaves a ghost member the group waits a whole session timeout for
+        // before the member's next node gets the partitions.
+        var topic = Unique("leave");
+        var group = Unique("g");
+        _cluster.CreateTopic(topic, 2);
+        var standIn = await StandInAsync();
+        var node = await TestNode.StartAsync(TestNode.Options(standIn.Url, standIn.ApiKey, TestNode.Kafka("k_leave", _cluster.Bootstrap, group, topic)), output);
+        await Poll.UntilAsync(() => node.Logs.Lines.Any(l => l.Contains("[4051]", StringComparison.Ordinal)), "the group assigned the partitions", TimeSpan.FromSeconds(30));
+
+        await node.DisposeAsync();
+
+        Assert.Contains(node.Logs.Lines, l => l.Contains("[4059]", StringComparison.Ordinal));
+    }
 }
 
 internal sealed class Finally(Action action) : IDisposable

@@ -78,4 +78,36 @@ public sealed class ShutdownTests(PostgresFixture pg, ITestOutputHelper output) 
 
         Assert.Empty(await table.ReadDeadLettersAsync());
     }
+
+    [Fact]
+    public async Task Sigterm_of_the_node_hosting_a_kafka_group_member_leaves_the_group_before_the_process_exits()
+    {
+        // The member singleton stops during the cluster exit and leaves the consumer group after that (a round trip to
+        // the group coordinator). A process that exits first leaves a ghost member behind, and the group waits a whole
+        // session timeout for it before the member's next node gets the partitions.
+        using var broker = Testing.Kafka.KafkaMockCluster.Create(brokers: 1);
+        var topic = $"leave-{Guid.NewGuid():N}";
+        broker.CreateTopic(topic, 2);
+        var config = new NodeConfig
+        {
+            ApiUrl = _standIn.Url,
+            ApiKey = _standIn.ApiKey,
+            KafkaConsumers = [new KafkaConsumerConfig("k_leave", broker.Bootstrap, $"g-{Guid.NewGuid():N}", [topic])],
+        };
+
+        await using var node = config.Run("node-1");
+        try
+        {
+            await node.WaitForOutputAsync("KafkaGroupMember[4051]", TimeSpan.FromSeconds(60));
+            node.Terminate();
+            var exitCode = await node.WaitForExitAsync(TimeSpan.FromSeconds(30));
+
+            Assert.True(exitCode == 0, $"exit code {exitCode}.{node.Tail()}");
+            Assert.Contains(node.Lines, l => l.Contains("KafkaGroupMember[4059]", StringComparison.Ordinal));
+        }
+        finally
+        {
+            output.WriteLine(node.Output);
+        }
+    }
 }
