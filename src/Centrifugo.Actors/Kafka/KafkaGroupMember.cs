@@ -638,6 +638,13 @@ internal sealed class KafkaGroupMember : IAsyncDisposable
 
 internal static partial class KafkaMemberLog
 {
+    [LoggerMessage(4064, LogLevel.Warning,
+        "Kafka consumer {Consumer}: this node is downed or sees no majority of the cluster; the group member gives and renews no grant until that changes (owners stop within one grant ttl)")]
+    public static partial void SelfFenced(ILogger logger, string consumer);
+
+    [LoggerMessage(4065, LogLevel.Information, "Kafka consumer {Consumer}: this node sees a majority of the cluster again; the group member grants again")]
+    public static partial void SelfFenceLifted(ILogger logger, string consumer);
+
     [LoggerMessage(4063, LogLevel.Information,
         "Kafka consumer {Consumer}: group member started in consumer group {Group} (session timeout {SessionTimeoutMs} ms, grant ttl {GrantTtlMs} ms)")]
     public static partial void Started(ILogger logger, string consumer, string group, int sessionTimeoutMs, int grantTtlMs);

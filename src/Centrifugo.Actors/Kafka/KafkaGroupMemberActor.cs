@@ -16,19 +16,30 @@ internal sealed class KafkaGroupMemberActor : ReceiveActor
     private readonly KafkaGroupMemberSettings _settings;
     private readonly ILoggerFactory _loggerFactory;
     private readonly Action<Task> _leaving;
+    private readonly Akka.Cluster.Cluster _cluster;
+    private readonly ILogger _logger;
     private KafkaGroupMember? _member;
+    private bool _fenced;
 
     public KafkaGroupMemberActor(string consumer, KafkaConsumerOptions options, KafkaGroupMemberSettings settings, ILoggerFactory loggerFactory,
         Action<Task> leaving)
     {
         _leaving = leaving;
+        _cluster = Akka.Cluster.Cluster.Get(Context.System);
+        _logger = loggerFactory.CreateLogger<KafkaGroupMemberActor>();
         _consumer = consumer;
         _options = options;
         _settings = settings;
         _loggerFactory = loggerFactory;
 
-        Receive<AcquireKafkaGrant>(m => Sender.Tell(Member.Acquire(m.Topic, m.Partition, Sender)));
-        Receive<RenewKafkaGrant>(m => Sender.Tell(Member.Renew(m.Topic, m.Partition, m.Epoch, Sender)));
+        // A member whose node is downed or cut off in a minority gives and extends no grant (KafkaMemberFence): its
+        // holders' grants run out within one TTL, before the other side's new member grants anything.
+        Receive<AcquireKafkaGrant>(m => Sender.Tell(Fenced()
+            ? new KafkaGrantReply(m.Topic, m.Partition, 0, KafkaGrantStatus.Busy, _settings.GrantTtl, _settings.RenewInterval)
+            : Member.Acquire(m.Topic, m.Partition, Sender)));
+        Receive<RenewKafkaGrant>(m => Sender.Tell(Fenced()
+            ? new KafkaGrantReply(m.Topic, m.Partition, m.Epoch, KafkaGrantStatus.NotReady, _settings.GrantTtl, TimeSpan.Zero)
+            : Member.Renew(m.Topic, m.Partition, m.Epoch, Sender)));
         Receive<ReleaseKafkaGrant>(m => Member.Release(m.Topic, m.Partition, m.Epoch));
         Receive<CommitKafkaOffsets>(m =>
         {
@@ -43,6 +54,24 @@ internal sealed class KafkaGroupMemberActor : ReceiveActor
     }
 
     private KafkaGroupMember Member => _member ?? throw new InvalidOperationException("group member not started");
+
+    private bool Fenced()
+    {
+        var fenced = KafkaMemberFence.IsFenced(_cluster);
+        if (fenced != _fenced)
+        {
+            _fenced = fenced;
+            if (fenced)
+            {
+                KafkaMemberLog.SelfFenced(_logger, _consumer);
+            }
+            else
+            {
+                KafkaMemberLog.SelfFenceLifted(_logger, _consumer);
+            }
+        }
+        return fenced;
+    }
 
     /// <param name="leaving">Gets the member's leave of the group when the actor stops (the node waits for it before it exits).</param>
     public static Props Props(string consumer, KafkaConsumerOptions options, KafkaGroupMemberSettings settings, ILoggerFactory loggerFactory,
