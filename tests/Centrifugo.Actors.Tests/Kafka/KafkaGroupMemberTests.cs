@@ -75,6 +75,8 @@ public sealed class KafkaGroupMemberTests(Xunit.Abstractions.ITestOutputHelper o
 
         Assert.Equal([KafkaCommitOutcome.Committed], await member.CommitAsync([new KafkaCommitEntry(topic, 0, first.Epoch, 5)], default));
         Assert.Equal(5, Committed(group, topic, 0));
+        // Renewed as its holder would (a loaded machine can take longer than the 1.5 s TTL for the steps above).
+        Assert.Equal(KafkaGrantStatus.Granted, member.Renew(topic, 0, first.Epoch, "h1").Status);
         Assert.Equal([KafkaCommitOutcome.Behind], await member.CommitAsync([new KafkaCommitEntry(topic, 0, first.Epoch, 3)], default));
         Assert.Equal([KafkaCommitOutcome.StaleEpoch], await member.CommitAsync([new KafkaCommitEntry(topic, 0, first.Epoch + 1, 7)], default));
 
