@@ -14,9 +14,15 @@ internal static class KafkaMemberSetup
     public static AkkaConfigurationBuilder WithKafkaGroupMembers(this AkkaConfigurationBuilder builder, NodeRuntime runtime) =>
         builder.AddStartup((system, _) =>
         {
+            if (runtime.Kafka.Count == 0)
+            {
+                return;
+            }
+            var previous = new PreviousMemberWatch();
+            system.ActorOf(PreviousMemberWatch.Listener.Props(previous), "kafka-previous-member-watch");
             foreach (var (name, kafka) in runtime.Kafka)
             {
-                var proxy = StartSingleton(system, name, kafka.Options, kafka.MemberSettings, runtime.LoggerFactory, kafka.TrackMemberLeave);
+                var proxy = StartSingleton(system, name, kafka.Options, kafka.MemberSettings, runtime.LoggerFactory, kafka.TrackMemberLeave, previous);
                 kafka.Member = proxy;
                 kafka.Hub.Committer = (entries, timeout) =>
                     proxy.Ask<KafkaCommitReply>(new CommitKafkaOffsets(entries), timeout).GetAwaiter().GetResult().Outcomes;
@@ -28,11 +34,11 @@ internal static class KafkaMemberSetup
     /// the singleton runs (the oldest node).
     /// </summary>
     private static IActorRef StartSingleton(ActorSystem system, string consumer, Configuration.KafkaConsumerOptions options,
-        KafkaGroupMemberSettings settings, Microsoft.Extensions.Logging.ILoggerFactory loggerFactory, Action<Task> leaving)
+        KafkaGroupMemberSettings settings, Microsoft.Extensions.Logging.ILoggerFactory loggerFactory, Action<Task> leaving, PreviousMemberWatch previous)
     {
         var name = KafkaGroupMemberActor.SingletonName(consumer);
         system.ActorOf(
-            ClusterSingletonManager.Props(KafkaGroupMemberActor.Props(consumer, options, settings, loggerFactory, leaving), PoisonPill.Instance,
+            ClusterSingletonManager.Props(KafkaGroupMemberActor.Props(consumer, options, settings, loggerFactory, leaving, previous), PoisonPill.Instance,
                 ClusterSingletonManagerSettings.Create(system)),
             name);
         return system.ActorOf(

@@ -78,8 +78,13 @@ internal sealed class KafkaGroupMember : IAsyncDisposable
     private bool _assignedOnce;
     private int _disposed;
 
+    /// <param name="authorityFrom">
+    /// Stopwatch ticks from which fresh grants may be given; default one grant TTL after now (a previous instance's
+    /// grants may still run). <see cref="PreviousMemberWatch"/> computes an earlier moment when the previous instance's
+    /// node was downed.
+    /// </param>
     public KafkaGroupMember(string consumerName, KafkaConsumerOptions options, KafkaGroupMemberSettings settings,
-        ILoggerFactory loggerFactory, Action<object, string, int, long> revokeHolder)
+        ILoggerFactory loggerFactory, Action<object, string, int, long> revokeHolder, long? authorityFrom = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         settings.Validate();
@@ -90,8 +95,9 @@ internal sealed class KafkaGroupMember : IAsyncDisposable
         _logger = loggerFactory.CreateLogger<KafkaGroupMember>();
         // Epochs of this instance sort after those of earlier instances (wall clock at start, ms) and are unique.
         _epochBase = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() << 20;
-        _authorityFrom = Stopwatch.GetTimestamp() + Ticks(settings.GrantTtl);
-        _lastTick = Stopwatch.GetTimestamp();
+        var started = Stopwatch.GetTimestamp();
+        _authorityFrom = Math.Min(authorityFrom ?? long.MaxValue, started + Ticks(settings.GrantTtl));
+        _lastTick = started;
 
         var config = KafkaClientConfigBuilder.Consumer(options);
         config.ClientId = KafkaClientConfigBuilder.ClientId + "-member";
@@ -112,7 +118,8 @@ internal sealed class KafkaGroupMember : IAsyncDisposable
         _consumer.Subscribe(options.Topics);
         new Thread(PollLoop) { IsBackground = true, Name = $"kafka-member-{consumerName}" }.Start();
         new Thread(TickLoop) { IsBackground = true, Name = $"kafka-member-tick-{consumerName}" }.Start();
-        KafkaMemberLog.Started(_logger, _name, options.ConsumerGroup, (int)settings.SessionTimeout.TotalMilliseconds, (int)settings.GrantTtl.TotalMilliseconds);
+        KafkaMemberLog.Started(_logger, _name, options.ConsumerGroup, (int)settings.SessionTimeout.TotalMilliseconds, (int)settings.GrantTtl.TotalMilliseconds,
+            (long)Duration(Math.Max(0, _authorityFrom - started)).TotalMilliseconds);
     }
 
     public KafkaGroupMemberSettings Settings => _settings;
@@ -646,8 +653,8 @@ internal static partial class KafkaMemberLog
     public static partial void SelfFenceLifted(ILogger logger, string consumer);
 
     [LoggerMessage(4063, LogLevel.Information,
-        "Kafka consumer {Consumer}: group member started in consumer group {Group} (session timeout {SessionTimeoutMs} ms, grant ttl {GrantTtlMs} ms)")]
-    public static partial void Started(ILogger logger, string consumer, string group, int sessionTimeoutMs, int grantTtlMs);
+        "Kafka consumer {Consumer}: group member started in consumer group {Group} (session timeout {SessionTimeoutMs} ms, grant ttl {GrantTtlMs} ms, fresh grants after {AuthorityWaitMs} ms)")]
+    public static partial void Started(ILogger logger, string consumer, string group, int sessionTimeoutMs, int grantTtlMs, long authorityWaitMs);
 
     [LoggerMessage(4051, LogLevel.Information, "Kafka consumer {Consumer}: the group assigned {Count} partition(s) to this deployment: {Partitions}")]
     public static partial void Assigned(ILogger logger, string consumer, int count, string partitions);

@@ -16,15 +16,17 @@ internal sealed class KafkaGroupMemberActor : ReceiveActor
     private readonly KafkaGroupMemberSettings _settings;
     private readonly ILoggerFactory _loggerFactory;
     private readonly Action<Task> _leaving;
+    private readonly PreviousMemberWatch _previous;
     private readonly Akka.Cluster.Cluster _cluster;
     private readonly ILogger _logger;
     private KafkaGroupMember? _member;
     private bool _fenced;
 
     public KafkaGroupMemberActor(string consumer, KafkaConsumerOptions options, KafkaGroupMemberSettings settings, ILoggerFactory loggerFactory,
-        Action<Task> leaving)
+        Action<Task> leaving, PreviousMemberWatch previous)
     {
         _leaving = leaving;
+        _previous = previous;
         _cluster = Akka.Cluster.Cluster.Get(Context.System);
         _logger = loggerFactory.CreateLogger<KafkaGroupMemberActor>();
         _consumer = consumer;
@@ -74,9 +76,10 @@ internal sealed class KafkaGroupMemberActor : ReceiveActor
     }
 
     /// <param name="leaving">Gets the member's leave of the group when the actor stops (the node waits for it before it exits).</param>
+    /// <param name="previous">This node's view of recently removed members (how long a previous instance's grants may run).</param>
     public static Props Props(string consumer, KafkaConsumerOptions options, KafkaGroupMemberSettings settings, ILoggerFactory loggerFactory,
-        Action<Task> leaving) =>
-        Akka.Actor.Props.Create(() => new KafkaGroupMemberActor(consumer, options, settings, loggerFactory, leaving));
+        Action<Task> leaving, PreviousMemberWatch previous) =>
+        Akka.Actor.Props.Create(() => new KafkaGroupMemberActor(consumer, options, settings, loggerFactory, leaving, previous));
 
     /// <summary>Name of the singleton manager (same on every node) for one kafka consumer.</summary>
     public static string SingletonName(string consumer) => "kafka-member-" + consumer;
@@ -85,7 +88,8 @@ internal sealed class KafkaGroupMemberActor : ReceiveActor
     {
         var self = Self;
         _member = new KafkaGroupMember(_consumer, _options, _settings, _loggerFactory,
-            (holder, topic, partition, epoch) => (holder as IActorRef)?.Tell(new KafkaGrantRevoked(topic, partition, epoch), self));
+            (holder, topic, partition, epoch) => (holder as IActorRef)?.Tell(new KafkaGrantRevoked(topic, partition, epoch), self),
+            _previous.AuthorityFrom(System.Diagnostics.Stopwatch.GetTimestamp(), _settings.GrantTtl));
     }
 
     protected override void PostStop()
