@@ -1,7 +1,6 @@
 using Akka.Actor;
 using Centrifugo.Actors.Testing.Postgres;
 using Centrifugo.Actors.Testing.StandIn;
-using Centrifugo.Actors.Tests.Postgres;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 

@@ -4,7 +4,6 @@ using Centrifugo.Actors.Configuration;
 using Centrifugo.Actors.Host;
 using Centrifugo.Actors.Testing.Postgres;
 using Centrifugo.Actors.Testing.StandIn;
-using Centrifugo.Actors.Tests.Postgres;
 using Centrifugo.Actors.Tests.Processes;
 
 namespace Centrifugo.Actors.Tests.Node;

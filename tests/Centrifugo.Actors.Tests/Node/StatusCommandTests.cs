@@ -2,7 +2,6 @@ using System.Text.Json;
 using Centrifugo.Actors.Host;
 using Centrifugo.Actors.Testing.Postgres;
 using Centrifugo.Actors.Testing.StandIn;
-using Centrifugo.Actors.Tests.Postgres;
 
 namespace Centrifugo.Actors.Tests.Node;
 

@@ -6,7 +6,6 @@ using Centrifugo.Actors.Delivery;
 using Centrifugo.Actors.Testing.Postgres;
 using Centrifugo.Actors.Testing.StandIn;
 using Centrifugo.Actors.Tests.Node;
-using Centrifugo.Actors.Tests.Postgres;
 
 namespace Centrifugo.Actors.Tests.Robustness;
 

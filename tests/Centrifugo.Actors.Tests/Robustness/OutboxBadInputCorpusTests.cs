@@ -2,7 +2,6 @@ using System.Text;
 using System.Text.Json;
 using Centrifugo.Actors.Testing.StandIn;
 using Centrifugo.Actors.Tests.Node;
-using Centrifugo.Actors.Tests.Postgres;
 using Npgsql;
 using NpgsqlTypes;
 
