@@ -443,13 +443,16 @@ internal static partial class ConsumerBinder
         };
         if (validate && options.Enabled)
         {
-            // The clients read these same values through PemInput when they start: a bad one fails here, in
-            // check-config, with the field's name, instead of as an exception from a client constructor.
+            // Resolved once, here: a file is read now and the clients get its PEM text (they read no file), and a bad
+            // value fails in check-config with the field's name instead of as an exception from a client constructor.
             try
             {
-                _ = PemInput.Resolve(options.CertPem, "cert_pem");
-                _ = PemInput.Resolve(options.KeyPem, "key_pem");
-                _ = PemInput.Resolve(options.ServerCaPem, "server_ca_pem");
+                options = options with
+                {
+                    CertPem = PemInput.ReadText(options.CertPem, "cert_pem"),
+                    KeyPem = PemInput.ReadText(options.KeyPem, "key_pem"),
+                    ServerCaPem = PemInput.ReadText(options.ServerCaPem, "server_ca_pem"),
+                };
             }
             catch (ConfigException ex)
             {

@@ -11,9 +11,10 @@ internal readonly record struct PemSource(bool IsPath, string Value)
 
 /// <summary>
 /// Centrifugo's TLS PEM fields (<c>cert_pem</c>, <c>key_pem</c>, <c>server_ca_pem</c>) hold raw PEM, a file path or
-/// base64 of PEM, checked in that order. The one reader of that format: the loader checks every enabled consumer's
-/// values with it (so <c>check-config</c> reports a bad one) and the PostgreSQL and Kafka clients take their
-/// material from it. Error messages name the field, never the value (a key is a secret).
+/// base64 of PEM, checked in that order. The one reader of that format: the loader resolves every enabled consumer's
+/// values with it into their PEM text (so <c>check-config</c> reports a bad one, and a file is read once, at load),
+/// and the PostgreSQL and Kafka clients take that text (options built in code may still hold a path, resolved by
+/// the client). Error messages name the field, never the value (a key is a secret).
 /// </summary>
 internal static class PemInput
 {
@@ -50,5 +51,19 @@ internal static class PemInput
         }
 
         throw new ConfigException($"tls.{field} is neither PEM, base64-encoded PEM nor an existing file path");
+    }
+
+    /// <summary>Null when unset; otherwise the PEM text (a file's content is read now).</summary>
+    /// <exception cref="ConfigException">The value is not PEM input, or its file cannot be read.</exception>
+    public static string? ReadText(string? value, string field)
+    {
+        try
+        {
+            return Resolve(value, field)?.ReadText();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new ConfigException($"tls.{field}: cannot read the file: {ex.Message}");
+        }
     }
 }

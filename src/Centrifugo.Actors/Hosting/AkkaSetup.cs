@@ -46,6 +46,7 @@ internal static class AkkaSetup
                 registry.Register<PartitionRegion>(region);
                 runtime.Paused.Replicator = Akka.DistributedData.DistributedData.Get(system).Replicator;
                 system.ActorOf(Operations.PausedPartitionsSubscriber.Props(runtime.Paused), "paused-partitions");
+                Operations.PausedPartitions.HandOverOnLeave(system);
                 system.ActorOf(NodeWakeSources.Props(WakeSources(runtime)), "wake-sources");
             })
             .WithSingleton<PartitionKeeperSingleton>(

@@ -130,7 +130,10 @@ internal static class KafkaClientConfigBuilder
         }
     }
 
-    /// <summary>A PEM field through <see cref="PemInput"/>: (true, path) for a file, (false, pem) for content, (false, null) when unset.</summary>
+    /// <summary>
+    /// A PEM field through <see cref="PemInput"/>: (true, path) for a file, (false, pem) for content, (false, null) when
+    /// unset. From the loader it is always content (the loader read any file, once); a path only in options built in code.
+    /// </summary>
     private static (bool IsPath, string? Value) ResolvePem(string? value, string field) =>
         PemInput.Resolve(value, field) is { } source ? (source.IsPath, source.Value) : (false, null);
 

@@ -23,8 +23,6 @@ internal sealed partial class KafkaRecordProcessor(
     // One per topic-partition this node has run; a partition's batches run one at a time.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Topic, int Partition), DeliveryWindow> _windows = new();
 
-    public string Consumer => consumer;
-
     /// <summary>
     /// Finishes every record of <paramref name="records"/> (all of the same lease), reporting each pass. Returns when
     /// all are finished, or early without marking the rest when <paramref name="stop"/> fires between attempts.

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Akka;
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.DistributedData;
@@ -10,7 +11,8 @@ namespace Centrifugo.Actors.Operations;
 /// <see cref="KeyName"/>, written with WriteMajority by the admin endpoint and read with ReadMajority by every
 /// partition entity before its first batch (so an entity that starts on a node that just joined, after a hand-off or a
 /// restart, sees a pause made before). Kept in memory, replicated to every member: a pause survives hand-offs and the
-/// restart of any node while another member is up, not a restart of the whole cluster. Thread-safe.
+/// restart of any node while another member is up, not a restart of the whole cluster. A member that leaves gracefully
+/// pushes its replica to all the others first (<see cref="HandOverOnLeave"/>). Thread-safe.
 /// </summary>
 internal sealed class PausedPartitions
 {
@@ -96,6 +98,38 @@ internal sealed class PausedPartitions
             UpdateTimeout => "applied on this node but not confirmed by a majority of the members in time; it spreads by gossip",
             _ => $"not applied: {response}",
         };
+    }
+
+    /// <summary>
+    /// Registers, in CoordinatedShutdown's before-cluster-shutdown phase (before this node hands its partitions off),
+    /// a push of this node's replica of the set to every other member (WriteAll). Without it a pause lived only on the
+    /// members that saw the majority write or a gossip round since: a node that joined later (within a gossip interval)
+    /// and then received the partitions of the leaving node read "not paused" (its majority read had become a local
+    /// read once the leaving node was removed) and delivered. Skipped when this node was downed (the others are not
+    /// reachable from here); bounded by <see cref="ConsistencyTimeout"/>.
+    /// </summary>
+    public static void HandOverOnLeave(ActorSystem system)
+    {
+        var shutdown = CoordinatedShutdown.Get(system);
+        shutdown.AddTask(CoordinatedShutdown.PhaseBeforeClusterShutdown, "push-paused-partitions", async () =>
+        {
+            if (shutdown.ShutdownReason is CoordinatedShutdown.ClusterDowningReason
+                || Cluster.Get(system).SelfMember.Status is not (MemberStatus.Up or MemberStatus.Leaving or MemberStatus.Exiting))
+            {
+                return Done.Instance;
+            }
+            try
+            {
+                await DistributedData.Get(system).Replicator.Ask<IUpdateResponse>(
+                    Dsl.Update(Key, ORSet<string>.Empty, new WriteAll(ConsistencyTimeout), set => set),
+                    ConsistencyTimeout + TimeSpan.FromSeconds(1));
+            }
+            catch (AskTimeoutException)
+            {
+                // Best effort within the phase: what a member did not get here it gets by gossip, if this node lives on.
+            }
+            return Done.Instance;
+        });
     }
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -48,17 +48,6 @@ internal sealed partial class OutboxBatchProcessor(
     /// </summary>
     public const int MaxReadAheadChain = 8;
 
-    /// <summary>Read then finish, as one call (tests, benchmarks); a batch read ahead is left in the outbox.</summary>
-    public async Task<OutboxPassReport> ProcessOnceAsync(int partition, CancellationToken cancellationToken)
-    {
-        var report = await FinishAsync(await ReadAsync(partition, cancellationToken), cancellationToken);
-        if (report.Next?.Batch is { } next)
-        {
-            await next.DisposeAsync();
-        }
-        return report;
-    }
-
     /// <summary>Opens the partition's transaction (advisory lock + SELECT). Never throws but for cancellation.</summary>
     public async Task<OutboxRead> ReadAsync(int partition, CancellationToken cancellationToken)
     {

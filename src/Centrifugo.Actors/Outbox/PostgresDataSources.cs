@@ -149,6 +149,9 @@ internal static class PostgresDataSources
         return colon > 0 && first.IndexOf(':', StringComparison.Ordinal) == colon ? first[..colon] : first;
     }
 
-    /// <summary>The PEM text of a setting (<see cref="PemInput"/>); the loader has already checked it.</summary>
-    private static string ReadPem(string value, string setting) => PemInput.Resolve(value, setting)!.Value.ReadText();
+    /// <summary>
+    /// The PEM text of a setting. From the loader it already is PEM text (the loader read any file, once); options
+    /// built in code may hold a path or base64, resolved here by <see cref="PemInput"/>.
+    /// </summary>
+    private static string ReadPem(string value, string setting) => PemInput.ReadText(value, setting)!;
 }

@@ -3,7 +3,6 @@ using Centrifugo.Actors.Testing.Load;
 using Centrifugo.Actors.Testing.Postgres;
 using Centrifugo.Actors.Testing.Processes;
 using Centrifugo.Actors.Testing.StandIn;
-using Centrifugo.Actors.Tests.Postgres;
 using Centrifugo.Actors.Tests.Processes;
 using Xunit.Abstractions;
 

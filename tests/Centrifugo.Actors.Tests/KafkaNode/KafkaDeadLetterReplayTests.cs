@@ -1,28 +1,16 @@
 using System.Text.Json;
 using Centrifugo.Actors.Host;
 using Centrifugo.Actors.Operations;
-using Centrifugo.Actors.Testing.Kafka;
-using Centrifugo.Actors.Testing.StandIn;
 using Centrifugo.Actors.Tests.Node;
+using Xunit.Abstractions;
 using static Centrifugo.Actors.Tests.Kafka.KafkaTestSupport;
 using static Centrifugo.Actors.Tests.KafkaNode.KafkaNodeSupport;
 
 namespace Centrifugo.Actors.Tests.KafkaNode;
 
 /// <summary><c>dead-letters list|replay</c> for a kafka consumer (real Kafka protocol, real HTTP).</summary>
-public sealed class KafkaDeadLetterReplayTests : IAsyncLifetime
+public sealed class KafkaDeadLetterReplayTests(ITestOutputHelper output) : KafkaNodeTest(output)
 {
-    private readonly KafkaMockCluster _cluster = KafkaMockCluster.Create(brokers: 1);
-    private CentrifugoStandIn _standIn = null!;
-
-    public async Task InitializeAsync() => _standIn = await CentrifugoStandIn.StartNewAsync();
-
-    public async Task DisposeAsync()
-    {
-        await _standIn.DisposeAsync();
-        _cluster.Dispose();
-    }
-
     private static async Task<(int Code, string Out, string Err)> Run(Func<AdminClient, Spectre.Console.IAnsiConsole, TextWriter, CancellationToken, Task<int>> verb, string url)
     {
         var output = new StringWriter();
@@ -35,25 +23,24 @@ public sealed class KafkaDeadLetterReplayTests : IAsyncLifetime
     [Fact]
     public async Task Replay_produces_the_dead_letters_back_to_their_source_partition_in_offset_order_once()
     {
-        var topic = Unique("kdl");
-        _cluster.CreateTopic(topic, 2);
-        _cluster.CreateTopic(topic + ".dead_letter", 1);
+        var topic = Topic("kdl", 2);
+        KafkaCluster.CreateTopic(topic + ".dead_letter", 1);
         var group = Unique("g");
-        await using var node = await TestNode.StartAsync(TestNode.Options(_standIn.Url, _standIn.ApiKey, TestNode.Kafka("k_dl", _cluster.Bootstrap, group, topic)));
+        await using var node = await StartNodeAsync(TestNode.Kafka("k_dl", KafkaCluster.Bootstrap, group, topic));
         await node.WaitForPartitionsAsync(2, TimeSpan.FromSeconds(60));
 
-        using (var producer = Producer(_cluster.Bootstrap))
+        using (var producer = Producer(KafkaCluster.Bootstrap))
         {
             // Centrifugo answers 102 (permanent) to the first 3 records of partition 0, then to the first 2 of partition 1.
-            _standIn.FailNext(3, errorCode: 102);
+            StandIn.FailNext(3, errorCode: 102);
             await ProduceEnvelopesAsync(producer, topic, 0, "kd:", 10);
-            await Poll.UntilAsync(() => Committed(_cluster.Bootstrap, group, topic, 0) == 10, "partition 0 committed", TimeSpan.FromSeconds(60));
-            _standIn.FailNext(2, errorCode: 102);
+            await Poll.UntilAsync(() => Committed(KafkaCluster.Bootstrap, group, topic, 0) == 10, "partition 0 committed", TimeSpan.FromSeconds(60));
+            StandIn.FailNext(2, errorCode: 102);
             await ProduceEnvelopesAsync(producer, topic, 1, "kd:", 5);
-            await Poll.UntilAsync(() => Committed(_cluster.Bootstrap, group, topic, 1) == 5, "partition 1 committed", TimeSpan.FromSeconds(60));
+            await Poll.UntilAsync(() => Committed(KafkaCluster.Bootstrap, group, topic, 1) == 5, "partition 1 committed", TimeSpan.FromSeconds(60));
         }
-        Assert.Equal([3L, 4, 5, 6, 7, 8, 9], _standIn.ReceivedFor("kd:p0").Select(Seq).ToArray());
-        Assert.Equal([2L, 3, 4], _standIn.ReceivedFor("kd:p1").Select(Seq).ToArray());
+        Assert.Equal([3L, 4, 5, 6, 7, 8, 9], StandIn.ReceivedFor("kd:p0").Select(Seq).ToArray());
+        Assert.Equal([2L, 3, 4], StandIn.ReceivedFor("kd:p1").Select(Seq).ToArray());
 
         var list = await Run((c, console, err, ct) => AdminCli.DeadLettersListAsync(c, "k_dl", 50, json: true, console, ct), node.AdminUrl);
         Assert.True(list.Code == AdminCli.Ok, list.Err);
@@ -74,16 +61,16 @@ public sealed class KafkaDeadLetterReplayTests : IAsyncLifetime
         var replay = await Run((c, console, err, ct) => AdminCli.DeadLettersReplayAsync(c, "k_dl", [], true, false, console, err, ct), node.AdminUrl);
         Assert.True(replay.Code == AdminCli.Ok, replay.Err);
         Assert.Contains("replayed 5 dead letter(s) of k_dl", replay.Out, StringComparison.Ordinal);
-        await Poll.UntilAsync(() => _standIn.ReceivedFor("kd:p0").Count == 10 && _standIn.ReceivedFor("kd:p1").Count == 5, "replayed records delivered", TimeSpan.FromSeconds(60));
-        Assert.Equal([3L, 4, 5, 6, 7, 8, 9, 0, 1, 2], _standIn.ReceivedFor("kd:p0").Select(Seq).ToArray());
-        Assert.Equal([2L, 3, 4, 0, 1], _standIn.ReceivedFor("kd:p1").Select(Seq).ToArray());
-        Assert.Equal(5L, Committed(_cluster.Bootstrap, group + KafkaDeadLetters.ReplayGroupSuffix, topic + ".dead_letter", 0));
+        await Poll.UntilAsync(() => StandIn.ReceivedFor("kd:p0").Count == 10 && StandIn.ReceivedFor("kd:p1").Count == 5, "replayed records delivered", TimeSpan.FromSeconds(60));
+        Assert.Equal([3L, 4, 5, 6, 7, 8, 9, 0, 1, 2], StandIn.ReceivedFor("kd:p0").Select(Seq).ToArray());
+        Assert.Equal([2L, 3, 4, 0, 1], StandIn.ReceivedFor("kd:p1").Select(Seq).ToArray());
+        Assert.Equal(5L, Committed(KafkaCluster.Bootstrap, group + KafkaDeadLetters.ReplayGroupSuffix, topic + ".dead_letter", 0));
 
         // Idempotent: the replay group's committed offset is past every dead letter.
         var again = await Run((c, console, err, ct) => AdminCli.DeadLettersReplayAsync(c, "k_dl", [], true, false, console, err, ct), node.AdminUrl);
         Assert.Equal(AdminCli.Ok, again.Code);
         Assert.Contains("replayed 0 dead letter(s)", again.Out, StringComparison.Ordinal);
-        await Poll.UntilAsync(() => Committed(_cluster.Bootstrap, group, topic, 0) == 13 && Committed(_cluster.Bootstrap, group, topic, 1) == 7, "replayed records committed", TimeSpan.FromSeconds(30));
-        Assert.Equal(10, _standIn.ReceivedFor("kd:p0").Count);
+        await Poll.UntilAsync(() => Committed(KafkaCluster.Bootstrap, group, topic, 0) == 13 && Committed(KafkaCluster.Bootstrap, group, topic, 1) == 7, "replayed records committed", TimeSpan.FromSeconds(30));
+        Assert.Equal(10, StandIn.ReceivedFor("kd:p0").Count);
     }
 }

@@ -140,13 +140,13 @@ public sealed class KafkaFencingTests(ITestOutputHelper output) : IAsyncLifetime
         using var stopProducing = new CancellationTokenSource();
         var producing = ProduceRoundsAsync(_cluster.Bootstrap, topic, partitions, "two:", stopProducing.Token);
 
-        await using var a = await TestNode.StartAsync(TestNode.Options(standInA.Url, standInA.ApiKey, consumer));
+        await using var a = await TestNode.StartAsync(TestNode.Options(standInA.Url, standInA.ApiKey, consumer), output);
         await Poll.UntilAsync(() => standInA.ReceivedCount >= 100, "deployment A delivering", TimeSpan.FromSeconds(60));
         Assert.Equal(partitions, (await OwnedAsync(a, "k_two")).Count);
 
         // A second, independent deployment (its own cluster) joins the same consumer group.
         var joinedAt = Stopwatch.StartNew();
-        await using var b = await TestNode.StartAsync(TestNode.Options(standInB.Url, standInB.ApiKey, consumer));
+        await using var b = await TestNode.StartAsync(TestNode.Options(standInB.Url, standInB.ApiKey, consumer), output);
         using var dump = new Finally(() => { Dump("A", a); Dump("B", b); });
         await Poll.UntilAsync(async () =>
             {
@@ -216,7 +216,7 @@ public sealed class KafkaFencingTests(ITestOutputHelper output) : IAsyncLifetime
         var group = Unique("g");
         _cluster.CreateTopic(topic, partitions);
         var standIn = await StandInAsync();
-        await using var node = await TestNode.StartAsync(TestNode.Options(standIn.Url, standIn.ApiKey, TestNode.Kafka("k_lapse", _cluster.Bootstrap, group, topic)));
+        await using var node = await TestNode.StartAsync(TestNode.Options(standIn.Url, standIn.ApiKey, TestNode.Kafka("k_lapse", _cluster.Bootstrap, group, topic)), output);
         using var stopProducing = new CancellationTokenSource();
         var producing = ProduceRoundsAsync(_cluster.Bootstrap, topic, partitions, "lapse:", stopProducing.Token);
         await Poll.UntilAsync(() => standIn.ReceivedCount >= 50, "delivering", TimeSpan.FromSeconds(60));

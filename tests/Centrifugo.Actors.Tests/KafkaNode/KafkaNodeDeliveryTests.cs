@@ -2,37 +2,18 @@ using System.Text;
 using System.Text.Json;
 using Centrifugo.Actors.Configuration;
 using Centrifugo.Actors.Kafka;
-using Centrifugo.Actors.Testing.Kafka;
-using Centrifugo.Actors.Testing.StandIn;
 using Centrifugo.Actors.Tests.Node;
 using Confluent.Kafka;
+using Xunit.Abstractions;
 using static Centrifugo.Actors.Tests.Kafka.KafkaTestSupport;
 using static Centrifugo.Actors.Tests.KafkaNode.KafkaNodeSupport;
 
 namespace Centrifugo.Actors.Tests.KafkaNode;
 
 /// <summary>A whole node reading the real Kafka protocol (librdkafka's mock cluster) and delivering over real HTTP.</summary>
-public sealed class KafkaNodeDeliveryTests : IAsyncLifetime
+public sealed class KafkaNodeDeliveryTests(ITestOutputHelper output) : KafkaNodeTest(output, brokers: 3)
 {
-    private readonly KafkaMockCluster _cluster = KafkaMockCluster.Create(brokers: 3);
-    private CentrifugoStandIn _standIn = null!;
-
-    public async Task InitializeAsync() => _standIn = await CentrifugoStandIn.StartNewAsync();
-
-    public async Task DisposeAsync()
-    {
-        await _standIn.DisposeAsync();
-        _cluster.Dispose();
-    }
-
-    private string Topic(int partitions)
-    {
-        var topic = Unique("node");
-        _cluster.CreateTopic(topic, partitions);
-        return topic;
-    }
-
-    private NodeOptions Options(params ConsumerOptions[] consumers) => TestNode.Options(_standIn.Url, _standIn.ApiKey, consumers);
+    private string Topic(int partitions) => Topic("node", partitions);
 
     [Fact]
     public async Task Delivers_every_record_in_order_per_partition_across_eight_partitions_under_load()
@@ -40,22 +21,22 @@ public sealed class KafkaNodeDeliveryTests : IAsyncLifetime
         const int partitions = 8, perPartition = 2000;
         var topic = Topic(partitions);
         var group = Unique("g");
-        await using var node = await TestNode.StartAsync(Options(TestNode.Kafka("k_order", _cluster.Bootstrap, group, topic)));
+        await using var node = await StartNodeAsync(TestNode.Kafka("k_order", KafkaCluster.Bootstrap, group, topic));
 
-        using (var producer = Producer(_cluster.Bootstrap))
+        using (var producer = Producer(KafkaCluster.Bootstrap))
         {
             await Task.WhenAll(Enumerable.Range(0, partitions).Select(p => ProduceEnvelopesAsync(producer, topic, p, "load:", perPartition)));
         }
 
-        await _standIn.WaitForReceivedAsync(partitions * perPartition, TimeSpan.FromSeconds(120));
+        await StandIn.WaitForReceivedAsync(partitions * perPartition, TimeSpan.FromSeconds(120));
         for (var p = 0; p < partitions; p++)
         {
-            Assert.Equal(Enumerable.Range(0, perPartition).Select(i => (long)i), _standIn.ReceivedFor($"load:p{p}").Select(Seq));
+            Assert.Equal(Enumerable.Range(0, perPartition).Select(i => (long)i), StandIn.ReceivedFor($"load:p{p}").Select(Seq));
         }
 
         // Marks are committed in the background under consumer_group.
         await Poll.UntilAsync(
-            () => Enumerable.Range(0, partitions).All(p => Committed(_cluster.Bootstrap, group, topic, p) == perPartition),
+            () => Enumerable.Range(0, partitions).All(p => Committed(KafkaCluster.Bootstrap, group, topic, p) == perPartition),
             "every partition committed to its end", TimeSpan.FromSeconds(30));
         var statuses = node.Board.Snapshot().Where(s => s.Source == "kafka").ToArray();
         Assert.Equal(partitions, statuses.Length);
@@ -69,38 +50,38 @@ public sealed class KafkaNodeDeliveryTests : IAsyncLifetime
         const int partitions = 8, half = 400;
         var topic = Topic(partitions);
         var group = Unique("g");
-        var options = Options(TestNode.Kafka("k_restart", _cluster.Bootstrap, group, topic));
-        using var producer = Producer(_cluster.Bootstrap);
+        var options = Options(TestNode.Kafka("k_restart", KafkaCluster.Bootstrap, group, topic));
+        using var producer = Producer(KafkaCluster.Bootstrap);
         await Task.WhenAll(Enumerable.Range(0, partitions).Select(p => ProduceEnvelopesAsync(producer, topic, p, "restart:", half)));
 
-        await using (var first = await TestNode.StartAsync(options))
+        await using (var first = await StartNodeAsync(options))
         {
-            await _standIn.WaitForReceivedAsync(half * partitions / 2, TimeSpan.FromSeconds(60));
+            await StandIn.WaitForReceivedAsync(half * partitions / 2, TimeSpan.FromSeconds(60));
         }
 
-        var afterFirst = _standIn.ReceivedCount;
+        var afterFirst = StandIn.ReceivedCount;
         await Task.WhenAll(Enumerable.Range(0, partitions).Select(p => ProduceEnvelopesAsync(producer, topic, p, "restart:", half, startAt: half)));
-        await using var second = await TestNode.StartAsync(options);
+        await using var second = await StartNodeAsync(options);
 
         await Poll.UntilAsync(
-            () => Enumerable.Range(0, partitions).All(p => _standIn.ReceivedFor($"restart:p{p}").Select(Seq).Distinct().Count() == 2 * half),
+            () => Enumerable.Range(0, partitions).All(p => StandIn.ReceivedFor($"restart:p{p}").Select(Seq).Distinct().Count() == 2 * half),
             "every command delivered", TimeSpan.FromSeconds(60));
         for (var p = 0; p < partitions; p++)
         {
-            AssertNoLossAndLastOccurrencesInOrder(_standIn.ReceivedFor($"restart:p{p}").Select(Seq).ToArray(), 2 * half);
+            AssertNoLossAndLastOccurrencesInOrder(StandIn.ReceivedFor($"restart:p{p}").Select(Seq).ToArray(), 2 * half);
         }
 
         // The hand-off committed the first node's marks: the second node re-delivers (almost) nothing of them.
-        Assert.InRange(_standIn.ReceivedCount - afterFirst, 2 * half * partitions - afterFirst, (2 * half * partitions) - afterFirst + (partitions * 200));
+        Assert.InRange(StandIn.ReceivedCount - afterFirst, 2 * half * partitions - afterFirst, (2 * half * partitions) - afterFirst + (partitions * 200));
     }
 
     [Fact]
     public async Task Poison_records_go_to_the_dead_letter_topic_with_headers_and_the_offset_moves_on()
     {
         var topic = Topic(1);
-        _cluster.CreateTopic(topic + ".dead_letter", 1);
+        KafkaCluster.CreateTopic(topic + ".dead_letter", 1);
         var group = Unique("g");
-        using (var producer = Producer(_cluster.Bootstrap))
+        using (var producer = Producer(KafkaCluster.Bootstrap))
         {
             Message<byte[]?, byte[]?> Msg(string value, string? method = null, params (string Key, string Value)[] headers)
             {
@@ -131,12 +112,12 @@ public sealed class KafkaNodeDeliveryTests : IAsyncLifetime
             }
         }
 
-        await using var node = await TestNode.StartAsync(Options(TestNode.Kafka("k_poison", _cluster.Bootstrap, group, topic)));
+        await using var node = await StartNodeAsync(TestNode.Kafka("k_poison", KafkaCluster.Bootstrap, group, topic));
 
-        await Poll.UntilAsync(() => Committed(_cluster.Bootstrap, group, topic, 0) == 6, "offset committed past every record", TimeSpan.FromSeconds(30));
-        Assert.Equal([1L, 2L], _standIn.ReceivedFor("ok:a").Select(Seq).ToArray());
+        await Poll.UntilAsync(() => Committed(KafkaCluster.Bootstrap, group, topic, 0) == 6, "offset committed past every record", TimeSpan.FromSeconds(30));
+        Assert.Equal([1L, 2L], StandIn.ReceivedFor("ok:a").Select(Seq).ToArray());
 
-        var dead = ReadAll(_cluster.Bootstrap, topic + ".dead_letter", 1, 4);
+        var dead = ReadAll(KafkaCluster.Bootstrap, topic + ".dead_letter", 1, 4);
         Assert.Equal(4, dead.Count);
         string H(ConsumeResult<byte[]?, byte[]?> r, string key) => Text(r.Message.Headers.GetLastBytes(key));
         Assert.Equal(["1", "2", "3", "4"], dead.Select(r => H(r, KafkaDeadLetterProducer.SourceOffsetHeader)));
@@ -160,7 +141,7 @@ public sealed class KafkaNodeDeliveryTests : IAsyncLifetime
             && l.Contains($"Topic={topic}", StringComparison.Ordinal) && l.Contains("Partition=0", StringComparison.Ordinal)
             && l.Contains("Offset=2", StringComparison.Ordinal), "dead letter with consumer, topic, partition and offset");
         await Poll.UntilAsync(() => node.Board.Snapshot().Any(s => s.DeadLettered == 4 && s.Delivered == 2), "status counts");
-        Assert.DoesNotContain(_standIn.ApiKey, node.Logs.All, StringComparison.Ordinal);
+        Assert.DoesNotContain(StandIn.ApiKey, node.Logs.All, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -168,15 +149,15 @@ public sealed class KafkaNodeDeliveryTests : IAsyncLifetime
     {
         var commands = Topic(1);
         var publications = Topic(1);
-        var pubConsumer = TestNode.Kafka("k_pub", _cluster.Bootstrap, Unique("g"), publications);
+        var pubConsumer = TestNode.Kafka("k_pub", KafkaCluster.Bootstrap, Unique("g"), publications);
         pubConsumer = pubConsumer with
         {
             Kafka = pubConsumer.Kafka! with { PublicationDataMode = new PublicationDataModeOptions { Enabled = true } },
         };
-        await using var node = await TestNode.StartAsync(Options(
-            TestNode.Kafka("k_cmd", _cluster.Bootstrap, Unique("g"), commands), pubConsumer));
+        await using var node = await StartNodeAsync(
+            TestNode.Kafka("k_cmd", KafkaCluster.Bootstrap, Unique("g"), commands), pubConsumer);
 
-        using (var producer = Producer(_cluster.Bootstrap))
+        using (var producer = Producer(KafkaCluster.Bootstrap))
         {
             await producer.ProduceAsync(commands, new Message<byte[]?, byte[]?> { Value = Envelope("fmt:env", 1) });
             await producer.ProduceAsync(commands, new Message<byte[]?, byte[]?>
@@ -201,18 +182,18 @@ public sealed class KafkaNodeDeliveryTests : IAsyncLifetime
             });
         }
 
-        await _standIn.WaitForReceivedAsync(5, TimeSpan.FromSeconds(30));
-        Assert.Equal([1L], _standIn.ReceivedFor("fmt:env").Select(Seq));
-        Assert.Equal([2L], _standIn.ReceivedFor("fmt:hdr").Select(Seq));
-        Assert.Equal([3L], _standIn.ReceivedFor("fmt:str").Select(Seq));
-        var pub = Assert.Single(_standIn.ReceivedFor("fmt:pub"));
+        await StandIn.WaitForReceivedAsync(5, TimeSpan.FromSeconds(30));
+        Assert.Equal([1L], StandIn.ReceivedFor("fmt:env").Select(Seq));
+        Assert.Equal([2L], StandIn.ReceivedFor("fmt:hdr").Select(Seq));
+        Assert.Equal([3L], StandIn.ReceivedFor("fmt:str").Select(Seq));
+        var pub = Assert.Single(StandIn.ReceivedFor("fmt:pub"));
         Assert.Equal("publish", pub.Method);
         using (var doc = JsonDocument.Parse(pub.RequestJson))
         {
             Assert.Equal(4, doc.RootElement.GetProperty("data").GetProperty("seq").GetInt32());
             Assert.Equal("x", doc.RootElement.GetProperty("tags").GetProperty("kind").GetString());
         }
-        var broadcast = Assert.Single(_standIn.ReceivedFor("fmt:b2"));
+        var broadcast = Assert.Single(StandIn.ReceivedFor("fmt:b2"));
         Assert.Equal("broadcast", broadcast.Method);
         Assert.Equal(["fmt:b1", "fmt:b2"], broadcast.Channels);
     }

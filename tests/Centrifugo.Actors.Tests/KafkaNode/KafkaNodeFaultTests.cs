@@ -1,71 +1,59 @@
 using System.Diagnostics;
 using Centrifugo.Actors.Configuration;
 using Centrifugo.Actors.Partitions;
-using Centrifugo.Actors.Testing.Kafka;
-using Centrifugo.Actors.Testing.StandIn;
 using Centrifugo.Actors.Tests.Node;
+using Xunit.Abstractions;
 using static Centrifugo.Actors.Tests.Kafka.KafkaTestSupport;
 using static Centrifugo.Actors.Tests.KafkaNode.KafkaNodeSupport;
 
 namespace Centrifugo.Actors.Tests.KafkaNode;
 
-/// <summary>Broker outages, a slow or failing Centrifugo, and start-up refusal, on a whole node.</summary>
-public sealed class KafkaNodeFaultTests : IAsyncLifetime
+/// <summary>
+/// Broker outages, a slow or failing Centrifugo, and start-up refusal, on a whole node. Broker faults are cluster-wide:
+/// every test gets its own mock cluster (as in every <see cref="KafkaNodeTest"/>).
+/// </summary>
+public sealed class KafkaNodeFaultTests(ITestOutputHelper output) : KafkaNodeTest(output, brokers: 3)
 {
-    // Broker faults are cluster-wide: every test gets its own mock cluster.
-    private readonly KafkaMockCluster _cluster = KafkaMockCluster.Create(brokers: 3);
-    private CentrifugoStandIn _standIn = null!;
-
-    public async Task InitializeAsync() => _standIn = await CentrifugoStandIn.StartNewAsync();
-
-    public async Task DisposeAsync()
-    {
-        await _standIn.DisposeAsync();
-        _cluster.Dispose();
-    }
-
-    private NodeOptions Options(params ConsumerOptions[] consumers) => TestNode.Options(_standIn.Url, _standIn.ApiKey, consumers);
-
     [Fact]
     public async Task A_partition_leader_down_for_five_seconds_loses_nothing_and_stalls_only_its_partitions()
     {
         const int partitions = 4, before = 100, during = 200;
         var topic = Unique("outage");
         var group = Unique("g");
-        _cluster.CreateTopic(topic, partitions);
+        KafkaCluster.CreateTopic(topic, partitions);
         // Partitions 0 and 1 are led by broker 2 (the one going down); 2 and 3 and the group by broker 1.
         for (var p = 0; p < partitions; p++)
         {
-            _cluster.SetPartitionLeader(topic, p, p < 2 ? 2 : 1);
+            KafkaCluster.SetPartitionLeader(topic, p, p < 2 ? 2 : 1);
         }
-        _cluster.SetGroupCoordinator(group, 1);
-        await using var node = await TestNode.StartAsync(Options(TestNode.Kafka("k_outage", _cluster.Bootstrap, group, topic)));
-        using var producer = Producer(_cluster.Bootstrap);
+        KafkaCluster.SetGroupCoordinator(group, 1);
+        await using var node = await StartNodeAsync(TestNode.Kafka("k_outage", KafkaCluster.Bootstrap, group, topic));
+        using var producer = Producer(KafkaCluster.Bootstrap);
         await Task.WhenAll(Enumerable.Range(0, partitions).Select(p => ProduceEnvelopesAsync(producer, topic, p, "outage:", before)));
-        await _standIn.WaitForReceivedAsync(partitions * before, TimeSpan.FromSeconds(30));
+        await StandIn.WaitForReceivedAsync(partitions * before, TimeSpan.FromSeconds(30));
 
-        _cluster.SetBrokerDown(2);
+        KafkaCluster.SetBrokerDown(2);
         var outage = Stopwatch.StartNew();
         var stalled = Task.WhenAll(Enumerable.Range(0, 2).Select(p => ProduceEnvelopesAsync(producer, topic, p, "outage:", during, startAt: before)));
         await Task.WhenAll(Enumerable.Range(2, 2).Select(p => ProduceEnvelopesAsync(producer, topic, p, "outage:", during, startAt: before)));
         // The healthy partitions keep being delivered while the other broker is down.
         await Poll.UntilAsync(
-            () => Enumerable.Range(2, 2).All(p => _standIn.ReceivedFor($"outage:p{p}").Count == before + during),
+            () => Enumerable.Range(2, 2).All(p => StandIn.ReceivedFor($"outage:p{p}").Count == before + during),
             "healthy partitions delivered during the outage", TimeSpan.FromSeconds(30));
         Assert.True(outage.Elapsed < TimeSpan.FromSeconds(5), $"the healthy partitions took {outage.Elapsed} (outage still running?)");
-        Assert.All(Enumerable.Range(0, 2), p => Assert.Equal(before, _standIn.ReceivedFor($"outage:p{p}").Count));
+        Assert.All(Enumerable.Range(0, 2), p => Assert.Equal(before, StandIn.ReceivedFor($"outage:p{p}").Count));
 
         // The scenario is a 5 s outage; this wait is its duration, not a synchronisation.
         await Task.Delay(TimeSpan.FromSeconds(5) - outage.Elapsed is { Ticks: > 0 } rest ? rest : TimeSpan.Zero);
-        _cluster.SetBrokerUp(2);
+        KafkaCluster.SetBrokerUp(2);
         await stalled.WaitAsync(TimeSpan.FromSeconds(60));
 
         await Poll.UntilAsync(
-            () => Enumerable.Range(0, partitions).All(p => _standIn.ReceivedFor($"outage:p{p}").Select(Seq).Distinct().Count() == before + during),
+            () => Enumerable.Range(0, partitions).All(p => StandIn.ReceivedFor($"outage:p{p}").Select(Seq).Distinct().Count() == before + during),
             "everything delivered after the outage", TimeSpan.FromSeconds(60));
         for (var p = 0; p < partitions; p++)
         {
-            AssertNoLossAndLastOccurrencesInOrder(_standIn.ReceivedFor($"outage:p{p}").Select(Seq).ToArray(), before + during);
+            AssertNoLossAndLastOccurrencesInOrder(StandIn.ReceivedFor($"outage:p{p}").Select(Seq).ToArray(), before + during);
         }
     }
 
@@ -73,13 +61,12 @@ public sealed class KafkaNodeFaultTests : IAsyncLifetime
     public async Task A_slow_Centrifugo_pauses_partitions_instead_of_buffering_without_bound()
     {
         const int queueMax = 40, total = 1500;
-        var topic = Unique("slow");
-        _cluster.CreateTopic(topic, 2);
-        var consumer = TestNode.Kafka("k_slow", _cluster.Bootstrap, Unique("g"), topic);
+        var topic = Topic("slow", 2);
+        var consumer = TestNode.Kafka("k_slow", KafkaCluster.Bootstrap, Unique("g"), topic);
         consumer = consumer with { Kafka = consumer.Kafka! with { PartitionQueueMaxSize = queueMax, MaxPollRecords = 10 } };
-        _standIn.Latency = TimeSpan.FromMilliseconds(100);
-        await using var node = await TestNode.StartAsync(Options(consumer));
-        using (var producer = Producer(_cluster.Bootstrap))
+        StandIn.Latency = TimeSpan.FromMilliseconds(100);
+        await using var node = await StartNodeAsync(consumer);
+        using (var producer = Producer(KafkaCluster.Bootstrap))
         {
             await Task.WhenAll(Enumerable.Range(0, 2).Select(p => ProduceEnvelopesAsync(producer, topic, p, "slow:", total)));
         }
@@ -93,17 +80,17 @@ public sealed class KafkaNodeFaultTests : IAsyncLifetime
                 maxQueued = Math.Max(maxQueued, lease.QueuedCount);
                 paused |= lease.Paused;
             }
-            return paused && _standIn.ReceivedCount >= 200;
+            return paused && StandIn.ReceivedCount >= 200;
         }, "a paused partition while Centrifugo is slow", TimeSpan.FromSeconds(60));
         // Bounded by the pause threshold plus the records of the fetch that crossed it.
         Assert.InRange(maxQueued, 1, queueMax + 20);
-        Assert.True(_standIn.ReceivedCount < 2 * total, "the test must observe the node while it is still behind");
+        Assert.True(StandIn.ReceivedCount < 2 * total, "the test must observe the node while it is still behind");
 
-        _standIn.Latency = TimeSpan.Zero;
-        await _standIn.WaitForReceivedAsync(2 * total, TimeSpan.FromSeconds(60));
+        StandIn.Latency = TimeSpan.Zero;
+        await StandIn.WaitForReceivedAsync(2 * total, TimeSpan.FromSeconds(60));
         for (var p = 0; p < 2; p++)
         {
-            Assert.Equal(Enumerable.Range(0, total).Select(i => (long)i), _standIn.ReceivedFor($"slow:p{p}").Select(Seq));
+            Assert.Equal(Enumerable.Range(0, total).Select(i => (long)i), StandIn.ReceivedFor($"slow:p{p}").Select(Seq));
         }
     }
 
@@ -111,27 +98,26 @@ public sealed class KafkaNodeFaultTests : IAsyncLifetime
     public async Task A_record_that_keeps_failing_blocks_only_its_own_partition()
     {
         const int count = 300;
-        var topic = Unique("stuck");
-        _cluster.CreateTopic(topic, 2);
-        _standIn.FailChannel("stuck:p0", int.MaxValue);
-        var consumer = TestNode.Kafka("k_stuck", _cluster.Bootstrap, Unique("g"), topic);
+        var topic = Topic("stuck", 2);
+        StandIn.FailChannel("stuck:p0", int.MaxValue);
+        var consumer = TestNode.Kafka("k_stuck", KafkaCluster.Bootstrap, Unique("g"), topic);
         consumer = consumer with { Kafka = consumer.Kafka! with { MaxPollRecords = 50 } };
-        await using var node = await TestNode.StartAsync(Options(consumer));
-        using (var producer = Producer(_cluster.Bootstrap))
+        await using var node = await StartNodeAsync(consumer);
+        using (var producer = Producer(KafkaCluster.Bootstrap))
         {
             await Task.WhenAll(Enumerable.Range(0, 2).Select(p => ProduceEnvelopesAsync(producer, topic, p, "stuck:", count)));
         }
 
-        await Poll.UntilAsync(() => _standIn.ReceivedFor("stuck:p1").Count == count, "the healthy partition delivered", TimeSpan.FromSeconds(30));
-        Assert.Empty(_standIn.ReceivedFor("stuck:p0"));
+        await Poll.UntilAsync(() => StandIn.ReceivedFor("stuck:p1").Count == count, "the healthy partition delivered", TimeSpan.FromSeconds(30));
+        Assert.Empty(StandIn.ReceivedFor("stuck:p0"));
         await Poll.UntilAsync(
             () => node.Board.Snapshot().Any(s => s.Partition == $"{topic}/0" && s.State == PartitionState.Retrying && s.Errors >= 3),
             "the stuck partition retrying with backoff");
         Assert.Empty(node.Board.Stalled());
 
-        _standIn.FailChannel("stuck:p0", 0);
-        await Poll.UntilAsync(() => _standIn.ReceivedFor("stuck:p0").Count == count, "the stuck partition catching up", TimeSpan.FromSeconds(30));
-        Assert.Equal(Enumerable.Range(0, count).Select(i => (long)i), _standIn.ReceivedFor("stuck:p0").Select(Seq));
+        StandIn.FailChannel("stuck:p0", 0);
+        await Poll.UntilAsync(() => StandIn.ReceivedFor("stuck:p0").Count == count, "the stuck partition catching up", TimeSpan.FromSeconds(30));
+        Assert.Equal(Enumerable.Range(0, count).Select(i => (long)i), StandIn.ReceivedFor("stuck:p0").Select(Seq));
     }
 
     [Fact]
@@ -149,7 +135,7 @@ public sealed class KafkaNodeFaultTests : IAsyncLifetime
                 SaslPassword = password,
             },
         };
-        var logs = new CapturingLoggerProvider();
+        var logs = new CapturingLoggerProvider(Output.WriteLine);
 
         var error = await Assert.ThrowsAsync<ConfigException>(() => TestNode.StartAsync(Options(consumer), logs));
 
@@ -157,6 +143,6 @@ public sealed class KafkaNodeFaultTests : IAsyncLifetime
         Assert.Contains("127.0.0.1:1", error.Message, StringComparison.Ordinal);
         Assert.DoesNotContain(password, error.ToString(), StringComparison.Ordinal);
         Assert.DoesNotContain(password, logs.All, StringComparison.Ordinal);
-        Assert.DoesNotContain(_standIn.ApiKey, logs.All, StringComparison.Ordinal);
+        Assert.DoesNotContain(StandIn.ApiKey, logs.All, StringComparison.Ordinal);
     }
 }

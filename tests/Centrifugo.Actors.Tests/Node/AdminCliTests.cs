@@ -5,12 +5,12 @@ using Centrifugo.Actors.Host;
 using Centrifugo.Actors.Testing.Postgres;
 using Centrifugo.Actors.Testing.Processes;
 using Centrifugo.Actors.Testing.StandIn;
-using Centrifugo.Actors.Tests.Postgres;
+using Xunit.Abstractions;
 
 namespace Centrifugo.Actors.Tests.Node;
 
 /// <summary>The pbm-style verbs against a real node (in-process, real HTTP, real cluster and sharding).</summary>
-public sealed class AdminCliTests(PostgresFixture pg) : IClassFixture<PostgresFixture>
+public sealed class AdminCliTests(PostgresFixture pg, ITestOutputHelper output) : IClassFixture<PostgresFixture>
 {
     private static async Task<(int Code, string Out, string Err)> Run(Func<AdminClient, Spectre.Console.IAnsiConsole, CancellationToken, Task<int>> verb, string url, string? token = null)
     {
@@ -29,7 +29,7 @@ public sealed class AdminCliTests(PostgresFixture pg) : IClassFixture<PostgresFi
         await table.InsertAsync([new OutboxInsert("publish", """{"channel":"cli:a","data":1}""", 1)]);
         await using var standIn = await CentrifugoStandIn.StartNewAsync();
         await using var node = await TestNode.StartAsync(TestNode.Options(standIn.Url, standIn.ApiKey,
-            TestNode.Postgres("pg_cli", pg.Instance.UrlDsn, name, partitions: 3)));
+            TestNode.Postgres("pg_cli", pg.Instance.UrlDsn, name, partitions: 3)), output);
         await node.WaitForPartitionsAsync(3);
         await Poll.UntilAsync(async () => await table.CountAsync() == 0, "outbox drained", TimeSpan.FromSeconds(30));
         // The pass that emptied a partition reports "delivering"; its next (empty) read reports "idle".
@@ -100,7 +100,7 @@ public sealed class AdminCliTests(PostgresFixture pg) : IClassFixture<PostgresFi
         await using var standIn = await CentrifugoStandIn.StartNewAsync();
         // A wrong API key: Centrifugo answers 401, the partition stalls (configuration fault).
         await using var node = await TestNode.StartAsync(TestNode.Options(standIn.Url, "wrong-key",
-            TestNode.Postgres("pg_stall", pg.Instance.UrlDsn, name, partitions: 1)));
+            TestNode.Postgres("pg_stall", pg.Instance.UrlDsn, name, partitions: 1)), output);
         await Poll.UntilAsync(() => Task.FromResult(node.Board.Stalled().Count == 1), "partition stalled", TimeSpan.FromSeconds(30));
 
         var list = await Run((c, console, ct) => AdminCli.PartitionsListAsync(c, null, "stalled", json: false, console, ct), node.AdminUrl);
@@ -132,7 +132,7 @@ public sealed class AdminCliTests(PostgresFixture pg) : IClassFixture<PostgresFi
         await using var standIn = await CentrifugoStandIn.StartNewAsync();
         const string token = "test-admin-token-0123";
         var options = TestNode.Options(standIn.Url, standIn.ApiKey) with { Admin = new AdminOptions { Address = "127.0.0.1:0", Token = token } };
-        await using var node = await TestNode.StartAsync(options);
+        await using var node = await TestNode.StartAsync(options, output);
         await Poll.UntilAsync(async () => (await Run((c, console, ct) => AdminCli.ClusterShowAsync(c, false, console, ct), node.AdminUrl)).Out.Contains(" Up ", StringComparison.Ordinal),
             "member Up", TimeSpan.FromSeconds(30));
 

@@ -3,13 +3,13 @@ using Centrifugo.Actors.Configuration;
 using Centrifugo.Actors.Host;
 using Centrifugo.Actors.Testing.Postgres;
 using Centrifugo.Actors.Testing.StandIn;
-using Centrifugo.Actors.Tests.Postgres;
 using Centrifugo.Actors.Tests.Processes;
+using Xunit.Abstractions;
 
 namespace Centrifugo.Actors.Tests.Node;
 
 /// <summary><c>dead-letters list|replay</c> against a real in-process node and real PostgreSQL.</summary>
-public sealed class DeadLetterReplayTests(PostgresFixture pg) : IClassFixture<PostgresFixture>
+public sealed class DeadLetterReplayTests(PostgresFixture pg, ITestOutputHelper output) : IClassFixture<PostgresFixture>
 {
     private const string Token = "dead-letter-token-0123";
 
@@ -30,7 +30,7 @@ public sealed class DeadLetterReplayTests(PostgresFixture pg) : IClassFixture<Po
         await using var standIn = await CentrifugoStandIn.StartNewAsync();
         var options = TestNode.Options(standIn.Url, standIn.ApiKey, TestNode.Postgres("pg_dl", pg.Instance.UrlDsn, name, partitions: 2))
             with { Admin = new AdminOptions { Address = "127.0.0.1:0", Token = Token } };
-        await using var node = await TestNode.StartAsync(options);
+        await using var node = await TestNode.StartAsync(options, output);
         await node.WaitForPartitionsAsync(2);
 
         // Centrifugo answers 102 (a permanent error) to the first 3 commands of partition 0, then to the first 2 of partition 1.

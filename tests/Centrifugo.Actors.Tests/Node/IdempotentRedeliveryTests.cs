@@ -2,7 +2,7 @@ using System.Text.Json;
 using Centrifugo.Actors.Testing.Kafka;
 using Centrifugo.Actors.Testing.Postgres;
 using Centrifugo.Actors.Testing.StandIn;
-using Centrifugo.Actors.Tests.Postgres;
+using Xunit.Abstractions;
 using static Centrifugo.Actors.Tests.Kafka.KafkaTestSupport;
 using static Centrifugo.Actors.Tests.KafkaNode.KafkaNodeSupport;
 
@@ -13,7 +13,7 @@ namespace Centrifugo.Actors.Tests.Node;
 /// idempotency keys) answers error 100 to a steady share of the commands; every command must reach subscribers once,
 /// in order, although the node re-sends the tails of failed batches.
 /// </summary>
-public sealed class IdempotentRedeliveryTests(PostgresFixture pg) : IClassFixture<PostgresFixture>, IAsyncLifetime
+public sealed class IdempotentRedeliveryTests(PostgresFixture pg, ITestOutputHelper output) : IClassFixture<PostgresFixture>, IAsyncLifetime
 {
     private CentrifugoStandIn _standIn = null!;
 
@@ -55,7 +55,7 @@ public sealed class IdempotentRedeliveryTests(PostgresFixture pg) : IClassFixtur
         _standIn.FailOneIn(30, seed: 7);
         var consumer = TestNode.Postgres("pg_idem", pg.Instance.UrlDsn, name, partitions: 1);
         consumer = consumer with { Postgresql = consumer.Postgresql! with { DeriveIdempotencyKey = true } };
-        await using (var node = await TestNode.StartAsync(TestNode.Options(_standIn.Url, _standIn.ApiKey, consumer)))
+        await using (var node = await TestNode.StartAsync(TestNode.Options(_standIn.Url, _standIn.ApiKey, consumer), output))
         {
             await Poll.UntilAsync(async () => await table.CountAsync() == 0, "outbox drained", TimeSpan.FromSeconds(60));
         }
@@ -83,7 +83,7 @@ public sealed class IdempotentRedeliveryTests(PostgresFixture pg) : IClassFixtur
         await table.InsertAsync(Enumerable.Range(0, rows).Select(i => new OutboxInsert("publish", PublishJson("plain:pg", i), 0)));
         _standIn.FailNext(1, errorCode: 100, skip: 10);
         await using (var node = await TestNode.StartAsync(TestNode.Options(_standIn.Url, _standIn.ApiKey,
-            TestNode.Postgres("pg_plain", pg.Instance.UrlDsn, name, partitions: 1))))
+            TestNode.Postgres("pg_plain", pg.Instance.UrlDsn, name, partitions: 1)), output))
         {
             await Poll.UntilAsync(async () => await table.CountAsync() == 0, "outbox drained", TimeSpan.FromSeconds(60));
         }
@@ -105,7 +105,7 @@ public sealed class IdempotentRedeliveryTests(PostgresFixture pg) : IClassFixtur
         _standIn.ResponseDelay = TimeSpan.FromSeconds(3);
         var consumer = TestNode.Postgres("pg_late_reply", pg.Instance.UrlDsn, name, partitions: 1);
         consumer = consumer with { Postgresql = consumer.Postgresql! with { DeriveIdempotencyKey = true } };
-        await using var node = await TestNode.StartAsync(TestNode.Options(_standIn.Url, _standIn.ApiKey, consumer));
+        await using var node = await TestNode.StartAsync(TestNode.Options(_standIn.Url, _standIn.ApiKey, consumer), output);
         await Poll.UntilAsync(() => node.Board.Snapshot().Any(s => s.Errors >= 1), "the late reply counted as a timeout", TimeSpan.FromSeconds(30));
         _standIn.ResponseDelay = TimeSpan.Zero;
         await Poll.UntilAsync(async () => await table.CountAsync() == 0, "outbox drained", TimeSpan.FromSeconds(30));
@@ -130,7 +130,7 @@ public sealed class IdempotentRedeliveryTests(PostgresFixture pg) : IClassFixtur
         var ids = await table.IdsAsync();
         var consumer = TestNode.Postgres("pg_own", pg.Instance.UrlDsn, name, partitions: 1);
         consumer = consumer with { Postgresql = consumer.Postgresql! with { DeriveIdempotencyKey = true } };
-        await using var node = await TestNode.StartAsync(TestNode.Options(_standIn.Url, _standIn.ApiKey, consumer));
+        await using var node = await TestNode.StartAsync(TestNode.Options(_standIn.Url, _standIn.ApiKey, consumer), output);
         await Poll.UntilAsync(async () => await table.CountAsync() == 0, "outbox drained", TimeSpan.FromSeconds(30));
 
         var received = _standIn.ReceivedFor("own:pg");
@@ -149,7 +149,7 @@ public sealed class IdempotentRedeliveryTests(PostgresFixture pg) : IClassFixtur
         _standIn.FailOneIn(30, seed: 11);
         var consumer = TestNode.Kafka("k_idem", cluster.Bootstrap, Unique("g"), topic);
         consumer = consumer with { Kafka = consumer.Kafka! with { DeriveIdempotencyKey = true, MaxPollRecords = 200 } };
-        await using var node = await TestNode.StartAsync(TestNode.Options(_standIn.Url, _standIn.ApiKey, consumer));
+        await using var node = await TestNode.StartAsync(TestNode.Options(_standIn.Url, _standIn.ApiKey, consumer), output);
         using (var producer = Producer(cluster.Bootstrap))
         {
             await Task.WhenAll(Enumerable.Range(0, 2).Select(p => ProduceEnvelopesAsync(producer, topic, p, "idem:", count)));

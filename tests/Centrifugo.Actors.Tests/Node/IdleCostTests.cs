@@ -1,13 +1,13 @@
 using Akka.Actor;
 using Centrifugo.Actors.Testing.Postgres;
 using Centrifugo.Actors.Testing.StandIn;
-using Centrifugo.Actors.Tests.Postgres;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
+using Xunit.Abstractions;
 
 namespace Centrifugo.Actors.Tests.Node;
 
-public sealed class IdleCostTests(PostgresFixture pg) : IClassFixture<PostgresFixture>
+public sealed class IdleCostTests(PostgresFixture pg, ITestOutputHelper output) : IClassFixture<PostgresFixture>
 {
     [Fact]
     public async Task Idle_partitions_do_not_each_poll_the_table()
@@ -18,7 +18,7 @@ public sealed class IdleCostTests(PostgresFixture pg) : IClassFixture<PostgresFi
         var table = await OutboxTestTable.CreateAsync(ds, "outbox");
         await using var standIn = await CentrifugoStandIn.StartNewAsync();
         await using var node = await TestNode.StartAsync(TestNode.Options(standIn.Url, standIn.ApiKey,
-            TestNode.Postgres("pg_idle", pg.Instance.GetUrlDsn(database), "outbox", partitions, poll: TimeSpan.FromMilliseconds(100))));
+            TestNode.Postgres("pg_idle", pg.Instance.GetUrlDsn(database), "outbox", partitions, poll: TimeSpan.FromMilliseconds(100))), output);
         await node.WaitForPartitionsAsync(partitions);
 
         // Akka's timer wheel wakes a thread every tick: at the default 10 ms that was most of an idle node's CPU

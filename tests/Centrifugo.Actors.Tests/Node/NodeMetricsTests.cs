@@ -1,12 +1,12 @@
 using System.Text.RegularExpressions;
 using Centrifugo.Actors.Testing.Postgres;
 using Centrifugo.Actors.Testing.StandIn;
-using Centrifugo.Actors.Tests.Postgres;
+using Xunit.Abstractions;
 
 namespace Centrifugo.Actors.Tests.Node;
 
 /// <summary>/metrics of a real node: delivery histograms, API errors by method and code, hosted partitions, cluster members.</summary>
-public sealed class NodeMetricsTests(PostgresFixture pg) : IClassFixture<PostgresFixture>
+public sealed class NodeMetricsTests(PostgresFixture pg, ITestOutputHelper output) : IClassFixture<PostgresFixture>
 {
     [Fact]
     public async Task Metrics_show_delivery_latency_batches_api_errors_hosted_partitions_and_members()
@@ -22,7 +22,7 @@ public sealed class NodeMetricsTests(PostgresFixture pg) : IClassFixture<Postgre
         ]);
         await using var standIn = await CentrifugoStandIn.StartNewAsync(new StandInOptions { KnownNamespaces = new HashSet<string> { "ok" } });
         await using var node = await TestNode.StartAsync(TestNode.Options(standIn.Url, standIn.ApiKey,
-            TestNode.Postgres("pg_metrics", pg.Instance.UrlDsn, name, partitions: 2)));
+            TestNode.Postgres("pg_metrics", pg.Instance.UrlDsn, name, partitions: 2)), output);
         await Poll.UntilAsync(async () => await table.CountAsync() == 0, "outbox drained", TimeSpan.FromSeconds(30));
 
         using var http = new HttpClient();

@@ -2,7 +2,6 @@ using System.Net;
 using System.Text.Json;
 using Centrifugo.Actors.Testing.Postgres;
 using Centrifugo.Actors.Testing.StandIn;
-using Centrifugo.Actors.Tests.Postgres;
 using Xunit.Abstractions;
 
 namespace Centrifugo.Actors.Tests.Node;

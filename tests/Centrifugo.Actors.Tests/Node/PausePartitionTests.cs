@@ -4,13 +4,13 @@ using Centrifugo.Actors.Configuration;
 using Centrifugo.Actors.Host;
 using Centrifugo.Actors.Testing.Postgres;
 using Centrifugo.Actors.Testing.StandIn;
-using Centrifugo.Actors.Tests.Postgres;
 using Centrifugo.Actors.Tests.Processes;
+using Xunit.Abstractions;
 
 namespace Centrifugo.Actors.Tests.Node;
 
 /// <summary><c>partitions pause|resume</c> against a real in-process node (real HTTP, sharding, Distributed Data, PostgreSQL).</summary>
-public sealed class PausePartitionTests(PostgresFixture pg) : IClassFixture<PostgresFixture>
+public sealed class PausePartitionTests(PostgresFixture pg, ITestOutputHelper output) : IClassFixture<PostgresFixture>
 {
     private const string Token = "pause-admin-token-0123";
 
@@ -39,7 +39,7 @@ public sealed class PausePartitionTests(PostgresFixture pg) : IClassFixture<Post
         await using var standIn = await CentrifugoStandIn.StartNewAsync();
         var options = TestNode.Options(standIn.Url, standIn.ApiKey, TestNode.Postgres("pg_pause", pg.Instance.UrlDsn, name, partitions: 3))
             with { Admin = new AdminOptions { Address = "127.0.0.1:0", Token = Token } };
-        await using var node = await TestNode.StartAsync(options);
+        await using var node = await TestNode.StartAsync(options, output);
         await node.WaitForPartitionsAsync(3);
 
         // POST only, token required, refusal logged.

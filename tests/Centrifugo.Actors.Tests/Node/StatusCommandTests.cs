@@ -2,11 +2,11 @@ using System.Text.Json;
 using Centrifugo.Actors.Host;
 using Centrifugo.Actors.Testing.Postgres;
 using Centrifugo.Actors.Testing.StandIn;
-using Centrifugo.Actors.Tests.Postgres;
+using Xunit.Abstractions;
 
 namespace Centrifugo.Actors.Tests.Node;
 
-public sealed class StatusCommandTests(PostgresFixture pg) : IClassFixture<PostgresFixture>
+public sealed class StatusCommandTests(PostgresFixture pg, ITestOutputHelper testOutput) : IClassFixture<PostgresFixture>
 {
     [Fact]
     public async Task Status_lists_the_cluster_and_every_partition_with_its_counters()
@@ -20,7 +20,7 @@ public sealed class StatusCommandTests(PostgresFixture pg) : IClassFixture<Postg
         ]);
         await using var standIn = await CentrifugoStandIn.StartNewAsync();
         await using var node = await TestNode.StartAsync(TestNode.Options(standIn.Url, standIn.ApiKey,
-            TestNode.Postgres("pg_status", pg.Instance.UrlDsn, name, partitions: 4)));
+            TestNode.Postgres("pg_status", pg.Instance.UrlDsn, name, partitions: 4)), testOutput);
         await Poll.UntilAsync(async () => await table.CountAsync() == 0, "outbox drained", TimeSpan.FromSeconds(30));
 
         using var http = new HttpClient();

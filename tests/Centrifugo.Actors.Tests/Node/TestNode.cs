@@ -29,9 +29,6 @@ internal sealed class TestNode : IAsyncDisposable
     public string AdminUrl => _app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>()
         .Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()!.Addresses.First();
 
-    public static Task<TestNode> StartAsync(NodeOptions options, CancellationToken cancellationToken = default) =>
-        StartAsync(options, new CapturingLoggerProvider(), cancellationToken);
-
     /// <summary>Starts with every node log line also written to the test's output (shown when the test fails).</summary>
     public static Task<TestNode> StartAsync(NodeOptions options, ITestOutputHelper output, CancellationToken cancellationToken = default) =>
         StartAsync(options, new CapturingLoggerProvider(output.WriteLine), cancellationToken);

@@ -1,7 +1,6 @@
 using Centrifugo.Actors.Testing.Postgres;
 using Centrifugo.Actors.Testing.Processes;
 using Centrifugo.Actors.Testing.StandIn;
-using Centrifugo.Actors.Tests.Postgres;
 
 namespace Centrifugo.Actors.Tests.Processes;
 

@@ -2,7 +2,6 @@ using Centrifugo.Actors.Host;
 using Centrifugo.Actors.Testing.Postgres;
 using Centrifugo.Actors.Testing.Processes;
 using Centrifugo.Actors.Testing.StandIn;
-using Centrifugo.Actors.Tests.Postgres;
 using Xunit.Abstractions;
 
 namespace Centrifugo.Actors.Tests.Processes;
@@ -17,11 +16,14 @@ public sealed class PauseHandOffTests(PostgresFixture pg, ITestOutputHelper outp
     private static async Task<string?> StateAsync(NodeProcess node, string id) =>
         (await node.PartitionsAsync()).FirstOrDefault(p => p.EntityId == id)?.State;
 
-    private static async Task<int> CliAsync(string url, string id, bool pause)
+    /// <summary>pause|resume through the CLI; a failure names the step and the CLI's error.</summary>
+    private static async Task CliAsync(string url, string id, bool pause)
     {
         using var client = new AdminClient(url, token: null);
-        return await AdminCli.RunAsync((console, ct) => AdminCli.PartitionPauseAsync(client, id, pause, console, TextWriter.Null, ct),
-            TextWriter.Null, TextWriter.Null, watch: false, TimeSpan.FromSeconds(1), CancellationToken.None);
+        var error = new StringWriter();
+        var code = await AdminCli.RunAsync((console, ct) => AdminCli.PartitionPauseAsync(client, id, pause, console, error, ct),
+            TextWriter.Null, error, watch: false, TimeSpan.FromSeconds(1), CancellationToken.None);
+        Assert.True(code == AdminCli.Ok, $"{(pause ? "pause" : "resume")} {id} at {url}: exit code {code}: {error}");
     }
 
     [Fact]
@@ -52,7 +54,7 @@ public sealed class PauseHandOffTests(PostgresFixture pg, ITestOutputHelper outp
             await a.WaitUntilReadyAsync(TimeSpan.FromSeconds(60));
             await a.WaitUntilAsync(async () => (await a.PartitionsAsync()).Select(p => p.EntityId).ToHashSet().SetEquals(all), "node-a hosts every partition", TimeSpan.FromSeconds(60));
 
-            Assert.Equal(AdminCli.Ok, await CliAsync(a.AdminUrl, Paused, pause: true));
+            await CliAsync(a.AdminUrl, Paused, pause: true);
             await a.WaitUntilAsync(async () => await StateAsync(a, Paused) == "paused", "paused on node-a", TimeSpan.FromSeconds(30));
             await ProduceAsync(20);
             await a.WaitUntilAsync(() => Task.FromResult(standIn.ReceivedFor("ph:0").Count >= 20 && standIn.ReceivedFor("ph:3").Count >= 20), "others delivered", TimeSpan.FromSeconds(30));
@@ -62,7 +64,8 @@ public sealed class PauseHandOffTests(PostgresFixture pg, ITestOutputHelper outp
             b = configB.Run("node-b");
             await b.WaitUntilReadyAsync(TimeSpan.FromSeconds(60));
             a.Terminate();
-            Assert.Equal(0, await a.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+            var exit = await a.WaitForExitAsync(TimeSpan.FromSeconds(30));
+            Assert.True(exit == 0, $"node-a exited with {exit} after SIGTERM (0 expected){a.Tail(60)}");
             await b.WaitUntilAsync(async () => (await b.PartitionsAsync()).Select(p => p.EntityId).ToHashSet().SetEquals(all), "node-b took over every partition", TimeSpan.FromSeconds(60));
             await b.WaitUntilAsync(async () => await StateAsync(b, Paused) == "paused", "still paused on node-b", TimeSpan.FromSeconds(30));
 
@@ -71,7 +74,7 @@ public sealed class PauseHandOffTests(PostgresFixture pg, ITestOutputHelper outp
             Assert.Equal(40, await table.CountAsync(1));
             Assert.Empty(standIn.ReceivedFor("ph:1"));
 
-            Assert.Equal(AdminCli.Ok, await CliAsync(b.AdminUrl, Paused, pause: false));
+            await CliAsync(b.AdminUrl, Paused, pause: false);
             await b.WaitUntilAsync(async () => await table.CountAsync() == 0, "outbox drained after resume", TimeSpan.FromSeconds(60));
         }
         catch

@@ -2,7 +2,6 @@ using System.Net;
 using System.Net.Sockets;
 using Centrifugo.Actors.Testing.Postgres;
 using Centrifugo.Actors.Testing.Processes;
-using Centrifugo.Actors.Tests.Postgres;
 
 namespace Centrifugo.Actors.Tests.Processes;
 

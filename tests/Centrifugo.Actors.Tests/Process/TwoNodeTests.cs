@@ -2,7 +2,6 @@ using System.Diagnostics;
 using Centrifugo.Actors.Testing.Postgres;
 using Centrifugo.Actors.Testing.Processes;
 using Centrifugo.Actors.Testing.StandIn;
-using Centrifugo.Actors.Tests.Postgres;
 using Xunit.Abstractions;
 
 namespace Centrifugo.Actors.Tests.Processes;

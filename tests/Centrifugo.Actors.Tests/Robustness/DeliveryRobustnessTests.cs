@@ -6,7 +6,7 @@ using Centrifugo.Actors.Delivery;
 using Centrifugo.Actors.Testing.Postgres;
 using Centrifugo.Actors.Testing.StandIn;
 using Centrifugo.Actors.Tests.Node;
-using Centrifugo.Actors.Tests.Postgres;
+using Xunit.Abstractions;
 
 namespace Centrifugo.Actors.Tests.Robustness;
 
@@ -117,7 +117,7 @@ internal sealed class FixedHttpServer : IAsyncDisposable
 }
 
 /// <summary>Centrifugo settings and endpoints that are not Centrifugo: classified by what they mean, never stalled on data.</summary>
-public sealed class DeliveryRobustnessTests(PostgresFixture pg) : IClassFixture<PostgresFixture>
+public sealed class DeliveryRobustnessTests(PostgresFixture pg, ITestOutputHelper output) : IClassFixture<PostgresFixture>
 {
     private static CentrifugoClient Client(string url, string key, int maxBatchSize = 100) =>
         new(new ApiOptions { Url = url, Key = key, MaxBatchSize = maxBatchSize, Timeout = TimeSpan.FromSeconds(5) }, new CapturingLoggerProvider().CreateLogger<CentrifugoClient>());
@@ -164,7 +164,7 @@ public sealed class DeliveryRobustnessTests(PostgresFixture pg) : IClassFixture<
         var table = await OutboxTestTable.CreateAsync(pg.DataSource, name);
         await table.InsertAsync([new OutboxInsert("publish", """{"channel":"unknown:x","data":{}}""", 0)]);
         await using var node = await TestNode.StartAsync(TestNode.Options(standIn.Url, standIn.ApiKey,
-            TestNode.Postgres("pg_transport", pg.Instance.UrlDsn, name, partitions: 1)));
+            TestNode.Postgres("pg_transport", pg.Instance.UrlDsn, name, partitions: 1)), output);
 
         await Poll.UntilAsync(async () => await table.CountAsync() == 0, "row dead-lettered", TimeSpan.FromSeconds(30));
         Assert.Contains("102", Assert.Single(await table.ReadDeadLettersAsync()).Reason, StringComparison.Ordinal);
@@ -234,7 +234,7 @@ public sealed class DeliveryRobustnessTests(PostgresFixture pg) : IClassFixture<
         var table = await OutboxTestTable.CreateAsync(pg.DataSource, name);
         await table.InsertAsync(Enumerable.Range(0, 40).Select(i => new OutboxInsert("publish", $"{{\"channel\":\"c\",\"data\":{{\"i\":{i}}}}}", 0)));
         await using var node = await TestNode.StartAsync(TestNode.Options(proxy.Url, "k",
-            TestNode.Postgres("pg_proxy", pg.Instance.UrlDsn, name, partitions: 1)));
+            TestNode.Postgres("pg_proxy", pg.Instance.UrlDsn, name, partitions: 1)), output);
 
         await Poll.UntilAsync(() => node.Board.Stalled().Count == 1, "partition stalled", TimeSpan.FromSeconds(30));
         using var http = new HttpClient();

@@ -1,9 +1,9 @@
 using System.Text;
 using Centrifugo.Actors.Kafka;
-using Centrifugo.Actors.Testing.Kafka;
-using Centrifugo.Actors.Testing.StandIn;
+using Centrifugo.Actors.Tests.KafkaNode;
 using Centrifugo.Actors.Tests.Node;
 using Confluent.Kafka;
+using Xunit.Abstractions;
 using static Centrifugo.Actors.Tests.Kafka.KafkaTestSupport;
 using static Centrifugo.Actors.Tests.KafkaNode.KafkaNodeSupport;
 
@@ -15,19 +15,8 @@ namespace Centrifugo.Actors.Tests.Robustness;
 /// consumer, topic, partition and offset in its headers), the committed offset reaches the end, and the partition
 /// never restarts.
 /// </summary>
-public sealed class KafkaBadInputCorpusTests : IAsyncLifetime
+public sealed class KafkaBadInputCorpusTests(ITestOutputHelper output) : KafkaNodeTest(output)
 {
-    private readonly KafkaMockCluster _cluster = KafkaMockCluster.Create(brokers: 1);
-    private CentrifugoStandIn _standIn = null!;
-
-    public async Task InitializeAsync() => _standIn = await CentrifugoStandIn.StartNewAsync();
-
-    public async Task DisposeAsync()
-    {
-        await _standIn.DisposeAsync();
-        _cluster.Dispose();
-    }
-
     /// <summary>A bad record; <paramref name="MustDeadLetter"/> false = Centrifugo may accept it (delivered or dead-lettered).</summary>
     private sealed record Bad(string Name, byte[]? Value, string? MethodHeader = null, bool MustDeadLetter = true, byte[]? RawMethodHeader = null);
 
@@ -68,13 +57,12 @@ public sealed class KafkaBadInputCorpusTests : IAsyncLifetime
     [Fact]
     public async Task Every_bad_record_is_delivered_or_dead_lettered_and_the_good_one_behind_it_arrives()
     {
-        var topic = Unique("corpus");
-        _cluster.CreateTopic(topic, 1);
-        _cluster.CreateTopic(topic + ".dead_letter", 1);
+        var topic = Topic("corpus", 1);
+        KafkaCluster.CreateTopic(topic + ".dead_letter", 1);
         var group = Unique("g");
         var corpus = Corpus().ToArray();
         var badOffsets = new Dictionary<long, Bad>();
-        using (var producer = Producer(_cluster.Bootstrap))
+        using (var producer = Producer(KafkaCluster.Bootstrap))
         {
             var offset = 0L;
             await producer.ProduceAsync(new TopicPartition(topic, 0), new Message<byte[]?, byte[]?> { Value = Envelope("corpus:good", 0) });
@@ -99,16 +87,15 @@ public sealed class KafkaBadInputCorpusTests : IAsyncLifetime
         }
 
         var total = 1 + (2 * corpus.Length);
-        await using var node = await TestNode.StartAsync(TestNode.Options(_standIn.Url, _standIn.ApiKey,
-            TestNode.Kafka("k_corpus", _cluster.Bootstrap, group, topic)));
+        await using var node = await StartNodeAsync(TestNode.Kafka("k_corpus", KafkaCluster.Bootstrap, group, topic));
 
-        await Poll.UntilAsync(() => Committed(_cluster.Bootstrap, group, topic, 0) == total, "offset committed past every record", TimeSpan.FromSeconds(60));
-        Assert.Equal(Enumerable.Range(0, corpus.Length + 1).Select(i => (long)i), _standIn.ReceivedFor("corpus:good").Select(Seq));
+        await Poll.UntilAsync(() => Committed(KafkaCluster.Bootstrap, group, topic, 0) == total, "offset committed past every record", TimeSpan.FromSeconds(60));
+        Assert.Equal(Enumerable.Range(0, corpus.Length + 1).Select(i => (long)i), StandIn.ReceivedFor("corpus:good").Select(Seq));
 
         var mustDead = badOffsets.Where(b => b.Value.MustDeadLetter).Select(b => b.Key).ToHashSet();
         var deadLettered = node.Board.Snapshot().Where(st => st.Source == "kafka").Sum(st => st.DeadLettered);
         Assert.InRange(deadLettered, mustDead.Count, badOffsets.Count);
-        var dead = ReadAll(_cluster.Bootstrap, topic + ".dead_letter", 1, checked((int)deadLettered));
+        var dead = ReadAll(KafkaCluster.Bootstrap, topic + ".dead_letter", 1, checked((int)deadLettered));
         Assert.Equal(deadLettered, dead.Count);
         string H(ConsumeResult<byte[]?, byte[]?> r, string key) => Text(r.Message.Headers.GetLastBytes(key));
         var deadOffsets = dead.Select(r => long.Parse(H(r, KafkaDeadLetterProducer.SourceOffsetHeader), System.Globalization.CultureInfo.InvariantCulture)).ToHashSet();

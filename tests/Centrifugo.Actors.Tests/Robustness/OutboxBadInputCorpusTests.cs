@@ -2,9 +2,9 @@ using System.Text;
 using System.Text.Json;
 using Centrifugo.Actors.Testing.StandIn;
 using Centrifugo.Actors.Tests.Node;
-using Centrifugo.Actors.Tests.Postgres;
 using Npgsql;
 using NpgsqlTypes;
+using Xunit.Abstractions;
 
 namespace Centrifugo.Actors.Tests.Robustness;
 
@@ -14,7 +14,7 @@ namespace Centrifugo.Actors.Tests.Robustness;
 /// The good ones must all arrive in order, each bad one is delivered or dead-lettered (every column kept, with a
 /// reason, logged with consumer, partition and id), and the outbox ends empty.
 /// </summary>
-public sealed class OutboxBadInputCorpusTests(PostgresFixture pg) : IClassFixture<PostgresFixture>, IAsyncLifetime
+public sealed class OutboxBadInputCorpusTests(PostgresFixture pg, ITestOutputHelper output) : IClassFixture<PostgresFixture>, IAsyncLifetime
 {
     private CentrifugoStandIn _standIn = null!;
 
@@ -93,7 +93,7 @@ public sealed class OutboxBadInputCorpusTests(PostgresFixture pg) : IClassFixtur
         Assert.Contains("surrogate in method", bads.Values.Select(b => b.Name));
 
         await using var node = await TestNode.StartAsync(TestNode.Options(_standIn.Url, _standIn.ApiKey,
-            TestNode.Postgres("pg_corpus", pg.Instance.UrlDsn, name, partitions: 1)));
+            TestNode.Postgres("pg_corpus", pg.Instance.UrlDsn, name, partitions: 1)), output);
 
         await using var count = pg.DataSource.CreateCommand($"SELECT count(*) FROM {name}");
         await Poll.UntilAsync(async () => (long)(await count.ExecuteScalarAsync())! == 0, "outbox drained", TimeSpan.FromSeconds(60));

@@ -1,6 +1,5 @@
 using Centrifugo.Actors.Configuration;
 using Centrifugo.Actors.Outbox;
-using Centrifugo.Actors.Tests.Postgres;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Centrifugo.Actors.Tests.Robustness;

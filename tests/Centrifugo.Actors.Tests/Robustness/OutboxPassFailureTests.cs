@@ -3,7 +3,6 @@ using Centrifugo.Actors.Configuration;
 using Centrifugo.Actors.Delivery;
 using Centrifugo.Actors.Outbox;
 using Centrifugo.Actors.Testing.Postgres;
-using Centrifugo.Actors.Tests.Postgres;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 

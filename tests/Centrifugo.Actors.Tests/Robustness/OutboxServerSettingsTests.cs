@@ -3,12 +3,12 @@ using Centrifugo.Actors.Outbox;
 using Centrifugo.Actors.Testing.Postgres;
 using Centrifugo.Actors.Testing.StandIn;
 using Centrifugo.Actors.Tests.Node;
-using Centrifugo.Actors.Tests.Postgres;
+using Xunit.Abstractions;
 
 namespace Centrifugo.Actors.Tests.Robustness;
 
 /// <summary>Real-database settings: a short idle-in-transaction timeout, Centrifugo's documented table without the (partition, id) index.</summary>
-public sealed class OutboxServerSettingsTests(PostgresFixture pg) : IClassFixture<PostgresFixture>, IAsyncLifetime
+public sealed class OutboxServerSettingsTests(PostgresFixture pg, ITestOutputHelper output) : IClassFixture<PostgresFixture>, IAsyncLifetime
 {
     private CentrifugoStandIn _standIn = null!;
 
@@ -29,7 +29,7 @@ public sealed class OutboxServerSettingsTests(PostgresFixture pg) : IClassFixtur
         var options = TestNode.Options(_standIn.Url, _standIn.ApiKey, TestNode.Postgres("pg_idle", dsn, name, partitions: 1, selectLimit: 20));
         options = options with { Api = options.Api with { MaxBatchSize = 5 } };
 
-        await using var node = await TestNode.StartAsync(options);
+        await using var node = await TestNode.StartAsync(options, output);
 
         // Each pass sits idle in its transaction for 4 requests x 400 ms, far beyond 300 ms.
         await Poll.UntilAsync(async () => await table.CountAsync() == 0, "outbox drained", TimeSpan.FromSeconds(60));
@@ -50,7 +50,7 @@ public sealed class OutboxServerSettingsTests(PostgresFixture pg) : IClassFixtur
         }
 
         await using (var node = await TestNode.StartAsync(TestNode.Options(_standIn.Url, _standIn.ApiKey,
-            TestNode.Postgres("pg_noindex", pg.Instance.UrlDsn, name, partitions: 1))))
+            TestNode.Postgres("pg_noindex", pg.Instance.UrlDsn, name, partitions: 1)), output))
         {
             var line = Assert.Single(node.Logs.Lines, l => l.Contains("[3103]", StringComparison.Ordinal));
             Assert.Contains($"CREATE INDEX CONCURRENTLY IF NOT EXISTS \"{name}_partition_id_idx\" ON \"{name}\" (partition, id)", line, StringComparison.Ordinal);
@@ -62,7 +62,7 @@ public sealed class OutboxServerSettingsTests(PostgresFixture pg) : IClassFixtur
             await index.ExecuteNonQueryAsync();
         }
         await using var again = await TestNode.StartAsync(TestNode.Options(_standIn.Url, _standIn.ApiKey,
-            TestNode.Postgres("pg_noindex", pg.Instance.UrlDsn, name, partitions: 1)));
+            TestNode.Postgres("pg_noindex", pg.Instance.UrlDsn, name, partitions: 1)), output);
         Assert.DoesNotContain(again.Logs.Lines, l => l.Contains("[3103]", StringComparison.Ordinal));
     }
 
@@ -74,14 +74,14 @@ public sealed class OutboxServerSettingsTests(PostgresFixture pg) : IClassFixtur
 
         // The test server allows 200 connections; Npgsql's default pool is 100 per node and consumer.
         await using (var node = await TestNode.StartAsync(TestNode.Options(_standIn.Url, _standIn.ApiKey,
-            TestNode.Postgres("pg_pool", pg.Instance.UrlDsn, name, partitions: 1))))
+            TestNode.Postgres("pg_pool", pg.Instance.UrlDsn, name, partitions: 1)), output))
         {
             Assert.Contains(node.Logs.Lines, l => l.Contains("[3105]", StringComparison.Ordinal)
                 && l.Contains("Pool=100", StringComparison.Ordinal) && l.Contains("MaxConnections=200", StringComparison.Ordinal));
         }
 
         await using var small = await TestNode.StartAsync(TestNode.Options(_standIn.Url, _standIn.ApiKey,
-            TestNode.Postgres("pg_pool", pg.Instance.UrlDsn + "&pool_max_conns=10", name, partitions: 1)));
+            TestNode.Postgres("pg_pool", pg.Instance.UrlDsn + "&pool_max_conns=10", name, partitions: 1)), output);
         Assert.DoesNotContain(small.Logs.Lines, l => l.Contains("[3105]", StringComparison.Ordinal));
     }
 }

@@ -2,7 +2,7 @@ using System.Text.Json;
 using Centrifugo.Actors.Testing.Postgres;
 using Centrifugo.Actors.Testing.StandIn;
 using Centrifugo.Actors.Tests.Node;
-using Centrifugo.Actors.Tests.Postgres;
+using Xunit.Abstractions;
 
 namespace Centrifugo.Actors.Tests.Robustness;
 
@@ -10,7 +10,7 @@ namespace Centrifugo.Actors.Tests.Robustness;
 /// Behind a real PgBouncer 1.18 in transaction pooling mode (it keeps no prepared statements across transactions),
 /// with the DSN parameter Centrifugo's PgBouncer users already set for pgx.
 /// </summary>
-public sealed class PgBouncerTests(PostgresFixture pg) : IClassFixture<PostgresFixture>, IAsyncLifetime
+public sealed class PgBouncerTests(PostgresFixture pg, ITestOutputHelper output) : IClassFixture<PostgresFixture>, IAsyncLifetime
 {
     private CentrifugoStandIn _standIn = null!;
 
@@ -33,7 +33,7 @@ public sealed class PgBouncerTests(PostgresFixture pg) : IClassFixture<PostgresF
 
         // A small select limit: every partition runs the same statements many times, well past Npgsql's auto-prepare threshold.
         await using var node = await TestNode.StartAsync(TestNode.Options(_standIn.Url, _standIn.ApiKey,
-            TestNode.Postgres("pg_bouncer", bouncer.UrlDsn() + "&" + parameter, name, partitions: 3, selectLimit: 5)));
+            TestNode.Postgres("pg_bouncer", bouncer.UrlDsn() + "&" + parameter, name, partitions: 3, selectLimit: 5)), output);
 
         await Poll.UntilAsync(async () => await table.CountAsync() == 0, "outbox drained through pgbouncer", TimeSpan.FromSeconds(60));
         for (var p = 0; p < 3; p++)

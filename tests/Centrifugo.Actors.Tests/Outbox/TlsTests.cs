@@ -4,7 +4,7 @@ using Centrifugo.Actors.Testing.Postgres;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 
-namespace Centrifugo.Actors.Tests.Postgres;
+namespace Centrifugo.Actors.Tests.Outbox;
 
 /// <summary>TLS block end to end against a server started with ssl=on and a self-signed certificate (CN=localhost, IP 127.0.0.1).</summary>
 public sealed class TlsTests(TlsTests.TlsServer fixture) : IClassFixture<TlsTests.TlsServer>

@@ -1,7 +1,7 @@
 using Centrifugo.Actors.Testing.Postgres;
 using Npgsql;
 
-namespace Centrifugo.Actors.Tests.Postgres;
+namespace Centrifugo.Actors.Tests;
 
 /// <summary>
 /// Access to the one PostgreSQL server of a test run (started on first use, stopped at process exit).

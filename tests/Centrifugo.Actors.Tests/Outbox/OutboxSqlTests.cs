@@ -1,6 +1,6 @@
 using Centrifugo.Actors.Outbox;
 
-namespace Centrifugo.Actors.Tests.Postgres;
+namespace Centrifugo.Actors.Tests.Outbox;
 
 [Trait(TestLane.Category, TestLane.Fast)]
 public sealed class OutboxSqlTests

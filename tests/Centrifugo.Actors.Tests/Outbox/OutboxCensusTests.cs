@@ -3,7 +3,7 @@ using Centrifugo.Actors.Outbox;
 using Centrifugo.Actors.Testing.Postgres;
 using Microsoft.Extensions.Logging.Abstractions;
 
-namespace Centrifugo.Actors.Tests.Postgres;
+namespace Centrifugo.Actors.Tests.Outbox;
 
 public sealed class OutboxCensusTests(PostgresFixture pg) : IClassFixture<PostgresFixture>
 {

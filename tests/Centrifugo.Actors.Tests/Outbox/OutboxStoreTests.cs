@@ -5,7 +5,7 @@ using Centrifugo.Actors.Testing.Postgres;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 
-namespace Centrifugo.Actors.Tests.Postgres;
+namespace Centrifugo.Actors.Tests.Outbox;
 
 public sealed class OutboxStoreTests(PostgresFixture pg) : IClassFixture<PostgresFixture>, IAsyncLifetime
 {
