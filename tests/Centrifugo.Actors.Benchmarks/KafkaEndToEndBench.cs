@@ -428,8 +428,9 @@ internal static class KafkaEndToEndBench
         TimeSpan? running = null;
         long acceptedWhenRunning = 0;
         var requestsBefore = standIn.RequestsWithStatus(200);
-        // Where a partition spends its time, sampled every loop: its lease queue empty (waiting for Kafka) or paused.
-        long samples = 0, emptyQueues = 0, pausedQueues = 0;
+        // Where a partition spends its time, sampled every loop: its librdkafka queue empty (waiting for Kafka) or full
+        // (at partition_queue_max_size: librdkafka stops fetching it until the entity reads).
+        long samples = 0, emptyQueues = 0, fullQueues = 0;
         var hub = runtime.Kafka[consumer.Name].Hub;
         while (standIn.ReceivedCount < target)
         {
@@ -439,7 +440,7 @@ internal static class KafkaEndToEndBench
                 {
                     samples++;
                     emptyQueues += lease.QueuedCount == 0 ? 1 : 0;
-                    pausedQueues += lease.Paused ? 1 : 0;
+                    fullQueues += lease.QueuedCount >= hub.QueueMaxRecords ? 1 : 0;
                 }
             }
 
@@ -468,7 +469,7 @@ internal static class KafkaEndToEndBench
         Console.WriteLine(
             $"  node {variant}: {F(clock.Elapsed.TotalSeconds, "0.00")} s from start, partitions running after {F(startup.TotalSeconds, "0.00")} s " +
             $"({acceptedWhenRunning} accepted by then); {requests} HTTP requests ({F(messages / (double)Math.Max(1, requests), "0.0")} commands each); " +
-            $"partition queues empty {F(100.0 * emptyQueues / Math.Max(1, samples))}% / paused {F(100.0 * pausedQueues / Math.Max(1, samples))}% of samples; {cpuText}; GC gen0/1/2 {GC.CollectionCount(0) - gcBefore.Gen0}/{GC.CollectionCount(1) - gcBefore.Gen1}/" +
+            $"partition queues empty {F(100.0 * emptyQueues / Math.Max(1, samples))}% / full {F(100.0 * fullQueues / Math.Max(1, samples))}% of samples; {cpuText}; GC gen0/1/2 {GC.CollectionCount(0) - gcBefore.Gen0}/{GC.CollectionCount(1) - gcBefore.Gen1}/" +
             $"{GC.CollectionCount(2) - gcBefore.Gen2}, pauses {F(pause.TotalMilliseconds)} ms; committed offsets at the end after {F(committed.TotalSeconds, "0.0")} s; " +
             $"duplicates {duplicates}, rejected {standIn.RejectedCount - rejectedBefore}; load {LoadAverage()}");
         return new EndToEnd(messages / clock.Elapsed.TotalSeconds, fromRunning, clock.Elapsed.TotalSeconds, startup.TotalSeconds, cpuText, duplicates);
