@@ -10,7 +10,7 @@ internal sealed record KafkaConsumerHubSettings
 {
     /// <summary>How often marked offsets are committed (batched over all leases).</summary>
     public TimeSpan CommitInterval { get; init; } = TimeSpan.FromSeconds(1);
-    /// <summary>Longest the poll thread blocks in Consume; bounds the latency of assign/resume requests.</summary>
+    /// <summary>Longest the poll thread waits on the consumer queue; bounds the latency of assign/unassign requests.</summary>
     public TimeSpan PollTimeout { get; init; } = TimeSpan.FromMilliseconds(50);
     /// <summary>Per attempt of reading committed offsets (retried until the acquirer gives up).</summary>
     public TimeSpan CommittedLookupTimeout { get; init; } = TimeSpan.FromSeconds(10);
