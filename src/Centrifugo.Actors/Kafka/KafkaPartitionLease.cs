@@ -20,8 +20,10 @@ internal sealed class KafkaPartitionLease : IAsyncDisposable, IKafkaCommitTarget
     private volatile KafkaPartitionQueue? _queue; // set by the hub before the partition is assigned
     private readonly Lock _close = new();
     private Task? _closing;
-    private long _nextExpected = long.MinValue; // reader only
-    private unsafe Librdkafka.Message*[] _slots = []; // reader only
+    // One reader at a time by contract; the lock keeps a second one from sharing the buffer and the position check.
+    private readonly Lock _read = new();
+    private long _nextExpected = long.MinValue; // under _read
+    private unsafe Librdkafka.Message*[] _slots = []; // under _read
     private long _marked = -1;
     private long _committedNext = -1;
     private volatile bool _closed;
@@ -117,7 +119,10 @@ internal sealed class KafkaPartitionLease : IAsyncDisposable, IKafkaCommitTarget
     /// <summary>The member refused a commit of this lease (stale epoch, not owned, fenced): it commits nothing more.</summary>
     internal void RefuseCommits() => _commitRefused = true;
 
-    /// <summary>Messages fetched and waiting in the partition's librdkafka queue (records, and errors if any).</summary>
+    /// <summary>
+    /// Messages fetched and waiting in the partition's librdkafka queue (records, errors, and librdkafka's version
+    /// barrier after an assignment until the next read skips it).
+    /// </summary>
     public int QueuedCount => (int)Math.Min(int.MaxValue, _queue?.Length ?? 0);
 
     /// <summary>
@@ -146,6 +151,14 @@ internal sealed class KafkaPartitionLease : IAsyncDisposable, IKafkaCommitTarget
 
     /// <summary>Reader: up to <paramref name="max"/> records off the partition queue, copied; errors logged.</summary>
     private unsafe IReadOnlyList<KafkaRecord> Take(KafkaPartitionQueue queue, int max)
+    {
+        lock (_read)
+        {
+            return TakeLocked(queue, max);
+        }
+    }
+
+    private unsafe IReadOnlyList<KafkaRecord> TakeLocked(KafkaPartitionQueue queue, int max)
     {
         if (_slots.Length < max)
         {
@@ -242,7 +255,10 @@ internal sealed class KafkaPartitionLease : IAsyncDisposable, IKafkaCommitTarget
     internal void Start(long committedNext)
     {
         Interlocked.Exchange(ref _committedNext, committedNext);
-        _nextExpected = committedNext >= 0 ? committedNext : long.MinValue;
+        lock (_read)
+        {
+            _nextExpected = committedNext >= 0 ? committedNext : long.MinValue;
+        }
     }
 
     /// <summary>Poll thread, before the partition is assigned: the partition's own queue this lease reads.</summary>

@@ -256,6 +256,26 @@ public sealed class KafkaConsumerHubTests : IDisposable
     }
 
     [Fact]
+    public async Task Queue_limit_minus_one_fetches_while_nothing_is_queued_and_keeps_the_whole_fetch()
+    {
+        var topic = Topic(1);
+        await ProduceAsync(topic, 0, 50); // concurrent sends: a few record batches, not 50
+        // -1 (Centrifugo: pause whenever anything is queued) reaches the hub as 0.
+        var options = Options(Unique("g"), topic) with { PartitionQueueMaxSize = 0 };
+        await using var hub = new KafkaConsumerHub("c1", options, _loggerFactory, FastCommits);
+        Assert.Equal(1, hub.QueueMaxRecords);
+        await using var lease = await hub.AcquireAsync(topic, 0, CancellationToken.None);
+
+        // The first read gets the first fetch's whole record batch (a pause at one record used to purge the rest, so
+        // every read got one record); then the next fetch starts only once the queue is empty.
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var first = await lease.ReadBatchAsync(1000, deadline.Token);
+        Assert.True(first.Count > 1, $"the first read got {first.Count} record(s)");
+        var all = first.Concat(await ReadAsync(lease, 50 - first.Count)).ToList();
+        Assert.Equal(Enumerable.Range(0, 50).Select(i => (long)i), all.Select(r => r.Offset));
+    }
+
+    [Fact]
     public async Task A_waiting_reader_returns_empty_when_its_lease_is_disposed()
     {
         var topic = Topic(1);
