@@ -27,7 +27,7 @@ internal static class KafkaEndToEndBench
 {
     private static readonly TimeSpan RunTimeout = TimeSpan.FromMinutes(5);
 
-    private sealed record EndToEnd(double RateFromStart, double RateFromRunning, double Seconds, double StartupSeconds, CpuUse Cpu, long Duplicates);
+    private sealed record EndToEnd(double RateFromStart, double RateFromRunning, double Seconds, double StartupSeconds, CpuUse Cpu, CpuUse? CpuRunning, long Duplicates);
 
     private sealed record Reference(double Rate, CpuUse Cpu);
 
@@ -37,10 +37,11 @@ internal static class KafkaEndToEndBench
     }
 
     /// <summary>CPU over a timed section: % of one core and milliseconds per 1,000 messages, this process and the mock.</summary>
-    private sealed record CpuUse(double ProcessPercent, double MockPercent, double ProcessMsPer1000, double MockMsPer1000)
+    private sealed record CpuUse(double ProcessPercent, double MockPercent, double ProcessMsPer1000, double MockMsPer1000, double AllocatedBytesPerMessage)
     {
         public override string ToString() =>
-            $"CPU: bench process {F(ProcessPercent)}% of a core = {F(ProcessMsPer1000, "0.00")} ms per 1,000 msgs, kafka-mock {F(MockPercent)}% = {F(MockMsPer1000, "0.00")} ms per 1,000";
+            $"CPU: bench process {F(ProcessPercent)}% of a core = {F(ProcessMsPer1000, "0.00")} ms per 1,000 msgs, kafka-mock {F(MockPercent)}% = {F(MockMsPer1000, "0.00")} ms per 1,000; " +
+            $"managed allocations {F(AllocatedBytesPerMessage)} B per msg (whole process)";
     }
 
     public static async Task RunAsync(BenchEnvironment env, BenchOptions options, CancellationToken cancellationToken)
@@ -113,7 +114,7 @@ internal static class KafkaEndToEndBench
             Console.WriteLine($"| {round.Index} | Confluent per message | {F(round.PerMessage.Rate)} | {F(round.PerMessage.Cpu.ProcessMsPer1000, "0.00")} | {F(round.PerMessage.Cpu.MockMsPer1000, "0.00")} |");
             foreach (var variant in variants)
             {
-                Console.WriteLine($"| {round.Index} | node {variant} (node + stand-in) | {F(round.Runs[variant].RateFromRunning)} (running) | {F(round.Runs[variant].Cpu.ProcessMsPer1000, "0.00")} | {F(round.Runs[variant].Cpu.MockMsPer1000, "0.00")} |");
+                Console.WriteLine($"| {round.Index} | node {variant} (node + stand-in) | {F(round.Runs[variant].RateFromRunning)} (running) | {F(round.Runs[variant].Cpu.ProcessMsPer1000, "0.00")} from node start, {F(round.Runs[variant].CpuRunning?.ProcessMsPer1000 ?? double.NaN, "0.00")} from partitions running | {F(round.Runs[variant].Cpu.MockMsPer1000, "0.00")} |");
             }
         }
 
@@ -428,8 +429,11 @@ internal static class KafkaEndToEndBench
         TimeSpan? running = null;
         long acceptedWhenRunning = 0;
         var requestsBefore = standIn.RequestsWithStatus(200);
-        // Where a partition spends its time, sampled every loop: its lease queue empty (waiting for Kafka) or paused.
-        long samples = 0, emptyQueues = 0, pausedQueues = 0;
+        // Where a partition spends its time, sampled every loop: its librdkafka queue empty (waiting for Kafka) or full
+        // (at partition_queue_max_size: librdkafka stops fetching it until the entity reads).
+        long samples = 0, emptyQueues = 0, fullQueues = 0;
+        // CPU from the moment all partitions run (start-up excluded), per record accepted after that.
+        KafkaCpuMeter? cpuRunning = null;
         var hub = runtime.Kafka[consumer.Name].Hub;
         while (standIn.ReceivedCount < target)
         {
@@ -439,7 +443,7 @@ internal static class KafkaEndToEndBench
                 {
                     samples++;
                     emptyQueues += lease.QueuedCount == 0 ? 1 : 0;
-                    pausedQueues += lease.Paused ? 1 : 0;
+                    fullQueues += lease.QueuedCount >= hub.QueueMaxRecords ? 1 : 0;
                 }
             }
 
@@ -452,6 +456,7 @@ internal static class KafkaEndToEndBench
             {
                 running = clock.Elapsed;
                 acceptedWhenRunning = standIn.ReceivedCount - before;
+                cpuRunning = new KafkaCpuMeter(mockPid);
             }
 
             await Task.Delay(5, cancellationToken);
@@ -459,6 +464,7 @@ internal static class KafkaEndToEndBench
 
         clock.Stop();
         var cpuText = cpu.Stop(messages);
+        var cpuRunningUse = cpuRunning?.Stop((int)Math.Max(1, messages - acceptedWhenRunning));
         var requests = standIn.RequestsWithStatus(200) - requestsBefore;
         var pause = GC.GetTotalPauseDuration() - gcBefore.Pause;
         var startup = running ?? clock.Elapsed;
@@ -468,10 +474,10 @@ internal static class KafkaEndToEndBench
         Console.WriteLine(
             $"  node {variant}: {F(clock.Elapsed.TotalSeconds, "0.00")} s from start, partitions running after {F(startup.TotalSeconds, "0.00")} s " +
             $"({acceptedWhenRunning} accepted by then); {requests} HTTP requests ({F(messages / (double)Math.Max(1, requests), "0.0")} commands each); " +
-            $"partition queues empty {F(100.0 * emptyQueues / Math.Max(1, samples))}% / paused {F(100.0 * pausedQueues / Math.Max(1, samples))}% of samples; {cpuText}; GC gen0/1/2 {GC.CollectionCount(0) - gcBefore.Gen0}/{GC.CollectionCount(1) - gcBefore.Gen1}/" +
+            $"partition queues empty {F(100.0 * emptyQueues / Math.Max(1, samples))}% / full {F(100.0 * fullQueues / Math.Max(1, samples))}% of samples; {cpuText} (from partitions running: {cpuRunningUse?.ProcessMsPer1000.ToString("0.00", CultureInfo.InvariantCulture) ?? "-"} ms per 1,000); GC gen0/1/2 {GC.CollectionCount(0) - gcBefore.Gen0}/{GC.CollectionCount(1) - gcBefore.Gen1}/" +
             $"{GC.CollectionCount(2) - gcBefore.Gen2}, pauses {F(pause.TotalMilliseconds)} ms; committed offsets at the end after {F(committed.TotalSeconds, "0.0")} s; " +
             $"duplicates {duplicates}, rejected {standIn.RejectedCount - rejectedBefore}; load {LoadAverage()}");
-        return new EndToEnd(messages / clock.Elapsed.TotalSeconds, fromRunning, clock.Elapsed.TotalSeconds, startup.TotalSeconds, cpuText, duplicates);
+        return new EndToEnd(messages / clock.Elapsed.TotalSeconds, fromRunning, clock.Elapsed.TotalSeconds, startup.TotalSeconds, cpuText, cpuRunningUse, duplicates);
     }
 
     /// <summary>Polls the group's committed offsets until every partition's equals its high watermark; returns how long that took.</summary>
@@ -536,6 +542,7 @@ internal static class KafkaEndToEndBench
         private readonly TimeSpan _process = ProcessCpu();
         private readonly TimeSpan _mock;
         private readonly long _start = Stopwatch.GetTimestamp();
+        private readonly long _allocated = GC.GetTotalAllocatedBytes();
 
         public KafkaCpuMeter(int? mockPid)
         {
@@ -548,7 +555,8 @@ internal static class KafkaEndToEndBench
             var seconds = Stopwatch.GetElapsedTime(_start).TotalSeconds;
             var process = (ProcessCpu() - _process).TotalSeconds;
             var mock = _mockPid is null ? double.NaN : (MockCpu() - _mock).TotalSeconds;
-            return new CpuUse(process / seconds * 100, mock / seconds * 100, process * 1000 / messages * 1000, mock * 1000 / messages * 1000);
+            return new CpuUse(process / seconds * 100, mock / seconds * 100, process * 1000 / messages * 1000, mock * 1000 / messages * 1000,
+                (GC.GetTotalAllocatedBytes() - _allocated) / (double)messages);
         }
 
         private TimeSpan MockCpu()

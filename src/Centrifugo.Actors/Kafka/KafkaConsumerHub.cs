@@ -10,7 +10,7 @@ internal sealed record KafkaConsumerHubSettings
 {
     /// <summary>How often marked offsets are committed (batched over all leases).</summary>
     public TimeSpan CommitInterval { get; init; } = TimeSpan.FromSeconds(1);
-    /// <summary>Longest the poll thread blocks in Consume; bounds the latency of assign/resume requests.</summary>
+    /// <summary>Longest the poll thread waits on the consumer queue; bounds the latency of assign/unassign requests.</summary>
     public TimeSpan PollTimeout { get; init; } = TimeSpan.FromMilliseconds(50);
     /// <summary>Per attempt of reading committed offsets (retried until the acquirer gives up).</summary>
     public TimeSpan CommittedLookupTimeout { get; init; } = TimeSpan.FromSeconds(10);
@@ -25,17 +25,26 @@ internal sealed record KafkaConsumerHubSettings
 /// consumer has no group subscription: partitions are added and removed with incremental manual assignment, starting
 /// at the group's committed offset; commits go through the group member (<see cref="Committer"/>), made by the
 /// hub's <see cref="KafkaOffsetCommitter"/>.
-/// A dedicated poll thread reads the consumer queue in batches (<c>rd_kafka_consume_batch_queue</c> on the client's own
-/// handle, see <see cref="Librdkafka"/>: Confluent's per-message Consume costs more than the whole rest of the read
-/// path) and routes each record to its lease's queue; a full queue pauses only its own partition, so a stuck
-/// partition never slows the others. The committer's own thread does the blocking group calls (committed-offset
-/// lookups and batched commits), so a slow coordinator never stops fetching.
+/// Every assigned partition keeps its own librdkafka fetch queue, detached from the consumer queue
+/// (<see cref="KafkaPartitionQueue"/>), which its lease's reader drains in batches; librdkafka stops fetching a
+/// partition whose queue is at <c>partition_queue_max_size</c> records or <c>partition_queue_max_bytes</c>
+/// (<c>queued.min.messages</c> / <c>queued.max.messages.kbytes</c>, per partition for separate queues), so a stuck
+/// partition never slows the others and nothing is paused (a pause discards the partition's prefetch). A dedicated
+/// thread serves the consumer queue (client errors and logs) and runs assignment changes. The committer's own thread
+/// does the blocking group calls (committed-offset lookups and batched commits), so a slow coordinator never stops
+/// fetching.
 /// Thread-safe.
 /// </summary>
 internal sealed class KafkaConsumerHub : IAsyncDisposable
 {
-    /// <summary>Most records the poll thread takes from librdkafka per call.</summary>
-    private const int ReadBatchSize = 10_000;
+    /// <summary>Most events the poll thread takes from the consumer queue per call.</summary>
+    private const int ReadBatchSize = 64;
+
+    /// <summary>
+    /// fetch.queue.backoff.ms: how soon librdkafka looks again at a partition whose queue was full (librdkafka's
+    /// default, 1 s, would leave a drained queue empty for up to a second; the check is local, no request).
+    /// </summary>
+    internal const int FetchQueueBackoffMs = 20;
 
     private readonly string _name;
 
@@ -45,18 +54,14 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
     private readonly KafkaConsumerHubSettings _settings;
     private readonly ILogger _logger;
     private readonly IConsumer<byte[]?, byte[]?> _consumer;
+    private readonly IntPtr _rk;
     private readonly IAdminClient _metadata;
     private readonly IReadOnlyList<string> _topics;
 
     // Leases registered on this hub (active or closing); one per partition.
     private readonly ConcurrentDictionary<TopicPartition, KafkaPartitionLease> _leases = new();
-    // Routing table and consumer assignment/pause state: touched by the poll thread only.
+    // The assigned partitions and their leases: touched by the poll thread only.
     private readonly Dictionary<TopicPartition, KafkaPartitionLease> _routes = [];
-    // The same routes by librdkafka's topic handle and partition (no topic-name string per record); poll thread only,
-    // cleared whenever _routes changes.
-    private readonly Dictionary<(IntPtr Topic, int Partition), KafkaPartitionLease> _nativeRoutes = [];
-    // Moving average of a record's size (key + value + headers), poll thread only: sizes the next batch read.
-    private long _recordBytes = 4096;
     private readonly ConcurrentQueue<Action> _pollCommands = new();
     private readonly Lock _pollCommandsRun = new();
     private readonly KafkaOffsetCommitter _committer;
@@ -78,9 +83,13 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
         _settings = settings;
         _topics = options.Topics;
         _logger = loggerFactory.CreateLogger<KafkaConsumerHub>();
-        (PauseThreshold, ResumeAtOrBelow) = QueueLimits(options.PartitionQueueMaxSize);
-        PauseBytes = Math.Max(1, options.PartitionQueueMaxBytes);
-        _consumer = new ConsumerBuilder<byte[]?, byte[]?>(KafkaClientConfigBuilder.Consumer(options))
+        QueueMaxRecords = QueueLimit(options.PartitionQueueMaxSize);
+        QueueMaxBytes = Math.Max(1, options.PartitionQueueMaxBytes);
+        var config = KafkaClientConfigBuilder.Consumer(options);
+        config.QueuedMinMessages = QueueMaxRecords;
+        config.QueuedMaxMessagesKbytes = (int)Math.Clamp((QueueMaxBytes + 1023) / 1024, 1, 2_097_151);
+        config.Set("fetch.queue.backoff.ms", FetchQueueBackoffMs.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        _consumer = new ConsumerBuilder<byte[]?, byte[]?>(config)
             .SetKeyDeserializer(Deserializers.ByteArray)
             .SetValueDeserializer(Deserializers.ByteArray)
             .SetErrorHandler((_, e) => LogClientError(e))
@@ -91,7 +100,8 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
         IntPtr queue;
         try
         {
-            queue = ConsumerQueue(_consumer);
+            _rk = Librdkafka.NativeHandle(_consumer.Handle);
+            queue = ConsumerQueue(_rk);
         }
         catch
         {
@@ -117,31 +127,17 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
         set => _committer.Committer = value;
     }
 
-    /// <summary>A lease's queue at or above this many records pauses its partition.</summary>
-    internal int PauseThreshold { get; }
+    /// <summary>A partition's queue at this many records stops its fetching (queued.min.messages).</summary>
+    internal int QueueMaxRecords { get; }
 
-    /// <summary>A lease's queue at or above this many bytes pauses its partition too (resumes at half).</summary>
-    internal long PauseBytes { get; }
-
-    /// <summary>
-    /// A paused partition resumes once its lease drained to this many queued records. The reader resumes it directly
-    /// (librdkafka's pause/resume are thread-safe), not via the poll thread, which may sit in Consume for PollTimeout.
-    /// A cycle still costs a refetch: pausing purges what librdkafka prefetched, and when that prefetch reached the
-    /// partition end its next Fetch is a long poll the broker holds for fetch.wait.max.ms; librdkafka has one Fetch
-    /// in flight per broker, so the refetch waits behind it. Small queue limits on a backlog that fits in one fetch
-    /// therefore read about one queue per fetch_max_wait.
-    /// </summary>
-    internal int ResumeAtOrBelow { get; }
+    /// <summary>A partition's queue at this many bytes stops its fetching too (queued.max.messages.kbytes, in KiB).</summary>
+    internal long QueueMaxBytes { get; }
 
     /// <summary>
     /// The effective partition_queue_max_size (the configuration already mapped Centrifugo's -1 to 0 and unset to the
-    /// default): 0 = pause whenever anything is queued (one fetch at a time), otherwise that many records.
+    /// default): 0 = fetch only while nothing is queued (one fetch at a time), otherwise that many records.
     /// </summary>
-    internal static (int Pause, int Resume) QueueLimits(int partitionQueueMaxSize)
-    {
-        var threshold = partitionQueueMaxSize <= 0 ? 1 : partitionQueueMaxSize;
-        return (threshold, threshold / 2);
-    }
+    internal static int QueueLimit(int partitionQueueMaxSize) => partitionQueueMaxSize <= 0 ? 1 : partitionQueueMaxSize;
 
     /// <summary>
     /// The partitions of the configured topics from fresh metadata (call periodically: partitions added later appear).
@@ -226,9 +222,14 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
             lease.Start(committed);
             await OnPollThreadAsync(() =>
             {
+                if (lease.IsClosed)
+                {
+                    return; // closed meanwhile (taken over): never assign what nobody will read
+                }
+
+                // Detached from the consumer queue before the assignment starts fetching into it.
+                lease.Attach(KafkaPartitionQueue.Open(_rk, topic, partition));
                 _routes[tp] = lease;
-                _nativeRoutes.Clear();
-                lease.Assigned();
                 _consumer.IncrementalAssign([new TopicPartitionOffset(tp, start)]);
             });
             KafkaLog.Acquired(_logger, _name, topic, partition, start.ToString(), committed);
@@ -268,20 +269,6 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
 
     internal WatermarkOffsets Watermarks(TopicPartition tp) => _consumer.GetWatermarkOffsets(tp);
 
-    internal void SetPaused(TopicPartition tp, bool paused)
-    {
-        if (paused)
-        {
-            _consumer.Pause([tp]);
-        }
-        else
-        {
-            _consumer.Resume([tp]);
-        }
-    }
-
-    internal void RetryResume(KafkaPartitionLease lease) => _pollCommands.Enqueue(lease.ResumeIfDrained);
-
     internal Task UnassignAsync(KafkaPartitionLease lease) => OnPollThreadAsync(() =>
     {
         if (!_routes.TryGetValue(lease.TopicPartition, out var routed) || routed != lease)
@@ -290,8 +277,6 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
         }
 
         _routes.Remove(lease.TopicPartition);
-        _nativeRoutes.Clear();
-        lease.Unassigned();
         _consumer.IncrementalUnassign([lease.TopicPartition]);
     });
 
@@ -330,12 +315,16 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
     }
 
     /// <summary>The consumer's queue, read by the poll thread (which releases it when it ends). Throws when it cannot be had.</summary>
-    private static IntPtr ConsumerQueue(IConsumer<byte[]?, byte[]?> consumer)
+    private static IntPtr ConsumerQueue(IntPtr rk)
     {
-        var queue = Librdkafka.rd_kafka_queue_get_consumer(Librdkafka.NativeHandle(consumer.Handle));
+        var queue = Librdkafka.rd_kafka_queue_get_consumer(rk);
         return queue != IntPtr.Zero ? queue : throw new InvalidOperationException("the Kafka consumer has no consumer queue (no group.id)");
     }
 
+    /// <summary>
+    /// Poll thread: runs assignment changes and serves the consumer queue, which carries client events (errors, logs)
+    /// only: every assigned partition's records go to its own queue.
+    /// </summary>
     private unsafe void PollLoop(IntPtr queue)
     {
         try
@@ -347,24 +336,12 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
                 RunPollCommands();
                 fixed (Librdkafka.Message** buffer = slots)
                 {
-                    // Whatever is queued, at once; when nothing is, wait for the first record only (a batch read with a
-                    // timeout waits for the whole batch or the timeout), then take what came with it.
-                    var size = NextBatchSize();
-                    var count = ReadBatch(queue, 0, buffer, size);
-                    if (count == 0)
-                    {
-                        count = ReadBatch(queue, timeoutMs, buffer, 1);
-                        if (count == 1)
-                        {
-                            count += size > 1 ? ReadBatch(queue, 0, buffer + 1, size - 1) : 0;
-                        }
-                    }
-
+                    var count = ReadBatch(queue, timeoutMs, buffer, ReadBatchSize);
                     for (var i = 0; i < count; i++)
                     {
                         try
                         {
-                            Route(buffer[i]);
+                            LogIfError(buffer[i]);
                         }
                         finally
                         {
@@ -384,28 +361,6 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
         }
     }
 
-    /// <summary>
-    /// Poll thread: how many records the next read may take. A read takes records off librdkafka's queue and moves
-    /// its position past them, so all of them must be queued on their leases even when one pauses mid-batch; to keep
-    /// every queue within its limits, a read takes at most what the fullest unpaused lease still has room for
-    /// (records, and bytes at the average record size). A paused lease counts with the room it has once resumed
-    /// (its reader resumes it from another thread, possibly while this read waits).
-    /// </summary>
-    private int NextBatchSize()
-    {
-        long size = ReadBatchSize;
-        var recordBytes = Math.Max(1, _recordBytes);
-        foreach (var lease in _routes.Values)
-        {
-            var room = lease.Paused
-                ? Math.Min(PauseThreshold - ResumeAtOrBelow, (PauseBytes - (PauseBytes / 2)) / recordBytes)
-                : Math.Min(PauseThreshold - lease.QueuedCount, (PauseBytes - lease.QueuedBytes) / recordBytes);
-            size = Math.Min(size, room);
-        }
-
-        return (int)Math.Max(1, size);
-    }
-
     private unsafe int ReadBatch(IntPtr queue, int timeoutMs, Librdkafka.Message** buffer, int size)
     {
         var count = (int)Librdkafka.rd_kafka_consume_batch_queue(queue, timeoutMs, buffer, (nuint)size);
@@ -420,46 +375,17 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
         return 0;
     }
 
-    /// <summary>Poll thread: hands one message to its lease (copying key, value and headers), or logs its error.</summary>
-    private unsafe void Route(Librdkafka.Message* message)
+    /// <summary>
+    /// Poll thread: logs an error event of the consumer queue. A record cannot arrive here (each partition's queue is
+    /// detached before it is assigned); one that did would be dropped and refetched by the next owner.
+    /// </summary>
+    private unsafe void LogIfError(Librdkafka.Message* message)
     {
-        if (message->Err != 0)
+        if (message->Err != 0 && message->Err != (int)ErrorCode.Local_PartitionEOF)
         {
-            if (message->Err != (int)ErrorCode.Local_PartitionEOF)
-            {
-                var topic = message->Topic == IntPtr.Zero ? "" : Librdkafka.TopicName(message->Topic);
-                KafkaLog.ConsumeError(_logger, _name, topic, message->Topic == IntPtr.Zero ? -1 : message->Partition,
-                    (ErrorCode)message->Err, Librdkafka.ErrorReason(message));
-            }
-
-            return;
-        }
-
-        var key = (message->Topic, message->Partition);
-        if (!_nativeRoutes.TryGetValue(key, out var lease))
-        {
-            if (!_routes.TryGetValue(new TopicPartition(Librdkafka.TopicName(message->Topic), message->Partition), out lease))
-            {
-                // Records of partitions no longer routed here are dropped: their next owner refetches them from the
-                // committed offset.
-                return;
-            }
-
-            _nativeRoutes[key] = lease;
-        }
-
-        try
-        {
-            var record = new KafkaRecord(lease.Topic, message->Partition, message->Offset,
-                Librdkafka.Copy(message->Key, message->KeyLength), Librdkafka.Copy(message->Payload, message->Length),
-                Librdkafka.Headers(message));
-            _recordBytes += (KafkaPartitionLease.SizeOf(record) - _recordBytes) / 8;
-            lease.Deliver(record);
-        }
-        catch (KafkaException e)
-        {
-            // A failed Pause only means the queue grows past its limit until the next record retries it.
-            KafkaLog.PollThreadFailure(_logger, _name, lease.Topic, message->Partition, e);
+            var topic = message->Topic == IntPtr.Zero ? "" : Librdkafka.TopicName(message->Topic);
+            KafkaLog.ConsumeError(_logger, _name, topic, message->Topic == IntPtr.Zero ? -1 : message->Partition,
+                (ErrorCode)message->Err, Librdkafka.ErrorReason(message));
         }
     }
 
@@ -472,8 +398,9 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
     }
 
     /// <summary>
-    /// Runs the commands queued when it starts, no more: a command that queues itself again (a Resume that keeps
-    /// failing and asks to be retried, K9) runs once per poll iteration instead of spinning the poll thread forever.
+    /// Runs the commands queued when it starts, no more: a command that queues itself again (K9: it was a Resume that
+    /// kept failing; partitions are no longer paused, the guard stays) runs once per poll iteration instead of
+    /// spinning the poll thread forever.
     /// </summary>
     internal static void RunQueued(ConcurrentQueue<Action> commands, Action<KafkaException> failed)
     {
@@ -485,7 +412,7 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
             }
             catch (KafkaException e)
             {
-                // Commands that report back catch for themselves; a failed Resume is retried by the next read.
+                // Commands that report back catch for themselves; others are logged.
                 failed(e);
             }
         }

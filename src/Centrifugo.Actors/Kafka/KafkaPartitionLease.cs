@@ -1,33 +1,32 @@
 using System.Diagnostics;
-using System.Threading.Channels;
 using Confluent.Kafka;
 
 namespace Centrifugo.Actors.Kafka;
 
 /// <summary>
 /// The right to read one topic-partition through a <see cref="KafkaConsumerHub"/>, held by the partition's entity.
-/// One reader at a time. Offsets marked processed are committed (offset + 1) by the hub in batches, never per record;
+/// One reader at a time. The reader takes its records straight from the partition's own librdkafka queue
+/// (<see cref="KafkaPartitionQueue"/>); librdkafka stops fetching the partition while that queue is at the hub's
+/// limits, so a slow reader holds back only its own partition, and nothing is paused (a pause would discard the
+/// prefetch). Offsets marked processed are committed (offset + 1) by the hub in batches, never per record;
 /// disposing commits the last mark, stops fetching and drops queued records (the next owner refetches them from the
 /// committed offset).
 /// </summary>
 internal sealed class KafkaPartitionLease : IAsyncDisposable, IKafkaCommitTarget
 {
+    private static readonly IReadOnlyList<KafkaRecord> NoRecords = [];
+
     private readonly KafkaConsumerHub _hub;
-    // Not SingleReader: that variant cannot count, and the count drives pause/resume.
-    private readonly Channel<KafkaRecord> _queue = Channel.CreateUnbounded<KafkaRecord>();
+    private volatile KafkaPartitionQueue? _queue; // set by the hub before the partition is assigned
     private readonly Lock _close = new();
     private Task? _closing;
-    private long _nextExpected = long.MinValue; // poll thread only
+    // One reader at a time by contract; the lock keeps a second one from sharing the buffer and the position check.
+    private readonly Lock _read = new();
+    private long _nextExpected = long.MinValue; // under _read
+    private unsafe Librdkafka.Message*[] _slots = []; // under _read
     private long _marked = -1;
     private long _committedNext = -1;
-    // Serialises pause (poll thread), resume (reader) and unassign (poll thread): librdkafka's pause/resume are
-    // thread-safe, and resuming from the reader directly saves waiting for the poll thread's Consume timeout.
-    private readonly Lock _flow = new();
-    private volatile bool _paused;
-    private long _queuedBytes;
-    private bool _assigned; // under _flow
     private volatile bool _closed;
-    private int _pauseCount;
     // Delivery grant from the group member (0 = not governed by a member: hub-only use in tests).
     private long _epoch;
     private long _grantExpiresAt; // Stopwatch ticks
@@ -59,8 +58,6 @@ internal sealed class KafkaPartitionLease : IAsyncDisposable, IKafkaCommitTarget
 
     /// <summary>Records in the partition not yet processed by this lease; null when the high watermark is unknown.</summary>
     public long? Lag => HighWatermark is { } high ? Math.Max(0, high - ((MarkedOffset + 1) ?? CommittedOffset ?? 0)) : null;
-
-    internal bool Paused => _paused;
 
     /// <summary>The epoch of the delivery grant this lease runs under; 0 when no group member governs it.</summary>
     public long Epoch => Interlocked.Read(ref _epoch);
@@ -122,14 +119,11 @@ internal sealed class KafkaPartitionLease : IAsyncDisposable, IKafkaCommitTarget
     /// <summary>The member refused a commit of this lease (stale epoch, not owned, fenced): it commits nothing more.</summary>
     internal void RefuseCommits() => _commitRefused = true;
 
-    /// <summary>How often this lease paused its partition (diagnostics and tests).</summary>
-    internal int PauseCount => Volatile.Read(ref _pauseCount);
-
-    /// <summary>Records fetched and waiting for the reader.</summary>
-    public int QueuedCount => _queue.Reader.Count;
-
-    /// <summary>Payload bytes of the records waiting for the reader.</summary>
-    internal long QueuedBytes => Interlocked.Read(ref _queuedBytes);
+    /// <summary>
+    /// Messages fetched and waiting in the partition's librdkafka queue (records, errors, and librdkafka's version
+    /// barrier after an assignment until the next read skips it).
+    /// </summary>
+    public int QueuedCount => (int)Math.Min(int.MaxValue, _queue?.Length ?? 0);
 
     /// <summary>
     /// Waits for at least one record and returns up to <paramref name="maxRecords"/> in offset order. Returns an empty
@@ -138,25 +132,80 @@ internal sealed class KafkaPartitionLease : IAsyncDisposable, IKafkaCommitTarget
     public async ValueTask<IReadOnlyList<KafkaRecord>> ReadBatchAsync(int maxRecords, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxRecords, 1);
-        if (_closed || !await _queue.Reader.WaitToReadAsync(cancellationToken) || _closed)
+        while (true)
         {
-            return [];
+            if (_closed || _queue is not { } queue)
+            {
+                return NoRecords;
+            }
+
+            var batch = Take(queue, maxRecords);
+            if (batch.Count > 0 || _closed || queue.IsDisposed)
+            {
+                return _closed ? NoRecords : batch;
+            }
+
+            await queue.WaitAsync(cancellationToken);
+        }
+    }
+
+    /// <summary>Reader: up to <paramref name="max"/> records off the partition queue, copied; errors logged.</summary>
+    private unsafe IReadOnlyList<KafkaRecord> Take(KafkaPartitionQueue queue, int max)
+    {
+        lock (_read)
+        {
+            return TakeLocked(queue, max);
+        }
+    }
+
+    private unsafe IReadOnlyList<KafkaRecord> TakeLocked(KafkaPartitionQueue queue, int max)
+    {
+        if (_slots.Length < max)
+        {
+            _slots = new Librdkafka.Message*[max];
         }
 
-        var batch = new List<KafkaRecord>(Math.Min(maxRecords, _queue.Reader.Count));
-        long bytes = 0;
-        while (batch.Count < maxRecords && _queue.Reader.TryRead(out var record))
+        List<KafkaRecord>? batch = null;
+        fixed (Librdkafka.Message** buffer = _slots)
         {
-            batch.Add(record);
-            bytes += SizeOf(record);
+            var count = queue.Read(buffer, max);
+            for (var i = 0; i < count; i++)
+            {
+                var message = buffer[i];
+                try
+                {
+                    if (message->Err != 0)
+                    {
+                        if (message->Err != (int)ErrorCode.Local_PartitionEOF)
+                        {
+                            KafkaLog.ConsumeError(_hub.Logger, _hub.Name, Topic, Partition, (ErrorCode)message->Err, Librdkafka.ErrorReason(message));
+                        }
+                        continue;
+                    }
+
+                    if (message->Offset < _nextExpected)
+                    {
+                        // The fetch position moved backwards: librdkafka reset an out-of-range position (a committed
+                        // offset past the end of the log, a re-created topic) or truncated the log. Skipping these
+                        // records would commit past records never delivered; like Centrifugo, replay them
+                        // (at-least-once) and say so once per jump.
+                        KafkaLog.PositionRewound(_hub.Logger, _hub.Name, Topic, Partition, _nextExpected, message->Offset);
+                    }
+
+                    _nextExpected = message->Offset + 1;
+                    batch ??= new List<KafkaRecord>(count);
+                    batch.Add(new KafkaRecord(Topic, Partition, message->Offset,
+                        Librdkafka.Copy(message->Key, message->KeyLength), Librdkafka.Copy(message->Payload, message->Length),
+                        Librdkafka.Headers(message)));
+                }
+                finally
+                {
+                    Librdkafka.rd_kafka_message_destroy(message);
+                }
+            }
         }
-        Interlocked.Add(ref _queuedBytes, -bytes);
 
-        // Always under the lock (uncontended, cheap): a volatile read of _paused could miss a pause decided while
-        // this batch was being taken and leave the reader waiting on a paused, empty partition.
-        ResumeIfDrained();
-
-        return batch;
+        return batch ?? NoRecords;
     }
 
     /// <summary>The record at <paramref name="offset"/> and all before it are done (delivered or dead-lettered).</summary>
@@ -190,11 +239,8 @@ internal sealed class KafkaPartitionLease : IAsyncDisposable, IKafkaCommitTarget
         try
         {
             await _hub.UnassignAsync(this);
-            _queue.Writer.TryComplete();
-            while (_queue.Reader.TryRead(out _))
-            {
-                // dropped: refetched by the next owner from the committed offset
-            }
+            // Queued records are dropped: refetched by the next owner from the committed offset.
+            _queue?.Dispose();
 
             await _hub.CommitFinalAsync(this);
         }
@@ -209,109 +255,19 @@ internal sealed class KafkaPartitionLease : IAsyncDisposable, IKafkaCommitTarget
     internal void Start(long committedNext)
     {
         Interlocked.Exchange(ref _committedNext, committedNext);
-        _nextExpected = committedNext >= 0 ? committedNext : long.MinValue;
+        lock (_read)
+        {
+            _nextExpected = committedNext >= 0 ? committedNext : long.MinValue;
+        }
     }
 
-    /// <summary>Poll thread: queues the record and pauses the partition at the limit; true when it paused.</summary>
-    internal bool Deliver(KafkaRecord record)
+    /// <summary>Poll thread, before the partition is assigned: the partition's own queue this lease reads.</summary>
+    internal void Attach(KafkaPartitionQueue queue)
     {
+        _queue = queue;
         if (_closed)
         {
-            return false;
-        }
-
-        if (record.Offset < _nextExpected)
-        {
-            // The fetch position moved backwards: librdkafka reset an out-of-range position (a committed offset past
-            // the end of the log, a re-created topic) or truncated the log. Skipping these records would commit past
-            // records never delivered; like Centrifugo, replay them (at-least-once) and say so once per jump.
-            KafkaLog.PositionRewound(_hub.Logger, _hub.Name, Topic, Partition, _nextExpected, record.Offset);
-        }
-
-        _nextExpected = record.Offset + 1;
-        var queuedBytes = Interlocked.Add(ref _queuedBytes, SizeOf(record));
-        _queue.Writer.TryWrite(record);
-        if (_paused || !Full(queuedBytes))
-        {
-            return false;
-        }
-
-        lock (_flow)
-        {
-            // Re-checked under the lock: a reader that drained the queue meanwhile must not be left waiting on a
-            // paused, empty partition.
-            if (_paused || !_assigned || !Full(Interlocked.Read(ref _queuedBytes)))
-            {
-                return false;
-            }
-
-            _hub.SetPaused(TopicPartition, paused: true);
-            _paused = true;
-            _pauseCount++;
-            return true;
-        }
-    }
-
-    private bool Full(long queuedBytes) => _queue.Reader.Count >= _hub.PauseThreshold || queuedBytes >= _hub.PauseBytes;
-
-    /// <summary>What a queued record costs in memory, roughly: its payload bytes.</summary>
-    internal static long SizeOf(KafkaRecord record)
-    {
-        long size = (record.Key?.Length ?? 0) + (record.Value?.Length ?? 0);
-        foreach (var header in record.Headers)
-        {
-            size += header.Key.Length + header.Value.Length;
-        }
-        return size;
-    }
-
-    /// <summary>Reader thread (or the poll thread retrying a failed resume).</summary>
-    internal void ResumeIfDrained()
-    {
-        lock (_flow)
-        {
-            if (!_paused || !_assigned || _queue.Reader.Count > _hub.ResumeAtOrBelow
-                || Interlocked.Read(ref _queuedBytes) > _hub.PauseBytes / 2)
-            {
-                return;
-            }
-
-            // Cleared first: records of the refetch can reach Deliver before Resume returns, and Deliver must then
-            // see an unpaused partition and take the lock to pause it again at the limit.
-            _paused = false;
-            try
-            {
-                _hub.SetPaused(TopicPartition, paused: false);
-            }
-            catch (KafkaException)
-            {
-                _paused = true;
-                // The reader may now wait on an empty queue; nobody else would ask again.
-                _hub.RetryResume(this);
-            }
-        }
-    }
-
-    /// <summary>Poll thread, when routing starts.</summary>
-    internal void Assigned()
-    {
-        lock (_flow)
-        {
-            _assigned = true;
-        }
-    }
-
-    /// <summary>Poll thread, before IncrementalUnassign: an application pause outlives the assignment in librdkafka.</summary>
-    internal void Unassigned()
-    {
-        lock (_flow)
-        {
-            _assigned = false;
-            if (_paused)
-            {
-                _hub.SetPaused(TopicPartition, paused: false);
-                _paused = false;
-            }
+            queue.Dispose();
         }
     }
 

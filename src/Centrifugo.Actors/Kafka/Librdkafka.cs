@@ -6,8 +6,10 @@ namespace Centrifugo.Actors.Kafka;
 
 /// <summary>
 /// The few librdkafka calls Confluent.Kafka does not expose, made on the native handle of a client Confluent.Kafka
-/// built (so its configuration, TLS/SASL, commits, assignment and error callbacks stay Confluent's): batch reads of a
-/// consumer queue (<c>rd_kafka_consume_batch_queue</c>, what confluent-kafka-python's <c>consume(n)</c> uses) and the
+/// built (so its configuration, TLS/SASL, commits, assignment and error callbacks stay Confluent's): a partition's own
+/// fetch queue detached from the consumer queue (<c>rd_kafka_queue_get_partition</c> + <c>rd_kafka_queue_forward</c>
+/// to none, see <see cref="KafkaPartitionQueue"/>) with a wake-up callback when it stops being empty, batch reads of a
+/// queue (<c>rd_kafka_consume_batch_queue</c>, what confluent-kafka-python's <c>consume(n)</c> uses) and the
 /// fields of the messages it returns. The library is the one Confluent.Kafka loaded (found in the process's mapped
 /// files), so both work on the same client.
 /// </summary>
@@ -36,6 +38,10 @@ internal static unsafe partial class Librdkafka
     }
 
     [LibraryImport(Lib)] internal static partial IntPtr rd_kafka_queue_get_consumer(IntPtr rk);
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial IntPtr rd_kafka_queue_get_partition(IntPtr rk, string topic, int partition);
+    [LibraryImport(Lib)] internal static partial void rd_kafka_queue_forward(IntPtr src, IntPtr dst);
+    [LibraryImport(Lib)] internal static partial nuint rd_kafka_queue_length(IntPtr rkqu);
+    [LibraryImport(Lib)] internal static partial void rd_kafka_queue_cb_event_enable(IntPtr rkqu, delegate* unmanaged[Cdecl]<IntPtr, IntPtr, void> eventCb, IntPtr opaque);
     [LibraryImport(Lib)] internal static partial void rd_kafka_queue_destroy(IntPtr rkqu);
     [LibraryImport(Lib)] internal static partial nint rd_kafka_consume_batch_queue(IntPtr rkqu, int timeoutMs, Message** messages, nuint size);
     [LibraryImport(Lib)] internal static partial void rd_kafka_message_destroy(Message* message);
