@@ -23,6 +23,20 @@ internal sealed record BenchOptions
     public int ErrorRateRows { get; init; } = 30_000;
     public int LatencyRate { get; init; } = 1000;
     public int LatencySeconds { get; init; } = 20;
+    /// <summary>latency-deployed: measured seconds per run (after the warm-up), warm-up seconds, runs.</summary>
+    public int DeployedSeconds { get; init; } = 30;
+    public int DeployedWarmupSeconds { get; init; } = 5;
+    public int DeployedRuns { get; init; } = 3;
+    /// <summary>latency-deployed: partition_poll_interval of the node (Centrifugo's default).</summary>
+    public string DeployedPoll { get; init; } = "300ms";
+    /// <summary>latency-deployed: the producer's sessions keep synchronous_commit on (a WAL flush per commit).</summary>
+    public bool DeployedSyncCommit { get; init; }
+    /// <summary>latency-deployed: a second trigger + listener in the harness times NOTIFY itself (adds a NOTIFY per row).</summary>
+    public bool DeployedProbe { get; init; }
+    /// <summary>latency-deployed: print latency buckets and the slowest rows of each run (stderr).</summary>
+    public bool DeployedDetail { get; init; }
+    /// <summary>latency-deployed: environment variables of the node process (experiments: DOTNET_* runtime knobs).</summary>
+    public IReadOnlyDictionary<string, string?> DeployedNodeEnvironment { get; init; } = new Dictionary<string, string?>();
     public int MemorySeconds { get; init; } = 30;
     public int IdlePartitions { get; init; } = 1000;
     public int IdleSeconds { get; init; } = 60;
@@ -43,7 +57,7 @@ internal sealed record BenchOptions
     public const string Usage =
         """
         usage: Centrifugo.Actors.Benchmarks <mode> [options]
-          modes: outbox | latency | memory | idle | all (= these four) | kafka | profile | errorrate | cluster
+          modes: outbox | latency | memory | idle | all (= these four) | kafka | profile | errorrate | cluster | latency-deployed
           --rows N             outbox backlog per run (default 1000000)
           --limits A,B         partition_select_limit values (default 100,1000)
           --rounds N           interleaved rounds, medians reported (default 3)
@@ -55,6 +69,14 @@ internal sealed record BenchOptions
           --errorrate-rows N   errorrate: backlog of the one partition (default 30000; uses the first --limits value)
           --latency-rate N     inserts/s for the NOTIFY latency run (default 1000)
           --latency-seconds N  duration of the latency run (default 20)
+          --deployed-seconds N          latency-deployed: measured seconds per run (default 30; rate = --latency-rate)
+          --deployed-warmup-seconds N   latency-deployed: uncounted seconds at the start of each run (default 5)
+          --deployed-runs N             latency-deployed: runs, each with a fresh node, sink and table (default 3)
+          --deployed-poll D             latency-deployed: the node's partition_poll_interval (default 300ms)
+          --deployed-sync-commit on|off latency-deployed: producer sessions keep synchronous_commit on (default off)
+          --deployed-probe on|off       latency-deployed: also time NOTIFY itself with a second trigger + listener (default off)
+          --deployed-detail on|off      latency-deployed: latency buckets and the slowest rows per run, on stderr (default off)
+          --deployed-node-env K=V,…     latency-deployed: environment of the node process (e.g. DOTNET_TieredPGO=0)
           --memory-seconds N   how long RSS is sampled with Centrifugo stalled (default 30)
           --idle-partitions N  partitions of the idle-cost run (default 1000)
           --idle-seconds N     measuring window of each idle configuration (default 60)
@@ -94,6 +116,18 @@ internal sealed record BenchOptions
                 "--errorrate-rows" => options with { ErrorRateRows = Int(name, value) },
                 "--latency-rate" => options with { LatencyRate = Int(name, value) },
                 "--latency-seconds" => options with { LatencySeconds = Int(name, value) },
+                "--deployed-seconds" => options with { DeployedSeconds = Int(name, value) },
+                "--deployed-warmup-seconds" => options with { DeployedWarmupSeconds = Int(name, value, allowZero: true) },
+                "--deployed-runs" => options with { DeployedRuns = Int(name, value) },
+                "--deployed-poll" => options with { DeployedPoll = value },
+                "--deployed-sync-commit" => options with { DeployedSyncCommit = OnOff(name, value) },
+                "--deployed-probe" => options with { DeployedProbe = OnOff(name, value) },
+                "--deployed-detail" => options with { DeployedDetail = OnOff(name, value) },
+                "--deployed-node-env" => options with
+                {
+                    DeployedNodeEnvironment = value.Split(',').Select(kv => kv.Split('=', 2)).ToDictionary(
+                        kv => kv[0], kv => kv.Length == 2 ? kv[1] : throw new ArgumentException($"{name}: '{string.Join('=', kv)}' is not KEY=VALUE"), StringComparer.Ordinal)!,
+                },
                 "--memory-seconds" => options with { MemorySeconds = Int(name, value) },
                 "--idle-partitions" => options with { IdlePartitions = Int(name, value) },
                 "--idle-seconds" => options with { IdleSeconds = Int(name, value) },
@@ -118,6 +152,13 @@ internal sealed record BenchOptions
         [var poll, var batch, var queue] => new(Int(name, poll), Int(name, batch), Int(name, queue)),
         [var poll, var batch, var queue, var wait] => new(Int(name, poll), Int(name, batch), Int(name, queue), Int(name, wait)),
         _ => throw new ArgumentException($"{name}: '{value}' is not <max_poll_records>x<max_batch_size>[x<partition_queue_max_size>[x<fetch_max_wait_ms>]]"),
+    };
+
+    private static bool OnOff(string name, string value) => value switch
+    {
+        "on" => true,
+        "off" => false,
+        _ => throw new ArgumentException($"{name}: '{value}' is not on or off"),
     };
 
     private static int Int(string name, string value, bool allowZero = false) =>

@@ -1,5 +1,10 @@
 using Centrifugo.Actors.Benchmarks;
 
+if (args is [LatencySink.Verb, ..])
+{
+    return await LatencySink.RunAsync(args); // the Centrifugo process of latency-deployed
+}
+
 BenchOptions options;
 try
 {
@@ -30,6 +35,7 @@ var modes = new Dictionary<string, Func<BenchEnvironment, BenchOptions, Cancella
     ["kafka"] = KafkaEndToEndBench.RunAsync,
     ["errorrate"] = ErrorRateBench.RunAsync,
     ["cluster"] = ClusterBench.RunAsync,
+    ["latency-deployed"] = LatencyDeployedBench.RunAsync,
 };
 
 IReadOnlyList<string> selected = options.Mode == "all" ? ["outbox", "latency", "memory", "idle"] : [options.Mode];

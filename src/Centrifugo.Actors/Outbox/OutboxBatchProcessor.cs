@@ -69,11 +69,11 @@ internal sealed partial class OutboxBatchProcessor(
     /// at error level with consumer, partition and the row ids of the batch, the transaction is rolled back (nothing
     /// deleted), and the pass reports a failure, so it is counted and retried with the capped backoff.
     /// </summary>
-    public async Task<OutboxPassReport> FinishSafelyAsync(OutboxRead read, CancellationToken cancellationToken)
+    public async Task<OutboxPassReport> FinishSafelyAsync(OutboxRead read, CancellationToken cancellationToken, Func<bool>? takeWake = null)
     {
         try
         {
-            return await FinishAsync(read, cancellationToken);
+            return await FinishAsync(read, cancellationToken, takeWake);
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
@@ -94,7 +94,13 @@ internal sealed partial class OutboxBatchProcessor(
     public void ReportStreamFailure(int partition, Exception exception) => LogStreamFailed(logger, Consumer, partition, exception);
 
     /// <summary>Delivers what <paramref name="read"/> holds and completes (or rolls back) its transaction.</summary>
-    public async Task<OutboxPassReport> FinishAsync(OutboxRead read, CancellationToken cancellationToken)
+    /// <param name="takeWake">
+    /// Consumes the partition's pending wake-up, if any (<see cref="WakeSignal.TryConsume"/>). Asked once the batch was
+    /// delivered in full without rows read ahead: when a wake-up (NOTIFY, census) came in meanwhile, the partition's
+    /// next batch is read in the commit's round trip (<see cref="OutboxBatch.CompleteAndContinueAsync"/>) and handed
+    /// on as <see cref="OutboxPassReport.Next"/>, instead of a separate read after the commit.
+    /// </param>
+    public async Task<OutboxPassReport> FinishAsync(OutboxRead read, CancellationToken cancellationToken, Func<bool>? takeWake = null)
     {
         var partition = read.Partition;
         if (read.Error is not null)
@@ -170,11 +176,18 @@ internal sealed partial class OutboxBatchProcessor(
             var deadLetters = settled.DeadLetters.Select(d => new DeadLetter(rows[d.Index].Id, d.Reason)).ToList();
 
             OutboxBatch? continued = null;
+            var nextChain = read.Chain + 1;
             try
             {
                 if (next is not null)
                 {
                     continued = await batch.CompleteAndContinueAsync(delivered, deadLetters, next, cancellationToken);
+                }
+                else if (result.Failure is null && takeWake?.Invoke() == true)
+                {
+                    // Read from the head: no chain to cut.
+                    nextChain = 0;
+                    continued = await batch.CompleteAndContinueAsync(delivered, deadLetters, null, cancellationToken);
                 }
                 else
                 {
@@ -218,7 +231,7 @@ internal sealed partial class OutboxBatchProcessor(
 
             return new OutboxPassReport(rows.Count, delivered.Count, deadLetters.Count, false, settled.Failure, null)
             {
-                Next = continued is null ? null : new OutboxRead(partition, continued, false, null, read.Chain + 1),
+                Next = continued is null ? null : new OutboxRead(partition, continued, false, null, nextChain),
             };
         }
     }

@@ -86,7 +86,7 @@ internal sealed class OutboxPartitionActor : ReceiveActor
             })
             .SelectAsync(1, async read =>
             {
-                var report = await processor.FinishSafelyAsync(read, token);
+                var report = await processor.FinishSafelyAsync(read, token, wake.TryConsume);
                 control.After(report, _runtime.Options.PartitionSelectLimit);
                 return report;
             })

@@ -454,8 +454,10 @@ internal sealed class OutboxBatch : IAsyncDisposable
 
     /// <summary>
     /// Like <see cref="CompleteAsync"/>, and in the same round trip opens the next transaction on this connection and
-    /// takes the partition lock again, which then holds <paramref name="next"/> (rows read ahead). Null when
-    /// use_try_lock is on and the lock went elsewhere in between (the rows stay in the outbox).
+    /// takes the partition lock again, which then holds <paramref name="next"/> (rows read ahead), or, when
+    /// <paramref name="next"/> is null, the partition's head read in that round trip (a wake-up arrived while this batch
+    /// was delivered: the next read rides on this commit). Null when use_try_lock is on and the lock went elsewhere in
+    /// between (the rows stay in the outbox).
     /// </summary>
     /// <remarks>
     /// Fencing: between the COMMIT and the new lock another owner of the partition (a second deployment on the table, a
@@ -464,7 +466,7 @@ internal sealed class OutboxBatch : IAsyncDisposable
     /// still valid exactly when its first row is still the head. Otherwise it is dropped and the batch is read afresh.
     /// </remarks>
     public async Task<OutboxBatch?> CompleteAndContinueAsync(
-        IReadOnlyCollection<long> deliveredIds, IReadOnlyList<DeadLetter> deadLetters, IReadOnlyList<OutboxRow> next, CancellationToken cancellationToken)
+        IReadOnlyCollection<long> deliveredIds, IReadOnlyList<DeadLetter> deadLetters, IReadOnlyList<OutboxRow>? next, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_finished, this);
         await using var batch = BuildCompletion(deliveredIds, deadLetters);
@@ -475,12 +477,17 @@ internal sealed class OutboxBatch : IAsyncDisposable
         lockCommand.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _partition });
         lockCommand.Parameters.Add(new NpgsqlParameter<long> { TypedValue = (long)_store.Fence.IdleTimeout.TotalMilliseconds });
         batch.BatchCommands.Add(lockCommand);
-        var head = new NpgsqlBatchCommand(_sql.Head);
+        var head = new NpgsqlBatchCommand(next is null ? _sql.Select : _sql.Head);
         head.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _partition });
+        if (next is null)
+        {
+            head.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _store.Options.PartitionSelectLimit });
+        }
         batch.BatchCommands.Add(head);
 
         bool locked;
-        long? headId;
+        long? headId = null;
+        List<OutboxRow>? headRows = null;
         try
         {
             await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
@@ -488,7 +495,18 @@ internal sealed class OutboxBatch : IAsyncDisposable
             var lockRow = await reader.ReadAsync(cancellationToken);
             locked = !_store.Options.UseTryLock || (lockRow && reader.GetBoolean(0));
             await reader.NextResultAsync(cancellationToken);
-            headId = await reader.ReadAsync(cancellationToken) ? reader.GetInt64(0) : null;
+            if (next is null)
+            {
+                headRows = [];
+                if (locked)
+                {
+                    await OutboxStore.ReadRowsAsync(reader, _partition, headRows, cancellationToken);
+                }
+            }
+            else
+            {
+                headId = await reader.ReadAsync(cancellationToken) ? reader.GetInt64(0) : null;
+            }
         }
         catch (PostgresException e) when (ids.Length > 0)
         {
@@ -515,6 +533,10 @@ internal sealed class OutboxBatch : IAsyncDisposable
             return null;
         }
 
+        if (next is null)
+        {
+            return new OutboxBatch(_store, _connection, _partition, headRows!);
+        }
         if (next.Count > 0 && headId != next[0].Id)
         {
             OutboxStore.LogReadAheadStale(_logger, _consumer, _partition, next[0].Id, headId ?? -1);

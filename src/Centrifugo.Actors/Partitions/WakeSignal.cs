@@ -29,5 +29,17 @@ internal sealed class WakeSignal
         return true;
     }
 
+    /// <summary>Consumes a pending signal without waiting: true when <see cref="Set"/> was called since the last consumption.</summary>
+    public bool TryConsume()
+    {
+        var tcs = Volatile.Read(ref _tcs);
+        if (!tcs.Task.IsCompleted)
+        {
+            return false;
+        }
+        Interlocked.CompareExchange(ref _tcs, NewTcs(), tcs);
+        return true;
+    }
+
     private static TaskCompletionSource NewTcs() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 }
