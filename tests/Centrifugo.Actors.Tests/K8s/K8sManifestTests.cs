@@ -97,9 +97,11 @@ public sealed class K8sManifestTests(ITestOutputHelper output)
         Assert.Equal((string?)role["metadata"]!["name"], (string?)binding["roleRef"]!["name"]);
         Assert.Equal((string?)account["metadata"]!["name"], (string?)Assert.Single(binding["subjects"]!.AsArray())!["name"]);
 
-        // Grace period > the node's shutdown budget (leave + hand-off drain), and no hook eats into it.
-        Assert.True(Int(pod, "terminationGracePeriodSeconds") > NodeHost.ShutdownBudget.TotalSeconds + 10,
-            $"terminationGracePeriodSeconds must exceed {NodeHost.ShutdownBudget.TotalSeconds} s + 10 s");
+        // Grace period > the node's shutdown budget (leave + hand-off drain) + the wait for a Kafka group member's leave
+        // of its consumer group after that + 10 s, and no hook eats into it.
+        var budget = NodeHost.ShutdownBudget + Centrifugo.Actors.Kafka.KafkaConsumerRuntime.MemberLeaveBudget;
+        Assert.True(Int(pod, "terminationGracePeriodSeconds") > budget.TotalSeconds + 10,
+            $"terminationGracePeriodSeconds must exceed {budget.TotalSeconds} s + 10 s");
         Assert.Null(container["lifecycle"]);
         Assert.True(NodeHost.ShutdownBudget > NodeRuntime.DrainTimeout);
 
