@@ -21,6 +21,8 @@ internal sealed class KafkaGroupMemberActor : ReceiveActor
     private readonly ILogger _logger;
     private KafkaGroupMember? _member;
     private bool _fenced;
+    private object? _seenState;
+    private object? _seenSelf;
 
     public KafkaGroupMemberActor(string consumer, KafkaConsumerOptions options, KafkaGroupMemberSettings settings, ILoggerFactory loggerFactory,
         Action<Task> leaving, PreviousMemberWatch previous)
@@ -59,7 +61,15 @@ internal sealed class KafkaGroupMemberActor : ReceiveActor
 
     private bool Fenced()
     {
-        var fenced = KafkaMemberFence.IsFenced(_cluster);
+        // Asked on every grant request and renewal: evaluated again only when the cluster view changed (Akka replaces
+        // the state and self member objects on every membership or reachability change).
+        var (state, self) = (_cluster.State, _cluster.SelfMember);
+        if (ReferenceEquals(state, _seenState) && ReferenceEquals(self, _seenSelf))
+        {
+            return _fenced;
+        }
+        (_seenState, _seenSelf) = (state, self);
+        var fenced = KafkaMemberFence.IsFenced(state, self);
         if (fenced != _fenced)
         {
             _fenced = fenced;

@@ -39,15 +39,14 @@ internal static class KafkaMemberFence
         return !members.First(m => m.Address == lowest).Reachable;
     }
 
-    /// <summary>The fence as seen in this node's current cluster state (members that count: up, leaving, exiting).</summary>
-    public static bool IsFenced(Cluster cluster)
+    /// <summary>The fence in one view of the cluster (members that count: up, leaving, exiting).</summary>
+    public static bool IsFenced(ClusterEvent.CurrentClusterState state, Member self)
     {
-        var state = cluster.State;
         var unreachable = state.Unreachable.Select(m => m.Address).ToHashSet();
         var members = state.Members
             .Where(m => m.Status is MemberStatus.Up or MemberStatus.Leaving or MemberStatus.Exiting)
             .Select(m => (m.Address, Reachable: !unreachable.Contains(m.Address)))
             .ToArray();
-        return IsFenced(cluster.SelfMember.Status, members);
+        return IsFenced(self.Status, members);
     }
 }
