@@ -114,4 +114,54 @@ public sealed class PartitionSpreadTests
             Assert.Equal(moves.Count, moves.Select(m => m.Shard).Distinct().Count());
         }
     }
+
+    [Fact]
+    public void A_rebalance_round_waits_for_every_up_member_to_register_its_region_within_a_bound()
+    {
+        var a = new Akka.Actor.Address("akka.tcp", "sys", "10.0.0.1", 1);
+        var b = new Akka.Actor.Address("akka.tcp", "sys", "10.0.0.2", 1);
+        var c = new Akka.Actor.Address("akka.tcp", "sys", "10.0.0.3", 1);
+        var registration = new RegionRegistration(TimeSpan.FromSeconds(10));
+        var t0 = new DateTime(2026, 1, 1, 0, 0, 0, DateTimeKind.Utc);
+
+        Assert.True(registration.AllRegistered([a, b], [a, b], t0));
+        // c is Up, its region not registered yet: no round (it would move partitions to a and b, then again to c).
+        Assert.False(registration.AllRegistered([a, b, c], [a, b], t0));
+        Assert.False(registration.AllRegistered([a, b, c], [a, b], t0.AddSeconds(9)));
+        Assert.True(registration.AllRegistered([a, b, c], [a, b, c], t0.AddSeconds(9.5)));
+
+        // A member that never registers holds rounds back for the bound only, counted from when it was first missing.
+        Assert.False(registration.AllRegistered([a, b, c], [a, b], t0.AddSeconds(20)));
+        Assert.False(registration.AllRegistered([a, b, c], [a, b], t0.AddSeconds(29)));
+        Assert.True(registration.AllRegistered([a, b, c], [a, b], t0.AddSeconds(30)));
+        // Regions of members that are not Up (leaving, removed) are not waited for.
+        Assert.True(registration.AllRegistered([a], [a, b], t0.AddSeconds(31)));
+    }
+
+    [Fact]
+    public void No_round_is_planned_while_partitions_moved_by_the_last_one_wait_to_be_placed()
+    {
+        var b = new Akka.Actor.Address("akka.tcp", "sys", "10.0.0.2", 1);
+        var c = new Akka.Actor.Address("akka.tcp", "sys", "10.0.0.3", 1);
+        var planned = new PlannedMoves(TimeSpan.FromSeconds(60));
+        var t0 = new DateTime(2026, 1, 1, 0, 0, 0, DateTimeKind.Utc);
+        Assert.False(planned.AwaitingPlacement([], t0));
+
+        planned.Plan([("pg:a:1", b), ("pg:a:2", c), ("pg:a:3", c)], t0);
+        // Handed off, not placed again yet (nowhere in the allocations): the next tick must not plan.
+        Assert.True(planned.AwaitingPlacement(["pg:a:0"], t0.AddSeconds(1)));
+        // pg:a:1 is placed where the plan says; pg:a:2's hand-off failed, so it is still allocated where it was.
+        Assert.Equal(b, planned.TakeTarget("pg:a:1"));
+        Assert.Null(planned.TakeTarget("pg:a:1"));
+        Assert.True(planned.AwaitingPlacement(["pg:a:0", "pg:a:1", "pg:a:2"], t0.AddSeconds(2)));
+        Assert.Equal(1, planned.Count);
+        Assert.Equal(c, planned.TakeTarget("pg:a:3"));
+        Assert.False(planned.AwaitingPlacement(["pg:a:0", "pg:a:1", "pg:a:2", "pg:a:3"], t0.AddSeconds(3)));
+
+        // A moved partition that is never placed again holds rounds back for the bound only.
+        planned.Plan([("pg:a:9", b)], t0);
+        Assert.True(planned.AwaitingPlacement([], t0.AddSeconds(59)));
+        Assert.False(planned.AwaitingPlacement([], t0.AddSeconds(60)));
+        Assert.Null(planned.TakeTarget("pg:a:9"));
+    }
 }
