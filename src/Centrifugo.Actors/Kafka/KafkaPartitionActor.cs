@@ -265,6 +265,11 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor, IWithTimers
             {
                 try
                 {
+                    // Stopping: no new batch (the final commit covers what was finished).
+                    if (stopToken.IsCancellationRequested)
+                    {
+                        return Akka.Util.Option<(int, IReadOnlyList<KafkaRecord>)>.None;
+                    }
                     // Paused (operator): no new batch; nothing is marked, so the committed offset stays.
                     if (!await pause.PassAsync(null, stopToken))
                     {
@@ -290,8 +295,9 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor, IWithTimers
             {
                 try
                 {
-                    await processor.ProcessAsync(lease, batch, r => self.Tell(r), stopToken, token);
-                    return true;
+                    // False: stopped with records of this batch unfinished. The stream ends here; going on with the
+                    // next batch would mark (and so commit) past them.
+                    return await processor.ProcessAsync(lease, batch, r => self.Tell(r), stopToken, token);
                 }
                 catch (KafkaGrantLapsedException)
                 {

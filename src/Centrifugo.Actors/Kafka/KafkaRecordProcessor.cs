@@ -24,17 +24,24 @@ internal sealed partial class KafkaRecordProcessor(
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Topic, int Partition), DeliveryWindow> _windows = new();
 
     /// <summary>
-    /// Finishes every record of <paramref name="records"/> (all of the same lease), reporting each pass. Returns when
-    /// all are finished, or early without marking the rest when <paramref name="stop"/> fires between attempts.
-    /// Throws <see cref="OperationCanceledException"/> when <paramref name="cancel"/> fires mid-attempt.
+    /// Finishes every record of <paramref name="records"/> (all of the same lease), reporting each pass. Returns true
+    /// when all are finished; false, without marking the rest, when <paramref name="stop"/> fired before the first
+    /// attempt or between attempts. After false the caller must not process another batch of the lease: a later
+    /// batch's mark would commit past the records left unfinished here. Throws
+    /// <see cref="OperationCanceledException"/> when <paramref name="cancel"/> fires mid-attempt.
     /// </summary>
-    public async Task ProcessAsync(
+    public async Task<bool> ProcessAsync(
         KafkaPartitionLease lease,
         IReadOnlyList<KafkaRecord> records,
         Action<PassReport> report,
         CancellationToken stop,
         CancellationToken cancel)
     {
+        if (stop.IsCancellationRequested)
+        {
+            return false;
+        }
+
         var decoded = new DecodeResult[records.Count];
         for (var i = 0; i < records.Count; i++)
         {
@@ -69,7 +76,7 @@ internal sealed partial class KafkaRecordProcessor(
             report(pass);
             if (pass.Failure is null)
             {
-                return;
+                return true;
             }
 
             retries = next > start ? 1 : retries + 1;
@@ -80,9 +87,11 @@ internal sealed partial class KafkaRecordProcessor(
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
             {
-                return;
+                return false;
             }
         }
+
+        return true;
     }
 
     /// <summary>

@@ -127,6 +127,41 @@ public sealed class KafkaNodeFaultTests(ITestOutputHelper output) : KafkaNodeTes
     }
 
     [Fact]
+    public async Task A_partition_stopped_while_it_waits_to_retry_a_failed_command_commits_nothing_past_that_command()
+    {
+        // Found by the Kafka chaos test: a hand-off during the backoff after a failed command ended that batch early,
+        // and the entity's stream went on with the next batch, delivered it and marked its last offset, so the final
+        // commit skipped the failed command and the rest of its batch (43 commands lost).
+        var topic = Topic("stopretry", 1);
+        var group = Unique("g");
+        StandIn.FailChannel("stopretry:bad", int.MaxValue);
+        var consumer = TestNode.Kafka("k_stopretry", KafkaCluster.Bootstrap, group, topic);
+        consumer = consumer with { Kafka = consumer.Kafka! with { MaxPollRecords = 10 } };
+        using (var producer = Producer(KafkaCluster.Bootstrap))
+        {
+            // Offsets 0..99 in one partition; the command at offset 5 is for a channel Centrifugo keeps failing.
+            await Task.WhenAll(Enumerable.Range(0, 100).Select(i => producer.ProduceAsync(new TopicPartition(topic, 0),
+                new Message<byte[]?, byte[]?> { Value = Envelope(i == 5 ? "stopretry:bad" : "stopretry:p0", i) })));
+        }
+
+        var node = await StartNodeAsync(consumer);
+        try
+        {
+            await Poll.UntilAsync(
+                () => node.Board.Snapshot().Any(s => s.Partition == $"{topic}/0" && s.State == PartitionState.Retrying && s.Errors >= 3),
+                "the partition retrying the failed command with backoff", TimeSpan.FromSeconds(30));
+        }
+        finally
+        {
+            // A graceful stop (as in a hand-off) while the partition waits to retry: its final commit.
+            await node.DisposeAsync();
+        }
+
+        Assert.Equal(5L, Committed(KafkaCluster.Bootstrap, group, topic, 0));
+        Assert.DoesNotContain(StandIn.ReceivedFor("stopretry:p0").Select(Seq), seq => seq >= 10);
+    }
+
+    [Fact]
     public async Task A_node_refuses_to_start_when_no_broker_answers_and_never_shows_the_sasl_password()
     {
         const string password = "s3cret-sasl-Pa55word";
