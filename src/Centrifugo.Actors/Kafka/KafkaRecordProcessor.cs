@@ -28,7 +28,8 @@ internal sealed partial class KafkaRecordProcessor(
     /// when all are finished; false, without marking the rest, when <paramref name="stop"/> fired before the first
     /// attempt or between attempts. After false the caller must not process another batch of the lease: a later
     /// batch's mark would commit past the records left unfinished here. Throws
-    /// <see cref="OperationCanceledException"/> when <paramref name="cancel"/> fires mid-attempt.
+    /// <see cref="OperationCanceledException"/> when <paramref name="cancel"/> fires mid-attempt, and
+    /// <see cref="KafkaGrantLapsedException"/> when the partition's delivery grant lapsed (nothing more is delivered).
     /// </summary>
     public async Task<bool> ProcessAsync(
         KafkaPartitionLease lease,
@@ -64,10 +65,11 @@ internal sealed partial class KafkaRecordProcessor(
             {
                 (next, pass) = await PassAsync(lease, records, decoded, finished, start, cancel);
             }
-            catch (Exception e) when (e is not OperationCanceledException || !cancel.IsCancellationRequested)
+            catch (Exception e) when (e is not KafkaGrantLapsedException && (e is not OperationCanceledException || !cancel.IsCancellationRequested))
             {
                 // A bug or an input nothing foresaw: never let it fail the partition's stream (released and
                 // restarted in a loop); nothing after the last mark is marked, the pass is counted and retried.
+                // A lapsed grant is not one of those: it goes to the entity, which stops delivering at once.
                 var r = records[start];
                 LogPassCrashed(logger, consumer, r.Topic, r.Partition, r.Offset, e);
                 (next, pass) = (start, new PassReport(records.Count - start, 0, 0,
