@@ -83,6 +83,10 @@ internal static class AkkaSetup
         # while the downed side shuts itself down; our partitions are fenced at the data instead (docs/design.md).
         akka.cluster.down-removal-margin = 500ms
         akka.cluster.singleton.hand-over-retry-interval = 500ms
+        # After the oldest node changed, a singleton proxy asks where the singleton runs every this often and buffers
+        # until it knows (default 1 s). Partition entities reach the Kafka group member through such a proxy: a grant
+        # request buffered there waited up to a second longer after every member move.
+        akka.cluster.singleton-proxy.singleton-identification-interval = 250ms
         # The leader removes a downed node at its next tick: 500 ms instead of 1 s off every fail-over.
         akka.cluster.leader-actions-interval = 500ms
         # Each partition is its own shard (PartitionMessageExtractor) and the region remembers its entities, so the

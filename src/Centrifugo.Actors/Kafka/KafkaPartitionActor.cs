@@ -153,7 +153,9 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor, IWithTimers
                 Timers.StartSingleTimer("grant", RetryGrant.Instance, busy.RetryAfter < MinGrantRetry ? MinGrantRetry : busy.RetryAfter);
                 break;
             default:
-                Timers.StartSingleTimer("grant", RetryGrant.Instance, _runtime.MemberSettings.RenewInterval);
+                // No answer within the ask's timeout (the member is moving, or unreachable): that timeout already paced
+                // this request, so ask again soon; the new member may be up by now.
+                Timers.StartSingleTimer("grant", RetryGrant.Instance, MinGrantRetry);
                 break;
         }
     }
