@@ -24,13 +24,15 @@ internal sealed partial class KafkaRecordProcessor(
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Topic, int Partition), DeliveryWindow> _windows = new();
 
     /// <summary>
-    /// Finishes every record of <paramref name="records"/> (all of the same lease), reporting each pass. Returns when
-    /// all are finished, or early without marking the rest when <paramref name="stop"/> fires between attempts.
-    /// Throws <see cref="OperationCanceledException"/> when <paramref name="cancel"/> fires mid-attempt.
+    /// Finishes every record of <paramref name="records"/> (read by <paramref name="lease"/>), reporting each pass.
+    /// Returns when all are finished, or early without marking the rest when <paramref name="stop"/> fires between
+    /// attempts. Throws <see cref="OperationCanceledException"/> when <paramref name="cancel"/> fires mid-attempt.
+    /// The records are read in place (commands point into the batch's buffer); nothing that refers to them outlives
+    /// this call, so the caller disposes the batch once it returns or throws.
     /// </summary>
     public async Task ProcessAsync(
         KafkaPartitionLease lease,
-        IReadOnlyList<KafkaRecord> records,
+        KafkaRecordBatch records,
         Action<PassReport> report,
         CancellationToken stop,
         CancellationToken cancel)
@@ -38,11 +40,11 @@ internal sealed partial class KafkaRecordProcessor(
         var decoded = new DecodeResult[records.Count];
         for (var i = 0; i < records.Count; i++)
         {
-            decoded[i] = DecodeOrReject(records[i]);
+            decoded[i] = DecodeOrReject(records, i);
             if (options.DeriveIdempotencyKey)
             {
-                var r = records[i];
-                decoded[i] = IdempotencyKeys.Attach(decoded[i], () => IdempotencyKeys.ForKafka(consumer, r.Topic, r.Partition, r.Offset));
+                var offset = records.Offset(i);
+                decoded[i] = IdempotencyKeys.Attach(decoded[i], () => IdempotencyKeys.ForKafka(consumer, records.Topic, records.Partition, offset));
             }
         }
 
@@ -61,10 +63,10 @@ internal sealed partial class KafkaRecordProcessor(
             {
                 // A bug or an input nothing foresaw: never let it fail the partition's stream (released and
                 // restarted in a loop); nothing after the last mark is marked, the pass is counted and retried.
-                var r = records[start];
-                LogPassCrashed(logger, consumer, r.Topic, r.Partition, r.Offset, e);
+                var offset = records.Offset(start);
+                LogPassCrashed(logger, consumer, records.Topic, records.Partition, offset, e);
                 (next, pass) = (start, new PassReport(records.Count - start, 0, 0,
-                    new DeliveryFailure(FailureKind.Temporary, $"internal error at offset {r.Offset}: {e.GetType().Name}: {e.Message}")));
+                    new DeliveryFailure(FailureKind.Temporary, $"internal error at offset {offset}: {e.GetType().Name}: {e.Message}")));
             }
             report(pass);
             if (pass.Failure is null)
@@ -89,45 +91,45 @@ internal sealed partial class KafkaRecordProcessor(
     /// <see cref="Decode"/>, but a decoder bug or an input it does not foresee can never escape and restart the
     /// partition forever: the record is dead-lettered with the exception as its reason, and logged at error level.
     /// </summary>
-    internal DecodeResult DecodeOrReject(KafkaRecord record)
+    internal DecodeResult DecodeOrReject(KafkaRecordBatch records, int index)
     {
         try
         {
-            return Decode(record);
+            return Decode(records.Value(index), records.Headers(index));
         }
-        catch (Exception e) when (e is not OutOfMemoryException)
+        catch (Exception e) when (e is not OutOfMemoryException and not ObjectDisposedException)
         {
-            LogDecodeCrashed(logger, consumer, record.Topic, record.Partition, record.Offset, e);
+            LogDecodeCrashed(logger, consumer, records.Topic, records.Partition, records.Offset(index), e);
             return DecodeResult.Reject($"cannot decode: {e.GetType().Name}: {e.Message}");
         }
     }
 
-    /// <summary>Method header present and non-empty ⇒ the value is the request; absent ⇒ envelope; or publication data mode.</summary>
-    public DecodeResult Decode(KafkaRecord record)
+    /// <summary>
+    /// Method header present and non-empty ⇒ the value is the request; absent ⇒ envelope; or publication data mode.
+    /// Decodes from the record's bytes: a command's request points into <paramref name="value"/>.
+    /// </summary>
+    public DecodeResult Decode(ReadOnlyMemory<byte> value, IReadOnlyList<KeyValuePair<string, byte[]>> headers)
     {
-        var value = record.Value ?? [];
         if (options.PublicationDataMode.Enabled)
         {
-            return PublicationDecoder.Decode(value, record.Headers, options.PublicationDataMode);
+            return PublicationDecoder.Decode(value, headers, options.PublicationDataMode);
         }
 
-        string? method = null;
-        foreach (var (key, bytes) in record.Headers)
+        for (var i = 0; i < headers.Count; i++)
         {
             // First match wins, exact and case-sensitive (Centrifugo's getHeaderValue).
-            if (string.Equals(key, options.MethodHeader, StringComparison.Ordinal))
+            if (string.Equals(headers[i].Key, options.MethodHeader, StringComparison.Ordinal))
             {
-                method = System.Text.Encoding.UTF8.GetString(bytes);
-                break;
+                return CommandDecoder.DecodeWithMethodHeader(headers[i].Value, value);
             }
         }
 
-        return CommandDecoder.Decode(method, value);
+        return CommandDecoder.Decode(null, value);
     }
 
     private async Task<(int Next, PassReport Report)> PassAsync(
         KafkaPartitionLease lease,
-        IReadOnlyList<KafkaRecord> records,
+        KafkaRecordBatch records,
         DecodeResult[] decoded,
         bool[] finished,
         int start,
@@ -158,7 +160,8 @@ internal sealed partial class KafkaRecordProcessor(
         var copies = new List<(int Index, Task Produced)>(settled.DeadLetters.Count);
         foreach (var (index, reason) in settled.DeadLetters)
         {
-            copies.Add((index, deadLetters.ProduceAsync(records[index], reason, cancel)));
+            // A copy of the record (original key, value and headers): the producer may hold it past this batch.
+            copies.Add((index, deadLetters.ProduceAsync(records.ToRecord(index), reason, cancel)));
         }
 
         var failure = settled.Failure;
@@ -174,7 +177,7 @@ internal sealed partial class KafkaRecordProcessor(
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancel.IsCancellationRequested)
             {
-                var r = records[index];
+                var offset = records.Offset(index);
                 if (!copyFailed)
                 {
                     copyFailed = true;
@@ -183,14 +186,14 @@ internal sealed partial class KafkaRecordProcessor(
                     // readiness red) instead of retrying quietly forever. Others are retried with backoff.
                     var permanent = IsPermanent(ex);
                     failure = new DeliveryFailure(permanent ? FailureKind.Configuration : FailureKind.Temporary,
-                        $"dead-letter copy of offset {r.Offset} failed: {ex.Message}");
+                        $"dead-letter copy of offset {offset} failed: {ex.Message}");
                     if (permanent)
                     {
-                        LogDeadLetterImpossible(logger, consumer, r.Topic, r.Partition, r.Offset, ex.Message);
+                        LogDeadLetterImpossible(logger, consumer, records.Topic, records.Partition, offset, ex.Message);
                     }
                     else
                     {
-                        LogDeadLetterFailed(logger, consumer, r.Topic, r.Partition, r.Offset, ex.Message);
+                        LogDeadLetterFailed(logger, consumer, records.Topic, records.Partition, offset, ex.Message);
                     }
                 }
             }
@@ -204,19 +207,19 @@ internal sealed partial class KafkaRecordProcessor(
 
         if (done > start)
         {
-            lease.MarkProcessed(records[done - 1].Offset);
+            lease.MarkProcessed(records.Offset(done - 1));
         }
 
         if (settled.Failure is { } deliveryFailure && !copyFailed)
         {
-            var r = records[completedEnd];
+            var offset = records.Offset(completedEnd);
             if (deliveryFailure.Kind == FailureKind.Configuration)
             {
-                LogConfigurationFault(logger, consumer, r.Topic, r.Partition, r.Offset, deliveryFailure.Message);
+                LogConfigurationFault(logger, consumer, records.Topic, records.Partition, offset, deliveryFailure.Message);
             }
             else
             {
-                LogTemporaryFailure(logger, consumer, r.Topic, r.Partition, r.Offset, deliveryFailure.Message);
+                LogTemporaryFailure(logger, consumer, records.Topic, records.Partition, offset, deliveryFailure.Message);
             }
         }
         else if (settled.Failure is { Kind: FailureKind.Configuration } && failure is { Kind: FailureKind.Temporary })
