@@ -476,7 +476,7 @@ internal static class KafkaEndToEndBench
         Console.WriteLine(
             $"  node {variant}: {F(clock.Elapsed.TotalSeconds, "0.00")} s from start, partitions running after {F(startup.TotalSeconds, "0.00")} s " +
             $"({acceptedWhenRunning} accepted by then); {requests} HTTP requests ({F(messages / (double)Math.Max(1, requests), "0.0")} commands each); " +
-            $"partition queues empty {F(100.0 * emptyQueues / Math.Max(1, samples))}% / full {F(100.0 * fullQueues / Math.Max(1, samples))}% of samples; {cpuText} (from partitions running: {cpuRunningUse?.ProcessMsPer1000.ToString("0.00", CultureInfo.InvariantCulture) ?? "-"} ms per 1,000); GC gen0/1/2 {GC.CollectionCount(0) - gcBefore.Gen0}/{GC.CollectionCount(1) - gcBefore.Gen1}/" +
+            $"partition queues empty {F(100.0 * emptyQueues / Math.Max(1, samples))}% / full {F(100.0 * fullQueues / Math.Max(1, samples))}% of samples; {cpuText} (from partitions running: {cpuRunningUse?.ProcessMsPer1000.ToString("0.00", CultureInfo.InvariantCulture) ?? "-"} ms per 1,000, {cpuRunningUse?.AllocatedBytesPerMessage.ToString("0", CultureInfo.InvariantCulture) ?? "-"} B per msg); GC gen0/1/2 {GC.CollectionCount(0) - gcBefore.Gen0}/{GC.CollectionCount(1) - gcBefore.Gen1}/" +
             $"{GC.CollectionCount(2) - gcBefore.Gen2}, pauses {F(pause.TotalMilliseconds)} ms; committed offsets at the end after {F(committed.TotalSeconds, "0.0")} s; " +
             $"duplicates {duplicates}, rejected {standIn.RejectedCount - rejectedBefore}; load {LoadAverage()}");
         return new EndToEnd(messages / clock.Elapsed.TotalSeconds, fromRunning, clock.Elapsed.TotalSeconds, startup.TotalSeconds, cpuText, cpuRunningUse, duplicates);

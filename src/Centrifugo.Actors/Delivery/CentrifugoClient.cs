@@ -200,30 +200,37 @@ internal sealed partial class CentrifugoClient : ICentrifugoClient, IDisposable
             return null;
         }
 
-        Classification[] replies;
+        // Pooled: the replies are read only here (clearing drops the reasons' strings).
+        var replies = ArrayPool<Classification>.Shared.Rent(count);
         try
         {
-            replies = CentrifugoReplyParser.Batch(exchange.Body.Span, commands, start, count, endpoint, out var unexpected);
-            if (unexpected is { } bad)
+            try
             {
-                return Apply(bad, completed, "batch");
+                if (CentrifugoReplyParser.Batch(exchange.Body.Span, commands, start, count, endpoint, replies.AsSpan(0, count)) is { } bad)
+                {
+                    return Apply(bad, completed, "batch");
+                }
             }
+            finally
+            {
+                exchange.Return();
+            }
+
+            for (var i = 0; i < count; i++)
+            {
+                var failure = Apply(replies[i], completed, commands[start + i].Method);
+                if (failure is not null)
+                {
+                    return failure;
+                }
+            }
+
+            return null;
         }
         finally
         {
-            exchange.Return();
+            ArrayPool<Classification>.Shared.Return(replies, clearArray: true);
         }
-
-        for (var i = 0; i < count; i++)
-        {
-            var failure = Apply(replies[i], completed, commands[start + i].Method);
-            if (failure is not null)
-            {
-                return failure;
-            }
-        }
-
-        return null;
     }
 
     private DeliveryFailure? Apply(Classification classification, List<CommandOutcome> completed, string method)

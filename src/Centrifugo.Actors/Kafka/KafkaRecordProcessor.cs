@@ -1,3 +1,4 @@
+using System.Buffers;
 using Confluent.Kafka;
 using Centrifugo.Actors.Configuration;
 using Centrifugo.Actors.Delivery;
@@ -37,7 +38,32 @@ internal sealed partial class KafkaRecordProcessor(
         CancellationToken stop,
         CancellationToken cancel)
     {
-        var decoded = new DecodeResult[records.Count];
+        // Per-batch scratch from the pool: nothing outlives this call (cleared on return: commands point into the batch).
+        var count = records.Count;
+        var decodedArray = ArrayPool<DecodeResult>.Shared.Rent(count);
+        var finishedArray = ArrayPool<bool>.Shared.Rent(count);
+        try
+        {
+            await ProcessAsync(lease, records, new ArraySegment<DecodeResult>(decodedArray, 0, count),
+                new ArraySegment<bool>(finishedArray, 0, count), report, stop, cancel);
+        }
+        finally
+        {
+            ArrayPool<DecodeResult>.Shared.Return(decodedArray, clearArray: true);
+            ArrayPool<bool>.Shared.Return(finishedArray, clearArray: true);
+        }
+    }
+
+    private async Task ProcessAsync(
+        KafkaPartitionLease lease,
+        KafkaRecordBatch records,
+        ArraySegment<DecodeResult> decoded,
+        ArraySegment<bool> finished,
+        Action<PassReport> report,
+        CancellationToken stop,
+        CancellationToken cancel)
+    {
+        finished.AsSpan().Clear();
         for (var i = 0; i < records.Count; i++)
         {
             decoded[i] = DecodeOrReject(records, i);
@@ -48,7 +74,6 @@ internal sealed partial class KafkaRecordProcessor(
             }
         }
 
-        var finished = new bool[records.Count];
         var start = 0;
         var retries = 0;
         while (start < records.Count)
@@ -130,8 +155,8 @@ internal sealed partial class KafkaRecordProcessor(
     private async Task<(int Next, PassReport Report)> PassAsync(
         KafkaPartitionLease lease,
         KafkaRecordBatch records,
-        DecodeResult[] decoded,
-        bool[] finished,
+        ArraySegment<DecodeResult> decoded,
+        ArraySegment<bool> finished,
         int start,
         CancellationToken cancel)
     {
