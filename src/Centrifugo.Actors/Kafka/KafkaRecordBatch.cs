@@ -1,13 +1,16 @@
 using System.Buffers;
+using System.Buffers.Binary;
 using System.Runtime.InteropServices;
+using System.Text;
 
 namespace Centrifugo.Actors.Kafka;
 
 /// <summary>
 /// The records of one read of a partition (<see cref="KafkaPartitionLease.ReadBatchAsync"/>), in offset order, without a
-/// heap object or a copy per record: the keys and values of the whole batch are copied out of librdkafka's messages
-/// into one pooled buffer, indexed by one pooled array of (offset, key range, value range); headers are copied only
-/// for records that have any.
+/// heap object or a copy per record: the keys, values and headers of the whole batch are copied out of librdkafka's
+/// messages into one pooled buffer, indexed by one pooled array of (offset, key range, value range, header range).
+/// Headers become objects only when asked for (<see cref="Headers"/>: publication data mode, dead letters); the
+/// method header is found in place (<see cref="TryGetHeader"/>).
 /// <para>
 /// Single owner: whoever got the batch from the lease disposes it exactly once, when every record is finished
 /// (delivered or dead-lettered and marked), and that returns the buffers to the pool. Any access after disposal throws
@@ -26,7 +29,6 @@ internal sealed class KafkaRecordBatch : IDisposable
 
     private readonly Segment? _segment;
     private Entry[]? _entries;
-    private readonly List<KeyValuePair<string, byte[]>[]>? _headers;
     private int _disposed;
 
     private KafkaRecordBatch(string topic, int partition)
@@ -35,13 +37,12 @@ internal sealed class KafkaRecordBatch : IDisposable
         Partition = partition;
     }
 
-    private KafkaRecordBatch(string topic, int partition, Segment segment, Entry[] entries, int count, List<KeyValuePair<string, byte[]>[]>? headers)
+    private KafkaRecordBatch(string topic, int partition, Segment segment, Entry[] entries, int count)
         : this(topic, partition)
     {
         _segment = segment;
         _entries = entries;
         Count = count;
-        _headers = headers;
     }
 
     public string Topic { get; }
@@ -73,11 +74,37 @@ internal sealed class KafkaRecordBatch : IDisposable
         return entry.KeyLength <= 0 ? ReadOnlyMemory<byte>.Empty : _segment!.Memory.Slice(entry.KeyStart, entry.KeyLength);
     }
 
-    /// <summary>The record's headers in order (an empty list when it has none; copies, so they outlive the batch).</summary>
+    /// <summary>
+    /// The record's headers in order (an empty list when it has none; a null value becomes empty). Copies, made on
+    /// each call, so they outlive the batch.
+    /// </summary>
     public IReadOnlyList<KeyValuePair<string, byte[]>> Headers(int index)
     {
         ref readonly var entry = ref At(index);
-        return entry.HeadersIndex < 0 ? [] : _headers![entry.HeadersIndex];
+        return HeadersOf(entry);
+    }
+
+    /// <summary>
+    /// The value of the record's first header named <paramref name="name"/> (exact bytes, case-sensitive; empty for a
+    /// null value), read in place: no allocation. False when it has none.
+    /// </summary>
+    public bool TryGetHeader(int index, ReadOnlySpan<byte> name, out ReadOnlyMemory<byte> value)
+    {
+        ref readonly var entry = ref At(index);
+        var span = _segment!.GetSpan();
+        var at = entry.HeadersStart;
+        for (var h = 0; h < entry.HeadersCount; h++)
+        {
+            var header = ReadHeader(span, ref at);
+            if (span.Slice(header.NameStart, header.NameLength).SequenceEqual(name))
+            {
+                value = header.ValueLength <= 0 ? ReadOnlyMemory<byte>.Empty : _segment.Memory.Slice(header.ValueStart, header.ValueLength);
+                return true;
+            }
+        }
+
+        value = default;
+        return false;
     }
 
     /// <summary>A copy of one record that outlives the batch (null key/value stay null).</summary>
@@ -88,7 +115,39 @@ internal sealed class KafkaRecordBatch : IDisposable
         return new KafkaRecord(Topic, Partition, entry.Offset,
             entry.KeyLength == NoBytes ? null : span.Slice(entry.KeyStart, entry.KeyLength).ToArray(),
             entry.ValueLength == NoBytes ? null : span.Slice(entry.ValueStart, entry.ValueLength).ToArray(),
-            entry.HeadersIndex < 0 ? [] : _headers![entry.HeadersIndex]);
+            HeadersOf(entry));
+    }
+
+    private KeyValuePair<string, byte[]>[] HeadersOf(in Entry entry)
+    {
+        if (entry.HeadersCount == 0)
+        {
+            return [];
+        }
+
+        var span = _segment!.GetSpan();
+        var headers = new KeyValuePair<string, byte[]>[entry.HeadersCount];
+        var at = entry.HeadersStart;
+        for (var h = 0; h < headers.Length; h++)
+        {
+            var header = ReadHeader(span, ref at);
+            headers[h] = new KeyValuePair<string, byte[]>(
+                Encoding.UTF8.GetString(span.Slice(header.NameStart, header.NameLength)),
+                header.ValueLength <= 0 ? [] : span.Slice(header.ValueStart, header.ValueLength).ToArray());
+        }
+
+        return headers;
+    }
+
+    // A header in the buffer: int32 name length, name (UTF-8), int32 value length (-1: null), value.
+    private static (int NameStart, int NameLength, int ValueStart, int ValueLength) ReadHeader(ReadOnlySpan<byte> span, ref int at)
+    {
+        var nameLength = BinaryPrimitives.ReadInt32LittleEndian(span[at..]);
+        var nameStart = at + 4;
+        var valueLength = BinaryPrimitives.ReadInt32LittleEndian(span[(nameStart + nameLength)..]);
+        var valueStart = nameStart + nameLength + 4;
+        at = valueStart + Math.Max(0, valueLength);
+        return (nameStart, nameLength, valueStart, valueLength);
     }
 
     /// <summary>Copies of all records (tests and tools; the delivery path reads the batch in place).</summary>
@@ -144,12 +203,16 @@ internal sealed class KafkaRecordBatch : IDisposable
             if (messages[i] is var m && m != null)
             {
                 total += (m->Key == IntPtr.Zero ? 0 : (long)m->KeyLength) + (m->Payload == IntPtr.Zero ? 0 : (long)m->Length);
+                var headers = new Librdkafka.NativeHeaders(m);
+                for (var h = 0; h < headers.Count && headers.TryGet(h, out var name, out _, out var size); h++)
+                {
+                    total += 8 + name.Length + Math.Max(0, size);
+                }
             }
         }
 
         var segment = new Segment(pool.Rent(checked((int)Math.Max(1, total))), pool);
         var entries = ArrayPool<Entry>.Shared.Rent(count);
-        List<KeyValuePair<string, byte[]>[]>? headers = null;
         var data = segment.GetSpan();
         var at = 0;
         var n = 0;
@@ -165,19 +228,29 @@ internal sealed class KafkaRecordBatch : IDisposable
             var keyLength = Append(m->Key, m->KeyLength, data, ref at);
             var valueStart = at;
             var valueLength = Append(m->Payload, m->Length, data, ref at);
-            var recordHeaders = Librdkafka.Headers(m);
-            var headersIndex = -1;
-            if (recordHeaders.Length > 0)
+            var headersStart = at;
+            var headersCount = 0;
+            var headers = new Librdkafka.NativeHeaders(m);
+            for (var h = 0; h < headers.Count && headers.TryGet(h, out var name, out var value, out var size); h++)
             {
-                headers ??= [];
-                headersIndex = headers.Count;
-                headers.Add(recordHeaders);
+                BinaryPrimitives.WriteInt32LittleEndian(data[at..], name.Length);
+                name.CopyTo(data[(at + 4)..]);
+                at += 4 + name.Length;
+                BinaryPrimitives.WriteInt32LittleEndian(data[at..], size);
+                at += 4;
+                if (size > 0)
+                {
+                    new ReadOnlySpan<byte>(value, size).CopyTo(data[at..]);
+                    at += size;
+                }
+
+                headersCount++;
             }
 
-            entries[n++] = new Entry(m->Offset, keyStart, keyLength, valueStart, valueLength, headersIndex);
+            entries[n++] = new Entry(m->Offset, keyStart, keyLength, valueStart, valueLength, headersStart, headersCount);
         }
 
-        return new KafkaRecordBatch(topic, partition, segment, entries, n, headers);
+        return new KafkaRecordBatch(topic, partition, segment, entries, n);
     }
 
     private static unsafe int Append(IntPtr source, nuint length, Span<byte> data, ref int at)
@@ -194,7 +267,7 @@ internal sealed class KafkaRecordBatch : IDisposable
     }
 
     [StructLayout(LayoutKind.Auto)]
-    private readonly record struct Entry(long Offset, int KeyStart, int KeyLength, int ValueStart, int ValueLength, int HeadersIndex);
+    private readonly record struct Entry(long Offset, int KeyStart, int KeyLength, int ValueStart, int ValueLength, int HeadersStart, int HeadersCount);
 
     /// <summary>
     /// The batch's pooled buffer as memory whose span is looked up on every use: after <see cref="Release"/> (the

@@ -23,6 +23,7 @@ internal sealed partial class KafkaRecordProcessor(
 {
     // One per topic-partition this node has run; a partition's batches run one at a time.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Topic, int Partition), DeliveryWindow> _windows = new();
+    private readonly byte[] _methodHeader = System.Text.Encoding.UTF8.GetBytes(options.MethodHeader);
 
     /// <summary>
     /// Finishes every record of <paramref name="records"/> (read by <paramref name="lease"/>), reporting each pass.
@@ -120,7 +121,7 @@ internal sealed partial class KafkaRecordProcessor(
     {
         try
         {
-            return Decode(records.Value(index), records.Headers(index));
+            return Decode(records, index);
         }
         catch (Exception e) when (e is not OutOfMemoryException and not ObjectDisposedException)
         {
@@ -131,25 +132,21 @@ internal sealed partial class KafkaRecordProcessor(
 
     /// <summary>
     /// Method header present and non-empty ⇒ the value is the request; absent ⇒ envelope; or publication data mode.
-    /// Decodes from the record's bytes: a command's request points into <paramref name="value"/>.
+    /// Decodes from the record's bytes in the batch: a command's request points into its value, and the method header
+    /// is found and matched in place.
     /// </summary>
-    public DecodeResult Decode(ReadOnlyMemory<byte> value, IReadOnlyList<KeyValuePair<string, byte[]>> headers)
+    public DecodeResult Decode(KafkaRecordBatch records, int index)
     {
+        var value = records.Value(index);
         if (options.PublicationDataMode.Enabled)
         {
-            return PublicationDecoder.Decode(value, headers, options.PublicationDataMode);
+            return PublicationDecoder.Decode(value, records.Headers(index), options.PublicationDataMode);
         }
 
-        for (var i = 0; i < headers.Count; i++)
-        {
-            // First match wins, exact and case-sensitive (Centrifugo's getHeaderValue).
-            if (string.Equals(headers[i].Key, options.MethodHeader, StringComparison.Ordinal))
-            {
-                return CommandDecoder.DecodeWithMethodHeader(headers[i].Value, value);
-            }
-        }
-
-        return CommandDecoder.Decode(null, value);
+        // First match wins, exact and case-sensitive (Centrifugo's getHeaderValue).
+        return records.TryGetHeader(index, _methodHeader, out var method)
+            ? CommandDecoder.DecodeWithMethodHeader(method.Span, value)
+            : CommandDecoder.Decode(null, value);
     }
 
     private async Task<(int Next, PassReport Report)> PassAsync(

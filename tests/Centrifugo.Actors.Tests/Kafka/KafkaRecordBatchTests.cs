@@ -76,6 +76,14 @@ public sealed class KafkaRecordBatchTests : IDisposable
         Assert.Equal([("h", "first"), ("h", "second"), ("empty", "")], first.Headers(at).Select(h => (h.Key, Encoding.UTF8.GetString(h.Value))));
         var value = first.Value(at); // held across the disposal below
 
+        // The method header is found in place: first match wins, exact bytes; a null or empty value reads as empty.
+        Assert.True(first.TryGetHeader(at, "h"u8, out var h));
+        Assert.Equal("first", Encoding.UTF8.GetString(h.Span));
+        Assert.True(first.TryGetHeader(at, "empty"u8, out var empty));
+        Assert.True(empty.IsEmpty);
+        Assert.False(first.TryGetHeader(at, "H"u8, out _));
+        Assert.False(records[1].Batch.TryGetHeader(records[1].Index, "h"u8, out _));
+
         // Null and empty stay apart in the copies (a dead letter keeps a null key or value null).
         var nulls = records[1].Batch.ToRecord(records[1].Index);
         Assert.Null(nulls.Key);
@@ -98,6 +106,8 @@ public sealed class KafkaRecordBatchTests : IDisposable
         Assert.Throws<ObjectDisposedException>(() => first.Offset(at));
         Assert.Throws<ObjectDisposedException>(() => first.Value(at));
         Assert.Throws<ObjectDisposedException>(() => first.ToRecord(at));
+        Assert.Throws<ObjectDisposedException>(() => first.TryGetHeader(at, "h"u8, out _));
+        Assert.Throws<ObjectDisposedException>(() => h.Span.Length);
         Assert.Throws<ObjectDisposedException>(() => value.Span.Length);
         Assert.False(MemoryMarshal.TryGetArray(value, out _));
 
