@@ -108,31 +108,6 @@ internal static unsafe partial class Librdkafka
         }
     }
 
-    /// <summary>Copies of the message's headers, in order; an empty array when it has none (a null value becomes empty).</summary>
-    internal static KeyValuePair<string, byte[]>[] Headers(Message* message)
-    {
-        var headers = new NativeHeaders(message);
-        if (headers.Count == 0)
-        {
-            return [];
-        }
-
-        var copies = new KeyValuePair<string, byte[]>[headers.Count];
-        for (var i = 0; i < headers.Count; i++)
-        {
-            if (!headers.TryGet(i, out var name, out var value, out var size))
-            {
-                return copies[..i];
-            }
-
-            copies[i] = new KeyValuePair<string, byte[]>(
-                System.Text.Encoding.UTF8.GetString(name),
-                value == null ? [] : new ReadOnlySpan<byte>(value, size).ToArray());
-        }
-
-        return copies;
-    }
-
     private static IntPtr Resolve(string name, Assembly assembly, DllImportSearchPath? searchPath)
     {
         if (name != Lib)
