@@ -265,6 +265,11 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor, IWithTimers
             {
                 try
                 {
+                    // Stopping: no new batch (the one before may have been left unfinished).
+                    if (stopToken.IsCancellationRequested)
+                    {
+                        return Akka.Util.Option<(int, KafkaRecordBatch)>.None;
+                    }
                     // Paused (operator): no new batch; nothing is marked, so the committed offset stays.
                     if (!await pause.PassAsync(null, stopToken))
                     {
@@ -289,8 +294,9 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor, IWithTimers
             {
                 try
                 {
-                    await processor.ProcessAsync(lease, batch, r => self.Tell(r), stopToken, token);
-                    return true;
+                    // False: the stop ended a retry and left records of this batch unfinished; the stream must end
+                    // here, or the next batch's marks would commit past them (they are the next owner's to deliver).
+                    return await processor.ProcessAsync(lease, batch, r => self.Tell(r), stopToken, token);
                 }
                 catch (KafkaGrantLapsedException)
                 {

@@ -27,12 +27,14 @@ internal sealed partial class KafkaRecordProcessor(
 
     /// <summary>
     /// Finishes every record of <paramref name="records"/> (read by <paramref name="lease"/>), reporting each pass.
-    /// Returns when all are finished, or early without marking the rest when <paramref name="stop"/> fires between
-    /// attempts. Throws <see cref="OperationCanceledException"/> when <paramref name="cancel"/> fires mid-attempt.
+    /// Returns true when all are finished, false when <paramref name="stop"/> fired between attempts and the rest is
+    /// left unmarked: then the caller must read and process nothing more (a later record's mark would commit past the
+    /// unfinished ones). Throws <see cref="OperationCanceledException"/> when <paramref name="cancel"/> fires
+    /// mid-attempt.
     /// The records are read in place (commands point into the batch's buffer); nothing that refers to them outlives
     /// this call, so the caller disposes the batch once it returns or throws.
     /// </summary>
-    public async Task ProcessAsync(
+    public async Task<bool> ProcessAsync(
         KafkaPartitionLease lease,
         KafkaRecordBatch records,
         Action<PassReport> report,
@@ -45,7 +47,7 @@ internal sealed partial class KafkaRecordProcessor(
         var finishedArray = ArrayPool<bool>.Shared.Rent(count);
         try
         {
-            await ProcessAsync(lease, records, new ArraySegment<DecodeResult>(decodedArray, 0, count),
+            return await ProcessAsync(lease, records, new ArraySegment<DecodeResult>(decodedArray, 0, count),
                 new ArraySegment<bool>(finishedArray, 0, count), report, stop, cancel);
         }
         finally
@@ -55,7 +57,7 @@ internal sealed partial class KafkaRecordProcessor(
         }
     }
 
-    private async Task ProcessAsync(
+    private async Task<bool> ProcessAsync(
         KafkaPartitionLease lease,
         KafkaRecordBatch records,
         ArraySegment<DecodeResult> decoded,
@@ -97,7 +99,7 @@ internal sealed partial class KafkaRecordProcessor(
             report(pass);
             if (pass.Failure is null)
             {
-                return;
+                return true;
             }
 
             retries = next > start ? 1 : retries + 1;
@@ -108,9 +110,11 @@ internal sealed partial class KafkaRecordProcessor(
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
             {
-                return;
+                return false;
             }
         }
+
+        return true;
     }
 
     /// <summary>
