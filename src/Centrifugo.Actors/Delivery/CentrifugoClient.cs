@@ -120,16 +120,22 @@ internal sealed partial class CentrifugoClient : ICentrifugoClient, IDisposable
     {
         var uri = _methodUris.TryGetValue(command.Method, out var known) ? known : Endpoint(_baseUri, command.Method);
         var endpoint = _displayBase + "/" + command.Method;
-        var body = command.Request;
-        if (command.DerivedIdempotencyKey is not null)
+        // The body is always the client's own copy: a request may point into a pooled buffer its source returns as
+        // soon as delivery ends (a Kafka record batch), while a send cut short by a timeout may still be writing.
+        var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(1, IdempotencyKeys.WrittenLength(command)));
+        var length = IdempotencyKeys.Write(command, buffer);
+        Exchange exchange;
+        using (var content = new FencedContent(buffer.AsMemory(0, length), mayStart))
         {
-            var withKey = new byte[IdempotencyKeys.WrittenLength(command)];
-            IdempotencyKeys.Write(command, withKey);
-            body = withKey;
+            content.Headers.TryAddWithoutValidation("Content-Type", "application/json");
+            exchange = await ExchangeAsync(uri, content, endpoint, cancellationToken);
         }
-        using var content = new FencedContent(body, mayStart);
-        content.Headers.TryAddWithoutValidation("Content-Type", "application/json");
-        var exchange = await ExchangeAsync(uri, content, endpoint, cancellationToken);
+
+        // As for a batch: the buffer is free again unless a transport failure may have left a send in flight.
+        if (exchange.Failure is null)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
         Classification classification;
         try
         {
@@ -194,30 +200,37 @@ internal sealed partial class CentrifugoClient : ICentrifugoClient, IDisposable
             return null;
         }
 
-        Classification[] replies;
+        // Pooled: the replies are read only here (clearing drops the reasons' strings).
+        var replies = ArrayPool<Classification>.Shared.Rent(count);
         try
         {
-            replies = CentrifugoReplyParser.Batch(exchange.Body.Span, commands, start, count, endpoint, out var unexpected);
-            if (unexpected is { } bad)
+            try
             {
-                return Apply(bad, completed, "batch");
+                if (CentrifugoReplyParser.Batch(exchange.Body.Span, commands, start, count, endpoint, replies.AsSpan(0, count)) is { } bad)
+                {
+                    return Apply(bad, completed, "batch");
+                }
             }
+            finally
+            {
+                exchange.Return();
+            }
+
+            for (var i = 0; i < count; i++)
+            {
+                var failure = Apply(replies[i], completed, commands[start + i].Method);
+                if (failure is not null)
+                {
+                    return failure;
+                }
+            }
+
+            return null;
         }
         finally
         {
-            exchange.Return();
+            ArrayPool<Classification>.Shared.Return(replies, clearArray: true);
         }
-
-        for (var i = 0; i < count; i++)
-        {
-            var failure = Apply(replies[i], completed, commands[start + i].Method);
-            if (failure is not null)
-            {
-                return failure;
-            }
-        }
-
-        return null;
     }
 
     private DeliveryFailure? Apply(Classification classification, List<CommandOutcome> completed, string method)
@@ -260,7 +273,7 @@ internal sealed partial class CentrifugoClient : ICentrifugoClient, IDisposable
         }
     }
 
-    private static (byte[] Buffer, int Length) BuildBatchBody(IReadOnlyList<ApiCommand> commands, int start, int count)
+    internal static (byte[] Buffer, int Length) BuildBatchBody(IReadOnlyList<ApiCommand> commands, int start, int count)
     {
         var size = BatchHead.Length + BatchTail.Length + count;
         for (var i = start; i < start + count; i++)

@@ -44,14 +44,27 @@ internal static class CentrifugoReplyParser
         ReadOnlySpan<byte> body, IReadOnlyList<ApiCommand> commands, int start, int count, string endpoint, out Classification? unexpected)
     {
         var replies = new Classification[count];
-        unexpected = null;
+        unexpected = Batch(body, commands, start, count, endpoint, replies);
+        return replies;
+    }
+
+    /// <summary>
+    /// <see cref="Batch(ReadOnlySpan{byte}, IReadOnlyList{ApiCommand}, int, int, string, out Classification?)"/> into
+    /// the caller's <paramref name="replies"/> (at least <paramref name="count"/> long, e.g. pooled); returns what it
+    /// sets as unexpected.
+    /// </summary>
+    public static Classification? Batch(
+        ReadOnlySpan<byte> body, IReadOnlyList<ApiCommand> commands, int start, int count, string endpoint, Span<Classification> replies)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(replies.Length, count);
+        Classification? unexpected = null;
         try
         {
             var reader = new Utf8JsonReader(body, CommandDecoder.ReaderOptions);
             if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
             {
                 unexpected = DeliveryClassifier.ForUnexpectedBody(endpoint, "not a JSON object");
-                return replies;
+                return unexpected;
             }
 
             var seen = -1;
@@ -68,7 +81,7 @@ internal static class CentrifugoReplyParser
                 if (reader.TokenType != JsonTokenType.StartArray)
                 {
                     unexpected = DeliveryClassifier.ForUnexpectedBody(endpoint, "\"replies\" is not an array");
-                    return replies;
+                    return unexpected;
                 }
 
                 seen = 0;
@@ -77,7 +90,7 @@ internal static class CentrifugoReplyParser
                     if (seen >= count || reader.TokenType != JsonTokenType.StartObject)
                     {
                         unexpected = DeliveryClassifier.ForUnexpectedBody(endpoint, $"replies do not match the {count} commands sent");
-                        return replies;
+                        return unexpected;
                     }
 
                     var method = commands[start + seen].Method;
@@ -96,7 +109,7 @@ internal static class CentrifugoReplyParser
             unexpected = DeliveryClassifier.ForUnexpectedBody(endpoint, "invalid JSON: " + e.Message);
         }
 
-        return replies;
+        return unexpected;
     }
 
     private static ReadOnlySpan<byte> ResultName(string method) =>

@@ -43,6 +43,36 @@ internal static class CommandDecoder
         return DecodeEnvelope(body);
     }
 
+    /// <summary>
+    /// <see cref="Decode(string?, ReadOnlyMemory{byte})"/> with the method as the UTF-8 bytes of a header: an accepted
+    /// method is matched on the bytes (no string per record); only an empty or refused one is turned into text.
+    /// </summary>
+    public static DecodeResult DecodeWithMethodHeader(ReadOnlySpan<byte> method, ReadOnlyMemory<byte> body)
+    {
+        if (method.IsEmpty)
+        {
+            return DecodeEnvelope(body);
+        }
+
+        var accepted = Canonical(method);
+        return accepted is null
+            ? Decode(Encoding.UTF8.GetString(method), body)
+            : Decode(accepted, body);
+    }
+
+    /// <summary>The <see cref="ApiMethods"/> constant whose UTF-8 bytes equal <paramref name="utf8"/> (exact), or null.</summary>
+    internal static string? Canonical(ReadOnlySpan<byte> utf8) => utf8.Length switch
+    {
+        7 when utf8.SequenceEqual("publish"u8) => ApiMethods.Publish,
+        7 when utf8.SequenceEqual("refresh"u8) => ApiMethods.Refresh,
+        9 when utf8.SequenceEqual("broadcast"u8) => ApiMethods.Broadcast,
+        9 when utf8.SequenceEqual("subscribe"u8) => ApiMethods.Subscribe,
+        10 when utf8.SequenceEqual("disconnect"u8) => ApiMethods.Disconnect,
+        11 when utf8.SequenceEqual("unsubscribe"u8) => ApiMethods.Unsubscribe,
+        14 when utf8.SequenceEqual("history_remove"u8) => ApiMethods.HistoryRemove,
+        _ => null,
+    };
+
     /// <summary>Maps a method name to its <see cref="ApiMethods"/> constant (exact, case-sensitive), or null.</summary>
     internal static string? Canonical(string method) => method switch
     {
@@ -135,7 +165,10 @@ internal static class CommandDecoder
                     switch (reader.TokenType)
                     {
                         case JsonTokenType.String:
-                            method = reader.GetString();
+                            // An accepted method is matched on its bytes (no string per record); others are read as text.
+                            method = !reader.ValueIsEscaped && !reader.HasValueSequence && Canonical(reader.ValueSpan) is { } known
+                                ? known
+                                : reader.GetString();
                             break;
                         case JsonTokenType.Null:
                             break;

@@ -267,38 +267,37 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor, IWithTimers
             {
                 try
                 {
-                    // Stopping: no new batch (the final commit covers what was finished).
+                    // Stopping: no new batch (the one before may have been left unfinished).
                     if (stopToken.IsCancellationRequested)
                     {
-                        return Akka.Util.Option<(int, IReadOnlyList<KafkaRecord>)>.None;
+                        return Akka.Util.Option<(int, KafkaRecordBatch)>.None;
                     }
                     // Paused (operator): no new batch; nothing is marked, so the committed offset stays.
                     if (!await pause.PassAsync(null, stopToken))
                     {
-                        return Akka.Util.Option<(int, IReadOnlyList<KafkaRecord>)>.None;
+                        return Akka.Util.Option<(int, KafkaRecordBatch)>.None;
                     }
                     var batch = await lease.ReadBatchAsync(maxRecords, stopToken);
-                    // Paused while the read waited: the batch is held, not delivered (nothing marked).
-                    if (batch.Count > 0 && !await pause.PassAsync(null, stopToken))
-                    {
-                        return Akka.Util.Option<(int, IReadOnlyList<KafkaRecord>)>.None;
-                    }
+                    // Paused while the read waited: the batch is dropped, not delivered (nothing marked).
                     // Empty only when the lease closed (hub stopping).
-                    return batch.Count == 0
-                        ? Akka.Util.Option<(int, IReadOnlyList<KafkaRecord>)>.None
-                        : Akka.Util.Option<(int, IReadOnlyList<KafkaRecord>)>.Create((0, batch));
+                    if (batch.Count == 0 || !await PassOrDropAsync(pause, batch, stopToken))
+                    {
+                        batch.Dispose();
+                        return Akka.Util.Option<(int, KafkaRecordBatch)>.None;
+                    }
+                    return Akka.Util.Option<(int, KafkaRecordBatch)>.Create((0, batch));
                 }
                 catch (OperationCanceledException) when (stopToken.IsCancellationRequested)
                 {
-                    return Akka.Util.Option<(int, IReadOnlyList<KafkaRecord>)>.None;
+                    return Akka.Util.Option<(int, KafkaRecordBatch)>.None;
                 }
             })
             .SelectAsync(1, async batch =>
             {
                 try
                 {
-                    // False: stopped with records of this batch unfinished. The stream ends here; going on with the
-                    // next batch would mark (and so commit) past them.
+                    // False: the stop ended a retry and left records of this batch unfinished; the stream must end
+                    // here, or the next batch's marks would commit past them (they are the next owner's to deliver).
                     return await processor.ProcessAsync(lease, batch, r => self.Tell(r), stopToken, token);
                 }
                 catch (KafkaGrantLapsedException)
@@ -306,6 +305,11 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor, IWithTimers
                     // Not a failure of the stream: the fence did its job; the entity stops.
                     self.Tell(GrantLapsed.Instance);
                     return false;
+                }
+                finally
+                {
+                    // The batch's one owner: its buffers go back to the pool once nothing is processing it.
+                    batch.Dispose();
                 }
             })
             .TakeWhile(delivered => delivered)
@@ -318,6 +322,20 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor, IWithTimers
             TaskScheduler.Default);
 
         _progress.MoveTo(PartitionState.Idle);
+    }
+
+    /// <summary>The pause gate after a read; disposes the batch itself only when the wait throws.</summary>
+    private static async Task<bool> PassOrDropAsync(Operations.PauseGate pause, KafkaRecordBatch batch, CancellationToken stop)
+    {
+        try
+        {
+            return await pause.PassAsync(null, stop);
+        }
+        catch
+        {
+            batch.Dispose();
+            throw;
+        }
     }
 
     private void OnReport(PassReport report) =>

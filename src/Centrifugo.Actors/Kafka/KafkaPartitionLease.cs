@@ -14,8 +14,6 @@ namespace Centrifugo.Actors.Kafka;
 /// </summary>
 internal sealed class KafkaPartitionLease : IAsyncDisposable, IKafkaCommitTarget
 {
-    private static readonly IReadOnlyList<KafkaRecord> NoRecords = [];
-
     private readonly KafkaConsumerHub _hub;
     private volatile KafkaPartitionQueue? _queue; // set by the hub before the partition is assigned
     private readonly Lock _close = new();
@@ -126,31 +124,38 @@ internal sealed class KafkaPartitionLease : IAsyncDisposable, IKafkaCommitTarget
     public int QueuedCount => (int)Math.Min(int.MaxValue, _queue?.Length ?? 0);
 
     /// <summary>
-    /// Waits for at least one record and returns up to <paramref name="maxRecords"/> in offset order. Returns an empty
-    /// list only when the lease is closed (disposed or its hub stopped).
+    /// Waits for at least one record and returns up to <paramref name="maxRecords"/> in offset order, in one
+    /// <see cref="KafkaRecordBatch"/> the caller owns and disposes when done with it. Returns an empty batch only when
+    /// the lease is closed (disposed or its hub stopped).
     /// </summary>
-    public async ValueTask<IReadOnlyList<KafkaRecord>> ReadBatchAsync(int maxRecords, CancellationToken cancellationToken)
+    public async ValueTask<KafkaRecordBatch> ReadBatchAsync(int maxRecords, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxRecords, 1);
         while (true)
         {
             if (_closed || _queue is not { } queue)
             {
-                return NoRecords;
+                return KafkaRecordBatch.Empty(Topic, Partition);
             }
 
             var batch = Take(queue, maxRecords);
+            if (batch.Count > 0 && _closed)
+            {
+                batch.Dispose();
+                return KafkaRecordBatch.Empty(Topic, Partition);
+            }
+
             if (batch.Count > 0 || _closed || queue.IsDisposed)
             {
-                return _closed ? NoRecords : batch;
+                return batch;
             }
 
             await queue.WaitAsync(cancellationToken);
         }
     }
 
-    /// <summary>Reader: up to <paramref name="max"/> records off the partition queue, copied; errors logged.</summary>
-    private unsafe IReadOnlyList<KafkaRecord> Take(KafkaPartitionQueue queue, int max)
+    /// <summary>Reader: up to <paramref name="max"/> records off the partition queue, copied into one batch; errors logged.</summary>
+    private KafkaRecordBatch Take(KafkaPartitionQueue queue, int max)
     {
         lock (_read)
         {
@@ -158,28 +163,31 @@ internal sealed class KafkaPartitionLease : IAsyncDisposable, IKafkaCommitTarget
         }
     }
 
-    private unsafe IReadOnlyList<KafkaRecord> TakeLocked(KafkaPartitionQueue queue, int max)
+    private unsafe KafkaRecordBatch TakeLocked(KafkaPartitionQueue queue, int max)
     {
         if (_slots.Length < max)
         {
             _slots = new Librdkafka.Message*[max];
         }
 
-        List<KafkaRecord>? batch = null;
         fixed (Librdkafka.Message** buffer = _slots)
         {
             var count = queue.Read(buffer, max);
-            for (var i = 0; i < count; i++)
+            var records = 0;
+            try
             {
-                var message = buffer[i];
-                try
+                for (var i = 0; i < count; i++)
                 {
+                    var message = buffer[i];
                     if (message->Err != 0)
                     {
                         if (message->Err != (int)ErrorCode.Local_PartitionEOF)
                         {
                             KafkaLog.ConsumeError(_hub.Logger, _hub.Name, Topic, Partition, (ErrorCode)message->Err, Librdkafka.ErrorReason(message));
                         }
+
+                        buffer[i] = null;
+                        Librdkafka.rd_kafka_message_destroy(message);
                         continue;
                     }
 
@@ -193,19 +201,25 @@ internal sealed class KafkaPartitionLease : IAsyncDisposable, IKafkaCommitTarget
                     }
 
                     _nextExpected = message->Offset + 1;
-                    batch ??= new List<KafkaRecord>(count);
-                    batch.Add(new KafkaRecord(Topic, Partition, message->Offset,
-                        Librdkafka.Copy(message->Key, message->KeyLength), Librdkafka.Copy(message->Payload, message->Length),
-                        Librdkafka.Headers(message)));
+                    records++;
                 }
-                finally
+
+                // One copy of every key and value into the batch's pooled buffer; no object per record.
+                return records == 0 ? KafkaRecordBatch.Empty(Topic, Partition) : KafkaRecordBatch.CopyOf(Topic, Partition, buffer, count, records);
+            }
+            finally
+            {
+                // Each message is destroyed exactly once: errors above (their slot cleared), the rest here.
+                for (var i = 0; i < count; i++)
                 {
-                    Librdkafka.rd_kafka_message_destroy(message);
+                    if (buffer[i] != null)
+                    {
+                        Librdkafka.rd_kafka_message_destroy(buffer[i]);
+                        buffer[i] = null;
+                    }
                 }
             }
         }
-
-        return batch ?? NoRecords;
     }
 
     /// <summary>The record at <paramref name="offset"/> and all before it are done (delivered or dead-lettered).</summary>

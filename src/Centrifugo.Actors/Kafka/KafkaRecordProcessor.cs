@@ -1,3 +1,4 @@
+using System.Buffers;
 using Confluent.Kafka;
 using Centrifugo.Actors.Configuration;
 using Centrifugo.Actors.Delivery;
@@ -22,18 +23,21 @@ internal sealed partial class KafkaRecordProcessor(
 {
     // One per topic-partition this node has run; a partition's batches run one at a time.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Topic, int Partition), DeliveryWindow> _windows = new();
+    private readonly byte[] _methodHeader = System.Text.Encoding.UTF8.GetBytes(options.MethodHeader);
 
     /// <summary>
-    /// Finishes every record of <paramref name="records"/> (all of the same lease), reporting each pass. Returns true
-    /// when all are finished; false, without marking the rest, when <paramref name="stop"/> fired before the first
-    /// attempt or between attempts. After false the caller must not process another batch of the lease: a later
-    /// batch's mark would commit past the records left unfinished here. Throws
-    /// <see cref="OperationCanceledException"/> when <paramref name="cancel"/> fires mid-attempt, and
-    /// <see cref="KafkaGrantLapsedException"/> when the partition's delivery grant lapsed (nothing more is delivered).
+    /// Finishes every record of <paramref name="records"/> (read by <paramref name="lease"/>), reporting each pass.
+    /// Returns true when all are finished; false, without marking the rest, when <paramref name="stop"/> fired before
+    /// the first attempt or between attempts: then the caller must read and process nothing more (a later record's
+    /// mark would commit past the unfinished ones). Throws <see cref="OperationCanceledException"/> when
+    /// <paramref name="cancel"/> fires mid-attempt, and <see cref="KafkaGrantLapsedException"/> when the partition's
+    /// delivery grant lapsed (nothing more is delivered).
+    /// The records are read in place (commands point into the batch's buffer); nothing that refers to them outlives
+    /// this call, so the caller disposes the batch once it returns or throws.
     /// </summary>
     public async Task<bool> ProcessAsync(
         KafkaPartitionLease lease,
-        IReadOnlyList<KafkaRecord> records,
+        KafkaRecordBatch records,
         Action<PassReport> report,
         CancellationToken stop,
         CancellationToken cancel)
@@ -43,18 +47,42 @@ internal sealed partial class KafkaRecordProcessor(
             return false;
         }
 
-        var decoded = new DecodeResult[records.Count];
+        // Per-batch scratch from the pool: nothing outlives this call (cleared on return: commands point into the batch).
+        var count = records.Count;
+        var decodedArray = ArrayPool<DecodeResult>.Shared.Rent(count);
+        var finishedArray = ArrayPool<bool>.Shared.Rent(count);
+        try
+        {
+            return await ProcessAsync(lease, records, new ArraySegment<DecodeResult>(decodedArray, 0, count),
+                new ArraySegment<bool>(finishedArray, 0, count), report, stop, cancel);
+        }
+        finally
+        {
+            ArrayPool<DecodeResult>.Shared.Return(decodedArray, clearArray: true);
+            ArrayPool<bool>.Shared.Return(finishedArray, clearArray: true);
+        }
+    }
+
+    private async Task<bool> ProcessAsync(
+        KafkaPartitionLease lease,
+        KafkaRecordBatch records,
+        ArraySegment<DecodeResult> decoded,
+        ArraySegment<bool> finished,
+        Action<PassReport> report,
+        CancellationToken stop,
+        CancellationToken cancel)
+    {
+        finished.AsSpan().Clear();
         for (var i = 0; i < records.Count; i++)
         {
-            decoded[i] = DecodeOrReject(records[i]);
+            decoded[i] = DecodeOrReject(records, i);
             if (options.DeriveIdempotencyKey)
             {
-                var r = records[i];
-                decoded[i] = IdempotencyKeys.Attach(decoded[i], () => IdempotencyKeys.ForKafka(consumer, r.Topic, r.Partition, r.Offset));
+                var offset = records.Offset(i);
+                decoded[i] = IdempotencyKeys.Attach(decoded[i], () => IdempotencyKeys.ForKafka(consumer, records.Topic, records.Partition, offset));
             }
         }
 
-        var finished = new bool[records.Count];
         var start = 0;
         var retries = 0;
         while (start < records.Count)
@@ -70,10 +98,10 @@ internal sealed partial class KafkaRecordProcessor(
                 // A bug or an input nothing foresaw: never let it fail the partition's stream (released and
                 // restarted in a loop); nothing after the last mark is marked, the pass is counted and retried.
                 // A lapsed grant is not one of those: it goes to the entity, which stops delivering at once.
-                var r = records[start];
-                LogPassCrashed(logger, consumer, r.Topic, r.Partition, r.Offset, e);
+                var offset = records.Offset(start);
+                LogPassCrashed(logger, consumer, records.Topic, records.Partition, offset, e);
                 (next, pass) = (start, new PassReport(records.Count - start, 0, 0,
-                    new DeliveryFailure(FailureKind.Temporary, $"internal error at offset {r.Offset}: {e.GetType().Name}: {e.Message}")));
+                    new DeliveryFailure(FailureKind.Temporary, $"internal error at offset {offset}: {e.GetType().Name}: {e.Message}")));
             }
             report(pass);
             if (pass.Failure is null)
@@ -100,47 +128,43 @@ internal sealed partial class KafkaRecordProcessor(
     /// <see cref="Decode"/>, but a decoder bug or an input it does not foresee can never escape and restart the
     /// partition forever: the record is dead-lettered with the exception as its reason, and logged at error level.
     /// </summary>
-    internal DecodeResult DecodeOrReject(KafkaRecord record)
+    internal DecodeResult DecodeOrReject(KafkaRecordBatch records, int index)
     {
         try
         {
-            return Decode(record);
+            return Decode(records, index);
         }
-        catch (Exception e) when (e is not OutOfMemoryException)
+        catch (Exception e) when (e is not OutOfMemoryException and not ObjectDisposedException)
         {
-            LogDecodeCrashed(logger, consumer, record.Topic, record.Partition, record.Offset, e);
+            LogDecodeCrashed(logger, consumer, records.Topic, records.Partition, records.Offset(index), e);
             return DecodeResult.Reject($"cannot decode: {e.GetType().Name}: {e.Message}");
         }
     }
 
-    /// <summary>Method header present and non-empty ⇒ the value is the request; absent ⇒ envelope; or publication data mode.</summary>
-    public DecodeResult Decode(KafkaRecord record)
+    /// <summary>
+    /// Method header present and non-empty ⇒ the value is the request; absent ⇒ envelope; or publication data mode.
+    /// Decodes from the record's bytes in the batch: a command's request points into its value, and the method header
+    /// is found and matched in place.
+    /// </summary>
+    public DecodeResult Decode(KafkaRecordBatch records, int index)
     {
-        var value = record.Value ?? [];
+        var value = records.Value(index);
         if (options.PublicationDataMode.Enabled)
         {
-            return PublicationDecoder.Decode(value, record.Headers, options.PublicationDataMode);
+            return PublicationDecoder.Decode(value, records.Headers(index), options.PublicationDataMode);
         }
 
-        string? method = null;
-        foreach (var (key, bytes) in record.Headers)
-        {
-            // First match wins, exact and case-sensitive (Centrifugo's getHeaderValue).
-            if (string.Equals(key, options.MethodHeader, StringComparison.Ordinal))
-            {
-                method = System.Text.Encoding.UTF8.GetString(bytes);
-                break;
-            }
-        }
-
-        return CommandDecoder.Decode(method, value);
+        // First match wins, exact and case-sensitive (Centrifugo's getHeaderValue).
+        return records.TryGetHeader(index, _methodHeader, out var method)
+            ? CommandDecoder.DecodeWithMethodHeader(method.Span, value)
+            : CommandDecoder.Decode(null, value);
     }
 
     private async Task<(int Next, PassReport Report)> PassAsync(
         KafkaPartitionLease lease,
-        IReadOnlyList<KafkaRecord> records,
-        DecodeResult[] decoded,
-        bool[] finished,
+        KafkaRecordBatch records,
+        ArraySegment<DecodeResult> decoded,
+        ArraySegment<bool> finished,
         int start,
         CancellationToken cancel)
     {
@@ -169,7 +193,8 @@ internal sealed partial class KafkaRecordProcessor(
         var copies = new List<(int Index, Task Produced)>(settled.DeadLetters.Count);
         foreach (var (index, reason) in settled.DeadLetters)
         {
-            copies.Add((index, deadLetters.ProduceAsync(records[index], reason, cancel)));
+            // A copy of the record (original key, value and headers): the producer may hold it past this batch.
+            copies.Add((index, deadLetters.ProduceAsync(records.ToRecord(index), reason, cancel)));
         }
 
         var failure = settled.Failure;
@@ -185,7 +210,7 @@ internal sealed partial class KafkaRecordProcessor(
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancel.IsCancellationRequested)
             {
-                var r = records[index];
+                var offset = records.Offset(index);
                 if (!copyFailed)
                 {
                     copyFailed = true;
@@ -194,14 +219,14 @@ internal sealed partial class KafkaRecordProcessor(
                     // readiness red) instead of retrying quietly forever. Others are retried with backoff.
                     var permanent = IsPermanent(ex);
                     failure = new DeliveryFailure(permanent ? FailureKind.Configuration : FailureKind.Temporary,
-                        $"dead-letter copy of offset {r.Offset} failed: {ex.Message}");
+                        $"dead-letter copy of offset {offset} failed: {ex.Message}");
                     if (permanent)
                     {
-                        LogDeadLetterImpossible(logger, consumer, r.Topic, r.Partition, r.Offset, ex.Message);
+                        LogDeadLetterImpossible(logger, consumer, records.Topic, records.Partition, offset, ex.Message);
                     }
                     else
                     {
-                        LogDeadLetterFailed(logger, consumer, r.Topic, r.Partition, r.Offset, ex.Message);
+                        LogDeadLetterFailed(logger, consumer, records.Topic, records.Partition, offset, ex.Message);
                     }
                 }
             }
@@ -215,19 +240,19 @@ internal sealed partial class KafkaRecordProcessor(
 
         if (done > start)
         {
-            lease.MarkProcessed(records[done - 1].Offset);
+            lease.MarkProcessed(records.Offset(done - 1));
         }
 
         if (settled.Failure is { } deliveryFailure && !copyFailed)
         {
-            var r = records[completedEnd];
+            var offset = records.Offset(completedEnd);
             if (deliveryFailure.Kind == FailureKind.Configuration)
             {
-                LogConfigurationFault(logger, consumer, r.Topic, r.Partition, r.Offset, deliveryFailure.Message);
+                LogConfigurationFault(logger, consumer, records.Topic, records.Partition, offset, deliveryFailure.Message);
             }
             else
             {
-                LogTemporaryFailure(logger, consumer, r.Topic, r.Partition, r.Offset, deliveryFailure.Message);
+                LogTemporaryFailure(logger, consumer, records.Topic, records.Partition, offset, deliveryFailure.Message);
             }
         }
         else if (settled.Failure is { Kind: FailureKind.Configuration } && failure is { Kind: FailureKind.Temporary })

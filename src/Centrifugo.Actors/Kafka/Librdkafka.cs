@@ -17,9 +17,6 @@ internal static unsafe partial class Librdkafka
 {
     private const string Lib = "librdkafka";
 
-    /// <summary>RD_KAFKA_RESP_ERR__NOENT: the message has no headers.</summary>
-    private const int NoEntry = -156;
-
     static Librdkafka() => NativeLibrary.SetDllImportResolver(typeof(Librdkafka).Assembly, Resolve);
 
     /// <summary>rd_kafka_message_t (rdkafka.h), read in place.</summary>
@@ -72,34 +69,43 @@ internal static unsafe partial class Librdkafka
     internal static byte[]? Copy(IntPtr data, nuint length) =>
         data == IntPtr.Zero ? null : new ReadOnlySpan<byte>((void*)data, checked((int)length)).ToArray();
 
-    /// <summary>Copies of the message's headers, in order; an empty array when it has none (a null value becomes empty).</summary>
-    internal static KeyValuePair<string, byte[]>[] Headers(Message* message)
+    /// <summary>
+    /// The message's headers in place, in order (name NUL-terminated UTF-8, value or null), valid while the message
+    /// lives; none when it has none. Stops at the first header librdkafka cannot return.
+    /// </summary>
+    internal readonly struct NativeHeaders
     {
-        IntPtr headers;
-        var err = rd_kafka_message_headers(message, &headers);
-        if (err == NoEntry || err != 0 || headers == IntPtr.Zero)
+        private readonly IntPtr _headers;
+
+        internal NativeHeaders(Message* message)
         {
-            return [];
+            IntPtr headers;
+            var err = rd_kafka_message_headers(message, &headers);
+            _headers = err == 0 ? headers : IntPtr.Zero; // RD_KAFKA_RESP_ERR__NOENT (-156): none
+            Count = _headers == IntPtr.Zero ? 0 : (int)rd_kafka_header_cnt(_headers);
         }
 
-        var count = (int)rd_kafka_header_cnt(headers);
-        var copies = new KeyValuePair<string, byte[]>[count];
-        for (var i = 0; i < count; i++)
+        public int Count { get; }
+
+        /// <summary>Header <paramref name="index"/>; false when librdkafka cannot return it (then stop).</summary>
+        public bool TryGet(int index, out ReadOnlySpan<byte> name, out byte* value, out int size)
         {
-            byte* name;
-            void* value;
-            nuint size;
-            if (rd_kafka_header_get_all(headers, (nuint)i, &name, &value, &size) != 0)
+            byte* n;
+            void* v;
+            nuint length;
+            if (rd_kafka_header_get_all(_headers, (nuint)index, &n, &v, &length) != 0)
             {
-                return copies[..i];
+                name = default;
+                value = null;
+                size = 0;
+                return false;
             }
 
-            copies[i] = new KeyValuePair<string, byte[]>(
-                Marshal.PtrToStringUTF8((IntPtr)name) ?? "",
-                value == null ? [] : new ReadOnlySpan<byte>(value, checked((int)size)).ToArray());
+            name = System.Runtime.InteropServices.MemoryMarshal.CreateReadOnlySpanFromNullTerminated(n);
+            value = (byte*)v;
+            size = v == null ? -1 : checked((int)length);
+            return true;
         }
-
-        return copies;
     }
 
     private static IntPtr Resolve(string name, Assembly assembly, DllImportSearchPath? searchPath)

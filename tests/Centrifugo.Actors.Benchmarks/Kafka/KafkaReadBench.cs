@@ -101,9 +101,9 @@ internal static class KafkaReadBench
                 var read = 0;
                 while (read < expected)
                 {
-                    var batch = await lease.ReadBatchAsync(500, cancellationToken);
+                    using var batch = await lease.ReadBatchAsync(500, cancellationToken);
                     read += batch.Count;
-                    lease.MarkProcessed(batch[^1].Offset);
+                    lease.MarkProcessed(batch.LastOffset);
                 }
             }));
             foreach (var lease in leases)

@@ -56,9 +56,9 @@ public sealed class KafkaConsumerHubTests : IDisposable
         var records = new List<KafkaRecord>();
         while (records.Count < count)
         {
-            var batch = await lease.ReadBatchAsync(Math.Min(100, count - records.Count), deadline.Token);
-            Assert.NotEmpty(batch);
-            records.AddRange(batch);
+            using var batch = await lease.ReadBatchAsync(Math.Min(100, count - records.Count), deadline.Token);
+            Assert.True(batch.Count > 0);
+            records.AddRange(batch.ToRecords());
         }
 
         return records;
@@ -136,7 +136,7 @@ public sealed class KafkaConsumerHubTests : IDisposable
         await lease.DisposeAsync();
         Assert.Equal(30, CommittedByGroup(group, topic, 0));
         Assert.True(lease.IsClosed);
-        Assert.Empty(await lease.ReadBatchAsync(10, CancellationToken.None));
+        Assert.Equal(0, (await lease.ReadBatchAsync(10, CancellationToken.None)).Count);
     }
 
     [Fact]
@@ -245,10 +245,10 @@ public sealed class KafkaConsumerHubTests : IDisposable
         using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(90));
         while (records.Count < 200)
         {
-            var batch = await lease.ReadBatchAsync(1, deadline.Token);
-            Assert.Single(batch);
+            using var batch = await lease.ReadBatchAsync(1, deadline.Token);
+            Assert.Equal(1, batch.Count);
             Assert.InRange(lease.QueuedCount, 0, 10 + 2);
-            records.AddRange(batch);
+            records.AddRange(batch.ToRecords());
         }
 
         Assert.Equal(Enumerable.Range(0, 200).Select(i => (long)i), records.Select(r => r.Offset));
@@ -269,7 +269,8 @@ public sealed class KafkaConsumerHubTests : IDisposable
         // The first read gets the first fetch's whole record batch (a pause at one record used to purge the rest, so
         // every read got one record); then the next fetch starts only once the queue is empty.
         using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        var first = await lease.ReadBatchAsync(1000, deadline.Token);
+        using var firstBatch = await lease.ReadBatchAsync(1000, deadline.Token);
+        var first = firstBatch.ToRecords();
         Assert.True(first.Count > 1, $"the first read got {first.Count} record(s)");
         var all = first.Concat(await ReadAsync(lease, 50 - first.Count)).ToList();
         Assert.Equal(Enumerable.Range(0, 50).Select(i => (long)i), all.Select(r => r.Offset));
@@ -286,7 +287,7 @@ public sealed class KafkaConsumerHubTests : IDisposable
 
         await lease.DisposeAsync();
 
-        Assert.Empty(await read.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal(0, (await read.WaitAsync(TimeSpan.FromSeconds(10))).Count);
         Assert.Equal(0, lease.QueuedCount);
     }
 

@@ -67,7 +67,8 @@ public sealed class KafkaTlsTests : IDisposable
         var records = new List<KafkaRecord>();
         while (records.Count < 20)
         {
-            records.AddRange(await lease.ReadBatchAsync(100, deadline.Token));
+            using var batch = await lease.ReadBatchAsync(100, deadline.Token);
+            records.AddRange(batch.ToRecords());
         }
 
         return records;
