@@ -126,13 +126,6 @@ internal static class PartitionSpread
 /// </summary>
 internal sealed class PartitionAllocationStrategy : IActorSystemDependentAllocationStrategy
 {
-    /// <summary>
-    /// Partitions moved by one rebalance round. The coordinator's cost per move grows with the number of hand-offs in
-    /// flight (with remembered entities every placement re-asks for every shard still waiting, and each placement is a
-    /// replicated write of its whole state): 1,000 partitions over 3 nodes took ~40 s as one round of 666 moves.
-    /// </summary>
-    internal const int MaxMovesPerRound = 100;
-
     private readonly PlannedMoves _planned = new(TimeSpan.FromSeconds(60));
     private readonly RegionRegistration _registration = new(TimeSpan.FromSeconds(10));
     private Cluster? _cluster;
@@ -178,9 +171,7 @@ internal sealed class PartitionAllocationStrategy : IActorSystemDependentAllocat
             // twice (to the nodes already registered, then again to it).
             return Task.FromResult<IImmutableSet<string>>(ImmutableHashSet<string>.Empty);
         }
-        // At most MaxMovesPerRound at once; the next round plans the rest from where those landed.
-        var moves = PartitionSpread.Rebalance(regions.Select(r => (IReadOnlyCollection<string>)r.Value).ToArray())
-            .Take(MaxMovesPerRound).ToList();
+        var moves = PartitionSpread.Rebalance(regions.Select(r => (IReadOnlyCollection<string>)r.Value).ToArray());
         _planned.Plan(moves.Select(m => (m.Shard, AddressOf(regions[m.To].Key))), DateTime.UtcNow);
         return Task.FromResult<IImmutableSet<string>>(moves.Select(m => m.Shard).ToImmutableHashSet(StringComparer.Ordinal));
     }
