@@ -147,6 +147,38 @@ public sealed class KafkaGroupMemberTests(Xunit.Abstractions.ITestOutputHelper o
     }
 
     [Fact]
+    public async Task A_moved_member_retries_a_holders_commit_until_it_adopted_the_grant_instead_of_stopping_the_holder()
+    {
+        // Seen in the cluster benchmark's node logs: after a graceful member move, an owner's periodic commit reached the
+        // new instance before its first assignment (NotOwned) or before the owner's renewal adopted its grant
+        // (StaleEpoch); either stopped the owner, whose grant the new instance would have adopted a moment later.
+        var topic = Unique("member");
+        var group = Unique("g");
+        _cluster.CreateTopic(topic, 1);
+        var first = Member(topic, group);
+        await Poll.UntilAsync(() => first.OwnedPartitions().Count == 1, "partition assigned", TimeSpan.FromSeconds(30));
+        var grant = await GrantedAsync(first, topic, 0, "h0");
+        Assert.Equal([KafkaCommitOutcome.Committed], await first.CommitAsync([new KafkaCommitEntry(topic, 0, grant.Epoch, 5)], default));
+        await first.DisposeAsync();
+        Assert.Empty(_revoked);
+
+        _cluster.SetInitialRebalanceDelay(2000); // the next instance is assigned 2 s after it joins
+        await using var second = Member(topic, group);
+        Assert.Equal([KafkaCommitOutcome.Failed], await second.CommitAsync([new KafkaCommitEntry(topic, 0, grant.Epoch, 6)], default));
+
+        await Poll.UntilAsync(() => second.OwnedPartitions().Count == 1, "partition assigned to the next instance", TimeSpan.FromSeconds(30));
+        Assert.Equal([KafkaCommitOutcome.Failed], await second.CommitAsync([new KafkaCommitEntry(topic, 0, grant.Epoch, 6)], default));
+        Assert.Equal(5, Committed(group, topic, 0));
+
+        // The holder's renewal adopts the grant; its commit goes through under the same epoch.
+        Assert.Equal(KafkaGrantStatus.Granted, second.Renew(topic, 0, grant.Epoch, "h0").Status);
+        Assert.Equal([KafkaCommitOutcome.Committed], await second.CommitAsync([new KafkaCommitEntry(topic, 0, grant.Epoch, 7)], default));
+        Assert.Equal(7, Committed(group, topic, 0));
+        // An epoch of neither instance that was never adopted is still refused once another grant exists.
+        Assert.Equal([KafkaCommitOutcome.StaleEpoch], await second.CommitAsync([new KafkaCommitEntry(topic, 0, grant.Epoch - 1, 8)], default));
+    }
+
+    [Fact]
     public async Task A_grant_expires_unless_renewed_and_a_frozen_member_drops_its_grants()
     {
         var topic = Unique("member");
