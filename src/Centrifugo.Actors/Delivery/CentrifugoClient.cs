@@ -124,18 +124,7 @@ internal sealed partial class CentrifugoClient : ICentrifugoClient, IDisposable
         // soon as delivery ends (a Kafka record batch), while a send cut short by a timeout may still be writing.
         var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(1, IdempotencyKeys.WrittenLength(command)));
         var length = IdempotencyKeys.Write(command, buffer);
-        Exchange exchange;
-        using (var content = new FencedContent(buffer.AsMemory(0, length), mayStart))
-        {
-            content.Headers.TryAddWithoutValidation("Content-Type", "application/json");
-            exchange = await ExchangeAsync(uri, content, endpoint, cancellationToken);
-        }
-
-        // As for a batch: the buffer is free again unless a transport failure may have left a send in flight.
-        if (exchange.Failure is null)
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
+        var exchange = await SendPooledAsync(uri, buffer, length, endpoint, mayStart, cancellationToken);
         Classification classification;
         try
         {
@@ -153,16 +142,14 @@ internal sealed partial class CentrifugoClient : ICentrifugoClient, IDisposable
         return Apply(classification, completed, command.Method);
     }
 
-    private async Task<DeliveryFailure?> SendBatchAsync(
-        IReadOnlyList<ApiCommand> commands, int start, int count, List<CommandOutcome> completed, CancellationToken cancellationToken, Func<bool>? mayStart)
+    /// <summary>POSTs a JSON body held in a pooled buffer, and returns the buffer to the pool when that is safe.</summary>
+    private async Task<Exchange> SendPooledAsync(Uri uri, byte[] buffer, int length, string endpoint, Func<bool>? mayStart, CancellationToken cancellationToken)
     {
-        var endpoint = _displayBase + "/batch";
-        var (buffer, length) = BuildBatchBody(commands, start, count);
         Exchange exchange;
         using (var content = new FencedContent(buffer.AsMemory(0, length), mayStart))
         {
             content.Headers.TryAddWithoutValidation("Content-Type", "application/json");
-            exchange = await ExchangeAsync(_batchUri, content, endpoint, cancellationToken);
+            exchange = await ExchangeAsync(uri, content, endpoint, cancellationToken);
         }
 
         // SocketsHttpHandler (HTTP/1.1) finishes sending the request body before SendAsync returns, so the buffer
@@ -171,6 +158,15 @@ internal sealed partial class CentrifugoClient : ICentrifugoClient, IDisposable
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
+        return exchange;
+    }
+
+    private async Task<DeliveryFailure?> SendBatchAsync(
+        IReadOnlyList<ApiCommand> commands, int start, int count, List<CommandOutcome> completed, CancellationToken cancellationToken, Func<bool>? mayStart)
+    {
+        var endpoint = _displayBase + "/batch";
+        var (buffer, length) = BuildBatchBody(commands, start, count);
+        var exchange = await SendPooledAsync(_batchUri, buffer, length, endpoint, mayStart, cancellationToken);
 
         if (exchange.Failure is { } transport)
         {
