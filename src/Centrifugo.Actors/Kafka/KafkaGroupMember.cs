@@ -253,7 +253,10 @@ internal sealed class KafkaGroupMember : IAsyncDisposable
         await _commitOne.WaitAsync(cancellationToken);
         try
         {
-            return await Task.Run(() => CommitBlocking(entries, outcomes), cancellationToken);
+            // librdkafka's commit and committed-offset calls block, for up to the commit timeout while the group
+            // rebalances: on a thread of its own, never a thread-pool thread that actors (grant renewals) need.
+            return await Task.Factory.StartNew(() => CommitBlocking(entries, outcomes), cancellationToken,
+                TaskCreationOptions.LongRunning, TaskScheduler.Default);
         }
         finally
         {
