@@ -311,13 +311,13 @@ internal sealed class KafkaGroupMember : IAsyncDisposable
                 {
                     // A fresh instance (the member moved) knows no partition before the group's first assignment: the
                     // holder's commit is retried, as its renewal is, instead of stopping a holder it may adopt.
-                    outcomes[i] = _assignedOnce ? KafkaCommitOutcome.NotOwned : KafkaCommitOutcome.Failed;
+                    outcomes[i] = _assignedOnce ? KafkaCommitOutcome.NotOwned : KafkaCommitOutcome.Pending;
                 }
                 else if (owned.Grant is null && !owned.Revoking && (e.Epoch >> 20) != (_epochBase >> 20) && e.Epoch > owned.HighestAdopted)
                 {
                     // A previous instance's grant this one has not adopted yet (the holder's next renewal adopts it, see
                     // Renew): retried, not refused. Nothing is committed under a grant this instance does not hold.
-                    outcomes[i] = KafkaCommitOutcome.Failed;
+                    outcomes[i] = KafkaCommitOutcome.Pending;
                 }
                 else if (owned.Grant is not { } grant || grant.Epoch != e.Epoch || grant.ExpiresAt <= now)
                 {

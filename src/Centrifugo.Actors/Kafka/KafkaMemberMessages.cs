@@ -51,6 +51,11 @@ internal enum KafkaCommitOutcome
     Fenced,
     /// <summary>Not committed for a transient reason (coordinator unavailable, timeout); retried with the next batch.</summary>
     Failed,
+    /// <summary>
+    /// Not committed yet: the member just moved and has not been assigned the partition, or not adopted the holder's
+    /// grant, yet. Retried with the next batch, without a warning: this is every graceful member move.
+    /// </summary>
+    Pending,
 }
 
 /// <summary>Hub → member: commits through the group member, so the broker checks the group generation.</summary>

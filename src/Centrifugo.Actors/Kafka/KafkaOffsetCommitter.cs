@@ -312,6 +312,9 @@ internal sealed class KafkaOffsetCommitter : IDisposable
                     target.LapseGrant();
                     KafkaMemberLog.CommitRefused(_logger, _name, topic, partition, next, outcomes[i]);
                     break;
+                case KafkaCommitOutcome.Pending:
+                    // The member is taking over (a graceful move): retried with the next batch, nothing to report.
+                    break;
                 default:
                     // Failed, or Fenced: the broker refused the member's generation (nothing moved). Retried with the
                     // next batch; if the membership is really gone the member revokes this lease's grant.
