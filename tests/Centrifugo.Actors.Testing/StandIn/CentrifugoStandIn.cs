@@ -56,6 +56,8 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
     private int _failRequestsStatus;
     private int _dropConnections;
     private readonly Dictionary<string, int> _failChannels = new(StringComparer.Ordinal);
+    // Set once a channel failure was ever asked for: commands skip the shared lock until then (benchmarks).
+    private volatile bool _anyChannelFailures;
     private readonly Lock _idempotency = new();
     private readonly Dictionary<(string Channel, string Key), long> _seenKeys = [];
     private readonly List<int> _requestSizes = [];
@@ -231,6 +233,7 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
         lock (_faults)
         {
             _failChannels[channel] = count;
+            _anyChannelFailures = true;
         }
     }
 
@@ -448,6 +451,8 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
                     writer.WriteStartArray("replies"u8);
                 }
 
+                // Counted once per request, not per command: a shared counter is a cache line both cores fight over.
+                Interlocked.Add(ref _commandsReceived, commands.Count);
                 foreach (var command in commands)
                 {
                     if (isBatch)
@@ -455,7 +460,6 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
                         writer.WriteStartObject();
                     }
 
-                    Interlocked.Increment(ref _commandsReceived);
                     if (Execute(command, writer, isBatch, out var published))
                     {
                         acceptedCount++;
@@ -935,6 +939,11 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
 
     private bool TakeChannelFailure(in DecodedCommand command)
     {
+        if (!_anyChannelFailures)
+        {
+            return false;
+        }
+
         lock (_faults)
         {
             if (_failChannels.Count == 0)
