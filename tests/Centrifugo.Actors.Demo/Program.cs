@@ -19,11 +19,6 @@ using var stop = new CancellationTokenSource();
 Console.CancelKeyPress += (_, e) => { e.Cancel = true; stop.Cancel(); };
 using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(
     System.Runtime.InteropServices.PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; stop.Cancel(); });
-if (seconds > 0)
-{
-    stop.CancelAfter(TimeSpan.FromSeconds(seconds));
-}
-
 const int partitions = 8;
 Console.WriteLine("Starting a private PostgreSQL server …");
 await using var pg = await PostgresInstance.StartAsync();
@@ -93,9 +88,31 @@ using var loggerFactory = LoggerFactory.Create(b => b
     .SetMinimumLevel(LogLevel.Warning)
     .AddFilter("Centrifugo.Actors", LogLevel.Information)
     .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; }));
-await using var runtime = await NodeRuntime.StartAsync(options, loggerFactory, stop.Token);
-var node = NodeHost.Build(runtime, loggerFactory);
-await node.StartAsync(stop.Token);
+NodeRuntime? started = null;
+Microsoft.AspNetCore.Builder.WebApplication node;
+try
+{
+    started = await NodeRuntime.StartAsync(options, loggerFactory, stop.Token);
+    node = NodeHost.Build(started, loggerFactory);
+    await node.StartAsync(stop.Token);
+}
+catch (OperationCanceledException) when (stop.IsCancellationRequested)
+{
+    // Ctrl-C or SIGTERM during the set-up: leave quietly (the private PostgreSQL and broker are disposed below).
+    Console.WriteLine("Stopped before the node was up.");
+    if (started is not null)
+    {
+        await started.DisposeAsync();
+    }
+    return 1;
+}
+var runtime = started;
+await using var runtimeScope = runtime;
+// --seconds counts from here: the set-up above (initdb, the broker, the node) takes longer on a busy machine.
+if (seconds > 0)
+{
+    stop.CancelAfter(TimeSpan.FromSeconds(seconds));
+}
 Console.WriteLine($"Node up. Admin: http://{options.Admin.Address}/status/partitions  /metrics  /health/ready");
 Console.WriteLine("Producing commands (every 499th row and every 251st Kafka message is poison: an unsupported method). Ctrl-C to stop.\n");
 
