@@ -35,6 +35,12 @@ internal sealed record BenchOptions
     public bool DeployedProbe { get; init; }
     /// <summary>latency-deployed: print latency buckets and the slowest rows of each run (stderr).</summary>
     public bool DeployedDetail { get; init; }
+    /// <summary>latency-deployed: load pg_stat_statements and print statements/s per statement and PostgreSQL CPU per session kind.</summary>
+    public bool DeployedStatements { get; init; }
+    /// <summary>latency-deployed: run a node (off = the producer and the NOTIFY probe only: the floor without the node's load).</summary>
+    public bool DeployedNode { get; init; } = true;
+    /// <summary>latency-deployed: the producer keeps Npgsql's pool defaults (DISCARD ALL per transaction, INSERT not prepared).</summary>
+    public bool DeployedProducerReset { get; init; }
     /// <summary>latency-deployed: environment variables of the node process (experiments: DOTNET_* runtime knobs).</summary>
     public IReadOnlyDictionary<string, string?> DeployedNodeEnvironment { get; init; } = new Dictionary<string, string?>();
     public int MemorySeconds { get; init; } = 30;
@@ -76,6 +82,9 @@ internal sealed record BenchOptions
           --deployed-sync-commit on|off latency-deployed: producer sessions keep synchronous_commit on (default off)
           --deployed-probe on|off       latency-deployed: also time NOTIFY itself with a second trigger + listener (default off)
           --deployed-detail on|off      latency-deployed: latency buckets and the slowest rows per run, on stderr (default off)
+          --deployed-statements on|off  latency-deployed: load pg_stat_statements; statements/s and PostgreSQL CPU per session kind (default off)
+          --deployed-node on|off        latency-deployed: off = no node, producer + NOTIFY probe only (the floor; implies the probe)
+          --deployed-producer-reset on|off  latency-deployed: producer sessions reset per transaction, INSERT unprepared (Npgsql defaults; default off)
           --deployed-node-env K=V,…     latency-deployed: environment of the node process (e.g. DOTNET_TieredPGO=0)
           --memory-seconds N   how long RSS is sampled with Centrifugo stalled (default 30)
           --idle-partitions N  partitions of the idle-cost run (default 1000)
@@ -123,6 +132,9 @@ internal sealed record BenchOptions
                 "--deployed-sync-commit" => options with { DeployedSyncCommit = OnOff(name, value) },
                 "--deployed-probe" => options with { DeployedProbe = OnOff(name, value) },
                 "--deployed-detail" => options with { DeployedDetail = OnOff(name, value) },
+                "--deployed-statements" => options with { DeployedStatements = OnOff(name, value) },
+                "--deployed-node" => options with { DeployedNode = OnOff(name, value) },
+                "--deployed-producer-reset" => options with { DeployedProducerReset = OnOff(name, value) },
                 "--deployed-node-env" => options with
                 {
                     DeployedNodeEnvironment = value.Split(',').Select(kv => kv.Split('=', 2)).ToDictionary(
