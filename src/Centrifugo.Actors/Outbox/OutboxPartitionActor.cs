@@ -1,16 +1,14 @@
 using Akka.Actor;
-using Akka.Streams;
-using Akka.Streams.Dsl;
 using Centrifugo.Actors.Partitions;
 
 namespace Centrifugo.Actors.Outbox;
 
 /// <summary>
 /// The sharded entity that owns one outbox partition of one consumer. Sharding guarantees one live owner in a
-/// healthy cluster; the per-partition advisory lock fences a stale one. Its work is an Akka.Streams pipeline:
-/// <c>UnfoldAsync(read batch) → SelectAsync(1, deliver + delete) → actor</c>. The source opens the next
-/// transaction only when the delivery stage pulls, i.e. after the previous batch was committed, so a slow or
-/// stalled Centrifugo stops the reading and at most partition_select_limit rows are held in memory.
+/// healthy cluster; the per-partition advisory lock fences a stale one. Its work is one loop (a task): wait for the
+/// turn → read batch → deliver + delete → report to the actor. The next transaction opens only after the previous batch
+/// was committed, so a slow or stalled Centrifugo stops the reading and at most partition_select_limit rows are held
+/// in memory.
 /// </summary>
 internal sealed class OutboxPartitionActor : ReceiveActor
 {
@@ -21,7 +19,6 @@ internal sealed class OutboxPartitionActor : ReceiveActor
     private readonly WakeSignal _wake = new();
     private readonly EntityStop _stop = new();
     private readonly OutboxPassControl _control = new();
-    private UniqueKillSwitch? _killSwitch;
     private readonly Operations.PauseGate _pause;
     private readonly Operations.PausedPartitions _paused;
 
@@ -59,49 +56,57 @@ internal sealed class OutboxPartitionActor : ReceiveActor
         var wake = _wake;
         var idleWait = _runtime.IdleSafetyPoll;
         var pause = _pause;
+        var selectLimit = _runtime.Options.PartitionSelectLimit;
 
-        var (killSwitch, completion) = Source
-            .UnfoldAsync(0, async _ =>
-            {
-                if (!await control.WaitForTurnAsync(wake, idleWait, stopToken))
-                {
-                    await control.DropReadAheadAsync();
-                    return Akka.Util.Option<(int, OutboxRead)>.None;
-                }
-                // Paused (operator): no new read; a read-ahead batch is rolled back first (its rows stay).
-                if (!await pause.PassAsync(async () =>
-                    {
-                        if (control.TakeReadAhead()?.Batch is { } held)
-                        {
-                            await held.DisposeAsync();
-                        }
-                    }, stopToken))
-                {
-                    await control.DropReadAheadAsync();
-                    return Akka.Util.Option<(int, OutboxRead)>.None;
-                }
-                // A batch read ahead while the previous one was delivered is already locked and waiting.
-                var read = control.TakeReadAhead() ?? await processor.ReadAsync(partition, token);
-                return Akka.Util.Option<(int, OutboxRead)>.Create((0, read));
-            })
-            .SelectAsync(1, async read =>
-            {
-                var report = await processor.FinishSafelyAsync(read, token, wake.TryConsume);
-                control.After(report, _runtime.Options.PartitionSelectLimit);
-                return report;
-            })
-            .ViaMaterialized(KillSwitches.Single<OutboxPassReport>(), Keep.Right)
-            .ToMaterialized(Sink.ForEach<OutboxPassReport>(r => self.Tell(r)), Keep.Both)
-            .Run(Context.Materializer());
-        _killSwitch = killSwitch;
-        completion.ContinueWith(t =>
+        // The partition's loop: wait for the turn → read (or take the batch read ahead) → deliver + complete → report.
+        // A plain task, not an Akka.Streams graph: a stream moved every batch through two stage hand-offs (the source's
+        // completion and the delivery stage's, each a message through the stream actor's mailbox) and back, i.e. four
+        // more thread-pool hops per pass, each a wait for a CPU on a busy machine (docs/design.md, "Latency"). The
+        // semantics are the graph's: strictly one batch at a time (the next read starts after the previous batch
+        // committed), so a slow or stalled Centrifugo stops the reading and at most partition_select_limit rows (plus
+        // one read ahead) are in memory; reports go to this actor for its status.
+        _ = Task.Run(async () =>
         {
-            if (t.Exception is { } error && !token.IsCancellationRequested)
+            try
             {
-                processor.ReportStreamFailure(partition, error.GetBaseException());
+                while (true)
+                {
+                    if (!await control.WaitForTurnAsync(wake, idleWait, stopToken))
+                    {
+                        break;
+                    }
+                    // Paused (operator): no new read; a read-ahead batch is rolled back first (its rows stay).
+                    if (!await pause.PassAsync(async () =>
+                        {
+                            if (control.TakeReadAhead()?.Batch is { } held)
+                            {
+                                await held.DisposeAsync();
+                            }
+                        }, stopToken))
+                    {
+                        break;
+                    }
+                    // A batch read ahead while the previous one was delivered is already locked and waiting.
+                    var read = control.TakeReadAhead() ?? await processor.ReadAsync(partition, token);
+                    var report = await processor.FinishSafelyAsync(read, token, wake.TryConsume);
+                    control.After(report, selectLimit);
+                    self.Tell(report);
+                }
             }
-            self.Tell(StreamFinished.Instance);
-        }, TaskScheduler.Default);
+            catch (Exception e) when (!token.IsCancellationRequested)
+            {
+                processor.ReportStreamFailure(partition, e);
+            }
+            catch (OperationCanceledException)
+            {
+                // stopping: the batch in flight was cancelled past the drain budget and rolled back
+            }
+            finally
+            {
+                await control.DropReadAheadAsync();
+                self.Tell(StreamFinished.Instance);
+            }
+        }, CancellationToken.None);
 
         _progress.MoveTo(PartitionState.Starting);
         // Shown as paused from the moment the pause is known here; the wake brings an idle loop to its pause gate.
@@ -115,7 +120,6 @@ internal sealed class OutboxPartitionActor : ReceiveActor
     protected override void PostStop()
     {
         _runtime.Wakes.Unregister(_partition, _wake);
-        _killSwitch?.Shutdown();
         _stop.Abort();
         // A read-ahead batch nobody will process: roll it back (its rows stay in the outbox).
         _ = _control.DropReadAheadAsync();
