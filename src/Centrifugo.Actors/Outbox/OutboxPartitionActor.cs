@@ -50,60 +50,19 @@ internal sealed class OutboxPartitionActor : ReceiveActor
         var self = Self;
         var token = _stop.Work;
         var stopToken = _stop.Waits;
-        var processor = _runtime.Processor;
-        var partition = _partition;
-        var control = _control;
         var wake = _wake;
-        var idleWait = _runtime.IdleSafetyPoll;
         var pause = _pause;
-        var selectLimit = _runtime.Options.PartitionSelectLimit;
-
-        // The partition's loop: wait for the turn → read (or take the batch read ahead) → deliver + complete → report.
-        // A plain task, not an Akka.Streams graph: a stream moved every batch through two stage hand-offs (the source's
-        // completion and the delivery stage's, each a message through the stream actor's mailbox) and back, i.e. four
-        // more thread-pool hops per pass, each a wait for a CPU on a busy machine (docs/design.md, "Latency"). The
-        // semantics are the graph's: strictly one batch at a time (the next read starts after the previous batch
-        // committed), so a slow or stalled Centrifugo stops the reading and at most partition_select_limit rows (plus
-        // one read ahead) are in memory; reports go to this actor for its status.
+        var loop = new OutboxPartitionLoop(
+            _runtime.Processor, _control, wake, _partition, _runtime.Options.PartitionSelectLimit, _runtime.IdleSafetyPoll,
+            OutboxBatchProcessor.CompletionLinger, pause.PassAsync, () => pause.IsPaused, report => self.Tell(report));
         _ = Task.Run(async () =>
         {
             try
             {
-                while (true)
-                {
-                    if (!await control.WaitForTurnAsync(wake, idleWait, stopToken))
-                    {
-                        break;
-                    }
-                    // Paused (operator): no new read; a read-ahead batch is rolled back first (its rows stay).
-                    if (!await pause.PassAsync(async () =>
-                        {
-                            if (control.TakeReadAhead()?.Batch is { } held)
-                            {
-                                await held.DisposeAsync();
-                            }
-                        }, stopToken))
-                    {
-                        break;
-                    }
-                    // A batch read ahead while the previous one was delivered is already locked and waiting.
-                    var read = control.TakeReadAhead() ?? await processor.ReadAsync(partition, token);
-                    var report = await processor.FinishSafelyAsync(read, token, wake.TryConsume);
-                    control.After(report, selectLimit);
-                    self.Tell(report);
-                }
-            }
-            catch (Exception e) when (!token.IsCancellationRequested)
-            {
-                processor.ReportStreamFailure(partition, e);
-            }
-            catch (OperationCanceledException)
-            {
-                // stopping: the batch in flight was cancelled past the drain budget and rolled back
+                await loop.RunAsync(stopToken, token);
             }
             finally
             {
-                await control.DropReadAheadAsync();
                 self.Tell(StreamFinished.Instance);
             }
         }, CancellationToken.None);
