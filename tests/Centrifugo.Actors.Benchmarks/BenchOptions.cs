@@ -25,7 +25,7 @@ internal sealed record BenchOptions
     public int LatencySeconds { get; init; } = 20;
     /// <summary>latency-deployed: measured seconds per run (after the warm-up), warm-up seconds, runs.</summary>
     public int DeployedSeconds { get; init; } = 30;
-    public int DeployedWarmupSeconds { get; init; } = 5;
+    public int DeployedWarmupSeconds { get; init; } = 15;
     public int DeployedRuns { get; init; } = 3;
     /// <summary>latency-deployed: partition_poll_interval of the node (Centrifugo's default).</summary>
     public string DeployedPoll { get; init; } = "300ms";
@@ -76,7 +76,7 @@ internal sealed record BenchOptions
           --latency-rate N     inserts/s for the NOTIFY latency run (default 1000)
           --latency-seconds N  duration of the latency run (default 20)
           --deployed-seconds N          latency-deployed: measured seconds per run (default 30; rate = --latency-rate)
-          --deployed-warmup-seconds N   latency-deployed: uncounted seconds at the start of each run (default 5)
+          --deployed-warmup-seconds N   latency-deployed: uncounted seconds at the start of each run (default 15: tiered JIT of the fresh node)
           --deployed-runs N             latency-deployed: runs, each with a fresh node, sink and table (default 3)
           --deployed-poll D             latency-deployed: the node's partition_poll_interval (default 300ms)
           --deployed-sync-commit on|off latency-deployed: producer sessions keep synchronous_commit on (default off)

@@ -13,12 +13,12 @@ namespace Centrifugo.Actors.Benchmarks;
 internal sealed class StatementStats
 {
     private readonly BenchEnvironment _env;
-    private readonly Dictionary<int, long> _ticksAtStart;
+    private readonly Dictionary<int, (long Ticks, long Wakes)> _atStart;
 
-    private StatementStats(BenchEnvironment env, Dictionary<int, long> ticksAtStart)
+    private StatementStats(BenchEnvironment env, Dictionary<int, (long Ticks, long Wakes)> atStart)
     {
         _env = env;
-        _ticksAtStart = ticksAtStart;
+        _atStart = atStart;
     }
 
     public static async Task<StatementStats> StartAsync(BenchEnvironment env, CancellationToken cancellationToken)
@@ -51,20 +51,23 @@ internal sealed class StatementStats
         }
 
         var text = new StringBuilder();
-        text.AppendLine(CultureInfo.InvariantCulture, $"  PostgreSQL CPU by session kind over {seconds:0.0} s (% of one core; sessions: count):");
+        text.AppendLine(CultureInfo.InvariantCulture,
+            $"  PostgreSQL by session kind over {seconds:0.0} s: CPU % of one core | wake-ups/s (voluntary context switches: ~ round trips) | kind (sessions):");
         var cpuByKind = ticks
-            .Select(t => (kind: kinds.GetValueOrDefault(t.Key, "postmaster/other"), ticks: t.Value - _ticksAtStart.GetValueOrDefault(t.Key)))
+            .Select(t => (kind: kinds.GetValueOrDefault(t.Key, "postmaster/other"),
+                ticks: t.Value.Ticks - _atStart.GetValueOrDefault(t.Key).Ticks, wakes: t.Value.Wakes - _atStart.GetValueOrDefault(t.Key).Wakes))
             .GroupBy(t => t.kind)
-            .Select(g => (kind: g.Key, percent: g.Sum(t => t.ticks) / 100.0 / seconds * 100, sessions: g.Count()))
+            .Select(g => (kind: g.Key, percent: g.Sum(t => t.ticks) / 100.0 / seconds * 100, wakes: g.Sum(t => t.wakes) / seconds, sessions: g.Count()))
+            .Where(g => g.percent > 0.05 || g.wakes > 1)
             .OrderByDescending(g => g.percent);
-        foreach (var (kind, percent, sessions) in cpuByKind)
+        foreach (var (kind, percent, wakes, sessions) in cpuByKind)
         {
-            text.AppendLine(CultureInfo.InvariantCulture, $"    {percent,6:0.0} %  {kind} ({sessions})");
+            text.AppendLine(CultureInfo.InvariantCulture, $"    {percent,6:0.0} % | {wakes,6:0} | {kind} ({sessions})");
         }
 
         text.AppendLine("  statements/s (pg_stat_statements, all databases) | mean exec ms | rows/call | statement:");
         await using (var command = _env.DataSource.CreateCommand(
-            "SELECT calls, mean_exec_time, rows, query FROM pg_stat_statements ORDER BY calls DESC LIMIT 14"))
+            "SELECT calls, mean_exec_time, rows, query FROM pg_stat_statements WHERE calls > 10 ORDER BY calls DESC LIMIT 14"))
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
         {
             long total = 0;
@@ -81,9 +84,9 @@ internal sealed class StatementStats
         return text.ToString();
     }
 
-    private static Dictionary<int, long> PostgresChildTicks(string dataDirectory)
+    private static Dictionary<int, (long Ticks, long Wakes)> PostgresChildTicks(string dataDirectory)
     {
-        var result = new Dictionary<int, long>();
+        var result = new Dictionary<int, (long Ticks, long Wakes)>();
         var postmaster = int.Parse(File.ReadLines(Path.Combine(dataDirectory, "postmaster.pid")).First(), CultureInfo.InvariantCulture);
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
         {
@@ -97,7 +100,10 @@ internal sealed class StatementStats
                 var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
                 if (pid == postmaster || int.Parse(fields[1], CultureInfo.InvariantCulture) == postmaster)
                 {
-                    result[pid] = long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+                    var wakes = File.ReadLines(Path.Combine(dir, "status"))
+                        .FirstOrDefault(l => l.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal))?.Split(':')[1].Trim();
+                    result[pid] = (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture),
+                        wakes is null ? 0 : long.Parse(wakes, CultureInfo.InvariantCulture));
                 }
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
