@@ -30,9 +30,10 @@ internal sealed class BenchEnvironment : IAsyncDisposable
     public NpgsqlDataSource DataSource { get; }
     public string Database => "bench";
 
-    public static async Task<BenchEnvironment> StartAsync(CancellationToken cancellationToken)
+    /// <param name="extraSettings">postgresql.conf lines for diagnostics (e.g. loading pg_stat_statements); stock when null.</param>
+    public static async Task<BenchEnvironment> StartAsync(CancellationToken cancellationToken, IReadOnlyList<string>? extraSettings = null)
     {
-        var postgres = await PostgresInstance.StartAsync(PostgresInstanceOptions.ForBenchmarks, cancellationToken);
+        var postgres = await PostgresInstance.StartAsync(PostgresInstanceOptions.ForBenchmarks with { ExtraSettings = extraSettings }, cancellationToken);
         var connectionString = await postgres.CreateDatabaseAsync("bench", cancellationToken);
         var dataSource = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(connectionString) { MaxPoolSize = 150 }.ConnectionString);
         return new BenchEnvironment(postgres, connectionString, dataSource);

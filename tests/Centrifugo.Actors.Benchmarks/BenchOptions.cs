@@ -25,7 +25,7 @@ internal sealed record BenchOptions
     public int LatencySeconds { get; init; } = 20;
     /// <summary>latency-deployed: measured seconds per run (after the warm-up), warm-up seconds, runs.</summary>
     public int DeployedSeconds { get; init; } = 30;
-    public int DeployedWarmupSeconds { get; init; } = 5;
+    public int DeployedWarmupSeconds { get; init; } = 15;
     public int DeployedRuns { get; init; } = 3;
     /// <summary>latency-deployed: partition_poll_interval of the node (Centrifugo's default).</summary>
     public string DeployedPoll { get; init; } = "300ms";
@@ -35,6 +35,12 @@ internal sealed record BenchOptions
     public bool DeployedProbe { get; init; }
     /// <summary>latency-deployed: print latency buckets and the slowest rows of each run (stderr).</summary>
     public bool DeployedDetail { get; init; }
+    /// <summary>latency-deployed: load pg_stat_statements and print statements/s per statement and PostgreSQL CPU per session kind.</summary>
+    public bool DeployedStatements { get; init; }
+    /// <summary>latency-deployed: run a node (off = the producer and the NOTIFY probe only: the floor without the node's load).</summary>
+    public bool DeployedNode { get; init; } = true;
+    /// <summary>latency-deployed: the producer keeps Npgsql's pool defaults (DISCARD ALL per transaction, INSERT not prepared).</summary>
+    public bool DeployedProducerReset { get; init; }
     /// <summary>latency-deployed: environment variables of the node process (experiments: DOTNET_* runtime knobs).</summary>
     public IReadOnlyDictionary<string, string?> DeployedNodeEnvironment { get; init; } = new Dictionary<string, string?>();
     public int MemorySeconds { get; init; } = 30;
@@ -70,12 +76,15 @@ internal sealed record BenchOptions
           --latency-rate N     inserts/s for the NOTIFY latency run (default 1000)
           --latency-seconds N  duration of the latency run (default 20)
           --deployed-seconds N          latency-deployed: measured seconds per run (default 30; rate = --latency-rate)
-          --deployed-warmup-seconds N   latency-deployed: uncounted seconds at the start of each run (default 5)
+          --deployed-warmup-seconds N   latency-deployed: uncounted seconds at the start of each run (default 15: tiered JIT of the fresh node)
           --deployed-runs N             latency-deployed: runs, each with a fresh node, sink and table (default 3)
           --deployed-poll D             latency-deployed: the node's partition_poll_interval (default 300ms)
           --deployed-sync-commit on|off latency-deployed: producer sessions keep synchronous_commit on (default off)
           --deployed-probe on|off       latency-deployed: also time NOTIFY itself with a second trigger + listener (default off)
           --deployed-detail on|off      latency-deployed: latency buckets and the slowest rows per run, on stderr (default off)
+          --deployed-statements on|off  latency-deployed: load pg_stat_statements; statements/s and PostgreSQL CPU per session kind (default off)
+          --deployed-node on|off        latency-deployed: off = no node, producer + NOTIFY probe only (the floor; implies the probe)
+          --deployed-producer-reset on|off  latency-deployed: producer sessions reset per transaction, INSERT unprepared (Npgsql defaults; default off)
           --deployed-node-env K=V,…     latency-deployed: environment of the node process (e.g. DOTNET_TieredPGO=0)
           --memory-seconds N   how long RSS is sampled with Centrifugo stalled (default 30)
           --idle-partitions N  partitions of the idle-cost run (default 1000)
@@ -123,6 +132,9 @@ internal sealed record BenchOptions
                 "--deployed-sync-commit" => options with { DeployedSyncCommit = OnOff(name, value) },
                 "--deployed-probe" => options with { DeployedProbe = OnOff(name, value) },
                 "--deployed-detail" => options with { DeployedDetail = OnOff(name, value) },
+                "--deployed-statements" => options with { DeployedStatements = OnOff(name, value) },
+                "--deployed-node" => options with { DeployedNode = OnOff(name, value) },
+                "--deployed-producer-reset" => options with { DeployedProducerReset = OnOff(name, value) },
                 "--deployed-node-env" => options with
                 {
                     DeployedNodeEnvironment = value.Split(',').Select(kv => kv.Split('=', 2)).ToDictionary(

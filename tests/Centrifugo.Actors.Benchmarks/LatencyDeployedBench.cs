@@ -24,16 +24,21 @@ internal static class LatencyDeployedBench
 
     public static async Task RunAsync(BenchEnvironment env, BenchOptions options, CancellationToken cancellationToken)
     {
+        if (!options.DeployedNode)
+        {
+            options = options with { DeployedProbe = true };
+        }
         var rate = options.LatencyRate;
         var warmupRows = rate * options.DeployedWarmupSeconds;
         var total = warmupRows + (rate * options.DeployedSeconds);
         Console.WriteLine();
         Console.WriteLine($"## NOTIFY latency as deployed: node, Centrifugo stand-in and producer in separate processes; {rate} commits/s, " +
             $"one row per transaction, {options.DeployedWarmupSeconds} s warm-up + {options.DeployedSeconds} s measured, {options.Partitions} partitions, " +
-            $"poll {options.DeployedPoll}, producer synchronous_commit {(options.DeployedSyncCommit ? "on" : "off")}{(options.DeployedProbe ? ", NOTIFY probe listener" : "")}");
+            $"poll {options.DeployedPoll}, producer synchronous_commit {(options.DeployedSyncCommit ? "on" : "off")}{(options.DeployedProbe ? ", NOTIFY probe listener" : "")}" +
+            $"{(options.DeployedNode ? "" : ", NO NODE (floor: producer + probe only)")}{(options.DeployedStatements ? ", pg_stat_statements loaded" : "")}");
         Console.WriteLine();
-        Console.WriteLine("| run | load avg before | achieved commits/s | commit → received p50 ms | p90 | p99 | p99.9 | max | > 5 ms | NOTIFY probe: commit → notified p50 / p99 ms | node CPU % | sink CPU % | PostgreSQL CPU % |");
-        Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        Console.WriteLine("| run | load avg before | achieved commits/s | commit → received p50 ms | p90 | p99 | p99.9 | max | > 5 ms | NOTIFY probe: commit → notified p50 / p99 ms | node CPU % | sink CPU % | PostgreSQL CPU % | producer (harness) CPU % |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         for (var run = 1; run <= options.DeployedRuns; run++)
         {
             await RunOnceAsync(env, options, run, total, warmupRows, cancellationToken);
@@ -48,7 +53,18 @@ internal static class LatencyDeployedBench
 
         await using var producer = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(env.ConnectionString)
         {
-            MaxPoolSize = MaxInFlight + 8,
+            // A pool of an application's size: its sessions stay warm (a pool as large as the in-flight bound rotated
+            // every transaction through 128 backends, each cold in the CPU caches). Inserts beyond it wait for a session;
+            // latency is counted from the COMMIT, so that wait is the producer's, not the node's.
+            MaxPoolSize = 16,
+            ApplicationName = "bench-producer",
+            // Like an application on pgx (Centrifugo's own driver): pooled sessions are not reset between transactions
+            // and the INSERT is prepared once per session. Npgsql's defaults (DISCARD ALL on every return to the pool,
+            // the INSERT parsed and planned every time) made the producer 73 % of PostgreSQL's CPU on this 2-core
+            // machine, CPU the node and the NOTIFY delivery then waited for. `--deployed-producer-reset on` keeps them.
+            NoResetOnClose = !options.DeployedProducerReset,
+            MaxAutoPrepare = options.DeployedProducerReset ? 0 : 4,
+            AutoPrepareMinUsages = 2,
             Options = options.DeployedSyncCommit ? "" : "-c synchronous_commit=off",
         }.ConnectionString);
         var table = await OutboxTestTable.CreateAsync(producer, env.NextTableName("deployed"), OutboxPayloadType.Jsonb, notifyChannel: Channel, cancellationToken: cancellationToken);
@@ -68,7 +84,8 @@ internal static class LatencyDeployedBench
                 {
                     await command.ExecuteNonQueryAsync(cancellationToken);
                 }
-                probe = await env.DataSource.OpenConnectionAsync(cancellationToken);
+                probe = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(env.ConnectionString) { ApplicationName = "bench-probe", Pooling = false }.ConnectionString);
+                await probe.OpenAsync(cancellationToken);
                 probe.Notification += (_, e) =>
                 {
                     var now = Stopwatch.GetTimestamp();
@@ -104,15 +121,21 @@ internal static class LatencyDeployedBench
                 NumberOfShards = 100, // the product's default
                 Consumers = [new PgConsumerConfig("bench", env.Postgres.GetKeyValueDsn(env.Database), table.Name, options.Partitions, options.DeployedPoll, Channel)],
             };
-            await using var node = config.Run("latency-node", options.DeployedNodeEnvironment);
-            await node.WaitUntilReadyAsync(TimeSpan.FromMinutes(1));
-            await node.WaitUntilAsync(
-                async () => (await node.PartitionsAsync()).Count(p => p.State is "idle" or "delivering") == options.Partitions,
-                $"{options.Partitions} partitions running", TimeSpan.FromMinutes(2));
+            await using var node = options.DeployedNode ? config.Run("latency-node", options.DeployedNodeEnvironment) : null;
+            if (node is not null)
+            {
+                await node.WaitUntilReadyAsync(TimeSpan.FromMinutes(1));
+                await node.WaitUntilAsync(
+                    async () => (await node.PartitionsAsync()).Count(p => p.State is "idle" or "delivering") == options.Partitions,
+                    $"{options.Partitions} partitions running", TimeSpan.FromMinutes(2));
+                Console.Error.WriteLine($"run {run}: node pid {node.Pid} (attach a profiler now: the measured rows start in {options.DeployedWarmupSeconds} s)");
+            }
 
             var sent = new long[total];
             var committed = new long[total];
-            var nodeCpu0 = ProcessCpu(node.Pid);
+            var statements = options.DeployedStatements ? await StatementStats.StartAsync(env, cancellationToken) : null;
+            var nodeCpu0 = node is null ? TimeSpan.Zero : ProcessCpu(node.Pid);
+            var harnessCpu0 = ProcessCpu();
             var sinkCpu0 = ProcessCpu(sink.Pid);
             var pgCpu0 = PostgresCpu(env.Postgres.DataDirectory);
             var start = Stopwatch.GetTimestamp();
@@ -136,7 +159,7 @@ internal static class LatencyDeployedBench
             await Task.WhenAll(inserts);
             var produced = Stopwatch.GetElapsedTime(start);
             var waitedFor = Stopwatch.StartNew();
-            while (await sink.CountAsync(cancellationToken) < total)
+            while (node is not null && await sink.CountAsync(cancellationToken) < total)
             {
                 if (waitedFor.Elapsed > TimeSpan.FromSeconds(60) || node.HasExited)
                 {
@@ -144,11 +167,17 @@ internal static class LatencyDeployedBench
                 }
                 await Task.Delay(100, cancellationToken);
             }
+            while (node is null && notified.Count(x => x != 0) < total && waitedFor.Elapsed < TimeSpan.FromSeconds(10))
+            {
+                await Task.Delay(100, cancellationToken);
+            }
             var elapsed = Stopwatch.GetElapsedTime(start).TotalSeconds;
-            var nodeCpu = (ProcessCpu(node.Pid) - nodeCpu0).TotalSeconds / elapsed * 100;
+            var statementReport = statements is null ? null : await statements.StopAsync(elapsed, cancellationToken);
+            var nodeCpu = node is null ? 0 : (ProcessCpu(node.Pid) - nodeCpu0).TotalSeconds / elapsed * 100;
+            var harnessCpu = (ProcessCpu() - harnessCpu0).TotalSeconds / elapsed * 100;
             var sinkCpu = (ProcessCpu(sink.Pid) - sinkCpu0).TotalSeconds / elapsed * 100;
             var pgCpu = (PostgresCpu(env.Postgres.DataDirectory) - pgCpu0).TotalSeconds / elapsed * 100;
-            var received = await sink.DumpAsync(total, cancellationToken);
+            var received = node is null ? committed : await sink.DumpAsync(total, cancellationToken);
 
             var counted = total - warmupRows;
             var latency = new double[counted];
@@ -164,16 +193,25 @@ internal static class LatencyDeployedBench
             Array.Sort(latency);
             var notifySorted = toNotify.Order().ToArray();
             var probeText = options.DeployedProbe ? $"{F(Percentile(notifySorted, 50), "0.00")} / {F(Percentile(notifySorted, 99), "0.00")}" : "–";
+            var nodeText = node is null ? "no node | – | – | – | – | –" : string.Create(CultureInfo.InvariantCulture,
+                $"{F(Percentile(latency, 50), "0.00")} | {F(Percentile(latency, 90), "0.00")} | {F(Percentile(latency, 99), "0.00")} | {F(Percentile(latency, 99.9), "0.00")} | {F(latency[^1], "0.00")} | {latency.Count(x => x > 5)}");
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {run} | {load} | {F(total / produced.TotalSeconds)} | {F(Percentile(latency, 50), "0.00")} | {F(Percentile(latency, 90), "0.00")} | {F(Percentile(latency, 99), "0.00")} | {F(Percentile(latency, 99.9), "0.00")} | {F(latency[^1], "0.00")} | {latency.Count(x => x > 5)} | {probeText} | {F(nodeCpu, "0.0")} | {F(sinkCpu, "0.0")} | {F(pgCpu, "0.0")} |"));
-            if (options.DeployedDetail)
+                $"| {run} | {load} | {F(total / produced.TotalSeconds)} | {nodeText} | {probeText} | {F(nodeCpu, "0.0")} | {F(sinkCpu, "0.0")} | {F(pgCpu, "0.0")} | {F(harnessCpu, "0.0")} |"));
+            if (options.DeployedDetail && node is not null)
             {
                 PrintSlowest(latency, committed, received, warmupRows, start);
             }
+            if (statementReport is not null)
+            {
+                Console.Error.WriteLine(statementReport);
+            }
             Console.Error.WriteLine($"run {run}: clock check across processes: sink's reading inside the harness's [before, after] window (width {F(Milliseconds(clockSkew), "0.000")} ms); delivered before the commit returned: {latency.Count(x => x < 0)}");
 
-            node.Terminate();
-            await node.WaitForExitAsync(TimeSpan.FromSeconds(60));
+            if (node is not null)
+            {
+                node.Terminate();
+                await node.WaitForExitAsync(TimeSpan.FromSeconds(60));
+            }
         }
         finally
         {

@@ -46,7 +46,8 @@ if (selected.Any(m => !modes.ContainsKey(m)))
     return 2;
 }
 
-await using var environment = await BenchEnvironment.StartAsync(cts.Token);
+await using var environment = await BenchEnvironment.StartAsync(cts.Token,
+    options.DeployedStatements ? ["shared_preload_libraries = 'pg_stat_statements'", "pg_stat_statements.track = 'all'"] : null);
 Console.WriteLine($"arguments: {string.Join(' ', args)}");
 Console.WriteLine(await environment.DescribeMachineAsync(cts.Token));
 foreach (var mode in selected)

@@ -23,8 +23,22 @@ internal sealed record OutboxPassReport(
     /// <summary>The next batch, already read ahead and locked in a new transaction: process it without waiting.</summary>
     public OutboxRead? Next { get; init; }
 
+    /// <summary>
+    /// The batch was delivered in full but its DELETE + COMMIT is still to be sent (<see cref="OutboxBatchProcessor.FinishAsync"/>
+    /// with <c>deferCompletion</c>): the caller completes it with the partition's next read
+    /// (<see cref="OutboxBatchProcessor.ContinueDeferredAsync"/>) or alone (<see cref="OutboxBatchProcessor.CompleteDeferredAsync"/>).
+    /// </summary>
+    public DeferredCompletion? Deferred { get; init; }
+
     public static OutboxPassReport Busy { get; } = new(0, 0, 0, true, null, null);
 }
+
+/// <summary>
+/// A batch whose commands Centrifugo accepted, with its transaction still open (the partition lock held): the DELETE of
+/// <paramref name="DeliveredIds"/> and the COMMIT wait for the next wake-up, to travel in the same round trip as the next
+/// read, or go alone after <see cref="OutboxBatchProcessor.CompletionLinger"/>.
+/// </summary>
+internal sealed record DeferredCompletion(OutboxBatch Batch, IReadOnlyList<long> DeliveredIds);
 
 /// <summary>
 /// One pass of Centrifugo's per-partition algorithm (spec §2.3) with batching and dead letters:
@@ -48,6 +62,15 @@ internal sealed partial class OutboxBatchProcessor(
     /// </summary>
     public const int MaxReadAheadChain = 8;
 
+    /// <summary>
+    /// How long a short batch delivered in full keeps its DELETE + COMMIT back, waiting for the partition's next wake-up:
+    /// when one comes, the completion and the next read (COMMIT; BEGIN; lock; SELECT) are one round trip instead of two.
+    /// A steady trickle (a row every few ms per partition) then costs the database one round trip per pass. The price:
+    /// delivered rows stay in the outbox up to this long (a crash in that window delivers them again, as at-least-once
+    /// allows; a stop or pause completes them at once), and the partition's lock is held as long, by its owner.
+    /// </summary>
+    public static readonly TimeSpan CompletionLinger = TimeSpan.FromMilliseconds(25);
+
     /// <summary>Opens the partition's transaction (advisory lock + SELECT). Never throws but for cancellation.</summary>
     public async Task<OutboxRead> ReadAsync(int partition, CancellationToken cancellationToken)
     {
@@ -69,11 +92,11 @@ internal sealed partial class OutboxBatchProcessor(
     /// at error level with consumer, partition and the row ids of the batch, the transaction is rolled back (nothing
     /// deleted), and the pass reports a failure, so it is counted and retried with the capped backoff.
     /// </summary>
-    public async Task<OutboxPassReport> FinishSafelyAsync(OutboxRead read, CancellationToken cancellationToken, Func<bool>? takeWake = null)
+    public async Task<OutboxPassReport> FinishSafelyAsync(OutboxRead read, CancellationToken cancellationToken, Func<bool>? takeWake = null, bool deferCompletion = false)
     {
         try
         {
-            return await FinishAsync(read, cancellationToken, takeWake);
+            return await FinishAsync(read, cancellationToken, takeWake, deferCompletion);
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
@@ -100,7 +123,11 @@ internal sealed partial class OutboxBatchProcessor(
     /// next batch is read in the commit's round trip (<see cref="OutboxBatch.CompleteAndContinueAsync"/>) and handed
     /// on as <see cref="OutboxPassReport.Next"/>, instead of a separate read after the commit.
     /// </param>
-    public async Task<OutboxPassReport> FinishAsync(OutboxRead read, CancellationToken cancellationToken, Func<bool>? takeWake = null)
+    /// <param name="deferCompletion">
+    /// A short batch delivered in full (no failure, no dead letter) and no wake-up pending: keep its transaction open and
+    /// return it as <see cref="OutboxPassReport.Deferred"/> instead of completing it (<see cref="CompletionLinger"/>).
+    /// </param>
+    public async Task<OutboxPassReport> FinishAsync(OutboxRead read, CancellationToken cancellationToken, Func<bool>? takeWake = null, bool deferCompletion = false)
     {
         var partition = read.Partition;
         if (read.Error is not null)
@@ -112,7 +139,8 @@ internal sealed partial class OutboxBatchProcessor(
             return OutboxPassReport.Busy;
         }
 
-        await using (batch)
+        var keepOpen = false;
+        try
         {
             var rows = batch.Rows;
             if (rows.Count == 0)
@@ -189,6 +217,15 @@ internal sealed partial class OutboxBatchProcessor(
                     nextChain = 0;
                     continued = await batch.CompleteAndContinueAsync(delivered, deadLetters, null, cancellationToken);
                 }
+                else if (deferCompletion && settled.Failure is null && deadLetters.Count == 0 && delivered.Count == rows.Count
+                         && rows.Count < store.Options.PartitionSelectLimit)
+                {
+                    keepOpen = true;
+                    return new OutboxPassReport(rows.Count, delivered.Count, 0, false, null, null)
+                    {
+                        Deferred = new DeferredCompletion(batch, delivered),
+                    };
+                }
                 else
                 {
                     await batch.CompleteAsync(delivered, deadLetters, cancellationToken);
@@ -233,6 +270,66 @@ internal sealed partial class OutboxBatchProcessor(
             {
                 Next = continued is null ? null : new OutboxRead(partition, continued, false, null, nextChain),
             };
+        }
+        finally
+        {
+            if (!keepOpen)
+            {
+                await batch.DisposeAsync();
+            }
+        }
+    }
+
+    /// <summary>
+    /// A wake-up came while <paramref name="deferred"/> waited: its DELETE + COMMIT, BEGIN, the lock and the SELECT of the
+    /// partition's head in one round trip. Never throws but for cancellation: a failure comes back as the read's error.
+    /// </summary>
+    public async Task<OutboxRead> ContinueDeferredAsync(DeferredCompletion deferred, CancellationToken cancellationToken)
+    {
+        var partition = deferred.Batch.Partition;
+        try
+        {
+            var continued = await deferred.Batch.CompleteAndContinueAsync(deferred.DeliveredIds, [], null, cancellationToken);
+            return new OutboxRead(partition, continued, continued is null, null);
+        }
+        catch (OutboxContinuationFailedException ex)
+        {
+            LogContinuationFailed(logger, Consumer, partition, ex.InnerException?.Message ?? ex.Message);
+            return new OutboxRead(partition, null, false, ex.Message);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            // Nothing was deleted: the rows are delivered again (at-least-once).
+            await deferred.Batch.DisposeAsync();
+            LogDatabaseError(logger, Consumer, partition, ex.Message);
+            return new OutboxRead(partition, null, false, ex.Message);
+        }
+        catch
+        {
+            await deferred.Batch.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// No wake-up came within <see cref="CompletionLinger"/> (or the entity stops or pauses): <paramref name="deferred"/>'s
+    /// DELETE + COMMIT alone. Null when done; otherwise the failed pass to report (nothing deleted, delivered again).
+    /// </summary>
+    public async Task<OutboxPassReport?> CompleteDeferredAsync(DeferredCompletion deferred, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await deferred.Batch.CompleteAsync(deferred.DeliveredIds, [], cancellationToken);
+            return null;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            LogDatabaseError(logger, Consumer, deferred.Batch.Partition, ex.Message);
+            return new OutboxPassReport(deferred.DeliveredIds.Count, 0, 0, false, null, ex.Message);
+        }
+        finally
+        {
+            await deferred.Batch.DisposeAsync();
         }
     }
 

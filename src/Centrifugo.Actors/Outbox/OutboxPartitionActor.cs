@@ -1,16 +1,14 @@
 using Akka.Actor;
-using Akka.Streams;
-using Akka.Streams.Dsl;
 using Centrifugo.Actors.Partitions;
 
 namespace Centrifugo.Actors.Outbox;
 
 /// <summary>
 /// The sharded entity that owns one outbox partition of one consumer. Sharding guarantees one live owner in a
-/// healthy cluster; the per-partition advisory lock fences a stale one. Its work is an Akka.Streams pipeline:
-/// <c>UnfoldAsync(read batch) → SelectAsync(1, deliver + delete) → actor</c>. The source opens the next
-/// transaction only when the delivery stage pulls, i.e. after the previous batch was committed, so a slow or
-/// stalled Centrifugo stops the reading and at most partition_select_limit rows are held in memory.
+/// healthy cluster; the per-partition advisory lock fences a stale one. Its work is one loop (a task): wait for the
+/// turn → read batch → deliver + delete → report to the actor. The next transaction opens only after the previous batch
+/// was committed, so a slow or stalled Centrifugo stops the reading and at most partition_select_limit rows are held
+/// in memory.
 /// </summary>
 internal sealed class OutboxPartitionActor : ReceiveActor
 {
@@ -21,7 +19,6 @@ internal sealed class OutboxPartitionActor : ReceiveActor
     private readonly WakeSignal _wake = new();
     private readonly EntityStop _stop = new();
     private readonly OutboxPassControl _control = new();
-    private UniqueKillSwitch? _killSwitch;
     private readonly Operations.PauseGate _pause;
     private readonly Operations.PausedPartitions _paused;
 
@@ -53,55 +50,22 @@ internal sealed class OutboxPartitionActor : ReceiveActor
         var self = Self;
         var token = _stop.Work;
         var stopToken = _stop.Waits;
-        var processor = _runtime.Processor;
-        var partition = _partition;
-        var control = _control;
         var wake = _wake;
-        var idleWait = _runtime.IdleSafetyPoll;
         var pause = _pause;
-
-        var (killSwitch, completion) = Source
-            .UnfoldAsync(0, async _ =>
-            {
-                if (!await control.WaitForTurnAsync(wake, idleWait, stopToken))
-                {
-                    await control.DropReadAheadAsync();
-                    return Akka.Util.Option<(int, OutboxRead)>.None;
-                }
-                // Paused (operator): no new read; a read-ahead batch is rolled back first (its rows stay).
-                if (!await pause.PassAsync(async () =>
-                    {
-                        if (control.TakeReadAhead()?.Batch is { } held)
-                        {
-                            await held.DisposeAsync();
-                        }
-                    }, stopToken))
-                {
-                    await control.DropReadAheadAsync();
-                    return Akka.Util.Option<(int, OutboxRead)>.None;
-                }
-                // A batch read ahead while the previous one was delivered is already locked and waiting.
-                var read = control.TakeReadAhead() ?? await processor.ReadAsync(partition, token);
-                return Akka.Util.Option<(int, OutboxRead)>.Create((0, read));
-            })
-            .SelectAsync(1, async read =>
-            {
-                var report = await processor.FinishSafelyAsync(read, token, wake.TryConsume);
-                control.After(report, _runtime.Options.PartitionSelectLimit);
-                return report;
-            })
-            .ViaMaterialized(KillSwitches.Single<OutboxPassReport>(), Keep.Right)
-            .ToMaterialized(Sink.ForEach<OutboxPassReport>(r => self.Tell(r)), Keep.Both)
-            .Run(Context.Materializer());
-        _killSwitch = killSwitch;
-        completion.ContinueWith(t =>
+        var loop = new OutboxPartitionLoop(
+            _runtime.Processor, _control, wake, _partition, _runtime.Options.PartitionSelectLimit, _runtime.IdleSafetyPoll,
+            OutboxBatchProcessor.CompletionLinger, pause.PassAsync, () => pause.IsPaused, report => self.Tell(report));
+        _ = Task.Run(async () =>
         {
-            if (t.Exception is { } error && !token.IsCancellationRequested)
+            try
             {
-                processor.ReportStreamFailure(partition, error.GetBaseException());
+                await loop.RunAsync(stopToken, token);
             }
-            self.Tell(StreamFinished.Instance);
-        }, TaskScheduler.Default);
+            finally
+            {
+                self.Tell(StreamFinished.Instance);
+            }
+        }, CancellationToken.None);
 
         _progress.MoveTo(PartitionState.Starting);
         // Shown as paused from the moment the pause is known here; the wake brings an idle loop to its pause gate.
@@ -115,7 +79,6 @@ internal sealed class OutboxPartitionActor : ReceiveActor
     protected override void PostStop()
     {
         _runtime.Wakes.Unregister(_partition, _wake);
-        _killSwitch?.Shutdown();
         _stop.Abort();
         // A read-ahead batch nobody will process: roll it back (its rows stay in the outbox).
         _ = _control.DropReadAheadAsync();

@@ -427,6 +427,8 @@ internal sealed class OutboxBatch : IAsyncDisposable
 
     public IReadOnlyList<OutboxRow> Rows { get; }
 
+    public int Partition => _partition;
+
     /// <summary>
     /// Whether a request of this batch may still be sent: the database ends a transaction idle for longer than the
     /// fence, releasing the partition's lock to the next owner. A process paused past that point (SIGSTOP, a frozen VM)

@@ -12,7 +12,9 @@ namespace Centrifugo.Actors.Testing.Postgres;
 /// <param name="Ssl">Enable TLS with a fresh self-signed certificate for CN=localhost / IP 127.0.0.1 (needs openssl).</param>
 /// <param name="SslViaIntermediate">With <paramref name="Ssl"/>: the certificate is issued by an intermediate CA under a
 /// fresh root (<see cref="PostgresInstance.RootCertificatePem"/>) and the server sends leaf + intermediate.</param>
-internal sealed record PostgresInstanceOptions(bool Tuned = true, int MaxConnections = 200, bool Ssl = false, bool SslViaIntermediate = false)
+/// <param name="ExtraSettings">postgresql.conf lines appended last (e.g. <c>shared_preload_libraries = 'pg_stat_statements'</c>).</param>
+internal sealed record PostgresInstanceOptions(bool Tuned = true, int MaxConnections = 200, bool Ssl = false, bool SslViaIntermediate = false,
+    IReadOnlyList<string>? ExtraSettings = null)
 {
     public static PostgresInstanceOptions ForTests { get; } = new();
     public static PostgresInstanceOptions ForBenchmarks { get; } = new(Tuned: false);
@@ -230,6 +232,7 @@ internal sealed class PostgresInstance : IAsyncDisposable
             conf.AddRange(["ssl = on", "ssl_cert_file = 'server.crt'", "ssl_key_file = 'server.key'"]);
         }
 
+        conf.AddRange(options.ExtraSettings ?? []);
         await File.AppendAllLinesAsync(Path.Combine(DataDirectory, "postgresql.conf"), conf, cancellationToken);
     }
 

@@ -100,6 +100,83 @@ public sealed class OutboxWakeDuringPassTests(PostgresFixture pg) : IClassFixtur
         Assert.Equal(1, await table.CountAsync()); // left for the next wake or census
     }
 
+    [Fact]
+    public async Task A_deferred_completion_holds_the_lock_and_then_commits_with_the_next_read_in_one_round_trip()
+    {
+        var (table, store) = await SetUpAsync(rows: 2);
+        await using var _ = store;
+        var wake = new WakeSignal();
+        var client = new AcceptingClient();
+        var processor = new OutboxBatchProcessor(store, client, NullLogger.Instance);
+
+        var report = await processor.FinishSafelyAsync(await processor.ReadAsync(0, CancellationToken.None), CancellationToken.None, wake.TryConsume, deferCompletion: true);
+
+        Assert.False(report.Failed);
+        Assert.Equal(2, report.Delivered);
+        Assert.Null(report.Next);
+        var deferred = Assert.IsType<DeferredCompletion>(report.Deferred);
+        Assert.Equal(2, await table.CountAsync()); // delivered, not yet deleted
+        Assert.False(await TryLockAsync(store, 0)); // the owner still holds the partition
+
+        await table.InsertOneAsync(Row(2)); // the next row, and its wake-up
+        var read = await processor.ContinueDeferredAsync(deferred, CancellationToken.None);
+
+        var next = Assert.IsType<OutboxBatch>(read.Batch);
+        Assert.Equal(await table.IdsAsync(), next.Rows.Select(r => r.Id)); // the two delivered rows are gone, the new one read
+        Assert.Single(next.Rows);
+        Assert.False(await TryLockAsync(store, 0)); // under the lock, taken again in the same round trip
+        var second = await processor.FinishSafelyAsync(read, CancellationToken.None, wake.TryConsume);
+        Assert.Null(second.Deferred);
+        Assert.Equal(0, await table.CountAsync());
+        Assert.Equal(3, client.Delivered.Count);
+    }
+
+    [Fact]
+    public async Task A_deferred_completion_without_a_wake_commits_alone_and_releases_the_lock()
+    {
+        var (table, store) = await SetUpAsync(rows: 2);
+        await using var _ = store;
+        var processor = new OutboxBatchProcessor(store, new AcceptingClient(), NullLogger.Instance);
+
+        var report = await processor.FinishSafelyAsync(await processor.ReadAsync(0, CancellationToken.None), CancellationToken.None, deferCompletion: true);
+        Assert.Null(await processor.CompleteDeferredAsync(report.Deferred!, CancellationToken.None));
+
+        Assert.Equal(0, await table.CountAsync());
+        Assert.True(await TryLockAsync(store, 0));
+    }
+
+    [Fact]
+    public async Task Only_a_short_batch_delivered_in_full_is_deferred()
+    {
+        var (table, store) = await SetUpAsync(rows: 3);
+        await using var _ = store;
+        var wake = new WakeSignal();
+        var processor = new OutboxBatchProcessor(store, new AcceptingClient(), NullLogger.Instance);
+
+        wake.Set(); // a wake-up is pending: the commit reads on at once instead
+        var woken = await processor.FinishSafelyAsync(await processor.ReadAsync(0, CancellationToken.None), CancellationToken.None, wake.TryConsume, deferCompletion: true);
+        Assert.Null(woken.Deferred);
+        Assert.NotNull(woken.Next);
+        await woken.Next!.Batch!.DisposeAsync();
+
+        await table.InsertAsync(Enumerable.Range(3, 200).Select(Row)); // a full batch (limit 100) goes on at once
+        var full = await processor.FinishSafelyAsync(await processor.ReadAsync(0, CancellationToken.None), CancellationToken.None, deferCompletion: true);
+        Assert.Null(full.Deferred);
+        Assert.NotNull(full.Next);
+        await full.Next!.Batch!.DisposeAsync();
+        Assert.Equal(100, await table.CountAsync()); // the first 100 deleted, the next 100 read ahead under the lock
+    }
+
+    /// <summary>Whether another session can take the consumer's lock on the partition now (it releases it at once).</summary>
+    private async Task<bool> TryLockAsync(OutboxStore store, int partition)
+    {
+        await using var connection = await pg.DataSource.OpenConnectionAsync();
+        await using var command = new NpgsqlCommand("SELECT pg_try_advisory_xact_lock($1, $2)", connection);
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = store.LockKey });
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = partition });
+        return (bool)(await command.ExecuteScalarAsync())!;
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]

@@ -1,0 +1,127 @@
+using Centrifugo.Actors.Partitions;
+
+namespace Centrifugo.Actors.Outbox;
+
+/// <summary>
+/// The loop of one outbox partition (run by <see cref="OutboxPartitionActor"/> as a task): wait for the turn → read (or
+/// take the batch read ahead) → deliver + complete → report. Strictly one batch at a time: the next read starts after
+/// the previous batch committed, so a slow or stalled Centrifugo stops the reading and at most partition_select_limit
+/// rows (plus one read ahead) are in memory.
+/// </summary>
+/// <remarks>
+/// A plain task, not an Akka.Streams graph: the graph (<c>UnfoldAsync → SelectAsync(1) → Sink</c>) moved every batch
+/// through two stage hand-offs, each a message through the stream actor's mailbox, i.e. more thread-pool hops per pass,
+/// each a wait for a CPU on a busy machine (docs/design.md, "Latency"). A short batch delivered in full keeps its
+/// DELETE + COMMIT back for <paramref name="linger"/>: a wake-up in that time sends it with the next read (one round trip);
+/// otherwise, and at once when the entity stops or is paused, it is sent alone.
+/// </remarks>
+/// <param name="passPause">The operator's pause gate (<see cref="Operations.PauseGate.PassAsync"/>).</param>
+/// <param name="isPaused">Whether the partition is paused now.</param>
+/// <param name="report">Receives every pass report (status, metrics).</param>
+internal sealed class OutboxPartitionLoop(
+    OutboxBatchProcessor processor,
+    OutboxPassControl control,
+    WakeSignal wake,
+    int partition,
+    int selectLimit,
+    TimeSpan idleWait,
+    TimeSpan linger,
+    Func<Func<Task>?, CancellationToken, Task<bool>> passPause,
+    Func<bool> isPaused,
+    Action<OutboxPassReport> report)
+{
+    /// <summary>Runs until <paramref name="stopToken"/> (no further batch) or <paramref name="token"/> (abandon the batch in flight).</summary>
+    public async Task RunAsync(CancellationToken stopToken, CancellationToken token)
+    {
+        DeferredCompletion? deferred = null;
+        try
+        {
+            while (true)
+            {
+                OutboxRead? read = null;
+                if (deferred is not null)
+                {
+                    // A short batch went out in full; its DELETE + COMMIT waits briefly for the next wake-up to
+                    // travel with the next read.
+                    var pending = deferred;
+                    deferred = null;
+                    bool woken;
+                    try
+                    {
+                        woken = await wake.WaitAsync(linger, stopToken);
+                    }
+                    catch (OperationCanceledException) when (stopToken.IsCancellationRequested)
+                    {
+                        woken = false;
+                    }
+                    if (woken && !stopToken.IsCancellationRequested && !isPaused())
+                    {
+                        read = await processor.ContinueDeferredAsync(pending, token);
+                    }
+                    else
+                    {
+                        if (woken)
+                        {
+                            wake.Set(); // not consumed here: the wait below sees it
+                        }
+                        if (await processor.CompleteDeferredAsync(pending, token) is { } failed)
+                        {
+                            control.After(failed, selectLimit);
+                            report(failed);
+                        }
+                    }
+                }
+
+                if (read is null)
+                {
+                    if (!await control.WaitForTurnAsync(wake, idleWait, stopToken))
+                    {
+                        break;
+                    }
+                    // Paused (operator): no new read; a read-ahead batch is rolled back first (its rows stay).
+                    if (!await passPause(async () =>
+                        {
+                            if (control.TakeReadAhead()?.Batch is { } held)
+                            {
+                                await held.DisposeAsync();
+                            }
+                        }, stopToken))
+                    {
+                        break;
+                    }
+                    // A batch read ahead while the previous one was delivered is already locked and waiting.
+                    read = control.TakeReadAhead() ?? await processor.ReadAsync(partition, token);
+                }
+                var pass = await processor.FinishSafelyAsync(read, token, wake.TryConsume, deferCompletion: !stopToken.IsCancellationRequested);
+                deferred = pass.Deferred;
+                control.After(pass, selectLimit);
+                report(pass);
+            }
+        }
+        catch (Exception e) when (!token.IsCancellationRequested)
+        {
+            processor.ReportStreamFailure(partition, e);
+        }
+        catch (OperationCanceledException)
+        {
+            // stopping: the batch in flight was cancelled past the drain budget and rolled back
+        }
+        finally
+        {
+            if (deferred is not null)
+            {
+                // Delivered rows: delete them even when the drain budget is spent (bounded by its own timeout).
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                try
+                {
+                    await processor.CompleteDeferredAsync(deferred, token.IsCancellationRequested ? timeout.Token : token);
+                }
+                catch (OperationCanceledException)
+                {
+                    // rolled back: the rows are delivered again by the next owner (at-least-once)
+                }
+            }
+            await control.DropReadAheadAsync();
+        }
+    }
+}
