@@ -55,8 +55,28 @@ internal static class Measure
             return TimeSpan.Zero;
         }
 
-        var postmaster = int.Parse(File.ReadLines(pidFile).First(), CultureInfo.InvariantCulture);
         long ticks = 0;
+        foreach (var (pid, postmaster, fields) in PostgresProcesses(dataDirectory))
+        {
+            ticks += long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+            if (pid == postmaster)
+            {
+                // cutime + cstime: backends that already exited (reaped by the postmaster) keep counting.
+                ticks += long.Parse(fields[13], CultureInfo.InvariantCulture) + long.Parse(fields[14], CultureInfo.InvariantCulture);
+            }
+        }
+
+        return TimeSpan.FromSeconds(ticks / ClockTicksPerSecond);
+    }
+
+    /// <summary>
+    /// The PostgreSQL postmaster of <paramref name="dataDirectory"/> and its children (backends, autovacuum, WAL
+    /// writer…), each with its /proc/PID/stat fields after the command name (state ppid … utime(11) stime(12) cutime(13)
+    /// cstime(14), 0-based); processes that end while they are read are left out.
+    /// </summary>
+    public static IEnumerable<(int Pid, int Postmaster, string[] Fields)> PostgresProcesses(string dataDirectory)
+    {
+        var postmaster = int.Parse(File.ReadLines(Path.Combine(dataDirectory, "postmaster.pid")).First(), CultureInfo.InvariantCulture);
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
         {
             if (!int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
@@ -64,30 +84,23 @@ internal static class Measure
                 continue;
             }
 
+            string[] fields;
             try
             {
                 var stat = File.ReadAllText(Path.Combine(dir, "stat"));
-                // Fields after the parenthesised command name: state ppid … utime(14) stime(15) cutime(16) cstime(17).
-                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-                var ppid = int.Parse(fields[1], CultureInfo.InvariantCulture);
-                if (pid == postmaster || ppid == postmaster)
+                fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                if (pid != postmaster && int.Parse(fields[1], CultureInfo.InvariantCulture) != postmaster)
                 {
-                    ticks += long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
-                }
-
-                if (pid == postmaster)
-                {
-                    // cutime + cstime: backends that already exited (reaped by the postmaster) keep counting.
-                    ticks += long.Parse(fields[13], CultureInfo.InvariantCulture) + long.Parse(fields[14], CultureInfo.InvariantCulture);
+                    continue;
                 }
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
             {
-                // the process ended while we read it
+                continue; // the process ended while we read it
             }
-        }
 
-        return TimeSpan.FromSeconds(ticks / ClockTicksPerSecond);
+            yield return (pid, postmaster, fields);
+        }
     }
 
     /// <summary>Time this process spent compiling methods (all threads, tiered re-compilation included).</summary>

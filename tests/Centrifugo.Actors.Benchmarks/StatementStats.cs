@@ -87,24 +87,14 @@ internal sealed class StatementStats
     private static Dictionary<int, (long Ticks, long Wakes)> PostgresChildTicks(string dataDirectory)
     {
         var result = new Dictionary<int, (long Ticks, long Wakes)>();
-        var postmaster = int.Parse(File.ReadLines(Path.Combine(dataDirectory, "postmaster.pid")).First(), CultureInfo.InvariantCulture);
-        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        foreach (var (pid, _, fields) in Measure.PostgresProcesses(dataDirectory))
         {
-            if (!int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
-            {
-                continue;
-            }
             try
             {
-                var stat = File.ReadAllText(Path.Combine(dir, "stat"));
-                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-                if (pid == postmaster || int.Parse(fields[1], CultureInfo.InvariantCulture) == postmaster)
-                {
-                    var wakes = File.ReadLines(Path.Combine(dir, "status"))
-                        .FirstOrDefault(l => l.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal))?.Split(':')[1].Trim();
-                    result[pid] = (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture),
-                        wakes is null ? 0 : long.Parse(wakes, CultureInfo.InvariantCulture));
-                }
+                var wakes = File.ReadLines($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/status")
+                    .FirstOrDefault(l => l.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal))?.Split(':')[1].Trim();
+                result[pid] = (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture),
+                    wakes is null ? 0 : long.Parse(wakes, CultureInfo.InvariantCulture));
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
