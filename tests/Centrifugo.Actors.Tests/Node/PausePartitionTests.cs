@@ -68,6 +68,9 @@ public sealed class PausePartitionTests(PostgresFixture pg, ITestOutputHelper ou
         }
         await Poll.UntilAsync(() => Task.FromResult(standIn.ReceivedFor("pause:0").Count >= PerPartition && standIn.ReceivedFor("pause:2").Count >= PerPartition),
             "partitions 0 and 2 delivered", TimeSpan.FromSeconds(30));
+        // Delivered is not yet deleted: a short batch's DELETE + COMMIT may wait up to 25 ms for the next wake-up.
+        await Poll.UntilAsync(async () => await table.CountAsync(0) == 0 && await table.CountAsync(2) == 0,
+            "partitions 0 and 2 completed", TimeSpan.FromSeconds(30));
         Assert.Equal(PerPartition, await table.CountAsync(1));
         Assert.Empty(standIn.ReceivedFor("pause:1"));
 
