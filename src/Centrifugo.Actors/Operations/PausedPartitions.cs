@@ -83,21 +83,41 @@ internal sealed class PausedPartitions
         }
     }
 
-    /// <summary>Adds (pause) or removes (resume) an id with WriteMajority. Null when a majority confirmed it, else why not.</summary>
+    /// <summary>
+    /// Adds (pause) or removes (resume) an id with WriteMajority. Null when a majority confirmed it, else why not.
+    /// A write that times out while the membership changed (a node left, was removed or joined during it: the replicator
+    /// waits for the acknowledgements of the members it started with, a departed one's never comes; seen in
+    /// PauseHandOffTests when a resume came 30 ms before a SIGTERMed node's removal) is sent once more to the members as
+    /// they are now; a timeout with an unchanged membership (a member unreachable) is reported at once.
+    /// </summary>
     public static async Task<string?> UpdateAsync(ActorSystem system, string entityId, bool pause, CancellationToken cancellationToken)
     {
         var replicator = DistributedData.Get(system).Replicator;
-        var self = Cluster.Get(system).SelfUniqueAddress;
-        var response = await replicator.Ask<IUpdateResponse>(
-            Dsl.Update(Key, ORSet<string>.Empty, new WriteMajority(ConsistencyTimeout),
-                set => pause ? set.Add(self, entityId) : set.Remove(self, entityId)),
-            ConsistencyTimeout + TimeSpan.FromSeconds(1), cancellationToken);
-        return response switch
+        var cluster = Cluster.Get(system);
+        var self = cluster.SelfUniqueAddress;
+        for (var attempt = 1; ; attempt++)
         {
-            UpdateSuccess => null,
-            UpdateTimeout => "applied on this node but not confirmed by a majority of the members in time; it spreads by gossip",
-            _ => $"not applied: {response}",
-        };
+            var membersBefore = Members(cluster);
+            var response = await replicator.Ask<IUpdateResponse>(
+                Dsl.Update(Key, ORSet<string>.Empty, new WriteMajority(ConsistencyTimeout),
+                    set => pause ? set.Add(self, entityId) : set.Remove(self, entityId)),
+                ConsistencyTimeout + TimeSpan.FromSeconds(1), cancellationToken);
+            switch (response)
+            {
+                case UpdateSuccess:
+                    return null;
+                case UpdateTimeout when attempt == 1 && !Members(cluster).SetEquals(membersBefore):
+                    continue;
+                case UpdateTimeout:
+                    return "applied on this node but not confirmed by a majority of the members in time; it spreads by gossip";
+                default:
+                    return $"not applied: {response}";
+            }
+        }
+
+        // Every member with its status: a node that is Exiting counts for the replicator until it is removed.
+        static HashSet<(UniqueAddress, MemberStatus)> Members(Cluster cluster) =>
+            cluster.State.Members.Select(m => (m.UniqueAddress, m.Status)).ToHashSet();
     }
 
     /// <summary>
