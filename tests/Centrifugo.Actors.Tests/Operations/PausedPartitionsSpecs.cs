@@ -78,16 +78,23 @@ public sealed class PausedPartitionsSpecs : IAsyncLifetime
         Assert.True(paused.IsPaused(Id));
     }
 
+    /// <summary>Two members; the second's replicator is stopped, so it never acknowledges a write.</summary>
+    private async Task<(ActorSystem A, ActorSystem B)> StartPairWithSilentSecondAsync()
+    {
+        var a = await StartMemberAsync(seed: null, handOverOnLeave: false);
+        var b = await StartMemberAsync(Akka.Cluster.Cluster.Get(a).SelfAddress, handOverOnLeave: false);
+        await Poll.UntilAsync(async () => await ReplicasAsync(a) == 2, "a's replicator counts b", TimeSpan.FromSeconds(20));
+        b.Stop(DistributedData.Get(b).Replicator);
+        return (a, b);
+    }
+
     [Fact]
     public async Task A_majority_write_that_times_out_while_a_member_leaves_is_written_again_to_the_members_left()
     {
         // Seen in CI (PauseHandOffTests): a resume's majority write started 28 ms before a SIGTERMed node's removal and
         // waited for that node's acknowledgement, which never came; the operator got 503. Here the leaving member's
         // replicator is stopped first, so its acknowledgement never comes, and it leaves while the write is in flight.
-        var a = await StartMemberAsync(seed: null, handOverOnLeave: false);
-        var b = await StartMemberAsync(Akka.Cluster.Cluster.Get(a).SelfAddress, handOverOnLeave: false);
-        await Poll.UntilAsync(async () => await ReplicasAsync(a) == 2, "a's replicator counts b", TimeSpan.FromSeconds(20));
-        b.Stop(DistributedData.Get(b).Replicator);
+        var (a, b) = await StartPairWithSilentSecondAsync();
 
         var update = PausedPartitions.UpdateAsync(a, Id, pause: true, CancellationToken.None);
         Akka.Cluster.Cluster.Get(b).Leave(Akka.Cluster.Cluster.Get(b).SelfAddress);
@@ -100,10 +107,7 @@ public sealed class PausedPartitionsSpecs : IAsyncLifetime
     [Fact]
     public async Task A_majority_write_that_times_out_with_an_unchanged_membership_is_reported_at_once()
     {
-        var a = await StartMemberAsync(seed: null, handOverOnLeave: false);
-        var b = await StartMemberAsync(Akka.Cluster.Cluster.Get(a).SelfAddress, handOverOnLeave: false);
-        await Poll.UntilAsync(async () => await ReplicasAsync(a) == 2, "a's replicator counts b", TimeSpan.FromSeconds(20));
-        b.Stop(DistributedData.Get(b).Replicator);
+        var (a, _) = await StartPairWithSilentSecondAsync();
 
         var answer = await PausedPartitions.UpdateAsync(a, Id, pause: true, CancellationToken.None);
 
