@@ -99,6 +99,9 @@ internal sealed partial class OutboxSql
     public string CreateDeadLetterTable { get; }
     public string AddDeadLetterColumns { get; }
 
+    /// <summary>A statement that only proves the session (and the locks of its transaction) still alive.</summary>
+    public const string StillHeld = "SELECT 1";
+
     public const string Commit = "COMMIT";
     public const string Rollback = "ROLLBACK";
 

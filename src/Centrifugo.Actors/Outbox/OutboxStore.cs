@@ -240,6 +240,7 @@ internal sealed partial class OutboxStore : IAsyncDisposable
         {
             var rows = new List<OutboxRow>();
             var locked = true;
+            var sentAt = System.Diagnostics.Stopwatch.GetTimestamp();
             await using (var batch = new NpgsqlBatch(connection))
             {
                 batch.BatchCommands.Add(new NpgsqlBatchCommand(_sql.Begin));
@@ -272,8 +273,9 @@ internal sealed partial class OutboxStore : IAsyncDisposable
                 return null; // the finally block rolls back and releases the connection
             }
 
+            var lockedSince = await LockedSinceAsync(connection, sentAt, cancellationToken);
             handedOver = true;
-            return new OutboxBatch(this, connection, partition, rows);
+            return new OutboxBatch(this, connection, partition, rows, lockedSince);
         }
         finally
         {
@@ -284,6 +286,29 @@ internal sealed partial class OutboxStore : IAsyncDisposable
                 await connection.DisposeAsync();
             }
         }
+    }
+
+    /// <summary>
+    /// The start of a batch's send window (<see cref="OutboxBatch.MaySend"/>): when the round trip that took the
+    /// partition's lock was sent, as a Stopwatch timestamp. The database's idle-in-transaction clock starts when it
+    /// finishes that round trip, which is after it was sent but may be long before this process reads the answer: a
+    /// process frozen (SIGSTOP, a stalled VM) while the answer sat in its socket would otherwise count its window from
+    /// the thaw and send rows whose lock the database had already taken back. When the round trip took longer than a
+    /// quarter of the window (a lock wait: a hand-off, a second owner), one more statement on the connection proves the
+    /// session, and so the lock, still alive and restarts the window from its own sending.
+    /// </summary>
+    /// <exception cref="NpgsqlException">The session is gone (the database ended it after the fence): the lock is lost.</exception>
+    internal async Task<long> LockedSinceAsync(NpgsqlConnection connection, long sentAt, CancellationToken cancellationToken)
+    {
+        if (System.Diagnostics.Stopwatch.GetElapsedTime(sentAt) <= Fence.SendWindow / 4)
+        {
+            return sentAt;
+        }
+
+        var touchedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+        await using var command = new NpgsqlCommand(OutboxSql.StillHeld, connection);
+        await command.ExecuteScalarAsync(cancellationToken);
+        return touchedAt;
     }
 
     internal OutboxSql SqlStatements => _sql;
@@ -411,7 +436,8 @@ internal sealed class OutboxBatch : IAsyncDisposable
     private readonly int _partition;
     private bool _finished;
 
-    internal OutboxBatch(OutboxStore store, NpgsqlConnection connection, int partition, IReadOnlyList<OutboxRow> rows)
+    /// <param name="lockedSince">See <see cref="OutboxStore.LockedSinceAsync"/>.</param>
+    internal OutboxBatch(OutboxStore store, NpgsqlConnection connection, int partition, IReadOnlyList<OutboxRow> rows, long lockedSince)
     {
         _store = store;
         _connection = connection;
@@ -420,10 +446,10 @@ internal sealed class OutboxBatch : IAsyncDisposable
         _logger = store.Logger;
         _partition = partition;
         Rows = rows;
-        _readAt = System.Diagnostics.Stopwatch.GetTimestamp();
+        _lockedSince = lockedSince;
     }
 
-    private readonly long _readAt;
+    private readonly long _lockedSince;
 
     public IReadOnlyList<OutboxRow> Rows { get; }
 
@@ -433,8 +459,10 @@ internal sealed class OutboxBatch : IAsyncDisposable
     /// Whether a request of this batch may still be sent: the database ends a transaction idle for longer than the
     /// fence, releasing the partition's lock to the next owner. A process paused past that point (SIGSTOP, a frozen VM)
     /// must not then send rows the next owner may already have delivered, followed by newer ones; it reads them again.
+    /// The window counts from the sending of the round trip that took the lock (<see cref="OutboxStore.LockedSinceAsync"/>),
+    /// never from when its answer was read.
     /// </summary>
-    public bool MaySend() => System.Diagnostics.Stopwatch.GetElapsedTime(_readAt) < _store.Fence.SendWindow;
+    public bool MaySend() => System.Diagnostics.Stopwatch.GetElapsedTime(_lockedSince) < _store.Fence.SendWindow;
 
     /// <summary>
     /// Reads the rows after <paramref name="lastId"/> in this transaction (still under the partition lock), while
@@ -490,6 +518,7 @@ internal sealed class OutboxBatch : IAsyncDisposable
         bool locked;
         long? headId = null;
         List<OutboxRow>? headRows = null;
+        var sentAt = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
             await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
@@ -535,16 +564,30 @@ internal sealed class OutboxBatch : IAsyncDisposable
             return null;
         }
 
-        if (next is null)
+        try
         {
-            return new OutboxBatch(_store, _connection, _partition, headRows!);
+            var lockedSince = await _store.LockedSinceAsync(_connection, sentAt, cancellationToken);
+            if (next is null)
+            {
+                return new OutboxBatch(_store, _connection, _partition, headRows!, lockedSince);
+            }
+            if (next.Count > 0 && headId != next[0].Id)
+            {
+                OutboxStore.LogReadAheadStale(_logger, _consumer, _partition, next[0].Id, headId ?? -1);
+                next = await ReadHeadAsync(cancellationToken);
+            }
+            return new OutboxBatch(_store, _connection, _partition, next, lockedSince);
         }
-        if (next.Count > 0 && headId != next[0].Id)
+        catch (Exception e)
         {
-            OutboxStore.LogReadAheadStale(_logger, _consumer, _partition, next[0].Id, headId ?? -1);
-            next = await ReadHeadAsync(cancellationToken);
+            await OutboxStore.RollbackQuietlyAsync(_connection, _logger, _consumer);
+            await _connection.DisposeAsync();
+            if (e is NpgsqlException npgsql)
+            {
+                throw new OutboxContinuationFailedException(npgsql);
+            }
+            throw;
         }
-        return new OutboxBatch(_store, _connection, _partition, next);
     }
 
     /// <summary>True when none of <paramref name="ids"/> is in the outbox any more; false when some are, or the check fails.</summary>
@@ -565,22 +608,13 @@ internal sealed class OutboxBatch : IAsyncDisposable
     /// <summary>The partition's first rows, in this transaction (the lock is held).</summary>
     private async Task<IReadOnlyList<OutboxRow>> ReadHeadAsync(CancellationToken cancellationToken)
     {
-        try
-        {
-            await using var command = new NpgsqlCommand(_sql.Select, _connection);
-            command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _partition });
-            command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _store.Options.PartitionSelectLimit });
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-            var rows = new List<OutboxRow>();
-            await OutboxStore.ReadRowsAsync(reader, _partition, rows, cancellationToken);
-            return rows;
-        }
-        catch
-        {
-            await OutboxStore.RollbackQuietlyAsync(_connection, _logger, _consumer);
-            await _connection.DisposeAsync();
-            throw;
-        }
+        await using var command = new NpgsqlCommand(_sql.Select, _connection);
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _partition });
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _store.Options.PartitionSelectLimit });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var rows = new List<OutboxRow>();
+        await OutboxStore.ReadRowsAsync(reader, _partition, rows, cancellationToken);
+        return rows;
     }
 
     /// <summary>
@@ -681,7 +715,8 @@ internal sealed record TransactionFence(TimeSpan IdleTimeout, TimeSpan SendWindo
 
 /// <summary>
 /// A batch's completion (dead letters inserted, rows deleted) was committed, but continuing on the same connection (re-taking
-/// the partition lock for the rows read ahead) failed: the caller counts the batch as done and reads again.
+/// the partition lock for the rows read ahead, or confirming it after a long wait) failed: the caller counts the batch as
+/// done and reads again.
 /// </summary>
-internal sealed class OutboxContinuationFailedException(PostgresException inner)
-    : Exception("the batch was committed; re-taking the partition lock afterwards failed: " + inner.MessageText, inner);
+internal sealed class OutboxContinuationFailedException(NpgsqlException inner)
+    : Exception("the batch was committed; re-taking the partition lock afterwards failed: " + (inner is PostgresException p ? p.MessageText : inner.Message), inner);

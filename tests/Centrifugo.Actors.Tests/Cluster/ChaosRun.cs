@@ -160,11 +160,9 @@ internal static class ChaosRun
 
             if (!r.LastApplicationInOrder)
             {
-                // Counted and printed, not failed on (yet): the kill/SIGTERM/SIGSTOP sequence with error 100 on 1 command
-                // in 60 still produced, in 1 of 9 runs, one partition where 9 commands were applied again after newer
-                // ones, not yet explained (issue 7 note). The strict order checks of the two-node, two-deployment,
-                // crash and shutdown tests do fail on it.
-                output.WriteLine($"  LAST-APPLICATION REORDERING {r.Stream}: {r.LastApplicationReorderings} commands whose last application came after a later command's; around it (seq@ms): {r.ReorderingContext}");
+                // The last such case (1 run in ~10: a block of commands re-applied ~10 s late after the SIGSTOP) was a
+                // frozen node counting its send window from the thaw instead of from its read (FrozenOwnerTests).
+                failures.Add($"{r.Stream}: {r.LastApplicationReorderings} commands whose last application came after a later command's; around it (seq@ms): {r.ReorderingContext}");
             }
 
             if (r.Unexpected > 0)

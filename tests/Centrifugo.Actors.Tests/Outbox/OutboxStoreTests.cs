@@ -155,6 +155,29 @@ public sealed class OutboxStoreTests(PostgresFixture pg) : IClassFixture<Postgre
     }
 
     [Fact]
+    public async Task A_read_that_waited_for_the_lock_longer_than_the_send_window_confirms_the_lock_and_may_send()
+    {
+        // The send window counts from the sending of the read, so a long lock wait (a hand-off from a frozen owner, a
+        // second deployment) would leave nothing of it; one more statement proves the lock held and restarts it.
+        var table = await TableAsync();
+        await table.InsertAsync(Rows(2, 4));
+        var consumer = PostgresFixture.UniqueName("c");
+        var fence = new TransactionFence(TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(1));
+        var storeA = await StoreAsync(Options(table.Name, limit: 2), consumer, fence: fence);
+        var storeB = await StoreAsync(Options(table.Name, limit: 2), consumer, fence: fence);
+
+        var first = await storeA.BeginBatchAsync(2, CancellationToken.None);
+        var second = storeB.BeginBatchAsync(2, CancellationToken.None);
+        await Poll.UntilAsync(async () => await WaitingAdvisoryLocksAsync(storeA.LockKey) == 1, "second batch waits on the advisory lock");
+        await Task.Delay(TimeSpan.FromSeconds(1.5)); // the wait itself is what is tested: it must outlast the 1 s window
+        await first!.CompleteAsync(first.Rows.Select(r => r.Id).ToArray(), [], CancellationToken.None);
+        await using var secondBatch = await second.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal(2, secondBatch!.Rows.Count);
+        Assert.True(secondBatch.MaySend());
+    }
+
+    [Fact]
     public async Task Try_lock_returns_null_while_another_batch_holds_the_partition()
     {
         var table = await TableAsync();
