@@ -700,11 +700,15 @@ internal sealed record TransactionFence(TimeSpan IdleTimeout, TimeSpan SendWindo
 {
     public static TransactionFence Default { get; } = new(TimeSpan.FromSeconds(15), TimeSpan.FromSeconds(8));
 
-    /// <summary>Idle timeout = requests per batch × api.timeout + 5 s; each request must start with at least one api.timeout + 2 s left.</summary>
+    /// <summary>
+    /// Idle timeout = requests per batch × api.timeout + 4 s; each request must start with at least one api.timeout + 2 s
+    /// left, which leaves the first request 2 s from the sending of the read that took the lock. The idle timeout is also
+    /// how long a frozen owner's partitions wait for its lock: 9 s at the defaults (api.timeout 5 s, one request).
+    /// </summary>
     public static TransactionFence For(TimeSpan apiTimeout, int maxBatchSize, int selectLimit)
     {
         var requests = (selectLimit + Math.Max(1, maxBatchSize) - 1) / Math.Max(1, maxBatchSize);
-        var idle = apiTimeout * requests + TimeSpan.FromSeconds(5);
+        var idle = apiTimeout * requests + TimeSpan.FromSeconds(4);
         if (idle > TimeSpan.FromMinutes(10))
         {
             idle = TimeSpan.FromMinutes(10);

@@ -470,7 +470,7 @@ public sealed class OutboxStoreTests(PostgresFixture pg) : IClassFixture<Postgre
     public void The_fence_leaves_every_request_of_a_batch_a_whole_api_timeout()
     {
         var fence = TransactionFence.For(TimeSpan.FromSeconds(5), maxBatchSize: 100, selectLimit: 1000);
-        Assert.Equal(TimeSpan.FromSeconds(55), fence.IdleTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(54), fence.IdleTimeout);
         // The 10th request starts at most 45 s after the read and may take 5 s: inside the window, before the timeout.
         Assert.True(TimeSpan.FromSeconds(45) < fence.SendWindow && fence.SendWindow + TimeSpan.FromSeconds(5) < fence.IdleTimeout);
     }

@@ -27,7 +27,7 @@ public sealed class FrozenOwnerTests(PostgresFixture pg, ITestOutputHelper outpu
     {
         // The read that takes the lock waits in PostgreSQL (this test holds the lock); the node freezes; the lock is
         // released, so the database grants it to the frozen node and sends it the rows, which sit unread in its socket.
-        // The fence (api.timeout 1 s, one request per batch: idle 6 s) then ends the frozen node's session, another
+        // The fence (api.timeout 1 s, one request per batch: idle 5 s) then ends the frozen node's session, another
         // owner delivers those rows and newer ones, and the node thaws with the old rows in hand. The send window must
         // count from before that read was sent, not from when the thawed node got round to reading the answer.
         var table = await OutboxTestTable.CreateAsync(pg.DataSource, PostgresFixture.UniqueName("outbox"));
