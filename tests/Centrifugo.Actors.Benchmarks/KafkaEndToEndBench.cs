@@ -319,7 +319,7 @@ internal static class KafkaEndToEndBench
                 var commands = new List<Centrifugo.Actors.Delivery.ApiCommand>(variant.MaxBatchSize);
                 for (var i = sent; i < Math.Min(perPartition, sent + variant.MaxBatchSize); i++)
                 {
-                    commands.Add(Centrifugo.Actors.Delivery.CommandDecoder.Decode(null, envelopes[i - sent]).Command!);
+                    commands.Add(Centrifugo.Actors.Delivery.CommandDecoder.Decode(null, envelopes[i - sent]).Command!.Value);
                 }
 
                 var result = await client.DeliverAsync(commands, cancellationToken);
@@ -341,7 +341,7 @@ internal static class KafkaEndToEndBench
     private static async Task StandInOnlyAsync(CentrifugoStandIn standIn, int partitions, int messages, KafkaVariant variant, CancellationToken cancellationToken)
     {
         var commands = Enumerable.Range(0, variant.MaxBatchSize)
-            .Select(i => Centrifugo.Actors.Delivery.CommandDecoder.Decode(null, Envelope(i)).Command!).ToArray();
+            .Select(i => Centrifugo.Actors.Delivery.CommandDecoder.Decode(null, Envelope(i)).Command!.Value).ToArray();
         var (buffer, length) = Centrifugo.Actors.Delivery.CentrifugoClient.BuildBatchBody(commands, 0, commands.Length);
         var body = buffer.AsSpan(0, length).ToArray();
         using var http = new HttpClient();

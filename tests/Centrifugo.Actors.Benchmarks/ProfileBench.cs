@@ -93,7 +93,7 @@ internal static class ProfileBench
     {
         using var client = new CentrifugoClient(new Configuration.ApiOptions { Url = standIn.Url, Key = standIn.ApiKey }, NullLogger<CentrifugoClient>.Instance);
         var commands = BenchEnvironment.PublishRows(100, 1)
-            .Select(r => CommandDecoder.Decode(r.Method, System.Text.Encoding.UTF8.GetBytes(r.Payload)).Command!)
+            .Select(r => CommandDecoder.Decode(r.Method, System.Text.Encoding.UTF8.GetBytes(r.Payload)).Command!.Value)
             .ToArray();
         const int BatchesPerConnection = 1000;
         var cpu0 = ProcessCpu();

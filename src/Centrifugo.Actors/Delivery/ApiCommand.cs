@@ -1,7 +1,7 @@
 namespace Centrifugo.Actors.Delivery;
 
 /// <summary>One server-API command ready to send: a state-changing method and its request JSON object (UTF-8).</summary>
-internal sealed record ApiCommand(string Method, ReadOnlyMemory<byte> Request)
+internal readonly record struct ApiCommand(string Method, ReadOnlyMemory<byte> Request)
 {
     /// <summary>
     /// An <c>idempotency_key</c> to add to <see cref="Request"/> when it is written (derive_idempotency_key), without

@@ -23,13 +23,13 @@ public sealed class CentrifugoClientBatchBodyTests
     public void The_batch_body_embeds_each_request_byte_for_byte_unicode_and_escapes_included()
     {
         // Envelope with an object payload: its bytes as they are in the record (whitespace, escapes, raw UTF-8).
-        var envelope = CommandDecoder.Decode(null, Utf8("""{"method":"publish","payload":{"channel":"ch","data":{"t":"héllo \"q\" \u2603 ☃ \\ \/"}} }""")).Command!;
+        var envelope = CommandDecoder.Decode(null, Utf8("""{"method":"publish","payload":{"channel":"ch","data":{"t":"héllo \"q\" \u2603 ☃ \\ \/"}} }""")).Command!.Value;
         // Method header: the value is the request verbatim.
-        var header = CommandDecoder.DecodeWithMethodHeader("broadcast"u8, Utf8("""{"channels":["a","b"],"data":{"emoji":"😀","esc":"\ud83d\ude00"}}""")).Command!;
+        var header = CommandDecoder.DecodeWithMethodHeader("broadcast"u8, Utf8("""{"channels":["a","b"],"data":{"emoji":"😀","esc":"\ud83d\ude00"}}""")).Command!.Value;
         // A JSON-string payload (Debezium): unescaped once, then embedded.
-        var debezium = CommandDecoder.Decode(null, Utf8("""{"method":"disconnect","payload":"{\"user\":\"ü\\u00fc\"}"}""")).Command!;
+        var debezium = CommandDecoder.Decode(null, Utf8("""{"method":"disconnect","payload":"{\"user\":\"ü\\u00fc\"}"}""")).Command!.Value;
         // A derived idempotency key is added as the request's last member.
-        var keyed = CommandDecoder.Decode("publish", Utf8("""{"channel":"k","data":{}}""")).Command! with { DerivedIdempotencyKey = "ca:c:t:0:7" };
+        var keyed = CommandDecoder.Decode("publish", Utf8("""{"channel":"k","data":{}}""")).Command!.Value with { DerivedIdempotencyKey = "ca:c:t:0:7" };
 
         var body = Body(envelope, header, debezium, keyed);
 
@@ -55,15 +55,15 @@ public sealed class CentrifugoClientBatchBodyTests
     {
         var body = Utf8("""{"channel":"a"}""");
         var result = CommandDecoder.DecodeWithMethodHeader(Encoding.UTF8.GetBytes(method), body);
-        Assert.Same(CommandDecoder.Canonical(method), result.Command!.Method);
-        Assert.True(result.Command.Request.Span == body.Span, "the request must point into the value, not be a copy");
+        Assert.Same(CommandDecoder.Canonical(method), result.Command!.Value.Method);
+        Assert.True(result.Command!.Value.Request.Span == body.Span, "the request must point into the value, not be a copy");
     }
 
     [Fact]
     public void A_method_header_that_is_empty_refused_or_not_utf8_behaves_as_its_text_did()
     {
         var envelope = Utf8("""{"method":"refresh","payload":{"user":"u"}}""");
-        Assert.Equal("refresh", CommandDecoder.DecodeWithMethodHeader([], envelope).Command!.Method);
+        Assert.Equal("refresh", CommandDecoder.DecodeWithMethodHeader([], envelope).Command!.Value.Method);
         Assert.Equal("unsupported method \"Publish\" (read-only or unknown)", CommandDecoder.DecodeWithMethodHeader("Publish"u8, Utf8("{}")).RejectReason);
         Assert.Equal(CommandDecoder.Decode(Encoding.UTF8.GetString([0xff, 0x70]), Utf8("{}")).RejectReason,
             CommandDecoder.DecodeWithMethodHeader([0xff, 0x70], Utf8("{}")).RejectReason);
@@ -72,8 +72,8 @@ public sealed class CentrifugoClientBatchBodyTests
     [Fact]
     public void An_envelope_method_is_matched_on_its_bytes_and_an_escaped_one_still_reads()
     {
-        Assert.Same(ApiMethods.Publish, CommandDecoder.Decode(null, Utf8("""{"method":"publish","payload":{}}""")).Command!.Method);
-        Assert.Same(ApiMethods.Publish, CommandDecoder.Decode(null, Utf8("""{"method":"\u0070ublish","payload":{}}""")).Command!.Method);
+        Assert.Same(ApiMethods.Publish, CommandDecoder.Decode(null, Utf8("""{"method":"publish","payload":{}}""")).Command!.Value.Method);
+        Assert.Same(ApiMethods.Publish, CommandDecoder.Decode(null, Utf8("""{"method":"\u0070ublish","payload":{}}""")).Command!.Value.Method);
         Assert.Equal("unsupported method \"presence\" (read-only or unknown)", CommandDecoder.Decode(null, Utf8("""{"method":"presence","payload":{}}""")).RejectReason);
         Assert.Equal("malformed envelope: \"method\" is missing or empty", CommandDecoder.Decode(null, Utf8("""{"method":"","payload":{}}""")).RejectReason);
     }

@@ -25,8 +25,8 @@ public sealed class CommandDecoderTests
         var body = Utf8("""  {"channel":"a", "data":{"x":[1,2]}} """);
         var result = CommandDecoder.Decode(method, body);
         Assert.Null(result.RejectReason);
-        Assert.Equal(method, result.Command!.Method);
-        Assert.True(result.Command.Request.Span == body.Span, "the request must point into the body, not be a copy");
+        Assert.Equal(method, result.Command!.Value.Method);
+        Assert.True(result.Command!.Value.Request.Span == body.Span, "the request must point into the body, not be a copy");
     }
 
     [Theory]
@@ -61,8 +61,8 @@ public sealed class CommandDecoderTests
     public void Envelope_with_object_payload_yields_the_payload_slice()
     {
         var result = CommandDecoder.Decode(null, Utf8("""{"method":"publish","payload":{"channel":"c","data":{"k":"v"}}}"""));
-        Assert.Equal("publish", result.Command!.Method);
-        Assert.Equal("""{"channel":"c","data":{"k":"v"}}""", Text(result.Command));
+        Assert.Equal("publish", result.Command!.Value.Method);
+        Assert.Equal("""{"channel":"c","data":{"k":"v"}}""", Text(result.Command!.Value));
     }
 
     [Fact]
@@ -71,15 +71,15 @@ public sealed class CommandDecoderTests
         var inner = """{"channel":"c","data":{"text":"é \"q\""}}""";
         var body = JsonSerializer.Serialize(new { method = "broadcast", payload = inner });
         var result = CommandDecoder.Decode("", Utf8(body));
-        Assert.Equal("broadcast", result.Command!.Method);
-        Assert.Equal(inner, Text(result.Command));
+        Assert.Equal("broadcast", result.Command!.Value.Method);
+        Assert.Equal(inner, Text(result.Command!.Value));
     }
 
     [Fact]
     public void Envelope_field_names_match_case_insensitively_like_go()
     {
         var result = CommandDecoder.Decode(null, Utf8("""{"Method":"refresh","PAYLOAD":{"user":"u"},"extra":[1]}"""));
-        Assert.Equal("refresh", result.Command!.Method);
+        Assert.Equal("refresh", result.Command!.Value.Method);
     }
 
     [Theory]
@@ -113,7 +113,7 @@ public sealed class PublicationDecoderTests
         headers.Select(h => KeyValuePair.Create(h.Key, Encoding.UTF8.GetBytes(h.Value))).ToList();
 
     private static JsonElement Request(DecodeResult result) =>
-        JsonDocument.Parse(result.Command!.Request).RootElement;
+        JsonDocument.Parse(result.Command!.Value.Request).RootElement;
 
     [Fact]
     public void One_channel_becomes_a_publish_with_the_value_as_raw_data_and_all_metadata()
@@ -125,7 +125,7 @@ public sealed class PublicationDecoderTests
                 ("centrifugo-tag-b", "2"), ("other", "x")),
             Options);
 
-        Assert.Equal("publish", result.Command!.Method);
+        Assert.Equal("publish", result.Command!.Value.Method);
         var json = Request(result);
         Assert.Equal("news", json.GetProperty("channel").GetString());
         Assert.Equal(1, json.GetProperty("data").GetProperty("n").GetInt32());
@@ -142,7 +142,7 @@ public sealed class PublicationDecoderTests
     public void Several_channels_become_a_broadcast_split_on_commas_without_trimming()
     {
         var result = PublicationDecoder.Decode(Encoding.UTF8.GetBytes("1"), Headers(("centrifugo-channels", "a, b,,c")), Options);
-        Assert.Equal("broadcast", result.Command!.Method);
+        Assert.Equal("broadcast", result.Command!.Value.Method);
         var json = Request(result);
         Assert.Equal(["a", " b", "", "c"], json.GetProperty("channels").EnumerateArray().Select(e => e.GetString()!));
         Assert.False(json.TryGetProperty("delta", out _));

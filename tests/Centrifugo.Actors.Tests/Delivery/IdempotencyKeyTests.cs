@@ -55,8 +55,8 @@ public sealed class IdempotencyKeyTests
     public void A_derived_key_is_added_as_the_last_member_without_reserialising(string request, string expected)
     {
         var decoded = Attach(ApiMethods.Publish, request);
-        Assert.Equal("ca:k", decoded.Command!.DerivedIdempotencyKey);
-        var written = Written(decoded.Command);
+        Assert.Equal("ca:k", decoded.Command!.Value.DerivedIdempotencyKey);
+        var written = Written(decoded.Command!.Value);
         Assert.Equal(expected, written);
         using var doc = JsonDocument.Parse(written);
         Assert.True(CommandDecoder.IsSingleObject(Encoding.UTF8.GetBytes(written), out _));
@@ -71,8 +71,8 @@ public sealed class IdempotencyKeyTests
     public void A_command_with_its_own_key_is_left_untouched(string request)
     {
         var decoded = Attach(ApiMethods.Publish, request);
-        Assert.Null(decoded.Command!.DerivedIdempotencyKey);
-        Assert.Equal(request, Written(decoded.Command));
+        Assert.Null(decoded.Command!.Value.DerivedIdempotencyKey);
+        Assert.Equal(request, Written(decoded.Command!.Value));
     }
 
     [Fact]
@@ -85,11 +85,11 @@ public sealed class IdempotencyKeyTests
         var withHeader = IdempotencyKeys.Attach(
             PublicationDecoder.Decode("1"u8.ToArray(), Headers(("centrifugo-channels", "a,b"), ("centrifugo-idempotency-key", "k1")), options),
             () => "ca:derived");
-        Assert.Null(withHeader.Command!.DerivedIdempotencyKey);
+        Assert.Null(withHeader.Command!.Value.DerivedIdempotencyKey);
 
         var without = IdempotencyKeys.Attach(
             PublicationDecoder.Decode("1"u8.ToArray(), Headers(("centrifugo-channels", "a")), options), () => "ca:derived");
-        using var json = JsonDocument.Parse(Written(without.Command!));
+        using var json = JsonDocument.Parse(Written(without.Command!.Value));
         Assert.Equal("ca:derived", json.RootElement.GetProperty("idempotency_key").GetString());
         Assert.Equal("a", json.RootElement.GetProperty("channel").GetString());
     }
@@ -97,10 +97,10 @@ public sealed class IdempotencyKeyTests
     [Fact]
     public void Only_publish_and_broadcast_get_a_key()
     {
-        Assert.NotNull(Attach(ApiMethods.Broadcast, """{"channels":["a","b"],"data":1}""").Command!.DerivedIdempotencyKey);
+        Assert.NotNull(Attach(ApiMethods.Broadcast, """{"channels":["a","b"],"data":1}""").Command!.Value.DerivedIdempotencyKey);
         foreach (var method in new[] { ApiMethods.Subscribe, ApiMethods.Unsubscribe, ApiMethods.Disconnect, ApiMethods.Refresh, ApiMethods.HistoryRemove })
         {
-            Assert.Null(Attach(method, """{"channel":"c","user":"u"}""").Command!.DerivedIdempotencyKey);
+            Assert.Null(Attach(method, """{"channel":"c","user":"u"}""").Command!.Value.DerivedIdempotencyKey);
         }
 
         var rejected = IdempotencyKeys.Attach(DecodeResult.Reject("bad"), () => throw new InvalidOperationException("not derived for a rejection"));

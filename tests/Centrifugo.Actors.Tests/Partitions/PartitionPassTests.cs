@@ -21,7 +21,7 @@ public sealed class PartitionPassTests
         DecodeResult[] items = [Cmd(0), Bad("malformed"), Cmd(2), Cmd(3), Bad("unsupported"), Cmd(5)];
         var plan = PartitionPass.Plan(items);
         Assert.Equal([0, 2, 3, 5], plan.CommandItems);
-        Assert.Equal(items.Where(i => i.Command is not null).Select(i => i.Command), plan.Commands);
+        Assert.Equal(items.Where(i => i.Command is not null).Select(i => i.Command!.Value), plan.Commands);
 
         var resumed = PartitionPass.Plan(items, start: 2, finished: [true, true, false, true, false, false]);
         Assert.Equal(2, resumed.Start);

@@ -47,7 +47,7 @@ public sealed class DecoderBadInputTests
         var body = """{"method":"publish","payload":{"channel":"c","data":{"t":"\ud800"}}}""";
         var result = CommandDecoder.Decode("", Encoding.UTF8.GetBytes(body));
         Assert.NotNull(result.Command);
-        Assert.Equal("""{"channel":"c","data":{"t":"\ud800"}}""", Encoding.UTF8.GetString(result.Command.Request.Span));
+        Assert.Equal("""{"channel":"c","data":{"t":"\ud800"}}""", Encoding.UTF8.GetString(result.Command!.Value.Request.Span));
     }
 
     [Fact]
