@@ -85,7 +85,7 @@ internal sealed partial class CentrifugoClient : ICentrifugoClient, IDisposable
             if (mayStart is not null && !mayStart())
             {
                 return new DeliveryResult(completed, new DeliveryFailure(FailureKind.Temporary,
-                    "the batch was read too long ago (was the process paused?): its transaction may have been ended by the database, so it is read again instead of sent"));
+                    "not sent: this owner's fence ran out before the request (a slow Centrifugo or a paused process): the partition's outbox lock or Kafka grant may be another owner's now, so the rest is read again instead"));
             }
             var count = Math.Min(Math.Min(_maxBatchSize, window?.Limit ?? int.MaxValue), commands.Count - start);
             var failure = count == 1
@@ -426,7 +426,7 @@ internal sealed class FencedContent(ReadOnlyMemory<byte> body, Func<bool>? maySt
     {
         if (mayStart is not null && !mayStart())
         {
-            throw new IOException("the outbox batch outlived its transaction fence (process paused?); not sent");
+            throw new IOException("not sent: this owner's fence (outbox transaction fence, Kafka grant) ran out just before the request was written (process paused?)");
         }
         await stream.WriteAsync(body, cancellationToken);
     }

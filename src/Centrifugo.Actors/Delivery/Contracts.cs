@@ -38,8 +38,8 @@ internal interface ICentrifugoClient
     /// not complete. Never throws for HTTP/transport problems (they become a <see cref="DeliveryFailure"/>);
     /// throws <see cref="OperationCanceledException"/> only when <paramref name="cancellationToken"/> fires.
     /// <paramref name="mayStart"/>, when given, is asked before each HTTP request; false ends the delivery there with a
-    /// temporary failure (the outbox's transaction fence: a paused process must not send a batch it read before the
-    /// pause, see <c>OutboxBatch.MaySend</c>).
+    /// temporary failure (the owner's fence: the outbox's transaction fence, <c>OutboxBatch.MaySend</c>, or the Kafka
+    /// grant, <c>KafkaPartitionLease.MayDeliver</c>; a slow or paused owner must not send once another may own the partition).
     /// <paramref name="window"/>, when given, caps the commands per request for the partition and learns from each
     /// request (see <see cref="DeliveryWindow"/>).
     /// </summary>

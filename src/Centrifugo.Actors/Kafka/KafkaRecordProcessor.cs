@@ -179,7 +179,11 @@ internal sealed partial class KafkaRecordProcessor(
         }
 
         var window = _windows.GetOrAdd((lease.Topic, lease.Partition), static _ => new DeliveryWindow());
-        var result = plan.Commands.Count == 0 ? new DeliveryResult([], null) : await client.DeliverAsync(plan.Commands, cancel, window: window);
+        // Asked again before every request of the batch (and as its body is written): a grant that lapses while
+        // Centrifugo is slow, or while this process is paused, stops the rest of the batch from going out.
+        var result = plan.Commands.Count == 0
+            ? new DeliveryResult([], null)
+            : await client.DeliverAsync(plan.Commands, cancel, () => lease.MayDeliver, window);
         var settled = PartitionPass.Settle(decoded, plan, result, finished);
         var completedEnd = settled.CompletedEnd;
         foreach (var index in settled.Delivered)

@@ -210,6 +210,42 @@ public sealed class KafkaFencingTests(ITestOutputHelper output) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_owner_whose_grant_lapses_in_the_middle_of_a_batch_sends_none_of_its_later_requests()
+    {
+        // One read of 100 records goes out as 10 requests of 10; Centrifugo takes 2 s per request. The member becomes
+        // unreachable just before: the grant (3 s) lapses during the second request, and no request may start after
+        // that, since the member may already have granted the partition to another owner.
+        var topic = Unique("midbatch");
+        var group = Unique("g");
+        _cluster.CreateTopic(topic, 1);
+        var standIn = await StandInAsync();
+        var kafka = TestNode.Kafka("k_mid", _cluster.Bootstrap, group, topic);
+        var options = TestNode.Options(standIn.Url, standIn.ApiKey, kafka with { Kafka = kafka.Kafka! with { MaxPollRecords = 100 } }) is var o
+            ? o with { Api = o.Api with { MaxBatchSize = 10, Timeout = TimeSpan.FromSeconds(10) } }
+            : throw new InvalidOperationException();
+        await using var node = await TestNode.StartAsync(options, output);
+        using var producer = Producer(_cluster.Bootstrap);
+        await ProduceEnvelopesAsync(producer, topic, 0, "warm:", 5);
+        await Poll.UntilAsync(() => standIn.ReceivedFor("warm:p0").Count >= 5, "the owner delivering under its grant", TimeSpan.FromSeconds(60));
+
+        var runtime = node.Runtime.Kafka["k_mid"];
+        var system = (ActorSystem)node.Services.GetService(typeof(ActorSystem))!;
+        standIn.ResponseDelay = TimeSpan.FromSeconds(2);
+        runtime.Member = system.ActorOf(Props.Create(() => new BlackHole()), "unreachable-member-mid");
+        await ProduceEnvelopesAsync(producer, topic, 0, "mid:", 100);
+        using var dump = new Finally(() => Dump("node", node));
+        await Poll.UntilAsync(() => node.Logs.Lines.Any(l => l.Contains("[4060]", StringComparison.Ordinal)),
+            "the owner saw its grant lapse", TimeSpan.FromSeconds(60));
+        await Poll.UntilAsync(() => node.Board.Snapshot().Where(s => s.Source == "kafka").All(s => s.State == PartitionState.Starting),
+            "the owner stopped", TimeSpan.FromSeconds(60));
+
+        var sent = standIn.ReceivedFor("mid:p0").Count;
+        output.WriteLine($"commands of the 100 sent after the member became unreachable: {sent}");
+        // Requests start at 0, 2, 4 s…; the grant ends at most 3 s after the last renewal: at most two requests went.
+        Assert.InRange(sent, 1, 20);
+    }
+
+    [Fact]
     public async Task An_owner_whose_grant_expires_stops_delivering_and_nothing_is_lost()
     {
         const int partitions = 2;
