@@ -122,7 +122,7 @@ internal static class ChaosRun
     /// </summary>
     public static async Task CheckDeliveriesAsync(
         DeliveryRecorder recorder, IReadOnlyList<string> streams, Func<string, Task<IReadOnlySet<long>>> pendingAsync,
-        List<string> failures, ITestOutputHelper output)
+        List<string> failures, ITestOutputHelper output, bool failOnReordering = true)
     {
         try
         {
@@ -160,9 +160,17 @@ internal static class ChaosRun
 
             if (!r.LastApplicationInOrder)
             {
-                // The last such case (1 run in ~10: a block of commands re-applied ~10 s late after the SIGSTOP) was a
-                // frozen node counting its send window from the thaw instead of from its read (FrozenOwnerTests).
-                failures.Add($"{r.Stream}: {r.LastApplicationReorderings} commands whose last application came after a later command's; around it (seq@ms): {r.ReorderingContext}");
+                // The outbox's last such case (1 run in ~10: a block of commands re-applied ~10 s late after the SIGSTOP)
+                // was a frozen node counting its send window from the thaw instead of from its read (FrozenOwnerTests).
+                var message = $"{r.Stream}: {r.LastApplicationReorderings} commands whose last application came after a later command's; around it (seq@ms): {r.ReorderingContext}";
+                if (failOnReordering)
+                {
+                    failures.Add(message);
+                }
+                else
+                {
+                    output.WriteLine("  LAST-APPLICATION REORDERING (counted, not failed on; see the caller) " + message);
+                }
             }
 
             if (r.Unexpected > 0)
