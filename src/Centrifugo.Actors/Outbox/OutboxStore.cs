@@ -469,12 +469,21 @@ internal sealed class OutboxBatch : IAsyncDisposable
     /// this batch's commands are being delivered: the read overlaps the HTTP work. Rows a later transaction of this
     /// partition will be handed through <see cref="CompleteAndContinueAsync"/>.
     /// </summary>
-    public async Task<IReadOnlyList<OutboxRow>> ReadAheadAsync(long lastId, CancellationToken cancellationToken)
+    public Task<IReadOnlyList<OutboxRow>> ReadAheadAsync(long lastId, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_finished, this);
-        await using var command = new NpgsqlCommand(_sql.SelectAfter, _connection);
+        return SelectRowsAsync(lastId, cancellationToken);
+    }
+
+    /// <summary>Up to partition_select_limit rows of the partition, in this transaction: after <paramref name="lastId"/>, or from its head.</summary>
+    private async Task<IReadOnlyList<OutboxRow>> SelectRowsAsync(long? lastId, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(lastId is null ? _sql.Select : _sql.SelectAfter, _connection);
         command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _partition });
-        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = lastId });
+        if (lastId is { } after)
+        {
+            command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = after });
+        }
         command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _store.Options.PartitionSelectLimit });
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         var rows = new List<OutboxRow>();
@@ -574,7 +583,7 @@ internal sealed class OutboxBatch : IAsyncDisposable
             if (next.Count > 0 && headId != next[0].Id)
             {
                 OutboxStore.LogReadAheadStale(_logger, _consumer, _partition, next[0].Id, headId ?? -1);
-                next = await ReadHeadAsync(cancellationToken);
+                next = await SelectRowsAsync(null, cancellationToken); // the partition's head, under the lock
             }
             return new OutboxBatch(_store, _connection, _partition, next, lockedSince);
         }
@@ -603,18 +612,6 @@ internal sealed class OutboxBatch : IAsyncDisposable
         {
             return false;
         }
-    }
-
-    /// <summary>The partition's first rows, in this transaction (the lock is held).</summary>
-    private async Task<IReadOnlyList<OutboxRow>> ReadHeadAsync(CancellationToken cancellationToken)
-    {
-        await using var command = new NpgsqlCommand(_sql.Select, _connection);
-        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _partition });
-        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _store.Options.PartitionSelectLimit });
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        var rows = new List<OutboxRow>();
-        await OutboxStore.ReadRowsAsync(reader, _partition, rows, cancellationToken);
-        return rows;
     }
 
     /// <summary>
