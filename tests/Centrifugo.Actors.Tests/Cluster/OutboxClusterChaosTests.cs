@@ -54,7 +54,7 @@ public sealed class OutboxClusterChaosTests(PostgresFixture pg, ITestOutputHelpe
             return waiting.GetValueOrDefault(stream) ?? [];
         }
 
-        await ChaosRun.CheckDeliveriesAsync(recorder, chaos.Streams, PendingAsync, failures, output);
+        await ChaosRun.CheckDeliveriesAsync(recorder, chaos.Streams, PendingAsync, async () => await table.CountAsync() == 0, failures, output);
         if (load.Errors > 0)
         {
             failures.Add($"{load.Errors} producer writes failed");
