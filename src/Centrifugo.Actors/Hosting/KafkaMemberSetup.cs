@@ -20,6 +20,7 @@ internal static class KafkaMemberSetup
             }
             var previous = new PreviousMemberWatch();
             system.ActorOf(PreviousMemberWatch.Listener.Props(previous), "kafka-previous-member-watch");
+            system.ActorOf(KafkaMemberWitness.Props(), KafkaMemberWitness.Name);
             foreach (var (name, kafka) in runtime.Kafka)
             {
                 var proxy = StartSingleton(system, name, kafka.Options, kafka.MemberSettings, runtime.LoggerFactory, kafka.TrackMemberLeave, previous);

@@ -74,6 +74,10 @@ internal sealed class KafkaGroupMember : IAsyncDisposable
     private long _epochCounter;
     private long _authorityFrom; // Stopwatch ticks: no fresh grant before this
     private long _lastTick;
+    private long _freezeSeenAt; // Stopwatch ticks of the last freeze CheckFrozen saw; 0 = none
+    private long _freezeGap;
+    private readonly Action<TimeSpan>? _stayedOut;
+    private volatile bool _outOfGroup;
     private volatile bool _closing;
     private bool _assignedOnce;
     private int _disposed;
@@ -83,9 +87,16 @@ internal sealed class KafkaGroupMember : IAsyncDisposable
     /// grants may still run). <see cref="PreviousMemberWatch"/> computes an earlier moment when the previous instance's
     /// node was downed.
     /// </param>
+    /// <param name="stayedOut">
+    /// Called (with the freeze's length) when the group dropped this member while its process was frozen and the member
+    /// therefore stayed out of the group instead of rejoining (see <see cref="OnLost"/>); the owner calls
+    /// <see cref="Rejoin"/> once its cluster confirmed that this node is still a member.
+    /// </param>
     public KafkaGroupMember(string consumerName, KafkaConsumerOptions options, KafkaGroupMemberSettings settings,
-        ILoggerFactory loggerFactory, Action<object, string, int, long> revokeHolder, long? authorityFrom = null)
+        ILoggerFactory loggerFactory, Action<object, string, int, long> revokeHolder, long? authorityFrom = null,
+        Action<TimeSpan>? stayedOut = null)
     {
+        _stayedOut = stayedOut;
         ArgumentNullException.ThrowIfNull(options);
         settings.Validate();
         _name = consumerName;
@@ -123,6 +134,25 @@ internal sealed class KafkaGroupMember : IAsyncDisposable
     }
 
     public KafkaGroupMemberSettings Settings => _settings;
+
+    /// <summary>True while the member stays out of the group after a freeze (it neither owns nor is assigned anything).</summary>
+    public bool IsOutOfGroup => _outOfGroup;
+
+    /// <summary>
+    /// Joins the group again after the member stayed out of it following a freeze (<see cref="IsOutOfGroup"/>); does
+    /// nothing otherwise.
+    /// </summary>
+    public void Rejoin()
+    {
+        if (!_outOfGroup || _closing || Volatile.Read(ref _disposed) != 0)
+        {
+            return;
+        }
+
+        KafkaMemberLog.Rejoining(_logger, _name);
+        _outOfGroup = false;
+        _consumer.Subscribe(_topics);
+    }
 
     /// <summary>Partitions the group assigned to this member and not being revoked.</summary>
     public IReadOnlyList<KafkaOwnedPartition> OwnedPartitions()
@@ -485,8 +515,10 @@ internal sealed class KafkaGroupMember : IAsyncDisposable
 
     private void OnLost(List<TopicPartition> partitions, string reason)
     {
+        TimeSpan? frozenFor;
         lock (_gate)
         {
+            frozenFor = FrozenJustBefore();
             foreach (var tp in partitions)
             {
                 if (_owned.Remove(tp, out var owned) && owned.Grant is { } grant)
@@ -501,6 +533,42 @@ internal sealed class KafkaGroupMember : IAsyncDisposable
         {
             KafkaMemberLog.Lost(_logger, _name, partitions.Count, reason);
         }
+
+        if (frozenFor is { } gap && !_closing && _stayedOut is not null)
+        {
+            // The group dropped this member while its process was frozen: its cluster may have downed this node and
+            // started a member elsewhere meanwhile, and the node learns that only seconds later. librdkafka would rejoin
+            // as soon as this handler returns, and a zombie member in the group takes part in (on some brokers, opens)
+            // the next rebalance and may be handed partitions until its node exits. Unsubscribing here, before the
+            // handler returns, makes librdkafka's pending rejoin find no subscription (it is applied before the next
+            // join); the owner calls Rejoin once its cluster confirmed that this node is still a member.
+            _outOfGroup = true;
+            try
+            {
+                _consumer.Unsubscribe();
+            }
+            catch (KafkaException e)
+            {
+                KafkaLog.ClientError(_logger, _name, e.Error.Code, e.Error.Reason);
+            }
+            KafkaMemberLog.StayedOut(_logger, _name, (long)gap.TotalMilliseconds);
+            _stayedOut(gap);
+        }
+    }
+
+    /// <summary>
+    /// Under _gate. The freeze this process just came out of, if any: either the ticks stopped right now (the tick thread
+    /// has not run since the thaw) or a freeze was seen within the last session timeout (the group drops a member a few
+    /// heartbeats after the thaw at the latest).
+    /// </summary>
+    private TimeSpan? FrozenJustBefore()
+    {
+        var now = Stopwatch.GetTimestamp();
+        if (now - _lastTick > Ticks(_settings.FreezeThreshold))
+        {
+            CheckFrozen();
+        }
+        return _freezeSeenAt != 0 && now - _freezeSeenAt <= Ticks(_settings.SessionTimeout) ? Duration(_freezeGap) : null;
     }
 
     private bool OwnsEverything()
@@ -602,6 +670,8 @@ internal sealed class KafkaGroupMember : IAsyncDisposable
         }
 
         KafkaMemberLog.Frozen(_logger, _name, (long)Duration(gap).TotalMilliseconds);
+        _freezeSeenAt = now;
+        _freezeGap = gap;
         foreach (var (tp, owned) in _owned)
         {
             if (owned.Grant is { } grant)
@@ -684,6 +754,17 @@ internal static partial class KafkaMemberLog
     [LoggerMessage(4055, LogLevel.Warning,
         "Kafka consumer {Consumer}: the group member's process was frozen for {GapMs} ms; all grants dropped, new grants after one grant ttl")]
     public static partial void Frozen(ILogger logger, string consumer, long gapMs);
+
+    [LoggerMessage(4066, LogLevel.Warning,
+        "Kafka consumer {Consumer}: the group dropped this member while its process was frozen ({GapMs} ms); it stays out of the group until a majority of the cluster confirms that this node is still a member (a downed node never rejoins)")]
+    public static partial void StayedOut(ILogger logger, string consumer, long gapMs);
+
+    [LoggerMessage(4068, LogLevel.Information,
+        "Kafka consumer {Consumer}: {Confirmed} of {Members} cluster members confirmed after the freeze that this node is still a member")]
+    public static partial void MembershipConfirmed(ILogger logger, string consumer, int confirmed, int members);
+
+    [LoggerMessage(4067, LogLevel.Information, "Kafka consumer {Consumer}: the group member rejoins the group")]
+    public static partial void Rejoining(ILogger logger, string consumer);
 
     [LoggerMessage(4056, LogLevel.Debug, "Kafka consumer {Consumer}: granted {Topic}/{Partition} to epoch {Epoch}")]
     public static partial void Granted(ILogger logger, string consumer, string topic, int partition, long epoch);

@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Akka.Cluster;
 using Centrifugo.Actors.Configuration;
 using Microsoft.Extensions.Logging;
 
@@ -9,8 +10,9 @@ namespace Centrifugo.Actors.Kafka;
 /// (<see cref="KafkaGroupMember"/>): it answers grant requests of partition entities, commits offsets for the hubs
 /// and tells the keeper which partitions this deployment owns.
 /// </summary>
-internal sealed class KafkaGroupMemberActor : ReceiveActor
+internal sealed class KafkaGroupMemberActor : ReceiveActor, IWithTimers
 {
+    private static readonly TimeSpan ProbeInterval = TimeSpan.FromMilliseconds(500);
     private readonly string _consumer;
     private readonly KafkaConsumerOptions _options;
     private readonly KafkaGroupMemberSettings _settings;
@@ -23,6 +25,10 @@ internal sealed class KafkaGroupMemberActor : ReceiveActor
     private bool _fenced;
     private object? _seenState;
     private object? _seenSelf;
+    private long _probeId;
+    private readonly HashSet<string> _confirmedBy = [];
+
+    public ITimerScheduler Timers { get; set; } = null!;
 
     public KafkaGroupMemberActor(string consumer, KafkaConsumerOptions options, KafkaGroupMemberSettings settings, ILoggerFactory loggerFactory,
         Action<Task> leaving, PreviousMemberWatch previous)
@@ -55,6 +61,63 @@ internal sealed class KafkaGroupMemberActor : ReceiveActor
                 TaskScheduler.Default);
         });
         Receive<GetOwnedKafkaPartitions>(_ => Sender.Tell(new OwnedKafkaPartitions(Member.OwnedPartitions())));
+
+        // After a freeze during which the group dropped the member (KafkaGroupMember.OnLost), the member stays out of the
+        // group until a majority of the cluster, asked after the thaw, confirms that this node is still up and
+        // reachable. A node that was downed meanwhile never gets that confirmation (the others answer "down" or, having
+        // quarantined it, nothing) and exits without having rejoined: no zombie member in the group.
+        Receive<StayedOutOfGroup>(_ =>
+        {
+            _confirmedBy.Clear();
+            Timers.StartPeriodicTimer(ProbeTimer.Instance, ProbeTimer.Instance, TimeSpan.Zero, ProbeInterval);
+        });
+        Receive<ProbeTimer>(_ => Probe());
+        Receive<KafkaMemberNodeSeen>(m =>
+        {
+            if (m.ProbeId == _probeId && m.UpAndReachable && Member.IsOutOfGroup)
+            {
+                _confirmedBy.Add(m.Witness);
+                RejoinIfConfirmed();
+            }
+        });
+    }
+
+    private void Probe()
+    {
+        if (!Member.IsOutOfGroup)
+        {
+            Timers.Cancel(ProbeTimer.Instance);
+            return;
+        }
+
+        // Each round asks afresh: only answers to this round's question count (a node's view can turn against it).
+        _probeId++;
+        _confirmedBy.Clear();
+        foreach (var peer in Peers())
+        {
+            Context.ActorSelection(new RootActorPath(peer.Address) / "user" / KafkaMemberWitness.Name)
+                .Tell(new ConfirmKafkaMemberNode(_probeId, _cluster.SelfAddress.ToString(), _cluster.SelfUniqueAddress.Uid));
+        }
+        RejoinIfConfirmed();
+    }
+
+    private IReadOnlyList<Akka.Cluster.Member> Peers() => _cluster.State.Members
+        .Where(m => m.Status is MemberStatus.Up or MemberStatus.Leaving or MemberStatus.Exiting or MemberStatus.WeaklyUp
+            && !m.UniqueAddress.Equals(_cluster.SelfUniqueAddress))
+        .ToArray();
+
+    private void RejoinIfConfirmed()
+    {
+        var members = Peers().Count + 1;
+        // This node counts for itself, unless its own view already says it was downed.
+        if (Fenced() || (1 + _confirmedBy.Count) * 2 <= members)
+        {
+            return;
+        }
+
+        KafkaMemberLog.MembershipConfirmed(_logger, _consumer, 1 + _confirmedBy.Count, members);
+        Timers.Cancel(ProbeTimer.Instance);
+        Member.Rejoin();
     }
 
     private KafkaGroupMember Member => _member ?? throw new InvalidOperationException("group member not started");
@@ -99,7 +162,18 @@ internal sealed class KafkaGroupMemberActor : ReceiveActor
         var self = Self;
         _member = new KafkaGroupMember(_consumer, _options, _settings, _loggerFactory,
             (holder, topic, partition, epoch) => (holder as IActorRef)?.Tell(new KafkaGrantRevoked(topic, partition, epoch), self),
-            _previous.AuthorityFrom(System.Diagnostics.Stopwatch.GetTimestamp(), _settings.GrantTtl));
+            _previous.AuthorityFrom(System.Diagnostics.Stopwatch.GetTimestamp(), _settings.GrantTtl),
+            _ => self.Tell(StayedOutOfGroup.Instance));
+    }
+
+    private sealed class StayedOutOfGroup
+    {
+        public static readonly StayedOutOfGroup Instance = new();
+    }
+
+    private sealed class ProbeTimer
+    {
+        public static readonly ProbeTimer Instance = new();
     }
 
     protected override void PostStop()

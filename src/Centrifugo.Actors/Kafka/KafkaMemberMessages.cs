@@ -73,3 +73,13 @@ internal sealed record GetOwnedKafkaPartitions
 internal sealed record KafkaOwnedPartition(string Topic, int Partition);
 
 internal sealed record OwnedKafkaPartitions(IReadOnlyList<KafkaOwnedPartition> Partitions);
+
+/// <summary>
+/// Group member → the <see cref="KafkaMemberWitness"/> of another node: "is the member at <paramref name="Address"/>
+/// (incarnation <paramref name="Uid"/>) up and reachable in your view?" Asked after the member stayed out of the
+/// group following a freeze; a node that downed and removed the asker has quarantined it and never answers.
+/// </summary>
+internal sealed record ConfirmKafkaMemberNode(long ProbeId, string Address, int Uid);
+
+/// <summary>Witness → group member: the answer to <see cref="ConfirmKafkaMemberNode"/>.</summary>
+internal sealed record KafkaMemberNodeSeen(long ProbeId, string Witness, bool UpAndReachable);

@@ -56,4 +56,129 @@ public sealed class KafkaMemberFenceProcessTests(ITestOutputHelper output)
             output.WriteLine(cluster.Tails(60));
         }
     }
+
+    /// <summary>
+    /// The member's node is frozen past its downing (the others down it and start a member of their own) and thawed
+    /// while the group re-forms around the new member. librdkafka would rejoin the group at once on the thaw, seconds
+    /// before the node learns it was downed: a zombie member that takes part in the rebalance, is handed partitions and
+    /// costs the live member another round when it finally exits. It must stay out of the group instead.
+    /// </summary>
+    [Fact]
+    public async Task A_member_frozen_past_its_downing_stays_out_of_the_group_after_the_thaw()
+    {
+        using var broker = KafkaMockCluster.Create(brokers: 1);
+        var topic = $"zombie-{Guid.NewGuid():N}";
+        broker.CreateTopic(topic, 6);
+        await using var standIn = await CentrifugoStandIn.StartNewAsync();
+        var template = new NodeConfig
+        {
+            ApiUrl = standIn.Url,
+            ApiKey = standIn.ApiKey,
+            KafkaConsumers = [new KafkaConsumerConfig("k_zombie", broker.Bootstrap, $"g-{Guid.NewGuid():N}", [topic])],
+        };
+        await using var cluster = NodeCluster.Create(3, template);
+        try
+        {
+            await cluster.StartReadyAsync(0, TimeSpan.FromSeconds(60));
+            await cluster[0].WaitForOutputAsync("KafkaGroupMember[4051]", TimeSpan.FromSeconds(60));
+            await cluster.StartReadyAsync(1, TimeSpan.FromSeconds(60));
+            await cluster.StartReadyAsync(2, TimeSpan.FromSeconds(60));
+
+            cluster[0].Stop();
+            // The others down node 0 and start the group member on the next-oldest node; thaw node 0 then, while the
+            // group re-forms around the new member (it is assigned only after the frozen member's session expired).
+            var next = await NextMemberNodeAsync(cluster, TimeSpan.FromSeconds(60));
+            cluster[0].Continue();
+
+            await cluster[0].WaitForOutputAsync("KafkaGroupMember[4066]", TimeSpan.FromSeconds(30));
+            await cluster[next].WaitForOutputAsync("KafkaGroupMember[4051]", TimeSpan.FromSeconds(60));
+            // Node 0 learns it was downed and exits without having rejoined; the new member was assigned every partition
+            // at once and never had to give any up.
+            await cluster[0].WaitForExitAsync(TimeSpan.FromSeconds(60));
+            var thawed = cluster[0].Lines.SkipWhile(l => !l.Contains("[4066]", StringComparison.Ordinal)).ToArray();
+            Assert.DoesNotContain(thawed, l => l.Contains("[4067]", StringComparison.Ordinal) || l.Contains("[4051]", StringComparison.Ordinal));
+            var assigned = cluster[next].Lines.First(l => l.Contains("KafkaGroupMember[4051]", StringComparison.Ordinal));
+            Assert.Contains("assigned 6 partition(s)", assigned, StringComparison.Ordinal);
+            Assert.DoesNotContain(cluster[next].Lines, l => l.Contains("KafkaGroupMember[4052]", StringComparison.Ordinal));
+        }
+        finally
+        {
+            if (cluster[0].IsStopped)
+            {
+                cluster[0].Continue();
+            }
+            output.WriteLine(cluster.Tails(80));
+        }
+    }
+
+    /// <summary>
+    /// The same freeze when the others do not down the node (here: downing postponed): the member stays out of the group
+    /// only until the other nodes, asked after the thaw, confirm that its node is still up and reachable, then rejoins
+    /// and is assigned the partitions again.
+    /// </summary>
+    [Fact]
+    public async Task A_member_frozen_past_its_session_but_not_downed_rejoins_once_the_others_confirm_its_node()
+    {
+        using var broker = KafkaMockCluster.Create(brokers: 1);
+        var topic = $"thaw-{Guid.NewGuid():N}";
+        broker.CreateTopic(topic, 6);
+        await using var standIn = await CentrifugoStandIn.StartNewAsync();
+        var template = new NodeConfig
+        {
+            ApiUrl = standIn.Url,
+            ApiKey = standIn.ApiKey,
+            KafkaConsumers = [new KafkaConsumerConfig("k_thaw", broker.Bootstrap, $"g-{Guid.NewGuid():N}", [topic])],
+            ClusterSettings = new Dictionary<string, string> { ["downing_stable_after"] = "60s" },
+        };
+        await using var cluster = NodeCluster.Create(3, template);
+        try
+        {
+            await cluster.StartReadyAsync(0, TimeSpan.FromSeconds(60));
+            await cluster[0].WaitForOutputAsync("KafkaGroupMember[4051]", TimeSpan.FromSeconds(60));
+            await cluster.StartReadyAsync(1, TimeSpan.FromSeconds(60));
+            await cluster.StartReadyAsync(2, TimeSpan.FromSeconds(60));
+
+            // Frozen for longer than the member's session (6 s): the group drops the member meanwhile. The freeze is the
+            // scenario under test.
+            cluster[0].Stop();
+            await Task.Delay(TimeSpan.FromSeconds(8));
+            cluster[0].Continue();
+
+            await cluster[0].WaitForOutputAsync("KafkaGroupMember[4066]", TimeSpan.FromSeconds(30));
+            await cluster[0].WaitForOutputAsync("KafkaGroupMemberActor[4068]", TimeSpan.FromSeconds(30));
+            await cluster[0].WaitForOutputAsync("KafkaGroupMember[4067]", TimeSpan.FromSeconds(30));
+            await cluster[0].WaitUntilAsync(
+                () => Task.FromResult(cluster[0].Lines.SkipWhile(l => !l.Contains("[4067]", StringComparison.Ordinal))
+                    .Any(l => l.Contains("KafkaGroupMember[4051]", StringComparison.Ordinal) && l.Contains("assigned 6 partition(s)", StringComparison.Ordinal))),
+                "node 0's member assigned every partition again", TimeSpan.FromSeconds(60));
+            var confirmed = cluster[0].Lines.First(l => l.Contains("[4068]", StringComparison.Ordinal));
+            Assert.Matches(@"\b[23] of 3 cluster members confirmed", confirmed);
+            Assert.False(cluster[0].HasExited);
+        }
+        finally
+        {
+            if (cluster[0].IsStopped)
+            {
+                cluster[0].Continue();
+            }
+            output.WriteLine(cluster.Tails(80));
+        }
+    }
+
+    private static async Task<int> NextMemberNodeAsync(NodeCluster cluster, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            foreach (var i in new[] { 1, 2 })
+            {
+                if (cluster[i].Lines.Any(l => l.Contains("KafkaGroupMember[4063]", StringComparison.Ordinal)))
+                {
+                    return i;
+                }
+            }
+            await Task.Delay(20);
+        }
+        throw new TimeoutException("no group member started on node 1 or 2 after node 0 was frozen");
+    }
 }

@@ -33,7 +33,8 @@ public sealed class KafkaGroupMemberTests(Xunit.Abstractions.ITestOutputHelper o
         _cluster.Dispose();
     }
 
-    private KafkaGroupMember Member(string topic, string group, Action<KafkaGroupMember, object, string, int, long>? onRevoke = null)
+    private KafkaGroupMember Member(string topic, string group, Action<KafkaGroupMember, object, string, int, long>? onRevoke = null,
+        Action<TimeSpan>? stayedOut = null)
     {
         KafkaGroupMember? member = null;
         member = new KafkaGroupMember("k", new KafkaConsumerOptions { Brokers = [_cluster.Bootstrap], Topics = [topic], ConsumerGroup = group },
@@ -41,7 +42,7 @@ public sealed class KafkaGroupMemberTests(Xunit.Abstractions.ITestOutputHelper o
             {
                 _revoked.Enqueue((holder, t, p, e));
                 onRevoke?.Invoke(member!, holder, t, p, e);
-            });
+            }, stayedOut: stayedOut);
         return member;
     }
 
@@ -201,6 +202,47 @@ public sealed class KafkaGroupMemberTests(Xunit.Abstractions.ITestOutputHelper o
         Assert.Equal(KafkaGrantStatus.Busy, member.Acquire(topic, 0, "h3").Status);
         var afterFreeze = await GrantedAsync(member, topic, 0, "h3");
         Assert.NotEqual(next.Epoch, afterFreeze.Epoch);
+    }
+
+    [Fact]
+    public async Task A_member_the_group_dropped_during_a_freeze_stays_out_of_the_group_until_told_to_rejoin()
+    {
+        const short heartbeat = 12;
+        const int unknownMemberId = 25;
+        var topic = Unique("member");
+        var group = Unique("g");
+        _cluster.CreateTopic(topic, 2);
+        var stayedOut = new ConcurrentQueue<TimeSpan>();
+        await using var member = Member(topic, group, stayedOut: stayedOut.Enqueue);
+        await Poll.UntilAsync(() => member.OwnedPartitions().Count == 2, "partitions assigned", TimeSpan.FromSeconds(30));
+
+        // Dropped by the group (the broker no longer knows the member) without a freeze: librdkafka rejoins by itself.
+        var rejoin = System.Diagnostics.Stopwatch.StartNew();
+        _cluster.PushRequestErrors(heartbeat, unknownMemberId);
+        await Poll.UntilAsync(() => _logs.Lines.Any(l => l.Contains("[4054]", StringComparison.Ordinal)), "partitions lost", TimeSpan.FromSeconds(30));
+        await Poll.UntilAsync(() => member.OwnedPartitions().Count == 2, "rejoined by itself", TimeSpan.FromSeconds(30));
+        rejoin.Stop();
+        Assert.Empty(stayedOut);
+        Assert.False(member.IsOutOfGroup);
+
+        // Dropped right after its process was frozen (its node may have been downed meanwhile): it stays out.
+        member.SimulateFreeze();
+        _cluster.PushRequestErrors(heartbeat, unknownMemberId);
+        await Poll.UntilAsync(() => !stayedOut.IsEmpty, "stayed out after the freeze", TimeSpan.FromSeconds(30));
+        Assert.True(member.IsOutOfGroup);
+        // Watched for twice as long as the rejoin above took (the wait is the behaviour under test: no rejoin in it).
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        while (watch.Elapsed < rejoin.Elapsed * 2 + TimeSpan.FromSeconds(1))
+        {
+            Assert.Empty(member.OwnedPartitions());
+            Assert.DoesNotContain(_logs.Lines.SkipWhile(l => !l.Contains("[4066]", StringComparison.Ordinal)),
+                l => l.Contains("[4051]", StringComparison.Ordinal));
+            await Task.Delay(100);
+        }
+
+        member.Rejoin();
+        await Poll.UntilAsync(() => member.OwnedPartitions().Count == 2, "rejoined when told", TimeSpan.FromSeconds(30));
+        Assert.False(member.IsOutOfGroup);
     }
 
     [Fact]
