@@ -78,6 +78,8 @@ internal sealed class KafkaGroupMember : IAsyncDisposable
     private long _freezeGap;
     private readonly Action<TimeSpan>? _stayedOut;
     private volatile bool _outOfGroup;
+    private int _stayingOut;
+    private long _sessionLostInFreeze; // the gap (Stopwatch ticks) of a freeze longer than the session, not yet acted on
     private volatile bool _closing;
     private bool _assignedOnce;
     private int _disposed;
@@ -534,14 +536,35 @@ internal sealed class KafkaGroupMember : IAsyncDisposable
             KafkaMemberLog.Lost(_logger, _name, partitions.Count, reason);
         }
 
-        if (frozenFor is { } gap && !_closing && _stayedOut is not null)
+        if (frozenFor is { } gap)
         {
             // The group dropped this member while its process was frozen: its cluster may have downed this node and
-            // started a member elsewhere meanwhile, and the node learns that only seconds later. librdkafka would rejoin
-            // as soon as this handler returns, and a zombie member in the group takes part in (on some brokers, opens)
-            // the next rebalance and may be handed partitions until its node exits. Unsubscribing here, before the
-            // handler returns, makes librdkafka's pending rejoin find no subscription (it is applied before the next
-            // join); the owner calls Rejoin once its cluster confirmed that this node is still a member.
+            // started a member elsewhere meanwhile, and the node learns that only seconds later. librdkafka rejoins as
+            // soon as this handler returns; unsubscribing before it returns makes that rejoin find no subscription
+            // (librdkafka applies the unsubscribe before its next JoinGroup).
+            StayOut(gap);
+        }
+    }
+
+    /// <summary>
+    /// Leaves the group's membership to the rest of the cluster after a freeze: unsubscribes so that librdkafka does not
+    /// rejoin, until the owner calls <see cref="Rejoin"/> (its cluster confirmed that this node is still a member). A
+    /// zombie member in the group takes part in the next rebalance and may be handed partitions until its node exits.
+    /// Not under _gate (librdkafka's main thread serves the unsubscribe).
+    /// </summary>
+    private void StayOut(TimeSpan gap)
+    {
+        if (_closing || _stayedOut is null || Interlocked.Exchange(ref _stayingOut, 1) != 0)
+        {
+            return;
+        }
+
+        try
+        {
+            if (_outOfGroup)
+            {
+                return;
+            }
             _outOfGroup = true;
             try
             {
@@ -553,6 +576,10 @@ internal sealed class KafkaGroupMember : IAsyncDisposable
             }
             KafkaMemberLog.StayedOut(_logger, _name, (long)gap.TotalMilliseconds);
             _stayedOut(gap);
+        }
+        finally
+        {
+            Volatile.Write(ref _stayingOut, 0);
         }
     }
 
@@ -642,10 +669,17 @@ internal sealed class KafkaGroupMember : IAsyncDisposable
     {
         while (!_stop.IsCancellationRequested)
         {
+            long sessionLost;
             lock (_gate)
             {
                 CheckFrozen();
                 Monitor.PulseAll(_gate);
+                sessionLost = _sessionLostInFreeze;
+                _sessionLostInFreeze = 0;
+            }
+            if (sessionLost > 0)
+            {
+                StayOut(Duration(sessionLost));
             }
             try
             {
@@ -672,6 +706,14 @@ internal sealed class KafkaGroupMember : IAsyncDisposable
         KafkaMemberLog.Frozen(_logger, _name, (long)Duration(gap).TotalMilliseconds);
         _freezeSeenAt = now;
         _freezeGap = gap;
+        if (gap > Ticks(_settings.SessionTimeout))
+        {
+            // No heartbeat for longer than the session: the group has dropped this member, whatever librdkafka believes
+            // yet. When it owned partitions librdkafka reports them lost (OnLost stays out); when its join was still
+            // pending or it owned nothing, librdkafka rejoins without a callback, one round trip after the thaw at the
+            // earliest: the tick thread stays out first (StayOutIfSessionLost).
+            _sessionLostInFreeze = gap;
+        }
         foreach (var (tp, owned) in _owned)
         {
             if (owned.Grant is { } grant)
@@ -696,12 +738,12 @@ internal sealed class KafkaGroupMember : IAsyncDisposable
     private static string Describe(IEnumerable<TopicPartition> partitions) =>
         string.Join(",", partitions.Select(p => $"{p.Topic}/{p.Partition.Value}"));
 
-    /// <summary>Test hook: behave as if this process had been frozen just now.</summary>
-    internal void SimulateFreeze()
+    /// <summary>Test hook: behave as if this process had been frozen just now (by default for twice the freeze threshold).</summary>
+    internal void SimulateFreeze(TimeSpan? gap = null)
     {
         lock (_gate)
         {
-            _lastTick -= Ticks(_settings.FreezeThreshold) * 2;
+            _lastTick -= Ticks(gap ?? _settings.FreezeThreshold * 2);
             CheckFrozen();
         }
     }

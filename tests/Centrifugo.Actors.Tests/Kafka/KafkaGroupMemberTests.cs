@@ -246,6 +246,28 @@ public sealed class KafkaGroupMemberTests(Xunit.Abstractions.ITestOutputHelper o
     }
 
     [Fact]
+    public async Task A_member_frozen_for_longer_than_its_session_stays_out_of_the_group_even_without_a_lost_callback()
+    {
+        // A freeze longer than the session means the group dropped the member, also when librdkafka reports nothing lost
+        // (its join was pending, or it owned nothing) and would simply rejoin one round trip after the thaw.
+        var topic = Unique("member");
+        var group = Unique("g");
+        _cluster.CreateTopic(topic, 2);
+        var stayedOut = new ConcurrentQueue<TimeSpan>();
+        await using var member = Member(topic, group, stayedOut: stayedOut.Enqueue);
+        await Poll.UntilAsync(() => member.OwnedPartitions().Count == 2, "partitions assigned", TimeSpan.FromSeconds(30));
+
+        member.SimulateFreeze(Fast.SessionTimeout + TimeSpan.FromSeconds(1));
+        await Poll.UntilAsync(() => !stayedOut.IsEmpty, "stayed out after the freeze", TimeSpan.FromSeconds(30));
+        Assert.True(member.IsOutOfGroup);
+        await Poll.UntilAsync(() => member.OwnedPartitions().Count == 0, "left the group", TimeSpan.FromSeconds(30));
+        Assert.Single(stayedOut);
+
+        member.Rejoin();
+        await Poll.UntilAsync(() => member.OwnedPartitions().Count == 2, "rejoined when told", TimeSpan.FromSeconds(30));
+    }
+
+    [Fact]
     public async Task A_second_deployment_splits_the_partitions_and_revocation_waits_for_the_holder()
     {
         var topic = Unique("member");
