@@ -153,7 +153,15 @@ internal sealed class KafkaGroupMember : IAsyncDisposable
 
         KafkaMemberLog.Rejoining(_logger, _name);
         _outOfGroup = false;
-        _consumer.Subscribe(_topics);
+        try
+        {
+            _consumer.Subscribe(_topics);
+        }
+        catch (Exception e) when (e is KafkaException or ObjectDisposedException)
+        {
+            // Closing meanwhile (the node is leaving): nothing to rejoin.
+            KafkaLog.ClientError(_logger, _name, (e as KafkaException)?.Error.Code ?? ErrorCode.Local_State, e.Message);
+        }
     }
 
     /// <summary>Partitions the group assigned to this member and not being revoked.</summary>
@@ -570,9 +578,9 @@ internal sealed class KafkaGroupMember : IAsyncDisposable
             {
                 _consumer.Unsubscribe();
             }
-            catch (KafkaException e)
+            catch (Exception e) when (e is KafkaException or ObjectDisposedException)
             {
-                KafkaLog.ClientError(_logger, _name, e.Error.Code, e.Error.Reason);
+                KafkaLog.ClientError(_logger, _name, (e as KafkaException)?.Error.Code ?? ErrorCode.Local_State, e.Message);
             }
             KafkaMemberLog.StayedOut(_logger, _name, (long)gap.TotalMilliseconds);
             _stayedOut(gap);
