@@ -14,13 +14,15 @@ internal static class KafkaMemberSetup
     public static AkkaConfigurationBuilder WithKafkaGroupMembers(this AkkaConfigurationBuilder builder, NodeRuntime runtime) =>
         builder.AddStartup((system, _) =>
         {
+            // On every node, also one without kafka consumers: a member on another node that stayed out of its group
+            // after a freeze needs a majority of the cluster to confirm its node before it rejoins.
+            system.ActorOf(KafkaMemberWitness.Props(), KafkaMemberWitness.Name);
             if (runtime.Kafka.Count == 0)
             {
                 return;
             }
             var previous = new PreviousMemberWatch();
             system.ActorOf(PreviousMemberWatch.Listener.Props(previous), "kafka-previous-member-watch");
-            system.ActorOf(KafkaMemberWitness.Props(), KafkaMemberWitness.Name);
             foreach (var (name, kafka) in runtime.Kafka)
             {
                 var proxy = StartSingleton(system, name, kafka.Options, kafka.MemberSettings, runtime.LoggerFactory, kafka.TrackMemberLeave, previous);
