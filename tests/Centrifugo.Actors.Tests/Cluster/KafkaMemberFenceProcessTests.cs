@@ -85,9 +85,16 @@ public sealed class KafkaMemberFenceProcessTests(ITestOutputHelper output)
             await cluster.StartReadyAsync(2, TimeSpan.FromSeconds(60));
 
             cluster[0].Stop();
+            var frozen = System.Diagnostics.Stopwatch.StartNew();
             // The others down node 0 and start the group member on the next-oldest node; thaw node 0 then, while the
-            // group re-forms around the new member (it is assigned only after the frozen member's session expired).
+            // group re-forms around the new member (it is assigned only after the frozen member's session expired), but
+            // not before the frozen member's session (6 s) is certainly over. The freeze is the scenario under test.
             var next = await NextMemberNodeAsync(cluster, TimeSpan.FromSeconds(60));
+            var minimum = TimeSpan.FromSeconds(7.5);
+            if (frozen.Elapsed < minimum)
+            {
+                await Task.Delay(minimum - frozen.Elapsed);
+            }
             cluster[0].Continue();
 
             await cluster[0].WaitForOutputAsync("KafkaGroupMember[4066]", TimeSpan.FromSeconds(30));
