@@ -7,9 +7,9 @@ using Xunit.Abstractions;
 namespace Centrifugo.Actors.Tests.Cluster;
 
 /// <summary>
-/// The group member's self-fence in real node processes: the member's node (the oldest) loses sight of both other
-/// nodes (they are frozen), so it sits in a minority that the Split Brain Resolver will down; it must stop granting at
-/// once, so that its owners' grants run out before the other side could start a member of its own.
+/// The group member's self-fences in real node processes: a member whose node sits in a minority stops granting at
+/// once; a member whose node was frozen past its session stays out of the consumer group after the thaw until the
+/// rest of the cluster confirms its node (never, when the node was downed meanwhile).
 /// </summary>
 [Collection(NodeProcessCollection.Name)]
 public sealed class KafkaMemberFenceProcessTests(ITestOutputHelper output)
@@ -17,25 +17,11 @@ public sealed class KafkaMemberFenceProcessTests(ITestOutputHelper output)
     [Fact]
     public async Task A_member_cut_off_in_a_minority_stops_granting_and_its_owners_stop_delivering()
     {
-        using var broker = KafkaMockCluster.Create(brokers: 1);
-        var topic = $"fence-{Guid.NewGuid():N}";
-        broker.CreateTopic(topic, 6);
-        await using var standIn = await CentrifugoStandIn.StartNewAsync();
-        var template = new NodeConfig
-        {
-            ApiUrl = standIn.Url,
-            ApiKey = standIn.ApiKey,
-            KafkaConsumers = [new KafkaConsumerConfig("k_fence", broker.Bootstrap, $"g-{Guid.NewGuid():N}", [topic])],
-            // Long enough that the minority does not down itself (and exit) before the fence is looked at.
-            ClusterSettings = new Dictionary<string, string> { ["downing_stable_after"] = "60s" },
-        };
-        await using var cluster = NodeCluster.Create(3, template);
+        // Downing postponed long enough that the minority does not down itself (and exit) before the fence is looked at.
+        await using var nodes = await ThreeNodes.StartAsync("k_fence", new Dictionary<string, string> { ["downing_stable_after"] = "60s" });
+        var cluster = nodes.Cluster;
         try
         {
-            await cluster.StartReadyAsync(0, TimeSpan.FromSeconds(60));
-            await cluster[0].WaitForOutputAsync("KafkaGroupMember[4051]", TimeSpan.FromSeconds(60));
-            await cluster.StartReadyAsync(1, TimeSpan.FromSeconds(60));
-            await cluster.StartReadyAsync(2, TimeSpan.FromSeconds(60));
             // Partitions of node 0 (the member's node) run under grants from the member before the cut.
             await cluster[0].WaitUntilAsync(async () => (await cluster[0].PartitionsAsync()).Count > 0, "partitions on node 0", TimeSpan.FromSeconds(60));
             Assert.DoesNotContain(cluster[0].Lines, l => l.Contains("[4064]", StringComparison.Ordinal));
@@ -66,24 +52,10 @@ public sealed class KafkaMemberFenceProcessTests(ITestOutputHelper output)
     [Fact]
     public async Task A_member_frozen_past_its_downing_stays_out_of_the_group_after_the_thaw()
     {
-        using var broker = KafkaMockCluster.Create(brokers: 1);
-        var topic = $"zombie-{Guid.NewGuid():N}";
-        broker.CreateTopic(topic, 6);
-        await using var standIn = await CentrifugoStandIn.StartNewAsync();
-        var template = new NodeConfig
-        {
-            ApiUrl = standIn.Url,
-            ApiKey = standIn.ApiKey,
-            KafkaConsumers = [new KafkaConsumerConfig("k_zombie", broker.Bootstrap, $"g-{Guid.NewGuid():N}", [topic])],
-        };
-        await using var cluster = NodeCluster.Create(3, template);
+        await using var nodes = await ThreeNodes.StartAsync("k_zombie");
+        var cluster = nodes.Cluster;
         try
         {
-            await cluster.StartReadyAsync(0, TimeSpan.FromSeconds(60));
-            await cluster[0].WaitForOutputAsync("KafkaGroupMember[4051]", TimeSpan.FromSeconds(60));
-            await cluster.StartReadyAsync(1, TimeSpan.FromSeconds(60));
-            await cluster.StartReadyAsync(2, TimeSpan.FromSeconds(60));
-
             cluster[0].Stop();
             var frozen = System.Diagnostics.Stopwatch.StartNew();
             // The others down node 0 and start the group member on the next-oldest node; thaw node 0 then, while the
@@ -126,25 +98,11 @@ public sealed class KafkaMemberFenceProcessTests(ITestOutputHelper output)
     [Fact]
     public async Task A_member_frozen_past_its_session_but_not_downed_rejoins_once_the_others_confirm_its_node()
     {
-        using var broker = KafkaMockCluster.Create(brokers: 1);
-        var topic = $"thaw-{Guid.NewGuid():N}";
-        broker.CreateTopic(topic, 6);
-        await using var standIn = await CentrifugoStandIn.StartNewAsync();
-        var template = new NodeConfig
-        {
-            ApiUrl = standIn.Url,
-            ApiKey = standIn.ApiKey,
-            KafkaConsumers = [new KafkaConsumerConfig("k_thaw", broker.Bootstrap, $"g-{Guid.NewGuid():N}", [topic])],
-            ClusterSettings = new Dictionary<string, string> { ["downing_stable_after"] = "60s" },
-        };
-        await using var cluster = NodeCluster.Create(3, template);
+        // Downing postponed: the others see node 0 unreachable for the whole freeze but do not down it.
+        await using var nodes = await ThreeNodes.StartAsync("k_thaw", new Dictionary<string, string> { ["downing_stable_after"] = "60s" });
+        var cluster = nodes.Cluster;
         try
         {
-            await cluster.StartReadyAsync(0, TimeSpan.FromSeconds(60));
-            await cluster[0].WaitForOutputAsync("KafkaGroupMember[4051]", TimeSpan.FromSeconds(60));
-            await cluster.StartReadyAsync(1, TimeSpan.FromSeconds(60));
-            await cluster.StartReadyAsync(2, TimeSpan.FromSeconds(60));
-
             // Frozen for longer than the member's session (6 s): the group drops the member meanwhile. The freeze is the
             // scenario under test.
             cluster[0].Stop();
@@ -187,5 +145,55 @@ public sealed class KafkaMemberFenceProcessTests(ITestOutputHelper output)
             await Task.Delay(20);
         }
         throw new TimeoutException("no group member started on node 1 or 2 after node 0 was frozen");
+    }
+
+    /// <summary>
+    /// A kafka mock broker (one topic of 6 partitions), the stand-in and three node processes of one deployment, started
+    /// in order so that node 0 is the oldest and holds the group member (assigned before nodes 1 and 2 start).
+    /// </summary>
+    private sealed class ThreeNodes : IAsyncDisposable
+    {
+        private ThreeNodes(KafkaMockCluster broker, CentrifugoStandIn standIn, NodeCluster cluster) =>
+            (Broker, StandIn, Cluster) = (broker, standIn, cluster);
+
+        public KafkaMockCluster Broker { get; }
+        public CentrifugoStandIn StandIn { get; }
+        public NodeCluster Cluster { get; }
+
+        public static async Task<ThreeNodes> StartAsync(string consumer, IReadOnlyDictionary<string, string>? clusterSettings = null)
+        {
+            var broker = KafkaMockCluster.Create(brokers: 1);
+            var topic = $"{consumer}-{Guid.NewGuid():N}";
+            broker.CreateTopic(topic, 6);
+            var standIn = await CentrifugoStandIn.StartNewAsync();
+            var cluster = NodeCluster.Create(3, new NodeConfig
+            {
+                ApiUrl = standIn.Url,
+                ApiKey = standIn.ApiKey,
+                KafkaConsumers = [new KafkaConsumerConfig(consumer, broker.Bootstrap, $"g-{Guid.NewGuid():N}", [topic])],
+                ClusterSettings = clusterSettings ?? new Dictionary<string, string>(),
+            });
+            var nodes = new ThreeNodes(broker, standIn, cluster);
+            try
+            {
+                await cluster.StartReadyAsync(0, TimeSpan.FromSeconds(60));
+                await cluster[0].WaitForOutputAsync("KafkaGroupMember[4051]", TimeSpan.FromSeconds(60));
+                await cluster.StartReadyAsync(1, TimeSpan.FromSeconds(60));
+                await cluster.StartReadyAsync(2, TimeSpan.FromSeconds(60));
+                return nodes;
+            }
+            catch
+            {
+                await nodes.DisposeAsync();
+                throw;
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await Cluster.DisposeAsync();
+            await StandIn.DisposeAsync();
+            Broker.Dispose();
+        }
     }
 }

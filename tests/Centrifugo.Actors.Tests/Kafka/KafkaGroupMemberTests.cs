@@ -46,6 +46,16 @@ public sealed class KafkaGroupMemberTests(Xunit.Abstractions.ITestOutputHelper o
         return member;
     }
 
+    /// <summary>A member of a fresh group on a fresh topic, once the group assigned it every partition.</summary>
+    private async Task<KafkaGroupMember> AssignedMemberAsync(int partitions, Action<TimeSpan>? stayedOut = null)
+    {
+        var topic = Unique("member");
+        _cluster.CreateTopic(topic, partitions);
+        var member = Member(topic, Unique("g"), stayedOut: stayedOut);
+        await Poll.UntilAsync(() => member.OwnedPartitions().Count == partitions, "partitions assigned", TimeSpan.FromSeconds(30));
+        return member;
+    }
+
     private long? Committed(string group, string topic, int partition)
     {
         using var consumer = Consumer(_cluster.Bootstrap, group);
@@ -209,12 +219,8 @@ public sealed class KafkaGroupMemberTests(Xunit.Abstractions.ITestOutputHelper o
     {
         const short heartbeat = 12;
         const int unknownMemberId = 25;
-        var topic = Unique("member");
-        var group = Unique("g");
-        _cluster.CreateTopic(topic, 2);
         var stayedOut = new ConcurrentQueue<TimeSpan>();
-        await using var member = Member(topic, group, stayedOut: stayedOut.Enqueue);
-        await Poll.UntilAsync(() => member.OwnedPartitions().Count == 2, "partitions assigned", TimeSpan.FromSeconds(30));
+        await using var member = await AssignedMemberAsync(partitions: 2, stayedOut.Enqueue);
 
         // Dropped by the group (the broker no longer knows the member) without a freeze: librdkafka rejoins by itself.
         var rejoin = System.Diagnostics.Stopwatch.StartNew();
@@ -250,12 +256,8 @@ public sealed class KafkaGroupMemberTests(Xunit.Abstractions.ITestOutputHelper o
     {
         // A freeze longer than the session means the group dropped the member, also when librdkafka reports nothing lost
         // (its join was pending, or it owned nothing) and would simply rejoin one round trip after the thaw.
-        var topic = Unique("member");
-        var group = Unique("g");
-        _cluster.CreateTopic(topic, 2);
         var stayedOut = new ConcurrentQueue<TimeSpan>();
-        await using var member = Member(topic, group, stayedOut: stayedOut.Enqueue);
-        await Poll.UntilAsync(() => member.OwnedPartitions().Count == 2, "partitions assigned", TimeSpan.FromSeconds(30));
+        await using var member = await AssignedMemberAsync(partitions: 2, stayedOut.Enqueue);
 
         member.SimulateFreeze(Fast.SessionTimeout + TimeSpan.FromSeconds(1));
         await Poll.UntilAsync(() => !stayedOut.IsEmpty, "stayed out after the freeze", TimeSpan.FromSeconds(30));
