@@ -18,7 +18,7 @@ public sealed class KafkaMemberFenceProcessTests(ITestOutputHelper output)
     public async Task A_member_cut_off_in_a_minority_stops_granting_and_its_owners_stop_delivering()
     {
         // Downing postponed long enough that the minority does not down itself (and exit) before the fence is looked at.
-        await using var nodes = await ThreeNodes.StartAsync("k_fence", new Dictionary<string, string> { ["downing_stable_after"] = "60s" });
+        await using var nodes = await Nodes.StartAsync(3, "k_fence", new Dictionary<string, string> { ["downing_stable_after"] = "60s" });
         var cluster = nodes.Cluster;
         try
         {
@@ -52,7 +52,7 @@ public sealed class KafkaMemberFenceProcessTests(ITestOutputHelper output)
     [Fact]
     public async Task A_member_frozen_past_its_downing_stays_out_of_the_group_after_the_thaw()
     {
-        await using var nodes = await ThreeNodes.StartAsync("k_zombie");
+        await using var nodes = await Nodes.StartAsync(3, "k_zombie");
         var cluster = nodes.Cluster;
         try
         {
@@ -99,7 +99,7 @@ public sealed class KafkaMemberFenceProcessTests(ITestOutputHelper output)
     public async Task A_member_frozen_past_its_session_but_not_downed_rejoins_once_the_others_confirm_its_node()
     {
         // Downing postponed: the others see node 0 unreachable for the whole freeze but do not down it.
-        await using var nodes = await ThreeNodes.StartAsync("k_thaw", new Dictionary<string, string> { ["downing_stable_after"] = "60s" });
+        await using var nodes = await Nodes.StartAsync(3, "k_thaw", new Dictionary<string, string> { ["downing_stable_after"] = "60s" });
         var cluster = nodes.Cluster;
         try
         {
@@ -130,6 +130,46 @@ public sealed class KafkaMemberFenceProcessTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>
+    /// A single node (nobody else to confirm it, nobody to down it) frozen past its member's session rejoins the group
+    /// at once after the thaw and delivers again: staying out must never strand a one-node deployment.
+    /// </summary>
+    [Fact]
+    public async Task A_single_node_frozen_past_its_session_rejoins_the_group_and_delivers_again()
+    {
+        await using var nodes = await Nodes.StartAsync(1, "k_single");
+        var cluster = nodes.Cluster;
+        try
+        {
+            // The freeze (longer than the member's 6 s session) is the scenario under test.
+            cluster[0].Stop();
+            await Task.Delay(TimeSpan.FromSeconds(8));
+            cluster[0].Continue();
+
+            await cluster[0].WaitForOutputAsync("KafkaGroupMember[4066]", TimeSpan.FromSeconds(30));
+            await cluster[0].WaitForOutputAsync("KafkaGroupMemberActor[4068]", TimeSpan.FromSeconds(30));
+            Assert.Contains(cluster[0].Lines, l => l.Contains("1 of 1 cluster members confirmed", StringComparison.Ordinal));
+            await cluster[0].WaitUntilAsync(
+                () => Task.FromResult(cluster[0].Lines.SkipWhile(l => !l.Contains("[4067]", StringComparison.Ordinal))
+                    .Any(l => l.Contains("KafkaGroupMember[4051]", StringComparison.Ordinal) && l.Contains("assigned 6 partition(s)", StringComparison.Ordinal))),
+                "the member assigned every partition again", TimeSpan.FromSeconds(60));
+            // And the partitions deliver again: a command produced after the rejoin reaches Centrifugo.
+            var before = nodes.StandIn.Received.Count;
+            await nodes.ProduceAsync(Enumerable.Range(0, 6).Select(p =>
+                (p, "{\"method\":\"publish\",\"payload\":{\"channel\":\"after-thaw-" + p + "\",\"data\":{}}}")));
+            await cluster[0].WaitUntilAsync(() => Task.FromResult(nodes.StandIn.Received.Count >= before + 6), "commands after the thaw delivered",
+                TimeSpan.FromSeconds(60));
+        }
+        finally
+        {
+            if (cluster[0].IsStopped)
+            {
+                cluster[0].Continue();
+            }
+            output.WriteLine(cluster.Tails(80));
+        }
+    }
+
     private static async Task<int> NextMemberNodeAsync(NodeCluster cluster, TimeSpan timeout)
     {
         var deadline = DateTime.UtcNow + timeout;
@@ -148,38 +188,42 @@ public sealed class KafkaMemberFenceProcessTests(ITestOutputHelper output)
     }
 
     /// <summary>
-    /// A kafka mock broker (one topic of 6 partitions), the stand-in and three node processes of one deployment, started
-    /// in order so that node 0 is the oldest and holds the group member (assigned before nodes 1 and 2 start).
+    /// A kafka mock broker (one topic of 6 partitions), the stand-in and node processes of one deployment, started in
+    /// order so that node 0 is the oldest and holds the group member (assigned before the other nodes start).
     /// </summary>
-    private sealed class ThreeNodes : IAsyncDisposable
+    private sealed class Nodes : IAsyncDisposable
     {
-        private ThreeNodes(KafkaMockCluster broker, CentrifugoStandIn standIn, NodeCluster cluster) =>
-            (Broker, StandIn, Cluster) = (broker, standIn, cluster);
+        private readonly string _topic;
+
+        private Nodes(KafkaMockCluster broker, string topic, CentrifugoStandIn standIn, NodeCluster cluster) =>
+            (Broker, _topic, StandIn, Cluster) = (broker, topic, standIn, cluster);
 
         public KafkaMockCluster Broker { get; }
         public CentrifugoStandIn StandIn { get; }
         public NodeCluster Cluster { get; }
 
-        public static async Task<ThreeNodes> StartAsync(string consumer, IReadOnlyDictionary<string, string>? clusterSettings = null)
+        public static async Task<Nodes> StartAsync(int count, string consumer, IReadOnlyDictionary<string, string>? clusterSettings = null)
         {
             var broker = KafkaMockCluster.Create(brokers: 1);
             var topic = $"{consumer}-{Guid.NewGuid():N}";
             broker.CreateTopic(topic, 6);
             var standIn = await CentrifugoStandIn.StartNewAsync();
-            var cluster = NodeCluster.Create(3, new NodeConfig
+            var cluster = NodeCluster.Create(count, new NodeConfig
             {
                 ApiUrl = standIn.Url,
                 ApiKey = standIn.ApiKey,
                 KafkaConsumers = [new KafkaConsumerConfig(consumer, broker.Bootstrap, $"g-{Guid.NewGuid():N}", [topic])],
                 ClusterSettings = clusterSettings ?? new Dictionary<string, string>(),
             });
-            var nodes = new ThreeNodes(broker, standIn, cluster);
+            var nodes = new Nodes(broker, topic, standIn, cluster);
             try
             {
                 await cluster.StartReadyAsync(0, TimeSpan.FromSeconds(60));
                 await cluster[0].WaitForOutputAsync("KafkaGroupMember[4051]", TimeSpan.FromSeconds(60));
-                await cluster.StartReadyAsync(1, TimeSpan.FromSeconds(60));
-                await cluster.StartReadyAsync(2, TimeSpan.FromSeconds(60));
+                for (var i = 1; i < count; i++)
+                {
+                    await cluster.StartReadyAsync(i, TimeSpan.FromSeconds(60));
+                }
                 return nodes;
             }
             catch
@@ -187,6 +231,14 @@ public sealed class KafkaMemberFenceProcessTests(ITestOutputHelper output)
                 await nodes.DisposeAsync();
                 throw;
             }
+        }
+
+        /// <summary>Produces one record per (partition, value) to the consumer's topic and waits for the broker's acks.</summary>
+        public async Task ProduceAsync(IEnumerable<(int Partition, string Value)> records)
+        {
+            using var producer = Kafka.KafkaTestSupport.Producer(Broker.Bootstrap);
+            await Task.WhenAll(records.Select(r => producer.ProduceAsync(new Confluent.Kafka.TopicPartition(_topic, r.Partition),
+                new Confluent.Kafka.Message<byte[]?, byte[]?> { Value = Kafka.KafkaTestSupport.Bytes(r.Value) })));
         }
 
         public async ValueTask DisposeAsync()
