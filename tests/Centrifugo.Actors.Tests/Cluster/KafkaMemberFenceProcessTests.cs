@@ -82,11 +82,7 @@ public sealed class KafkaMemberFenceProcessTests(ITestOutputHelper output)
         }
         finally
         {
-            if (cluster[0].IsStopped)
-            {
-                cluster[0].Continue();
-            }
-            output.WriteLine(cluster.Tails(80));
+            ThawAndReport(cluster);
         }
     }
 
@@ -109,24 +105,13 @@ public sealed class KafkaMemberFenceProcessTests(ITestOutputHelper output)
             await Task.Delay(TimeSpan.FromSeconds(8));
             cluster[0].Continue();
 
-            await cluster[0].WaitForOutputAsync("KafkaGroupMember[4066]", TimeSpan.FromSeconds(30));
-            await cluster[0].WaitForOutputAsync("KafkaGroupMemberActor[4068]", TimeSpan.FromSeconds(30));
-            await cluster[0].WaitForOutputAsync("KafkaGroupMember[4067]", TimeSpan.FromSeconds(30));
-            await cluster[0].WaitUntilAsync(
-                () => Task.FromResult(cluster[0].Lines.SkipWhile(l => !l.Contains("[4067]", StringComparison.Ordinal))
-                    .Any(l => l.Contains("KafkaGroupMember[4051]", StringComparison.Ordinal) && l.Contains("assigned 6 partition(s)", StringComparison.Ordinal))),
-                "node 0's member assigned every partition again", TimeSpan.FromSeconds(60));
-            var confirmed = cluster[0].Lines.First(l => l.Contains("[4068]", StringComparison.Ordinal));
+            var confirmed = await StayedOutAndRejoinedAsync(cluster[0]);
             Assert.Matches(@"\b[23] of 3 cluster members confirmed", confirmed);
             Assert.False(cluster[0].HasExited);
         }
         finally
         {
-            if (cluster[0].IsStopped)
-            {
-                cluster[0].Continue();
-            }
-            output.WriteLine(cluster.Tails(80));
+            ThawAndReport(cluster);
         }
     }
 
@@ -146,13 +131,7 @@ public sealed class KafkaMemberFenceProcessTests(ITestOutputHelper output)
             await Task.Delay(TimeSpan.FromSeconds(8));
             cluster[0].Continue();
 
-            await cluster[0].WaitForOutputAsync("KafkaGroupMember[4066]", TimeSpan.FromSeconds(30));
-            await cluster[0].WaitForOutputAsync("KafkaGroupMemberActor[4068]", TimeSpan.FromSeconds(30));
-            Assert.Contains(cluster[0].Lines, l => l.Contains("1 of 1 cluster members confirmed", StringComparison.Ordinal));
-            await cluster[0].WaitUntilAsync(
-                () => Task.FromResult(cluster[0].Lines.SkipWhile(l => !l.Contains("[4067]", StringComparison.Ordinal))
-                    .Any(l => l.Contains("KafkaGroupMember[4051]", StringComparison.Ordinal) && l.Contains("assigned 6 partition(s)", StringComparison.Ordinal))),
-                "the member assigned every partition again", TimeSpan.FromSeconds(60));
+            Assert.Contains("1 of 1 cluster members confirmed", await StayedOutAndRejoinedAsync(cluster[0]), StringComparison.Ordinal);
             // And the partitions deliver again: a command produced after the rejoin reaches Centrifugo.
             var before = nodes.StandIn.Received.Count;
             await nodes.ProduceAsync(Enumerable.Range(0, 6).Select(p =>
@@ -162,12 +141,32 @@ public sealed class KafkaMemberFenceProcessTests(ITestOutputHelper output)
         }
         finally
         {
-            if (cluster[0].IsStopped)
-            {
-                cluster[0].Continue();
-            }
-            output.WriteLine(cluster.Tails(80));
+            ThawAndReport(cluster);
         }
+    }
+
+    /// <summary>
+    /// Waits until the node's member stayed out of the group after its freeze, had its node confirmed, rejoined and was
+    /// assigned every partition again; returns the confirmation line.
+    /// </summary>
+    private static async Task<string> StayedOutAndRejoinedAsync(NodeProcess node)
+    {
+        await node.WaitForOutputAsync("KafkaGroupMember[4066]", TimeSpan.FromSeconds(30));
+        await node.WaitForOutputAsync("KafkaGroupMemberActor[4068]", TimeSpan.FromSeconds(30));
+        await node.WaitUntilAsync(
+            () => Task.FromResult(node.Lines.SkipWhile(l => !l.Contains("[4067]", StringComparison.Ordinal))
+                .Any(l => l.Contains("KafkaGroupMember[4051]", StringComparison.Ordinal) && l.Contains("assigned 6 partition(s)", StringComparison.Ordinal))),
+            "the member rejoined and was assigned every partition again", TimeSpan.FromSeconds(60));
+        return node.Lines.First(l => l.Contains("[4068]", StringComparison.Ordinal));
+    }
+
+    private void ThawAndReport(NodeCluster cluster)
+    {
+        if (cluster[0].IsStopped)
+        {
+            cluster[0].Continue();
+        }
+        output.WriteLine(cluster.Tails(80));
     }
 
     private static async Task<int> NextMemberNodeAsync(NodeCluster cluster, TimeSpan timeout)
