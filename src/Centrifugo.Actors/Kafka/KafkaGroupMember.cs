@@ -98,9 +98,9 @@ internal sealed class KafkaGroupMember : IAsyncDisposable
         ILoggerFactory loggerFactory, Action<object, string, int, long> revokeHolder, long? authorityFrom = null,
         Action<TimeSpan>? stayedOut = null)
     {
-        _stayedOut = stayedOut;
         ArgumentNullException.ThrowIfNull(options);
         settings.Validate();
+        _stayedOut = stayedOut;
         _name = consumerName;
         _settings = settings;
         _revokeHolder = revokeHolder;
@@ -137,7 +137,10 @@ internal sealed class KafkaGroupMember : IAsyncDisposable
 
     public KafkaGroupMemberSettings Settings => _settings;
 
-    /// <summary>True while the member stays out of the group after a freeze (it neither owns nor is assigned anything).</summary>
+    /// <summary>
+    /// True while the member stays out of the group after a freeze: it owns nothing and grants nothing, also when a
+    /// rejoin librdkafka started before the unsubscribe still hands it partitions (it leaves once that rebalance completes).
+    /// </summary>
     public bool IsOutOfGroup => _outOfGroup;
 
     /// <summary>
@@ -170,6 +173,10 @@ internal sealed class KafkaGroupMember : IAsyncDisposable
         lock (_gate)
         {
             CheckFrozen();
+            if (_outOfGroup)
+            {
+                return [];
+            }
             return _owned.Where(o => !o.Value.Revoking)
                 .Select(o => new KafkaOwnedPartition(o.Key.Topic, o.Key.Partition.Value))
                 .OrderBy(o => o.Topic, StringComparer.Ordinal).ThenBy(o => o.Partition).ToArray();
@@ -191,7 +198,7 @@ internal sealed class KafkaGroupMember : IAsyncDisposable
                 return Reply(tp, 0, KafkaGrantStatus.NotReady, NotReadyRetry);
             }
 
-            if (!_owned.TryGetValue(tp, out var owned) || owned.Revoking)
+            if (_outOfGroup || !_owned.TryGetValue(tp, out var owned) || owned.Revoking)
             {
                 return Reply(tp, 0, KafkaGrantStatus.NotOwned, TimeSpan.Zero);
             }
@@ -231,6 +238,11 @@ internal sealed class KafkaGroupMember : IAsyncDisposable
         {
             CheckFrozen();
             var now = Stopwatch.GetTimestamp();
+            if (_outOfGroup)
+            {
+                return Reply(tp, epoch, KafkaGrantStatus.Lost, TimeSpan.Zero);
+            }
+
             if (!_owned.TryGetValue(tp, out var owned))
             {
                 // Before the first assignment of a fresh instance the holder keeps its grant until it expires.
@@ -717,9 +729,10 @@ internal sealed class KafkaGroupMember : IAsyncDisposable
         if (gap > Ticks(_settings.SessionTimeout))
         {
             // No heartbeat for longer than the session: the group has dropped this member, whatever librdkafka believes
-            // yet. When it owned partitions librdkafka reports them lost (OnLost stays out); when its join was still
-            // pending or it owned nothing, librdkafka rejoins without a callback, one round trip after the thaw at the
-            // earliest: the tick thread stays out first (StayOutIfSessionLost).
+            // yet. When it owned partitions librdkafka reports them lost (OnLost stays out before the rejoin); when its
+            // join was still pending or it owned nothing, librdkafka rejoins without a callback, and the tick thread's
+            // StayOut (TickLoop) races that rejoin: librdkafka usually wins, and the member then leaves once that
+            // rebalance completes (docs/kafka.md).
             _sessionLostInFreeze = gap;
         }
         foreach (var (tp, owned) in _owned)

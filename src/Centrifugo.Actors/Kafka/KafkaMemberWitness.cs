@@ -4,7 +4,7 @@ using Akka.Cluster;
 namespace Centrifugo.Actors.Kafka;
 
 /// <summary>
-/// One per node (when the node runs kafka consumers): tells a group member on another node whether that member's
+/// One per node (also on nodes without kafka consumers): tells a group member on another node whether that member's
 /// node is up and reachable in this node's view of the cluster. A member that stayed out of its group after a freeze
 /// (<see cref="KafkaGroupMember.IsOutOfGroup"/>) rejoins only once a majority confirmed its node; a node the others
 /// downed gets "down" or, once they removed and quarantined it, no answer at all.
