@@ -1,5 +1,4 @@
 using Akka.Actor;
-using Akka.Cluster;
 using Centrifugo.Actors.Configuration;
 using Microsoft.Extensions.Logging;
 
@@ -102,8 +101,7 @@ internal sealed class KafkaGroupMemberActor : ReceiveActor, IWithTimers
     }
 
     private IReadOnlyList<Akka.Cluster.Member> Peers() => _cluster.State.Members
-        .Where(m => m.Status is MemberStatus.Up or MemberStatus.Leaving or MemberStatus.Exiting or MemberStatus.WeaklyUp
-            && !m.UniqueAddress.Equals(_cluster.SelfUniqueAddress))
+        .Where(m => KafkaMemberFence.Counts(m.Status) && !m.UniqueAddress.Equals(_cluster.SelfUniqueAddress))
         .ToArray();
 
     private void RejoinIfConfirmed()

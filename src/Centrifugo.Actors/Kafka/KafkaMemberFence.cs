@@ -39,12 +39,15 @@ internal static class KafkaMemberFence
         return !members.First(m => m.Address == lowest).Reachable;
     }
 
-    /// <summary>The fence in one view of the cluster (members that count: up, leaving, exiting).</summary>
+    /// <summary>Whether a member counts toward the majority: up, leaving or exiting.</summary>
+    public static bool Counts(MemberStatus status) => status is MemberStatus.Up or MemberStatus.Leaving or MemberStatus.Exiting;
+
+    /// <summary>The fence in one view of the cluster (members that count: see <see cref="Counts"/>).</summary>
     public static bool IsFenced(ClusterEvent.CurrentClusterState state, Member self)
     {
         var unreachable = state.Unreachable.Select(m => m.Address).ToHashSet();
         var members = state.Members
-            .Where(m => m.Status is MemberStatus.Up or MemberStatus.Leaving or MemberStatus.Exiting)
+            .Where(m => Counts(m.Status))
             .Select(m => (m.Address, Reachable: !unreachable.Contains(m.Address)))
             .ToArray();
         return IsFenced(self.Status, members);

@@ -1,5 +1,4 @@
 using Akka.Actor;
-using Akka.Cluster;
 
 namespace Centrifugo.Actors.Kafka;
 
@@ -20,8 +19,7 @@ internal sealed class KafkaMemberWitness : ReceiveActor
         {
             var state = cluster.State;
             var member = state.Members.FirstOrDefault(x => x.UniqueAddress.Uid == m.Uid && x.Address.ToString() == m.Address);
-            var upAndReachable = member is { Status: MemberStatus.Up or MemberStatus.Leaving or MemberStatus.Exiting or MemberStatus.WeaklyUp }
-                && !state.Unreachable.Contains(member);
+            var upAndReachable = member is not null && KafkaMemberFence.Counts(member.Status) && !state.Unreachable.Contains(member);
             Sender.Tell(new KafkaMemberNodeSeen(m.ProbeId, cluster.SelfAddress.ToString(), upAndReachable));
         });
     }

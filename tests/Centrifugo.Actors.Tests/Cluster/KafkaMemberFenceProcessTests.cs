@@ -171,19 +171,11 @@ public sealed class KafkaMemberFenceProcessTests(ITestOutputHelper output)
 
     private static async Task<int> NextMemberNodeAsync(NodeCluster cluster, TimeSpan timeout)
     {
-        var deadline = DateTime.UtcNow + timeout;
-        while (DateTime.UtcNow < deadline)
-        {
-            foreach (var i in new[] { 1, 2 })
-            {
-                if (cluster[i].Lines.Any(l => l.Contains("KafkaGroupMember[4063]", StringComparison.Ordinal)))
-                {
-                    return i;
-                }
-            }
-            await Task.Delay(20);
-        }
-        throw new TimeoutException("no group member started on node 1 or 2 after node 0 was frozen");
+        var next = 0; // 0: none yet (node 0 is the frozen one)
+        await Poll.UntilAsync(() => (next = new[] { 1, 2 }.FirstOrDefault(i =>
+                cluster[i].Lines.Any(l => l.Contains("KafkaGroupMember[4063]", StringComparison.Ordinal)))) != 0,
+            "a group member started on node 1 or 2 after node 0 was frozen", timeout);
+        return next;
     }
 
     /// <summary>
