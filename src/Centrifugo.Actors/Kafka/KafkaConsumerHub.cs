@@ -16,6 +16,13 @@ internal sealed record KafkaConsumerHubSettings
     public TimeSpan CommittedLookupTimeout { get; init; } = TimeSpan.FromSeconds(10);
     /// <summary>How long closing a lease retries its final commit before leaving the re-read to the next owner.</summary>
     public TimeSpan FinalCommitTimeout { get; init; } = TimeSpan.FromSeconds(10);
+    /// <summary>
+    /// Longest one commit call through the group member may block the committer's thread (a final commit retries until
+    /// <see cref="FinalCommitTimeout"/>). A member whose node just died never answers, and that thread also serves the
+    /// committed-offset lookups of new leases: with the final-commit timeout here, owners restarted by the next member
+    /// waited for the dead member's 10 s. Default 3 s, the grant ttl: a commit answered later is under a lapsed grant.
+    /// </summary>
+    public TimeSpan MemberCommitTimeout { get; init; } = TimeSpan.FromSeconds(3);
     public TimeSpan MetadataTimeout { get; init; } = TimeSpan.FromSeconds(10);
 }
 

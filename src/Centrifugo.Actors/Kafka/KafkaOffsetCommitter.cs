@@ -70,7 +70,7 @@ internal sealed class KafkaOffsetCommitter : IDisposable
 
     /// <summary>
     /// When set, every commit goes through the group member: the call blocks the commit thread for at most the given
-    /// timeout and returns one outcome per entry. Targets without a grant (epoch 0) are then never committed.
+    /// timeout (<see cref="KafkaConsumerHubSettings.MemberCommitTimeout"/>) and returns one outcome per entry. Targets without a grant (epoch 0) are then never committed.
     /// </summary>
     public Func<IReadOnlyList<KafkaCommitEntry>, TimeSpan, IReadOnlyList<KafkaCommitOutcome>>? Committer { get; set; }
 
@@ -287,7 +287,7 @@ internal sealed class KafkaOffsetCommitter : IDisposable
         {
             outcomes = committer(
                 batch.Select(b => new KafkaCommitEntry(b.Target.TopicPartition.Topic, b.Target.TopicPartition.Partition.Value, b.Target.Epoch, b.Next)).ToArray(),
-                _settings.FinalCommitTimeout);
+                _settings.MemberCommitTimeout);
         }
         catch (Exception e) when (e is TimeoutException or OperationCanceledException or InvalidOperationException
                                       or Akka.Actor.AskTimeoutException or ObjectDisposedException)

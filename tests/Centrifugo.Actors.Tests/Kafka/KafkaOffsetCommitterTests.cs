@@ -103,6 +103,40 @@ public sealed class KafkaOffsetCommitterTests : IDisposable
     }
 
     [Fact]
+    public async Task A_member_that_never_answers_holds_the_committed_offset_lookups_for_one_member_commit_timeout_only()
+    {
+        // The group member's node was killed: a commit sent to it gets no answer until the call times out, and the
+        // committer's thread also serves the lookups that restarted owners wait for. In a 3-node chaos run those owners
+        // waited for the 10 s final-commit timeout although the next member had the assignment 2 s earlier.
+        var topic = Unique("commit");
+        _cluster.CreateTopic(topic, 1);
+        using var consumer = Consumer(_cluster.Bootstrap, Unique("g"));
+        var target = new Target(topic, 0, epoch: 1);
+        var settings = Fast with { FinalCommitTimeout = TimeSpan.FromSeconds(30), MemberCommitTimeout = TimeSpan.FromMilliseconds(300) };
+        using var committer = new KafkaOffsetCommitter(Unique("c"), consumer, () => [target], settings, NullLogger.Instance);
+        var calls = 0;
+        var timeouts = new ConcurrentQueue<TimeSpan>();
+        committer.Committer = (_, timeout) =>
+        {
+            // An Ask to a dead node: nothing comes back before the timeout.
+            Interlocked.Increment(ref calls);
+            timeouts.Enqueue(timeout);
+            Thread.Sleep(timeout);
+            throw new TimeoutException("no answer");
+        };
+
+        target.Mark(5);
+        await WaitUntilAsync(() => Volatile.Read(ref calls) > 0, "a commit to be under way");
+        var lookup = committer.LookupCommittedAsync(new TopicPartition(topic, 0), CancellationToken.None);
+
+        // Bounded well below the final-commit timeout (30 s), well above the member commit timeout (300 ms).
+        Assert.Equal(-1, await lookup.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.All(timeouts, t => Assert.Equal(settings.MemberCommitTimeout, t));
+        Assert.Null(target.CommittedOffset);
+        committer.Dispose();
+    }
+
+    [Fact]
     public async Task Without_a_member_it_commits_through_the_consumer_and_reads_the_committed_offsets_back()
     {
         var topic = Unique("commit");
