@@ -237,6 +237,7 @@ internal static partial class ConfigLoader
             AcceptableHeartbeatPause = pause,
             DowningStableAfter = stableAfter,
             RebalanceInterval = rebalance,
+            KafkaStandbyMember = JsonFields.Bool(cluster, "kafka_standby_member") ?? defaults.KafkaStandbyMember,
             Discovery = discovery,
             Bootstrap = bootstrap,
         };

@@ -136,6 +136,7 @@ internal static class ConfigSchema
         new("acceptable_heartbeat_pause", FieldKind.Duration),
         new("downing_stable_after", FieldKind.Duration),
         new("rebalance_interval", FieldKind.Duration),
+        new("kafka_standby_member", FieldKind.Bool),
         // Cluster formation through Akka.Discovery (BootstrapConfig).
         new("discovery", FieldKind.String),
         new("bootstrap", FieldKind.Object, Fields: Bootstrap),

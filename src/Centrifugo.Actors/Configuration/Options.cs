@@ -162,6 +162,11 @@ internal sealed record ClusterOptions
     public TimeSpan DowningStableAfter { get; init; } = TimeSpan.FromSeconds(3);
     /// <summary>How often the shard coordinator checks the spread of partitions over the nodes. Default 2 s.</summary>
     public TimeSpan RebalanceInterval { get; init; } = TimeSpan.FromSeconds(2);
+    /// <summary>
+    /// Kafka: the node next in line for the group members joins their consumer groups as soon as the node hosting
+    /// them has been unreachable for 500 ms, instead of after the downing (docs/kafka.md, "Standby member"). Default true.
+    /// </summary>
+    public bool KafkaStandbyMember { get; init; } = true;
 
     // Cluster formation through Akka.Discovery (cluster.discovery / cluster.bootstrap).
     /// <summary>How the node finds the cluster: the static seed nodes (default) or a discovery method.</summary>

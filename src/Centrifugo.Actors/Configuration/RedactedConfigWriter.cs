@@ -58,6 +58,7 @@ internal static class RedactedConfigWriter
             w.WriteString("acceptable_heartbeat_pause", GoDuration.Format(cluster.AcceptableHeartbeatPause));
             w.WriteString("downing_stable_after", GoDuration.Format(cluster.DowningStableAfter));
             w.WriteString("rebalance_interval", GoDuration.Format(cluster.RebalanceInterval));
+            w.WriteBoolean("kafka_standby_member", cluster.KafkaStandbyMember);
             BootstrapConfig.Write(w, cluster);
             w.WriteEndObject();
 

@@ -11,6 +11,13 @@ namespace Centrifugo.Actors.Hosting;
 /// </summary>
 internal static class KafkaMemberSetup
 {
+    /// <summary>
+    /// How long the node hosting the group members must have been unreachable before the next in line joins standby
+    /// members (on top of the failure detector's own pause): a stall this much longer than acceptable_heartbeat_pause
+    /// costs a rebalance there and back; a crash is taken over that much later.
+    /// </summary>
+    internal static readonly TimeSpan StandbyJoinAfter = TimeSpan.FromMilliseconds(500);
+
     public static AkkaConfigurationBuilder WithKafkaGroupMembers(this AkkaConfigurationBuilder builder, NodeRuntime runtime) =>
         builder.AddStartup((system, _) =>
         {
@@ -23,9 +30,16 @@ internal static class KafkaMemberSetup
             }
             var previous = new PreviousMemberWatch();
             system.ActorOf(PreviousMemberWatch.Listener.Props(previous), "kafka-previous-member-watch");
+            KafkaStandbyMembers? standbys = null;
+            if (runtime.Options.Cluster.KafkaStandbyMember)
+            {
+                standbys = new KafkaStandbyMembers();
+                var consumers = runtime.Kafka.Select(k => new KafkaStandbyConsumer(k.Key, k.Value.Options, k.Value.MemberSettings, k.Value.TrackMemberLeave)).ToArray();
+                system.ActorOf(KafkaStandbyMember.Props(standbys, consumers, StandbyJoinAfter, runtime.LoggerFactory), KafkaStandbyMember.Name);
+            }
             foreach (var (name, kafka) in runtime.Kafka)
             {
-                var proxy = StartSingleton(system, name, kafka.Options, kafka.MemberSettings, runtime.LoggerFactory, kafka.TrackMemberLeave, previous);
+                var proxy = StartSingleton(system, name, kafka.Options, kafka.MemberSettings, runtime.LoggerFactory, kafka.TrackMemberLeave, previous, standbys);
                 kafka.Member = proxy;
                 kafka.Hub.Committer = (entries, timeout) =>
                     proxy.Ask<KafkaCommitReply>(new CommitKafkaOffsets(entries), timeout).GetAwaiter().GetResult().Outcomes;
@@ -37,11 +51,12 @@ internal static class KafkaMemberSetup
     /// the singleton runs (the oldest node).
     /// </summary>
     private static IActorRef StartSingleton(ActorSystem system, string consumer, Configuration.KafkaConsumerOptions options,
-        KafkaGroupMemberSettings settings, Microsoft.Extensions.Logging.ILoggerFactory loggerFactory, Action<Task> leaving, PreviousMemberWatch previous)
+        KafkaGroupMemberSettings settings, Microsoft.Extensions.Logging.ILoggerFactory loggerFactory, Action<Task> leaving, PreviousMemberWatch previous,
+        KafkaStandbyMembers? standbys)
     {
         var name = KafkaGroupMemberActor.SingletonName(consumer);
         system.ActorOf(
-            ClusterSingletonManager.Props(KafkaGroupMemberActor.Props(consumer, options, settings, loggerFactory, leaving, previous), PoisonPill.Instance,
+            ClusterSingletonManager.Props(KafkaGroupMemberActor.Props(consumer, options, settings, loggerFactory, leaving, previous, standbys), PoisonPill.Instance,
                 ClusterSingletonManagerSettings.Create(system)),
             name);
         return system.ActorOf(

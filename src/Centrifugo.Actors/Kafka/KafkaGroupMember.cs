@@ -60,7 +60,7 @@ internal sealed class KafkaGroupMember : IAsyncDisposable
     private readonly KafkaGroupMemberSettings _settings;
     private readonly ILogger _logger;
     private readonly IConsumer<Ignore, Ignore> _consumer;
-    private readonly Action<object, string, int, long> _revokeHolder;
+    private Action<object, string, int, long> _revokeHolder;
     private readonly IReadOnlyList<string> _topics;
     // A monitor (not System.Threading.Lock): revocations wait on it for holders to release.
     private readonly object _gate = new();
@@ -76,7 +76,7 @@ internal sealed class KafkaGroupMember : IAsyncDisposable
     private long _lastTick;
     private long _freezeSeenAt; // Stopwatch ticks of the last freeze CheckFrozen saw; 0 = none
     private long _freezeGap;
-    private readonly Action<TimeSpan>? _stayedOut;
+    private Action<TimeSpan>? _stayedOut;
     private volatile bool _outOfGroup;
     private int _stayingOut;
     private long _sessionLostInFreeze; // the gap (Stopwatch ticks) of a freeze longer than the session, not yet acted on
@@ -136,6 +136,35 @@ internal sealed class KafkaGroupMember : IAsyncDisposable
     }
 
     public KafkaGroupMemberSettings Settings => _settings;
+
+    /// <summary>
+    /// Makes a member that joined the group ahead of its singleton (a standby, <see cref="KafkaStandbyMember"/>) the
+    /// singleton's member: from now on revoked and lost grants are reported through <paramref name="revokeHolder"/>, a
+    /// stay-out after a freeze through <paramref name="stayedOut"/> (called at once if the member is out of the group
+    /// already), and fresh grants start at <paramref name="authorityFrom"/> (what a member starting now would use), or
+    /// later after a freeze of this process. The standby never granted anything: nobody could reach it.
+    /// </summary>
+    public void Adopt(Action<object, string, int, long> revokeHolder, long authorityFrom, Action<TimeSpan> stayedOut)
+    {
+        bool outOfGroup, assigned;
+        long wait;
+        lock (_gate)
+        {
+            CheckFrozen();
+            _revokeHolder = revokeHolder;
+            _stayedOut = stayedOut;
+            var afterFreeze = _freezeSeenAt == 0 ? 0 : _freezeSeenAt + Ticks(_settings.GrantTtl);
+            _authorityFrom = Math.Max(authorityFrom, afterFreeze);
+            outOfGroup = _outOfGroup;
+            assigned = _assignedOnce;
+            wait = Math.Max(0, _authorityFrom - Stopwatch.GetTimestamp());
+        }
+        KafkaMemberLog.AdoptedStandby(_logger, _name, assigned, (long)Duration(wait).TotalMilliseconds);
+        if (outOfGroup)
+        {
+            stayedOut(TimeSpan.Zero);
+        }
+    }
 
     /// <summary>
     /// True while the member stays out of the group after a freeze: it owns nothing and grants nothing, also when a
@@ -825,6 +854,10 @@ internal static partial class KafkaMemberLog
     [LoggerMessage(4068, LogLevel.Information,
         "Kafka consumer {Consumer}: {Confirmed} of {Members} cluster members confirmed after the freeze that this node is still a member")]
     public static partial void MembershipConfirmed(ILogger logger, string consumer, int confirmed, int members);
+
+    [LoggerMessage(4069, LogLevel.Information,
+        "Kafka consumer {Consumer}: the group member starts with the standby member this node joined to the group while the previous member's node was unreachable (assigned already: {Assigned}; fresh grants after {AuthorityWaitMs} ms)")]
+    public static partial void AdoptedStandby(ILogger logger, string consumer, bool assigned, long authorityWaitMs);
 
     [LoggerMessage(4067, LogLevel.Information, "Kafka consumer {Consumer}: the group member rejoins the group")]
     public static partial void Rejoining(ILogger logger, string consumer);

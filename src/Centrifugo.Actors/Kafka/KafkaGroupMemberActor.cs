@@ -18,6 +18,7 @@ internal sealed class KafkaGroupMemberActor : ReceiveActor, IWithTimers
     private readonly ILoggerFactory _loggerFactory;
     private readonly Action<Task> _leaving;
     private readonly PreviousMemberWatch _previous;
+    private readonly KafkaStandbyMembers? _standbys;
     private readonly Akka.Cluster.Cluster _cluster;
     private readonly ILogger _logger;
     private KafkaGroupMember? _member;
@@ -30,10 +31,11 @@ internal sealed class KafkaGroupMemberActor : ReceiveActor, IWithTimers
     public ITimerScheduler Timers { get; set; } = null!;
 
     public KafkaGroupMemberActor(string consumer, KafkaConsumerOptions options, KafkaGroupMemberSettings settings, ILoggerFactory loggerFactory,
-        Action<Task> leaving, PreviousMemberWatch previous)
+        Action<Task> leaving, PreviousMemberWatch previous, KafkaStandbyMembers? standbys)
     {
         _leaving = leaving;
         _previous = previous;
+        _standbys = standbys;
         _cluster = Akka.Cluster.Cluster.Get(Context.System);
         _logger = loggerFactory.CreateLogger<KafkaGroupMemberActor>();
         _consumer = consumer;
@@ -148,9 +150,10 @@ internal sealed class KafkaGroupMemberActor : ReceiveActor, IWithTimers
 
     /// <param name="leaving">Gets the member's leave of the group when the actor stops (the node waits for it before it exits).</param>
     /// <param name="previous">This node's view of recently removed members (how long a previous instance's grants may run).</param>
+    /// <param name="standbys">Members this node joined to their groups ahead of the singleton (null: none are joined).</param>
     public static Props Props(string consumer, KafkaConsumerOptions options, KafkaGroupMemberSettings settings, ILoggerFactory loggerFactory,
-        Action<Task> leaving, PreviousMemberWatch previous) =>
-        Akka.Actor.Props.Create(() => new KafkaGroupMemberActor(consumer, options, settings, loggerFactory, leaving, previous));
+        Action<Task> leaving, PreviousMemberWatch previous, KafkaStandbyMembers? standbys = null) =>
+        Akka.Actor.Props.Create(() => new KafkaGroupMemberActor(consumer, options, settings, loggerFactory, leaving, previous, standbys));
 
     /// <summary>Name of the singleton manager (same on every node) for one kafka consumer.</summary>
     public static string SingletonName(string consumer) => "kafka-member-" + consumer;
@@ -158,10 +161,19 @@ internal sealed class KafkaGroupMemberActor : ReceiveActor, IWithTimers
     protected override void PreStart()
     {
         var self = Self;
-        _member = new KafkaGroupMember(_consumer, _options, _settings, _loggerFactory,
-            (holder, topic, partition, epoch) => (holder as IActorRef)?.Tell(new KafkaGrantRevoked(topic, partition, epoch), self),
-            _previous.AuthorityFrom(System.Diagnostics.Stopwatch.GetTimestamp(), _settings.GrantTtl),
-            _ => self.Tell(StayedOutOfGroup.Instance));
+        Action<object, string, int, long> revokeHolder =
+            (holder, topic, partition, epoch) => (holder as IActorRef)?.Tell(new KafkaGrantRevoked(topic, partition, epoch), self);
+        Action<TimeSpan> stayedOut = _ => self.Tell(StayedOutOfGroup.Instance);
+        var authorityFrom = _previous.AuthorityFrom(System.Diagnostics.Stopwatch.GetTimestamp(), _settings.GrantTtl);
+        // The standby this node joined while the previous member's node was unreachable is already in the group (often
+        // already assigned): taking it over saves the join and the broker's rebalance after the downing.
+        if (_standbys?.Take(_consumer) is { } standby)
+        {
+            standby.Adopt(revokeHolder, authorityFrom, stayedOut);
+            _member = standby;
+            return;
+        }
+        _member = new KafkaGroupMember(_consumer, _options, _settings, _loggerFactory, revokeHolder, authorityFrom, stayedOut);
     }
 
     private sealed class StayedOutOfGroup

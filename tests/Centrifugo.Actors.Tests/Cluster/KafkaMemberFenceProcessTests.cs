@@ -146,6 +146,82 @@ public sealed class KafkaMemberFenceProcessTests(ITestOutputHelper output)
     }
 
     /// <summary>
+    /// kill -9 of the member's node: the next node in line joins a standby member to the group while the cluster is
+    /// still deciding to down the dead node, and the singleton that starts there after the downing takes it over instead
+    /// of joining only then (on librdkafka's mock cluster that join opened a 5 s re-forming window of its own).
+    /// </summary>
+    [Fact]
+    public async Task After_a_kill_of_the_member_node_the_next_node_joins_a_standby_before_the_downing_and_takes_it_over()
+    {
+        await using var nodes = await Nodes.StartAsync(3, "k_standby");
+        var cluster = nodes.Cluster;
+        try
+        {
+            cluster[0].KillHard();
+
+            // Node 1 is next in line (the oldest after node 0).
+            await cluster[1].WaitForOutputAsync("KafkaStandbyMember[4070]", TimeSpan.FromSeconds(30));
+            await cluster[1].WaitForOutputAsync("KafkaGroupMember[4069]", TimeSpan.FromSeconds(60));
+            await cluster[1].WaitUntilAsync(
+                () => Task.FromResult(cluster[1].Lines.Any(l => l.Contains("KafkaGroupMember[4051]", StringComparison.Ordinal) && l.Contains("assigned 6 partition(s)", StringComparison.Ordinal))),
+                "the taken-over member assigned every partition", TimeSpan.FromSeconds(60));
+
+            var lines = cluster[1].Lines;
+            int Index(string text) => lines.ToList().FindIndex(l => l.Contains(text, StringComparison.Ordinal));
+            // The standby joined before node 0 was removed (the singleton moves only after that), and it is the only group
+            // member node 1 ever started: the singleton took it over rather than joining a second time.
+            Assert.True(Index("KafkaStandbyMember[4070]") < Index("Member removed"), "the standby joined before node 0 was removed");
+            Assert.Single(lines, l => l.Contains("KafkaGroupMember[4063]", StringComparison.Ordinal));
+            Assert.DoesNotContain(cluster[2].Lines, l => l.Contains("KafkaStandbyMember[4070]", StringComparison.Ordinal));
+
+            // The member it became grants: commands produced now reach Centrifugo on every partition.
+            var before = nodes.StandIn.Received.Count;
+            await nodes.ProduceAsync(Enumerable.Range(0, 6).Select(p =>
+                (p, "{\"method\":\"publish\",\"payload\":{\"channel\":\"after-kill-" + p + "\",\"data\":{}}}")));
+            await cluster[1].WaitUntilAsync(() => Task.FromResult(nodes.StandIn.Received.Count >= before + 6), "commands after the kill delivered",
+                TimeSpan.FromSeconds(60));
+        }
+        finally
+        {
+            output.WriteLine(cluster.Tails(80));
+        }
+    }
+
+    /// <summary>
+    /// A stall of the member's node long enough for the next node to join a standby, but shorter than the downing: when
+    /// the node is reachable again the standby leaves the group, and the member (never replaced) delivers every partition
+    /// again. The price is a rebalance there and back (docs/kafka.md, "Standby member").
+    /// </summary>
+    [Fact]
+    public async Task A_stall_of_the_member_node_shorter_than_the_downing_sends_the_standby_away_and_the_member_delivers_again()
+    {
+        // Downing postponed so that the thaw certainly comes first: the scenario is a stall, not a crash.
+        await using var nodes = await Nodes.StartAsync(3, "k_stall", new Dictionary<string, string> { ["downing_stable_after"] = "20s" });
+        var cluster = nodes.Cluster;
+        try
+        {
+            cluster[0].Stop();
+            await cluster[1].WaitForOutputAsync("KafkaStandbyMember[4070]", TimeSpan.FromSeconds(30));
+            cluster[0].Continue();
+
+            await cluster[1].WaitForOutputAsync("KafkaStandbyMember[4071]", TimeSpan.FromSeconds(30));
+            Assert.Contains(cluster[1].Lines, l => l.Contains("KafkaStandbyMember[4071]", StringComparison.Ordinal) && l.Contains("reachable again", StringComparison.Ordinal));
+
+            var before = nodes.StandIn.Received.Count;
+            await nodes.ProduceAsync(Enumerable.Range(0, 6).Select(p =>
+                (p, "{\"method\":\"publish\",\"payload\":{\"channel\":\"after-stall-" + p + "\",\"data\":{}}}")));
+            await cluster[0].WaitUntilAsync(() => Task.FromResult(nodes.StandIn.Received.Count >= before + 6), "commands after the stall delivered",
+                TimeSpan.FromSeconds(90));
+            Assert.False(cluster[0].HasExited);
+            Assert.DoesNotContain(cluster[1].Lines, l => l.Contains("KafkaGroupMember[4069]", StringComparison.Ordinal));
+        }
+        finally
+        {
+            ThawAndReport(cluster);
+        }
+    }
+
+    /// <summary>
     /// Waits until the node's member stayed out of the group after its freeze, had its node confirmed, rejoined and was
     /// assigned every partition again; returns the confirmation line.
     /// </summary>
