@@ -133,11 +133,7 @@ public sealed class KafkaMemberFenceProcessTests(ITestOutputHelper output)
 
             Assert.Contains("1 of 1 cluster members confirmed", await StayedOutAndRejoinedAsync(cluster[0]), StringComparison.Ordinal);
             // And the partitions deliver again: a command produced after the rejoin reaches Centrifugo.
-            var before = nodes.StandIn.Received.Count;
-            await nodes.ProduceAsync(Enumerable.Range(0, 6).Select(p =>
-                (p, "{\"method\":\"publish\",\"payload\":{\"channel\":\"after-thaw-" + p + "\",\"data\":{}}}")));
-            await cluster[0].WaitUntilAsync(() => Task.FromResult(nodes.StandIn.Received.Count >= before + 6), "commands after the thaw delivered",
-                TimeSpan.FromSeconds(60));
+            await nodes.ProduceToEveryPartitionAndAwaitDeliveryAsync(cluster[0], "after-thaw", TimeSpan.FromSeconds(60));
         }
         finally
         {
@@ -175,11 +171,7 @@ public sealed class KafkaMemberFenceProcessTests(ITestOutputHelper output)
             Assert.DoesNotContain(cluster[2].Lines, l => l.Contains("KafkaStandbyMember[4070]", StringComparison.Ordinal));
 
             // The member it became grants: commands produced now reach Centrifugo on every partition.
-            var before = nodes.StandIn.Received.Count;
-            await nodes.ProduceAsync(Enumerable.Range(0, 6).Select(p =>
-                (p, "{\"method\":\"publish\",\"payload\":{\"channel\":\"after-kill-" + p + "\",\"data\":{}}}")));
-            await cluster[1].WaitUntilAsync(() => Task.FromResult(nodes.StandIn.Received.Count >= before + 6), "commands after the kill delivered",
-                TimeSpan.FromSeconds(60));
+            await nodes.ProduceToEveryPartitionAndAwaitDeliveryAsync(cluster[1], "after-kill", TimeSpan.FromSeconds(60));
         }
         finally
         {
@@ -207,11 +199,7 @@ public sealed class KafkaMemberFenceProcessTests(ITestOutputHelper output)
             await cluster[1].WaitForOutputAsync("KafkaStandbyMember[4071]", TimeSpan.FromSeconds(30));
             Assert.Contains(cluster[1].Lines, l => l.Contains("KafkaStandbyMember[4071]", StringComparison.Ordinal) && l.Contains("reachable again", StringComparison.Ordinal));
 
-            var before = nodes.StandIn.Received.Count;
-            await nodes.ProduceAsync(Enumerable.Range(0, 6).Select(p =>
-                (p, "{\"method\":\"publish\",\"payload\":{\"channel\":\"after-stall-" + p + "\",\"data\":{}}}")));
-            await cluster[0].WaitUntilAsync(() => Task.FromResult(nodes.StandIn.Received.Count >= before + 6), "commands after the stall delivered",
-                TimeSpan.FromSeconds(90));
+            await nodes.ProduceToEveryPartitionAndAwaitDeliveryAsync(cluster[0], "after-stall", TimeSpan.FromSeconds(90));
             Assert.False(cluster[0].HasExited);
             Assert.DoesNotContain(cluster[1].Lines, l => l.Contains("KafkaGroupMember[4069]", StringComparison.Ordinal));
         }
@@ -300,12 +288,22 @@ public sealed class KafkaMemberFenceProcessTests(ITestOutputHelper output)
             }
         }
 
-        /// <summary>Produces one record per (partition, value) to the consumer's topic and waits for the broker's acks.</summary>
-        public async Task ProduceAsync(IEnumerable<(int Partition, string Value)> records)
+        /// <summary>
+        /// Produces one publish command to each of the topic's 6 partitions (channel "&lt;tag&gt;-&lt;partition&gt;") and
+        /// waits until the stand-in received that many more commands (<paramref name="node"/>'s output goes with a timeout).
+        /// </summary>
+        public async Task ProduceToEveryPartitionAndAwaitDeliveryAsync(NodeProcess node, string tag, TimeSpan timeout)
         {
-            using var producer = Kafka.KafkaTestSupport.Producer(Broker.Bootstrap);
-            await Task.WhenAll(records.Select(r => producer.ProduceAsync(new Confluent.Kafka.TopicPartition(_topic, r.Partition),
-                new Confluent.Kafka.Message<byte[]?, byte[]?> { Value = Kafka.KafkaTestSupport.Bytes(r.Value) })));
+            var before = StandIn.Received.Count;
+            using (var producer = Kafka.KafkaTestSupport.Producer(Broker.Bootstrap))
+            {
+                await Task.WhenAll(Enumerable.Range(0, 6).Select(p => producer.ProduceAsync(new Confluent.Kafka.TopicPartition(_topic, p),
+                    new Confluent.Kafka.Message<byte[]?, byte[]?>
+                    {
+                        Value = Kafka.KafkaTestSupport.Bytes("{\"method\":\"publish\",\"payload\":{\"channel\":\"" + tag + "-" + p + "\",\"data\":{}}}"),
+                    })));
+            }
+            await node.WaitUntilAsync(() => Task.FromResult(StandIn.Received.Count >= before + 6), $"commands {tag} delivered", timeout);
         }
 
         public async ValueTask DisposeAsync()
