@@ -308,6 +308,7 @@ public sealed class ConfigEnvTests
             ("CENTRIFUGO_ACTORS_CLUSTER_ACCEPTABLE_HEARTBEAT_PAUSE", "1500ms"),
             ("CENTRIFUGO_ACTORS_CLUSTER_DOWNING_STABLE_AFTER", "3s"),
             ("CENTRIFUGO_ACTORS_CLUSTER_REBALANCE_INTERVAL", "1s"),
+            ("CENTRIFUGO_ACTORS_CLUSTER_KAFKA_STANDBY_MEMBER", "false"),
             ("CENTRIFUGO_ACTORS_ADMIN_ADDRESS", "0.0.0.0:9110"),
             ("CENTRIFUGO_ACTORS_ADMIN_TOKEN", "token-from-a-secret-123"));
 
@@ -320,6 +321,7 @@ public sealed class ConfigEnvTests
         Assert.Equal(TimeSpan.FromMilliseconds(1500), options.Cluster.AcceptableHeartbeatPause);
         Assert.Equal(TimeSpan.FromSeconds(3), options.Cluster.DowningStableAfter);
         Assert.Equal(TimeSpan.FromSeconds(1), options.Cluster.RebalanceInterval);
+        Assert.False(options.Cluster.KafkaStandbyMember);
         Assert.Equal("0.0.0.0:9110", options.Admin.Address);
         Assert.Equal("token-from-a-secret-123", options.Admin.Token);
     }

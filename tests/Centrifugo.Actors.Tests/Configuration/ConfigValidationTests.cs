@@ -191,6 +191,7 @@ public sealed class ConfigValidationTests
         { """{"api":{"key":"k"},"cluster":{"downing_stable_after":"500ms"}}""", "in cluster: downing_stable_after must be between 1s and 5m0s, got 500ms" },
         { """{"api":{"key":"k"},"cluster":{"heartbeat_interval":"2s","acceptable_heartbeat_pause":"1s"}}""", "in cluster: acceptable_heartbeat_pause (1s) must be at least heartbeat_interval (2s)" },
         { """{"api":{"key":"k"},"cluster":{"rebalance_interval":"100ms"}}""", "in cluster: rebalance_interval must be between 500ms and 10m0s, got 100ms" },
+        { """{"api":{"key":"k"},"cluster":{"kafka_standby_member":"no"}}""", "in cluster: kafka_standby_member: expected a boolean, got a string" },
         { """{"api":{"key":"k"},"admin":{"adress":"x"}}""", "in admin: unknown key \"adress\" (did you mean \"address\"?)" },
         { """{"api":{"key":"k"},"admin":{"address":"nope"}}""", "in admin: address \"nope\" must be host:port (e.g. 127.0.0.1:9110 or 0.0.0.0:9110), or \"\" to disable the admin endpoint" },
         { """{"api":{"key":"k"},"admin":{"address":"host:99999"}}""", "in admin: address \"host:99999\" must be host:port (e.g. 127.0.0.1:9110 or 0.0.0.0:9110), or \"\" to disable the admin endpoint" },
