@@ -22,6 +22,13 @@ internal sealed class PreviousMemberWatch
     /// <summary>Removals older than this no longer matter for a member starting now.</summary>
     private static readonly TimeSpan Horizon = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// How long after its removal was seen here a node not seen unreachable here (a graceful leave, or downed by the
+    /// others) may still have answered renewals: its singleton hands over, or its member fences itself, while the removal
+    /// spreads (hand-over retries every second, gossip every 500 ms).
+    /// </summary>
+    public static readonly TimeSpan RemovalSlack = TimeSpan.FromSeconds(5);
+
     private readonly Lock _gate = new();
     private readonly Dictionary<Address, long> _unreachableSince = [];
     private readonly List<Removal> _removals = [];
@@ -57,8 +64,10 @@ internal sealed class PreviousMemberWatch
 
     /// <summary>
     /// From when (Stopwatch ticks) a member starting at <paramref name="now"/> may give fresh grants: one TTL after its
-    /// start, or earlier when every member removed lately was downed and seen unreachable here (then one TTL plus the
-    /// detection skew after the latest of those moments).
+    /// start when nobody was removed lately (a first start, or a graceful hand-over not yet followed by the removal),
+    /// else when the grants of every member removed lately have certainly run out: one TTL plus the detection skew after
+    /// a downed node was seen unreachable here, one TTL plus <see cref="RemovalSlack"/> after the removal of any other;
+    /// never later than one TTL after the start.
     /// </summary>
     public long AuthorityFrom(long now, TimeSpan grantTtl)
     {
@@ -71,13 +80,17 @@ internal sealed class PreviousMemberWatch
     public static long AuthorityFrom(IReadOnlyCollection<Removal> recentRemovals, long now, TimeSpan grantTtl)
     {
         var full = now + Ticks(grantTtl);
-        if (recentRemovals.Count == 0 || recentRemovals.Any(r => !r.Downed || r.UnreachableSince is null))
+        if (recentRemovals.Count == 0)
         {
             // A first start, or a graceful hand-over (the previous instance answered until a moment ago): wait a TTL.
             return full;
         }
-        var lastSeen = recentRemovals.Max(r => r.UnreachableSince!.Value);
-        return Math.Clamp(lastSeen + Ticks(grantTtl + DetectionSkew), now, full);
+        // Until 2026-11-29 any graceful removal in the last minute meant a whole TTL: a kill shortly after a rolling
+        // restart (the chaos test's SIGSTOP after its SIGTERM) kept the new member's owners waiting 3 s for nothing.
+        var lastGrantEnds = recentRemovals.Max(r => r.Downed && r.UnreachableSince is { } since
+            ? since + Ticks(grantTtl + DetectionSkew)
+            : r.RemovedAt + Ticks(grantTtl + RemovalSlack));
+        return Math.Clamp(lastGrantEnds, now, full);
     }
 
     private static long Ticks(TimeSpan span) => (long)(span.TotalSeconds * Stopwatch.Frequency);

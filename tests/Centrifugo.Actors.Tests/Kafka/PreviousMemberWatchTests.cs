@@ -43,6 +43,18 @@ public sealed class PreviousMemberWatchTests
     }
 
     [Fact]
+    public void A_graceful_removal_whose_grants_have_long_run_out_does_not_delay_a_member_starting_after_a_downing()
+    {
+        var now = Ticks(1000);
+        // A rolling restart removed B 20 s ago; A (the member's node) was killed, seen unreachable 7 s ago and downed.
+        Assert.Equal(now, PreviousMemberWatch.AuthorityFrom(
+            [new(B, false, now - Ticks(20), null), new(A, true, now - Ticks(1), now - Ticks(7))], now, Ttl));
+        // A removal not seen unreachable here counts until one TTL plus the removal slack after it.
+        Assert.Equal(now + Ticks(1), PreviousMemberWatch.AuthorityFrom(
+            [new(B, false, now - Ticks(7), null), new(A, true, now - Ticks(1), now - Ticks(7))], now, Ttl));
+    }
+
+    [Fact]
     public void The_watch_remembers_when_a_node_became_unreachable_until_it_is_removed()
     {
         var watch = new PreviousMemberWatch();
