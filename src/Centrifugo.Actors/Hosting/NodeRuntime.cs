@@ -29,7 +29,7 @@ internal sealed class NodeRuntime : IAsyncDisposable
         Kafka = kafka;
         LoggerFactory = loggerFactory;
         Catalogs = outbox.Values.Select(IPartitionCatalog (r) => new OutboxPartitionCatalog(r))
-            .Concat(kafka.Values.Select(IPartitionCatalog (r) => new KafkaPartitionCatalog(r)))
+            .Concat(kafka.Values.Select(IPartitionCatalog (r) => new KafkaPartitionCatalog(r.Consumer, () => r.Member)))
             .ToArray();
     }
 

@@ -196,6 +196,18 @@ internal sealed class KafkaGroupMember : IAsyncDisposable
         }
     }
 
+    /// <summary>Whether the group has assigned this member anything (possibly nothing) since it started.</summary>
+    public bool HasBeenAssigned
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _assignedOnce;
+            }
+        }
+    }
+
     /// <summary>Partitions the group assigned to this member and not being revoked.</summary>
     public IReadOnlyList<KafkaOwnedPartition> OwnedPartitions()
     {

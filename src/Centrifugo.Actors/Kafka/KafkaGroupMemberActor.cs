@@ -61,7 +61,7 @@ internal sealed class KafkaGroupMemberActor : ReceiveActor, IWithTimers
                     : new KafkaCommitReply(m.Entries.Select(_ => KafkaCommitOutcome.Failed).ToArray())),
                 TaskScheduler.Default);
         });
-        Receive<GetOwnedKafkaPartitions>(_ => Sender.Tell(new OwnedKafkaPartitions(Member.OwnedPartitions())));
+        Receive<GetOwnedKafkaPartitions>(_ => Sender.Tell(new OwnedKafkaPartitions(Member.OwnedPartitions(), Member.HasBeenAssigned)));
 
         // After a freeze during which the group dropped the member (KafkaGroupMember.OnLost), the member stays out of the
         // group until a majority of the cluster, asked after the thaw, confirms that this node is still up and

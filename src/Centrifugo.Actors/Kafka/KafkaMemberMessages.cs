@@ -72,7 +72,8 @@ internal sealed record GetOwnedKafkaPartitions
 
 internal sealed record KafkaOwnedPartition(string Topic, int Partition);
 
-internal sealed record OwnedKafkaPartitions(IReadOnlyList<KafkaOwnedPartition> Partitions);
+/// <param name="Assigned">False while the member has had no assignment from the group yet (it just started or moved).</param>
+internal sealed record OwnedKafkaPartitions(IReadOnlyList<KafkaOwnedPartition> Partitions, bool Assigned = true);
 
 /// <summary>
 /// Group member → the <see cref="KafkaMemberWitness"/> of another node: "is the member at <paramref name="Address"/>
