@@ -47,13 +47,18 @@ public sealed class KafkaGroupMemberTests(Xunit.Abstractions.ITestOutputHelper o
     }
 
     /// <summary>A member of a fresh group on a fresh topic, once the group assigned it every partition.</summary>
-    private async Task<KafkaGroupMember> AssignedMemberAsync(int partitions, Action<TimeSpan>? stayedOut = null)
+    private async Task<KafkaGroupMember> AssignedMemberAsync(int partitions, Action<TimeSpan>? stayedOut = null) =>
+        (await AssignedGroupAsync(partitions, stayedOut)).Member;
+
+    /// <summary>A fresh topic and group, and a member of that group once the group assigned it every partition.</summary>
+    private async Task<(string Topic, string Group, KafkaGroupMember Member)> AssignedGroupAsync(int partitions, Action<TimeSpan>? stayedOut = null)
     {
         var topic = Unique("member");
+        var group = Unique("g");
         _cluster.CreateTopic(topic, partitions);
-        var member = Member(topic, Unique("g"), stayedOut: stayedOut);
-        await Poll.UntilAsync(() => member.OwnedPartitions().Count == partitions, "partitions assigned", TimeSpan.FromSeconds(30));
-        return member;
+        var member = Member(topic, group, stayedOut: stayedOut);
+        await Poll.UntilAsync(() => member.OwnedPartitions().Count == partitions, "every partition assigned", TimeSpan.FromSeconds(30));
+        return (topic, group, member);
     }
 
     private long? Committed(string group, string topic, int partition)
@@ -74,11 +79,8 @@ public sealed class KafkaGroupMemberTests(Xunit.Abstractions.ITestOutputHelper o
     [Fact]
     public async Task Commits_are_refused_from_a_stale_epoch_a_stale_member_and_never_move_backwards()
     {
-        var topic = Unique("member");
-        var group = Unique("g");
-        _cluster.CreateTopic(topic, 2);
-        await using var member = Member(topic, group);
-        await Poll.UntilAsync(() => member.OwnedPartitions().Count == 2, "both partitions assigned", TimeSpan.FromSeconds(30));
+        var (topic, group, assigned) = await AssignedGroupAsync(2);
+        await using var member = assigned;
 
         // A fresh member grants nothing during its first TTL (a previous instance's grants may still run).
         var first = await GrantedAsync(member, topic, 0, "h1");
@@ -141,11 +143,7 @@ public sealed class KafkaGroupMemberTests(Xunit.Abstractions.ITestOutputHelper o
         // The member moves to another node (its node leaves): nobody else in the group can take the partitions while the
         // next instance joins, so the holders keep their grants for it to adopt instead of being stopped (and left to
         // wait for the keeper), and the leave is not held up waiting for holders that can no longer reach this instance.
-        var topic = Unique("member");
-        var group = Unique("g");
-        _cluster.CreateTopic(topic, 2);
-        var member = Member(topic, group);
-        await Poll.UntilAsync(() => member.OwnedPartitions().Count == 2, "both partitions assigned", TimeSpan.FromSeconds(30));
+        var (topic, _, member) = await AssignedGroupAsync(2);
         await GrantedAsync(member, topic, 0, "h0");
         await GrantedAsync(member, topic, 1, "h1");
 
@@ -163,15 +161,11 @@ public sealed class KafkaGroupMemberTests(Xunit.Abstractions.ITestOutputHelper o
         // The member's node is stopped within seconds of the member starting there (a rolling restart). librdkafka's mock
         // cluster gives a joining member its id only with the join's result, after its re-forming window (session − 1 s):
         // closed before that, the member could not leave, and the group kept it as a ghost for a whole session.
-        var topic = Unique("member");
-        var group = Unique("g");
-        _cluster.CreateTopic(topic, 2);
-        await using var first = Member(topic, group);
-        await Poll.UntilAsync(() => first.OwnedPartitions().Count == 2, "both partitions assigned to the first member", TimeSpan.FromSeconds(30));
+        var (topic, group, assigned) = await AssignedGroupAsync(2);
+        await using var first = assigned;
 
+        // Closed at once: its JoinGroup is still pending (the mock answers it only at the end of its 2 s window).
         var second = Member(topic, group);
-        // Long enough on loopback for its JoinGroup to reach the broker, well inside the mock's 2 s window.
-        await Task.Delay(TimeSpan.FromMilliseconds(300));
         var closing = System.Diagnostics.Stopwatch.StartNew();
         await second.DisposeAsync();
         output.WriteLine($"second member closed after {closing.ElapsedMilliseconds} ms");
@@ -186,11 +180,7 @@ public sealed class KafkaGroupMemberTests(Xunit.Abstractions.ITestOutputHelper o
         // Seen in the cluster benchmark's node logs: after a graceful member move, an owner's periodic commit reached the
         // new instance before its first assignment (NotOwned) or before the owner's renewal adopted its grant
         // (StaleEpoch); either stopped the owner, whose grant the new instance would have adopted a moment later.
-        var topic = Unique("member");
-        var group = Unique("g");
-        _cluster.CreateTopic(topic, 1);
-        var first = Member(topic, group);
-        await Poll.UntilAsync(() => first.OwnedPartitions().Count == 1, "partition assigned", TimeSpan.FromSeconds(30));
+        var (topic, group, first) = await AssignedGroupAsync(1);
         var grant = await GrantedAsync(first, topic, 0, "h0");
         Assert.Equal([KafkaCommitOutcome.Committed], await first.CommitAsync([new KafkaCommitEntry(topic, 0, grant.Epoch, 5)], default));
         await first.DisposeAsync();
@@ -215,11 +205,8 @@ public sealed class KafkaGroupMemberTests(Xunit.Abstractions.ITestOutputHelper o
     [Fact]
     public async Task A_grant_expires_unless_renewed_and_a_frozen_member_drops_its_grants()
     {
-        var topic = Unique("member");
-        var group = Unique("g");
-        _cluster.CreateTopic(topic, 1);
-        await using var member = Member(topic, group);
-        await Poll.UntilAsync(() => member.OwnedPartitions().Count == 1, "partition assigned", TimeSpan.FromSeconds(30));
+        var (topic, group, assigned) = await AssignedGroupAsync(1);
+        await using var member = assigned;
         var grant = await GrantedAsync(member, topic, 0, "h1");
 
         // Renewed: still held. Not renewed for a TTL: another holder gets it, with a new epoch.
