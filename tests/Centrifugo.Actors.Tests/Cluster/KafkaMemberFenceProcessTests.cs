@@ -108,6 +108,8 @@ public sealed class KafkaMemberFenceProcessTests(ITestOutputHelper output)
             var confirmed = await StayedOutAndRejoinedAsync(cluster[0]);
             Assert.Matches(@"\b[23] of 3 cluster members confirmed", confirmed);
             Assert.False(cluster[0].HasExited);
+            // And the partitions deliver again under the rejoined member's grants.
+            await nodes.ProduceToEveryPartitionAndAwaitDeliveryAsync(cluster[0], "after-thaw", TimeSpan.FromSeconds(60));
         }
         finally
         {
@@ -159,7 +161,7 @@ public sealed class KafkaMemberFenceProcessTests(ITestOutputHelper output)
             await cluster[1].WaitForOutputAsync("KafkaStandbyMember[4070]", TimeSpan.FromSeconds(30));
             await cluster[1].WaitForOutputAsync("KafkaGroupMember[4069]", TimeSpan.FromSeconds(60));
             await cluster[1].WaitUntilAsync(
-                () => Task.FromResult(cluster[1].Lines.Any(l => l.Contains("KafkaGroupMember[4051]", StringComparison.Ordinal) && l.Contains("assigned 6 partition(s)", StringComparison.Ordinal))),
+                () => Task.FromResult(HeldPartitions(cluster[1].Lines).Count == 6),
                 "the taken-over member assigned every partition", TimeSpan.FromSeconds(60));
 
             var lines = cluster[1].Lines;
@@ -222,11 +224,46 @@ public sealed class KafkaMemberFenceProcessTests(ITestOutputHelper output)
     {
         await node.WaitForOutputAsync("KafkaGroupMember[4066]", TimeSpan.FromSeconds(30));
         await node.WaitForOutputAsync("KafkaGroupMemberActor[4068]", TimeSpan.FromSeconds(30));
+        // The group may hand the partitions back in more than one step (cooperative-sticky: while another node's standby
+        // is still leaving, the rejoined member is assigned half of them first and the rest one rebalance later).
         await node.WaitUntilAsync(
-            () => Task.FromResult(node.Lines.SkipWhile(l => !l.Contains("[4067]", StringComparison.Ordinal))
-                .Any(l => l.Contains("KafkaGroupMember[4051]", StringComparison.Ordinal) && l.Contains("assigned 6 partition(s)", StringComparison.Ordinal))),
+            () => Task.FromResult(HeldPartitions(node.Lines.SkipWhile(l => !l.Contains("[4067]", StringComparison.Ordinal))).Count == 6),
             "the member rejoined and was assigned every partition again", TimeSpan.FromSeconds(60));
         return node.Lines.First(l => l.Contains("[4068]", StringComparison.Ordinal));
+    }
+
+    /// <summary>
+    /// The partitions a node's group member holds after the given log lines: what the group assigned (4051), less what it
+    /// revoked (4052); a loss (4054) drops them all.
+    /// </summary>
+    internal static IReadOnlySet<string> HeldPartitions(IEnumerable<string> lines)
+    {
+        var held = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var line in lines)
+        {
+            if (line.Contains("KafkaGroupMember[4054]", StringComparison.Ordinal))
+            {
+                held.Clear();
+                continue;
+            }
+            var assigned = line.Contains("KafkaGroupMember[4051]", StringComparison.Ordinal);
+            if (!assigned && !line.Contains("KafkaGroupMember[4052]", StringComparison.Ordinal))
+            {
+                continue;
+            }
+            foreach (var partition in System.Text.RegularExpressions.Regex.Matches(line, @"[\w.-]+/\d+").Select(m => m.Value))
+            {
+                if (assigned)
+                {
+                    held.Add(partition);
+                }
+                else
+                {
+                    held.Remove(partition);
+                }
+            }
+        }
+        return held;
     }
 
     private void ThawAndReport(NodeCluster cluster)
