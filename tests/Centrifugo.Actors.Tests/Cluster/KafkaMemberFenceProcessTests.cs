@@ -236,7 +236,7 @@ public sealed class KafkaMemberFenceProcessTests(ITestOutputHelper output)
     /// The partitions a node's group member holds after the given log lines: what the group assigned (4051), less what it
     /// revoked (4052); a loss (4054) drops them all.
     /// </summary>
-    internal static IReadOnlySet<string> HeldPartitions(IEnumerable<string> lines)
+    private static IReadOnlySet<string> HeldPartitions(IEnumerable<string> lines)
     {
         var held = new HashSet<string>(StringComparer.Ordinal);
         foreach (var line in lines)
