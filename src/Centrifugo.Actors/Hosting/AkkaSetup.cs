@@ -87,6 +87,11 @@ internal static class AkkaSetup
         # until it knows (default 1 s). Partition entities reach the Kafka group member through such a proxy: a grant
         # request buffered there waited up to a second longer after every member move.
         akka.cluster.singleton-proxy.singleton-identification-interval = 250ms
+        # Akka.NET 1.5's "ClusterSingletonProxy failed to find an associated singleton ... after 30 seconds" fires in the
+        # millisecond a proxy starts looking (its timer's first tick has no delay), on every start and every move of the
+        # singleton (akkadotnet/akka.net#8568): a warning on each pod start that names no fault. Off; a singleton that
+        # really stays unknown shows as partitions that do not run (`status`, `partitions list`).
+        akka.cluster.singleton-proxy.log-singleton-identification-failure = off
         # The leader removes a downed node at its next tick: 500 ms instead of 1 s off every fail-over.
         akka.cluster.leader-actions-interval = 500ms
         # Each partition is its own shard (PartitionMessageExtractor) and the region remembers its entities, so the
