@@ -170,21 +170,19 @@ internal sealed class KafkaStandbyMember : ReceiveActor, IWithTimers
     /// </summary>
     private static Member? NextInLine(ClusterEvent.CurrentClusterState state, Member self)
     {
-        var byAge = state.Members
-            .Where(m => m.Status is MemberStatus.Up or MemberStatus.Leaving)
-            .OrderBy(m => m, Member.AgeOrdering)
-            .Take(2)
-            .ToArray();
+        var byAge = ByAge(state).Take(2).ToArray();
         return byAge.Length == 2 && byAge[1].UniqueAddress.Equals(self.UniqueAddress) && state.Unreachable.Contains(byAge[0])
                && !KafkaMemberFence.IsFenced(state, self)
             ? byAge[0]
             : null;
     }
 
-    private static Member? Oldest(ClusterEvent.CurrentClusterState state) => state.Members
+    private static Member? Oldest(ClusterEvent.CurrentClusterState state) => ByAge(state).FirstOrDefault();
+
+    /// <summary>The members that can host singletons, oldest first (the order the singleton managers use).</summary>
+    private static IEnumerable<Member> ByAge(ClusterEvent.CurrentClusterState state) => state.Members
         .Where(m => m.Status is MemberStatus.Up or MemberStatus.Leaving)
-        .OrderBy(m => m, Member.AgeOrdering)
-        .FirstOrDefault();
+        .OrderBy(m => m, Member.AgeOrdering);
 
     private void Join(Member oldest, TimeSpan unreachableFor)
     {

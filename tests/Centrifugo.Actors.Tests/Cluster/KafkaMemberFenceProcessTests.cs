@@ -99,17 +99,8 @@ public sealed class KafkaMemberFenceProcessTests(ITestOutputHelper output)
         var cluster = nodes.Cluster;
         try
         {
-            // Frozen for longer than the member's session (6 s): the group drops the member meanwhile. The freeze is the
-            // scenario under test.
-            cluster[0].Stop();
-            await Task.Delay(TimeSpan.FromSeconds(8));
-            cluster[0].Continue();
-
-            var confirmed = await StayedOutAndRejoinedAsync(cluster[0]);
-            Assert.Matches(@"\b[23] of 3 cluster members confirmed", confirmed);
+            Assert.Matches(@"\b[23] of 3 cluster members confirmed", await FreezePastTheSessionThenRejoinAndDeliverAsync(nodes));
             Assert.False(cluster[0].HasExited);
-            // And the partitions deliver again under the rejoined member's grants.
-            await nodes.ProduceToEveryPartitionAndAwaitDeliveryAsync(cluster[0], "after-thaw", TimeSpan.FromSeconds(60));
         }
         finally
         {
@@ -128,14 +119,7 @@ public sealed class KafkaMemberFenceProcessTests(ITestOutputHelper output)
         var cluster = nodes.Cluster;
         try
         {
-            // The freeze (longer than the member's 6 s session) is the scenario under test.
-            cluster[0].Stop();
-            await Task.Delay(TimeSpan.FromSeconds(8));
-            cluster[0].Continue();
-
-            Assert.Contains("1 of 1 cluster members confirmed", await StayedOutAndRejoinedAsync(cluster[0]), StringComparison.Ordinal);
-            // And the partitions deliver again: a command produced after the rejoin reaches Centrifugo.
-            await nodes.ProduceToEveryPartitionAndAwaitDeliveryAsync(cluster[0], "after-thaw", TimeSpan.FromSeconds(60));
+            Assert.Contains("1 of 1 cluster members confirmed", await FreezePastTheSessionThenRejoinAndDeliverAsync(nodes), StringComparison.Ordinal);
         }
         finally
         {
@@ -217,11 +201,17 @@ public sealed class KafkaMemberFenceProcessTests(ITestOutputHelper output)
     }
 
     /// <summary>
-    /// Waits until the node's member stayed out of the group after its freeze, had its node confirmed, rejoined and was
-    /// assigned every partition again; returns the confirmation line.
+    /// Freezes node 0 (the member's node) for longer than the member's session (6 s; the group drops the member
+    /// meanwhile; the freeze is the scenario under test), then waits until its member stayed out of the group, had its
+    /// node confirmed, rejoined, was assigned every partition again and delivers on each; returns the confirmation line.
     /// </summary>
-    private static async Task<string> StayedOutAndRejoinedAsync(NodeProcess node)
+    private static async Task<string> FreezePastTheSessionThenRejoinAndDeliverAsync(Nodes nodes)
     {
+        var node = nodes.Cluster[0];
+        node.Stop();
+        await Task.Delay(TimeSpan.FromSeconds(8));
+        node.Continue();
+
         await node.WaitForOutputAsync("KafkaGroupMember[4066]", TimeSpan.FromSeconds(30));
         await node.WaitForOutputAsync("KafkaGroupMemberActor[4068]", TimeSpan.FromSeconds(30));
         // The group may hand the partitions back in more than one step (cooperative-sticky: while another node's standby
@@ -229,6 +219,8 @@ public sealed class KafkaMemberFenceProcessTests(ITestOutputHelper output)
         await node.WaitUntilAsync(
             () => Task.FromResult(HeldPartitions(node.Lines.SkipWhile(l => !l.Contains("[4067]", StringComparison.Ordinal))).Count == 6),
             "the member rejoined and was assigned every partition again", TimeSpan.FromSeconds(60));
+        // The partitions deliver again under the rejoined member's grants.
+        await nodes.ProduceToEveryPartitionAndAwaitDeliveryAsync(node, "after-thaw", TimeSpan.FromSeconds(60));
         return node.Lines.First(l => l.Contains("[4068]", StringComparison.Ordinal));
     }
 
