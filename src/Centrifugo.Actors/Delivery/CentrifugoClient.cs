@@ -20,9 +20,10 @@ internal sealed partial class CentrifugoClient : ICentrifugoClient, IDisposable
     private const int MaxErrorBodyBytes = 64 * 1024;
 
     /// <summary>
-    /// After this many consecutive commands rejected by an HTTP 400/413 alone (no Centrifugo error code), with no
-    /// command accepted or refused by Centrifugo in between, the endpoint is taken for something other than
-    /// Centrifugo (a proxy, a wrong api.url): further ones stall loudly instead of being dead-lettered.
+    /// After this many consecutive commands rejected by a non-200 reply (an HTTP 400/413 alone, or an error body of
+    /// Centrifugo's transport error mode, which a proxy could imitate), with no command accepted or refused inside a
+    /// 200 reply in between, the endpoint is taken for something other than Centrifugo (a proxy, a wrong api.url):
+    /// further ones stall loudly instead of being dead-lettered.
     /// </summary>
     internal const int StatusOnlyRejectionLimit = 10;
     private int _statusOnlyRejections;
@@ -130,7 +131,7 @@ internal sealed partial class CentrifugoClient : ICentrifugoClient, IDisposable
         {
             classification = exchange.Failure
                 ?? (exchange.Status != 200
-                    ? CentrifugoReplyParser.TransportError(exchange.Body.Span)
+                    ? CentrifugoReplyParser.TransportError(exchange.Body.Span, exchange.Status)
                       ?? DeliveryClassifier.ForStatus(exchange.Status, batch: false, command.Method, endpoint)
                     : CentrifugoReplyParser.Single(exchange.Body.Span, command.Method, endpoint));
         }
@@ -139,7 +140,7 @@ internal sealed partial class CentrifugoClient : ICentrifugoClient, IDisposable
             exchange.Return();
         }
 
-        return Apply(classification, completed, command.Method);
+        return Apply(classification, completed, command.Method, nonOk: exchange.Failure is null && exchange.Status != 200);
     }
 
     /// <summary>POSTs a JSON body held in a pooled buffer, and returns the buffer to the pool when that is safe.</summary>
@@ -229,17 +230,17 @@ internal sealed partial class CentrifugoClient : ICentrifugoClient, IDisposable
         }
     }
 
-    private DeliveryFailure? Apply(Classification classification, List<CommandOutcome> completed, string method)
+    /// <param name="nonOk">The classification comes from a non-200 reply (see <see cref="StatusOnlyRejectionLimit"/>).</param>
+    private DeliveryFailure? Apply(Classification classification, List<CommandOutcome> completed, string method, bool nonOk = false)
     {
-        if (classification.Decision == DeliveryDecision.Rejected && classification.Code is null)
+        if (classification.Decision == DeliveryDecision.Rejected && nonOk)
         {
-            // Rejected by an HTTP status alone (400/413 without a Centrifugo error code).
             var streak = Interlocked.Increment(ref _statusOnlyRejections);
             if (streak > StatusOnlyRejectionLimit)
             {
                 classification = new Classification(DeliveryDecision.Stall, null,
-                    $"{streak - 1} commands in a row were rejected by an HTTP status alone ({classification.Message}), none accepted: " +
-                    "something other than Centrifugo answers at api.url (a proxy with a body limit, a wrong URL); nothing more is dead-lettered until a command gets through");
+                    $"{streak - 1} commands in a row were rejected by a non-200 reply ({classification.Message}), none accepted: " +
+                    "something other than Centrifugo may answer at api.url (a proxy with a body limit, a gateway, a wrong URL); nothing more is dead-lettered until a command gets through");
             }
         }
         else if (classification.Decision is DeliveryDecision.Delivered or DeliveryDecision.Rejected)

@@ -165,10 +165,13 @@ internal static class CentrifugoReplyParser
     }
 
     /// <summary>
-    /// A non-200 body of Centrifugo's transport error mode, <c>{"code":N,"message":"…"}</c>: classified by its code
-    /// (100 → retry, any other → rejected), exactly as the same error inside a 200 reply. Null for anything else.
+    /// A non-200 body of Centrifugo's transport error mode, <c>{"code":N,"message":"…"}</c>, answered with
+    /// <paramref name="status"/>: classified by its code (100 → retry, any other → rejected), exactly as the same error
+    /// inside a 200 reply, but only when it is Centrifugo's: a code of Centrifugo's range (100–199) that Centrifugo
+    /// answers with this very status. Null for anything else (a proxy's or gateway's <c>{"code":500,…}</c>, or
+    /// <c>{"code":102}</c> with a 500): the status alone decides then (<see cref="DeliveryClassifier.ForStatus"/>).
     /// </summary>
-    public static Classification? TransportError(ReadOnlySpan<byte> body)
+    public static Classification? TransportError(ReadOnlySpan<byte> body, int status)
     {
         if (body.IsEmpty)
         {
@@ -198,7 +201,9 @@ internal static class CentrifugoReplyParser
                     return null; // another shape: not Centrifugo's error object
                 }
             }
-            return code is { } known && reader.TokenType == JsonTokenType.EndObject ? DeliveryClassifier.ForReplyError(known, message) : null;
+            return code is { } known && reader.TokenType == JsonTokenType.EndObject && DeliveryClassifier.TransportStatusOf(known) == status
+                ? DeliveryClassifier.ForReplyError(known, message)
+                : null;
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException)
         {

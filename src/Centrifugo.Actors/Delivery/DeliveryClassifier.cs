@@ -24,7 +24,8 @@ internal readonly record struct Classification(DeliveryDecision Decision, int? C
 /// The single place that maps every delivery failure to a decision (spec §1.3 and §7.6). Only error code 100
 /// (also per channel inside a broadcast), transport errors, timeouts, 408/429 and 5xx are retried; 401/403/404/405
 /// and other unexpected statuses mean misconfiguration; 400/413 and every other Centrifugo error code reject
-/// the command. Messages name the endpoint but never carry the API key (it only ever travels in a header).
+/// the command. A non-200 body is read as Centrifugo's error only when its code and status are a pair Centrifugo
+/// answers (<see cref="TransportStatusOf"/>); a proxy's or gateway's error body is classified by its status. Messages name the endpoint but never carry the API key (it only ever travels in a header).
 /// </summary>
 internal static class DeliveryClassifier
 {
@@ -52,6 +53,20 @@ internal static class DeliveryClassifier
 
     /// <summary>Statuses Centrifugo's transport error mode answers a per-method error with (spec §7.3).</summary>
     public static bool MayCarryTransportError(int status) => status is 400 or 404 or 409 or 416 or 500;
+
+    /// <summary>
+    /// The status Centrifugo's transport error mode answers error <paramref name="code"/> with (its
+    /// <c>MapErrorToHTTPCode</c>, spec §7.3); 0 for a code outside Centrifugo's range 100–199, which Centrifugo never sends.
+    /// </summary>
+    public static int TransportStatusOf(int code) => code switch
+    {
+        < 100 or > 199 => 0,
+        102 or 104 => 404,
+        107 or 108 => 400,
+        112 => 416,
+        113 => 409,
+        _ => 500,
+    };
 
     /// <summary>A 200 whose body is not the reply we expect (not JSON, wrong shape, wrong reply count).</summary>
     public static Classification ForUnexpectedBody(string endpoint, string what) =>

@@ -54,6 +54,7 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
     private long _failEveryInjected;
     private int _failRequests;
     private int _failRequestsStatus;
+    private byte[]? _failRequestsBody;
     private int _dropConnections;
     private readonly Dictionary<string, int> _failChannels = new(StringComparer.Ordinal);
     // Set once a channel failure was ever asked for: commands skip the shared lock until then (benchmarks).
@@ -262,8 +263,12 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
         Volatile.Write(ref _failBroadcastChannel, count);
     }
 
-    /// <summary>The next <paramref name="count"/> requests are answered with <paramref name="httpStatus"/> (plain-text body) before anything else.</summary>
-    public void FailNextRequests(int count, int httpStatus)
+    /// <summary>
+    /// The next <paramref name="count"/> requests are answered with <paramref name="httpStatus"/> before anything else:
+    /// a plain-text reason phrase, or <paramref name="jsonBody"/> as <c>application/json</c> (a proxy's or API gateway's
+    /// own error body, e.g. <c>{"code":500,"message":"…"}</c>). 0 turns it off.
+    /// </summary>
+    public void FailNextRequests(int count, int httpStatus, string? jsonBody = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(count);
         ArgumentOutOfRangeException.ThrowIfLessThan(httpStatus, 100);
@@ -272,6 +277,7 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
         {
             _failRequests = count;
             _failRequestsStatus = httpStatus;
+            _failRequestsBody = jsonBody is null ? null : Encoding.UTF8.GetBytes(jsonBody);
         }
     }
 
@@ -384,10 +390,11 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
             return;
         }
 
-        var injected = TakeRequestFailure();
+        var (injected, injectedBody) = TakeRequestFailure();
         if (injected != 0)
         {
-            await WritePlainAsync(context, injected, Encoding.UTF8.GetBytes(ReasonPhrases.GetReasonPhrase(injected) + "\n"));
+            await WritePlainAsync(context, injected, injectedBody ?? Encoding.UTF8.GetBytes(ReasonPhrases.GetReasonPhrase(injected) + "\n"),
+                injectedBody is null ? "text/plain; charset=utf-8" : "application/json");
             return;
         }
 
@@ -794,11 +801,11 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
     private bool KeyEquals(string candidate) =>
         CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(candidate), _key);
 
-    private async Task WritePlainAsync(HttpContext context, int status, byte[] body)
+    private async Task WritePlainAsync(HttpContext context, int status, byte[] body, string contentType = "text/plain; charset=utf-8")
     {
         Count(status);
         context.Response.StatusCode = status;
-        context.Response.ContentType = "text/plain; charset=utf-8";
+        context.Response.ContentType = contentType;
         context.Response.Headers["X-Content-Type-Options"] = "nosniff";
         context.Response.ContentLength = body.Length;
         await context.Response.Body.WriteAsync(body, context.RequestAborted);
@@ -918,22 +925,22 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
         return (int)Interlocked.Read(ref _failEveryCode);
     }
 
-    private int TakeRequestFailure()
+    private (int Status, byte[]? Body) TakeRequestFailure()
     {
         if (Volatile.Read(ref _failRequests) == 0)
         {
-            return 0;
+            return (0, null);
         }
 
         lock (_faults)
         {
             if (_failRequests == 0)
             {
-                return 0;
+                return (0, null);
             }
 
             _failRequests--;
-            return _failRequestsStatus;
+            return (_failRequestsStatus, _failRequestsBody);
         }
     }
 

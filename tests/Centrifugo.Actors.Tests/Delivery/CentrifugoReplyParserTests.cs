@@ -156,8 +156,13 @@ public sealed class CentrifugoReplyParserTests
     public void The_transport_error_mode_body_is_classified_by_its_code()
     {
         Assert.Equal(new Classification(DeliveryDecision.Rejected, 102, "centrifugo error 102: unknown channel"),
-            CentrifugoReplyParser.TransportError("""{"code":102,"message":"unknown channel"}"""u8));
-        Assert.Equal(DeliveryDecision.Retry, CentrifugoReplyParser.TransportError("""{"code":100}"""u8)?.Decision);
+            CentrifugoReplyParser.TransportError("""{"code":102,"message":"unknown channel"}"""u8, 404));
+        Assert.Equal(DeliveryDecision.Retry, CentrifugoReplyParser.TransportError("""{"code":100}"""u8, 500)?.Decision);
+        Assert.Equal(DeliveryDecision.Rejected, CentrifugoReplyParser.TransportError("""{"code":107,"message":"bad request"}"""u8, 400)?.Decision);
+        Assert.Equal(DeliveryDecision.Rejected, CentrifugoReplyParser.TransportError("""{"code":112,"message":"unrecoverable position"}"""u8, 416)?.Decision);
+        Assert.Equal(DeliveryDecision.Rejected, CentrifugoReplyParser.TransportError("""{"code":113,"message":"conflict"}"""u8, 409)?.Decision);
+        // Codes without a mapping of their own come with a 500 (MapErrorToHTTPCode's default).
+        Assert.Equal(DeliveryDecision.Rejected, CentrifugoReplyParser.TransportError("""{"code":103,"message":"permission denied"}"""u8, 500)?.Decision);
     }
 
     [Theory]
@@ -167,5 +172,23 @@ public sealed class CentrifugoReplyParserTests
     [InlineData("""{"message":"no code"}""")]
     [InlineData("""{"code":"102"}""")]
     public void Any_other_non_200_body_is_not_a_transport_error(string body) =>
-        Assert.Null(CentrifugoReplyParser.TransportError(System.Text.Encoding.UTF8.GetBytes(body)));
+        Assert.Null(CentrifugoReplyParser.TransportError(System.Text.Encoding.UTF8.GetBytes(body), 404));
+
+    // A proxy or API gateway in front of Centrifugo answers its own errors in the same shape: only a code of
+    // Centrifugo's range with the status Centrifugo gives that code is Centrifugo's answer; anything else is the status's.
+    [Theory]
+    [InlineData(500, """{"code":500,"message":"Internal Server Error"}""")]
+    [InlineData(404, """{"code":404,"message":"not found"}""")]
+    [InlineData(400, """{"code":400,"message":"bad request"}""")]
+    [InlineData(409, """{"code":409,"message":"conflict"}""")]
+    [InlineData(500, """{"code":0,"message":"upstream"}""")]
+    [InlineData(500, """{"code":199000,"message":"upstream"}""")]
+    [InlineData(500, """{"code":102,"message":"unknown channel"}""")]
+    [InlineData(404, """{"code":100,"message":"internal server error"}""")]
+    [InlineData(400, """{"code":102,"message":"unknown channel"}""")]
+    [InlineData(404, """{"code":107,"message":"bad request"}""")]
+    [InlineData(416, """{"code":113,"message":"conflict"}""")]
+    [InlineData(409, """{"code":112,"message":"unrecoverable position"}""")]
+    public void A_gateway_error_body_is_not_a_transport_error(int status, string body) =>
+        Assert.Null(CentrifugoReplyParser.TransportError(System.Text.Encoding.UTF8.GetBytes(body), status));
 }

@@ -43,6 +43,25 @@ public sealed class DeliveryClassifierTests
     public void Http_statuses_map_to_one_decision(int status, bool batch, string expected) =>
         Assert.Equal(expected, DeliveryClassifier.ForStatus(status, batch, "publish", Endpoint).Decision.ToString());
 
+    [Theory]
+    [InlineData(100, 500)]
+    [InlineData(102, 404)]
+    [InlineData(104, 404)]
+    [InlineData(107, 400)]
+    [InlineData(108, 400)]
+    [InlineData(112, 416)]
+    [InlineData(113, 409)]
+    [InlineData(101, 500)]
+    [InlineData(199, 500)]
+    [InlineData(99, 0)]
+    [InlineData(200, 0)]
+    [InlineData(404, 0)]
+    [InlineData(500, 0)]
+    [InlineData(0, 0)]
+    [InlineData(-1, 0)]
+    public void Transport_mode_statuses_are_centrifugos_and_only_for_its_codes(int code, int status) =>
+        Assert.Equal(status, DeliveryClassifier.TransportStatusOf(code));
+
     [Fact]
     public void Status_messages_say_what_to_fix()
     {

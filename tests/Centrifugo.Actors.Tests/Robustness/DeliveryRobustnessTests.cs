@@ -211,6 +211,66 @@ public sealed class DeliveryRobustnessTests(PostgresFixture pg, ITestOutputHelpe
         Assert.Equal(FailureKind.Configuration, again.Failure!.Kind);
     }
 
+    [Theory]
+    [InlineData(400, """{"code":107,"message":"bad request"}""")]
+    [InlineData(409, """{"code":113,"message":"conflict"}""")]
+    public async Task Something_answering_a_centrifugo_like_error_body_to_everything_is_a_configuration_fault_not_poison(int status, string body)
+    {
+        // A body a proxy could send that reads exactly like Centrifugo's transport error mode: the streak guard still
+        // stops the dead-lettering after the limit.
+        await using var proxy = new FixedHttpServer(status, "application/json", body);
+        using var client = Client(proxy.Url, "k", maxBatchSize: 1);
+
+        var result = await client.DeliverAsync(Enumerable.Range(0, 50).Select(i => Publish("c", i)).ToList(), CancellationToken.None);
+
+        Assert.Equal(CentrifugoClient.StatusOnlyRejectionLimit, result.Completed.Count);
+        Assert.All(result.Completed, c => Assert.False(c.Delivered));
+        Assert.Equal(FailureKind.Configuration, result.Failure!.Kind);
+        Assert.Contains("something other than Centrifugo", result.Failure.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_gateway_answering_500_with_its_own_error_body_is_retried_and_every_row_is_delivered_in_order_after_it_recovers()
+    {
+        // 7 failed requests: the partition's window halves down to single commands (40, 20, 10, 5, 2, then 1), so the
+        // last ones go through POST /publish, whose non-200 body is read.
+        await using var standIn = await CentrifugoStandIn.StartNewAsync();
+        standIn.FailNextRequests(7, 500, """{"code":500,"message":"Internal Server Error"}""");
+        var name = PostgresFixture.UniqueName("outbox");
+        var table = await OutboxTestTable.CreateAsync(pg.DataSource, name);
+        await table.InsertAsync(Enumerable.Range(0, 40).Select(i => new OutboxInsert("publish", $"{{\"channel\":\"gw\",\"data\":{{\"i\":{i}}}}}", 0)));
+        await using var node = await TestNode.StartAsync(TestNode.Options(standIn.Url, standIn.ApiKey,
+            TestNode.Postgres("pg_gateway500", pg.Instance.UrlDsn, name, partitions: 1)), output);
+
+        await Poll.UntilAsync(async () => await table.CountAsync() == 0, "outbox drained", TimeSpan.FromSeconds(60));
+        Assert.Equal(7, standIn.RequestsWithStatus(500));
+        Assert.Empty(await table.ReadDeadLettersAsync());
+        Assert.Equal(Enumerable.Range(0, 40), standIn.ReceivedFor("gw").Select(c => int.Parse(c.RequestJson.Split("\"i\":")[1].TrimEnd('}'), System.Globalization.CultureInfo.InvariantCulture)));
+    }
+
+    [Fact]
+    public async Task A_gateway_answering_404_with_its_own_error_body_stalls_the_partition_and_dead_letters_nothing()
+    {
+        // One row: the command goes alone through POST /publish, whose non-200 body is read.
+        await using var standIn = await CentrifugoStandIn.StartNewAsync();
+        standIn.FailNextRequests(int.MaxValue, 404, """{"code":404,"message":"not found"}""");
+        var name = PostgresFixture.UniqueName("outbox");
+        var table = await OutboxTestTable.CreateAsync(pg.DataSource, name);
+        await table.InsertAsync([new OutboxInsert("publish", """{"channel":"gw","data":{}}""", 0)]);
+        await using var node = await TestNode.StartAsync(TestNode.Options(standIn.Url, standIn.ApiKey,
+            TestNode.Postgres("pg_gateway404", pg.Instance.UrlDsn, name, partitions: 1)), output);
+
+        await Poll.UntilAsync(() => node.Board.Stalled().Count == 1, "partition stalled", TimeSpan.FromSeconds(30));
+        Assert.Contains(node.Logs.Lines, l => l.Contains("[2003]", StringComparison.Ordinal) && l.Contains("404 Not Found", StringComparison.Ordinal));
+        Assert.Equal(1, await table.CountAsync());
+        Assert.Empty(await table.ReadDeadLettersAsync());
+
+        standIn.FailNextRequests(0, 404);
+        await standIn.WaitForReceivedAsync(1, TimeSpan.FromSeconds(30));
+        await Poll.UntilAsync(async () => await table.CountAsync() == 0, "row delivered once the path answers", TimeSpan.FromSeconds(30));
+        Assert.Empty(await table.ReadDeadLettersAsync());
+    }
+
     [Fact]
     public async Task Status_only_rejections_interleaved_with_accepted_commands_stay_rejections()
     {
