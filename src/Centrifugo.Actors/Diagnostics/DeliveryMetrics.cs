@@ -31,8 +31,8 @@ internal sealed class MeteredCentrifugoClient(ICentrifugoClient inner, string co
 
     public static readonly Counter ApiErrors = Metrics.CreateCounter(
         "centrifugo_actors_api_command_errors_total",
-        "Commands Centrifugo did not accept, by method and error: a Centrifugo error code (e.g. 102), \"http\" for an " +
-        "HTTP-level rejection, \"temporary\" or \"configuration\" for a failure that stopped the pass.",
+        "Commands Centrifugo did not accept, by method and error: a Centrifugo error code (100-113, e.g. 102), \"other\" " +
+        "for any other code, \"http\" for an HTTP-level rejection, \"temporary\" or \"configuration\" for a failure that stopped the pass.",
         new CounterConfiguration { LabelNames = ["consumer_name", "method", "error"] });
 
     public static readonly Counter Retries = Metrics.CreateCounter(
@@ -58,8 +58,7 @@ internal sealed class MeteredCentrifugoClient(ICentrifugoClient inner, string co
         {
             if (!result.Completed[i].Delivered)
             {
-                var code = result.Completed[i].ErrorCode?.ToString(CultureInfo.InvariantCulture) ?? "http";
-                ApiErrors.WithLabels(consumer, commands[i].Method, code).Inc();
+                ApiErrors.WithLabels(consumer, commands[i].Method, ErrorLabel(result.Completed[i].ErrorCode)).Inc();
             }
         }
         if (result.Failure is { } failure)
@@ -70,6 +69,17 @@ internal sealed class MeteredCentrifugoClient(ICentrifugoClient inner, string co
         }
         return result;
     }
+
+    /// <summary>
+    /// The <c>error</c> label of a rejected command: the code when it is one of Centrifugo's documented error codes
+    /// (100–113), else "other" (a body can carry any integer: one series per value would grow without bound).
+    /// </summary>
+    internal static string ErrorLabel(int? code) => code switch
+    {
+        null => "http",
+        >= 100 and <= 113 => code.Value.ToString(CultureInfo.InvariantCulture),
+        _ => "other",
+    };
 }
 
 /// <summary>
