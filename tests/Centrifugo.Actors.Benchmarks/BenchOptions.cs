@@ -21,6 +21,8 @@ internal sealed record BenchOptions
     public int MaxBatchSizeFor(int limit) => MaxBatchSize ?? Math.Min(limit, 1000);
     /// <summary>Backlog of the errorrate mode (one partition).</summary>
     public int ErrorRateRows { get; init; } = 30_000;
+    /// <summary>errorrate: the rates measured, error 100 on 1 command in N (the 0 % baseline always runs too).</summary>
+    public IReadOnlyList<int> ErrorRateEvery { get; init; } = [100, 60, 50];
     public int LatencyRate { get; init; } = 1000;
     public int LatencySeconds { get; init; } = 20;
     /// <summary>latency-deployed: measured seconds per run (after the warm-up), warm-up seconds, runs.</summary>
@@ -73,6 +75,7 @@ internal sealed record BenchOptions
           --naive-rows N       backlog of the naive one-POST-per-row worker (default 100000)
           --max-batch-size N   api.max_batch_size of the end-to-end node (default: the select limit, i.e. one /batch per read)
           --errorrate-rows N   errorrate: backlog of the one partition (default 30000; uses the first --limits value)
+          --errorrate-every N,… errorrate: error 100 on 1 command in N, per rate measured (default 100,60,50; plus the 0 % baseline)
           --latency-rate N     inserts/s for the NOTIFY latency run (default 1000)
           --latency-seconds N  duration of the latency run (default 20)
           --deployed-seconds N          latency-deployed: measured seconds per run (default 30; rate = --latency-rate)
@@ -123,6 +126,7 @@ internal sealed record BenchOptions
                 "--naive-rows" => options with { NaiveRows = Int(name, value) },
                 "--max-batch-size" => options with { MaxBatchSize = Int(name, value) },
                 "--errorrate-rows" => options with { ErrorRateRows = Int(name, value) },
+                "--errorrate-every" => options with { ErrorRateEvery = value.Split(',').Select(v => Int(name, v)).ToArray() },
                 "--latency-rate" => options with { LatencyRate = Int(name, value) },
                 "--latency-seconds" => options with { LatencySeconds = Int(name, value) },
                 "--deployed-seconds" => options with { DeployedSeconds = Int(name, value) },

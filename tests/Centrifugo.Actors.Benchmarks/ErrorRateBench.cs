@@ -17,17 +17,16 @@ namespace Centrifugo.Actors.Benchmarks;
 /// </summary>
 internal static class ErrorRateBench
 {
-    private static readonly int[] Every = [0, 100, 60, 50];
-
     private sealed record Run(int Round, int Every, bool Keys, double Seconds, long Sent, long Accepted, long Publications);
 
     public static async Task RunAsync(BenchEnvironment env, BenchOptions options, CancellationToken cancellationToken)
     {
         var rows = options.ErrorRateRows;
+        int[] rates = [0, .. options.ErrorRateEvery];
         var limit = options.Limits[0];
         var maxBatchSize = options.MaxBatchSizeFor(limit);
         Console.WriteLine();
-        Console.WriteLine($"## error-rate drain: {rows} rows backlog in 1 partition, limit {limit}, max_batch_size {maxBatchSize}, {options.Rounds} rounds, error 100 on each command with probability 1/N (N = {string.Join(", ", Every.Skip(1))}), derive_idempotency_key off and on");
+        Console.WriteLine($"## error-rate drain: {rows} rows backlog in 1 partition, limit {limit}, max_batch_size {maxBatchSize}, {options.Rounds} rounds, error 100 on each command with probability 1/N (N = {string.Join(", ", rates.Skip(1))}), derive_idempotency_key off and on");
         await using var standIn = await CentrifugoStandIn.StartNewAsync(new StandInOptions { RecordCommands = false }, cancellationToken);
 
         // Warm-up (not counted): the JIT compiles the hot paths, including the failure path.
@@ -36,7 +35,7 @@ internal static class ErrorRateBench
         var results = new List<Run>();
         for (var round = 1; round <= options.Rounds; round++)
         {
-            var order = round % 2 == 1 ? Every : Every.Reverse().ToArray();
+            var order = round % 2 == 1 ? rates : rates.Reverse().ToArray();
             foreach (var every in order)
             {
                 foreach (var keys in round % 2 == 1 ? new[] { false, true } : [true, false])
@@ -56,7 +55,7 @@ internal static class ErrorRateBench
             Console.WriteLine($"| {Rate(r.Every)} | {(r.Keys ? "on" : "off")} | {r.Round} | {F(r.Seconds, "0.00")} | {F(rows / r.Seconds)} | {r.Sent} | {r.Sent - rows} | {r.Publications} | {Duplicates(r, rows)} | {F(r.Seconds / Baseline(results, r), "0.00")} |");
         }
 
-        foreach (var every in Every)
+        foreach (var every in rates)
         {
             foreach (var keys in new[] { false, true })
             {

@@ -12,6 +12,9 @@ namespace Centrifugo.Actors.Partitions;
 internal record PassReport(int Read, int Delivered, int DeadLettered, DeliveryFailure? Failure, string? SourceError = null)
 {
     public bool Failed => Failure is not null || SourceError is not null;
+
+    /// <summary>Temporary failures the pass retried at once and got past (each a failed attempt, counted as an error).</summary>
+    public int Retried { get; init; }
 }
 
 /// <summary>The commands of one pass, in order, and for each the index of the batch item it came from.</summary>

@@ -37,8 +37,15 @@ internal sealed class PartitionProgress(
     /// One pass: what was finished, and the failure that ended it (a delivery failure or another error such as a
     /// database error). <paramref name="okState"/> is the state when the pass did not fail (Idle or Delivering).
     /// </summary>
-    public void Record(int delivered, int deadLettered, DeliveryFailure? failure, string? otherError, PartitionState okState, long? lag = null, long? position = null)
+    /// <param name="retried">Failed attempts the pass got past (counted as errors, not shown as the last error).</param>
+    public void Record(int delivered, int deadLettered, DeliveryFailure? failure, string? otherError, PartitionState okState, long? lag = null, long? position = null, int retried = 0)
     {
+        if (retried > 0)
+        {
+            _errors += retried;
+            ConsumerMetrics.Errors.WithLabels(consumer).Inc(retried);
+        }
+
         var done = delivered + deadLettered;
         if (done > 0)
         {
@@ -68,9 +75,9 @@ internal sealed class PartitionProgress(
             : okState);
     }
 
-    /// <summary><see cref="Record(int, int, DeliveryFailure?, string?, PartitionState, long?, long?)"/> of one <see cref="PassReport"/>.</summary>
+    /// <summary><see cref="Record(int, int, DeliveryFailure?, string?, PartitionState, long?, long?, int)"/> of one <see cref="PassReport"/>.</summary>
     public void Record(PassReport report, PartitionState okState, long? lag = null) =>
-        Record(report.Delivered, report.DeadLettered, report.Failure, report.SourceError, okState, lag);
+        Record(report.Delivered, report.DeadLettered, report.Failure, report.SourceError, okState, lag, retried: report.Retried);
 
     /// <summary>Moves to <paramref name="state"/> (never out of Stopping) and publishes the status.</summary>
     public void MoveTo(PartitionState state)
