@@ -37,7 +37,7 @@ internal sealed class MeteredCentrifugoClient(ICentrifugoClient inner, string co
 
     public static readonly Counter Retries = Metrics.CreateCounter(
         "centrifugo_actors_delivery_retries_total",
-        "Delivery passes that ended in a temporary or configuration failure and are retried with backoff.",
+        "Delivery attempts that ended in a temporary or configuration failure and are retried (at once after progress, else with backoff).",
         new CounterConfiguration { LabelNames = ["consumer_name"] });
 
     public static void Initialise(string consumer)

@@ -101,6 +101,25 @@ public sealed class KafkaNodeFaultTests(ITestOutputHelper output) : KafkaNodeTes
     }
 
     [Fact]
+    public async Task A_gateway_answering_500_with_its_own_error_body_is_retried_and_nothing_is_dead_lettered()
+    {
+        // 7 failed requests: the window halves down to single commands, whose non-200 body is read.
+        const int count = 40;
+        var topic = Topic("gateway", 1);
+        StandIn.FailNextRequests(7, 500, """{"code":500,"message":"Internal Server Error"}""");
+        await using var node = await StartNodeAsync(TestNode.Kafka("k_gateway", KafkaCluster.Bootstrap, Unique("g"), topic));
+        using (var producer = Producer(KafkaCluster.Bootstrap))
+        {
+            await ProduceEnvelopesAsync(producer, topic, 0, "gateway:", count);
+        }
+
+        await Poll.UntilAsync(() => StandIn.ReceivedFor("gateway:p0").Count == count, "every record delivered", TimeSpan.FromSeconds(60));
+        Assert.Equal(7, StandIn.RequestsWithStatus(500));
+        Assert.Equal(Enumerable.Range(0, count).Select(i => (long)i), StandIn.ReceivedFor("gateway:p0").Select(Seq));
+        Assert.All(node.Board.Snapshot(), s => Assert.Equal(0, s.DeadLettered));
+    }
+
+    [Fact]
     public async Task A_record_that_keeps_failing_blocks_only_its_own_partition()
     {
         const int count = 300;
