@@ -24,6 +24,9 @@ internal static partial class AdminActions
 {
     public const string UserHeader = "X-Centrifugo-Actors-User";
 
+    /// <summary>How long pause/resume wait for the owning entity to confirm.</summary>
+    private static readonly TimeSpan ConfirmTimeout = TimeSpan.FromSeconds(10);
+
     public static void Map(WebApplication app, JsonSerializerOptions json)
     {
         app.MapGet("/status/shards", async (IServiceProvider sp, HttpContext ctx) =>
@@ -59,7 +62,8 @@ internal static partial class AdminActions
 
     /// <summary>
     /// POST /partitions/pause?id= and /partitions/resume?id=: adds/removes the id in the cluster-wide paused set
-    /// (Distributed Data, WriteMajority). 202 when a majority confirmed it, 503 when only this node applied it so far.
+    /// (Distributed Data, WriteMajority), then waits for the owning entity to confirm it is in force. 200 when it is,
+    /// 202 when recorded by a majority but not confirmed in time, 503 when only this node applied it so far.
     /// </summary>
     private static async Task<IResult> PauseAsync(HttpContext ctx, IServiceProvider sp, bool pause)
     {
@@ -89,11 +93,39 @@ internal static partial class AdminActions
         }
 
         LogAction(logger, action, id, who, DateTimeOffset.UtcNow);
-        var problem = await Centrifugo.Actors.Operations.PausedPartitions.UpdateAsync(sp.GetRequiredService<ActorSystem>(), id, pause, ctx.RequestAborted);
-        return problem is null
-            ? Results.Json(new { action, id, accepted = true }, statusCode: 202)
-            : Results.Json(new { action, id, accepted = false, error = problem }, statusCode: 503);
+        var system = sp.GetRequiredService<ActorSystem>();
+        var problem = await Centrifugo.Actors.Operations.PausedPartitions.UpdateAsync(system, id, pause, ctx.RequestAborted);
+        if (problem is not null)
+        {
+            return Results.Json(new { action, id, accepted = true, in_force = false, error = problem }, statusCode: 503);
+        }
+        if (!known.Contains(id))
+        {
+            return Results.Json(new { action, id, accepted = true, in_force = true, node = (string?)null }, statusCode: 200);
+        }
+        // Recorded cluster-wide; now the owning entity confirms: its batch in flight finished and nothing new starts
+        // (pause), or it may start batches again (resume).
+        var region = Akka.Hosting.ActorRegistry.For(system).Get<PartitionRegion>();
+        try
+        {
+            var confirmation = await region.Ask<Centrifugo.Actors.Partitions.PauseConfirmation>(
+                new Centrifugo.Actors.Partitions.ConfirmPause(id, pause), ConfirmTimeout, ctx.RequestAborted);
+            if (confirmation.InForce)
+            {
+                return Results.Json(new { action, id, accepted = true, in_force = true, node = confirmation.Node }, statusCode: 200);
+            }
+        }
+        catch (AskTimeoutException)
+        {
+        }
+        return Results.Json(new
+        {
+            action, id, accepted = true, in_force = false,
+            error = $"recorded cluster-wide but its entity did not confirm within {ConfirmTimeout.TotalSeconds:0} s "
+                + (pause ? "(a batch may still be in flight)" : "(it may be starting or moving)") + "; check `partitions show " + id + "`",
+        }, statusCode: 202);
     }
+
 
     /// <summary>401 (logged with who asked, event 1202) unless the request carries the admin token when one is needed; null when allowed.</summary>
     internal static IResult? Refuse(HttpContext ctx, NodeRuntime runtime, ILogger logger, string action, string who)

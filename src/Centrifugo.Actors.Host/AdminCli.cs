@@ -288,26 +288,40 @@ internal static class AdminCli
     }
 
     /// <summary>
-    /// <c>partitions pause|resume ID</c>: POSTs to the admin endpoint. Exit 0 when a majority of the members confirmed
-    /// it, 1 when refused (token) or not confirmed yet, 2 for an unknown partition.
+    /// <c>partitions pause|resume ID [--json]</c>: POSTs to the admin endpoint, which returns once the owning entity
+    /// confirmed. Exit 0 when in force (pause: its batch in flight finished and nothing new starts), 3 when recorded
+    /// cluster-wide but not confirmed in time, 1 when refused (token) or not recorded by a majority, 2 for an unknown
+    /// partition.
     /// </summary>
     public static async Task<int> PartitionPauseAsync(
-        AdminClient admin, string id, bool pause, IAnsiConsole console, TextWriter error, CancellationToken cancellationToken)
+        AdminClient admin, string id, bool pause, bool json, IAnsiConsole console, TextWriter error, CancellationToken cancellationToken)
     {
         var action = pause ? "pause" : "resume";
         var (status, body) = await admin.PostAsync($"/partitions/{action}?id={Uri.EscapeDataString(id)}", cancellationToken);
         using (body)
         {
-            if (status != HttpStatusCode.Accepted)
+            if (json)
             {
-                await error.WriteLineAsync($"{action} {id}: refused by {admin.BaseUrl}: HTTP {(int)status}: {Str(body.RootElement, "error")}");
-                return status is HttpStatusCode.NotFound or HttpStatusCode.BadRequest ? Usage : Unavailable;
+                console.Profile.Out.Writer.WriteLine(JsonSerializer.Serialize(body.RootElement, Indented));
+            }
+            switch (status)
+            {
+                case HttpStatusCode.OK:
+                    if (!json)
+                    {
+                        console.WriteLine(pause
+                            ? $"pause {id}: in force on {Str(body.RootElement, "node")} (its in-flight batch finished, nothing new starts)"
+                            : $"resume {id}: in force on {Str(body.RootElement, "node")}");
+                    }
+                    return Ok;
+                case HttpStatusCode.Accepted:
+                    await error.WriteLineAsync($"{action} {id}: {Str(body.RootElement, "error")}");
+                    return Unhealthy;
+                default:
+                    await error.WriteLineAsync($"{action} {id}: refused by {admin.BaseUrl}: HTTP {(int)status}: {Str(body.RootElement, "error")}");
+                    return status is HttpStatusCode.NotFound or HttpStatusCode.BadRequest ? Usage : Unavailable;
             }
         }
-        console.WriteLine(pause
-            ? $"pause {id}: accepted (its in-flight batch finishes, nothing new starts; `partitions show {id}` says paused)"
-            : $"resume {id}: accepted");
-        return Ok;
     }
 
     /// <summary><c>dead-letters list [--consumer NAME] [--limit N]</c>: the oldest dead letters per postgresql consumer.</summary>

@@ -67,12 +67,12 @@ partitionsList.SetAction((r, ct) =>
 var partitionsShow = new Command("show", "One partition in detail.") { idArgument, jsonOption };
 partitionsShow.SetAction((r, ct) => Verb(r, false, (c, console, t) => AdminCli.PartitionsShowAsync(
     c, r.GetValue(idArgument)!, r.GetValue(jsonOption), console, Console.Error, t), ct));
-var partitionsPause = new Command("pause", "Pause a partition cluster-wide: its in-flight batch finishes, nothing new starts; it stays paused across hand-off and restart of its node.") { idArgument };
+var partitionsPause = new Command("pause", "Pause a partition cluster-wide: its in-flight batch finishes, nothing new starts; it stays paused across hand-off and restart of its node. Returns when the owning entity confirmed (exit 0), exit 3 if it did not in time.") { idArgument, jsonOption };
 partitionsPause.SetAction((r, ct) => Verb(r, false, (c, console, t) => AdminCli.PartitionPauseAsync(
-    c, r.GetValue(idArgument)!, pause: true, console, Console.Error, t), ct));
-var partitionsResume = new Command("resume", "Resume a paused partition.") { idArgument };
+    c, r.GetValue(idArgument)!, pause: true, r.GetValue(jsonOption), console, Console.Error, t), ct));
+var partitionsResume = new Command("resume", "Resume a paused partition; returns when the owning entity confirmed.") { idArgument, jsonOption };
 partitionsResume.SetAction((r, ct) => Verb(r, false, (c, console, t) => AdminCli.PartitionPauseAsync(
-    c, r.GetValue(idArgument)!, pause: false, console, Console.Error, t), ct));
+    c, r.GetValue(idArgument)!, pause: false, r.GetValue(jsonOption), console, Console.Error, t), ct));
 var partitions = new Command("partitions", "Partition entities.") { partitionsList, partitionsShow, partitionsPause, partitionsResume };
 
 var dlConsumerOption = new Option<string?>("--consumer") { Description = "Only this consumer." };

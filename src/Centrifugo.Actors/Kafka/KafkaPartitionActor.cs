@@ -74,6 +74,8 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor, IWithTimers
         Receive<Operations.PauseChanged>(p => _progress.SetPaused(p.Paused));
         _paused = paused;
         _pause = new Operations.PauseGate(paused, entityId);
+        Receive<ConfirmPause>(c => _pause.ConfirmAsync(c.Paused, static () => { }, _stop.Waits)
+            .PipeTo(Sender, success: inForce => new PauseConfirmation(_entityId, c.Paused, inForce, _progress.Node)));
         Receive<GrantLapsed>(_ =>
         {
             if (!_progress.Stopping)
@@ -273,12 +275,13 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor, IWithTimers
                         return Akka.Util.Option<(int, KafkaRecordBatch)>.None;
                     }
                     // Paused (operator): no new batch; nothing is marked, so the committed offset stays.
-                    if (!await pause.PassAsync(null, stopToken))
+                    if (!await pause.WaitWhilePausedAsync(stopToken))
                     {
                         return Akka.Util.Option<(int, KafkaRecordBatch)>.None;
                     }
                     var batch = await lease.ReadBatchAsync(maxRecords, stopToken);
-                    // Paused while the read waited: the batch is dropped, not delivered (nothing marked).
+                    // Paused while the read waited: the batch waits at the gate; admitted, it counts as in flight until
+                    // processed. Dropped (not delivered, nothing marked) when the entity stops there.
                     // Empty only when the lease closed (hub stopping).
                     if (batch.Count == 0 || !await PassOrDropAsync(pause, batch, stopToken))
                     {
@@ -310,6 +313,7 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor, IWithTimers
                 {
                     // The batch's one owner: its buffers go back to the pool once nothing is processing it.
                     batch.Dispose();
+                    pause.Finish();
                 }
             })
             .TakeWhile(delivered => delivered)
@@ -329,7 +333,7 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor, IWithTimers
     {
         try
         {
-            return await pause.PassAsync(null, stop);
+            return await pause.AdmitAsync(null, stop);
         }
         catch
         {

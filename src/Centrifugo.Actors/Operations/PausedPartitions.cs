@@ -156,22 +156,42 @@ internal sealed class PausedPartitions
 }
 
 /// <summary>
-/// One partition entity's view of the pause: the delivery loop passes it before starting every batch. The first pass
-/// reads the set from a majority (retried until that succeeds); a paused entity waits here (nothing new starts, the
-/// in-flight batch has finished) until resumed or stopped. Used by one loop at a time.
+/// Admission of batches into a partition's delivery loop: a batch starts only through <see cref="AdmitAsync"/> or
+/// <see cref="TryAdmit"/> and ends with <see cref="Finish"/>, so the gate knows when nothing is in flight.
 /// </summary>
-internal sealed class PauseGate(PausedPartitions paused, string entityId)
+internal interface IBatchGate
+{
+    /// <summary>
+    /// Waits while paused; true when a batch is admitted (call <see cref="Finish"/> when it is done), false when the
+    /// entity is stopping. <paramref name="beforeWait"/> runs once before waiting paused (to release what the loop holds).
+    /// </summary>
+    Task<bool> AdmitAsync(Func<Task>? beforeWait, CancellationToken stopToken);
+
+    /// <summary>Admits a batch now unless paused.</summary>
+    bool TryAdmit();
+
+    /// <summary>The admitted batch is done (delivered, dead-lettered or abandoned).</summary>
+    void Finish();
+}
+
+/// <summary>
+/// One partition entity's view of the pause. The first admission reads the set from a majority (retried until that
+/// succeeds); a paused entity admits nothing until resumed or stopped. The check and the count of admitted batches
+/// move together under one lock, so <see cref="ConfirmAsync"/> can tell when a pause is in force: this node's replica
+/// says paused and no admitted batch is still running.
+/// </summary>
+internal sealed class PauseGate(PausedPartitions paused, string entityId) : IBatchGate
 {
     private static readonly TimeSpan SyncRetry = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan ConfirmRetry = TimeSpan.FromMilliseconds(200);
+    private readonly Lock _lock = new();
     private bool _synced;
+    private int _inFlight;
+    private TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public bool IsPaused => paused.IsPaused(entityId);
 
-    /// <summary>
-    /// Returns when the entity may start a batch (true) or is stopping (false). <paramref name="beforeWait"/> runs
-    /// once when the entity is about to wait paused (to release what it holds, such as a read-ahead batch).
-    /// </summary>
-    public async Task<bool> PassAsync(Func<Task>? beforeWait, CancellationToken stopToken)
+    public async Task<bool> AdmitAsync(Func<Task>? beforeWait, CancellationToken stopToken)
     {
         try
         {
@@ -183,7 +203,7 @@ internal sealed class PauseGate(PausedPartitions paused, string entityId)
                     await Task.Delay(SyncRetry, stopToken);
                 }
             }
-            if (!paused.IsPaused(entityId))
+            if (TryAdmit())
             {
                 return true;
             }
@@ -194,15 +214,101 @@ internal sealed class PauseGate(PausedPartitions paused, string entityId)
             while (true)
             {
                 var changed = paused.ChangedAsync();
-                if (!paused.IsPaused(entityId))
+                if (TryAdmit())
                 {
-                    break;
+                    return true;
                 }
                 await changed.WaitAsync(stopToken);
             }
-            return true;
         }
         catch (OperationCanceledException) when (stopToken.IsCancellationRequested)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Waits while paused without admitting a batch (before a read that may wait long for records).</summary>
+    public async Task<bool> WaitWhilePausedAsync(CancellationToken stopToken)
+    {
+        if (!await AdmitAsync(null, stopToken))
+        {
+            return false;
+        }
+        Finish();
+        return true;
+    }
+
+    public bool TryAdmit()
+    {
+        lock (_lock)
+        {
+            if (paused.IsPaused(entityId))
+            {
+                return false;
+            }
+            if (_inFlight++ == 0)
+            {
+                _drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+            return true;
+        }
+    }
+
+    public void Finish()
+    {
+        TaskCompletionSource? drained = null;
+        lock (_lock)
+        {
+            if (_inFlight > 0 && --_inFlight == 0)
+            {
+                drained = _drained;
+            }
+        }
+        drained?.TrySetResult();
+    }
+
+    /// <summary>
+    /// Completes when the operator's <paramref name="pause"/> (true) or resume (false), already written with
+    /// WriteMajority, is in force here: this node's replica agrees (a majority read makes it so at once, rather than
+    /// at the next gossip), and for a pause, the batch in flight has finished. <paramref name="wake"/> brings an idle
+    /// loop to the gate. False when <paramref name="cancellationToken"/> ends the wait first.
+    /// </summary>
+    public async Task<bool> ConfirmAsync(bool pause, Action wake, CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (paused.IsPaused(entityId) != pause)
+            {
+                await paused.SyncAsync(cancellationToken);
+                if (paused.IsPaused(entityId) != pause)
+                {
+                    await Task.Delay(ConfirmRetry, cancellationToken);
+                }
+            }
+            wake();
+            if (!pause)
+            {
+                return true;
+            }
+            while (true)
+            {
+                Task drained;
+                lock (_lock)
+                {
+                    if (!paused.IsPaused(entityId))
+                    {
+                        return false; // resumed meanwhile
+                    }
+                    if (_inFlight == 0)
+                    {
+                        return true;
+                    }
+                    drained = _drained.Task;
+                }
+                await drained.WaitAsync(cancellationToken);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             return false;
         }

@@ -39,6 +39,8 @@ internal sealed class OutboxPartitionActor : ReceiveActor
         Receive<Operations.PauseChanged>(p => _progress.SetPaused(p.Paused));
         _paused = paused;
         _pause = new Operations.PauseGate(paused, entityId);
+        Receive<ConfirmPause>(c => _pause.ConfirmAsync(c.Paused, _wake.Set, _stop.Waits)
+            .PipeTo(Sender, success: inForce => new PauseConfirmation(_entityId, c.Paused, inForce, _progress.Node)));
     }
 
     public static Props Props(string entityId, int partition, OutboxConsumerRuntime runtime, PartitionStatusBoard board, string node, Operations.PausedPartitions paused) =>
@@ -54,7 +56,7 @@ internal sealed class OutboxPartitionActor : ReceiveActor
         var pause = _pause;
         var loop = new OutboxPartitionLoop(
             _runtime.Processor, _control, wake, _partition, _runtime.Options.PartitionSelectLimit, _runtime.IdleSafetyPoll,
-            OutboxBatchProcessor.CompletionLinger, pause.PassAsync, () => pause.IsPaused, report => self.Tell(report));
+            OutboxBatchProcessor.CompletionLinger, pause, report => self.Tell(report));
         _ = Task.Run(async () =>
         {
             try

@@ -15,8 +15,7 @@ namespace Centrifugo.Actors.Outbox;
 /// DELETE + COMMIT back for <paramref name="linger"/>: a wake-up in that time sends it with the next read (one round trip);
 /// otherwise, and at once when the entity stops or is paused, it is sent alone.
 /// </remarks>
-/// <param name="passPause">The operator's pause gate (<see cref="Operations.PauseGate.PassAsync"/>).</param>
-/// <param name="isPaused">Whether the partition is paused now.</param>
+/// <param name="gate">Admits every batch (the operator's pause, <see cref="Operations.PauseGate"/>).</param>
 /// <param name="report">Receives every pass report (status, metrics).</param>
 internal sealed class OutboxPartitionLoop(
     OutboxBatchProcessor processor,
@@ -26,14 +25,14 @@ internal sealed class OutboxPartitionLoop(
     int selectLimit,
     TimeSpan idleWait,
     TimeSpan linger,
-    Func<Func<Task>?, CancellationToken, Task<bool>> passPause,
-    Func<bool> isPaused,
+    Operations.IBatchGate gate,
     Action<OutboxPassReport> report)
 {
     /// <summary>Runs until <paramref name="stopToken"/> (no further batch) or <paramref name="token"/> (abandon the batch in flight).</summary>
     public async Task RunAsync(CancellationToken stopToken, CancellationToken token)
     {
         DeferredCompletion? deferred = null;
+        var admitted = false; // a batch passed the gate and has not reported yet
         try
         {
             while (true)
@@ -54,7 +53,7 @@ internal sealed class OutboxPartitionLoop(
                     {
                         woken = false;
                     }
-                    if (woken && !stopToken.IsCancellationRequested && !isPaused())
+                    if (woken && !stopToken.IsCancellationRequested && (admitted = gate.TryAdmit()))
                     {
                         read = await processor.ContinueDeferredAsync(pending, token);
                     }
@@ -79,7 +78,7 @@ internal sealed class OutboxPartitionLoop(
                         break;
                     }
                     // Paused (operator): no new read; a read-ahead batch is rolled back first (its rows stay).
-                    if (!await passPause(async () =>
+                    if (!await gate.AdmitAsync(async () =>
                         {
                             if (control.TakeReadAhead()?.Batch is { } held)
                             {
@@ -89,6 +88,7 @@ internal sealed class OutboxPartitionLoop(
                     {
                         break;
                     }
+                    admitted = true;
                     // A batch read ahead while the previous one was delivered is already locked and waiting.
                     read = control.TakeReadAhead() ?? await processor.ReadAsync(partition, token);
                 }
@@ -96,6 +96,8 @@ internal sealed class OutboxPartitionLoop(
                 deferred = pass.Deferred;
                 control.After(pass, selectLimit);
                 report(pass);
+                admitted = false;
+                gate.Finish();
             }
         }
         catch (Exception e) when (!token.IsCancellationRequested)
@@ -108,6 +110,10 @@ internal sealed class OutboxPartitionLoop(
         }
         finally
         {
+            if (admitted)
+            {
+                gate.Finish();
+            }
             if (deferred is not null)
             {
                 // Delivered rows: delete them even when the drain budget is spent (bounded by its own timeout).

@@ -18,6 +18,16 @@ internal sealed record WakePartition(string EntityId) : IPartitionMessage;
 internal sealed record GetPartitionStatus(string EntityId) : IPartitionMessage;
 
 /// <summary>
+/// Asks the entity to confirm that the operator's pause (<paramref name="Paused"/> true) or resume, already written to
+/// the cluster-wide set, is in force: answered with <see cref="PauseConfirmation"/> once its batch in flight has
+/// finished and nothing new starts (pause), or once it may start batches again (resume).
+/// </summary>
+internal sealed record ConfirmPause(string EntityId, bool Paused) : IPartitionMessage;
+
+/// <summary>The answer to <see cref="ConfirmPause"/>: <paramref name="InForce"/> false when the wait was cut short.</summary>
+internal sealed record PauseConfirmation(string EntityId, bool Paused, bool InForce, string Node);
+
+/// <summary>
 /// Hand-off stop message (instead of PoisonPill): the entity stops reading, lets the in-flight batch finish
 /// (or abandons it after the drain budget, rolling back, so the next owner re-reads it), then stops.
 /// </summary>

@@ -22,6 +22,9 @@ internal sealed class PartitionProgress(
 
     public PartitionState State { get; private set; } = PartitionState.Starting;
 
+    /// <summary>The node this entity runs on.</summary>
+    public string Node => node;
+
     public bool Stopping => State == PartitionState.Stopping;
 
     /// <summary>Waiting paused (operator): shown as <see cref="PartitionState.Paused"/> unless stopping.</summary>

@@ -13,7 +13,7 @@ public sealed class KafkaPauseTests(ITestOutputHelper output) : KafkaNodeTest(ou
     private static async Task<int> CliAsync(string url, string id, bool pause)
     {
         using var client = new AdminClient(url, token: null);
-        return await AdminCli.RunAsync((console, ct) => AdminCli.PartitionPauseAsync(client, id, pause, console, TextWriter.Null, ct),
+        return await AdminCli.RunAsync((console, ct) => AdminCli.PartitionPauseAsync(client, id, pause, json: false, console, TextWriter.Null, ct),
             TextWriter.Null, TextWriter.Null, watch: false, TimeSpan.FromSeconds(1), CancellationToken.None);
     }
 

@@ -47,20 +47,19 @@ public sealed class PausePartitionTests(PostgresFixture pg, ITestOutputHelper ou
         {
             Assert.Equal(HttpStatusCode.MethodNotAllowed, (await http.GetAsync(new Uri(node.AdminUrl + "/partitions/pause?id=pg:pg_pause:1"))).StatusCode);
         }
-        var refused = await Run((c, console, err, ct) => AdminCli.PartitionPauseAsync(c, "pg:pg_pause:1", true, console, err, ct), node.AdminUrl, token: "wrong-token-0000000000");
+        var refused = await Run((c, console, err, ct) => AdminCli.PartitionPauseAsync(c, "pg:pg_pause:1", true, json: false, console, err, ct), node.AdminUrl, token: "wrong-token-0000000000");
         Assert.Equal(AdminCli.Unavailable, refused.Code);
         Assert.Contains("HTTP 401", refused.Err, StringComparison.Ordinal);
         Assert.Contains(node.Logs.Lines, l => l.Contains("[1202]", StringComparison.Ordinal) && l.Contains("pause", StringComparison.Ordinal));
-        var unknown = await Run((c, console, err, ct) => AdminCli.PartitionPauseAsync(c, "pg:pg_pause:7", true, console, err, ct), node.AdminUrl);
+        var unknown = await Run((c, console, err, ct) => AdminCli.PartitionPauseAsync(c, "pg:pg_pause:7", true, json: false, console, err, ct), node.AdminUrl);
         Assert.Equal(AdminCli.Usage, unknown.Code);
 
-        var paused = await Run((c, console, err, ct) => AdminCli.PartitionPauseAsync(c, "pg:pg_pause:1", true, console, err, ct), node.AdminUrl);
+        var paused = await Run((c, console, err, ct) => AdminCli.PartitionPauseAsync(c, "pg:pg_pause:1", true, json: false, console, err, ct), node.AdminUrl);
         Assert.Equal(AdminCli.Ok, paused.Code);
-        Assert.Contains("pause pg:pg_pause:1: accepted", paused.Out, StringComparison.Ordinal);
+        Assert.Contains("pause pg:pg_pause:1: in force on akka.tcp://", paused.Out, StringComparison.Ordinal);
         Assert.Contains(node.Logs.Lines, l => l.Contains("[1201]", StringComparison.Ordinal) && l.Contains("Admin action pause on pg:pg_pause:1 by 127.0.0.1:", StringComparison.Ordinal));
 
-        // It shows as paused only once its loop waits: rows inserted from then on stay in the outbox.
-        await Poll.UntilAsync(async () => await StateAsync(node, "pg:pg_pause:1") == "paused", "pg:pg_pause:1 paused", TimeSpan.FromSeconds(30));
+        // In force when the verb returns: rows inserted right after it stay in the outbox.
         const int PerPartition = 30;
         for (var seq = 0; seq < PerPartition; seq++)
         {
@@ -104,8 +103,13 @@ public sealed class PausePartitionTests(PostgresFixture pg, ITestOutputHelper ou
             Assert.Equal("paused", doc.RootElement.GetProperty("state").GetString());
         }
 
-        var resumed = await Run((c, console, err, ct) => AdminCli.PartitionPauseAsync(c, "pg:pg_pause:1", false, console, err, ct), node.AdminUrl);
+        var resumed = await Run((c, console, err, ct) => AdminCli.PartitionPauseAsync(c, "pg:pg_pause:1", false, json: true, console, err, ct), node.AdminUrl);
         Assert.Equal(AdminCli.Ok, resumed.Code);
+        using (var doc = JsonDocument.Parse(resumed.Out))
+        {
+            Assert.True(doc.RootElement.GetProperty("in_force").GetBoolean());
+            Assert.Equal("resume", doc.RootElement.GetProperty("action").GetString());
+        }
         await Poll.UntilAsync(async () => await table.CountAsync() == 0, "outbox drained after resume", TimeSpan.FromSeconds(30));
         OutboxRows.AssertDeliveredInOrder(standIn, "pause:1", PerPartition);
         Assert.NotEqual("paused", await StateAsync(node, "pg:pg_pause:1"));

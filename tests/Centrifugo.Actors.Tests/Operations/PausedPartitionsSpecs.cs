@@ -115,4 +115,29 @@ public sealed class PausedPartitionsSpecs : IAsyncLifetime
         Assert.Contains("not confirmed by a majority", answer, StringComparison.Ordinal);
         Assert.True(await LocallyPausedAsync(a)); // applied here; it spreads by gossip
     }
+
+    [Fact]
+    public async Task A_pause_is_confirmed_only_once_the_batch_in_flight_finished_and_then_nothing_is_admitted()
+    {
+        var a = await StartMemberAsync(seed: null);
+        var paused = new PausedPartitions { Replicator = DistributedData.Get(a).Replicator };
+        var gate = new PauseGate(paused, Id);
+        Assert.True(await gate.AdmitAsync(null, CancellationToken.None)); // a batch in flight
+
+        Assert.Null(await PausedPartitions.UpdateAsync(a, Id, pause: true, CancellationToken.None));
+        var woken = 0;
+        var confirm = gate.ConfirmAsync(pause: true, () => Interlocked.Increment(ref woken), CancellationToken.None);
+        // The majority read brings this node's replica up to date without waiting for the subscription's next tick.
+        await Poll.UntilAsync(() => paused.IsPaused(Id) && Volatile.Read(ref woken) == 1, "the replica read and the loop woken", TimeSpan.FromSeconds(10));
+        Assert.False(confirm.IsCompleted); // the batch has not finished
+        Assert.False(gate.TryAdmit());
+
+        gate.Finish();
+        Assert.True(await confirm.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.False(gate.TryAdmit());
+
+        Assert.Null(await PausedPartitions.UpdateAsync(a, Id, pause: false, CancellationToken.None));
+        Assert.True(await gate.ConfirmAsync(pause: false, () => { }, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.True(gate.TryAdmit());
+    }
 }

@@ -51,6 +51,37 @@ public sealed class OutboxPartitionLoopTests(PostgresFixture pg) : IClassFixture
         }
     }
 
+    /// <summary>The operator's pause as the harness's flag: a paused loop waits at the gate until stopped.</summary>
+    private sealed class HarnessGate(Harness h) : Centrifugo.Actors.Operations.IBatchGate
+    {
+        public async Task<bool> AdmitAsync(Func<Task>? beforeWait, CancellationToken stopToken)
+        {
+            if (!h.Paused)
+            {
+                return true;
+            }
+            if (beforeWait is not null)
+            {
+                await beforeWait();
+            }
+            h.PauseGateEntered.TrySetResult();
+            try
+            {
+                await Task.Delay(Timeout.InfiniteTimeSpan, stopToken);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            return false;
+        }
+
+        public bool TryAdmit() => !h.Paused;
+
+        public void Finish()
+        {
+        }
+    }
+
     private static OutboxInsert Row(int i) => new("publish", JsonSerializer.Serialize(new { channel = "x", data = new { i } }), 0);
 
     private async Task<Harness> StartAsync()
@@ -67,27 +98,7 @@ public sealed class OutboxPartitionLoopTests(PostgresFixture pg) : IClassFixture
         var loop = new OutboxPartitionLoop(
             new OutboxBatchProcessor(store, client, NullLogger.Instance), new OutboxPassControl(), h.Wake, 0, 100,
             TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(1),
-            async (beforeWait, stopToken) =>
-            {
-                if (!h.Paused)
-                {
-                    return true;
-                }
-                if (beforeWait is not null)
-                {
-                    await beforeWait();
-                }
-                h.PauseGateEntered.TrySetResult();
-                try
-                {
-                    await Task.Delay(Timeout.InfiniteTimeSpan, stopToken);
-                }
-                catch (OperationCanceledException)
-                {
-                }
-                return false;
-            },
-            () => h.Paused,
+            new HarnessGate(h),
             h.Reports.Enqueue);
         h.Run = Task.Run(() => loop.RunAsync(h.Stop.Token, CancellationToken.None));
         await Poll.UntilAsync(() => !h.Reports.IsEmpty, "the loop's first (empty) pass"); // now it waits for a wake-up

@@ -21,7 +21,7 @@ public sealed class PauseHandOffTests(PostgresFixture pg, ITestOutputHelper outp
     {
         using var client = new AdminClient(url, token: null);
         var error = new StringWriter();
-        var code = await AdminCli.RunAsync((console, ct) => AdminCli.PartitionPauseAsync(client, id, pause, console, error, ct),
+        var code = await AdminCli.RunAsync((console, ct) => AdminCli.PartitionPauseAsync(client, id, pause, json: false, console, error, ct),
             TextWriter.Null, error, watch: false, TimeSpan.FromSeconds(1), CancellationToken.None);
         Assert.True(code == AdminCli.Ok, $"{(pause ? "pause" : "resume")} {id} at {url}: exit code {code}: {error}");
     }
