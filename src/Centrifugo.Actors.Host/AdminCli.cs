@@ -29,11 +29,18 @@ internal sealed class DeliveryRates
 /// <summary>The admin endpoint could not be read (exit 1).</summary>
 internal sealed class AdminUnavailableException(string message) : Exception(message);
 
+/// <summary>The admin endpoint refused the token (exit 4).</summary>
+internal sealed class AdminUnauthorizedException(string message) : Exception(message);
+
+/// <summary>The command line cannot be carried out as given (exit 2).</summary>
+internal sealed class AdminUsageException(string message) : Exception(message);
+
 /// <summary>HTTP client of a node's admin endpoint; sends the bearer token (CENTRIFUGO_ACTORS_ADMIN_TOKEN) when set.</summary>
 internal sealed class AdminClient : IDisposable
 {
     public const string UrlVariable = "CENTRIFUGO_ACTORS_ADMIN";
     public const string TokenVariable = "CENTRIFUGO_ACTORS_ADMIN_TOKEN";
+    public const string TokenFileVariable = "CENTRIFUGO_ACTORS_ADMIN_TOKEN_FILE";
     public const string DefaultUrl = "http://127.0.0.1:9110";
 
     private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(15) };
@@ -50,6 +57,27 @@ internal sealed class AdminClient : IDisposable
 
     public string BaseUrl { get; }
 
+    /// <summary>
+    /// The bearer token: the file's content (trimmed) when <paramref name="tokenFile"/> or $CENTRIFUGO_ACTORS_ADMIN_TOKEN_FILE
+    /// names one, else $CENTRIFUGO_ACTORS_ADMIN_TOKEN. An unreadable file is a usage error naming the file.
+    /// </summary>
+    public static string? Token(string? tokenFile)
+    {
+        tokenFile ??= Environment.GetEnvironmentVariable(TokenFileVariable) is { Length: > 0 } fromEnv ? fromEnv : null;
+        if (tokenFile is null)
+        {
+            return Environment.GetEnvironmentVariable(TokenVariable);
+        }
+        try
+        {
+            return File.ReadAllText(tokenFile).Trim();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new AdminUsageException($"cannot read the token file {tokenFile}: {ex.Message}");
+        }
+    }
+
     public static string DefaultAdminUrl() => Environment.GetEnvironmentVariable(UrlVariable) is { Length: > 0 } url ? url : DefaultUrl;
 
     public async Task<JsonDocument> GetAsync(string path, CancellationToken cancellationToken)
@@ -58,6 +86,10 @@ internal sealed class AdminClient : IDisposable
         {
             using var response = await _http.GetAsync(new Uri(BaseUrl + path), cancellationToken);
             var body = await response.Content.ReadAsStringAsync(cancellationToken);
+            if (response.StatusCode == HttpStatusCode.Unauthorized)
+            {
+                throw new AdminUnauthorizedException($"{path} at {BaseUrl}: HTTP 401: a valid bearer token is required (--token-file, ${TokenVariable})");
+            }
             if (!response.IsSuccessStatusCode)
             {
                 throw new AdminUnavailableException($"cannot read the admin endpoint at {BaseUrl}: {path} returned HTTP {(int)response.StatusCode}");
@@ -102,7 +134,15 @@ internal sealed class AdminClient : IDisposable
 /// </summary>
 internal static class AdminCli
 {
-    public const int Ok = 0, Unavailable = 1, Usage = 2, Unhealthy = 3;
+    public const int Ok = 0, Unavailable = 1, Usage = 2, Unhealthy = 3, Unauthorized = 4;
+
+    /// <summary>The exit code of a refused POST: 4 for a missing or wrong token, 2 for a bad request, else 1.</summary>
+    private static int Refused(HttpStatusCode status) => status switch
+    {
+        HttpStatusCode.Unauthorized => Unauthorized,
+        HttpStatusCode.NotFound or HttpStatusCode.BadRequest => Usage,
+        _ => Unavailable,
+    };
 
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
@@ -131,6 +171,16 @@ internal static class AdminCli
                     await error.WriteLineAsync(ex.Message);
                     code = Unavailable;
                 }
+                catch (AdminUsageException ex)
+                {
+                    await error.WriteLineAsync(ex.Message);
+                    return Usage;
+                }
+                catch (AdminUnauthorizedException ex)
+                {
+                    await error.WriteLineAsync(ex.Message);
+                    return Unauthorized;
+                }
                 if (watch)
                 {
                     await Task.Delay(interval, cancellationToken);
@@ -158,18 +208,54 @@ internal static class AdminCli
         {
             var self = Str(root, "self");
             var leader = Str(root, "leader");
-            var table = NewTable("ADDRESS", "STATUS", "ROLES", "REACHABLE", "LEADER", "THIS NODE");
+            var oldest = Str(root, "oldest");
+            var table = NewTable("ADDRESS", "STATUS", "ROLES", "REACHABLE", "LEADER", "OLDEST", "THIS NODE");
             foreach (var m in root.GetProperty("members").EnumerateArray())
             {
                 var address = Str(m, "address");
                 table.AddRow(Cells(address, Str(m, "status"),
                     string.Join(",", m.GetProperty("roles").EnumerateArray().Select(r => r.GetString())),
-                    unreachable.Contains(address) ? "NO" : "yes", address == leader ? "*" : "", address == self ? "*" : ""));
+                    unreachable.Contains(address) ? "NO" : "yes", address == leader ? "*" : "", address == oldest ? "*" : "", address == self ? "*" : ""));
             }
-            console.WriteLine($"cluster: {table.Rows.Count} member(s), {unreachable.Count} unreachable, leader {leader}, this node {self}");
+            console.WriteLine($"cluster: {table.Rows.Count} member(s), {unreachable.Count} unreachable, leader {leader}, " +
+                              $"oldest {oldest} (the singletons), this node {self}");
             console.Write(table);
         }
         return unreachable.Count > 0 ? Unhealthy : Ok;
+    }
+
+    /// <summary><c>cluster down-unreachable</c>: downs every member the endpoint's node sees as unreachable.</summary>
+    public static async Task<int> DownUnreachableAsync(
+        AdminClient admin, bool confirmed, TextReader input, IAnsiConsole console, TextWriter error, CancellationToken cancellationToken)
+    {
+        string[] unreachable;
+        using (var doc = await admin.GetAsync("/status/cluster", cancellationToken))
+        {
+            unreachable = doc.RootElement.GetProperty("unreachable").EnumerateArray().Select(u => u.GetString()!).ToArray();
+        }
+        if (unreachable.Length == 0)
+        {
+            console.WriteLine("no unreachable member; nothing done");
+            return Ok;
+        }
+        if (!confirmed)
+        {
+            console.Write(new Text($"down {string.Join(", ", unreachable)}? They must not come back [y/N] "));
+            if ((await input.ReadLineAsync(cancellationToken))?.Trim() is not ("y" or "Y" or "yes"))
+            {
+                await error.WriteLineAsync("down-unreachable not confirmed; nothing done (use --yes in scripts)");
+                return Usage;
+            }
+        }
+        foreach (var address in unreachable)
+        {
+            var code = await ClusterActionAsync(admin, "down", address, confirmed: true, input, console, error, cancellationToken);
+            if (code != Ok)
+            {
+                return code;
+            }
+        }
+        return Ok;
     }
 
     public static async Task<int> ClusterActionAsync(
@@ -194,24 +280,35 @@ internal static class AdminCli
             if (status != HttpStatusCode.Accepted)
             {
                 await error.WriteLineAsync($"{action} refused by {admin.BaseUrl}: HTTP {(int)status}: {Str(body.RootElement, "error")}");
-                return status == HttpStatusCode.NotFound || status == HttpStatusCode.BadRequest ? Usage : Unavailable;
+                return Refused(status);
             }
             console.WriteLine($"{action} {Str(body.RootElement, "address")}: accepted");
         }
         return Ok;
     }
 
-    public static async Task<int> ShardsAsync(AdminClient admin, bool json, IAnsiConsole console, CancellationToken cancellationToken)
+    public static async Task<int> ShardsAsync(AdminClient admin, bool json, IAnsiConsole console, TextWriter error, CancellationToken cancellationToken)
     {
         using var doc = await admin.GetAsync("/status/shards", cancellationToken);
+        var nodes = doc.RootElement.GetProperty("nodes").EnumerateArray().ToArray();
+        // Akka answers an empty map when the regions did not reply within its timeout: that is not "no shards".
+        var code = nodes.Length == 0 ? Unhealthy
+            : nodes.Any(n => n.GetProperty("failed_shards").GetArrayLength() > 0) ? Unhealthy : Ok;
+        if (nodes.Length == 0)
+        {
+            await error.WriteLineAsync($"shards: no shard region answered {admin.BaseUrl} in time (the cluster may be forming or a member unreachable; see `cluster show`)");
+        }
         if (json)
         {
             console.Profile.Out.Writer.WriteLine(JsonSerializer.Serialize(doc.RootElement, Indented));
-            return Ok;
+            return code;
+        }
+        if (nodes.Length == 0)
+        {
+            return code;
         }
 
         var table = NewTable("NODE", "SHARDS", "PARTITIONS", "FAILED SHARDS");
-        var nodes = doc.RootElement.GetProperty("nodes").EnumerateArray().ToArray();
         foreach (var n in nodes)
         {
             table.AddRow(Cells(Str(n, "node"), Num(n, "shards"), Num(n, "partitions"),
@@ -220,7 +317,7 @@ internal static class AdminCli
         console.WriteLine($"shards: {nodes.Sum(n => n.GetProperty("shards").GetInt32())} on {nodes.Length} node(s), " +
                           $"{nodes.Sum(n => n.GetProperty("partitions").GetInt32())} partition(s) running");
         console.Write(table);
-        return nodes.Any(n => n.GetProperty("failed_shards").GetArrayLength() > 0) ? Unhealthy : Ok;
+        return code;
     }
 
     public static async Task<int> PartitionsListAsync(
@@ -319,7 +416,7 @@ internal static class AdminCli
                     return Unhealthy;
                 default:
                     await error.WriteLineAsync($"{action} {id}: refused by {admin.BaseUrl}: HTTP {(int)status}: {Str(body.RootElement, "error")}");
-                    return status is HttpStatusCode.NotFound or HttpStatusCode.BadRequest ? Usage : Unavailable;
+                    return Refused(status);
             }
         }
     }
@@ -378,7 +475,7 @@ internal static class AdminCli
                 if (status != HttpStatusCode.OK)
                 {
                     await error.WriteLineAsync($"dead-letters replay refused by {admin.BaseUrl}: HTTP {(int)status}: {Str(body.RootElement, "error")}");
-                    return status is HttpStatusCode.NotFound or HttpStatusCode.BadRequest ? Usage : Unavailable;
+                    return Refused(status);
                 }
                 var root = body.RootElement;
                 results.Add(root.Clone());

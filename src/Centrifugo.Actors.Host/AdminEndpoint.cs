@@ -120,10 +120,14 @@ internal static class AdminEndpoint
         {
             var cluster = Cluster.Get(sp.GetRequiredService<ActorSystem>());
             var state = cluster.State;
+            // The oldest Up member hosts the cluster singletons (the shard coordinator, the partition keeper).
+            var oldest = state.Members.Where(m => m.Status is MemberStatus.Up or MemberStatus.Leaving)
+                .OrderBy(m => m, Member.AgeOrdering).FirstOrDefault();
             return Results.Json(new
             {
                 self = cluster.SelfAddress.ToString(),
                 leader = state.Leader?.ToString(),
+                oldest = oldest?.Address.ToString(),
                 members = state.Members.Select(m => new { address = m.Address.ToString(), status = m.Status.ToString(), roles = m.Roles.ToArray() }).ToArray(),
                 unreachable = state.Unreachable.Select(m => m.Address.ToString()).ToArray(),
             }, Json);

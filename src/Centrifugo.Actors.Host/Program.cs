@@ -31,10 +31,24 @@ var addressArgument = new Argument<string>("ADDRESS") { Description = "Member ad
 var optionalAddressArgument = new Argument<string?>("ADDRESS") { Description = "Member address (default: the node behind --admin).", Arity = ArgumentArity.ZeroOrOne };
 var idArgument = new Argument<string>("ID") { Description = "Partition id: pg:<consumer>:<partition> or kafka:<consumer>:<topic>:<partition>." };
 
-AdminClient Client(ParseResult r) => new(r.GetValue(adminOption)!, Environment.GetEnvironmentVariable(AdminClient.TokenVariable));
+var tokenFileOption = new Option<FileInfo?>("--token-file")
+{
+    Description = $"Read the bearer token from this file (a mounted Kubernetes Secret) instead of ${AdminClient.TokenVariable}. Default: ${AdminClient.TokenFileVariable}.",
+    Recursive = true,
+};
+AdminClient Client(ParseResult r) => new(r.GetValue(adminOption)!, AdminClient.Token(r.GetValue(tokenFileOption)?.FullName));
 Task<int> Verb(ParseResult r, bool watch, Func<AdminClient, Spectre.Console.IAnsiConsole, CancellationToken, Task<int>> once, CancellationToken ct)
 {
-    var client = Client(r);
+    AdminClient client;
+    try
+    {
+        client = Client(r);
+    }
+    catch (AdminUsageException ex)
+    {
+        Console.Error.WriteLine(ex.Message);
+        return Task.FromResult(AdminCli.Usage);
+    }
     return AdminCli.RunAsync((console, t) => once(client, console, t), Console.Out, Console.Error, watch, TimeSpan.FromSeconds(2), ct)
         .ContinueWith(t => { client.Dispose(); return t; }, TaskScheduler.Default).Unwrap();
 }
@@ -51,10 +65,21 @@ clusterLeave.SetAction((r, ct) => Verb(r, false, (c, console, t) => AdminCli.Clu
 var clusterDown = new Command("down", "Mark a member down (removes an unreachable/zombie member; it must not come back).") { addressArgument, yesOption };
 clusterDown.SetAction((r, ct) => Verb(r, false, (c, console, t) => AdminCli.ClusterActionAsync(
     c, "down", r.GetValue(addressArgument), r.GetValue(yesOption), Console.In, console, Console.Error, t), ct));
-var cluster = new Command("cluster", "Cluster membership.") { clusterShow, clusterLeave, clusterDown };
+var clusterDownUnreachable = new Command("down-unreachable", "Mark every member this node sees as unreachable down (pbm's verb).") { yesOption };
+clusterDownUnreachable.SetAction((r, ct) => Verb(r, false, (c, console, t) => AdminCli.DownUnreachableAsync(
+    c, r.GetValue(yesOption), Console.In, console, Console.Error, t), ct));
+// pbm's names for the shard statistics, beside our own `shards`.
+Command ShardsAlias(string name) => new(name, "The same as `shards` (pbm's name).") { jsonOption };
+var shardingRegions = ShardsAlias("regions");
+var shardStats = ShardsAlias("shard-stats");
+var clusterSharding = new Command("sharding", "Cluster sharding (pbm's names).") { shardingRegions, shardStats };
+var cluster = new Command("cluster", "Cluster membership.") { clusterShow, clusterLeave, clusterDown, clusterDownUnreachable, clusterSharding };
 
 var shards = new Command("shards", "Shards and partitions hosted per node (Akka's GetClusterShardingStats).") { jsonOption };
-shards.SetAction((r, ct) => Verb(r, false, (c, console, t) => AdminCli.ShardsAsync(c, r.GetValue(jsonOption), console, t), ct));
+foreach (var command in new[] { shards, shardingRegions, shardStats })
+{
+    command.SetAction((r, ct) => Verb(r, false, (c, console, t) => AdminCli.ShardsAsync(c, r.GetValue(jsonOption), console, Console.Error, t), ct));
+}
 
 var partitionsList = new Command("list", "Every partition in the cluster: owner node, state, counters, lag, last error. Exit 3 if one is stalled or unreachable.")
     { consumerOption, stateOption, jsonOption, watchOption };
@@ -101,6 +126,7 @@ var root = new RootCommand("Centrifugo.Actors: delivers Centrifugo server-API co
     partitions,
     deadLetters,
     adminOption,
+    tokenFileOption,
 };
 
 // The generic host handles SIGTERM/SIGINT itself (graceful drain through CoordinatedShutdown), so

@@ -22,6 +22,7 @@ public sealed class K8sManifestTests(ITestOutputHelper output)
 {
     private static readonly string Root = FindRoot();
     private static readonly string K8sDir = Path.Combine(Root, "k8s");
+    private const string LabelRef = "metadata.labels['";
 
     [Fact]
     public void The_manifests_render_and_keep_every_invariant()
@@ -46,7 +47,7 @@ public sealed class K8sManifestTests(ITestOutputHelper output)
         Assert.All(labels, l => Assert.Equal((string?)l.Value, (string?)template["metadata"]!["labels"]![l.Key]));
 
         // The node's configuration (with the Secret's names set and the pod IP substituted) loads and matches the pod.
-        var env = Env(container);
+        var env = Env(container, template);
         var configPath = (string)container["args"]!.AsArray().SkipWhile(a => (string?)a != "--config").Skip(1).First()!;
         var mount = Assert.Single(container["volumeMounts"]!.AsArray(), m => configPath.StartsWith((string)m!["mountPath"]! + "/", StringComparison.Ordinal))!;
         var configVolume = Assert.Single(pod["volumes"]!.AsArray(), v => (string?)v!["name"] == (string?)mount["name"])!;
@@ -61,7 +62,7 @@ public sealed class K8sManifestTests(ITestOutputHelper output)
         }
         foreach (var (name, value) in env)
         {
-            variables[name] = value.Replace("$(POD_IP)", "10.0.0.5", StringComparison.Ordinal);
+            variables[name] = value;
         }
         var options = ConfigLoader.LoadFromJson(configJson, variables);
 
@@ -86,8 +87,11 @@ public sealed class K8sManifestTests(ITestOutputHelper output)
         Assert.Equal(ClusterDiscovery.Kubernetes, options.Cluster.Discovery);
         Assert.Equal("10.0.0.5", options.Cluster.Hostname);
         Assert.Equal(Int(sts["spec"]!, "replicas"), options.Cluster.Bootstrap.RequiredContactPoints);
-        var selector = options.Cluster.Bootstrap.PodLabelSelector.Replace("{0}", options.Cluster.Bootstrap.ServiceName, StringComparison.Ordinal).Split('=');
-        Assert.Equal(selector[1], (string?)labels[selector[0]]);
+        // Discovery selects exactly the StatefulSet's pods: its selector labels, app.kubernetes.io/instance among them.
+        var selector = options.Cluster.Bootstrap.PodLabelSelector.Replace("{0}", options.Cluster.Bootstrap.ServiceName, StringComparison.Ordinal)
+            .Split(',').Select(p => p.Split('=')).ToDictionary(p => p[0], p => p[1], StringComparer.Ordinal);
+        Assert.Equal(labels.Select(l => (l.Key, (string?)l.Value)).Order(), selector.Select(p => (p.Key, (string?)p.Value)).Order());
+        Assert.Contains("app.kubernetes.io/instance", selector.Keys);
         Assert.Equal("remoting", options.Cluster.Bootstrap.PortName);
         Assert.Equal((string?)account["metadata"]!["name"], (string?)pod["serviceAccountName"]);
         Assert.Equal("true", (string?)pod["automountServiceAccountToken"]);
@@ -110,7 +114,7 @@ public sealed class K8sManifestTests(ITestOutputHelper output)
         Assert.DoesNotContain(env.Keys, k => k.Contains("KEY", StringComparison.Ordinal) || k.Contains("DSN", StringComparison.Ordinal)
             || k.Contains("PASSWORD", StringComparison.Ordinal) || k.Contains("TOKEN", StringComparison.Ordinal));
         Assert.DoesNotContain("\"key\"", configJson, StringComparison.Ordinal);
-        Assert.Contains("postgres://placeholder@", configJson, StringComparison.Ordinal);
+        Assert.DoesNotContain("\"dsn\"", configJson, StringComparison.Ordinal); // no placeholder: a missing Secret fails with the loader's message
         Assert.Equal((string?)variables["CENTRIFUGO_CONSUMERS_PG_MAIN_POSTGRESQL_DSN"], options.Consumers[0].Postgresql!.Dsn);
         Assert.NotEmpty(options.Admin.Token);
 
@@ -159,6 +163,8 @@ public sealed class K8sManifestTests(ITestOutputHelper output)
         var endpoint = Assert.Single(podMonitor["spec"]!["podMetricsEndpoints"]!.AsArray())!;
         Assert.Equal("admin", (string?)endpoint["port"]);
         Assert.Equal(AdminEndpoint.MetricsPath, (string?)endpoint["path"]);
+        Assert.All(labels, l => Assert.Equal((string?)l.Value, (string?)podMonitor["spec"]!["selector"]!["matchLabels"]![l.Key]));
+        Assert.Equal("FallbackToLogsOnError", (string?)container["terminationMessagePolicy"]);
 
         // A multi-stage, non-root image definition.
         var dockerfile = File.ReadAllLines(Path.Combine(Root, "Dockerfile"));
@@ -183,19 +189,131 @@ public sealed class K8sManifestTests(ITestOutputHelper output)
         Assert.Matches("^centrifugo-actors-[a-z0-9]{10}$", name);
     }
 
+    [Fact]
+    public void A_second_instance_in_the_namespace_selects_and_discovers_only_its_own_pods()
+    {
+        if (Kubectl() is null)
+        {
+            output.WriteLine("SKIPPED: kubectl is not installed (see scripts/ensure-deps.sh)");
+            return;
+        }
+        var overlay = Directory.CreateTempSubdirectory("k8s-green-");
+        try
+        {
+            // What an operator writes for a second instance (blue/green, staging): a name suffix and its own instance label.
+            File.WriteAllText(Path.Combine(overlay.FullName, "kustomization.yaml"), $"""
+                apiVersion: kustomize.config.k8s.io/v1beta1
+                kind: Kustomization
+                resources: ["{Path.GetRelativePath(overlay.FullName, K8sDir)}"]
+                nameSuffix: -green
+                labels:
+                  - includeSelectors: true
+                    pairs: {"{"} app.kubernetes.io/instance: green {"}"}
+                """);
+            var blue = Render(K8sDir);
+            var green = Render(overlay.FullName, "--load-restrictor", "LoadRestrictionsNone");
+
+            var bluePods = PodLabels(blue);
+            var greenPods = PodLabels(green);
+            Assert.Equal("centrifugo-actors", bluePods["app.kubernetes.io/instance"]);
+            Assert.Equal("green", greenPods["app.kubernetes.io/instance"]);
+            foreach (var (objects, own, other) in new[] { (blue, bluePods, greenPods), (green, greenPods, bluePods) })
+            {
+                // Every selector (workload, Service, PDB, NetworkPolicy, affinity, spread) matches its own pods only.
+                var selectors = Selectors(objects).ToList();
+                Assert.True(selectors.Count >= 7, $"found {selectors.Count} selectors");
+                Assert.All(selectors, sel => Assert.True(Matches(sel, own) && !Matches(sel, other), sel.ToJsonString()));
+                // And so does cluster discovery.
+                var sts = Assert.Single(objects, o => (string?)o["kind"] == "StatefulSet");
+                var template = sts["spec"]!["template"]!;
+                var env = Env(Assert.Single(template["spec"]!["containers"]!.AsArray())!, template);
+                var discovery = env["CENTRIFUGO_ACTORS_CLUSTER_BOOTSTRAP_POD_LABEL_SELECTOR"].Split(',').Select(p => p.Split('='))
+                    .ToDictionary(p => p[0], p => (JsonNode?)JsonValue.Create(p[1]), StringComparer.Ordinal);
+                var asSelector = new JsonObject(discovery);
+                Assert.True(Matches(asSelector, own) && !Matches(asSelector, other), asSelector.ToJsonString());
+            }
+            Assert.Empty(blue.Select(Name).Intersect(green.Select(Name)));
+        }
+        finally
+        {
+            overlay.Delete(recursive: true);
+        }
+
+        static string Name(JsonObject o) => $"{o["kind"]}/{o["metadata"]!["name"]}";
+
+        static Dictionary<string, string> PodLabels(List<JsonObject> objects) =>
+            Assert.Single(objects, o => (string?)o["kind"] == "StatefulSet")["spec"]!["template"]!["metadata"]!["labels"]!.AsObject()
+                .ToDictionary(l => l.Key, l => (string)l.Value!, StringComparer.Ordinal);
+
+        static bool Matches(JsonObject selector, Dictionary<string, string> labels) =>
+            selector.All(l => labels.TryGetValue(l.Key, out var v) && v == (string?)l.Value);
+
+        static IEnumerable<JsonObject> Selectors(List<JsonObject> objects)
+        {
+            foreach (var o in objects)
+            {
+                if ((string?)o["kind"] == "Service")
+                {
+                    yield return o["spec"]!["selector"]!.AsObject();
+                }
+                foreach (var m in Walk(o).Where(n => n.Key == "matchLabels"))
+                {
+                    if (m.Value is JsonObject labels && labels.ContainsKey("app.kubernetes.io/name"))
+                    {
+                        yield return labels;
+                    }
+                }
+            }
+        }
+
+        static IEnumerable<KeyValuePair<string, JsonNode?>> Walk(JsonNode? node) => node switch
+        {
+            JsonObject obj => obj.SelectMany(kv => Walk(kv.Value).Prepend(kv)),
+            JsonArray array => array.SelectMany(Walk),
+            _ => [],
+        };
+    }
+
+    [Fact]
+    public void The_alert_rules_name_only_metrics_the_node_exports()
+    {
+        var rule = Assert.Single(Parse(File.ReadAllText(Path.Combine(K8sDir, "optional", "prometheusrule.yaml"))));
+        Assert.Equal("PrometheusRule", (string?)rule["kind"]);
+        var alerts = rule["spec"]!["groups"]!.AsArray().SelectMany(g => g!["rules"]!.AsArray()).ToList();
+        Assert.True(alerts.Count >= 5);
+        var sources = string.Join('\n', Directory.EnumerateFiles(Path.Combine(Root, "src"), "*.cs", SearchOption.AllDirectories).Select(File.ReadAllText));
+        foreach (var alert in alerts)
+        {
+            var expr = (string)alert!["expr"]!;
+            var names = System.Text.RegularExpressions.Regex.Matches(expr, "centrifugo_[a-z_]+").Select(m => m.Value).ToList();
+            Assert.True(names.Count > 0 || expr.Contains("kube_pod_status_ready", StringComparison.Ordinal), expr);
+            Assert.All(names, n => Assert.Contains($"\"{n}\"", sources, StringComparison.Ordinal));
+            Assert.NotNull(alert["labels"]!["severity"]);
+        }
+    }
+
+    private static List<JsonObject> Render(string directory, params string[] extra)
+    {
+        var start = new ProcessStartInfo(Kubectl()!) { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add("kustomize");
+        start.ArgumentList.Add(directory);
+        foreach (var arg in extra)
+        {
+            start.ArgumentList.Add(arg);
+        }
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        Assert.True(process.WaitForExit(60_000), "kubectl kustomize finished");
+        Assert.True(process.ExitCode == 0, $"kubectl kustomize {directory} failed: {stderr.Result}");
+        return Parse(stdout.Result);
+    }
+
     private List<JsonObject> Render()
     {
-        if (Kubectl() is { } kubectl)
+        if (Kubectl() is not null)
         {
-            var start = new ProcessStartInfo(kubectl) { RedirectStandardOutput = true, RedirectStandardError = true };
-            start.ArgumentList.Add("kustomize");
-            start.ArgumentList.Add(K8sDir);
-            using var process = Process.Start(start)!;
-            var stdout = process.StandardOutput.ReadToEndAsync();
-            var stderr = process.StandardError.ReadToEndAsync();
-            Assert.True(process.WaitForExit(60_000), "kubectl kustomize finished");
-            Assert.True(process.ExitCode == 0, $"kubectl kustomize k8s failed: {stderr.Result}");
-            return Parse(stdout.Result);
+            return Render(K8sDir);
         }
 
         // No kubectl: the listed resources plus the generated ConfigMap (without the hash suffix).
@@ -242,9 +360,31 @@ public sealed class K8sManifestTests(ITestOutputHelper output)
         _ => JsonValue.Create(value.ToString()),
     };
 
-    private static Dictionary<string, string> Env(JsonNode container) =>
-        container["env"]!.AsArray().Where(e => e!["value"] is not null)
-            .ToDictionary(e => (string)e!["name"]!, e => (string)e!["value"]!, StringComparer.Ordinal);
+    /// <summary>
+    /// The container's variables as the pod sees them: downward-API fields resolved (the pod IP as 10.0.0.5, labels from
+    /// the pod template) and $(NAME) references to earlier variables substituted, as the kubelet does.
+    /// </summary>
+    private static Dictionary<string, string> Env(JsonNode container, JsonNode template)
+    {
+        var env = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var e in container["env"]!.AsArray())
+        {
+            var value = e!["value"] is { } literal
+                ? (string)literal!
+                : (string?)e["valueFrom"]?["fieldRef"]?["fieldPath"] switch
+                {
+                    "status.podIP" => "10.0.0.5",
+                    { } path when path.StartsWith(LabelRef, StringComparison.Ordinal) => (string?)template["metadata"]!["labels"]![path[LabelRef.Length..^2]] ?? "",
+                    var other => throw new InvalidOperationException($"unexpected fieldRef {other}"),
+                };
+            foreach (var (name, resolved) in env)
+            {
+                value = value.Replace($"$({name})", resolved, StringComparison.Ordinal);
+            }
+            env[(string)e["name"]!] = value;
+        }
+        return env;
+    }
 
     private static int Int(JsonNode node, string name) => int.Parse((string)node[name]!, System.Globalization.CultureInfo.InvariantCulture);
 

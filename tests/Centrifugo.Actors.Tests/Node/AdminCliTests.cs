@@ -45,17 +45,18 @@ public sealed class AdminCliTests(PostgresFixture pg, ITestOutputHelper output) 
         var show = await Run((c, console, ct) => AdminCli.ClusterShowAsync(c, json: false, console, ct), node.AdminUrl);
         Assert.Equal(AdminCli.Ok, show.Code);
         Assert.Matches(@"cluster: 1 member\(s\), 0 unreachable, leader akka\.tcp://centrifugo-actors@127\.0\.0\.1:\d+", show.Out);
-        Assert.Matches(@"akka\.tcp://centrifugo-actors@127\.0\.0\.1:\d+\s+Up\s+yes\s+\*\s+\*", show.Out);
+        Assert.Matches(@"akka\.tcp://centrifugo-actors@127\.0\.0\.1:\d+\s+Up\s+yes\s+\*\s+\*\s+\*", show.Out); // leader, oldest, this node
         var showJson = await Run((c, console, ct) => AdminCli.ClusterShowAsync(c, json: true, console, ct), node.AdminUrl);
         using (var doc = JsonDocument.Parse(showJson.Out))
         {
             Assert.Equal("Up", doc.RootElement.GetProperty("members")[0].GetProperty("status").GetString());
+            Assert.Equal(doc.RootElement.GetProperty("self").GetString(), doc.RootElement.GetProperty("oldest").GetString());
         }
 
-        var shards = await Run((c, console, ct) => AdminCli.ShardsAsync(c, json: false, console, ct), node.AdminUrl);
+        var shards = await Run((c, console, ct) => AdminCli.ShardsAsync(c, json: false, console, TextWriter.Null, ct), node.AdminUrl);
         Assert.Equal(AdminCli.Ok, shards.Code);
         Assert.Contains("3 partition(s) running", shards.Out, StringComparison.Ordinal);
-        var shardsJson = await Run((c, console, ct) => AdminCli.ShardsAsync(c, json: true, console, ct), node.AdminUrl);
+        var shardsJson = await Run((c, console, ct) => AdminCli.ShardsAsync(c, json: true, console, TextWriter.Null, ct), node.AdminUrl);
         using (var doc = JsonDocument.Parse(shardsJson.Out))
         {
             var n = Assert.Single(doc.RootElement.GetProperty("nodes").EnumerateArray());
@@ -110,13 +111,36 @@ public sealed class AdminCliTests(PostgresFixture pg, ITestOutputHelper output) 
     }
 
     [Fact]
+    public async Task Shards_exits_3_when_no_region_answered_in_time()
+    {
+        // What /status/shards returns when Akka's GetClusterShardingStats times out: an empty map, not "no shards".
+        var url = $"http://127.0.0.1:{NodeProcess.FreeTcpPort()}/";
+        using var listener = new HttpListener();
+        listener.Prefixes.Add(url);
+        listener.Start();
+        var serve = Task.Run(async () =>
+        {
+            var ctx = await listener.GetContextAsync();
+            ctx.Response.ContentType = "application/json";
+            await ctx.Response.OutputStream.WriteAsync("""{"nodes":[]}"""u8.ToArray());
+            ctx.Response.Close();
+        });
+        var error = new StringWriter();
+        var result = await Run((c, console, ct) => AdminCli.ShardsAsync(c, false, console, error, ct), url.TrimEnd('/'));
+        await serve;
+        Assert.Equal(AdminCli.Unhealthy, result.Code);
+        Assert.DoesNotContain("0 on 0 node(s)", result.Out, StringComparison.Ordinal);
+        Assert.Contains("no shard region answered", error.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task An_unreadable_endpoint_exits_1_with_a_clear_message()
     {
         var url = $"http://127.0.0.1:{NodeProcess.FreeTcpPort()}";
         foreach (var verb in new Func<AdminClient, Spectre.Console.IAnsiConsole, CancellationToken, Task<int>>[]
                  {
                      (c, console, ct) => AdminCli.ClusterShowAsync(c, false, console, ct),
-                     (c, console, ct) => AdminCli.ShardsAsync(c, false, console, ct),
+                     (c, console, ct) => AdminCli.ShardsAsync(c, false, console, TextWriter.Null, ct),
                      (c, console, ct) => AdminCli.PartitionsListAsync(c, null, null, false, console, ct),
                  })
         {
@@ -139,8 +163,18 @@ public sealed class AdminCliTests(PostgresFixture pg, ITestOutputHelper output) 
         using var http = new HttpClient();
         Assert.Equal(HttpStatusCode.MethodNotAllowed, (await http.GetAsync(new Uri(node.AdminUrl + "/cluster/leave"))).StatusCode);
 
-        var refused = await Run((c, console, ct) => AdminCli.ClusterActionAsync(c, "leave", null, true, TextReader.Null, console, Console.Error, ct), node.AdminUrl, token: "wrong-token-0000000000");
-        Assert.Equal(AdminCli.Unavailable, refused.Code);
+        // The token from a file (a mounted Secret); a wrong one exits 4, an unreadable file is a usage error.
+        var tokenFile = Path.GetTempFileName();
+        await File.WriteAllTextAsync(tokenFile, "wrong-token-0000000000\n");
+        var refused = await Run((c, console, ct) => AdminCli.ClusterActionAsync(c, "leave", null, true, TextReader.Null, console, Console.Error, ct), node.AdminUrl, token: AdminClient.Token(tokenFile));
+        Assert.Equal(AdminCli.Unauthorized, refused.Code);
+        await File.WriteAllTextAsync(tokenFile, token + "\n");
+        Assert.Equal(token, AdminClient.Token(tokenFile));
+        File.Delete(tokenFile);
+        Assert.Contains(tokenFile, Assert.Throws<AdminUsageException>(() => AdminClient.Token(tokenFile)).Message, StringComparison.Ordinal);
+        var none = await Run((c, console, ct) => AdminCli.DownUnreachableAsync(c, false, TextReader.Null, console, Console.Error, ct), node.AdminUrl, token);
+        Assert.Equal(AdminCli.Ok, none.Code);
+        Assert.Contains("no unreachable member", none.Out, StringComparison.Ordinal);
         Assert.Contains(node.Logs.Lines, l => l.Contains("[1202]", StringComparison.Ordinal));
 
         var notConfirmed = await Run((c, console, ct) => AdminCli.ClusterActionAsync(c, "down", "akka.tcp://centrifugo-actors@127.0.0.1:1", false, new StringReader("n\n"), console, Console.Error, ct), node.AdminUrl, token);

@@ -45,7 +45,7 @@ public sealed class DeadLetterReplayTests(PostgresFixture pg, ITestOutputHelper 
 
         // list: token required; table and JSON.
         var refused = await Run((c, console, err, ct) => AdminCli.DeadLettersListAsync(c, "pg_dl", 50, json: false, console, ct), node.AdminUrl, token: null);
-        Assert.Equal(AdminCli.Unavailable, refused.Code);
+        Assert.Equal(AdminCli.Unauthorized, refused.Code);
         var list = await Run((c, console, err, ct) => AdminCli.DeadLettersListAsync(c, "pg_dl", 4, json: false, console, ct), node.AdminUrl);
         Assert.Equal(AdminCli.Ok, list.Code);
         Assert.Contains("pg_dl (postgresql", list.Out, StringComparison.Ordinal);
@@ -61,7 +61,7 @@ public sealed class DeadLetterReplayTests(PostgresFixture pg, ITestOutputHelper 
 
         // replay: token required, POST only, exactly one of --ids/--all.
         var noToken = await Run((c, console, err, ct) => AdminCli.DeadLettersReplayAsync(c, "pg_dl", [dead[0].Id], false, false, console, err, ct), node.AdminUrl, token: "wrong-token-0000000000");
-        Assert.Equal(AdminCli.Unavailable, noToken.Code);
+        Assert.Equal(AdminCli.Unauthorized, noToken.Code);
         Assert.Contains(node.Logs.Lines, l => l.Contains("[1202]", StringComparison.Ordinal) && l.Contains("dead-letters replay", StringComparison.Ordinal));
         using (var http = new HttpClient())
         {

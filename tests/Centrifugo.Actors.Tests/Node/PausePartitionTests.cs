@@ -48,7 +48,7 @@ public sealed class PausePartitionTests(PostgresFixture pg, ITestOutputHelper ou
             Assert.Equal(HttpStatusCode.MethodNotAllowed, (await http.GetAsync(new Uri(node.AdminUrl + "/partitions/pause?id=pg:pg_pause:1"))).StatusCode);
         }
         var refused = await Run((c, console, err, ct) => AdminCli.PartitionPauseAsync(c, "pg:pg_pause:1", true, json: false, console, err, ct), node.AdminUrl, token: "wrong-token-0000000000");
-        Assert.Equal(AdminCli.Unavailable, refused.Code);
+        Assert.Equal(AdminCli.Unauthorized, refused.Code);
         Assert.Contains("HTTP 401", refused.Err, StringComparison.Ordinal);
         Assert.Contains(node.Logs.Lines, l => l.Contains("[1202]", StringComparison.Ordinal) && l.Contains("pause", StringComparison.Ordinal));
         var unknown = await Run((c, console, err, ct) => AdminCli.PartitionPauseAsync(c, "pg:pg_pause:7", true, json: false, console, err, ct), node.AdminUrl);
