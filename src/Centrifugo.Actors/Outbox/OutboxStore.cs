@@ -293,7 +293,7 @@ internal sealed partial class OutboxStore : IAsyncDisposable
     }
 
     /// <summary>
-    /// BEGIN (READ COMMITTED); advisory xact lock of (consumer, partition) (try-lock when use_try_lock);
+    /// BEGIN (READ COMMITTED); the partition's advisory xact locks (<see cref="OutboxSql.Lock"/>; try-lock when use_try_lock);
     /// SELECT up to partition_select_limit rows ORDER BY id. Returns null when use_try_lock is on and the
     /// lock is held elsewhere. The returned batch owns the connection and the open transaction.
     /// </summary>
