@@ -51,6 +51,7 @@ internal static class ConfigSchema
         new("use_try_lock", FieldKind.Bool),
         new("dead_letter_table_name", FieldKind.String),
         new("derive_idempotency_key", FieldKind.Bool),
+        new("centrifugo_compatible_lock", FieldKind.Bool),
     ];
 
     public static readonly IReadOnlyList<FieldSpec> PublicationDataMode =

@@ -278,6 +278,7 @@ internal static partial class ConsumerBinder
             UseTryLock = JsonFields.Bool(pg, "use_try_lock") ?? false,
             DeadLetterTableName = deadLetter,
             DeriveIdempotencyKey = JsonFields.Bool(pg, "derive_idempotency_key") ?? false,
+            CentrifugoCompatibleLock = JsonFields.Bool(pg, "centrifugo_compatible_lock") ?? false,
         };
     }
 

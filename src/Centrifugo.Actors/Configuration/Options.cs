@@ -86,6 +86,12 @@ internal sealed record PostgresConsumerOptions
     /// the partition and the outbox row id, so Centrifugo drops their redeliveries (docs/design.md, "Idempotency keys").
     /// </summary>
     public bool DeriveIdempotencyKey { get; init; }
+    /// <summary>
+    /// Our extension. Every partition pass also takes Centrifugo's own lock of the partition
+    /// (<c>hashtext('centrifugo_partition_lock_' || name || partition)</c>), so that Centrifugo's built-in consumer and
+    /// this one exclude each other on one table while a migration runs both.
+    /// </summary>
+    public bool CentrifugoCompatibleLock { get; init; }
 }
 
 internal sealed record PublicationDataModeOptions

@@ -111,6 +111,7 @@ internal static class RedactedConfigWriter
                 w.WriteBoolean("use_try_lock", pg.UseTryLock);
                 w.WriteString("dead_letter_table_name", pg.DeadLetterTableName);
                 w.WriteBoolean("derive_idempotency_key", pg.DeriveIdempotencyKey);
+                w.WriteBoolean("centrifugo_compatible_lock", pg.CentrifugoCompatibleLock);
                 w.WriteEndObject();
                 break;
             case ConsumerType.Kafka:

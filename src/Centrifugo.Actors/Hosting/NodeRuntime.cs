@@ -143,8 +143,9 @@ internal sealed class NodeRuntime : IAsyncDisposable
     }
 
     /// <summary>
-    /// Advisory-lock keys are (hash of consumer name, partition); two configured consumers whose 32-bit hashes
-    /// collide would fence each other, so that is refused at start-up instead of discovered as a slowdown.
+    /// Besides the table's lock, a partition pass takes (hash of consumer name, partition) (<see cref="OutboxSql.Lock"/>);
+    /// two configured consumers whose 32-bit hashes collide would wait for each other's partitions on different
+    /// tables, so that is refused at start-up instead of discovered as a slowdown.
     /// </summary>
     private static void CheckLockKeysAreDistinct(IEnumerable<ConsumerOptions> consumers)
     {

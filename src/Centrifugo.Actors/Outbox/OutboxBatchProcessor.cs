@@ -1,6 +1,7 @@
 using Centrifugo.Actors.Delivery;
 using Centrifugo.Actors.Partitions;
 using Microsoft.Extensions.Logging;
+using Npgsql;
 
 namespace Centrifugo.Actors.Outbox;
 
@@ -53,6 +54,10 @@ internal sealed partial class OutboxBatchProcessor(
 {
     // One per partition this node has run (bounded by num_partitions); a pass of a partition runs alone.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<int, DeliveryWindow> _windows = new();
+
+    // Partitions stalled because the dead-letter copy does not fit the tables: they deliver nothing (a delivered batch
+    // whose copy fails stays in the outbox and would be sent again on every retry) until the copy fits again.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<int, string> _deadLetterFaults = new();
 
     public string Consumer => store.ConsumerName;
 
@@ -143,6 +148,10 @@ internal sealed partial class OutboxBatchProcessor(
         try
         {
             var rows = batch.Rows;
+            if (_deadLetterFaults.ContainsKey(partition) && await DeadLetterFaultAsync(partition, cancellationToken) is { } stalled)
+            {
+                return stalled;
+            }
             if (rows.Count == 0)
             {
                 try
@@ -243,6 +252,16 @@ internal sealed partial class OutboxBatchProcessor(
                 LogContinuationFailed(logger, Consumer, partition, ex.InnerException?.Message ?? ex.Message);
                 return new OutboxPassReport(rows.Count, delivered.Count, deadLetters.Count, false, settled.Failure, ex.Message);
             }
+            catch (PostgresException ex) when (deadLetters.Count > 0 && ex.SqlState is PostgresErrorCodes.UndefinedColumn or PostgresErrorCodes.DatatypeMismatch)
+            {
+                // The dead-letter copy no longer fits the tables (a column dropped or retyped while running); nothing
+                // was deleted. Rebuilt from the catalogue, the next pass writes it (this batch is delivered once more);
+                // when it cannot be, the partition stalls instead of delivering the batch again and again.
+                LogDatabaseError(logger, Consumer, partition, ex.MessageText);
+                _deadLetterFaults[partition] = ex.MessageText;
+                return await DeadLetterFaultAsync(partition, cancellationToken)
+                    ?? new OutboxPassReport(rows.Count, 0, 0, false, null, ex.MessageText);
+            }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
                 // Nothing was deleted: the rows are delivered again (at-least-once).
@@ -313,6 +332,35 @@ internal sealed partial class OutboxBatchProcessor(
 
         completed.AddRange(result.Completed);
         return (new DeliveryResult(completed, result.Failure), retried);
+    }
+
+    /// <summary>
+    /// Re-checks a partition stalled by the dead-letter copy against the catalogue: null (and the stall lifted) when the
+    /// copy fits the tables again, else the stalled pass's report (a configuration fault, logged, nothing delivered).
+    /// </summary>
+    private async Task<OutboxPassReport?> DeadLetterFaultAsync(int partition, CancellationToken cancellationToken)
+    {
+        string? fault;
+        try
+        {
+            fault = await store.RefreshDeadLetterColumnsAsync(cancellationToken);
+        }
+        catch (NpgsqlException ex)
+        {
+            LogDatabaseError(logger, Consumer, partition, ex.Message);
+            return new OutboxPassReport(0, 0, 0, false, null, ex.Message);
+        }
+        if (fault is null)
+        {
+            if (_deadLetterFaults.TryRemove(partition, out _))
+            {
+                LogDeadLetterCopyRebuilt(logger, Consumer, partition);
+            }
+            return null;
+        }
+        _deadLetterFaults[partition] = fault;
+        LogDeadLetterCopyStalled(logger, Consumer, partition, fault);
+        return new OutboxPassReport(0, 0, 0, false, new DeliveryFailure(FailureKind.Configuration, fault), null);
     }
 
     /// <summary>
@@ -416,6 +464,14 @@ internal sealed partial class OutboxBatchProcessor(
     [LoggerMessage(EventId = 2008, Level = LogLevel.Warning,
         Message = "Outbox batch of consumer {Consumer}, partition {Partition} committed, but re-taking the partition lock for the next batch failed (it is read again): {Reason}")]
     private static partial void LogContinuationFailed(ILogger logger, string consumer, int partition, string reason);
+
+    [LoggerMessage(EventId = 2009, Level = LogLevel.Error,
+        Message = "Partition stalled: its dead letters cannot be written (nothing deleted, nothing delivered until fixed, readiness red): consumer {Consumer}, partition {Partition}: {Reason}")]
+    private static partial void LogDeadLetterCopyStalled(ILogger logger, string consumer, int partition, string reason);
+
+    [LoggerMessage(EventId = 2011, Level = LogLevel.Information,
+        Message = "The dead-letter copy fits the tables again (rebuilt from the catalogue); partition delivering: consumer {Consumer}, partition {Partition}")]
+    private static partial void LogDeadLetterCopyRebuilt(ILogger logger, string consumer, int partition);
 
     [LoggerMessage(EventId = 2004, Level = LogLevel.Warning,
         Message = "Database error, retrying with backoff: consumer {Consumer}, partition {Partition}: {Reason}")]

@@ -106,20 +106,46 @@ internal sealed partial class OutboxSql
     public const string Rollback = "ROLLBACK";
 
     /// <summary>
-    /// $1 = key1 (consumer hash), $2 = key2 (partition), $3 = the transaction fence in ms. The first column is the lock
-    /// (try-lock: its boolean). The second sets, for this transaction only, <c>idle_in_transaction_session_timeout</c> to
-    /// the fence: the transaction sits idle while its batch is delivered over HTTP, which never takes longer than the
-    /// fence (it is derived from api.timeout), so a live node is never cut off, while a frozen one (SIGSTOP, a stalled
-    /// VM) loses its session and with it the partition's lock after the fence, instead of holding the partition until it
-    /// wakes up. A server timeout shorter than the fence (managed PostgreSQL) is thereby raised for these transactions.
-    /// The third turns <c>synchronous_commit</c> off for the transaction: its COMMIT (the DELETE of delivered rows, the
-    /// dead-letter copy) returns without waiting for the WAL flush, which otherwise sat between every delivered batch and
-    /// the next read of the partition. A server crash can lose only such a commit; its rows are then delivered again,
-    /// which at-least-once already allows (docs/design.md, "Latency").
+    /// The partition's locks. $1 = the quoted outbox table as text, $2 = the partition, $3 = the transaction fence in ms,
+    /// $4 = the consumer's name key (<see cref="OutboxLockKey.For"/>), $5 (<paramref name="centrifugoCompatible"/> only)
+    /// = Centrifugo's lock name of the partition (<see cref="OutboxLockKey.CentrifugoLockName"/>).
+    /// The first column is the lock (try-lock: true when every lock was taken).
+    /// The lock that fences is (the table's oid, partition): whatever owns the table's partition, under any consumer
+    /// name (two deployments, a rename in a rolling update, two config entries), waits for it. The oid is resolved on
+    /// every pass, in the session that then reads, the way PostgreSQL resolves the SELECT's table (search_path,
+    /// quoting), so the lock always belongs to the table the rows come from, also after the table was re-created.
+    /// (name key, partition) is the key of versions before this one, also taken so that a node of such a version is
+    /// excluded during a rolling upgrade. With <paramref name="centrifugoCompatible"/> the pass also takes Centrifugo's own
+    /// lock of the partition, so Centrifugo's built-in consumer on the same table is excluded as well. Every pass takes
+    /// the locks in this one order, so two passes never wait for each other crosswise.
+    /// Then, for this transaction only: <c>idle_in_transaction_session_timeout</c> = the fence: the transaction sits idle
+    /// while its batch is delivered over HTTP, which never takes longer than the fence (it is derived from api.timeout),
+    /// so a live node is never cut off, while a frozen one (SIGSTOP, a stalled VM) loses its session and with it the
+    /// partition's locks after the fence, instead of holding the partition until it wakes up. A server timeout shorter
+    /// than the fence (managed PostgreSQL) is thereby raised for these transactions. And <c>synchronous_commit</c> off:
+    /// its COMMIT (the DELETE of delivered rows, the dead-letter copy) returns without waiting for the WAL flush, which
+    /// otherwise sat between every delivered batch and the next read of the partition. A server crash can lose only such
+    /// a commit; its rows are then delivered again, which at-least-once already allows (docs/design.md, "Latency").
     /// </summary>
-    public static string Lock(bool tryLock) =>
-        (tryLock ? "SELECT pg_try_advisory_xact_lock($1, $2)" : "SELECT pg_advisory_xact_lock($1, $2)") +
-        ", set_config('idle_in_transaction_session_timeout', $3::text, true), set_config('synchronous_commit', 'off', true)";
+    public static string Lock(bool tryLock, bool centrifugoCompatible = false)
+    {
+        var (take, join) = tryLock ? ("pg_try_advisory_xact_lock", " AND ") : ("pg_advisory_xact_lock", ", ");
+        var locks = $"{take}($1::regclass::oid::int, $2){join}{take}($4, $2)" +
+                    (centrifugoCompatible ? $"{join}{take}(hashtext($5))" : "");
+        return $"SELECT {(tryLock ? $"({locks})" : locks)}" +
+               ", set_config('idle_in_transaction_session_timeout', $3::text, true), set_config('synchronous_commit', 'off', true)";
+    }
+
+    /// <summary>
+    /// $1 = Centrifugo's lock names of the partitions ($2 their indexes, same order): the partitions whose Centrifugo lock
+    /// another session holds now (pg_locks shows a one-bigint advisory key as classid = high, objid = low 32 bits).
+    /// </summary>
+    public const string CentrifugoLocksHeld =
+        "SELECT n.partition FROM unnest($1::text[], $2::int[]) AS n(name, partition) WHERE EXISTS (" +
+        "SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.pid <> pg_backend_pid() " +
+        "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) " +
+        "AND l.classid::bigint = (hashtext(n.name)::bigint >> 32) & 4294967295 " +
+        "AND l.objid::bigint = hashtext(n.name)::bigint & 4294967295) ORDER BY n.partition";
 
     /// <summary>The session's idle_in_transaction_session_timeout in ms (0 = off).</summary>
     public const string IdleInTransactionTimeout =
@@ -169,15 +195,15 @@ internal sealed partial class OutboxSql
 }
 
 /// <summary>
-/// Advisory-lock keys for the two-int form <c>pg_advisory_xact_lock(key1, key2)</c>: key1 identifies the
-/// consumer, key2 is the partition index. Unlike Centrifugo's <c>hashtext('centrifugo_partition_lock_' || name || i)</c>
-/// (where consumer "pg1" partition 0 and consumer "pg" partition 10 collide), two consumers can only share locks if
-/// their key1 values are equal, which the host checks at start-up. Note: the two-int key space is separate from
-/// Centrifugo's one-bigint keys, so this consumer does not exclude a Centrifugo node reading the same table.
+/// The keys of an outbox partition's advisory locks besides the table's (<see cref="OutboxSql.Lock"/>).
 /// </summary>
 internal static class OutboxLockKey
 {
-    /// <summary>First 4 bytes (big-endian) of SHA-256("centrifugo-actors:" + consumer name). Stable across versions and platforms.</summary>
+    /// <summary>
+    /// The name key of versions before the table key: first 4 bytes (big-endian) of SHA-256("centrifugo-actors:" +
+    /// consumer name). Still taken with the table's lock so that a node of such a version is excluded during a rolling
+    /// upgrade; never change it.
+    /// </summary>
     public static int For(string consumerName)
     {
         ArgumentNullException.ThrowIfNull(consumerName);
@@ -185,4 +211,11 @@ internal static class OutboxLockKey
         SHA256.HashData(Encoding.UTF8.GetBytes("centrifugo-actors:" + consumerName), hash);
         return BinaryPrimitives.ReadInt32BigEndian(hash);
     }
+
+    /// <summary>
+    /// The name Centrifugo's built-in consumer hashes for its lock of a partition: its consumer name and the partition
+    /// index concatenated (internal/consuming/postgresql.go, <c>pg_advisory_xact_lock(hashtext($1))</c>).
+    /// </summary>
+    public static string CentrifugoLockName(string consumerName, int partition) =>
+        "centrifugo_partition_lock_" + consumerName + partition.ToString(System.Globalization.CultureInfo.InvariantCulture);
 }

@@ -21,7 +21,7 @@ internal sealed partial class OutboxStore : IAsyncDisposable
 
     private readonly NpgsqlDataSource _dataSource;
     private readonly OutboxSql _sql;
-    private readonly int _lockKey;
+    private readonly int _nameLockKey;
     private readonly ILogger _logger;
 
     /// <exception cref="FormatException">The DSN cannot be parsed (message names the parameter, never the password).</exception>
@@ -34,7 +34,7 @@ internal sealed partial class OutboxStore : IAsyncDisposable
         ConsumerName = consumerName;
         Options = options;
         _sql = new OutboxSql(options.OutboxTableName, options.DeadLetterTableName);
-        _lockKey = OutboxLockKey.For(consumerName);
+        _nameLockKey = OutboxLockKey.For(consumerName);
         _logger = loggerFactory.CreateLogger<OutboxStore>();
         _dataSource = PostgresDataSources.Create(options.Dsn, options.Tls, pooling: true, loggerFactory);
     }
@@ -49,9 +49,6 @@ internal sealed partial class OutboxStore : IAsyncDisposable
 
     /// <summary>The pooled data source (operator tools: dead-letter listing and replay).</summary>
     internal NpgsqlDataSource DataSource => _dataSource;
-
-    /// <summary>key1 of this consumer's advisory locks (<see cref="OutboxLockKey.For"/>).</summary>
-    internal int LockKey => _lockKey;
 
     /// <summary>Checks connectivity (10 s timeout) and that the outbox table exists; creates the dead-letter table if missing.</summary>
     /// <exception cref="InvalidOperationException">The database is unreachable or the outbox table is missing; the message names consumer, host, port and table, never the password.</exception>
@@ -84,6 +81,7 @@ internal sealed partial class OutboxStore : IAsyncDisposable
             }
 
             await CheckIndexAndTimeoutAsync(connection, cancellationToken);
+            await CheckCentrifugoLocksAsync(connection, cancellationToken);
             var outboxColumns = await ColumnsAsync(connection, _sql.OutboxTable, cancellationToken);
             if (!await DeadLetterTableReadyAsync(connection, cancellationToken)
                 || MissingFromDeadLetters(outboxColumns, await ColumnsAsync(connection, _sql.DeadLetterTable, cancellationToken)).Count > 0)
@@ -185,6 +183,7 @@ internal sealed partial class OutboxStore : IAsyncDisposable
     private void UseDeadLetterColumns(List<TableColumn> outbox, List<TableColumn> deadLetters)
     {
         var copied = new List<string>();
+        var retyped = new List<string>();
         var overriding = false;
         foreach (var column in outbox)
         {
@@ -199,6 +198,21 @@ internal sealed partial class OutboxStore : IAsyncDisposable
             }
             copied.Add(column.Name);
             overriding |= target.IdentityAlways;
+            if (target.Type != column.Type)
+            {
+                // The dead-letter table is made LIKE the outbox, so another type is a drift (the outbox retyped
+                // later): a copy may fail on every row (no assignment cast) or on some values only (a shorter
+                // varchar, a narrower integer), and a failed copy keeps its delivered batch in the outbox.
+                var name = OutboxSql.QuoteIdentifier(column.Name);
+                retyped.Add($"ALTER TABLE {_sql.DeadLetterTable} ALTER COLUMN {name} TYPE {column.Type} USING {name}::text::{column.Type}");
+            }
+        }
+
+        if (retyped.Count > 0)
+        {
+            throw new InvalidOperationException(
+                $"dead-letter table {_sql.DeadLetterTable} of consumer {ConsumerName} has column(s) of another type than the outbox " +
+                $"{_sql.OutboxTable}; a dead letter could not be copied. Run: {string.Join("; ", retyped)}");
         }
 
         foreach (var core in new[] { "id", "method", "payload", "partition" })
@@ -227,7 +241,59 @@ internal sealed partial class OutboxStore : IAsyncDisposable
     }
 
     /// <summary>
-    /// BEGIN (READ COMMITTED); advisory xact lock of (consumer, partition) (try-lock when use_try_lock);
+    /// Re-reads the columns of the outbox and the dead-letter table (a dead-letter copy failed with 42703 or 42804: a
+    /// column dropped or retyped while running) and rebuilds the copy. Null when the copy fits the tables again;
+    /// otherwise why it cannot, with the statement that fixes it.
+    /// </summary>
+    /// <exception cref="NpgsqlException">The catalogue could not be read.</exception>
+    public async Task<string?> RefreshDeadLetterColumnsAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+        var outbox = await ColumnsAsync(connection, _sql.OutboxTable, cancellationToken);
+        var deadLetters = await ColumnsAsync(connection, _sql.DeadLetterTable, cancellationToken);
+        try
+        {
+            UseDeadLetterColumns(outbox, deadLetters);
+            return null;
+        }
+        catch (InvalidOperationException e)
+        {
+            return e.Message;
+        }
+    }
+
+    /// <summary>
+    /// Whether another session holds Centrifugo's own lock of one of this consumer's partitions right now: Centrifugo's
+    /// built-in consumer (same name) reads the table, and without centrifugo_compatible_lock the two do not exclude
+    /// each other. Sees Centrifugo only while it holds a partition (a backlog, a slow delivery), not between its polls.
+    /// </summary>
+    private async Task CheckCentrifugoLocksAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        if (Options.CentrifugoCompatibleLock)
+        {
+            return;
+        }
+
+        var partitions = Enumerable.Range(0, Options.NumPartitions).ToArray();
+        await using var command = new NpgsqlCommand(OutboxSql.CentrifugoLocksHeld, connection);
+        command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = partitions.Select(p => OutboxLockKey.CentrifugoLockName(ConsumerName, p)).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter<int[]> { TypedValue = partitions });
+        var held = new List<int>();
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                held.Add(reader.GetInt32(0));
+            }
+        }
+        if (held.Count > 0)
+        {
+            LogCentrifugoLockHeld(_logger, ConsumerName, string.Join(",", held.Take(10)) + (held.Count > 10 ? $" (+{held.Count - 10} more)" : ""), _sql.OutboxTable);
+        }
+    }
+
+    /// <summary>
+    /// BEGIN (READ COMMITTED); the partition's advisory xact locks (<see cref="OutboxSql.Lock"/>; try-lock when use_try_lock);
     /// SELECT up to partition_select_limit rows ORDER BY id. Returns null when use_try_lock is on and the
     /// lock is held elsewhere. The returned batch owns the connection and the open transaction.
     /// </summary>
@@ -244,11 +310,7 @@ internal sealed partial class OutboxStore : IAsyncDisposable
             await using (var batch = new NpgsqlBatch(connection))
             {
                 batch.BatchCommands.Add(new NpgsqlBatchCommand(_sql.Begin));
-                var lockCommand = new NpgsqlBatchCommand(OutboxSql.Lock(Options.UseTryLock));
-                lockCommand.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _lockKey });
-                lockCommand.Parameters.Add(new NpgsqlParameter<int> { TypedValue = partition });
-                lockCommand.Parameters.Add(new NpgsqlParameter<long> { TypedValue = (long)Fence.IdleTimeout.TotalMilliseconds });
-                batch.BatchCommands.Add(lockCommand);
+                batch.BatchCommands.Add(LockCommand(partition));
                 var select = new NpgsqlBatchCommand(_sql.Select);
                 select.Parameters.Add(new NpgsqlParameter<int> { TypedValue = partition });
                 select.Parameters.Add(new NpgsqlParameter<int> { TypedValue = Options.PartitionSelectLimit });
@@ -286,6 +348,21 @@ internal sealed partial class OutboxStore : IAsyncDisposable
                 await connection.DisposeAsync();
             }
         }
+    }
+
+    /// <summary>The partition's lock statement (<see cref="OutboxSql.Lock"/>) with its parameters.</summary>
+    internal NpgsqlBatchCommand LockCommand(int partition)
+    {
+        var command = new NpgsqlBatchCommand(OutboxSql.Lock(Options.UseTryLock, Options.CentrifugoCompatibleLock));
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = _sql.OutboxTable });
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = partition });
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = (long)Fence.IdleTimeout.TotalMilliseconds });
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _nameLockKey });
+        if (Options.CentrifugoCompatibleLock)
+        {
+            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = OutboxLockKey.CentrifugoLockName(ConsumerName, partition) });
+        }
+        return command;
     }
 
     /// <summary>
@@ -420,6 +497,10 @@ internal sealed partial class OutboxStore : IAsyncDisposable
         Message = "Consumer {Consumer}: added column {Column} of the outbox to dead-letter table {Table} (dead letters keep every column)")]
     private static partial void LogDeadLetterColumnAdded(ILogger logger, string consumer, string table, string column);
 
+    [LoggerMessage(EventId = 3107, Level = LogLevel.Warning,
+        Message = "Consumer {Consumer}: another session holds Centrifugo's own partition lock (centrifugo_partition_lock_<name><partition>) of partition(s) {Partitions}: Centrifugo's built-in consumer of the same name reads {Table}, or a node with centrifugo_compatible_lock on. This consumer does not exclude Centrifugo's: rows are delivered twice and out of order while both run. Set centrifugo_compatible_lock: true on this consumer until Centrifugo's consumer is off (docs/operations.md, \"Migrating from Centrifugo's built-in consumers\")")]
+    private static partial void LogCentrifugoLockHeld(ILogger logger, string consumer, string partitions, string table);
+
     [LoggerMessage(EventId = 3101, Level = LogLevel.Warning, Message = "Consumer {Consumer}: rollback of an outbox transaction failed; the connection is discarded")]
     private static partial void LogRollbackFailed(ILogger logger, string consumer, Exception exception);
 }
@@ -511,11 +592,7 @@ internal sealed class OutboxBatch : IAsyncDisposable
         await using var batch = BuildCompletion(deliveredIds, deadLetters);
         long[] ids = [.. deliveredIds, .. deadLetters.Select(d => d.Id)];
         batch.BatchCommands.Add(new NpgsqlBatchCommand(_sql.Begin));
-        var lockCommand = new NpgsqlBatchCommand(OutboxSql.Lock(_store.Options.UseTryLock));
-        lockCommand.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _store.LockKey });
-        lockCommand.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _partition });
-        lockCommand.Parameters.Add(new NpgsqlParameter<long> { TypedValue = (long)_store.Fence.IdleTimeout.TotalMilliseconds });
-        batch.BatchCommands.Add(lockCommand);
+        batch.BatchCommands.Add(_store.LockCommand(_partition));
         var head = new NpgsqlBatchCommand(next is null ? _sql.Select : _sql.Head);
         head.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _partition });
         if (next is null)

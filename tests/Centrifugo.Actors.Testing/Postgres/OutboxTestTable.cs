@@ -70,6 +70,17 @@ internal sealed class OutboxTestTable
         return table;
     }
 
+    /// <summary>
+    /// key1 of the partitions' advisory locks (<see cref="OutboxSql.Lock"/>): the table's oid as an int, what
+    /// <c>pg_advisory_xact_lock(key1, partition)</c> takes; pg_locks shows it as classid (unsigned).
+    /// </summary>
+    public async Task<int> LockKeyAsync(CancellationToken cancellationToken = default)
+    {
+        await using var command = _dataSource.CreateCommand("SELECT $1::regclass::oid::int");
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = QuotedName });
+        return (int)(await command.ExecuteScalarAsync(cancellationToken))!;
+    }
+
     /// <summary>Inserts rows in order with COPY … FROM STDIN (BINARY); ids follow the order. Fires row triggers.</summary>
     public async Task InsertAsync(IEnumerable<OutboxInsert> rows, CancellationToken cancellationToken = default)
     {

@@ -232,6 +232,13 @@ public sealed class ConfigEnvTests
     public void Env_booleans_use_go_parse_bool(string value, bool expected) =>
         Assert.Equal(expected, Cfg.One(Cfg.Config(Cfg.Pg("pg_main")), ("CENTRIFUGO_CONSUMERS_PG_MAIN_POSTGRESQL_USE_TRY_LOCK", value)).Postgresql!.UseTryLock);
 
+    [Fact]
+    public void Centrifugo_compatible_lock_is_set_like_centrifugo_options()
+    {
+        Assert.True(Cfg.One(Cfg.Config(Cfg.Pg("pg_main")), ("CENTRIFUGO_CONSUMERS_PG_MAIN_POSTGRESQL_CENTRIFUGO_COMPATIBLE_LOCK", "true")).Postgresql!.CentrifugoCompatibleLock);
+        Assert.False(Cfg.One(Cfg.Config(Cfg.Pg("pg_main"))).Postgresql!.CentrifugoCompatibleLock);
+    }
+
     [Theory]
     [InlineData("yes")]
     [InlineData("on")]
@@ -336,7 +343,7 @@ public sealed class ConfigEnvTests
         "DEAD_LETTER_TOPIC" => "env.dlq",
         "PARTITION_QUEUE_MAX_SIZE" => "-1",
         _ when suffix.EndsWith("ENABLED", StringComparison.Ordinal) || suffix.EndsWith("VERIFY", StringComparison.Ordinal)
-            || suffix is "USE_TRY_LOCK" or "FETCH_READ_UNCOMMITTED" or "DERIVE_IDEMPOTENCY_KEY" => "true",
+            || suffix is "USE_TRY_LOCK" or "FETCH_READ_UNCOMMITTED" or "DERIVE_IDEMPOTENCY_KEY" or "CENTRIFUGO_COMPATIBLE_LOCK" => "true",
         "NUM_PARTITIONS" or "PARTITION_SELECT_LIMIT" or "MAX_POLL_RECORDS" or "FETCH_MAX_BYTES" or "PARTITION_QUEUE_MAX_BYTES" => "7",
         "PARTITION_POLL_INTERVAL" or "FETCH_MAX_WAIT" or "DIAL_TIMEOUT" => "7s",
         _ => "env-value",

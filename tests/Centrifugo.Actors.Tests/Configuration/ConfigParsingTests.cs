@@ -72,7 +72,7 @@ public sealed class ConfigParsingTests
             "partition_notification_channel":"chan","partition_notification_dsn":"host=direct user=u password=notify-pw dbname=app",
             "tls":{"enabled":true,"cert_pem":"{{{Cfg.TlsCert}}}","key_pem":"{{{Cfg.TlsKey}}}","server_ca_pem":"{{{Cfg.TlsCa}}}",
                    "client_ca_pem":"LS0tLS1CRUdJTg==","insecure_skip_verify":true,"server_name":"db.internal"},
-            "use_try_lock":true,"dead_letter_table_name":"ops.failed_commands"
+            "use_try_lock":true,"dead_letter_table_name":"ops.failed_commands","centrifugo_compatible_lock":true
             """))).Postgresql!;
 
         Assert.Equal(16, pg.NumPartitions);
@@ -89,6 +89,7 @@ public sealed class ConfigParsingTests
             pg.Tls);
         Assert.True(pg.UseTryLock);
         Assert.Equal("ops.failed_commands", pg.DeadLetterTableName);
+        Assert.True(pg.CentrifugoCompatibleLock);
     }
 
     [Fact]
@@ -103,6 +104,7 @@ public sealed class ConfigParsingTests
         Assert.Equal("", pg.PartitionNotificationDsn);
         Assert.Equal(new TlsOptions(), pg.Tls);
         Assert.False(pg.UseTryLock);
+        Assert.False(pg.CentrifugoCompatibleLock);
     }
 
     [Fact]

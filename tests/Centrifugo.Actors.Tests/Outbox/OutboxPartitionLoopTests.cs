@@ -150,8 +150,8 @@ public sealed class OutboxPartitionLoopTests(PostgresFixture pg) : IClassFixture
     private async Task<bool> TryLockAsync(OutboxStore store)
     {
         await using var connection = await pg.DataSource.OpenConnectionAsync();
-        await using var command = new NpgsqlCommand("SELECT pg_try_advisory_xact_lock($1, 0)", connection);
-        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = store.LockKey });
+        await using var command = new NpgsqlCommand("SELECT pg_try_advisory_xact_lock($1::regclass::oid::int, 0)", connection);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = store.Sql.OutboxTable });
         return (bool)(await command.ExecuteScalarAsync())!;
     }
 }

@@ -33,12 +33,17 @@ public sealed class OutboxSqlTests
         Assert.Contains("dead_letter_table_name", Assert.Throws<ArgumentException>(() => new OutboxSql("outbox", "dl;x")).Message, StringComparison.Ordinal);
 
     [Fact]
-    public void Lock_key_is_stable_and_differs_between_names_that_collide_in_centrifugo()
+    public void Name_key_of_earlier_versions_is_pinned()
     {
-        // Centrifugo's lock names "..._pg1" + "0" and "..._pg" + "10" are the same string; ours are two keys.
-        Assert.Equal(OutboxLockKey.For("pg1"), OutboxLockKey.For("pg1"));
-        Assert.NotEqual(OutboxLockKey.For("pg1"), OutboxLockKey.For("pg"));
-        // pinned: the key must never change between versions, or a rolling upgrade would run a partition twice
+        // Still taken besides the table's lock: it must never change, or a rolling upgrade from a version that only
+        // took this key would run a partition twice.
         Assert.Equal(1402891518, OutboxLockKey.For("postgres_outbox"));
+    }
+
+    [Fact]
+    public void Centrifugo_lock_name_is_its_prefix_the_consumer_name_and_the_partition()
+    {
+        Assert.Equal("centrifugo_partition_lock_pg0", OutboxLockKey.CentrifugoLockName("pg", 0));
+        Assert.Equal("centrifugo_partition_lock_pg10", OutboxLockKey.CentrifugoLockName("pg", 10));
     }
 }

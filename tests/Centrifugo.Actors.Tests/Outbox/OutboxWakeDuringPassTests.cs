@@ -171,8 +171,8 @@ public sealed class OutboxWakeDuringPassTests(PostgresFixture pg) : IClassFixtur
     private async Task<bool> TryLockAsync(OutboxStore store, int partition)
     {
         await using var connection = await pg.DataSource.OpenConnectionAsync();
-        await using var command = new NpgsqlCommand("SELECT pg_try_advisory_xact_lock($1, $2)", connection);
-        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = store.LockKey });
+        await using var command = new NpgsqlCommand("SELECT pg_try_advisory_xact_lock($1::regclass::oid::int, $2)", connection);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = store.Sql.OutboxTable });
         command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = partition });
         return (bool)(await command.ExecuteScalarAsync())!;
     }
@@ -194,9 +194,10 @@ public sealed class OutboxWakeDuringPassTests(PostgresFixture pg) : IClassFixtur
         }
         await using (var lockCommand = new NpgsqlCommand(OutboxSql.Lock(tryLock), connection))
         {
-            lockCommand.Parameters.Add(new NpgsqlParameter<int> { TypedValue = 42 });
+            lockCommand.Parameters.Add(new NpgsqlParameter<string> { TypedValue = "pg_class" }); // any table
             lockCommand.Parameters.Add(new NpgsqlParameter<int> { TypedValue = 7 });
             lockCommand.Parameters.Add(new NpgsqlParameter<long> { TypedValue = 10_000 });
+            lockCommand.Parameters.Add(new NpgsqlParameter<int> { TypedValue = 42 });
             await lockCommand.ExecuteNonQueryAsync();
         }
         Assert.Equal("off", await ShowAsync(connection));

@@ -1,4 +1,3 @@
-using Centrifugo.Actors.Outbox;
 using Centrifugo.Actors.Testing.Postgres;
 using Centrifugo.Actors.Testing.Processes;
 using Centrifugo.Actors.Testing.StandIn;
@@ -39,7 +38,7 @@ public sealed class FrozenOwnerTests(PostgresFixture pg, ITestOutputHelper outpu
             ApiTimeout = "1s",
             Consumers = [new PgConsumerConfig(consumer, pg.Instance.UrlDsn, table.Name, Partitions: 1, PollInterval: "20ms")],
         };
-        var lockKey = (long)(uint)OutboxLockKey.For(consumer);
+        var lockKey = (long)(uint)await table.LockKeyAsync();
         await using var node = config.Run("frozen");
         await node.WaitUntilReadyAsync(TimeSpan.FromSeconds(60));
 
