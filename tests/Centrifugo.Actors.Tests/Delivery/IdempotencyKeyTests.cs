@@ -218,7 +218,8 @@ public sealed class StandInIdempotencyTests : IAsyncLifetime
     [Fact]
     public async Task A_key_is_forgotten_after_the_retention_window()
     {
-        await using var standIn = await CentrifugoStandIn.StartNewAsync(new StandInOptions { IdempotentResultTtl = TimeSpan.FromMilliseconds(200) });
+        // Long enough that the first two requests fall inside it on a loaded machine (200 ms did not at load 30).
+        await using var standIn = await CentrifugoStandIn.StartNewAsync(new StandInOptions { IdempotentResultTtl = TimeSpan.FromSeconds(2) });
         using var client = new CentrifugoClient(
             new ApiOptions { Url = standIn.Url, Key = standIn.ApiKey, MaxBatchSize = 10, Timeout = TimeSpan.FromSeconds(5) },
             new CapturingLoggerProvider().CreateLogger<CentrifugoClient>());
@@ -230,7 +231,7 @@ public sealed class StandInIdempotencyTests : IAsyncLifetime
         {
             Assert.Null((await client.DeliverAsync([command], CancellationToken.None)).Failure);
             return standIn.Publications == 2;
-        }, "published again once the key expired", TimeSpan.FromSeconds(10));
+        }, "published again once the key expired", TimeSpan.FromSeconds(20));
         Assert.Equal("ca:x:0:1", standIn.Received[0].IdempotencyKey);
     }
 }
