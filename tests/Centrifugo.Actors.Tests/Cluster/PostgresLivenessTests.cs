@@ -53,3 +53,24 @@ public sealed class PostgresLivenessTests(PostgresFixture pg, ITestOutputHelper 
         output.WriteLine(cluster[0].Tail(30));
     }
 }
+
+/// <summary>Which session the detector uses, and when it stays off.</summary>
+[Trait(TestLane.Category, TestLane.Fast)]
+public sealed class PostgresLivenessSourceTests
+{
+    private static string? Database(string json) =>
+        Centrifugo.Actors.Hosting.PostgresLiveness.DataSourceFor(Configuration.Cfg.Load(json), Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance) is { } source
+            ? new Npgsql.NpgsqlConnectionStringBuilder(source.ConnectionString).Database
+            : null;
+
+    [Fact]
+    public void The_first_postgresql_consumer_by_name_gives_the_session_and_pgbouncer_settings_or_the_option_turn_it_off()
+    {
+        Assert.Equal("app", Database(Configuration.Cfg.Config(Configuration.Cfg.Pg("pg_b"), Configuration.Cfg.Kafka())));
+        Assert.Null(Database(Configuration.Cfg.Config(Configuration.Cfg.Kafka())));
+        var off = Configuration.Cfg.Config(Configuration.Cfg.Pg()).TrimEnd('}') + ""","cluster":{"postgres_liveness":false}}""";
+        Assert.Null(Database(off));
+        var pgbouncer = Configuration.Cfg.Config(Configuration.Cfg.Pg()).Replace("sslmode=disable", "sslmode=disable&default_query_exec_mode=simple_protocol", StringComparison.Ordinal);
+        Assert.Null(Database(pgbouncer));
+    }
+}
