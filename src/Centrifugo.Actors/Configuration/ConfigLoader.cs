@@ -238,6 +238,7 @@ internal static partial class ConfigLoader
             DowningStableAfter = stableAfter,
             RebalanceInterval = rebalance,
             KafkaStandbyMember = JsonFields.Bool(cluster, "kafka_standby_member") ?? defaults.KafkaStandbyMember,
+            PostgresLiveness = JsonFields.Bool(cluster, "postgres_liveness") ?? defaults.PostgresLiveness,
             Discovery = discovery,
             Bootstrap = bootstrap,
         };

@@ -138,6 +138,7 @@ internal static class ConfigSchema
         new("downing_stable_after", FieldKind.Duration),
         new("rebalance_interval", FieldKind.Duration),
         new("kafka_standby_member", FieldKind.Bool),
+        new("postgres_liveness", FieldKind.Bool),
         // Cluster formation through Akka.Discovery (BootstrapConfig).
         new("discovery", FieldKind.String),
         new("bootstrap", FieldKind.Object, Fields: Bootstrap),

@@ -173,6 +173,12 @@ internal sealed record ClusterOptions
     /// them has been unreachable for 500 ms, instead of after the downing (docs/kafka.md, "Standby member"). Default true.
     /// </summary>
     public bool KafkaStandbyMember { get; init; } = true;
+    /// <summary>
+    /// PostgreSQL as a failure detector: each node holds a session-level advisory lock on the database of its first
+    /// postgresql consumer, and downs a member at once when that member's lock is released, i.e. its process died
+    /// (docs/design.md, "Fail-over"). Default true; off without a postgresql consumer.
+    /// </summary>
+    public bool PostgresLiveness { get; init; } = true;
 
     // Cluster formation through Akka.Discovery (cluster.discovery / cluster.bootstrap).
     /// <summary>How the node finds the cluster: the static seed nodes (default) or a discovery method.</summary>

@@ -59,6 +59,7 @@ internal static class RedactedConfigWriter
             w.WriteString("downing_stable_after", GoDuration.Format(cluster.DowningStableAfter));
             w.WriteString("rebalance_interval", GoDuration.Format(cluster.RebalanceInterval));
             w.WriteBoolean("kafka_standby_member", cluster.KafkaStandbyMember);
+            w.WriteBoolean("postgres_liveness", cluster.PostgresLiveness);
             BootstrapConfig.Write(w, cluster);
             w.WriteEndObject();
 

@@ -48,6 +48,10 @@ internal static class AkkaSetup
                 system.ActorOf(Operations.PausedPartitionsSubscriber.Props(runtime.Paused), "paused-partitions");
                 Operations.PausedPartitions.HandOverOnLeave(system);
                 system.ActorOf(NodeWakeSources.Props(WakeSources(runtime)), "wake-sources");
+                if (runtime.Liveness is { } liveness)
+                {
+                    system.ActorOf(PostgresLiveness.Props(liveness, runtime.LoggerFactory.CreateLogger("Centrifugo.Actors.Hosting")), PostgresLiveness.Name);
+                }
             })
             .WithSingleton<PartitionKeeperSingleton>(
                 "partition-keeper",

@@ -46,6 +46,9 @@ internal sealed class NodeRuntime : IAsyncDisposable
     /// <summary>Every partition entity of this configuration (the keeper keeps them alive; the admin endpoint lists them).</summary>
     public IReadOnlyList<IPartitionCatalog> Catalogs { get; }
 
+    /// <summary>The session of the PostgreSQL failure detector (<see cref="PostgresLiveness"/>); null when it is off.</summary>
+    public Npgsql.NpgsqlDataSource? Liveness { get; private init; }
+
     /// <summary>How long a partition may finish its in-flight batch on hand-off/shutdown. Default 10 s.</summary>
     public static TimeSpan DrainTimeout { get; } = TimeSpan.FromSeconds(10);
 
@@ -84,7 +87,10 @@ internal sealed class NodeRuntime : IAsyncDisposable
                 MeteredCentrifugoClient.Initialise(consumer.Name);
                 kafka[consumer.Name] = await StartKafkaAsync(consumer.Name, consumer.Kafka!, new MeteredCentrifugoClient(client, consumer.Name), loggerFactory, cancellationToken);
             }
-            return new NodeRuntime(options, client, outbox, kafka, loggerFactory);
+            return new NodeRuntime(options, client, outbox, kafka, loggerFactory)
+            {
+                Liveness = PostgresLiveness.DataSourceFor(options, loggerFactory),
+            };
         }
         catch
         {
@@ -162,6 +168,10 @@ internal sealed class NodeRuntime : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Liveness is not null)
+        {
+            await Liveness.DisposeAsync();
+        }
         foreach (var r in Outbox.Values)
         {
             await r.Store.DisposeAsync();

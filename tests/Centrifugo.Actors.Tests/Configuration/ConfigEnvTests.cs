@@ -316,6 +316,7 @@ public sealed class ConfigEnvTests
             ("CENTRIFUGO_ACTORS_CLUSTER_DOWNING_STABLE_AFTER", "3s"),
             ("CENTRIFUGO_ACTORS_CLUSTER_REBALANCE_INTERVAL", "1s"),
             ("CENTRIFUGO_ACTORS_CLUSTER_KAFKA_STANDBY_MEMBER", "false"),
+            ("CENTRIFUGO_ACTORS_CLUSTER_POSTGRES_LIVENESS", "false"),
             ("CENTRIFUGO_ACTORS_ADMIN_ADDRESS", "0.0.0.0:9110"),
             ("CENTRIFUGO_ACTORS_ADMIN_TOKEN", "token-from-a-secret-123"));
 
@@ -329,6 +330,7 @@ public sealed class ConfigEnvTests
         Assert.Equal(TimeSpan.FromSeconds(3), options.Cluster.DowningStableAfter);
         Assert.Equal(TimeSpan.FromSeconds(1), options.Cluster.RebalanceInterval);
         Assert.False(options.Cluster.KafkaStandbyMember);
+        Assert.False(options.Cluster.PostgresLiveness);
         Assert.Equal("0.0.0.0:9110", options.Admin.Address);
         Assert.Equal("token-from-a-secret-123", options.Admin.Token);
     }

@@ -25,6 +25,7 @@ public sealed class ConfigParsingTests
         Assert.Equal(TimeSpan.FromSeconds(3), options.Cluster.DowningStableAfter);
         Assert.Equal(TimeSpan.FromSeconds(2), options.Cluster.RebalanceInterval);
         Assert.True(options.Cluster.KafkaStandbyMember);
+        Assert.True(options.Cluster.PostgresLiveness);
         Assert.Equal("127.0.0.1:9110", options.Admin.Address);
     }
 
