@@ -159,13 +159,15 @@ internal sealed partial class OutboxBatchProcessor(
 
             // Decode every row; rows that cannot become a command are set aside in place (order kept).
             var decoded = new DecodeResult[rows.Count];
+            Func<(OutboxRow Row, string Consumer), string>? key = store.Options.DeriveIdempotencyKey
+                ? static m => IdempotencyKeys.ForOutbox(m.Consumer, m.Row.Partition, m.Row.Id)
+                : null;
             for (var i = 0; i < rows.Count; i++)
             {
-                decoded[i] = DecodeOrReject(rows[i], partition);
-                if (store.Options.DeriveIdempotencyKey)
+                decoded[i] = DecodeStep.Run((Row: rows[i], Consumer), static m => CommandDecoder.Decode(m.Row.Method, m.Row.Payload), key, out var thrown);
+                if (thrown is not null)
                 {
-                    var id = rows[i].Id;
-                    decoded[i] = IdempotencyKeys.Attach(decoded[i], () => IdempotencyKeys.ForOutbox(Consumer, partition, id));
+                    LogDecodeCrashed(logger, Consumer, partition, rows[i].Id, thrown);
                 }
             }
 
@@ -333,23 +335,6 @@ internal sealed partial class OutboxBatchProcessor(
         }
     }
 
-    /// <summary>
-    /// <see cref="CommandDecoder.Decode"/>, but a decoder bug or an input it does not foresee can never escape and
-    /// stop the partition: the row is dead-lettered with the exception as its reason, and logged at error level.
-    /// </summary>
-    private DecodeResult DecodeOrReject(OutboxRow row, int partition)
-    {
-        try
-        {
-            return CommandDecoder.Decode(row.Method, row.Payload);
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            LogDecodeCrashed(logger, Consumer, partition, row.Id, e);
-            return DecodeResult.Reject($"cannot decode: {e.GetType().Name}: {e.Message}");
-        }
-    }
-
     [LoggerMessage(EventId = 2006, Level = LogLevel.Error,
         Message = "Unexpected error in an outbox pass (rolled back, nothing deleted, retrying with backoff): consumer {Consumer}, partition {Partition}, ids {FirstId}..{LastId}")]
     private static partial void LogPassCrashed(ILogger logger, string consumer, int partition, long? firstId, long? lastId, Exception exception);
@@ -359,7 +344,7 @@ internal sealed partial class OutboxBatchProcessor(
     private static partial void LogStreamFailed(ILogger logger, string consumer, int partition, Exception exception);
 
     [LoggerMessage(EventId = 2005, Level = LogLevel.Error,
-        Message = "Decoding an outbox row failed unexpectedly; it goes to the dead letters: consumer {Consumer}, partition {Partition}, id {RowId}")]
+        Message = "Decoding an outbox row (or deriving its idempotency key) failed unexpectedly; it goes to the dead letters: consumer {Consumer}, partition {Partition}, id {RowId}")]
     private static partial void LogDecodeCrashed(ILogger logger, string consumer, int partition, long rowId, Exception exception);
 
     [LoggerMessage(EventId = 2001, Level = LogLevel.Warning,
