@@ -159,12 +159,12 @@ internal sealed partial class OutboxBatchProcessor(
 
             // Decode every row; rows that cannot become a command are set aside in place (order kept).
             var decoded = new DecodeResult[rows.Count];
-            Func<(OutboxRow Row, string Consumer), string>? key = store.Options.DeriveIdempotencyKey
+            Func<(OutboxRow Row, string Consumer, int MaxBytes), string>? key = store.Options.DeriveIdempotencyKey
                 ? static m => IdempotencyKeys.ForOutbox(m.Consumer, m.Row.Partition, m.Row.Id)
                 : null;
             for (var i = 0; i < rows.Count; i++)
             {
-                decoded[i] = DecodeStep.Run((Row: rows[i], Consumer), static m => CommandDecoder.Decode(m.Row.Method, m.Row.Payload), key, out var thrown);
+                decoded[i] = DecodeStep.Run((Row: rows[i], Consumer, store.Options.PayloadMaxBytes), Decode, key, out var thrown);
                 if (thrown is not null)
                 {
                     LogDecodeCrashed(logger, Consumer, partition, rows[i].Id, thrown);
@@ -176,7 +176,7 @@ internal sealed partial class OutboxBatchProcessor(
 
             // A full batch means more rows are likely waiting: read them on this connection, under the same lock,
             // while the commands are being delivered, so the database and HTTP work overlap.
-            var readAhead = rows.Count >= store.Options.PartitionSelectLimit && read.Chain < MaxReadAheadChain
+            var readAhead = store.IsFullRead(rows) && read.Chain < MaxReadAheadChain
                 ? batch.ReadAheadAsync(rows[^1].Id, cancellationToken)
                 : null;
 
@@ -220,7 +220,7 @@ internal sealed partial class OutboxBatchProcessor(
                     continued = await batch.CompleteAndContinueAsync(delivered, deadLetters, null, cancellationToken);
                 }
                 else if (deferCompletion && settled.Failure is null && deadLetters.Count == 0 && delivered.Count == rows.Count
-                         && rows.Count < store.Options.PartitionSelectLimit)
+                         && !store.IsFullRead(rows))
                 {
                     keepOpen = true;
                     return new OutboxPassReport(rows.Count, delivered.Count, 0, false, null, null)
@@ -334,6 +334,12 @@ internal sealed partial class OutboxBatchProcessor(
             await deferred.Batch.DisposeAsync();
         }
     }
+
+    /// <summary>A row's command, or its rejection; a payload left in the database for its size is rejected by that size.</summary>
+    private static DecodeResult Decode((OutboxRow Row, string Consumer, int MaxBytes) message) => message.Row.PayloadOmitted
+        ? DecodeResult.Reject(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"payload of {message.Row.PayloadBytes} bytes is over payload_max_bytes ({message.MaxBytes}): not read, not delivered"))
+        : CommandDecoder.Decode(message.Row.Method, message.Row.Payload);
 
     [LoggerMessage(EventId = 2006, Level = LogLevel.Error,
         Message = "Unexpected error in an outbox pass (rolled back, nothing deleted, retrying with backoff): consumer {Consumer}, partition {Partition}, ids {FirstId}..{LastId}")]
