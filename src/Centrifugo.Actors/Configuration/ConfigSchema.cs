@@ -44,6 +44,8 @@ internal static class ConfigSchema
         new("outbox_table_name", FieldKind.String),
         new("num_partitions", FieldKind.Int),
         new("partition_select_limit", FieldKind.Int),
+        new("partition_select_max_bytes", FieldKind.Int),
+        new("payload_max_bytes", FieldKind.Int),
         new("partition_poll_interval", FieldKind.Duration),
         new("partition_notification_channel", FieldKind.String),
         new("partition_notification_dsn", FieldKind.String, Secret: true),

@@ -12,6 +12,8 @@ internal static partial class ConsumerBinder
 {
     private const int MaxPartitions = 100_000;
     private const int MaxSelectLimit = 100_000;
+    // 1 GiB: PostgreSQL's own limit for one field value.
+    private const int MaxReadBytes = 1 << 30;
     private const int MaxIdentifierLength = 63;
 
     private static readonly IReadOnlyList<FieldSpec> ConsumerLevel =
@@ -203,6 +205,8 @@ internal static partial class ConsumerBinder
         var table = JsonFields.String(pg, "outbox_table_name") ?? "";
         var numPartitions = JsonFields.Int(pg, "num_partitions") ?? 0;
         var selectLimit = JsonFields.Int(pg, "partition_select_limit") ?? 0;
+        var selectMaxBytes = JsonFields.Int(pg, "partition_select_max_bytes") ?? 0;
+        var payloadMaxBytes = JsonFields.Int(pg, "payload_max_bytes") ?? 0;
         var pollInterval = JsonFields.Duration(pg, "partition_poll_interval", fail) ?? TimeSpan.Zero;
         var channel = JsonFields.String(pg, "partition_notification_channel") ?? "";
         var notificationDsn = JsonFields.String(pg, "partition_notification_dsn") ?? "";
@@ -238,6 +242,16 @@ internal static partial class ConsumerBinder
                 throw fail($"partition_select_limit must be between 1 and {MaxSelectLimit} (0 means 100), got {selectLimit}");
             }
 
+            if (selectMaxBytes < 0 || selectMaxBytes > MaxReadBytes)
+            {
+                throw fail($"partition_select_max_bytes must be between 1 and {MaxReadBytes} bytes (0 means {PostgresDefaults.PartitionSelectMaxBytes}), got {selectMaxBytes}");
+            }
+
+            if (payloadMaxBytes < 0 || payloadMaxBytes > MaxReadBytes)
+            {
+                throw fail($"payload_max_bytes must be between 1 and {MaxReadBytes} bytes (0 means {PostgresDefaults.PayloadMaxBytes}), got {payloadMaxBytes}");
+            }
+
             if (pollInterval < TimeSpan.Zero)
             {
                 throw fail($"partition_poll_interval must not be negative, got {GoDuration.Format(pollInterval)}");
@@ -271,6 +285,8 @@ internal static partial class ConsumerBinder
             OutboxTableName = table,
             NumPartitions = numPartitions == 0 ? PostgresDefaults.NumPartitions : numPartitions,
             PartitionSelectLimit = selectLimit == 0 ? PostgresDefaults.PartitionSelectLimit : selectLimit,
+            PartitionSelectMaxBytes = selectMaxBytes == 0 ? PostgresDefaults.PartitionSelectMaxBytes : selectMaxBytes,
+            PayloadMaxBytes = payloadMaxBytes == 0 ? PostgresDefaults.PayloadMaxBytes : payloadMaxBytes,
             PartitionPollInterval = pollInterval == TimeSpan.Zero ? PostgresDefaults.PartitionPollInterval : pollInterval,
             PartitionNotificationChannel = channel,
             PartitionNotificationDsn = notificationDsn,

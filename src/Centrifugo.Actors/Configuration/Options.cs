@@ -73,6 +73,10 @@ internal sealed record PostgresConsumerOptions
     public required string OutboxTableName { get; init; }
     public int NumPartitions { get; init; } = 1;
     public int PartitionSelectLimit { get; init; } = 100;
+    /// <summary>Our extension. Payload bytes a read takes: rows stop being added once reached (at least one row).</summary>
+    public int PartitionSelectMaxBytes { get; init; } = 4 << 20;
+    /// <summary>Our extension. A row with a larger payload is dead-lettered by its size without being read.</summary>
+    public int PayloadMaxBytes { get; init; } = 16 << 20;
     public TimeSpan PartitionPollInterval { get; init; } = TimeSpan.FromMilliseconds(300);
     public string PartitionNotificationChannel { get; init; } = "";
     /// <summary>Secret. Separate DSN for LISTEN (PgBouncer setups); "" = use Dsn.</summary>

@@ -105,6 +105,8 @@ internal static class RedactedConfigWriter
                 w.WriteString("outbox_table_name", pg.OutboxTableName);
                 w.WriteNumber("num_partitions", pg.NumPartitions);
                 w.WriteNumber("partition_select_limit", pg.PartitionSelectLimit);
+                w.WriteNumber("partition_select_max_bytes", pg.PartitionSelectMaxBytes);
+                w.WriteNumber("payload_max_bytes", pg.PayloadMaxBytes);
                 w.WriteString("partition_poll_interval", GoDuration.Format(pg.PartitionPollInterval));
                 w.WriteString("partition_notification_channel", pg.PartitionNotificationChannel);
                 w.WriteString("partition_notification_dsn", RedactDsn(pg.PartitionNotificationDsn));

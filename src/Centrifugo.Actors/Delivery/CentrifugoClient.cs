@@ -88,7 +88,7 @@ internal sealed partial class CentrifugoClient : ICentrifugoClient, IDisposable
                 return new DeliveryResult(completed, new DeliveryFailure(FailureKind.Temporary,
                     "not sent: this owner's fence ran out before the request (a slow Centrifugo or a paused process): the partition's outbox lock or Kafka grant may be another owner's now, so the rest is read again instead"));
             }
-            var count = Math.Min(Math.Min(_maxBatchSize, window?.Limit ?? int.MaxValue), commands.Count - start);
+            var count = WithinBodyLimit(commands, start, Math.Min(Math.Min(_maxBatchSize, window?.Limit ?? int.MaxValue), commands.Count - start));
             var failure = count == 1
                 ? await SendSingleAsync(commands[start], completed, cancellationToken, mayStart)
                 : await SendBatchAsync(commands, start, count, completed, cancellationToken, mayStart);
@@ -270,15 +270,36 @@ internal sealed partial class CentrifugoClient : ICentrifugoClient, IDisposable
         }
     }
 
-    internal static (byte[] Buffer, int Length) BuildBatchBody(IReadOnlyList<ApiCommand> commands, int start, int count)
+    /// <summary>Largest /batch body built from several commands; one larger command goes alone.</summary>
+    internal const long MaxBatchBodyBytes = 64L << 20;
+
+    /// <summary>How many of the <paramref name="count"/> commands from <paramref name="start"/> fit one body of <see cref="MaxBatchBodyBytes"/> (at least one).</summary>
+    internal static int WithinBodyLimit(IReadOnlyList<ApiCommand> commands, int start, int count)
     {
-        var size = BatchHead.Length + BatchTail.Length + count;
-        for (var i = start; i < start + count; i++)
+        var size = (long)(BatchHead.Length + BatchTail.Length);
+        for (var i = 0; i < count; i++)
         {
-            size += HeadOf(commands[i].Method).Length + IdempotencyKeys.WrittenLength(commands[i]) + 1;
+            size += BodyBytes(commands[start + i]);
+            if (size > MaxBatchBodyBytes && i > 0)
+            {
+                return i;
+            }
         }
 
-        var buffer = ArrayPool<byte>.Shared.Rent(size);
+        return count;
+    }
+
+    private static long BodyBytes(ApiCommand command) => HeadOf(command.Method).Length + (long)IdempotencyKeys.WrittenLength(command) + 2;
+
+    internal static (byte[] Buffer, int Length) BuildBatchBody(IReadOnlyList<ApiCommand> commands, int start, int count)
+    {
+        var size = (long)(BatchHead.Length + BatchTail.Length);
+        for (var i = start; i < start + count; i++)
+        {
+            size += BodyBytes(commands[i]);
+        }
+
+        var buffer = ArrayPool<byte>.Shared.Rent(checked((int)size));
         var span = buffer.AsSpan();
         BatchHead.CopyTo(span);
         var at = BatchHead.Length;

@@ -102,9 +102,20 @@ internal static class IdempotencyKeys
             return System.Text.Ascii.EqualsIgnoreCase(reader.ValueSpan, "idempotency_key"u8);
         }
 
+        string name;
+        try
+        {
+            name = reader.GetString()!;
+        }
+        catch (InvalidOperationException)
+        {
+            // A lone surrogate escape or invalid UTF-8, which Go reads as U+FFFD: that folds to no ASCII letter, so the
+            // name is not idempotency_key.
+            return false;
+        }
+
         // Go's folding also maps the Kelvin sign (U+212A) to k, which OrdinalIgnoreCase does not.
-        var name = reader.GetString()!.Replace('\u212A', 'k');
-        return string.Equals(name, "idempotency_key", StringComparison.OrdinalIgnoreCase);
+        return string.Equals(name.Replace('\u212A', 'k'), "idempotency_key", StringComparison.OrdinalIgnoreCase);
     }
 
     /// <summary>

@@ -13,6 +13,9 @@ internal static class KafkaClientConfigBuilder
 {
     public const string ClientId = "centrifugo-actors";
 
+    /// <summary>The dead-letter producer's message.max.bytes: librdkafka's largest consumable response plus room for headers.</summary>
+    public const int DeadLetterMessageMaxBytes = 100_000_000 + (1 << 20);
+
     public static ConsumerConfig Consumer(KafkaConsumerOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -51,6 +54,11 @@ internal static class KafkaClientConfigBuilder
             // Lets "<topic>.dead_letter" appear without an admin step where the broker allows auto-creation;
             // elsewhere the topic must exist up front (documented).
             AllowAutoCreateTopics = true,
+            // Any record the consumer can read (librdkafka's receive.message.max.bytes, 100,000,000 by default), with
+            // the dead-letter headers on top, instead of librdkafka's default 1,000,000, which is below even Kafka's
+            // default topic limit (1,048,588). What the dead-letter topic itself refuses becomes a reference
+            // (KafkaDeadLetterProducer).
+            MessageMaxBytes = DeadLetterMessageMaxBytes,
         };
         ApplyCommon(config, options);
         return config;

@@ -21,6 +21,8 @@ internal sealed class KafkaDeadLetterProducer : IDisposable
     public const string SourcePartitionHeader = "x-centrifugo-actors-source-partition";
     public const string SourceOffsetHeader = "x-centrifugo-actors-source-offset";
     public const string ConsumerHeader = "x-centrifugo-actors-consumer";
+    /// <summary>On a reference written instead of a copy too large for the dead-letter topic: the source record's size in bytes (key, value and headers).</summary>
+    public const string OmittedHeader = "x-centrifugo-actors-omitted-bytes";
 
     private readonly string _consumerName;
     private readonly KafkaConsumerOptions _options;
@@ -74,6 +76,39 @@ internal sealed class KafkaDeadLetterProducer : IDisposable
         headers.Add(SourcePartitionHeader, Encoding.UTF8.GetBytes(original.Partition.ToString(CultureInfo.InvariantCulture)));
         headers.Add(SourceOffsetHeader, Encoding.UTF8.GetBytes(original.Offset.ToString(CultureInfo.InvariantCulture)));
         headers.Add(ConsumerHeader, Encoding.UTF8.GetBytes(_consumerName));
+        try
+        {
+            await SendAsync(topic, new Message<byte[]?, byte[]?> { Key = original.Key, Value = original.Value, Headers = headers }, cancellationToken);
+        }
+        catch (KafkaException e) when (e.Error.Code is ErrorCode.MsgSizeTooLarge or ErrorCode.RecordListTooLarge)
+        {
+            // The dead-letter topic holds less than the source topic (its max.message.bytes, or our headers on a record
+            // at the source's limit): write a reference to the record instead, which stays at its source offset until
+            // the source topic's retention removes it. Never a stall on a copy that can never be written.
+            var size = (original.Key?.Length ?? 0) + (original.Value?.Length ?? 0)
+                + original.Headers.Sum(h => Encoding.UTF8.GetByteCount(h.Key) + (h.Value?.Length ?? 0));
+            var sizeText = size.ToString(CultureInfo.InvariantCulture);
+            var referenceReason = $"{reason}; the record ({sizeText} bytes) is too large for the dead-letter topic " +
+                $"({e.Error.Reason}): only this reference is written, the record stays at its source offset";
+            var reference = new Headers
+            {
+                { ReasonHeader, Encoding.UTF8.GetBytes(referenceReason) },
+                { SourceTopicHeader, Encoding.UTF8.GetBytes(original.Topic) },
+                { SourcePartitionHeader, Encoding.UTF8.GetBytes(original.Partition.ToString(CultureInfo.InvariantCulture)) },
+                { SourceOffsetHeader, Encoding.UTF8.GetBytes(original.Offset.ToString(CultureInfo.InvariantCulture)) },
+                { ConsumerHeader, Encoding.UTF8.GetBytes(_consumerName) },
+                { OmittedHeader, Encoding.UTF8.GetBytes(sizeText) },
+            };
+            // An empty value, not null: a null value is a tombstone on a compacted topic.
+            await SendAsync(topic, new Message<byte[]?, byte[]?> { Key = original.Key, Value = [], Headers = reference }, cancellationToken);
+            reason = referenceReason;
+        }
+
+        KafkaLog.DeadLettered(_logger, _consumerName, original.Topic, original.Partition, original.Offset, topic, reason);
+    }
+
+    private async Task SendAsync(string topic, Message<byte[]?, byte[]?> message, CancellationToken cancellationToken)
+    {
         if (_failed is { } failed)
         {
             Replace(failed);
@@ -82,10 +117,7 @@ internal sealed class KafkaDeadLetterProducer : IDisposable
         var producer = _producer;
         try
         {
-            await producer.ProduceAsync(
-                topic,
-                new Message<byte[]?, byte[]?> { Key = original.Key, Value = original.Value, Headers = headers },
-                cancellationToken);
+            await producer.ProduceAsync(topic, message, cancellationToken);
         }
         catch (KafkaException e) when (e.Error.IsFatal || e.Error.Code == ErrorCode.Local_Fatal)
         {
@@ -95,8 +127,6 @@ internal sealed class KafkaDeadLetterProducer : IDisposable
             Replace(producer);
             throw;
         }
-
-        KafkaLog.DeadLettered(_logger, _consumerName, original.Topic, original.Partition, original.Offset, topic, reason);
     }
 
     public void Dispose()

@@ -76,11 +76,6 @@ internal sealed partial class KafkaRecordProcessor(
         for (var i = 0; i < records.Count; i++)
         {
             decoded[i] = DecodeOrReject(records, i);
-            if (options.DeriveIdempotencyKey)
-            {
-                var offset = records.Offset(i);
-                decoded[i] = IdempotencyKeys.Attach(decoded[i], () => IdempotencyKeys.ForKafka(consumer, records.Topic, records.Partition, offset));
-            }
         }
 
         var start = 0;
@@ -125,21 +120,27 @@ internal sealed partial class KafkaRecordProcessor(
     }
 
     /// <summary>
-    /// <see cref="Decode"/>, but a decoder bug or an input it does not foresee can never escape and restart the
-    /// partition forever: the record is dead-lettered with the exception as its reason, and logged at error level.
+    /// <see cref="Decode"/> and the derived idempotency key through <see cref="DecodeStep"/>: a decoder bug or an input
+    /// nothing foresaw never escapes to restart the partition forever; the record is dead-lettered with the exception
+    /// as its reason, and logged at error level.
     /// </summary>
     internal DecodeResult DecodeOrReject(KafkaRecordBatch records, int index)
     {
-        try
+        var decoded = DecodeStep.Run(
+            (Processor: this, Records: records, Index: index),
+            static m => m.Processor.Decode(m.Records, m.Index),
+            options.DeriveIdempotencyKey ? static m => m.Processor.IdempotencyKey(m.Records, m.Index) : null,
+            out var failure);
+        if (failure is not null)
         {
-            return Decode(records, index);
+            LogDecodeCrashed(logger, consumer, records.Topic, records.Partition, records.Offset(index), failure);
         }
-        catch (Exception e) when (e is not OutOfMemoryException and not ObjectDisposedException)
-        {
-            LogDecodeCrashed(logger, consumer, records.Topic, records.Partition, records.Offset(index), e);
-            return DecodeResult.Reject($"cannot decode: {e.GetType().Name}: {e.Message}");
-        }
+
+        return decoded;
     }
+
+    private string IdempotencyKey(KafkaRecordBatch records, int index) =>
+        IdempotencyKeys.ForKafka(consumer, records.Topic, records.Partition, records.Offset(index));
 
     /// <summary>
     /// Method header present and non-empty ⇒ the value is the request; absent ⇒ envelope; or publication data mode.
@@ -297,7 +298,7 @@ internal sealed partial class KafkaRecordProcessor(
     private static partial void LogPassCrashed(ILogger logger, string consumer, string topic, int partition, long offset, Exception exception);
 
     [LoggerMessage(4033, LogLevel.Error,
-        "Decoding a record failed unexpectedly; it goes to the dead letters: consumer {Consumer}, {Topic}/{Partition}@{Offset}")]
+        "Decoding a record (or deriving its idempotency key) failed unexpectedly; it goes to the dead letters: consumer {Consumer}, {Topic}/{Partition}@{Offset}")]
     private static partial void LogDecodeCrashed(ILogger logger, string consumer, string topic, int partition, long offset, Exception exception);
 
     [LoggerMessage(4032, LogLevel.Warning,

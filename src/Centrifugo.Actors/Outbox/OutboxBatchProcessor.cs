@@ -168,13 +168,15 @@ internal sealed partial class OutboxBatchProcessor(
 
             // Decode every row; rows that cannot become a command are set aside in place (order kept).
             var decoded = new DecodeResult[rows.Count];
+            Func<(OutboxRow Row, string Consumer, int MaxBytes), string>? key = store.Options.DeriveIdempotencyKey
+                ? static m => IdempotencyKeys.ForOutbox(m.Consumer, m.Row.Partition, m.Row.Id)
+                : null;
             for (var i = 0; i < rows.Count; i++)
             {
-                decoded[i] = DecodeOrReject(rows[i], partition);
-                if (store.Options.DeriveIdempotencyKey)
+                decoded[i] = DecodeStep.Run((Row: rows[i], Consumer, store.Options.PayloadMaxBytes), Decode, key, out var thrown);
+                if (thrown is not null)
                 {
-                    var id = rows[i].Id;
-                    decoded[i] = IdempotencyKeys.Attach(decoded[i], () => IdempotencyKeys.ForOutbox(Consumer, partition, id));
+                    LogDecodeCrashed(logger, Consumer, partition, rows[i].Id, thrown);
                 }
             }
 
@@ -183,7 +185,7 @@ internal sealed partial class OutboxBatchProcessor(
 
             // A full batch means more rows are likely waiting: read them on this connection, under the same lock,
             // while the commands are being delivered, so the database and HTTP work overlap.
-            var readAhead = rows.Count >= store.Options.PartitionSelectLimit && read.Chain < MaxReadAheadChain
+            var readAhead = store.IsFullRead(rows) && read.Chain < MaxReadAheadChain
                 ? batch.ReadAheadAsync(rows[^1].Id, cancellationToken)
                 : null;
 
@@ -228,7 +230,7 @@ internal sealed partial class OutboxBatchProcessor(
                     continued = await batch.CompleteAndContinueAsync(delivered, deadLetters, null, cancellationToken);
                 }
                 else if (deferCompletion && settled.Failure is null && deadLetters.Count == 0 && delivered.Count == rows.Count
-                         && rows.Count < store.Options.PartitionSelectLimit)
+                         && !store.IsFullRead(rows))
                 {
                     keepOpen = true;
                     return new OutboxPassReport(rows.Count, delivered.Count, 0, false, null, null)
@@ -416,22 +418,11 @@ internal sealed partial class OutboxBatchProcessor(
         }
     }
 
-    /// <summary>
-    /// <see cref="CommandDecoder.Decode"/>, but a decoder bug or an input it does not foresee can never escape and
-    /// stop the partition: the row is dead-lettered with the exception as its reason, and logged at error level.
-    /// </summary>
-    private DecodeResult DecodeOrReject(OutboxRow row, int partition)
-    {
-        try
-        {
-            return CommandDecoder.Decode(row.Method, row.Payload);
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            LogDecodeCrashed(logger, Consumer, partition, row.Id, e);
-            return DecodeResult.Reject($"cannot decode: {e.GetType().Name}: {e.Message}");
-        }
-    }
+    /// <summary>A row's command, or its rejection; a payload left in the database for its size is rejected by that size.</summary>
+    private static DecodeResult Decode((OutboxRow Row, string Consumer, int MaxBytes) message) => message.Row.PayloadOmitted
+        ? DecodeResult.Reject(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"payload of {message.Row.PayloadBytes} bytes is over payload_max_bytes ({message.MaxBytes}): not read, not delivered"))
+        : CommandDecoder.Decode(message.Row.Method, message.Row.Payload);
 
     [LoggerMessage(EventId = 2006, Level = LogLevel.Error,
         Message = "Unexpected error in an outbox pass (rolled back, nothing deleted, retrying with backoff): consumer {Consumer}, partition {Partition}, ids {FirstId}..{LastId}")]
@@ -442,7 +433,7 @@ internal sealed partial class OutboxBatchProcessor(
     private static partial void LogStreamFailed(ILogger logger, string consumer, int partition, Exception exception);
 
     [LoggerMessage(EventId = 2005, Level = LogLevel.Error,
-        Message = "Decoding an outbox row failed unexpectedly; it goes to the dead letters: consumer {Consumer}, partition {Partition}, id {RowId}")]
+        Message = "Decoding an outbox row (or deriving its idempotency key) failed unexpectedly; it goes to the dead letters: consumer {Consumer}, partition {Partition}, id {RowId}")]
     private static partial void LogDecodeCrashed(ILogger logger, string consumer, int partition, long rowId, Exception exception);
 
     [LoggerMessage(EventId = 2001, Level = LogLevel.Warning,

@@ -23,8 +23,7 @@ internal sealed partial class OutboxSql
 
         // BEGIN travels in the same round trip as the lock and the SELECT; COMMIT with the DELETE.
         Begin = "BEGIN ISOLATION LEVEL READ COMMITTED";
-        Select = $"SELECT id, method, payload FROM {OutboxTable} WHERE partition = $1 ORDER BY id ASC LIMIT $2";
-        SelectAfter = $"SELECT id, method, payload FROM {OutboxTable} WHERE partition = $1 AND id > $2 ORDER BY id ASC LIMIT $3";
+        UsePayloadType("bytea");
         Head = $"SELECT id FROM {OutboxTable} WHERE partition = $1 ORDER BY id ASC LIMIT 1";
         Delete = $"DELETE FROM {OutboxTable} WHERE id = ANY($1)";
         InsertDeadLetters = BuildInsertDeadLetters(["id", "method", "payload", "partition"], overridingSystemValue: false);
@@ -55,9 +54,44 @@ internal sealed partial class OutboxSql
     public string DeadLetterTable { get; }
 
     public string Begin { get; }
-    public string Select { get; }
-    /// <summary>Read-ahead: the next rows after the batch in flight ($1 partition, $2 last id, $3 limit).</summary>
-    public string SelectAfter { get; }
+
+    /// <summary>
+    /// A read of the partition's head ($1 partition, $2 partition_select_limit, $3 partition_select_max_bytes, $4
+    /// payload_max_bytes): id, method, payload, and the payload's size in bytes. Rows stop once the payloads before a
+    /// row reach the byte budget (the first row always comes); a payload over the maximum comes back NULL with its size,
+    /// so it is never sent to this process. The limit is applied first, then the running sum over at most that many
+    /// rows: sizes come from the column's header (no detoasting) for bytea and text, and the payloads of rows past the
+    /// budget are never read.
+    /// </summary>
+    public string Select { get; private set; } = "";
+
+    /// <summary>Read-ahead: <see cref="Select"/> of the rows after the batch in flight ($1 partition, $2 last id, $3 limit, $4 budget, $5 maximum).</summary>
+    public string SelectAfter { get; private set; } = "";
+
+    /// <summary>The SQL expression of a payload's size in bytes, by the payload column's type.</summary>
+    public string PayloadSize { get; private set; } = "";
+
+    /// <summary>
+    /// Sizes payloads of <paramref name="formatType"/> (the payload column's <c>format_type</c>): bytea and text types by
+    /// <c>octet_length</c> of the value, json and jsonb by that of their text (json is stored as its text; jsonb is
+    /// printed for it, as it is for sending).
+    /// </summary>
+    public void UsePayloadType(string formatType)
+    {
+        PayloadSize = formatType is "json" or "jsonb" ? "octet_length(payload::text)" : "octet_length(payload)";
+        Select = BuildSelect(after: false);
+        SelectAfter = BuildSelect(after: true);
+    }
+
+    private string BuildSelect(bool after)
+    {
+        var (limit, budget, max) = after ? ("$3", "$4", "$5") : ("$2", "$3", "$4");
+        return $"SELECT id, method, CASE WHEN size <= {max} THEN payload END, size FROM (" +
+               "SELECT id, method, payload, size, sum(size) OVER (ORDER BY id ROWS UNBOUNDED PRECEDING) AS upto FROM (" +
+               $"SELECT id, method, payload, coalesce({PayloadSize}, 0) AS size FROM {OutboxTable} " +
+               $"WHERE partition = $1{(after ? " AND id > $2" : "")} ORDER BY id ASC LIMIT {limit}) l) w " +
+               $"WHERE upto - size < {budget} ORDER BY id";
+    }
     /// <summary>The partition's first id ($1 partition): checks that rows read ahead are still the head after re-locking.</summary>
     public string Head { get; }
     public string Delete { get; }

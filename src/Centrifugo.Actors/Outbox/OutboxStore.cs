@@ -83,6 +83,7 @@ internal sealed partial class OutboxStore : IAsyncDisposable
             await CheckIndexAndTimeoutAsync(connection, cancellationToken);
             await CheckCentrifugoLocksAsync(connection, cancellationToken);
             var outboxColumns = await ColumnsAsync(connection, _sql.OutboxTable, cancellationToken);
+            _sql.UsePayloadType(outboxColumns.Find(c => c.Name == "payload")?.Type ?? "bytea");
             if (!await DeadLetterTableReadyAsync(connection, cancellationToken)
                 || MissingFromDeadLetters(outboxColumns, await ColumnsAsync(connection, _sql.DeadLetterTable, cancellationToken)).Count > 0)
             {
@@ -312,8 +313,7 @@ internal sealed partial class OutboxStore : IAsyncDisposable
                 batch.BatchCommands.Add(new NpgsqlBatchCommand(_sql.Begin));
                 batch.BatchCommands.Add(LockCommand(partition));
                 var select = new NpgsqlBatchCommand(_sql.Select);
-                select.Parameters.Add(new NpgsqlParameter<int> { TypedValue = partition });
-                select.Parameters.Add(new NpgsqlParameter<int> { TypedValue = Options.PartitionSelectLimit });
+                AddReadParameters(select.Parameters, partition, null);
                 batch.BatchCommands.Add(select);
 
                 await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
@@ -391,7 +391,43 @@ internal sealed partial class OutboxStore : IAsyncDisposable
     internal OutboxSql SqlStatements => _sql;
     internal ILogger Logger => _logger;
 
-    /// <summary>Rows of an outbox SELECT (id, method, payload): bytea as is, json/jsonb/text as UTF-8.</summary>
+    /// <summary>Parameters of <see cref="OutboxSql.Select"/> (<paramref name="lastId"/> null) or <see cref="OutboxSql.SelectAfter"/>.</summary>
+    internal void AddReadParameters(NpgsqlParameterCollection parameters, int partition, long? lastId)
+    {
+        parameters.Add(new NpgsqlParameter<int> { TypedValue = partition });
+        if (lastId is { } after)
+        {
+            parameters.Add(new NpgsqlParameter<long> { TypedValue = after });
+        }
+        parameters.Add(new NpgsqlParameter<int> { TypedValue = Options.PartitionSelectLimit });
+        parameters.Add(new NpgsqlParameter<long> { TypedValue = Options.PartitionSelectMaxBytes });
+        parameters.Add(new NpgsqlParameter<long> { TypedValue = Options.PayloadMaxBytes });
+    }
+
+    /// <summary>
+    /// True when a read may have left rows behind: it took partition_select_limit rows, or its payloads reached
+    /// partition_select_max_bytes (below that, the next row would have come too).
+    /// </summary>
+    internal bool IsFullRead(IReadOnlyList<OutboxRow> rows)
+    {
+        if (rows.Count >= Options.PartitionSelectLimit)
+        {
+            return true;
+        }
+
+        var bytes = 0L;
+        foreach (var row in rows)
+        {
+            bytes += row.PayloadBytes;
+        }
+
+        return bytes >= Options.PartitionSelectMaxBytes;
+    }
+
+    /// <summary>
+    /// Rows of an outbox read (id, method, payload, payload size): bytea as is, json/jsonb/text as UTF-8; a NULL payload
+    /// with a size was over payload_max_bytes and left in the database.
+    /// </summary>
     internal static async Task ReadRowsAsync(NpgsqlDataReader reader, int partition, List<OutboxRow> rows, CancellationToken cancellationToken)
     {
         var payloadIsBytes = reader.GetFieldType(2) == typeof(byte[]);
@@ -399,10 +435,12 @@ internal sealed partial class OutboxStore : IAsyncDisposable
         {
             var id = reader.GetInt64(0);
             var method = reader.IsDBNull(1) ? "" : reader.GetString(1);
-            ReadOnlyMemory<byte> payload = reader.IsDBNull(2) ? ReadOnlyMemory<byte>.Empty
+            var size = reader.GetInt32(3);
+            var isNull = reader.IsDBNull(2);
+            ReadOnlyMemory<byte> payload = isNull ? ReadOnlyMemory<byte>.Empty
                 : payloadIsBytes ? reader.GetFieldValue<byte[]>(2)
                 : Encoding.UTF8.GetBytes(reader.GetString(2));
-            rows.Add(new OutboxRow(id, method, payload, partition));
+            rows.Add(new OutboxRow(id, method, payload, partition, size, PayloadOmitted: isNull && size > 0));
         }
     }
 
@@ -560,12 +598,7 @@ internal sealed class OutboxBatch : IAsyncDisposable
     private async Task<IReadOnlyList<OutboxRow>> SelectRowsAsync(long? lastId, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(lastId is null ? _sql.Select : _sql.SelectAfter, _connection);
-        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _partition });
-        if (lastId is { } after)
-        {
-            command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = after });
-        }
-        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _store.Options.PartitionSelectLimit });
+        _store.AddReadParameters(command.Parameters, _partition, lastId);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         var rows = new List<OutboxRow>();
         await OutboxStore.ReadRowsAsync(reader, _partition, rows, cancellationToken);
@@ -594,10 +627,13 @@ internal sealed class OutboxBatch : IAsyncDisposable
         batch.BatchCommands.Add(new NpgsqlBatchCommand(_sql.Begin));
         batch.BatchCommands.Add(_store.LockCommand(_partition));
         var head = new NpgsqlBatchCommand(next is null ? _sql.Select : _sql.Head);
-        head.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _partition });
         if (next is null)
         {
-            head.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _store.Options.PartitionSelectLimit });
+            _store.AddReadParameters(head.Parameters, _partition, null);
+        }
+        else
+        {
+            head.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _partition });
         }
         batch.BatchCommands.Add(head);
 

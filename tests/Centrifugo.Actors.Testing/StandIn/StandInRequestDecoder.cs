@@ -246,8 +246,23 @@ internal static class StandInRequestDecoder
         return true;
     }
 
-    private static ReadOnlySpan<byte> Name(ref Utf8JsonReader reader) =>
-        reader.ValueIsEscaped || reader.HasValueSequence ? Encoding.UTF8.GetBytes(reader.GetString()!) : reader.ValueSpan;
+    private static ReadOnlySpan<byte> Name(ref Utf8JsonReader reader)
+    {
+        if (!reader.ValueIsEscaped && !reader.HasValueSequence)
+        {
+            return reader.ValueSpan;
+        }
+
+        try
+        {
+            return Encoding.UTF8.GetBytes(reader.GetString()!);
+        }
+        catch (InvalidOperationException)
+        {
+            // A lone surrogate escape or invalid UTF-8: Go reads it as U+FFFD, so the name matches no field.
+            return "\uFFFD"u8;
+        }
+    }
 
     private static bool DecodeObject(ref Utf8JsonReader reader, Field[] schema, ref DecodedCommand command, bool top)
     {

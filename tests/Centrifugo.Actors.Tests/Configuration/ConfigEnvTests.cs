@@ -346,7 +346,7 @@ public sealed class ConfigEnvTests
         "PARTITION_QUEUE_MAX_SIZE" => "-1",
         _ when suffix.EndsWith("ENABLED", StringComparison.Ordinal) || suffix.EndsWith("VERIFY", StringComparison.Ordinal)
             || suffix is "USE_TRY_LOCK" or "FETCH_READ_UNCOMMITTED" or "DERIVE_IDEMPOTENCY_KEY" or "CENTRIFUGO_COMPATIBLE_LOCK" => "true",
-        "NUM_PARTITIONS" or "PARTITION_SELECT_LIMIT" or "MAX_POLL_RECORDS" or "FETCH_MAX_BYTES" or "PARTITION_QUEUE_MAX_BYTES" => "7",
+        "NUM_PARTITIONS" or "PARTITION_SELECT_LIMIT" or "PARTITION_SELECT_MAX_BYTES" or "PAYLOAD_MAX_BYTES" or "MAX_POLL_RECORDS" or "FETCH_MAX_BYTES" or "PARTITION_QUEUE_MAX_BYTES" => "7",
         "PARTITION_POLL_INTERVAL" or "FETCH_MAX_WAIT" or "DIAL_TIMEOUT" => "7s",
         _ => "env-value",
     };

@@ -54,6 +54,8 @@ public sealed class ConfigParsingTests
         Assert.Equal("centrifugo_outbox", pg.OutboxTableName);
         Assert.Equal(8, pg.NumPartitions);
         Assert.Equal(100, pg.PartitionSelectLimit);
+        Assert.Equal(4 << 20, pg.PartitionSelectMaxBytes);
+        Assert.Equal(16 << 20, pg.PayloadMaxBytes);
         Assert.Equal(TimeSpan.FromMilliseconds(300), pg.PartitionPollInterval);
         Assert.Equal("centrifugo_partition_change", pg.PartitionNotificationChannel);
         Assert.Equal("centrifugo_outbox_dead_letter", pg.DeadLetterTableName);

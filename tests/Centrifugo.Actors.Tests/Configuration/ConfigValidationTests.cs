@@ -19,6 +19,8 @@ public sealed class ConfigValidationTests
         { ""","num_partitions":100001""", Pg + "num_partitions must be between 1 and 100000 (0 means 1), got 100001" },
         { ""","num_partitions":-1""", Pg + "num_partitions must be between 1 and 100000 (0 means 1), got -1" },
         { ""","partition_select_limit":100001""", Pg + "partition_select_limit must be between 1 and 100000 (0 means 100), got 100001" },
+        { ""","partition_select_max_bytes":-1""", Pg + "partition_select_max_bytes must be between 1 and 1073741824 bytes (0 means 4194304), got -1" },
+        { ""","payload_max_bytes":1073741825""", Pg + "payload_max_bytes must be between 1 and 1073741824 bytes (0 means 16777216), got 1073741825" },
         { ""","partition_poll_interval":true""", Pg + "partition_poll_interval: expected a duration (a Go duration string such as \"300ms\" or integer nanoseconds), got a boolean" },
         { ""","partition_poll_interval":"300" """, Pg + "partition_poll_interval is missing a unit (use ns, us, µs, ms, s, m or h, e.g. \"300ms\")" },
         { ""","partition_poll_interval":"-1s" """, Pg + "partition_poll_interval must not be negative, got -1s" },

@@ -77,4 +77,18 @@ public sealed class CentrifugoClientBatchBodyTests
         Assert.Equal("unsupported method \"presence\" (read-only or unknown)", CommandDecoder.Decode(null, Utf8("""{"method":"presence","payload":{}}""")).RejectReason);
         Assert.Equal("malformed envelope: \"method\" is missing or empty", CommandDecoder.Decode(null, Utf8("""{"method":"","payload":{}}""")).RejectReason);
     }
+
+    [Fact]
+    public void Commands_are_split_across_bodies_by_size_and_one_larger_command_goes_alone()
+    {
+        // Sizes only (the bytes are not read): a body never holds more than 64 MiB of commands, but at least one.
+        var large = new byte[40 << 20];
+        var big = new ApiCommand(ApiMethods.Publish, large);
+        var small = new ApiCommand(ApiMethods.Publish, Utf8("""{"channel":"c","data":1}"""));
+
+        Assert.Equal(1, CentrifugoClient.WithinBodyLimit([big, big, small], 0, 3));
+        Assert.Equal(2, CentrifugoClient.WithinBodyLimit([big, small, big], 0, 3));
+        Assert.Equal(3, CentrifugoClient.WithinBodyLimit([small, small, small], 0, 3));
+        Assert.Equal(1, CentrifugoClient.WithinBodyLimit([new ApiCommand(ApiMethods.Publish, new byte[70 << 20]), small], 0, 2));
+    }
 }

@@ -107,6 +107,18 @@ public sealed class IdempotencyKeyTests
         Assert.Equal("bad", rejected.RejectReason);
     }
 
+    [Theory]
+    [InlineData("""{"channel":"c","data":{},"x\ud800":1}""")]
+    [InlineData("""{"channel":"c","data":{},"idempotency_key\udc00":"own"}""")]
+    public void A_name_that_cannot_be_unescaped_is_not_the_key_and_never_throws(string request)
+    {
+        // Go's decoder reads a lone surrogate (or invalid UTF-8) as U+FFFD, which folds to no ASCII letter: that name is
+        // never idempotency_key, so the request has no key of its own.
+        Assert.Equal("ca:k", Attach(ApiMethods.Publish, request).Command!.Value.DerivedIdempotencyKey);
+        byte[] invalidUtf8 = [.. "{\"channel\":\"c\",\"data\":{},\"\\u0041"u8, 0xFF, .. "\":1}"u8];
+        Assert.Equal(IdempotencyKeys.Existing.None, IdempotencyKeys.Inspect(invalidUtf8));
+    }
+
     [Fact]
     public void The_option_is_read_for_both_consumer_kinds_with_env_overrides_and_type_checks()
     {

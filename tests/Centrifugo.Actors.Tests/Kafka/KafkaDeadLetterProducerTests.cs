@@ -70,6 +70,52 @@ public sealed class KafkaDeadLetterProducerTests
         Assert.Equal(["first", "second"], copies.Select(c => Text(c.Message.Value)));
     }
 
+    [Fact]
+    public async Task A_record_as_large_as_a_topic_holds_by_default_is_copied_whole()
+    {
+        // Kafka's default max.message.bytes (1,048,588) is above librdkafka's default message.max.bytes (1,000,000).
+        using var cluster = KafkaMockCluster.Create();
+        var (source, options) = SourceWithDeadLetterTopic(cluster, partitions: 1);
+        var value = new byte[1_048_000];
+        Array.Fill(value, (byte)'x');
+
+        using (var producer = new KafkaDeadLetterProducer("orders_consumer", options, NullLoggerFactory.Instance))
+        {
+            await producer.ProduceAsync(new KafkaRecord(source, 0, 7, Bytes("k"), value, [new("trace", Bytes("abc"))]), "invalid JSON", CancellationToken.None);
+        }
+
+        var copy = Assert.Single(ReadAll(cluster.Bootstrap, source + ".dead_letter", partitions: 1, expected: 1));
+        Assert.Equal(value, copy.Message.Value);
+        Assert.Equal("invalid JSON", Text(copy.Message.Headers.GetLastBytes(KafkaDeadLetterProducer.ReasonHeader)));
+    }
+
+    [Fact]
+    public async Task A_copy_the_dead_letter_topic_refuses_for_its_size_is_replaced_by_a_reference_to_the_source_record()
+    {
+        using var cluster = KafkaMockCluster.Create();
+        var (source, options) = SourceWithDeadLetterTopic(cluster, partitions: 1);
+        using var producer = new KafkaDeadLetterProducer("orders_consumer", options, NullLoggerFactory.Instance);
+        await producer.ProduceAsync(new KafkaRecord(source, 0, 1, null, Bytes("first"), []), "bad", CancellationToken.None);
+
+        // MESSAGE_TOO_LARGE (10) from the broker: the dead-letter topic's max.message.bytes is below the record's size.
+        cluster.PushRequestErrors(0 /* Produce */, 10);
+        var value = new byte[5000];
+        await producer.ProduceAsync(new KafkaRecord(source, 0, 2, Bytes("k"), value, [new("trace", Bytes("abc"))]), "invalid JSON", CancellationToken.None);
+
+        var copies = ReadAll(cluster.Bootstrap, source + ".dead_letter", partitions: 1, expected: 2);
+        Assert.Equal(2, copies.Count);
+        var reference = copies[1].Message;
+        Assert.Equal("k", Text(reference.Key));
+        Assert.Equal(Array.Empty<byte>(), reference.Value);
+        Assert.Null(reference.Headers.FirstOrDefault(h => h.Key == "trace"));
+        Assert.Equal("2", Text(reference.Headers.GetLastBytes(KafkaDeadLetterProducer.SourceOffsetHeader)));
+        Assert.Equal(source, Text(reference.Headers.GetLastBytes(KafkaDeadLetterProducer.SourceTopicHeader)));
+        Assert.Equal("5009", Text(reference.Headers.GetLastBytes(KafkaDeadLetterProducer.OmittedHeader)));
+        var reason = Text(reference.Headers.GetLastBytes(KafkaDeadLetterProducer.ReasonHeader));
+        Assert.StartsWith("invalid JSON; ", reason, StringComparison.Ordinal);
+        Assert.Contains("5009 bytes", reason, StringComparison.Ordinal);
+    }
+
     /// <summary>A source topic and its default dead-letter topic (1 partition) on <paramref name="cluster"/>.</summary>
     private static (string Source, KafkaConsumerOptions Options) SourceWithDeadLetterTopic(KafkaMockCluster cluster, int partitions)
     {

@@ -237,6 +237,50 @@ public sealed class OutboxStoreTests(PostgresFixture pg) : IClassFixture<Postgre
     }
 
     [Fact]
+    public async Task A_read_stops_adding_rows_once_their_payloads_reach_the_byte_budget()
+    {
+        var table = await TableAsync();
+        var pad = new string('x', 3_980);
+        await table.InsertAsync(Enumerable.Range(0, 7).Select(i => new OutboxInsert("publish", $"{{\"i\":{i},\"pad\":\"{pad}\"}}", 0)));
+        var store = await StoreAsync(Options(table.Name) with { PartitionSelectMaxBytes = 10_000 });
+
+        await using var batch = await store.BeginBatchAsync(0, CancellationToken.None);
+        // 0, 4000 and 8000 bytes before the first three rows are below the budget; 12,000 before the fourth is not.
+        Assert.Equal(3, batch!.Rows.Count);
+        Assert.All(batch.Rows, r => Assert.Equal(r.Payload.Length, r.PayloadBytes));
+        Assert.True(store.IsFullRead(batch.Rows));
+        var next = await batch.ReadAheadAsync(batch.Rows[^1].Id, CancellationToken.None);
+        Assert.Equal(3, next.Count);
+
+        // The first row always comes, however large.
+        var tiny = await StoreAsync(Options(table.Name) with { PartitionSelectMaxBytes = 1 });
+        await batch.DisposeAsync();
+        await using var single = await tiny.BeginBatchAsync(0, CancellationToken.None);
+        Assert.Single(single!.Rows);
+    }
+
+    [Theory]
+    [InlineData("Bytea")]
+    [InlineData("Jsonb")]
+    [InlineData("Json")]
+    [InlineData("Text")]
+    public async Task A_payload_over_the_maximum_is_not_read_only_its_size(string payloadType)
+    {
+        var table = await TableAsync(Enum.Parse<OutboxPayloadType>(payloadType));
+        var big = $"{{\"channel\":\"ch\",\"data\":\"{new string('y', 5_000)}\"}}";
+        await table.InsertAsync([new OutboxInsert("publish", "{\"a\":1}", 0), new OutboxInsert("publish", big, 0), new OutboxInsert("publish", "{\"b\":2}", 0)]);
+        var store = await StoreAsync(Options(table.Name) with { PayloadMaxBytes = 2_000 });
+
+        await using var batch = await store.BeginBatchAsync(0, CancellationToken.None);
+        Assert.Equal(3, batch!.Rows.Count);
+        Assert.Equal([false, true, false], batch.Rows.Select(r => r.PayloadOmitted));
+        Assert.True(batch.Rows[1].Payload.IsEmpty);
+        // jsonb prints its own text (a space after each colon and comma): the size is that of what would be sent.
+        Assert.Equal(payloadType == "Jsonb" ? big.Length + 3 : big.Length, batch.Rows[1].PayloadBytes);
+        Assert.False(batch.Rows[2].Payload.IsEmpty);
+    }
+
+    [Fact]
     public async Task Null_method_is_read_as_empty_string_meaning_envelope_mode()
     {
         var table = await TableAsync(methodNullable: true);

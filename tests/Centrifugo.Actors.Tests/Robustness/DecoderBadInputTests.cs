@@ -51,6 +51,25 @@ public sealed class DecoderBadInputTests
     }
 
     [Fact]
+    public void The_decode_step_turns_an_exception_in_decoding_or_key_derivation_into_a_rejection()
+    {
+        var body = Encoding.UTF8.GetBytes("""{"channel":"c","data":{}}""");
+        var keyed = DecodeStep.Run(body, static b => CommandDecoder.Decode("publish", b), static _ => "ca:k", out var none);
+        Assert.Null(none);
+        Assert.Equal("ca:k", keyed.Command!.Value.DerivedIdempotencyKey);
+
+        var keyFailed = DecodeStep.Run(body, static b => CommandDecoder.Decode("publish", b),
+            static _ => throw new InvalidOperationException("no key"), out var keyFailure);
+        Assert.IsType<InvalidOperationException>(keyFailure);
+        Assert.Null(keyFailed.Command);
+        Assert.Equal("cannot derive the idempotency key: InvalidOperationException: no key", keyFailed.RejectReason);
+
+        var decodeFailed = DecodeStep.Run(body, static DecodeResult (_) => throw new FormatException("bug"), null, out var decodeFailure);
+        Assert.IsType<FormatException>(decodeFailure);
+        Assert.Equal("cannot decode: FormatException: bug", decodeFailed.RejectReason);
+    }
+
+    [Fact]
     public void Nesting_deeper_than_go_accepts_is_malformed()
     {
         var deep = """{"method":"publish","payload":{"channel":"c","data":""" + new string('[', 20_000) + new string(']', 20_000) + "}}";

@@ -120,4 +120,38 @@ public sealed class KafkaBadInputCorpusTests(ITestOutputHelper output) : KafkaNo
         Assert.DoesNotContain(node.Logs.Lines, l => l.Contains("[4041]", StringComparison.Ordinal));
         Assert.DoesNotContain(node.Logs.Lines, l => l.Contains("[4033]", StringComparison.Ordinal));
     }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task With_derived_idempotency_keys_a_request_the_key_scan_cannot_unescape_is_delivered_and_the_records_behind_it_flow(bool methodHeader)
+    {
+        // A lone-surrogate escape in a property name: Centrifugo's Go decoder reads it as U+FFFD, so the request is valid
+        // for Centrifugo, and that name is not idempotency_key, so the request gets the derived key.
+        const string Request = """{"channel":"corpus:p","data":{},"x\ud800":1}""";
+        var topic = Topic("poison", 1);
+        var group = Unique("g");
+        using (var producer = Producer(KafkaCluster.Bootstrap))
+        {
+            await producer.ProduceAsync(new TopicPartition(topic, 0), new Message<byte[]?, byte[]?> { Value = Envelope("corpus:good", 0) });
+            var poison = methodHeader
+                ? new Message<byte[]?, byte[]?> { Value = U(Request), Headers = new Headers { { "centrifugo-method", U("publish") } } }
+                : new Message<byte[]?, byte[]?> { Value = U("""{"method":"publish","payload":""" + Request + "}") };
+            await producer.ProduceAsync(new TopicPartition(topic, 0), poison);
+            await producer.ProduceAsync(new TopicPartition(topic, 0), new Message<byte[]?, byte[]?> { Value = Envelope("corpus:good", 1) });
+        }
+
+        var consumer = TestNode.Kafka("k_poison", KafkaCluster.Bootstrap, group, topic);
+        consumer = consumer with { Kafka = consumer.Kafka! with { DeriveIdempotencyKey = true } };
+        await using var node = await StartNodeAsync(consumer);
+
+        await Poll.UntilAsync(() => Committed(KafkaCluster.Bootstrap, group, topic, 0) == 3, "offset committed past every record", TimeSpan.FromSeconds(30));
+        var goods = StandIn.ReceivedFor("corpus:good");
+        Assert.Equal([0L, 1L], goods.Select(Seq));
+        var delivered = Assert.Single(StandIn.ReceivedFor("corpus:p"));
+        Assert.Equal($"ca:k_poison:{topic}:0:1", delivered.IdempotencyKey);
+        Assert.InRange(delivered.Sequence, goods[0].Sequence + 1, goods[1].Sequence - 1);
+        Assert.Equal(0, node.Board.Snapshot().Where(st => st.Source == "kafka").Sum(st => st.DeadLettered));
+        Assert.DoesNotContain(node.Logs.Lines, l => l.Contains("[4041]", StringComparison.Ordinal) || l.Contains("[4033]", StringComparison.Ordinal));
+    }
 }

@@ -134,6 +134,38 @@ public sealed class OutboxBadInputCorpusTests(PostgresFixture pg, ITestOutputHel
         Assert.DoesNotContain(node.Logs.Lines, l => l.Contains("[2005]", StringComparison.Ordinal) || l.Contains("[2004]", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData("json")]
+    [InlineData("text")]
+    public async Task With_derived_idempotency_keys_a_request_the_key_scan_cannot_unescape_is_delivered_and_the_rows_behind_it_flow(string payloadType)
+    {
+        // A lone-surrogate escape in a property name: Centrifugo's Go decoder reads it as U+FFFD, so the request is valid
+        // for Centrifugo, and that name is not idempotency_key, so the request gets the derived key.
+        var name = PostgresFixture.UniqueName("outbox");
+        await using (var create = pg.DataSource.CreateCommand(
+            $"CREATE TABLE {name} (id BIGSERIAL PRIMARY KEY, method text, payload {payloadType} NOT NULL, partition INTEGER NOT NULL, tenant text NOT NULL)"))
+        {
+            await create.ExecuteNonQueryAsync();
+        }
+
+        await InsertAsync(name, payloadType, "publish", U(Publish(0)));
+        var poison = await InsertAsync(name, payloadType, "publish", U("""{"channel":"corpus:p","data":{},"x\ud800":1}"""));
+        await InsertAsync(name, payloadType, "publish", U(Publish(1)));
+
+        var consumer = TestNode.Postgres("pg_poison", pg.Instance.UrlDsn, name, partitions: 1);
+        consumer = consumer with { Postgresql = consumer.Postgresql! with { DeriveIdempotencyKey = true } };
+        await using var node = await TestNode.StartAsync(TestNode.Options(_standIn.Url, _standIn.ApiKey, consumer), output);
+
+        await using var count = pg.DataSource.CreateCommand($"SELECT count(*) FROM {name}");
+        await Poll.UntilAsync(async () => (long)(await count.ExecuteScalarAsync())! == 0, "outbox drained", TimeSpan.FromSeconds(30));
+        var goods = _standIn.ReceivedFor("corpus:good");
+        Assert.Equal([0L, 1L], goods.Select(Seq));
+        var delivered = Assert.Single(_standIn.ReceivedFor("corpus:p"));
+        Assert.Equal($"ca:pg_poison:0:{poison}", delivered.IdempotencyKey);
+        Assert.InRange(delivered.Sequence, goods[0].Sequence + 1, goods[1].Sequence - 1);
+        Assert.DoesNotContain(node.Logs.Lines, l => l.Contains("[2006]", StringComparison.Ordinal) || l.Contains("[2005]", StringComparison.Ordinal));
+    }
+
     private static string Publish(long seq) => JsonSerializer.Serialize(new { channel = "corpus:good", data = new { seq } });
 
     private static long Seq(ReceivedCommand c)
