@@ -467,6 +467,33 @@ public sealed class OutboxStoreTests(PostgresFixture pg) : IClassFixture<Postgre
     }
 
     [Fact]
+    public async Task A_statement_of_the_partition_transaction_running_past_the_fence_is_cancelled()
+    {
+        // The idle timer does not run while a statement is active (a backend stuck sending a result to a frozen owner,
+        // or, here, waiting for a row lock): the fence bounds the transaction's statements as well.
+        var table = await TableAsync();
+        await table.InsertAsync(Rows(0, 3));
+        var fence = new TransactionFence(TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(500));
+        var owner = await StoreAsync(Options(table.Name), fence: fence);
+        await using var batch = await owner.BeginBatchAsync(0, CancellationToken.None);
+        Assert.NotNull(batch);
+
+        await using var blocker = await pg.DataSource.OpenConnectionAsync();
+        await using var blocking = await blocker.BeginTransactionAsync();
+        await using (var rowLock = new NpgsqlCommand($"SELECT 1 FROM {table.QuotedName} WHERE id = $1 FOR UPDATE", blocker, blocking))
+        {
+            rowLock.Parameters.Add(new NpgsqlParameter<long> { TypedValue = batch.Rows[0].Id });
+            await rowLock.ExecuteNonQueryAsync();
+        }
+
+        var e = await Assert.ThrowsAsync<PostgresException>(() =>
+            batch.CompleteAsync(batch.Rows.Select(r => r.Id).ToArray(), [], CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(PostgresErrorCodes.QueryCanceled, e.SqlState);
+        await blocking.RollbackAsync();
+        Assert.Equal(3, await table.CountAsync());
+    }
+
+    [Fact]
     public void The_fence_leaves_every_request_of_a_batch_a_whole_api_timeout()
     {
         var fence = TransactionFence.For(TimeSpan.FromSeconds(5), maxBatchSize: 100, selectLimit: 1000);
