@@ -13,7 +13,8 @@ namespace Centrifugo.Actors.Outbox;
 /// through two stage hand-offs, each a message through the stream actor's mailbox, i.e. more thread-pool hops per pass,
 /// each a wait for a CPU on a busy machine (docs/design.md, "Latency"). A short batch delivered in full keeps its
 /// DELETE + COMMIT back for <paramref name="linger"/>: a wake-up in that time sends it with the next read (one round trip);
-/// otherwise, and at once when the entity stops, is aborted or paused, it is sent alone.
+/// otherwise, and at once when the entity stops, is aborted or paused, or someone waits for a session of the consumer
+/// (<see cref="OutboxStore.SessionWanted"/>), it is sent alone and the session goes back to the pool.
 /// </remarks>
 /// <param name="passPause">The operator's pause gate (<see cref="Operations.PauseGate.PassAsync"/>).</param>
 /// <param name="isPaused">Whether the partition is paused now.</param>
@@ -54,7 +55,7 @@ internal sealed class OutboxPartitionLoop(
                     }
                     var pending = deferred;
                     deferred = null;
-                    if (woken && !stopToken.IsCancellationRequested && !isPaused())
+                    if (woken && !stopToken.IsCancellationRequested && !isPaused() && !processor.SessionWanted)
                     {
                         read = await processor.ContinueDeferredAsync(pending, token);
                     }
