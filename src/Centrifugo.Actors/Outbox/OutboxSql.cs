@@ -115,7 +115,11 @@ internal sealed partial class OutboxSql
     /// The third bounds every later statement of the transaction by the same fence (the idle timer does not run while
     /// a statement is active); none of them can legitimately take that long: reads are bounded by partition_select_limit
     /// over the (partition, id) index, the DELETE and the dead-letter copy by the batch. The lock statement itself still
-    /// runs under the session's setting, so waiting for the lock (a hand-over) is not cut. The fourth turns <c>synchronous_commit</c> off for the transaction: its COMMIT (the DELETE of delivered rows, the
+    /// runs under the session's setting, so waiting for the lock (a hand-over) is not cut. Neither timer can end a
+    /// statement whose backend is blocked sending its result to a frozen owner (the kernel of a stopped process keeps
+    /// acknowledging with a zero window, and PostgreSQL serves a cancel only between messages): the fourth,
+    /// <c>tcp_user_timeout</c>, makes the server's kernel drop such a connection once its data has waited that long,
+    /// which ends the session and frees the lock. A live owner reads every result at once. The fifth turns <c>synchronous_commit</c> off for the transaction: its COMMIT (the DELETE of delivered rows, the
     /// dead-letter copy) returns without waiting for the WAL flush, which otherwise sat between every delivered batch and
     /// the next read of the partition. A server crash can lose only such a commit; its rows are then delivered again,
     /// which at-least-once already allows (docs/design.md, "Latency").
@@ -123,7 +127,7 @@ internal sealed partial class OutboxSql
     public static string Lock(bool tryLock) =>
         (tryLock ? "SELECT pg_try_advisory_xact_lock($1, $2)" : "SELECT pg_advisory_xact_lock($1, $2)") +
         ", set_config('idle_in_transaction_session_timeout', $3::text, true), set_config('statement_timeout', $3::text, true)" +
-        ", set_config('synchronous_commit', 'off', true)";
+        ", set_config('tcp_user_timeout', $3::text, true), set_config('synchronous_commit', 'off', true)";
 
     /// <summary>The session's idle_in_transaction_session_timeout in ms (0 = off).</summary>
     public const string IdleInTransactionTimeout =
