@@ -27,9 +27,10 @@ internal static class OutboxBacklog
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(QueryTimeout);
-        await using var command = store.DataSource.CreateCommand(
+        await using var connection = await store.OpenSessionAsync(timeout.Token);
+        await using var command = new NpgsqlCommand(
             $"SELECT partition::int, count(*), min(id)::bigint FROM {store.Sql.OutboxTable} " +
-            "WHERE ($1::int[] IS NULL OR partition = ANY($1)) GROUP BY partition");
+            "WHERE ($1::int[] IS NULL OR partition = ANY($1)) GROUP BY partition", connection);
         command.Parameters.Add(new NpgsqlParameter
         {
             Value = partitions is null ? DBNull.Value : partitions.ToArray(),

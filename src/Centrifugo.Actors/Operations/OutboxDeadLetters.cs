@@ -25,7 +25,8 @@ internal static class OutboxDeadLetters
     public static async Task<(long Total, IReadOnlyList<DeadLetterItem> Items)> ListAsync(OutboxStore store, int limit, CancellationToken cancellationToken)
     {
         var sql = store.Sql;
-        await using var batch = store.DataSource.CreateBatch();
+        await using var connection = await store.OpenSessionAsync(cancellationToken);
+        await using var batch = new NpgsqlBatch(connection);
         batch.BatchCommands.Add(new NpgsqlBatchCommand($"SELECT count(*) FROM {sql.DeadLetterTable} WHERE consumer = $1")
         {
             Parameters = { new NpgsqlParameter<string> { TypedValue = store.ConsumerName } },
@@ -66,7 +67,7 @@ internal static class OutboxDeadLetters
             $"gone AS (DELETE FROM {sql.DeadLetterTable} d USING picked p WHERE d.id = p.id AND d.consumer = $1 RETURNING d.id), " +
             $"ins AS (INSERT INTO {sql.OutboxTable} ({list}) SELECT {list} FROM picked ORDER BY id RETURNING id, partition) " +
             "SELECT true, id::bigint, partition::int FROM ins UNION ALL SELECT false, id::bigint, NULL FROM gone";
-        await using var connection = await store.DataSource.OpenConnectionAsync(cancellationToken);
+        await using var connection = await store.OpenSessionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         await using var command = new NpgsqlCommand(text, connection, transaction);
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = store.ConsumerName });

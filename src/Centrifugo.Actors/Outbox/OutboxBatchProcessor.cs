@@ -61,6 +61,9 @@ internal sealed partial class OutboxBatchProcessor(
 
     public string Consumer => store.ConsumerName;
 
+    /// <summary>Someone waits for a session of this consumer: hand the partition's session back after its batch (<see cref="OutboxStore.SessionWanted"/>).</summary>
+    public bool SessionWanted => store.SessionWanted;
+
     /// <summary>
     /// Read-ahead chains are cut after this many batches so the next read starts at the head again: a row whose lower
     /// id committed late (after a read passed it) is then picked up within a bounded number of batches.
@@ -121,7 +124,11 @@ internal sealed partial class OutboxBatchProcessor(
     /// <summary>The partition's stream ended with an exception (should not happen: passes never throw but for cancellation).</summary>
     public void ReportStreamFailure(int partition, Exception exception) => LogStreamFailed(logger, Consumer, partition, exception);
 
-    /// <summary>Delivers what <paramref name="read"/> holds and completes (or rolls back) its transaction.</summary>
+    /// <summary>
+    /// Delivers what <paramref name="read"/> holds and completes (or rolls back) its transaction. The session moves on
+    /// to the partition's next batch (read-ahead, <paramref name="takeWake"/>, <paramref name="deferCompletion"/>) only
+    /// while nobody waits for one (<see cref="OutboxStore.SessionWanted"/>).
+    /// </summary>
     /// <param name="takeWake">
     /// Consumes the partition's pending wake-up, if any (<see cref="WakeSignal.TryConsume"/>). Asked once the batch was
     /// delivered in full without rows read ahead: when a wake-up (NOTIFY, census) came in meanwhile, the partition's
@@ -184,8 +191,9 @@ internal sealed partial class OutboxBatchProcessor(
             var commands = plan.Commands;
 
             // A full batch means more rows are likely waiting: read them on this connection, under the same lock,
-            // while the commands are being delivered, so the database and HTTP work overlap.
-            var readAhead = store.IsFullRead(rows) && read.Chain < MaxReadAheadChain
+            // while the commands are being delivered, so the database and HTTP work overlap. Not while someone waits
+            // for a session: this one then goes back to the pool after the batch.
+            var readAhead = store.IsFullRead(rows) && read.Chain < MaxReadAheadChain && !store.SessionWanted
                 ? batch.ReadAheadAsync(rows[^1].Id, cancellationToken)
                 : null;
 
@@ -223,14 +231,14 @@ internal sealed partial class OutboxBatchProcessor(
                 {
                     continued = await batch.CompleteAndContinueAsync(delivered, deadLetters, next, cancellationToken);
                 }
-                else if (result.Failure is null && takeWake?.Invoke() == true)
+                else if (result.Failure is null && !store.SessionWanted && takeWake?.Invoke() == true)
                 {
                     // Read from the head: no chain to cut.
                     nextChain = 0;
                     continued = await batch.CompleteAndContinueAsync(delivered, deadLetters, null, cancellationToken);
                 }
                 else if (deferCompletion && settled.Failure is null && deadLetters.Count == 0 && delivered.Count == rows.Count
-                         && !store.IsFullRead(rows))
+                         && !store.IsFullRead(rows) && !store.SessionWanted)
                 {
                     keepOpen = true;
                     return new OutboxPassReport(rows.Count, delivered.Count, 0, false, null, null)

@@ -13,7 +13,8 @@ namespace Centrifugo.Actors.Outbox;
 /// through two stage hand-offs, each a message through the stream actor's mailbox, i.e. more thread-pool hops per pass,
 /// each a wait for a CPU on a busy machine (docs/design.md, "Latency"). A short batch delivered in full keeps its
 /// DELETE + COMMIT back for <paramref name="linger"/>: a wake-up in that time sends it with the next read (one round trip);
-/// otherwise, and at once when the entity stops or is paused, it is sent alone.
+/// otherwise, and at once when the entity stops, is aborted or paused, or someone waits for a session of the consumer
+/// (<see cref="OutboxStore.SessionWanted"/>), it is sent alone and the session goes back to the pool.
 /// </remarks>
 /// <param name="gate">Admits every batch (the operator's pause, <see cref="Operations.PauseGate"/>).</param>
 /// <param name="report">Receives every pass report (status, metrics).</param>
@@ -42,8 +43,6 @@ internal sealed class OutboxPartitionLoop(
                 {
                     // A short batch went out in full; its DELETE + COMMIT waits briefly for the next wake-up to
                     // travel with the next read.
-                    var pending = deferred;
-                    deferred = null;
                     bool woken;
                     try
                     {
@@ -53,7 +52,9 @@ internal sealed class OutboxPartitionLoop(
                     {
                         woken = false;
                     }
-                    if (woken && !stopToken.IsCancellationRequested && (admitted = gate.TryAdmit()))
+                    var pending = deferred;
+                    deferred = null;
+                    if (woken && !stopToken.IsCancellationRequested && !processor.SessionWanted && (admitted = gate.TryAdmit()))
                     {
                         read = await processor.ContinueDeferredAsync(pending, token);
                     }
@@ -63,7 +64,7 @@ internal sealed class OutboxPartitionLoop(
                         {
                             wake.Set(); // not consumed here: the wait below sees it
                         }
-                        if (await processor.CompleteDeferredAsync(pending, token) is { } failed)
+                        if (await CompleteDeferredAsync(pending) is { } failed)
                         {
                             control.After(failed, selectLimit);
                             report(failed);
@@ -116,18 +117,29 @@ internal sealed class OutboxPartitionLoop(
             }
             if (deferred is not null)
             {
-                // Delivered rows: delete them even when the drain budget is spent (bounded by its own timeout).
-                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-                try
-                {
-                    await processor.CompleteDeferredAsync(deferred, token.IsCancellationRequested ? timeout.Token : token);
-                }
-                catch (OperationCanceledException)
-                {
-                    // rolled back: the rows are delivered again by the next owner (at-least-once)
-                }
+                await CompleteDeferredAsync(deferred);
             }
             await control.DropReadAheadAsync();
         }
     }
+
+    /// <summary>
+    /// The DELETE + COMMIT of delivered rows: sent even when the entity is aborted or its drain budget is spent meanwhile
+    /// (bounded by its own timeout instead), since rolling it back would only deliver the rows again.
+    /// </summary>
+    private async Task<OutboxPassReport?> CompleteDeferredAsync(DeferredCompletion deferred)
+    {
+        using var timeout = new CancellationTokenSource(DeferredCompletionTimeout);
+        try
+        {
+            return await processor.CompleteDeferredAsync(deferred, timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            // rolled back: the rows are delivered again (at-least-once)
+            return new OutboxPassReport(deferred.DeliveredIds.Count, 0, 0, false, null, "completing the delivered batch timed out");
+        }
+    }
+
+    private static readonly TimeSpan DeferredCompletionTimeout = TimeSpan.FromSeconds(5);
 }

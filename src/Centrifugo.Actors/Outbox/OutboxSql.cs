@@ -156,7 +156,14 @@ internal sealed partial class OutboxSql
     /// while its batch is delivered over HTTP, which never takes longer than the fence (it is derived from api.timeout),
     /// so a live node is never cut off, while a frozen one (SIGSTOP, a stalled VM) loses its session and with it the
     /// partition's locks after the fence, instead of holding the partition until it wakes up. A server timeout shorter
-    /// than the fence (managed PostgreSQL) is thereby raised for these transactions. And <c>synchronous_commit</c> off:
+    /// than the fence (managed PostgreSQL) is thereby raised for these transactions. <c>statement_timeout</c> bounds every
+    /// later statement of the transaction by the same fence (the idle timer does not run while a statement is active);
+    /// none of them can legitimately take that long (reads are bounded by rows and bytes, the DELETE and the dead-letter
+    /// copy by the batch); the lock statement itself still runs under the session's setting, so waiting for the lock (a
+    /// hand-over) is not cut. Neither timer ends a statement whose backend is blocked sending its result to a frozen
+    /// owner (a stopped process's kernel keeps acknowledging with a zero window, and PostgreSQL serves a cancel only
+    /// between messages): <c>tcp_user_timeout</c> makes the server's kernel drop such a connection once its data has
+    /// waited that long, which ends the session and frees the locks. And <c>synchronous_commit</c> off:
     /// its COMMIT (the DELETE of delivered rows, the dead-letter copy) returns without waiting for the WAL flush, which
     /// otherwise sat between every delivered batch and the next read of the partition. A server crash can lose only such
     /// a commit; its rows are then delivered again, which at-least-once already allows (docs/design.md, "Latency").
@@ -167,7 +174,8 @@ internal sealed partial class OutboxSql
         var locks = $"{take}($1::regclass::oid::int, $2){join}{take}($4, $2)" +
                     (centrifugoCompatible ? $"{join}{take}(hashtext($5))" : "");
         return $"SELECT {(tryLock ? $"({locks})" : locks)}" +
-               ", set_config('idle_in_transaction_session_timeout', $3::text, true), set_config('synchronous_commit', 'off', true)";
+               ", set_config('idle_in_transaction_session_timeout', $3::text, true), set_config('statement_timeout', $3::text, true)" +
+               ", set_config('tcp_user_timeout', $3::text, true), set_config('synchronous_commit', 'off', true)";
     }
 
     /// <summary>

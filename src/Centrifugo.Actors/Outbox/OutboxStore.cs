@@ -50,6 +50,31 @@ internal sealed partial class OutboxStore : IAsyncDisposable
     /// <summary>The pooled data source (operator tools: dead-letter listing and replay).</summary>
     internal NpgsqlDataSource DataSource => _dataSource;
 
+    private int _waitingForSession;
+
+    /// <summary>
+    /// Whether someone (a partition, the census, a backlog query) is waiting for one of this consumer's pooled sessions
+    /// now. A partition keeps its session from one batch to the next (read-ahead, a read riding on the commit, the
+    /// held-back completion) only while nobody waits; otherwise it hands it back after the batch, and the pool gives it
+    /// to the longest waiter (Npgsql queues waiters first come, first served). So every partition makes progress with
+    /// any pool size, and a single busy partition keeps its session as before.
+    /// </summary>
+    public bool SessionWanted => Volatile.Read(ref _waitingForSession) > 0;
+
+    /// <summary>A pooled session of this consumer, counted in <see cref="SessionWanted"/> while it is awaited.</summary>
+    internal async Task<NpgsqlConnection> OpenSessionAsync(CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _waitingForSession);
+        try
+        {
+            return await _dataSource.OpenConnectionAsync(cancellationToken);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _waitingForSession);
+        }
+    }
+
     /// <summary>Checks connectivity (10 s timeout) and that the outbox table exists; creates the dead-letter table if missing.</summary>
     /// <exception cref="InvalidOperationException">The database is unreachable or the outbox table is missing; the message names consumer, host, port and table, never the password.</exception>
     public async Task InitializeAsync(CancellationToken cancellationToken)
@@ -301,7 +326,7 @@ internal sealed partial class OutboxStore : IAsyncDisposable
     /// <exception cref="NpgsqlException">Database error; nothing is left open.</exception>
     public async Task<OutboxBatch?> BeginBatchAsync(int partition, CancellationToken cancellationToken)
     {
-        var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+        var connection = await OpenSessionAsync(cancellationToken);
         var handedOver = false;
         try
         {
@@ -447,7 +472,8 @@ internal sealed partial class OutboxStore : IAsyncDisposable
     /// <summary>Number of rows waiting in a partition (for lag/status).</summary>
     public async Task<long> CountPendingAsync(int partition, CancellationToken cancellationToken)
     {
-        await using var command = _dataSource.CreateCommand(_sql.CountPending);
+        await using var connection = await OpenSessionAsync(cancellationToken);
+        await using var command = new NpgsqlCommand(_sql.CountPending, connection);
         command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = partition });
         return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
     }
@@ -455,7 +481,8 @@ internal sealed partial class OutboxStore : IAsyncDisposable
     /// <summary>The partitions in [0, num_partitions) that have at least one row (one query for all of them).</summary>
     public async Task<IReadOnlyList<int>> NonEmptyPartitionsAsync(CancellationToken cancellationToken)
     {
-        await using var command = _dataSource.CreateCommand(_sql.NonEmptyPartitions);
+        await using var connection = await OpenSessionAsync(cancellationToken);
+        await using var command = new NpgsqlCommand(_sql.NonEmptyPartitions, connection);
         command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = Options.NumPartitions });
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         var partitions = new List<int>();

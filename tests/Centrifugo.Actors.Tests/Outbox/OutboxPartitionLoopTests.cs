@@ -40,6 +40,8 @@ public sealed class OutboxPartitionLoopTests(PostgresFixture pg) : IClassFixture
         public volatile bool Paused;
         public TaskCompletionSource PauseGateEntered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public CancellationTokenSource Stop { get; } = new();
+        /// <summary>The work token (the entity's drain budget spent, or the entity gone).</summary>
+        public CancellationTokenSource Abort { get; } = new();
         public Task Run { get; set; } = Task.CompletedTask;
 
         public async ValueTask DisposeAsync()
@@ -47,6 +49,7 @@ public sealed class OutboxPartitionLoopTests(PostgresFixture pg) : IClassFixture
             await Stop.CancelAsync();
             await Run;
             Stop.Dispose();
+            Abort.Dispose();
             await store.DisposeAsync();
         }
     }
@@ -100,7 +103,7 @@ public sealed class OutboxPartitionLoopTests(PostgresFixture pg) : IClassFixture
             TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(1),
             new HarnessGate(h),
             h.Reports.Enqueue);
-        h.Run = Task.Run(() => loop.RunAsync(h.Stop.Token, CancellationToken.None));
+        h.Run = Task.Run(() => loop.RunAsync(h.Stop.Token, h.Abort.Token));
         await Poll.UntilAsync(() => !h.Reports.IsEmpty, "the loop's first (empty) pass"); // now it waits for a wake-up
         return h;
     }
@@ -142,6 +145,24 @@ public sealed class OutboxPartitionLoopTests(PostgresFixture pg) : IClassFixture
         await h.PauseGateEntered.Task.WaitAsync(TimeSpan.FromSeconds(10));
 
         Assert.Equal(0, await h.Table.CountAsync());
+        Assert.True(await TryLockAsync(h.Store));
+        Assert.Equal(2, h.Client.Delivered.Count);
+    }
+
+    [Fact]
+    public async Task An_abort_while_the_completion_is_held_still_deletes_the_delivered_rows()
+    {
+        await using var h = await StartAsync();
+        await h.Table.InsertAsync([Row(0), Row(1)]);
+        h.Wake.Set();
+        await Poll.UntilAsync(() => h.Reports.Any(r => r.Deferred is not null), "the batch delivered, its completion held");
+
+        // The entity is gone (EntityStop.Abort): no drain budget left for anything in flight.
+        await h.Abort.CancelAsync();
+        await h.Stop.CancelAsync();
+        await h.Run.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal(0, await h.Table.CountAsync()); // delivered: deleted, not rolled back to be delivered again
         Assert.True(await TryLockAsync(h.Store));
         Assert.Equal(2, h.Client.Delivered.Count);
     }

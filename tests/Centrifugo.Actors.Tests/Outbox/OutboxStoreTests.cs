@@ -511,6 +511,80 @@ public sealed class OutboxStoreTests(PostgresFixture pg) : IClassFixture<Postgre
     }
 
     [Fact]
+    public async Task A_statement_of_the_partition_transaction_running_past_the_fence_is_cancelled()
+    {
+        // The idle timer does not run while a statement is active (a backend stuck sending a result to a frozen owner,
+        // or, here, waiting for a row lock): the fence bounds the transaction's statements as well.
+        var table = await TableAsync();
+        await table.InsertAsync(Rows(0, 3));
+        var fence = new TransactionFence(TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(500));
+        var owner = await StoreAsync(Options(table.Name), fence: fence);
+        await using var batch = await owner.BeginBatchAsync(0, CancellationToken.None);
+        Assert.NotNull(batch);
+
+        await using var blocker = await pg.DataSource.OpenConnectionAsync();
+        await using var blocking = await blocker.BeginTransactionAsync();
+        await using (var rowLock = new NpgsqlCommand($"SELECT 1 FROM {table.QuotedName} WHERE id = $1 FOR UPDATE", blocker, blocking))
+        {
+            rowLock.Parameters.Add(new NpgsqlParameter<long> { TypedValue = batch.Rows[0].Id });
+            await rowLock.ExecuteNonQueryAsync();
+        }
+
+        var e = await Assert.ThrowsAsync<PostgresException>(() =>
+            batch.CompleteAsync(batch.Rows.Select(r => r.Id).ToArray(), [], CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(PostgresErrorCodes.QueryCanceled, e.SqlState);
+        await blocking.RollbackAsync();
+        Assert.Equal(3, await table.CountAsync());
+    }
+
+    [Fact]
+    public async Task An_owner_that_stops_reading_a_large_result_loses_the_partition_lock_after_the_fence()
+    {
+        // A frozen owner (SIGSTOP) as its socket sees it: the result is not read, the window goes to zero, and the
+        // backend blocks sending (wait event ClientWrite, state active): neither idle timer nor statement timer runs.
+        const int key1 = 4242, partition = 3;
+        await using var owner = await pg.DataSource.OpenConnectionAsync();
+        await using (var begin = new NpgsqlCommand("BEGIN", owner))
+        {
+            await begin.ExecuteNonQueryAsync();
+        }
+        await using (var lockCommand = new NpgsqlCommand(OutboxSql.Lock(false), owner))
+        {
+            lockCommand.Parameters.Add(new NpgsqlParameter<int> { TypedValue = key1 });
+            lockCommand.Parameters.Add(new NpgsqlParameter<int> { TypedValue = partition });
+            lockCommand.Parameters.Add(new NpgsqlParameter<long> { TypedValue = 1000 });
+            await lockCommand.ExecuteNonQueryAsync();
+        }
+        var ownerPid = owner.ProcessID;
+        await using var large = new NpgsqlCommand("SELECT repeat('x', 2000) FROM generate_series(1, 20000)", owner);
+        var reader = await large.ExecuteReaderAsync(System.Data.CommandBehavior.SequentialAccess);
+        Assert.True(await reader.ReadAsync()); // then nothing more is read
+
+        await using var other = await pg.DataSource.OpenConnectionAsync();
+        await Poll.UntilAsync(async () => await ScalarAsync<string?>(other,
+            "SELECT wait_event FROM pg_stat_activity WHERE pid = $1", ownerPid) == "ClientWrite", "the owner's backend blocked sending");
+
+        await Poll.UntilAsync(async () => await ScalarAsync<bool>(other, "SELECT pg_try_advisory_xact_lock($1, " + partition + ")", key1),
+            "the partition lock freed", TimeSpan.FromSeconds(20));
+        try
+        {
+            await reader.DisposeAsync();
+        }
+        catch (Exception e) when (e is NpgsqlException or InvalidOperationException or IOException)
+        {
+            // the server dropped the frozen session
+        }
+    }
+
+    private static async Task<T> ScalarAsync<T>(NpgsqlConnection connection, string sql, int parameter)
+    {
+        await using var command = new NpgsqlCommand(sql, connection);
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = parameter });
+        var value = await command.ExecuteScalarAsync();
+        return value is DBNull ? default! : (T)value!;
+    }
+
+    [Fact]
     public void The_fence_leaves_every_request_of_a_batch_a_whole_api_timeout()
     {
         var fence = TransactionFence.For(TimeSpan.FromSeconds(5), maxBatchSize: 100, selectLimit: 1000);
