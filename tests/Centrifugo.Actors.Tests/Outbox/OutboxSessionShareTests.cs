@@ -59,6 +59,18 @@ public sealed class OutboxSessionShareTests(PostgresFixture pg) : IClassFixture<
         }
     }
 
+    /// <summary>Never paused.</summary>
+    private sealed class OpenGate : Centrifugo.Actors.Operations.IBatchGate
+    {
+        public Task<bool> AdmitAsync(Func<Task>? beforeWait, CancellationToken stopToken) => Task.FromResult(true);
+
+        public bool TryAdmit() => true;
+
+        public void Finish()
+        {
+        }
+    }
+
     /// <summary>Partitions 0 and 1 running, partition 0 busy (its producer running), partition 1 idle.</summary>
     private async Task<Harness> StartAsync()
     {
@@ -76,7 +88,7 @@ public sealed class OutboxSessionShareTests(PostgresFixture pg) : IClassFixture<
         var run = Task.WhenAll(Enumerable.Range(0, 2).Select(p =>
         {
             var loop = new OutboxPartitionLoop(processor, new OutboxPassControl(), wakes[p], p, 100, TimeSpan.FromMinutes(5),
-                OutboxBatchProcessor.CompletionLinger, (_, _) => Task.FromResult(true), () => false, _ => { });
+                OutboxBatchProcessor.CompletionLinger, new OpenGate(), _ => { });
             return Task.Run(() => loop.RunAsync(stop.Token, CancellationToken.None));
         }));
         var h = new Harness(table, store, client, wakes, stop, run);
