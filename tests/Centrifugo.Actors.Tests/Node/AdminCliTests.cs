@@ -45,7 +45,7 @@ public sealed class AdminCliTests(PostgresFixture pg, ITestOutputHelper output) 
         var show = await Run((c, console, ct) => AdminCli.ClusterShowAsync(c, json: false, console, ct), node.AdminUrl);
         Assert.Equal(AdminCli.Ok, show.Code);
         Assert.Matches(@"cluster: 1 member\(s\), 0 unreachable, leader akka\.tcp://centrifugo-actors@127\.0\.0\.1:\d+", show.Out);
-        Assert.Matches(@"akka\.tcp://centrifugo-actors@127\.0\.0\.1:\d+\s+Up\s+yes\s+\*\s+\*", show.Out);
+        Assert.Matches(@"akka\.tcp://centrifugo-actors@127\.0\.0\.1:\d+\s+Up\s+partitions-pg-pg_cli\s+yes\s+\*\s+\*", show.Out);
         var showJson = await Run((c, console, ct) => AdminCli.ClusterShowAsync(c, json: true, console, ct), node.AdminUrl);
         using (var doc = JsonDocument.Parse(showJson.Out))
         {
