@@ -149,4 +149,33 @@ public sealed class KafkaDeadLetterReplayTests(ITestOutputHelper output) : Kafka
         using var reader = Consumer(KafkaCluster.Bootstrap, Unique("watermarks"));
         Assert.Equal(2L * DeadLetters, reader.QueryWatermarkOffsets(new Confluent.Kafka.TopicPartition(topic, 0), TimeSpan.FromSeconds(10)).High.Value);
     }
+
+    [Fact]
+    public async Task After_the_upgrade_a_replay_starts_where_the_shared_replay_group_stopped()
+    {
+        var topic = Topic("kdlm", 1);
+        KafkaCluster.CreateTopic(topic + ".dead_letter", 1);
+        var group = Unique("g");
+        await using var node = await StartNodeAsync(TestNode.Kafka("k_mig", KafkaCluster.Bootstrap, group, topic));
+        await node.WaitForPartitionsAsync(1, TimeSpan.FromSeconds(60));
+        using (var producer = Producer(KafkaCluster.Bootstrap))
+        {
+            StandIn.FailNext(4, errorCode: 102);
+            await ProduceEnvelopesAsync(producer, topic, 0, "km:", 4);
+            await Poll.UntilAsync(() => Committed(KafkaCluster.Bootstrap, group, topic, 0) == 4, "dead-lettered and committed", TimeSpan.FromSeconds(60));
+        }
+        // A replay by the previous version moved the shared group past the first two dead letters.
+        using (var legacy = Consumer(KafkaCluster.Bootstrap, group + KafkaDeadLetters.LegacyReplayGroupSuffix))
+        {
+            legacy.Commit([new Confluent.Kafka.TopicPartitionOffset(topic + ".dead_letter", 0, 2)]);
+        }
+
+        var replay = await Run((c, console, err, ct) => AdminCli.DeadLettersReplayAsync(c, "k_mig", [], true, false, console, err, ct), node.AdminUrl);
+
+        Assert.True(replay.Code == AdminCli.Ok, replay.Err);
+        Assert.Equal(2, Replayed(replay.Out));
+        await Poll.UntilAsync(() => StandIn.ReceivedFor("km:p0").Count == 2, "the two not yet replayed delivered", TimeSpan.FromSeconds(60));
+        Assert.Equal([2L, 3], StandIn.ReceivedFor("km:p0").Select(Seq).ToArray());
+        Assert.Equal(4L, Committed(KafkaCluster.Bootstrap, group + KafkaDeadLetters.ReplayGroupInfix + "k_mig", topic + ".dead_letter", 0));
+    }
 }
