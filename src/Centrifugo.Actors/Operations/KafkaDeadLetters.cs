@@ -72,8 +72,9 @@ internal static class KafkaDeadLetters
     public static Task<KafkaReplayResult> ReplayAsync(string consumer, KafkaConsumerOptions options, CancellationToken cancellationToken) =>
         Task.Run(async () =>
         {
-            var assigned = false; // the broker answered this member's join (possibly with no partition)
-            using var reader = BuildConsumer(consumer, options, onAssigned: () => assigned = true);
+            // The broker answered this member's latest join (possibly with no partition); false while it rebalances.
+            var assigned = false;
+            using var reader = BuildConsumer(consumer, options, onAssignment: now => assigned = now);
             using var producer = new ProducerBuilder<byte[]?, byte[]?>(KafkaClientConfigBuilder.DeadLetterProducer(options)).Build();
             var replayed = 0;
             var skipped = 0;
@@ -95,6 +96,8 @@ internal static class KafkaDeadLetters
 
             // Where this member stands in each partition the broker gave it (the committed offset when it got it).
             var position = new Dictionary<TopicPartition, long>();
+            // Offsets produced past but not committed (the group was rebalancing): committed if the partition comes back.
+            var pending = new Dictionary<TopicPartition, long>();
             reader.Subscribe(targets.Keys.Select(tp => tp.Topic).Distinct(StringComparer.Ordinal));
             try
             {
@@ -112,7 +115,10 @@ internal static class KafkaDeadLetters
                     {
                         foreach (var c in reader.Committed(fresh, Timeout))
                         {
-                            position[c.TopicPartition] = c.Offset.Value >= 0 ? c.Offset.Value : 0;
+                            var tp = c.TopicPartition;
+                            position[tp] = pending.Remove(tp, out var produced) && c.Offset.Value == produced - 1 && TryCommit(reader, tp, produced)
+                                ? produced
+                                : Math.Max(c.Offset.Value, 0);
                         }
                     }
                     if (assigned && assignment.All(tp => !targets.TryGetValue(tp, out var end) || position.GetValueOrDefault(tp) >= end))
@@ -169,7 +175,10 @@ internal static class KafkaDeadLetters
                     }
                     else
                     {
-                        position.Remove(at); // taken over meanwhile: its new holder replays this record once more
+                        // Rebalancing: if the partition comes back, the commit is made then; if another replay takes it
+                        // over, it replays this record once more.
+                        position.Remove(at);
+                        pending[at] = next;
                     }
                 }
             }
@@ -194,13 +203,14 @@ internal static class KafkaDeadLetters
         }
     }
 
-    /// <param name="onAssigned">Given: the consumer will join the group (subscribe); called on every assignment.</param>
-    private static IConsumer<byte[]?, byte[]?> BuildConsumer(string consumer, KafkaConsumerOptions options, Action? onAssigned = null)
+    /// <param name="onAssignment">Given: the consumer will join the group (subscribe); called with true on every
+    /// assignment, false when its partitions are revoked or lost.</param>
+    private static IConsumer<byte[]?, byte[]?> BuildConsumer(string consumer, KafkaConsumerOptions options, Action<bool>? onAssignment = null)
     {
         var config = KafkaClientConfigBuilder.Consumer(options);
         config.GroupId = ReplayGroup(consumer, options);
         config.IsolationLevel = IsolationLevel.ReadUncommitted;
-        if (onAssigned is null)
+        if (onAssignment is null)
         {
             return new ConsumerBuilder<byte[]?, byte[]?>(config).Build();
         }
@@ -208,7 +218,10 @@ internal static class KafkaDeadLetters
         // A replay that died without leaving holds its partitions until its session ends: keep that short.
         config.SessionTimeoutMs = 10_000;
         config.HeartbeatIntervalMs = 1_000;
-        return new ConsumerBuilder<byte[]?, byte[]?>(config).SetPartitionsAssignedHandler((_, _) => onAssigned()).Build();
+        return new ConsumerBuilder<byte[]?, byte[]?>(config)
+            .SetPartitionsAssignedHandler((_, _) => onAssignment(true))
+            .SetPartitionsRevokedHandler((_, _) => onAssignment(false))
+            .Build();
     }
 
     /// <summary>

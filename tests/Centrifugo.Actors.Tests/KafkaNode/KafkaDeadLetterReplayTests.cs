@@ -122,35 +122,6 @@ public sealed class KafkaDeadLetterReplayTests(ITestOutputHelper output) : Kafka
     }
 
     [Fact]
-    public async Task Two_concurrent_replays_of_one_consumer_produce_each_dead_letter_once()
-    {
-        var topic = Topic("kdlc", 1);
-        KafkaCluster.CreateTopic(topic + ".dead_letter", 1);
-        var group = Unique("g");
-        await using var node = await StartNodeAsync(TestNode.Kafka("k_cc", KafkaCluster.Bootstrap, group, topic));
-        await node.WaitForPartitionsAsync(1, TimeSpan.FromSeconds(60));
-        const int DeadLetters = 20;
-        using (var producer = Producer(KafkaCluster.Bootstrap))
-        {
-            StandIn.FailNext(DeadLetters, errorCode: 102);
-            await ProduceEnvelopesAsync(producer, topic, 0, "kc:", DeadLetters);
-            await Poll.UntilAsync(() => Committed(KafkaCluster.Bootstrap, group, topic, 0) == DeadLetters, "dead-lettered and committed", TimeSpan.FromSeconds(60));
-        }
-
-        var replays = await Task.WhenAll(Enumerable.Range(0, 2).Select(_ =>
-            Run((c, console, err, ct) => AdminCli.DeadLettersReplayAsync(c, "k_cc", [], true, true, console, err, ct), node.AdminUrl)));
-
-        Assert.All(replays, r => Assert.True(r.Code == AdminCli.Ok, r.Err));
-        foreach (var r in replays)
-        {
-            Output.WriteLine(r.Out);
-        }
-        Assert.Equal(DeadLetters, replays.Sum(r => JsonDocument.Parse(r.Out).RootElement.GetProperty("replayed").GetInt32()));
-        using var reader = Consumer(KafkaCluster.Bootstrap, Unique("watermarks"));
-        Assert.Equal(2L * DeadLetters, reader.QueryWatermarkOffsets(new Confluent.Kafka.TopicPartition(topic, 0), TimeSpan.FromSeconds(10)).High.Value);
-    }
-
-    [Fact]
     public async Task After_the_upgrade_a_replay_starts_where_the_shared_replay_group_stopped()
     {
         var topic = Topic("kdlm", 1);
