@@ -126,16 +126,37 @@ internal static partial class AdminActions
         }, statusCode: 202);
     }
 
-
-    /// <summary>401 (logged with who asked, event 1202) unless the request carries the admin token when one is needed; null when allowed.</summary>
+    /// <summary>
+    /// 401 (logged with who asked, event 1202) unless the request carries the admin token when one is needed; 403 when
+    /// no token is set and the request may come from a browser; null when allowed.
+    /// </summary>
     internal static IResult? Refuse(HttpContext ctx, NodeRuntime runtime, ILogger logger, string action, string who)
     {
-        if (Authorized(ctx, runtime.Options.Admin.Token))
+        if (!Authorized(ctx, runtime.Options.Admin.Token))
         {
-            return null;
+            LogRefused(logger, action, who, "no valid bearer token");
+            return Results.Json(new { error = "a valid bearer token is required (admin.token / CENTRIFUGO_ACTORS_ADMIN_TOKEN)" }, statusCode: 401);
         }
-        LogRefused(logger, action, who);
-        return Results.Json(new { error = "a valid bearer token is required (admin.token / CENTRIFUGO_ACTORS_ADMIN_TOKEN)" }, statusCode: 401);
+        if (runtime.Options.Admin.Token.Length == 0 && !FromLocalClient(ctx.Request))
+        {
+            LogRefused(logger, action, who, "without a token only a local client may act: a loopback Host and the " + UserHeader + " header");
+            return Results.Json(new { error = $"without admin.token, actions need a loopback Host and the {UserHeader} header (the CLI sends both)" }, statusCode: 403);
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// Without a token any process that can reach loopback may act, and a browser on this host is one: a page can send
+    /// a simple cross-origin POST, or rebind its own DNS name to 127.0.0.1 and read the answers. A custom header
+    /// makes the browser ask a CORS preflight first, which this endpoint never grants; a rebound page still names its
+    /// own host in Host. The CLI sends the header and addresses a loopback name.
+    /// </summary>
+    internal static bool FromLocalClient(HttpRequest request)
+    {
+        var host = request.Host.Host.Trim('[', ']');
+        var loopback = string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase)
+            || (System.Net.IPAddress.TryParse(host, out var ip) && System.Net.IPAddress.IsLoopback(ip));
+        return loopback && request.Headers.ContainsKey(UserHeader);
     }
 
     internal static string Who(HttpContext ctx) =>
@@ -204,6 +225,6 @@ internal static partial class AdminActions
     internal static partial void LogAction(ILogger logger, string action, string address, string who, DateTimeOffset at);
 
     [LoggerMessage(EventId = 1202, Level = LogLevel.Warning,
-        Message = "Admin action {Action} refused (no valid bearer token) from {Who}")]
-    internal static partial void LogRefused(ILogger logger, string action, string who);
+        Message = "Admin action {Action} refused ({Reason}) from {Who}")]
+    internal static partial void LogRefused(ILogger logger, string action, string who, string reason);
 }

@@ -95,7 +95,7 @@ internal static class AdminDeadLetters
                     replayed = moved.Replayed,
                     skipped_other_consumers = moved.Skipped,
                     committed = moved.Committed,
-                    replay_group = KafkaDeadLetters.ReplayGroup(kafka.Options),
+                    replay_group = KafkaDeadLetters.ReplayGroup(consumer, kafka.Options),
                     not_found = Array.Empty<long>(),
                     more = false,
                 }, json);

@@ -37,22 +37,22 @@ internal static class AdminEndpoint
 
     /// <summary>
     /// The statuses as JSON, outbox partitions with <c>backlog</c> (rows waiting) and <c>position</c> (id of the next
-    /// row; null when empty), read from the database now. A failed read leaves both out.
+    /// row; null when empty), read from the database at most <see cref="OutboxBacklog.Interval"/> ago. A failed read
+    /// leaves both out.
     /// </summary>
-    private static async Task<JsonArray> WithBacklogAsync(NodeRuntime runtime, IReadOnlyList<PartitionStatus> statuses, CancellationToken cancellationToken)
+    private static async Task<JsonArray> WithBacklogAsync(OutboxBacklogs backlogs, IReadOnlyList<PartitionStatus> statuses, CancellationToken cancellationToken)
     {
         var array = JsonSerializer.SerializeToNode(statuses, Json)!.AsArray();
-        foreach (var outbox in runtime.Outbox.Values)
+        foreach (var outbox in backlogs.ByConsumer.Values)
         {
             if (!statuses.Any(s => s.Source == "postgresql" && s.Consumer == outbox.Consumer))
             {
                 continue;
             }
-            IReadOnlyDictionary<int, OutboxBacklogRow> backlog;
+            IReadOnlyDictionary<int, PartitionBacklog> backlog;
             try
             {
-                backlog = (await OutboxBacklog.QueryAsync(outbox.Store, null, cancellationToken))
-                    .ToDictionary(p => p.Key, p => new OutboxBacklogRow(p.Value.Rows, p.Value.HeadId));
+                backlog = await outbox.ReadAsync(cancellationToken);
             }
             catch (Exception ex) when (ex is Npgsql.NpgsqlException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
             {
@@ -71,8 +71,6 @@ internal static class AdminEndpoint
         }
         return array;
     }
-
-    private sealed record OutboxBacklogRow(long Rows, long? HeadId);
 
     public static void Map(WebApplication app)
     {
@@ -98,7 +96,8 @@ internal static class AdminEndpoint
             var runtime = sp.GetRequiredService<NodeRuntime>();
             NodeGauges.Update(Cluster.Get(sp.GetRequiredService<ActorSystem>()), runtime.Board,
                 runtime.Options.Consumers.Where(c => c.Enabled).Select(c => c.Name));
-            await OutboxBacklog.UpdateGaugeAsync(runtime.Outbox.Values.Select(o => (o, (IReadOnlyList<int>)Hosted(runtime.Board, o.Consumer))), ctx.RequestAborted);
+            await OutboxBacklog.UpdateGaugeAsync(sp.GetRequiredService<OutboxBacklogs>().ByConsumer.Values
+                .Select(b => (b, (IReadOnlyList<int>)Hosted(runtime.Board, b.Consumer))), ctx.RequestAborted);
             ctx.Response.ContentType = "text/plain; version=0.0.4";
             await Metrics.DefaultRegistry.CollectAndExportAsTextAsync(ctx.Response.Body, ctx.RequestAborted);
         });
@@ -106,14 +105,15 @@ internal static class AdminEndpoint
         app.MapGet("/status/partitions", async (HttpContext ctx, PartitionStatusBoard board, IServiceProvider sp) =>
         {
             var runtime = sp.GetRequiredService<NodeRuntime>();
+            var backlogs = sp.GetRequiredService<OutboxBacklogs>();
             if (ctx.Request.Query["scope"] != "cluster")
             {
-                return Results.Json(await WithBacklogAsync(runtime, board.Snapshot(), ctx.RequestAborted), Json);
+                return Results.Json(await WithBacklogAsync(backlogs, board.Snapshot(), ctx.RequestAborted), Json);
             }
             var system = sp.GetRequiredService<ActorSystem>();
             var region = Akka.Hosting.ActorRegistry.For(system).Get<PartitionRegion>();
-            var statuses = await ClusterStatus.PartitionsAsync(region, runtime.Catalogs, TimeSpan.FromSeconds(3), ctx.RequestAborted);
-            return Results.Json(await WithBacklogAsync(runtime, statuses, ctx.RequestAborted), Json);
+            var statuses = await ClusterStatus.PartitionsAsync(system, region, runtime.Catalogs, TimeSpan.FromSeconds(3), ctx.RequestAborted);
+            return Results.Json(await WithBacklogAsync(backlogs, statuses, ctx.RequestAborted), Json);
         });
         AdminActions.Map(app, Json);
         app.MapGet("/status/cluster", (IServiceProvider sp) =>

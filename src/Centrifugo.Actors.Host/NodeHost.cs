@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Hosting;
 using Centrifugo.Actors.Configuration;
 using Centrifugo.Actors.Hosting;
+using Centrifugo.Actors.Operations;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
@@ -86,6 +87,7 @@ internal static partial class NodeHost
         builder.Services.AddSingleton(loggerFactory);
         builder.Services.AddSingleton(runtime);
         builder.Services.AddSingleton(runtime.Board);
+        builder.Services.AddSingleton(_ => new OutboxBacklogs(runtime.Outbox.Values, loggerFactory));
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = ShutdownBudget);
         builder.WebHost.ConfigureKestrel(k =>
         {

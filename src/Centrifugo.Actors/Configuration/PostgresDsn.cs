@@ -233,6 +233,7 @@ internal static class PostgresDsn
             }
 
             var key = dsn[keyStart..i];
+            var previous = result.Count == 0 ? null : result[^1].Key;
             while (i < dsn.Length && char.IsWhiteSpace(dsn[i]))
             {
                 i++;
@@ -242,7 +243,7 @@ internal static class PostgresDsn
             {
                 throw new FormatException(key.Length == 0
                     ? "PostgreSQL DSN: expected key=value pairs."
-                    : $"PostgreSQL DSN: missing '=' after parameter '{SafeName(key)}'.");
+                    : $"PostgreSQL DSN: missing '=' after {Name(key, previous)}.");
             }
 
             i++;
@@ -276,7 +277,7 @@ internal static class PostgresDsn
 
                 if (!closed)
                 {
-                    throw new FormatException($"PostgreSQL DSN: unterminated quoted value of parameter '{SafeName(key)}'.");
+                    throw new FormatException($"PostgreSQL DSN: unterminated quoted value of {Name(key, previous)}.");
                 }
             }
             else
@@ -299,13 +300,17 @@ internal static class PostgresDsn
         }
     }
 
-    // Parameter names come from the user too; a password pasted in the wrong place must not be echoed whole.
-    private static string SafeName(string key) => key.Length <= 40 ? key : key[..40] + "…";
+    // Parameter names come from the user too; a password pasted in the wrong place must not be echoed whole, and a
+    // "name" right after a secret is most likely the rest of an unquoted secret with a space in it.
+    private static string Name(string key, string? previous) => previous is not null && SecretKeys.Contains(previous)
+        ? $"the word after the value of '{previous}' (a value with spaces needs single quotes: {previous}='…')"
+        : $"parameter '{(key.Length <= 40 ? key : key[..40] + "…")}'";
 
     private static void Apply(List<KeyValuePair<string, string>> parameters, NpgsqlConnectionStringBuilder b)
     {
         string? hosts = null, ports = null, fallbackApplicationName = null;
         var prepare = true;
+        string? previous = null;
         foreach (var (key, value) in parameters)
         {
             switch (key)
@@ -347,11 +352,13 @@ internal static class PostgresDsn
                 default:
                     if (!IgnoredPgxParameters.Contains(key))
                     {
-                        throw new FormatException($"PostgreSQL DSN: unsupported parameter '{SafeName(key)}'.");
+                        throw new FormatException($"PostgreSQL DSN: unsupported {Name(key, previous)}.");
                     }
 
                     break;
             }
+
+            previous = key;
         }
 
         b.MaxAutoPrepare = prepare ? AutoPrepareStatements : 0;

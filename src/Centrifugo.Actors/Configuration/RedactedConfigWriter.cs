@@ -5,7 +5,7 @@ namespace Centrifugo.Actors.Configuration;
 
 /// <summary>
 /// The effective config (defaults applied) in Centrifugo's key names, for `config print`-style diagnostics and
-/// start-up logs. Secrets (API key, DSN passwords, SASL password, TLS private key) become "***"; an empty secret
+/// start-up logs. Secrets (API key, api.url userinfo, DSN passwords, SASL password, TLS private key) become "***"; an empty secret
 /// stays "" so the output still shows it is unset.
 /// </summary>
 internal static class RedactedConfigWriter
@@ -27,7 +27,7 @@ internal static class RedactedConfigWriter
             w.WriteStartObject();
 
             w.WriteStartObject("api");
-            w.WriteString("url", options.Api.Url);
+            w.WriteString("url", RedactUrl(options.Api.Url));
             w.WriteString("key", Secret(options.Api.Key));
             w.WriteString("timeout", GoDuration.Format(options.Api.Timeout));
             w.WriteNumber("max_batch_size", options.Api.MaxBatchSize);
@@ -86,6 +86,23 @@ internal static class RedactedConfigWriter
         }
 
         return PostgresDsn.Redact(dsn);
+    }
+
+    /// <summary>api.url with its userinfo password (or a userinfo without one: a token) masked (the loader refuses a query).</summary>
+    internal static string RedactUrl(string url)
+    {
+        var scheme = url.IndexOf("://", StringComparison.Ordinal);
+        var start = scheme < 0 ? 0 : scheme + 3;
+        var end = url.IndexOfAny(['/', '?', '#'], start);
+        var authority = end < 0 ? url[start..] : url[start..end];
+        var at = authority.LastIndexOf('@');
+        if (at < 0)
+        {
+            return url;
+        }
+        var colon = authority.IndexOf(':', StringComparison.Ordinal);
+        var user = colon >= 0 && colon < at ? authority[..(colon + 1)] : "";
+        return url[..start] + user + Mask + authority[at..] + (end < 0 ? "" : url[end..]);
     }
 
     private static string Secret(string? value) => string.IsNullOrEmpty(value) ? "" : Mask;

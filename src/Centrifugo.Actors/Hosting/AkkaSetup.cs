@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Cluster;
 using Akka.Cluster.Hosting;
 using Akka.Cluster.Sharding;
+using Akka.Cluster.Tools.Singleton;
 using Akka.Hosting;
 using Akka.Remote.Hosting;
 using Centrifugo.Actors.Kafka;
@@ -14,9 +15,6 @@ namespace Centrifugo.Actors.Hosting;
 
 /// <summary>Registry key of the partition shard region.</summary>
 internal sealed class PartitionRegion;
-
-/// <summary>Registry key of the partition keeper singleton (proxy).</summary>
-internal sealed class PartitionKeeperSingleton;
 
 internal static class AkkaSetup
 {
@@ -32,7 +30,7 @@ internal static class AkkaSetup
         builder
             .AddHocon(ClusterHocon(cluster), HoconAddMode.Prepend)
             .WithRemoting(RemotingFor(cluster))
-            .WithClustering(new ClusterOptions { SeedNodes = cluster.SeedNodes.ToArray() })
+            .WithClustering(new ClusterOptions { SeedNodes = cluster.SeedNodes.ToArray(), Roles = Keepers(runtime).Select(k => PartitionSpread.RoleOf(k.Consumer)).ToArray() })
             .WithActors((system, registry) =>
             {
                 var node = Cluster.Get(system).SelfAddress.ToString();
@@ -52,12 +50,15 @@ internal static class AkkaSetup
                 {
                     system.ActorOf(PostgresLiveness.Props(liveness, runtime.LoggerFactory.CreateLogger("Centrifugo.Actors.Hosting")), PostgresLiveness.Name);
                 }
+                // One keeper per consumer, on the oldest member that knows it (its role): during a rolling change the
+                // oldest node may run a configuration without a new consumer.
+                foreach (var (consumer, catalog) in Keepers(runtime))
+                {
+                    system.ActorOf(ClusterSingletonManager.Props(PartitionKeeper.Props(region, [catalog], KeeperInterval), PoisonPill.Instance,
+                        ClusterSingletonManagerSettings.Create(system).WithRole(PartitionSpread.RoleOf(consumer)).WithSingletonName("keeper")),
+                        "keeper-" + PartitionSpread.RoleOf(consumer));
+                }
             })
-            .WithSingleton<PartitionKeeperSingleton>(
-                "partition-keeper",
-                (_, registry, _) => PartitionKeeper.Props(registry.Get<PartitionRegion>(), runtime.Catalogs, KeeperInterval),
-                new ClusterSingletonOptions(),
-                createProxyToo: false)
             .WithKafkaGroupMembers(runtime)
             .WithClusterFormation(cluster, runtime.LoggerFactory);
         return builder;
@@ -130,6 +131,12 @@ internal static class AkkaSetup
         # use .NET timers and are not affected.
         akka.scheduler.tick-duration = 100ms
         """;
+
+    /// <summary>Per consumer of this configuration (as <see cref="PartitionSpread.ConsumerOf"/> names it): the catalog of its partitions.</summary>
+    private static IEnumerable<(string Consumer, IPartitionCatalog Catalog)> Keepers(NodeRuntime runtime) =>
+        runtime.Outbox.Values.Select(r => ($"{PartitionEntityId.OutboxPrefix}:{r.Consumer}", (IPartitionCatalog)new OutboxPartitionCatalog(r)))
+            .Concat(runtime.Kafka.Values.Select(r => ($"{PartitionEntityId.KafkaPrefix}:{r.Consumer}",
+                (IPartitionCatalog)new KafkaPartitionCatalog(r.Consumer, () => r.Member))));
 
     private static string Ms(TimeSpan value) => $"{(long)value.TotalMilliseconds}ms";
 

@@ -1,39 +1,68 @@
 using Akka.Actor;
+using Akka.Cluster;
+using Akka.Cluster.Sharding;
 using Centrifugo.Actors.Partitions;
 using Centrifugo.Actors.Sharding;
 
 namespace Centrifugo.Actors.Hosting;
 
 /// <summary>
-/// Cluster-wide view of the partitions: asks every known entity (from the catalogs) for its status through the shard
-/// region, wherever it lives. Entities that do not answer within the timeout are listed as unreachable.
+/// Cluster-wide view of the partitions. A message through the shard region starts the entity it names, so the view
+/// first asks every member's region which entities it runs (sharding's state query), then asks only those for their
+/// status. Partitions of the catalogs that run nowhere, and entities that do not answer within the timeout, are listed
+/// as unreachable.
 /// </summary>
 internal static class ClusterStatus
 {
     public static async Task<IReadOnlyList<PartitionStatus>> PartitionsAsync(
-        IActorRef region, IReadOnlyList<IPartitionCatalog> catalogs, TimeSpan timeout, CancellationToken cancellationToken)
+        ActorSystem system, IActorRef region, IReadOnlyList<IPartitionCatalog> catalogs, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        var ids = new List<string>();
+        var configured = new List<string>();
         foreach (var catalog in catalogs)
         {
-            ids.AddRange(await catalog.EntityIdsAsync(cancellationToken));
+            configured.AddRange(await catalog.EntityIdsAsync(cancellationToken));
         }
 
-        var statuses = await Task.WhenAll(ids.Distinct(StringComparer.Ordinal).Select(async id =>
+        var running = (await RunningAsync(system, timeout, cancellationToken)).ToHashSet(StringComparer.Ordinal);
+        var statuses = await Task.WhenAll(configured.Concat(running).Distinct(StringComparer.Ordinal).Select(async id =>
         {
+            if (!running.Contains(id))
+            {
+                return Unreachable(id, "not running on any member that answered");
+            }
             try
             {
                 return await region.Ask<PartitionStatus>(new GetPartitionStatus(id), timeout, cancellationToken);
             }
             catch (AskTimeoutException)
             {
-                return Unreachable(id, timeout);
+                return Unreachable(id, $"no answer within {timeout.TotalSeconds:0} s");
             }
         }));
         return statuses.OrderBy(s => s.EntityId, StringComparer.Ordinal).ToArray();
     }
 
-    private static PartitionStatus Unreachable(string id, TimeSpan timeout)
+    /// <summary>The entity ids every member's region runs now (a member that does not answer contributes none).</summary>
+    private static async Task<IEnumerable<string>> RunningAsync(ActorSystem system, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var members = Cluster.Get(system).State.Members.Where(m => m.Status is MemberStatus.Up or MemberStatus.WeaklyUp or MemberStatus.Leaving);
+        var regions = await Task.WhenAll(members.Select(async member =>
+        {
+            try
+            {
+                var state = await system.ActorSelection(new RootActorPath(member.Address) / "system" / "sharding" / AkkaSetup.RegionName)
+                    .Ask<CurrentShardRegionState>(GetShardRegionState.Instance, timeout, cancellationToken);
+                return state.Shards.SelectMany(s => s.EntityIds);
+            }
+            catch (AskTimeoutException)
+            {
+                return [];
+            }
+        }));
+        return regions.SelectMany(ids => ids);
+    }
+
+    private static PartitionStatus Unreachable(string id, string why)
     {
         var (consumer, source, partition) = PartitionEntityId.TryParseOutbox(id, out var c, out var p)
             ? (c, "postgresql", p.ToString(System.Globalization.CultureInfo.InvariantCulture))
@@ -41,6 +70,6 @@ internal static class ClusterStatus
                 ? (kc, "kafka", $"{topic}/{kp}")
                 : ("", "", "");
         return new PartitionStatus(id, consumer, source, partition, "", PartitionState.Unreachable, 0, 0, 0,
-            $"no answer within {timeout.TotalSeconds:0} s", DateTimeOffset.UtcNow, null);
+            why, DateTimeOffset.UtcNow, null);
     }
 }

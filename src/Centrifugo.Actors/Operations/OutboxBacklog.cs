@@ -1,4 +1,5 @@
 using Centrifugo.Actors.Outbox;
+using Microsoft.Extensions.Logging;
 using Npgsql;
 using Prometheus;
 
@@ -8,34 +9,69 @@ namespace Centrifugo.Actors.Operations;
 internal sealed record PartitionBacklog(long Rows, long? HeadId);
 
 /// <summary>
-/// The outbox backlog per partition: one grouped query over the (partition, id) index per consumer, made when the
-/// admin endpoint is asked (<c>partitions list</c>, a Prometheus scrape), bounded by a short timeout.
+/// The outbox backlog per partition of one consumer, for the admin endpoint (<c>partitions list</c>, a Prometheus
+/// scrape): one grouped query over the (partition, id) index, bounded by a short timeout. The endpoint needs no token
+/// to be read, so however many requests ask, the query runs at most once per <see cref="Interval"/> (requests meanwhile
+/// share its answer, or the query in flight) and on a session of its own (an unpooled data source: one connection per
+/// query, never one of the partitions' pool).
 /// </summary>
-internal static class OutboxBacklog
+internal sealed class OutboxBacklog : IDisposable
 {
     public static readonly TimeSpan QueryTimeout = TimeSpan.FromSeconds(2);
+    public static readonly TimeSpan Interval = TimeSpan.FromSeconds(5);
 
     private static readonly Gauge Backlog = Metrics.CreateGauge(
-        "centrifugo_actors_outbox_backlog", "Rows waiting in an outbox partition hosted by this node (read at scrape time).",
+        "centrifugo_actors_outbox_backlog", "Rows waiting in an outbox partition hosted by this node (read at scrape time, at most 5 s old).",
         new GaugeConfiguration { LabelNames = ["consumer_name", "partition"] });
 
-    private static readonly Lock Gate = new();
+    private static readonly Lock SeriesGate = new();
     private static HashSet<(string, string)> _series = [];
 
-    /// <summary>Rows and head id of the given partitions (all when null); partitions without rows are absent.</summary>
-    public static async Task<IReadOnlyDictionary<int, PartitionBacklog>> QueryAsync(OutboxStore store, IReadOnlyCollection<int>? partitions, CancellationToken cancellationToken)
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly string _sql;
+    private readonly TimeProvider _time;
+    private readonly Lock _gate = new();
+    private Task<IReadOnlyDictionary<int, PartitionBacklog>>? _last;
+    private long _lastStarted;
+    private long _queries;
+
+    public OutboxBacklog(OutboxConsumerRuntime runtime, ILoggerFactory loggerFactory, TimeProvider? time = null)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(QueryTimeout);
-        await using var connection = await store.OpenSessionAsync(timeout.Token);
-        await using var command = new NpgsqlCommand(
-            $"SELECT partition::int, count(*), min(id)::bigint FROM {store.Sql.OutboxTable} " +
-            "WHERE ($1::int[] IS NULL OR partition = ANY($1)) GROUP BY partition", connection);
-        command.Parameters.Add(new NpgsqlParameter
+        Consumer = runtime.Consumer;
+        _dataSource = PostgresDataSources.Create(runtime.Options.Dsn, runtime.Options.Tls, pooling: false, loggerFactory);
+        _sql = $"SELECT partition::int, count(*), min(id)::bigint FROM {runtime.Store.Sql.OutboxTable} GROUP BY partition";
+        _time = time ?? TimeProvider.System;
+    }
+
+    public string Consumer { get; }
+
+    /// <summary>How many queries this reader has started (the admin endpoint's whole database cost).</summary>
+    public long Queries => Interlocked.Read(ref _queries);
+
+    /// <summary>
+    /// Rows and head id of every partition with rows (partitions without rows are absent), at most <see cref="Interval"/>
+    /// old. A failed query fails every caller of its interval. <paramref name="cancellationToken"/> only stops the wait.
+    /// </summary>
+    public Task<IReadOnlyDictionary<int, PartitionBacklog>> ReadAsync(CancellationToken cancellationToken)
+    {
+        Task<IReadOnlyDictionary<int, PartitionBacklog>> task;
+        lock (_gate)
         {
-            Value = partitions is null ? DBNull.Value : partitions.ToArray(),
-            NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Integer,
-        });
+            if (_last is null || (_last.IsCompleted && _time.GetElapsedTime(_lastStarted) >= Interval))
+            {
+                _lastStarted = _time.GetTimestamp();
+                Interlocked.Increment(ref _queries);
+                _last = QueryAsync();
+            }
+            task = _last;
+        }
+        return task.WaitAsync(cancellationToken);
+    }
+
+    private async Task<IReadOnlyDictionary<int, PartitionBacklog>> QueryAsync()
+    {
+        using var timeout = new CancellationTokenSource(QueryTimeout);
+        await using var command = _dataSource.CreateCommand(_sql);
         await using var reader = await command.ExecuteReaderAsync(timeout.Token);
         var result = new Dictionary<int, PartitionBacklog>();
         while (await reader.ReadAsync(timeout.Token))
@@ -45,12 +81,14 @@ internal static class OutboxBacklog
         return result;
     }
 
-    /// <summary>Sets the backlog gauge of every outbox partition hosted here (0 when empty); drops series of partitions gone. A failed query keeps the last values.</summary>
-    public static async Task UpdateGaugeAsync(IEnumerable<(OutboxConsumerRuntime Runtime, IReadOnlyList<int> Hosted)> consumers, CancellationToken cancellationToken)
+    public void Dispose() => _dataSource.Dispose();
+
+    /// <summary>Sets the backlog gauge of every outbox partition hosted here (0 when empty); drops series of partitions gone. A failed read keeps the last values.</summary>
+    public static async Task UpdateGaugeAsync(IEnumerable<(OutboxBacklog Backlog, IReadOnlyList<int> Hosted)> consumers, CancellationToken cancellationToken)
     {
         var values = new List<((string, string) Key, long Rows)>();
         var failed = false;
-        foreach (var (runtime, hosted) in consumers)
+        foreach (var (reader, hosted) in consumers)
         {
             if (hosted.Count == 0)
             {
@@ -58,8 +96,8 @@ internal static class OutboxBacklog
             }
             try
             {
-                var backlog = await QueryAsync(runtime.Store, hosted, cancellationToken);
-                values.AddRange(hosted.Select(p => ((runtime.Consumer, p.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+                var backlog = await reader.ReadAsync(cancellationToken);
+                values.AddRange(hosted.Select(p => ((reader.Consumer, p.ToString(System.Globalization.CultureInfo.InvariantCulture)),
                     backlog.TryGetValue(p, out var b) ? b.Rows : 0L)));
             }
             catch (Exception ex) when (ex is NpgsqlException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
@@ -67,7 +105,7 @@ internal static class OutboxBacklog
                 failed = true;
             }
         }
-        lock (Gate)
+        lock (SeriesGate)
         {
             foreach (var (key, rows) in values)
             {
@@ -86,6 +124,21 @@ internal static class OutboxBacklog
             {
                 _series.UnionWith(values.Select(v => v.Key));
             }
+        }
+    }
+}
+
+/// <summary>The backlog readers of a node's postgresql consumers, by consumer name; owned by the admin endpoint.</summary>
+internal sealed class OutboxBacklogs(IEnumerable<OutboxConsumerRuntime> consumers, ILoggerFactory loggerFactory) : IDisposable
+{
+    public IReadOnlyDictionary<string, OutboxBacklog> ByConsumer { get; } =
+        consumers.ToDictionary(c => c.Consumer, c => new OutboxBacklog(c, loggerFactory), StringComparer.Ordinal);
+
+    public void Dispose()
+    {
+        foreach (var backlog in ByConsumer.Values)
+        {
+            backlog.Dispose();
         }
     }
 }

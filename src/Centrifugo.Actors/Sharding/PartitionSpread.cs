@@ -6,12 +6,19 @@ using Akka.Cluster.Sharding;
 namespace Centrifugo.Actors.Sharding;
 
 /// <summary>
-/// Where partitions go, as a pure function of the current placement (shard id = partition entity id). Goals, in order:
-/// every consumer's partitions spread ±1 over the nodes; the nodes' totals ±1 as far as that allows; no partition moved
-/// that does not have to move.
+/// Where partitions go, as a pure function of the current placement (shard id = partition entity id) and of which
+/// nodes know which consumer (nodes run different configurations during a rolling change). Goals, in order: every
+/// partition on a node that knows its consumer (when one does); every consumer's partitions spread ±1 over the nodes
+/// that know it; the nodes' totals ±1 as far as that allows; no partition moved that does not have to move.
 /// </summary>
 internal static class PartitionSpread
 {
+    /// <summary>
+    /// The cluster role of a node whose configuration has the consumer <paramref name="consumer"/> (<see cref="ConsumerOf"/>),
+    /// e.g. "partitions-pg-orders" (HOCON takes no ':' unquoted; consumer names have no '-').
+    /// </summary>
+    public static string RoleOf(string consumer) => "partitions-" + consumer.Replace(':', '-');
+
     /// <summary>The group a partition is balanced within: "pg:&lt;consumer&gt;" or "kafka:&lt;consumer&gt;".</summary>
     public static string ConsumerOf(string shardId)
     {
@@ -47,12 +54,14 @@ internal static class PartitionSpread
     /// that has more on the first keeps that consumer ±1, and when the totals differ such a consumer always exists).
     /// Each move goes from a node with the most to one with the fewest, so no partition moves twice or without need.
     /// </summary>
-    public static IReadOnlyList<(string Shard, int To)> Rebalance(IReadOnlyList<IReadOnlyCollection<string>> nodes)
+    /// <param name="knows">Whether node i knows consumer c (<see cref="ConsumerOf"/>); null: every node knows every consumer.</param>
+    public static IReadOnlyList<(string Shard, int To)> Rebalance(IReadOnlyList<IReadOnlyCollection<string>> nodes, Func<int, string, bool>? knows = null)
     {
         if (nodes.Count < 2)
         {
             return [];
         }
+        knows ??= (_, _) => true;
 
         // Working copy: per node, per consumer, the shards (sorted, so the choice of which one moves is stable).
         var placement = nodes
@@ -80,12 +89,34 @@ internal static class PartitionSpread
             moves.Add((shard, to));
         }
 
-        // 1. Each consumer ±1 over the nodes (from the most loaded to the least, ties broken by total load).
+        // 0. Partitions on a node that does not know their consumer go to the node that knows it with the fewest of it.
         foreach (var consumer in consumers)
         {
+            var knowing = Enumerable.Range(0, nodes.Count).Where(n => knows(n, consumer)).ToArray();
+            if (knowing.Length == 0)
+            {
+                continue;
+            }
+            foreach (var from in Enumerable.Range(0, nodes.Count).Where(n => !knows(n, consumer)))
+            {
+                while (Count(from, consumer) > 0)
+                {
+                    Move(from, knowing.OrderBy(n => Count(n, consumer)).ThenBy(Total).First(), consumer);
+                }
+            }
+        }
+
+        // 1. Each consumer ±1 over the nodes that know it (from the most loaded to the least, ties broken by total load).
+        foreach (var consumer in consumers)
+        {
+            var knowing = Enumerable.Range(0, nodes.Count).Where(n => knows(n, consumer)).ToArray();
+            if (knowing.Length == 0)
+            {
+                continue;
+            }
             while (true)
             {
-                var order = Enumerable.Range(0, nodes.Count).OrderBy(n => Count(n, consumer)).ThenBy(Total).ToArray();
+                var order = knowing.OrderBy(n => Count(n, consumer)).ThenBy(Total).ToArray();
                 var (min, max) = (order[0], order[^1]);
                 if (Count(max, consumer) - Count(min, consumer) <= 1)
                 {
@@ -97,8 +128,8 @@ internal static class PartitionSpread
             }
         }
 
-        // 2. Totals ±1, moving only a partition of a consumer that has one more on the fuller node than on the emptier
-        //    one (so that consumer stays ±1).
+        // 2. Totals ±1, moving only a partition of a consumer that the emptier node knows and that has one more on the
+        //    fuller node than on the emptier one (so that consumer stays ±1).
         for (var guard = 0; guard < 100_000; guard++)
         {
             var order = Enumerable.Range(0, nodes.Count).OrderBy(Total).ToArray();
@@ -107,7 +138,7 @@ internal static class PartitionSpread
             {
                 break;
             }
-            var consumer = consumers.FirstOrDefault(c => Count(max, c) > Count(min, c));
+            var consumer = consumers.FirstOrDefault(c => knows(min, c) && knows(max, c) && Count(max, c) > Count(min, c));
             if (consumer is null)
             {
                 break;
@@ -121,7 +152,8 @@ internal static class PartitionSpread
 
 /// <summary>
 /// The shard allocation strategy of the partition region: <see cref="PartitionSpread"/> over the regions of members
-/// that are Up (a leaving node gets nothing new). Rebalances only while the membership is settled (nobody joining or
+/// that are Up (a leaving node gets nothing new) and know the partition's consumer (their role
+/// <see cref="PartitionSpread.RoleOf"/>; when no member knows it, any: the partition waits there idle). Rebalances only while the membership is settled (nobody joining or
 /// unreachable) and no earlier round is still handing partitions off, so rounds never fight each other.
 /// </summary>
 internal sealed class PartitionAllocationStrategy : IActorSystemDependentAllocationStrategy
@@ -135,6 +167,11 @@ internal sealed class PartitionAllocationStrategy : IActorSystemDependentAllocat
     public Task<IActorRef> AllocateShard(IActorRef requester, string shardId, IImmutableDictionary<IActorRef, IImmutableList<string>> currentShardAllocations)
     {
         var regions = Eligible(currentShardAllocations);
+        var consumer = PartitionSpread.ConsumerOf(shardId);
+        if (regions.Where(r => Knows(r.Key, consumer)).ToList() is { Count: > 0 } knowing)
+        {
+            regions = knowing;
+        }
         if (regions.Count == 0)
         {
             // Only leaving or unknown members: any region beats none (the coordinator retries otherwise).
@@ -171,7 +208,8 @@ internal sealed class PartitionAllocationStrategy : IActorSystemDependentAllocat
             // twice (to the nodes already registered, then again to it).
             return Task.FromResult<IImmutableSet<string>>(ImmutableHashSet<string>.Empty);
         }
-        var moves = PartitionSpread.Rebalance(regions.Select(r => (IReadOnlyCollection<string>)r.Value).ToArray());
+        var moves = PartitionSpread.Rebalance(regions.Select(r => (IReadOnlyCollection<string>)r.Value).ToArray(),
+            (node, consumer) => Knows(regions[node].Key, consumer));
         _planned.Plan(moves.Select(m => (m.Shard, AddressOf(regions[m.To].Key))), DateTime.UtcNow);
         return Task.FromResult<IImmutableSet<string>>(moves.Select(m => m.Shard).ToImmutableHashSet(StringComparer.Ordinal));
     }
@@ -201,6 +239,17 @@ internal sealed class PartitionAllocationStrategy : IActorSystemDependentAllocat
             .OrderBy(r => r.Address.ToString(), StringComparer.Ordinal)
             .Select(r => r.Region)
             .ToList();
+    }
+
+    private bool Knows(IActorRef region, string consumer)
+    {
+        if (_cluster is not { } cluster)
+        {
+            return true;
+        }
+        var address = AddressOf(region);
+        return cluster.State.Members.FirstOrDefault(m => m.Address == address) is not { } member
+            || member.HasRole(PartitionSpread.RoleOf(consumer));
     }
 
     private Address AddressOf(IActorRef region) =>

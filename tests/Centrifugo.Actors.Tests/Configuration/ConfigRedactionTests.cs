@@ -44,6 +44,18 @@ public sealed class ConfigRedactionTests
         Assert.Equal("user", kafka.GetProperty("sasl_user").GetString());
     }
 
+    [Theory]
+    [InlineData("http://admin:api-S3cret@centrifugo:8000/api", "http://admin:***@centrifugo:8000/api")]
+    [InlineData("https://api-S3cret@centrifugo/api", "https://***@centrifugo/api")]
+    [InlineData("http://centrifugo:8000/api", "http://centrifugo:8000/api")]
+    public void Api_url_userinfo_is_masked(string url, string expected)
+    {
+        var json = ConfigLoader.ToRedactedJson(Cfg.Load(FullConfig().Replace("http://127.0.0.1:8000/api", url, StringComparison.Ordinal)));
+        Assert.DoesNotContain("S3cret", json, StringComparison.Ordinal);
+        using var doc = JsonDocument.Parse(json);
+        Assert.Equal(expected, doc.RootElement.GetProperty("api").GetProperty("url").GetString());
+    }
+
     [Fact]
     public void Redacted_output_is_the_effective_config_in_centrifugo_names()
     {

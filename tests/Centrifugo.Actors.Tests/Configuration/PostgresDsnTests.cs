@@ -77,7 +77,7 @@ public sealed class PostgresDsnTests
 
     [Theory]
     [InlineData("postgres://u:hunter2@h/db?bogus=1", "bogus")]
-    [InlineData("host=h password=hunter2 bogus=1", "bogus")]
+    [InlineData("host=h bogus=1 password=hunter2", "bogus")]
     [InlineData("postgres://u:hunter2@h/db?sslmode=hunter2", "sslmode")]
     [InlineData("postgres://u:hunter2@h/db?connect_timeout=hunter2", "connect_timeout")]
     [InlineData("host=h password='hunter2", "password")]
@@ -86,6 +86,19 @@ public sealed class PostgresDsnTests
         var e = Assert.Throws<FormatException>(() => PostgresDsn.ToNpgsqlConnectionString(dsn));
         Assert.Contains(parameter, e.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("hunter2", e.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("host=h password=correct horse battery", "password")]
+    [InlineData("host=h password=correct horse=battery", "password")]
+    [InlineData("host=h password=correct horse='battery", "password")]
+    [InlineData("host=h sslpassword=correct horse", "sslpassword")]
+    public void An_unquoted_password_with_spaces_is_reported_without_any_word_of_it(string dsn, string parameter)
+    {
+        var e = Assert.Throws<FormatException>(() => PostgresDsn.ToNpgsqlConnectionString(dsn));
+        Assert.Contains($"'{parameter}'", e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("horse", e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("battery", e.Message, StringComparison.Ordinal);
     }
 
     [Theory]

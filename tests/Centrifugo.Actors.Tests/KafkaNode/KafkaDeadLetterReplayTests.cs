@@ -1,3 +1,4 @@
+using Centrifugo.Actors.Configuration;
 using System.Text.Json;
 using Centrifugo.Actors.Host;
 using Centrifugo.Actors.Operations;
@@ -64,7 +65,7 @@ public sealed class KafkaDeadLetterReplayTests(ITestOutputHelper output) : Kafka
         await Poll.UntilAsync(() => StandIn.ReceivedFor("kd:p0").Count == 10 && StandIn.ReceivedFor("kd:p1").Count == 5, "replayed records delivered", TimeSpan.FromSeconds(60));
         Assert.Equal([3L, 4, 5, 6, 7, 8, 9, 0, 1, 2], StandIn.ReceivedFor("kd:p0").Select(Seq).ToArray());
         Assert.Equal([2L, 3, 4, 0, 1], StandIn.ReceivedFor("kd:p1").Select(Seq).ToArray());
-        Assert.Equal(5L, Committed(KafkaCluster.Bootstrap, group + KafkaDeadLetters.ReplayGroupSuffix, topic + ".dead_letter", 0));
+        Assert.Equal(5L, Committed(KafkaCluster.Bootstrap, group + KafkaDeadLetters.ReplayGroupInfix + "k_dl", topic + ".dead_letter", 0));
 
         // Idempotent: the replay group's committed offset is past every dead letter.
         var again = await Run((c, console, err, ct) => AdminCli.DeadLettersReplayAsync(c, "k_dl", [], true, false, console, err, ct), node.AdminUrl);
@@ -72,5 +73,80 @@ public sealed class KafkaDeadLetterReplayTests(ITestOutputHelper output) : Kafka
         Assert.Contains("replayed 0 dead letter(s)", again.Out, StringComparison.Ordinal);
         await Poll.UntilAsync(() => Committed(KafkaCluster.Bootstrap, group, topic, 0) == 13 && Committed(KafkaCluster.Bootstrap, group, topic, 1) == 7, "replayed records committed", TimeSpan.FromSeconds(30));
         Assert.Equal(10, StandIn.ReceivedFor("kd:p0").Count);
+    }
+
+    private static ConsumerOptions WithDeadLetterTopic(ConsumerOptions consumer, string topic) =>
+        consumer with { Kafka = consumer.Kafka! with { DeadLetterTopic = topic } };
+
+    private static int Replayed(string output) =>
+        int.Parse(System.Text.RegularExpressions.Regex.Match(output, @"replayed (\d+) dead letter").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+
+    [Fact]
+    public async Task Consumers_sharing_a_group_and_a_dead_letter_topic_each_replay_their_own_records()
+    {
+        var a = Topic("kdla", 1);
+        var b = Topic("kdlb", 1);
+        var dlq = Unique("dlq");
+        KafkaCluster.CreateTopic(dlq, 1);
+        var group = Unique("g");
+        await using var node = await StartNodeAsync(
+            WithDeadLetterTopic(TestNode.Kafka("k_a", KafkaCluster.Bootstrap, group, a), dlq),
+            WithDeadLetterTopic(TestNode.Kafka("k_b", KafkaCluster.Bootstrap, group, b), dlq));
+        await node.WaitForPartitionsAsync(2, TimeSpan.FromSeconds(60));
+        using (var producer = Producer(KafkaCluster.Bootstrap))
+        {
+            StandIn.FailNext(2, errorCode: 102);
+            await ProduceEnvelopesAsync(producer, a, 0, "ka:", 2);
+            await Poll.UntilAsync(() => Committed(KafkaCluster.Bootstrap, group, a, 0) == 2, "k_a committed", TimeSpan.FromSeconds(60));
+            StandIn.FailNext(3, errorCode: 102);
+            await ProduceEnvelopesAsync(producer, b, 0, "kb:", 3);
+            await Poll.UntilAsync(() => Committed(KafkaCluster.Bootstrap, group, b, 0) == 3, "k_b committed", TimeSpan.FromSeconds(60));
+        }
+
+        var replayA = await Run((c, console, err, ct) => AdminCli.DeadLettersReplayAsync(c, "k_a", [], true, false, console, err, ct), node.AdminUrl);
+        Assert.True(replayA.Code == AdminCli.Ok, replayA.Err);
+        Assert.Equal(2, Replayed(replayA.Out));
+
+        // k_a's replay moved only its own group past the shared topic: k_b's records are still pending and replayable.
+        var listB = await Run((c, console, err, ct) => AdminCli.DeadLettersListAsync(c, "k_b", 50, json: true, console, ct), node.AdminUrl);
+        using (var doc = JsonDocument.Parse(listB.Out))
+        {
+            var items = Assert.Single(doc.RootElement.GetProperty("consumers").EnumerateArray()).GetProperty("items").EnumerateArray().ToArray();
+            Assert.Equal(3, items.Length);
+            Assert.All(items, i => Assert.False(i.GetProperty("replayed").GetBoolean()));
+        }
+        var replayB = await Run((c, console, err, ct) => AdminCli.DeadLettersReplayAsync(c, "k_b", [], true, false, console, err, ct), node.AdminUrl);
+        Assert.True(replayB.Code == AdminCli.Ok, replayB.Err);
+        Assert.Equal(3, Replayed(replayB.Out));
+        await Poll.UntilAsync(() => StandIn.ReceivedFor("ka:p0").Count == 2 && StandIn.ReceivedFor("kb:p0").Count == 3, "replayed records delivered", TimeSpan.FromSeconds(60));
+    }
+
+    [Fact]
+    public async Task After_the_upgrade_a_replay_starts_where_the_shared_replay_group_stopped()
+    {
+        var topic = Topic("kdlm", 1);
+        KafkaCluster.CreateTopic(topic + ".dead_letter", 1);
+        var group = Unique("g");
+        await using var node = await StartNodeAsync(TestNode.Kafka("k_mig", KafkaCluster.Bootstrap, group, topic));
+        await node.WaitForPartitionsAsync(1, TimeSpan.FromSeconds(60));
+        using (var producer = Producer(KafkaCluster.Bootstrap))
+        {
+            StandIn.FailNext(4, errorCode: 102);
+            await ProduceEnvelopesAsync(producer, topic, 0, "km:", 4);
+            await Poll.UntilAsync(() => Committed(KafkaCluster.Bootstrap, group, topic, 0) == 4, "dead-lettered and committed", TimeSpan.FromSeconds(60));
+        }
+        // A replay by the previous version moved the shared group past the first two dead letters.
+        using (var legacy = Consumer(KafkaCluster.Bootstrap, group + KafkaDeadLetters.LegacyReplayGroupSuffix))
+        {
+            legacy.Commit([new Confluent.Kafka.TopicPartitionOffset(topic + ".dead_letter", 0, 2)]);
+        }
+
+        var replay = await Run((c, console, err, ct) => AdminCli.DeadLettersReplayAsync(c, "k_mig", [], true, false, console, err, ct), node.AdminUrl);
+
+        Assert.True(replay.Code == AdminCli.Ok, replay.Err);
+        Assert.Equal(2, Replayed(replay.Out));
+        await Poll.UntilAsync(() => StandIn.ReceivedFor("km:p0").Count == 2, "the two not yet replayed delivered", TimeSpan.FromSeconds(60));
+        Assert.Equal([2L, 3], StandIn.ReceivedFor("km:p0").Select(Seq).ToArray());
+        Assert.Equal(4L, Committed(KafkaCluster.Bootstrap, group + KafkaDeadLetters.ReplayGroupInfix + "k_mig", topic + ".dead_letter", 0));
     }
 }

@@ -45,7 +45,7 @@ public sealed class AdminCliTests(PostgresFixture pg, ITestOutputHelper output) 
         var show = await Run((c, console, ct) => AdminCli.ClusterShowAsync(c, json: false, console, ct), node.AdminUrl);
         Assert.Equal(AdminCli.Ok, show.Code);
         Assert.Matches(@"cluster: 1 member\(s\), 0 unreachable, leader akka\.tcp://centrifugo-actors@127\.0\.0\.1:\d+", show.Out);
-        Assert.Matches(@"akka\.tcp://centrifugo-actors@127\.0\.0\.1:\d+\s+Up\s+yes\s+\*\s+\*\s+\*", show.Out); // leader, oldest, this node
+        Assert.Matches(@"akka\.tcp://centrifugo-actors@127\.0\.0\.1:\d+\s+Up\s+partitions-pg-pg_cli\s+yes\s+\*\s+\*\s+\*", show.Out); // leader, oldest, this node
         var showJson = await Run((c, console, ct) => AdminCli.ClusterShowAsync(c, json: true, console, ct), node.AdminUrl);
         using (var doc = JsonDocument.Parse(showJson.Out))
         {
@@ -190,5 +190,54 @@ public sealed class AdminCliTests(PostgresFixture pg, ITestOutputHelper output) 
         Assert.DoesNotContain(token, string.Join('\n', node.Logs.Lines), StringComparison.Ordinal);
         var cluster = Akka.Cluster.Cluster.Get(node.Services.GetService(typeof(Akka.Actor.ActorSystem)) as Akka.Actor.ActorSystem);
         await Poll.UntilAsync(() => Task.FromResult(cluster.SelfMember.Status is not Akka.Cluster.MemberStatus.Up), "member left", TimeSpan.FromSeconds(30));
+    }
+
+    [Fact]
+    public async Task Without_a_token_a_browser_cannot_post_or_rebind_but_the_cli_can()
+    {
+        var name = PostgresFixture.UniqueName("outbox");
+        await OutboxTestTable.CreateAsync(pg.DataSource, name);
+        await using var standIn = await CentrifugoStandIn.StartNewAsync();
+        await using var node = await TestNode.StartAsync(TestNode.Options(standIn.Url, standIn.ApiKey,
+            TestNode.Postgres("pg_csrf", pg.Instance.UrlDsn, name, partitions: 2)), output);
+        await node.WaitForPartitionsAsync(2);
+        var pause = new Uri(node.AdminUrl + "/partitions/pause?id=pg:pg_csrf:0");
+        using var http = new HttpClient();
+
+        // A page's form or fetch in no-cors mode: a simple cross-origin POST (no custom header, a browser Origin).
+        using (var simple = new HttpRequestMessage(HttpMethod.Post, pause) { Content = new StringContent("x") })
+        {
+            simple.Headers.Add("Origin", "http://evil.example");
+            Assert.Equal(HttpStatusCode.Forbidden, (await http.SendAsync(simple)).StatusCode);
+        }
+        // DNS rebinding: the page's own name resolved to 127.0.0.1, so it may add headers, but Host names it.
+        using (var rebound = new HttpRequestMessage(HttpMethod.Post, pause))
+        {
+            rebound.Headers.Add(AdminActions.UserHeader, "page");
+            rebound.Headers.Host = "evil.example";
+            Assert.Equal(HttpStatusCode.Forbidden, (await http.SendAsync(rebound)).StatusCode);
+        }
+        using (var read = new HttpRequestMessage(HttpMethod.Get, new Uri(node.AdminUrl + "/dead-letters")))
+        {
+            read.Headers.Add(AdminActions.UserHeader, "page");
+            read.Headers.Host = "evil.example:80";
+            Assert.Equal(HttpStatusCode.Forbidden, (await http.SendAsync(read)).StatusCode);
+        }
+        using (var pausedSet = JsonDocument.Parse(await http.GetStringAsync(new Uri(node.AdminUrl + "/status/paused"))))
+        {
+            Assert.Equal(0, pausedSet.RootElement.GetProperty("paused").GetArrayLength());
+        }
+        Assert.Equal(2, node.Logs.Lines.Count(l => l.Contains("[1202]", StringComparison.Ordinal) && l.Contains("pause", StringComparison.Ordinal)));
+
+        // The CLI, unchanged, on the same node.
+        var accepted = await Run((c, console, ct) => AdminCli.PartitionPauseAsync(c, "pg:pg_csrf:0", true, console, Console.Error, ct), node.AdminUrl);
+        Assert.Equal(AdminCli.Ok, accepted.Code);
+        await Poll.UntilAsync(async () =>
+        {
+            using var pausedSet = JsonDocument.Parse(await http.GetStringAsync(new Uri(node.AdminUrl + "/status/paused")));
+            return pausedSet.RootElement.GetProperty("paused").EnumerateArray().Select(e => e.GetString()).SequenceEqual(["pg:pg_csrf:0"]);
+        }, "pg:pg_csrf:0 paused", TimeSpan.FromSeconds(30));
+        var listed = await Run((c, console, ct) => AdminCli.DeadLettersListAsync(c, "pg_csrf", 10, json: true, console, ct), node.AdminUrl);
+        Assert.Equal(AdminCli.Ok, listed.Code);
     }
 }

@@ -73,10 +73,19 @@ public sealed class PausePartitionTests(PostgresFixture pg, ITestOutputHelper ou
         Assert.Equal(PerPartition, await table.CountAsync(1));
         Assert.Empty(standIn.ReceivedFor("pause:1"));
 
+        // Position (next outbox id) and backlog of the paused partition, in the table, the JSON and the metric (read at
+        // most OutboxBacklog.Interval ago: wait for a read made after the inserts).
+        await Poll.UntilAsync(async () =>
+        {
+            var fresh = await Run((c, console, err, ct) => AdminCli.PartitionsListAsync(c, "pg_pause", null, json: true, console, ct), node.AdminUrl);
+            using var doc = JsonDocument.Parse(fresh.Out);
+            long? Backlog(string id) => doc.RootElement.EnumerateArray().Where(p => p.GetProperty("entity_id").GetString() == id)
+                .Select(p => p.TryGetProperty("backlog", out var rows) ? rows.GetInt64() : (long?)null).FirstOrDefault();
+            return Backlog("pg:pg_pause:1") == PerPartition && Backlog("pg:pg_pause:0") == 0;
+        }, "the backlog read after the inserts", TimeSpan.FromSeconds(30));
         var list = await Run((c, console, err, ct) => AdminCli.PartitionsListAsync(c, "pg_pause", "paused", json: false, console, ct), node.AdminUrl);
         Assert.Equal(AdminCli.Ok, list.Code);
         Assert.Matches(@"pg:pg_pause:1\s+akka\.tcp://\S+\s+paused", list.Out);
-        // Position (next outbox id) and backlog of the paused partition, in the table, the JSON and the metric.
         var listJson = await Run((c, console, err, ct) => AdminCli.PartitionsListAsync(c, "pg_pause", null, json: true, console, ct), node.AdminUrl);
         var head = (await table.IdsAsync()).Min();
         using (var doc = JsonDocument.Parse(listJson.Out))

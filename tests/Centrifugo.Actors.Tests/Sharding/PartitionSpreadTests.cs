@@ -53,6 +53,25 @@ public sealed class PartitionSpreadTests
     }
 
     [Fact]
+    public void Partitions_leave_a_node_that_does_not_know_their_consumer_and_spread_over_those_that_do()
+    {
+        // Node 0 runs the old configuration (only "a"); "b" was placed there before any node knew it.
+        var nodes = new List<List<string>> { Pg("a", 0, 4).Concat(Pg("b", 0, 6)).ToList(), Pg("a", 4, 4), new() };
+        bool Knows(int node, string consumer) => node != 0 || consumer == "pg:a";
+
+        var moves = PartitionSpread.Rebalance(nodes, Knows);
+        var after = Apply(nodes, moves);
+
+        Assert.DoesNotContain(after[0], s => PartitionSpread.ConsumerOf(s) == "pg:b");
+        Assert.Equal([3, 3], after.Skip(1).Select(n => n.Count(s => PartitionSpread.ConsumerOf(s) == "pg:b")));
+        var a = after.Select(n => n.Count(s => PartitionSpread.ConsumerOf(s) == "pg:a")).ToArray();
+        Assert.True(a.Max() - a.Min() <= 1, string.Join("/", a));
+        Assert.Empty(PartitionSpread.Rebalance(after, Knows));
+        // Nothing of "b" ever planned onto node 0.
+        Assert.DoesNotContain(moves, m => m.To == 0 && PartitionSpread.ConsumerOf(m.Shard) == "pg:b");
+    }
+
+    [Fact]
     public void A_joined_node_gets_its_share_and_only_that_many_partitions_move()
     {
         // 22 / 1 / 1 right after a join, as measured before this strategy.
