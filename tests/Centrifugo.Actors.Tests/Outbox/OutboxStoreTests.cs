@@ -542,7 +542,9 @@ public sealed class OutboxStoreTests(PostgresFixture pg) : IClassFixture<Postgre
     {
         // A frozen owner (SIGSTOP) as its socket sees it: the result is not read, the window goes to zero, and the
         // backend blocks sending (wait event ClientWrite, state active): neither idle timer nor statement timer runs.
-        const int key1 = 4242, partition = 3;
+        const int partition = 3;
+        var table = await OutboxTestTable.CreateAsync(pg.DataSource, PostgresFixture.UniqueName("outbox"));
+        var key1 = await table.LockKeyAsync();
         await using var owner = await pg.DataSource.OpenConnectionAsync();
         await using (var begin = new NpgsqlCommand("BEGIN", owner))
         {
@@ -550,9 +552,10 @@ public sealed class OutboxStoreTests(PostgresFixture pg) : IClassFixture<Postgre
         }
         await using (var lockCommand = new NpgsqlCommand(OutboxSql.Lock(false), owner))
         {
-            lockCommand.Parameters.Add(new NpgsqlParameter<int> { TypedValue = key1 });
+            lockCommand.Parameters.Add(new NpgsqlParameter<string> { TypedValue = table.QuotedName });
             lockCommand.Parameters.Add(new NpgsqlParameter<int> { TypedValue = partition });
             lockCommand.Parameters.Add(new NpgsqlParameter<long> { TypedValue = 1000 });
+            lockCommand.Parameters.Add(new NpgsqlParameter<int> { TypedValue = OutboxLockKey.For("c_frozen") });
             await lockCommand.ExecuteNonQueryAsync();
         }
         var ownerPid = owner.ProcessID;
