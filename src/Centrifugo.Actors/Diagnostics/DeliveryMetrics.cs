@@ -83,14 +83,26 @@ internal sealed class MeteredCentrifugoClient(ICentrifugoClient inner, string co
 }
 
 /// <summary>
-/// Gauges computed at scrape time: partitions hosted by this node per consumer, Kafka lag per hosted partition,
-/// cluster members by status and unreachable members (as this node sees them).
+/// Gauges computed at scrape time: partitions hosted by this node per consumer and by state, Kafka lag per hosted
+/// partition, cluster members by status and unreachable members (as this node sees them), the build.
 /// </summary>
 internal static class NodeGauges
 {
     private static readonly Gauge Hosted = Metrics.CreateGauge(
         "centrifugo_actors_partitions_hosted", "Partition entities running on this node.",
         new GaugeConfiguration { LabelNames = ["consumer_name"] });
+
+    private static readonly Gauge ByState = Metrics.CreateGauge(
+        "centrifugo_actors_partitions", "Partition entities on this node by state (idle, delivering, retrying, stalled, paused, starting, stopping).",
+        new GaugeConfiguration { LabelNames = ["consumer_name", "state"] });
+
+    private static readonly Gauge BuildInfo = Metrics.CreateGauge(
+        "centrifugo_actors_build_info", "Always 1; the version of the node that serves this scrape.",
+        new GaugeConfiguration { LabelNames = ["version"] });
+
+    private static readonly string Version =
+        typeof(NodeGauges).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
+            .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().FirstOrDefault()?.InformationalVersion ?? "unknown";
 
     private static readonly Gauge KafkaLag = Metrics.CreateGauge(
         "centrifugo_actors_kafka_lag", "Records in a Kafka partition hosted by this node not processed yet (from the cached high watermark).",
@@ -111,9 +123,15 @@ internal static class NodeGauges
         lock (Gate)
         {
             var snapshot = board.Snapshot();
+            BuildInfo.WithLabels(Version).Set(1);
             foreach (var consumer in consumers)
             {
                 Hosted.WithLabels(consumer).Set(snapshot.Count(s => s.Consumer == consumer));
+                foreach (var partitionState in Enum.GetValues<PartitionState>().Where(s => s != PartitionState.Unreachable))
+                {
+                    ByState.WithLabels(consumer, partitionState.ToString().ToLowerInvariant())
+                        .Set(snapshot.Count(s => s.Consumer == consumer && s.State == partitionState));
+                }
             }
 
             var lag = new HashSet<(string, string, string)>();

@@ -230,7 +230,7 @@ public sealed class AdminCliTests(PostgresFixture pg, ITestOutputHelper output) 
         Assert.Equal(2, node.Logs.Lines.Count(l => l.Contains("[1202]", StringComparison.Ordinal) && l.Contains("pause", StringComparison.Ordinal)));
 
         // The CLI, unchanged, on the same node.
-        var accepted = await Run((c, console, ct) => AdminCli.PartitionPauseAsync(c, "pg:pg_csrf:0", true, console, Console.Error, ct), node.AdminUrl);
+        var accepted = await Run((c, console, ct) => AdminCli.PartitionPauseAsync(c, "pg:pg_csrf:0", true, json: false, console, Console.Error, ct), node.AdminUrl);
         Assert.Equal(AdminCli.Ok, accepted.Code);
         await Poll.UntilAsync(async () =>
         {

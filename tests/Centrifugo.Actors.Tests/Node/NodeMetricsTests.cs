@@ -47,6 +47,11 @@ public sealed class NodeMetricsTests(PostgresFixture pg, ITestOutputHelper outpu
         Assert.Equal(0, Value("centrifugo_actors_delivery_retries_total{consumer_name=\"pg_metrics\"}"));
         Assert.Equal(1, Value("centrifugo_actors_dead_lettered_total{consumer_name=\"pg_metrics\"}"));
         Assert.Equal(3, Value("centrifugo_consumers_messages_processed_total{consumer_name=\"pg_metrics\"}"));
+        // Partitions by state: every hosted one in exactly one state; and the build.
+        var states = new[] { "starting", "idle", "delivering", "retrying", "stalled", "stopping", "paused" };
+        Assert.Equal(2, states.Sum(st => Value($"centrifugo_actors_partitions{{consumer_name=\"pg_metrics\",state=\"{st}\"}}")));
+        Assert.Equal(0, Value("centrifugo_actors_partitions{consumer_name=\"pg_metrics\",state=\"stalled\"}"));
+        Assert.Matches("(?m)^centrifugo_actors_build_info\\{version=\"[^\"]+\"\\} 1$", text);
         Assert.Equal(1, Value("centrifugo_actors_cluster_members{status=\"Up\"}"));
         Assert.Equal(0, Value("centrifugo_actors_cluster_members{status=\"Leaving\"}"));
         Assert.Equal(0, Value("centrifugo_actors_cluster_unreachable_members"));

@@ -102,6 +102,7 @@ public sealed class PausePartitionTests(PostgresFixture pg, ITestOutputHelper ou
             var metrics = await http.GetStringAsync(new Uri(node.AdminUrl + "/metrics"));
             Assert.Contains($"centrifugo_actors_outbox_backlog{{consumer_name=\"pg_pause\",partition=\"1\"}} {PerPartition}", metrics, StringComparison.Ordinal);
             Assert.Contains("centrifugo_actors_outbox_backlog{consumer_name=\"pg_pause\",partition=\"0\"} 0", metrics, StringComparison.Ordinal);
+            Assert.Contains("centrifugo_actors_partitions{consumer_name=\"pg_pause\",state=\"paused\"} 1", metrics, StringComparison.Ordinal);
             using var pausedSet = JsonDocument.Parse(await http.GetStringAsync(new Uri(node.AdminUrl + "/status/paused")));
             Assert.Equal(["pg:pg_pause:1"], pausedSet.RootElement.GetProperty("paused").EnumerateArray().Select(e => e.GetString()!).ToArray());
         }
