@@ -5,7 +5,8 @@ namespace Centrifugo.Actors.Host;
 
 /// <summary>
 /// `status`: the cluster (members, leader) and every partition in it (node, state, delivered, dead-lettered, errors,
-/// lag, last error), read from any node's admin endpoint. Exit 0, or 1 when the endpoint cannot be read.
+/// lag, last error), read from any node's admin endpoint. Exit codes as the other verbs: 0 healthy, 1 the endpoint
+/// cannot be read, 3 a member unreachable or a partition stalled or unreachable.
 /// </summary>
 internal static class StatusCommand
 {
@@ -22,8 +23,10 @@ internal static class StatusCommand
         catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or JsonException or UriFormatException)
         {
             error.WriteLine($"cannot read the admin endpoint at {baseUri}: {ex.Message}");
-            return 1;
+            return AdminCli.Unavailable;
         }
+
+        var unhealthy = false;
 
         using (cluster)
         using (partitions)
@@ -37,6 +40,7 @@ internal static class StatusCommand
             foreach (var u in c.GetProperty("unreachable").EnumerateArray())
             {
                 output.WriteLine($"  UNREACHABLE {u.GetString()}");
+                unhealthy = true;
             }
 
             var rows = partitions.RootElement.EnumerateArray().Select(p => new[]
@@ -44,11 +48,12 @@ internal static class StatusCommand
                 Str(p, "consumer"), Str(p, "source"), Str(p, "partition"), Str(p, "node"), Str(p, "state"),
                 Num(p, "delivered"), Num(p, "dead_lettered"), Num(p, "errors"), Num(p, "lag"), Str(p, "last_error"),
             }).ToList();
+            unhealthy |= rows.Any(r => r[4] is "stalled" or "unreachable");
             output.WriteLine();
             output.WriteLine($"partitions  {rows.Count}");
             Table(output, ["CONSUMER", "SOURCE", "PARTITION", "NODE", "STATE", "DELIVERED", "DEAD", "ERRORS", "LAG", "LAST ERROR"], rows);
         }
-        return 0;
+        return unhealthy ? AdminCli.Unhealthy : AdminCli.Ok;
     }
 
     private static string Str(JsonElement e, string name) =>

@@ -108,6 +108,10 @@ public sealed class AdminCliTests(PostgresFixture pg, ITestOutputHelper output) 
         Assert.Equal(AdminCli.Unhealthy, list.Code);
         Assert.Contains("(1 stalled or unreachable)", list.Out, StringComparison.Ordinal);
         Assert.Contains("401", list.Out, StringComparison.Ordinal);
+        // `status` exits as the other verbs do.
+        var statusOut = new StringWriter();
+        Assert.Equal(AdminCli.Unhealthy, await StatusCommand.RunAsync(node.AdminUrl, statusOut, TextWriter.Null, CancellationToken.None));
+        Assert.Contains("stalled", statusOut.ToString(), StringComparison.Ordinal);
     }
 
     [Fact]
