@@ -55,9 +55,37 @@ internal static partial class AdminActions
             (cluster, address) => cluster.Down(address)));
         app.MapPost("/partitions/pause", (HttpContext ctx, IServiceProvider sp) => PauseAsync(ctx, sp, pause: true));
         app.MapPost("/partitions/resume", (HttpContext ctx, IServiceProvider sp) => PauseAsync(ctx, sp, pause: false));
+        app.MapPost("/log/level", (HttpContext ctx, IServiceProvider sp) => SetLogLevel(ctx, sp));
         AdminDeadLetters.Map(app, json);
         app.MapGet("/status/paused", (IServiceProvider sp) =>
             Results.Json(new { paused = sp.GetRequiredService<NodeRuntime>().Paused.Snapshot().Order(StringComparer.Ordinal).ToArray() }, json));
+    }
+
+    /// <summary>
+    /// POST /log/level?level=debug: this node's minimum log level (Centrifugo's names) until the next change or restart,
+    /// for our own categories and Akka's. Token and audit as every action.
+    /// </summary>
+    private static IResult SetLogLevel(HttpContext ctx, IServiceProvider sp)
+    {
+        var runtime = sp.GetRequiredService<NodeRuntime>();
+        var logger = sp.GetRequiredService<ILoggerFactory>().CreateLogger("Centrifugo.Actors.Admin");
+        var who = Who(ctx);
+        if (Refuse(ctx, runtime, logger, "log level", who) is { } refused)
+        {
+            return refused;
+        }
+        var requested = ctx.Request.Query["level"].ToString();
+        if (Configuration.LogConfig.ParseLevel(requested) is not { } level)
+        {
+            return Results.Json(new { error = Configuration.LogConfig.LevelError(requested) }, statusCode: 400);
+        }
+        var levelSwitch = sp.GetRequiredService<LogLevelSwitch>();
+        var previous = levelSwitch.Level;
+        // Logged before a change that may silence it, and after one that may be the first to show it.
+        LogAction(logger, "log level " + requested.ToLowerInvariant(), Cluster.Get(sp.GetRequiredService<ActorSystem>()).SelfAddress.ToString(), who, DateTimeOffset.UtcNow);
+        levelSwitch.Level = level;
+        sp.GetRequiredService<ActorSystem>().EventStream.SetLogLevel(AkkaLogBridge.AkkaLevel(level));
+        return Results.Json(new { level = Configuration.LogConfig.LevelName(level), previous = Configuration.LogConfig.LevelName(previous) }, statusCode: 200);
     }
 
     /// <summary>

@@ -224,6 +224,22 @@ internal static class AdminCli
         return unreachable.Count > 0 ? Unhealthy : Ok;
     }
 
+    /// <summary><c>log-level LEVEL</c>: the minimum log level of the node behind <c>--admin</c>, until the next change or restart.</summary>
+    public static async Task<int> LogLevelAsync(AdminClient admin, string level, IAnsiConsole console, TextWriter error, CancellationToken cancellationToken)
+    {
+        var (status, body) = await admin.PostAsync($"/log/level?level={Uri.EscapeDataString(level)}", cancellationToken);
+        using (body)
+        {
+            if (status != HttpStatusCode.OK)
+            {
+                await error.WriteLineAsync($"log-level refused by {admin.BaseUrl}: HTTP {(int)status}: {Str(body.RootElement, "error")}");
+                return Refused(status);
+            }
+            console.WriteLine($"log level of {admin.BaseUrl}: {Str(body.RootElement, "level")} (was {Str(body.RootElement, "previous")})");
+        }
+        return Ok;
+    }
+
     /// <summary><c>cluster down-unreachable</c>: downs every member the endpoint's node sees as unreachable.</summary>
     public static async Task<int> DownUnreachableAsync(
         AdminClient admin, bool confirmed, TextReader input, IAnsiConsole console, TextWriter error, CancellationToken cancellationToken)

@@ -28,7 +28,8 @@ internal static partial class NodeHost
             return 1;
         }
 
-        using var loggerFactory = CreateLoggerFactory(options.Log);
+        var levelSwitch = new LogLevelSwitch(options.Log.Level);
+        using var loggerFactory = CreateLoggerFactory(options.Log, levelSwitch);
         var logger = loggerFactory.CreateLogger("Centrifugo.Actors");
 
         NodeRuntime runtime;
@@ -44,7 +45,7 @@ internal static partial class NodeHost
 
         await using (runtime)
         {
-            var app = Build(runtime, loggerFactory);
+            var app = Build(runtime, loggerFactory, levelSwitch);
             await using (app)
             {
                 try
@@ -79,7 +80,7 @@ internal static partial class NodeHost
     /// <summary>How long SIGTERM may take: leave, hand-off of every partition (drain), exit. k8s grace period must exceed it.</summary>
     internal static TimeSpan ShutdownBudget => NodeRuntime.DrainTimeout + TimeSpan.FromSeconds(20);
 
-    internal static WebApplication Build(NodeRuntime runtime, ILoggerFactory loggerFactory)
+    internal static WebApplication Build(NodeRuntime runtime, ILoggerFactory loggerFactory, LogLevelSwitch? levelSwitch = null)
     {
         var options = runtime.Options;
         var builder = WebApplication.CreateSlimBuilder();
@@ -87,6 +88,7 @@ internal static partial class NodeHost
         builder.Services.AddSingleton(loggerFactory);
         builder.Services.AddSingleton(runtime);
         builder.Services.AddSingleton(runtime.Board);
+        builder.Services.AddSingleton(levelSwitch ?? new LogLevelSwitch(options.Log.Level));
         builder.Services.AddSingleton(_ => new OutboxBacklogs(runtime.Outbox.Values, loggerFactory));
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = ShutdownBudget);
         builder.WebHost.ConfigureKestrel(k =>
@@ -120,9 +122,17 @@ internal static partial class NodeHost
     }
 
     /// <summary>Console logging: one line per event (text, UTC time) or one JSON object per line (log.format json).</summary>
-    internal static ILoggerFactory CreateLoggerFactory(LogOptions log) => LoggerFactory.Create(b =>
+    internal static ILoggerFactory CreateLoggerFactory(LogOptions log, LogLevelSwitch? levelSwitch = null) => LoggerFactory.Create(b =>
     {
-        b.SetMinimumLevel(log.Level);
+        if (levelSwitch is null)
+        {
+            b.SetMinimumLevel(log.Level);
+        }
+        else
+        {
+            b.SetMinimumLevel(LogLevel.Trace);
+            b.AddFilter((_, _, level) => level >= levelSwitch.Level && levelSwitch.Level != LogLevel.None);
+        }
         b.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         b.AddFilter("Microsoft.Hosting", LogLevel.Warning);
         // Npgsql logs every executed command at Information: one line per batch per partition.

@@ -116,6 +116,10 @@ deadLettersReplay.SetAction((r, ct) => Verb(r, false, (c, console, t) => AdminCl
     c, r.GetValue(replayConsumerOption)!, r.GetValue(idsOption) ?? [], r.GetValue(allOption), r.GetValue(jsonOption), console, Console.Error, t), ct));
 var deadLetters = new Command("dead-letters", "Dead letters of the outbox and kafka consumers.") { deadLettersList, deadLettersReplay };
 
+var levelArgument = new Argument<string>("LEVEL") { Description = "none, trace, debug, info, warn or error (Centrifugo's names)." };
+var logLevel = new Command("log-level", "Set the minimum log level of the node behind --admin until the next change or restart (POST, token, logged).") { levelArgument };
+logLevel.SetAction((r, ct) => Verb(r, false, (c, console, t) => AdminCli.LogLevelAsync(c, r.GetValue(levelArgument)!, console, Console.Error, t), ct));
+
 var root = new RootCommand("Centrifugo.Actors: delivers Centrifugo server-API commands from PostgreSQL outbox tables and Kafka topics.")
 {
     run,
@@ -125,6 +129,7 @@ var root = new RootCommand("Centrifugo.Actors: delivers Centrifugo server-API co
     shards,
     partitions,
     deadLetters,
+    logLevel,
     adminOption,
     tokenFileOption,
 };

@@ -14,6 +14,32 @@ internal static class LogConfig
     private static readonly string[] Levels = ["none", "trace", "debug", "info", "warn", "error"];
     private static readonly string[] Formats = ["text", "json"];
 
+    /// <summary>Centrifugo's level names (none, trace, debug, info, warn, error), any case; null for another word.</summary>
+    public static LogLevel? ParseLevel(string level) => level.ToLowerInvariant() switch
+    {
+        "none" => LogLevel.None,
+        "trace" => LogLevel.Trace,
+        "debug" => LogLevel.Debug,
+        "info" => LogLevel.Information,
+        "warn" => LogLevel.Warning,
+        "error" => LogLevel.Error,
+        _ => null,
+    };
+
+    /// <summary>Centrifugo's name of a level.</summary>
+    public static string LevelName(LogLevel level) => level switch
+    {
+        LogLevel.None => "none",
+        LogLevel.Trace => "trace",
+        LogLevel.Debug => "debug",
+        LogLevel.Warning => "warn",
+        LogLevel.Error or LogLevel.Critical => "error",
+        _ => "info",
+    };
+
+    public static string LevelError(string level) =>
+        $"level \"{level}\" is not one of {string.Join(", ", Levels)}{JsonFields.Suggest(level, Levels)}";
+
     public static LogOptions Bind(JsonObject root, EnvOverrides env)
     {
         static ConfigException Fail(string m) => new($"in log: {m}");
@@ -34,16 +60,7 @@ internal static class LogConfig
         var format = env.Get("CENTRIFUGO_ACTORS_LOG_FORMAT") ?? Read("format") ?? "text";
         return new LogOptions
         {
-            Level = level.ToLowerInvariant() switch
-            {
-                "none" => LogLevel.None,
-                "trace" => LogLevel.Trace,
-                "debug" => LogLevel.Debug,
-                "info" => LogLevel.Information,
-                "warn" => LogLevel.Warning,
-                "error" => LogLevel.Error,
-                _ => throw Fail($"level \"{level}\" is not one of {string.Join(", ", Levels)}{JsonFields.Suggest(level, Levels)}"),
-            },
+            Level = ParseLevel(level) ?? throw Fail(LevelError(level)),
             Format = format.ToLowerInvariant() switch
             {
                 "text" => LogFormat.Text,
@@ -56,15 +73,7 @@ internal static class LogConfig
     public static void Write(Utf8JsonWriter w, LogOptions log)
     {
         w.WriteStartObject("log");
-        w.WriteString("level", log.Level switch
-        {
-            LogLevel.None => "none",
-            LogLevel.Trace => "trace",
-            LogLevel.Debug => "debug",
-            LogLevel.Warning => "warn",
-            LogLevel.Error or LogLevel.Critical => "error",
-            _ => "info",
-        });
+        w.WriteString("level", LevelName(log.Level));
         w.WriteString("format", log.Format == LogFormat.Json ? "json" : "text");
         w.WriteEndObject();
     }

@@ -43,4 +43,31 @@ public sealed class AdminCliProcessTests
         Assert.Equal(1, check.ExitCode);
         Assert.Contains("the host must be an IP address", check.Output, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Log_level_changes_what_a_running_node_logs_without_a_restart()
+    {
+        await using var standIn = await CentrifugoStandIn.StartNewAsync();
+        var config = new NodeConfig { ApiUrl = standIn.Url, ApiKey = standIn.ApiKey };
+        await using var node = config.Run("node");
+        await node.WaitUntilReadyAsync(TimeSpan.FromSeconds(60));
+
+        // Each change is logged (1201, information) before it takes effect: seen at info, not at warn or error.
+        async Task SetAsync(string level, int expectedExit = 0)
+        {
+            await using var cli = NodeProcess.StartWithArguments(["log-level", level, "--admin", node.AdminUrl], "cli");
+            Assert.Equal(expectedExit, await cli.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+        }
+        bool Logged(string level) => node.Lines.Any(l => l.Contains("[1201]", StringComparison.Ordinal) && l.Contains($"log level {level} ", StringComparison.Ordinal));
+
+        await SetAsync("warn");
+        await node.WaitUntilAsync(() => Task.FromResult(Logged("warn")), "the change to warn logged at info", TimeSpan.FromSeconds(10));
+        await SetAsync("error");
+        await SetAsync("info");
+        await SetAsync("debug");
+        await node.WaitUntilAsync(() => Task.FromResult(Logged("debug")), "the change to debug logged at info", TimeSpan.FromSeconds(10));
+        Assert.False(Logged("error"));
+        Assert.False(Logged("info"));
+        await SetAsync("verbose", expectedExit: 2);
+    }
 }
