@@ -209,11 +209,11 @@ internal static class AdminCli
             var self = Str(root, "self");
             var leader = Str(root, "leader");
             var oldest = Str(root, "oldest");
-            var table = NewTable("ADDRESS", "STATUS", "ROLES", "REACHABLE", "LEADER", "OLDEST", "THIS NODE");
+            var table = NewTable("ADDRESS", "POD", "STATUS", "ROLES", "REACHABLE", "LEADER", "OLDEST", "THIS NODE");
             foreach (var m in root.GetProperty("members").EnumerateArray())
             {
                 var address = Str(m, "address");
-                table.AddRow(Cells(address, Str(m, "status"),
+                table.AddRow(Cells(address, Str(m, "pod"), Str(m, "status"),
                     string.Join(",", m.GetProperty("roles").EnumerateArray().Select(r => r.GetString())),
                     unreachable.Contains(address) ? "NO" : "yes", address == leader ? "*" : "", address == oldest ? "*" : "", address == self ? "*" : ""));
             }

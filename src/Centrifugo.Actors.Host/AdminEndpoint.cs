@@ -128,7 +128,11 @@ internal static class AdminEndpoint
                 self = cluster.SelfAddress.ToString(),
                 leader = state.Leader?.ToString(),
                 oldest = oldest?.Address.ToString(),
-                members = state.Members.Select(m => new { address = m.Address.ToString(), status = m.Status.ToString(), roles = m.Roles.ToArray() }).ToArray(),
+                members = state.Members.Select(m => new
+                {
+                    address = m.Address.ToString(), status = m.Status.ToString(), roles = m.Roles.ToArray(),
+                    pod = m.Roles.FirstOrDefault(r => r.StartsWith(AkkaSetup.PodRolePrefix, StringComparison.Ordinal))?[AkkaSetup.PodRolePrefix.Length..],
+                }).ToArray(),
                 unreachable = state.Unreachable.Select(m => m.Address.ToString()).ToArray(),
             }, Json);
         });

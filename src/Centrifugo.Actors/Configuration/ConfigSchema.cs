@@ -141,6 +141,7 @@ internal static class ConfigSchema
         new("rebalance_interval", FieldKind.Duration),
         new("kafka_standby_member", FieldKind.Bool),
         new("postgres_liveness", FieldKind.Bool),
+        new("pod_name", FieldKind.String),
         // Cluster formation through Akka.Discovery (BootstrapConfig).
         new("discovery", FieldKind.String),
         new("bootstrap", FieldKind.Object, Fields: Bootstrap),

@@ -183,6 +183,11 @@ internal sealed record ClusterOptions
     /// (docs/design.md, "Fail-over"). Default true; off without a postgresql consumer.
     /// </summary>
     public bool PostgresLiveness { get; init; } = true;
+    /// <summary>
+    /// The Kubernetes pod this node runs in (the StatefulSet sets it from the downward API): carried as the cluster role
+    /// <c>pod-NAME</c>, so every node can show pod names next to member addresses. Empty outside Kubernetes.
+    /// </summary>
+    public string PodName { get; init; } = "";
 
     // Cluster formation through Akka.Discovery (cluster.discovery / cluster.bootstrap).
     /// <summary>How the node finds the cluster: the static seed nodes (default) or a discovery method.</summary>

@@ -60,6 +60,7 @@ internal static class RedactedConfigWriter
             w.WriteString("rebalance_interval", GoDuration.Format(cluster.RebalanceInterval));
             w.WriteBoolean("kafka_standby_member", cluster.KafkaStandbyMember);
             w.WriteBoolean("postgres_liveness", cluster.PostgresLiveness);
+            w.WriteString("pod_name", cluster.PodName);
             BootstrapConfig.Write(w, cluster);
             w.WriteEndObject();
 

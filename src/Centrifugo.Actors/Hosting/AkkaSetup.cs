@@ -30,7 +30,7 @@ internal static class AkkaSetup
         builder
             .AddHocon(ClusterHocon(cluster), HoconAddMode.Prepend)
             .WithRemoting(RemotingFor(cluster))
-            .WithClustering(new ClusterOptions { SeedNodes = cluster.SeedNodes.ToArray(), Roles = Keepers(runtime).Select(k => PartitionSpread.RoleOf(k.Consumer)).ToArray() })
+            .WithClustering(new ClusterOptions { SeedNodes = cluster.SeedNodes.ToArray(), Roles = Roles(runtime) })
             .WithActors((system, registry) =>
             {
                 var node = Cluster.Get(system).SelfAddress.ToString();
@@ -63,6 +63,15 @@ internal static class AkkaSetup
             .WithClusterFormation(cluster, runtime.LoggerFactory);
         return builder;
     }
+
+    /// <summary>The member's roles: one per consumer it runs (placement, keepers) and its pod's name (display).</summary>
+    private static string[] Roles(NodeRuntime runtime) =>
+        Keepers(runtime).Select(k => PartitionSpread.RoleOf(k.Consumer))
+            .Concat(runtime.Options.Cluster.PodName.Length > 0 ? [PodRolePrefix + runtime.Options.Cluster.PodName] : [])
+            .ToArray();
+
+    /// <summary>The role that carries a member's pod name.</summary>
+    public const string PodRolePrefix = "pod-";
 
     /// <summary>
     /// The cluster's timings. Fail-over of a killed node = unreachable (failure detector, ~heartbeat pause + 1-2

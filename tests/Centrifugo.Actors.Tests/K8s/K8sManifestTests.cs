@@ -86,6 +86,7 @@ public sealed class K8sManifestTests(ITestOutputHelper output)
         // Discovery: the pod advertises its IP, finds its peers by label and remoting port, with RBAC to list pods.
         Assert.Equal(ClusterDiscovery.Kubernetes, options.Cluster.Discovery);
         Assert.Equal("10.0.0.5", options.Cluster.Hostname);
+        Assert.Equal("centrifugo-actors-0", options.Cluster.PodName);
         Assert.Equal(Int(sts["spec"]!, "replicas"), options.Cluster.Bootstrap.RequiredContactPoints);
         // Discovery selects exactly the StatefulSet's pods: its selector labels, app.kubernetes.io/instance among them.
         var selector = options.Cluster.Bootstrap.PodLabelSelector.Replace("{0}", options.Cluster.Bootstrap.ServiceName, StringComparison.Ordinal)
@@ -374,6 +375,7 @@ public sealed class K8sManifestTests(ITestOutputHelper output)
                 : (string?)e["valueFrom"]?["fieldRef"]?["fieldPath"] switch
                 {
                     "status.podIP" => "10.0.0.5",
+                    "metadata.name" => "centrifugo-actors-0",
                     { } path when path.StartsWith(LabelRef, StringComparison.Ordinal) => (string?)template["metadata"]!["labels"]![path[LabelRef.Length..^2]] ?? "",
                     var other => throw new InvalidOperationException($"unexpected fieldRef {other}"),
                 };

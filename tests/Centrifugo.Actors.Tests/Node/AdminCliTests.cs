@@ -28,8 +28,9 @@ public sealed class AdminCliTests(PostgresFixture pg, ITestOutputHelper output) 
         var table = await OutboxTestTable.CreateAsync(pg.DataSource, name);
         await table.InsertAsync([new OutboxInsert("publish", """{"channel":"cli:a","data":1}""", 1)]);
         await using var standIn = await CentrifugoStandIn.StartNewAsync();
-        await using var node = await TestNode.StartAsync(TestNode.Options(standIn.Url, standIn.ApiKey,
-            TestNode.Postgres("pg_cli", pg.Instance.UrlDsn, name, partitions: 3)), output);
+        var options = TestNode.Options(standIn.Url, standIn.ApiKey, TestNode.Postgres("pg_cli", pg.Instance.UrlDsn, name, partitions: 3));
+        // As the StatefulSet sets it (CENTRIFUGO_ACTORS_CLUSTER_POD_NAME from the pod's name).
+        await using var node = await TestNode.StartAsync(options with { Cluster = options.Cluster with { PodName = "actors-0" } }, output);
         await node.WaitForPartitionsAsync(3);
         await Poll.UntilAsync(async () => await table.CountAsync() == 0, "outbox drained", TimeSpan.FromSeconds(30));
         // The pass that emptied a partition reports "delivering"; its next (empty) read reports "idle".
@@ -45,12 +46,13 @@ public sealed class AdminCliTests(PostgresFixture pg, ITestOutputHelper output) 
         var show = await Run((c, console, ct) => AdminCli.ClusterShowAsync(c, json: false, console, ct), node.AdminUrl);
         Assert.Equal(AdminCli.Ok, show.Code);
         Assert.Matches(@"cluster: 1 member\(s\), 0 unreachable, leader akka\.tcp://centrifugo-actors@127\.0\.0\.1:\d+", show.Out);
-        Assert.Matches(@"akka\.tcp://centrifugo-actors@127\.0\.0\.1:\d+\s+Up\s+partitions-pg-pg_cli\s+yes\s+\*\s+\*\s+\*", show.Out); // leader, oldest, this node
+        Assert.Matches(@"akka\.tcp://centrifugo-actors@127\.0\.0\.1:\d+\s+actors-0\s+Up\s+\S*partitions-pg-pg_cli\S*\s+yes\s+\*\s+\*\s+\*", show.Out); // pod; leader, oldest, this node
         var showJson = await Run((c, console, ct) => AdminCli.ClusterShowAsync(c, json: true, console, ct), node.AdminUrl);
         using (var doc = JsonDocument.Parse(showJson.Out))
         {
             Assert.Equal("Up", doc.RootElement.GetProperty("members")[0].GetProperty("status").GetString());
             Assert.Equal(doc.RootElement.GetProperty("self").GetString(), doc.RootElement.GetProperty("oldest").GetString());
+            Assert.Equal("actors-0", doc.RootElement.GetProperty("members")[0].GetProperty("pod").GetString());
         }
 
         var shards = await Run((c, console, ct) => AdminCli.ShardsAsync(c, json: false, console, TextWriter.Null, ct), node.AdminUrl);
