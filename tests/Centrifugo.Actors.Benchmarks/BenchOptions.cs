@@ -56,6 +56,8 @@ internal sealed record BenchOptions
     public int ClusterRate { get; init; } = 25;
     /// <summary>cluster mode: the stand-in fails every Nth command with error 100 during the fail-over runs; 0 = never.</summary>
     public int ClusterFailEvery { get; init; } = 60;
+    /// <summary>cluster mode, kafka section: the group protocol of the nodes (consumer = KIP-848, or classic).</summary>
+    public string ClusterKafkaProtocol { get; init; } = "consumer";
     public int ClusterBacklog { get; init; } = 200_000;
     public int ClusterIdleSeconds { get; init; } = 20;
     public int ClusterBigSpreadSeconds { get; init; } = 120;
@@ -98,6 +100,7 @@ internal sealed record BenchOptions
           --cluster-rounds N     kills and SIGTERMs per source in the cluster mode (default 5)
           --cluster-rate N       commands/s per partition during the fail-over runs (default 25)
           --cluster-fail-every N error 100 on every Nth command during the fail-over runs (default 60; 0 = none)
+          --cluster-kafka-protocol P  group protocol of the kafka section: consumer (KIP-848, default) or classic
           --cluster-backlog N    rows of the 1-vs-3-nodes throughput backlog (default 200000)
           --cluster-idle-seconds N        CPU window of the 1,000-partition cluster (default 20)
           --cluster-big-spread-seconds N  how long to wait for its even spread (default 120)
@@ -151,6 +154,7 @@ internal sealed record BenchOptions
                 "--cluster-rounds" => options with { ClusterRounds = Int(name, value) },
                 "--cluster-rate" => options with { ClusterRate = Int(name, value) },
                 "--cluster-fail-every" => options with { ClusterFailEvery = Int(name, value, allowZero: true) },
+                "--cluster-kafka-protocol" => options with { ClusterKafkaProtocol = value },
                 "--cluster-backlog" => options with { ClusterBacklog = Int(name, value) },
                 "--cluster-idle-seconds" => options with { ClusterIdleSeconds = Int(name, value) },
                 "--cluster-big-spread-seconds" => options with { ClusterBigSpreadSeconds = Int(name, value) },

@@ -91,7 +91,7 @@ internal static class ClusterBench
         {
             ApiUrl = standIn.Url,
             ApiKey = standIn.ApiKey,
-            KafkaConsumers = [new KafkaConsumerConfig("k_bench", mock.Bootstrap, "cluster-bench", [topic])],
+            KafkaConsumers = [new KafkaConsumerConfig("k_bench", mock.Bootstrap, "cluster-bench", [topic], GroupProtocol: options.ClusterKafkaProtocol)],
             Customize = ProductDefaults,
         };
         var streams = Enumerable.Range(0, KafkaPartitions).ToDictionary(p => $"kafka:k_bench:{topic}:{p}", p => $"kb:p{p}", StringComparer.Ordinal);

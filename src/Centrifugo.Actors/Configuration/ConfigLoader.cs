@@ -237,7 +237,6 @@ internal static partial class ConfigLoader
             AcceptableHeartbeatPause = pause,
             DowningStableAfter = stableAfter,
             RebalanceInterval = rebalance,
-            KafkaStandbyMember = JsonFields.Bool(cluster, "kafka_standby_member") ?? defaults.KafkaStandbyMember,
             PostgresLiveness = JsonFields.Bool(cluster, "postgres_liveness") ?? defaults.PostgresLiveness,
             PodName = JsonFields.String(cluster, "pod_name") ?? defaults.PodName,
             Discovery = discovery,

@@ -85,6 +85,9 @@ internal static class ConfigSchema
         new("sasl_password", FieldKind.String, Secret: true),
         new("assume_role_arn", FieldKind.String),
         new("instance_id", FieldKind.String),
+        new("group_protocol", FieldKind.String),
+        new("session_timeout", FieldKind.Duration),
+        new("heartbeat_interval", FieldKind.Duration),
         new("method_header", FieldKind.String),
         new("publication_data_mode", FieldKind.Object, Fields: PublicationDataMode),
         new("dead_letter_topic", FieldKind.String),
@@ -139,6 +142,7 @@ internal static class ConfigSchema
         new("acceptable_heartbeat_pause", FieldKind.Duration),
         new("downing_stable_after", FieldKind.Duration),
         new("rebalance_interval", FieldKind.Duration),
+        // Accepted so configurations of earlier versions load; no effect (every node is a member of the group now).
         new("kafka_standby_member", FieldKind.Bool),
         new("postgres_liveness", FieldKind.Bool),
         new("pod_name", FieldKind.String),

@@ -312,6 +312,9 @@ internal static partial class ConsumerBinder
         var sasl = JsonFields.String(kafka, "sasl_mechanism") ?? "";
         var saslUser = JsonFields.String(kafka, "sasl_user") ?? "";
         var deadLetterTopic = JsonFields.String(kafka, "dead_letter_topic") ?? "";
+        var groupProtocol = (JsonFields.String(kafka, "group_protocol") ?? "").Trim().ToLowerInvariant();
+        var sessionTimeout = JsonFields.Duration(kafka, "session_timeout", fail) ?? TimeSpan.Zero;
+        var heartbeatInterval = JsonFields.Duration(kafka, "heartbeat_interval", fail) ?? TimeSpan.Zero;
         var prefix = EnvOverrides.ConsumerPrefix(name);
 
         if (validate)
@@ -357,6 +360,13 @@ internal static partial class ConsumerBinder
             if (fetchMaxWait < TimeSpan.Zero)
             {
                 throw fail($"fetch_max_wait must not be negative, got {GoDuration.Format(fetchMaxWait)}");
+            }
+
+            var effectiveSession = sessionTimeout > TimeSpan.Zero ? sessionTimeout : new KafkaConsumerOptions { Brokers = [], Topics = [], ConsumerGroup = "" }.SessionTimeout;
+            var effectiveHeartbeat = heartbeatInterval > TimeSpan.Zero ? heartbeatInterval : new KafkaConsumerOptions { Brokers = [], Topics = [], ConsumerGroup = "" }.HeartbeatInterval;
+            if (effectiveHeartbeat * 3 > effectiveSession)
+            {
+                throw fail($"heartbeat_interval ({GoDuration.Format(effectiveHeartbeat)}) must be at most a third of session_timeout ({GoDuration.Format(effectiveSession)})");
             }
 
             if (queueMaxSize < -1)
@@ -427,6 +437,15 @@ internal static partial class ConsumerBinder
             SaslUser = saslUser,
             SaslPassword = JsonFields.String(kafka, "sasl_password") ?? "",
             InstanceId = JsonFields.String(kafka, "instance_id") ?? "",
+            GroupProtocol = groupProtocol switch
+            {
+                "" or "classic" => Kafka.KafkaGroupProtocol.Classic,
+                "consumer" => Kafka.KafkaGroupProtocol.Consumer,
+                _ when !validate => Kafka.KafkaGroupProtocol.Classic,
+                _ => throw fail($"group_protocol must be classic or consumer, got \"{groupProtocol}\""),
+            },
+            SessionTimeout = sessionTimeout <= TimeSpan.Zero ? kafkaDefaults.SessionTimeout : sessionTimeout,
+            HeartbeatInterval = heartbeatInterval <= TimeSpan.Zero ? kafkaDefaults.HeartbeatInterval : heartbeatInterval,
             // Centrifugo's env pass re-applies `default` tags to zero values, so "" snaps back to the default.
             MethodHeader = OrDefault(JsonFields.String(kafka, "method_header"), kafkaDefaults.MethodHeader),
             PublicationDataMode = new PublicationDataModeOptions

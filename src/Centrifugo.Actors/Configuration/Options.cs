@@ -134,8 +134,23 @@ internal sealed record KafkaConsumerOptions
     public string SaslUser { get; init; } = "";
     /// <summary>Secret.</summary>
     public string SaslPassword { get; init; } = "";
-    /// <summary>Accepted, no-op (sharding assigns partitions; no group membership).</summary>
+    /// <summary>
+    /// Static group membership (Centrifugo's option): when set, each node joins with group.instance.id
+    /// "&lt;instance_id&gt;-&lt;pod name&gt;" (the pod name from cluster.pod_name; alone when that is empty).
+    /// </summary>
     public string InstanceId { get; init; } = "";
+    /// <summary>Our extension: the group protocol, classic (cooperative-sticky) or consumer (KIP-848). Default classic.</summary>
+    public Kafka.KafkaGroupProtocol GroupProtocol { get; init; } = Kafka.KafkaGroupProtocol.Classic;
+    /// <summary>
+    /// Our extension: how long the group keeps a silent member's partitions. Classic: sent as session.timeout.ms.
+    /// Consumer protocol: the broker's group.consumer.session.timeout.ms, used only for the local fence. Default 6 s.
+    /// </summary>
+    public TimeSpan SessionTimeout { get; init; } = TimeSpan.FromSeconds(6);
+    /// <summary>
+    /// Our extension: how often a member heartbeats. Classic: sent as heartbeat.interval.ms. Consumer protocol: the
+    /// broker's group.consumer.heartbeat.interval.ms, used only for the local fence. Default 500 ms.
+    /// </summary>
+    public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromMilliseconds(500);
     public string MethodHeader { get; init; } = "centrifugo-method";
     public PublicationDataModeOptions PublicationDataMode { get; init; } = new();
     /// <summary>Our extension; "" = "&lt;topic&gt;.dead_letter" per source topic.</summary>
@@ -170,13 +185,11 @@ internal sealed record ClusterOptions
     /// majority downs the others (and takes over their partitions). Default 3 s.
     /// </summary>
     public TimeSpan DowningStableAfter { get; init; } = TimeSpan.FromSeconds(3);
-    /// <summary>How often the shard coordinator checks the spread of partitions over the nodes. Default 2 s.</summary>
-    public TimeSpan RebalanceInterval { get; init; } = TimeSpan.FromSeconds(2);
     /// <summary>
-    /// Kafka: the node next in line for the group members joins their consumer groups as soon as the node hosting
-    /// them has been unreachable for 500 ms, instead of after the downing (docs/kafka.md, "Standby member"). Default true.
+    /// How often the shard coordinator checks where partitions run: the spread of the outbox's over the nodes, and
+    /// Kafka partitions whose group moved them between running nodes. Default 500 ms.
     /// </summary>
-    public bool KafkaStandbyMember { get; init; } = true;
+    public TimeSpan RebalanceInterval { get; init; } = TimeSpan.FromMilliseconds(500);
     /// <summary>
     /// PostgreSQL as a failure detector: each node holds a session-level advisory lock on the database of its first
     /// postgresql consumer, and downs a member at once when that member's lock is released, i.e. its process died

@@ -58,7 +58,6 @@ internal static class RedactedConfigWriter
             w.WriteString("acceptable_heartbeat_pause", GoDuration.Format(cluster.AcceptableHeartbeatPause));
             w.WriteString("downing_stable_after", GoDuration.Format(cluster.DowningStableAfter));
             w.WriteString("rebalance_interval", GoDuration.Format(cluster.RebalanceInterval));
-            w.WriteBoolean("kafka_standby_member", cluster.KafkaStandbyMember);
             w.WriteBoolean("postgres_liveness", cluster.PostgresLiveness);
             w.WriteString("pod_name", cluster.PodName);
             BootstrapConfig.Write(w, cluster);
@@ -167,6 +166,9 @@ internal static class RedactedConfigWriter
                 w.WriteString("sasl_user", k.SaslUser);
                 w.WriteString("sasl_password", Secret(k.SaslPassword));
                 w.WriteString("instance_id", k.InstanceId);
+                w.WriteString("group_protocol", k.GroupProtocol == Kafka.KafkaGroupProtocol.Consumer ? "consumer" : "classic");
+                w.WriteString("session_timeout", GoDuration.Format(k.SessionTimeout));
+                w.WriteString("heartbeat_interval", GoDuration.Format(k.HeartbeatInterval));
                 w.WriteString("method_header", k.MethodHeader);
                 var pdm = k.PublicationDataMode;
                 w.WriteStartObject("publication_data_mode");

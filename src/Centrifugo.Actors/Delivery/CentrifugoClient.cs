@@ -86,7 +86,7 @@ internal sealed partial class CentrifugoClient : ICentrifugoClient, IDisposable
             if (mayStart is not null && !mayStart())
             {
                 return new DeliveryResult(completed, new DeliveryFailure(FailureKind.Temporary,
-                    "not sent: this owner's fence ran out before the request (a slow Centrifugo or a paused process): the partition's outbox lock or Kafka grant may be another owner's now, so the rest is read again instead"));
+                    "not sent: this owner's fence ran out before the request (a slow Centrifugo or a paused process): the partition's outbox lock or Kafka assignment may be another owner's now, so the rest is read again instead"));
             }
             var count = WithinBodyLimit(commands, start, Math.Min(Math.Min(_maxBatchSize, window?.Limit ?? int.MaxValue), commands.Count - start));
             var failure = count == 1
@@ -448,7 +448,7 @@ internal sealed class FencedContent(ReadOnlyMemory<byte> body, Func<bool>? maySt
     {
         if (mayStart is not null && !mayStart())
         {
-            throw new IOException("not sent: this owner's fence (outbox transaction fence, Kafka grant) ran out just before the request was written (process paused?)");
+            throw new IOException("not sent: this owner's fence (outbox transaction fence, Kafka assignment and freeze check) ran out just before the request was written (process paused?)");
         }
         await stream.WriteAsync(body, cancellationToken);
     }

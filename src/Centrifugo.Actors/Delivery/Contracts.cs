@@ -39,7 +39,7 @@ internal interface ICentrifugoClient
     /// throws <see cref="OperationCanceledException"/> only when <paramref name="cancellationToken"/> fires.
     /// <paramref name="mayStart"/>, when given, is asked before each HTTP request; false ends the delivery there with a
     /// temporary failure (the owner's fence: the outbox's transaction fence, <c>OutboxBatch.MaySend</c>, or the Kafka
-    /// grant, <c>KafkaPartitionLease.MayDeliver</c>; a slow or paused owner must not send once another may own the partition).
+    /// lease's, <c>KafkaPartitionLease.MayDeliver</c>; a slow or paused owner must not send once another may own the partition).
     /// <paramref name="window"/>, when given, caps the commands per request for the partition and learns from each
     /// request (see <see cref="DeliveryWindow"/>).
     /// </summary>

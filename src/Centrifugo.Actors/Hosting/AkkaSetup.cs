@@ -39,13 +39,26 @@ internal static class AkkaSetup
                     entityId => EntityProps(entityId, runtime, node),
                     ClusterShardingSettings.Create(system),
                     PartitionMessageExtractor.Instance,
-                    new PartitionAllocationStrategy(),
+                    new PartitionAllocationStrategy(RegionName),
                     StopPartition.Instance);
                 registry.Register<PartitionRegion>(region);
                 runtime.Paused.Replicator = Akka.DistributedData.DistributedData.Get(system).Replicator;
                 system.ActorOf(Operations.PausedPartitionsSubscriber.Props(runtime.Paused), "paused-partitions");
                 Operations.PausedPartitions.HandOverOnLeave(system);
                 system.ActorOf(NodeWakeSources.Props(WakeSources(runtime)), "wake-sources");
+                if (runtime.Kafka.Count > 0)
+                {
+                    system.ActorOf(KafkaPlacement.Props(region, runtime.Kafka.Values.ToArray(), RegionName,
+                        runtime.LoggerFactory.CreateLogger("Centrifugo.Actors.Kafka")), KafkaPlacement.Name);
+                    // Leave the consumer groups before the region hands its shards off: the other members get the
+                    // partitions at their next heartbeat instead of after this node's session timeout.
+                    var consumers = runtime.Kafka.Values.ToArray();
+                    CoordinatedShutdown.Get(system).AddTask(CoordinatedShutdown.PhaseBeforeServiceUnbind, "kafka-leave-groups", async () =>
+                    {
+                        await Task.WhenAll(consumers.Select(c => c.Hub.LeaveAsync()));
+                        return Akka.Done.Instance;
+                    });
+                }
                 if (runtime.Liveness is { } liveness)
                 {
                     system.ActorOf(PostgresLiveness.Props(liveness, runtime.LoggerFactory.CreateLogger("Centrifugo.Actors.Hosting")), PostgresLiveness.Name);
@@ -59,7 +72,6 @@ internal static class AkkaSetup
                         "keeper-" + PartitionSpread.RoleOf(consumer));
                 }
             })
-            .WithKafkaGroupMembers(runtime)
             .WithClusterFormation(cluster, runtime.LoggerFactory);
         return builder;
     }
@@ -98,8 +110,7 @@ internal static class AkkaSetup
         akka.cluster.down-removal-margin = 500ms
         akka.cluster.singleton.hand-over-retry-interval = 500ms
         # After the oldest node changed, a singleton proxy asks where the singleton runs every this often and buffers
-        # until it knows (default 1 s). Partition entities reach the Kafka group member through such a proxy: a grant
-        # request buffered there waited up to a second longer after every member move.
+        # until it knows (default 1 s): the keepers' proxies.
         akka.cluster.singleton-proxy.singleton-identification-interval = 250ms
         # Akka.NET 1.5's "ClusterSingletonProxy failed to find an associated singleton ... after 30 seconds" fires in the
         # millisecond a proxy starts looking (its timer's first tick has no delay), on every start and every move of the
@@ -125,27 +136,36 @@ internal static class AkkaSetup
         akka.cluster.sharding.distributed-data.majority-min-cap = 0
         akka.cluster.sharding.passivate-idle-entity-after = off
         akka.cluster.sharding.rebalance-interval = {{Ms(cluster.RebalanceInterval)}}
+        # The default replicator carries the paused partitions and the Kafka shards' locations. A change reaches the
+        # other nodes with the next delta propagation (gossip-interval / 5, at least 200 ms) and their subscribers at
+        # the next notification; a Kafka partition the group moves between running nodes waits for both.
+        akka.cluster.distributed-data.gossip-interval = 1s
+        akka.cluster.distributed-data.notify-subscribers-interval = 100ms
         akka.cluster.sharding.retry-interval = 500ms
         akka.cluster.sharding.coordinator-failure-backoff = 1s
         akka.cluster.sharding.shard-failure-backoff = 1s
         akka.cluster.sharding.entity-restart-backoff = 1s
         akka.cluster.sharding.waiting-for-state-timeout = 1s
         akka.cluster.sharding.handoff-timeout = {{(int)(NodeRuntime.DrainTimeout.TotalSeconds + 20)}}s
+        # Kafka consumers leave their groups here: each revocation lets in-flight batches drain and commits.
+        akka.coordinated-shutdown.phases.before-service-unbind.timeout = {{(int)(NodeRuntime.DrainTimeout.TotalSeconds + 5)}}s
         akka.coordinated-shutdown.phases.cluster-sharding-shutdown-region.timeout = {{(int)(NodeRuntime.DrainTimeout.TotalSeconds + 10)}}s
         akka.coordinated-shutdown.run-by-clr-shutdown-hook = on
         akka.remote.dot-netty.tcp.maximum-frame-size = 1MiB
         # Akka's timer wheel wakes a thread every tick even when nothing is due: at the default 10 ms that was
-        # ~4.5% of a core on an idle node (docs/benchmarks.md). Every Akka timer this system relies on is
-        # ≥ 500 ms (cluster gossip and heartbeats, sharding retries, the keeper); partition waits and backoff
-        # use .NET timers and are not affected.
+        # ~4.5% of a core on an idle node (docs/benchmarks.md). The Akka timers this system relies on are
+        # ≥ 250 ms (cluster gossip and heartbeats, sharding retries, the keeper, a Kafka entity's standby check);
+        # partition waits and backoff use .NET timers and are not affected.
         akka.scheduler.tick-duration = 100ms
         """;
 
-    /// <summary>Per consumer of this configuration (as <see cref="PartitionSpread.ConsumerOf"/> names it): the catalog of its partitions.</summary>
+    /// <summary>
+    /// Per outbox consumer of this configuration (as <see cref="PartitionSpread.ConsumerOf"/> names it): the catalog of its
+    /// partitions. Kafka partitions have no keeper: the consumer group assigns them (<see cref="KafkaPlacement"/>).
+    /// </summary>
     private static IEnumerable<(string Consumer, IPartitionCatalog Catalog)> Keepers(NodeRuntime runtime) =>
         runtime.Outbox.Values.Select(r => ($"{PartitionEntityId.OutboxPrefix}:{r.Consumer}", (IPartitionCatalog)new OutboxPartitionCatalog(r)))
-            .Concat(runtime.Kafka.Values.Select(r => ($"{PartitionEntityId.KafkaPrefix}:{r.Consumer}",
-                (IPartitionCatalog)new KafkaPartitionCatalog(r.Consumer, () => r.Member))));
+;
 
     private static string Ms(TimeSpan value) => $"{(long)value.TotalMilliseconds}ms";
 

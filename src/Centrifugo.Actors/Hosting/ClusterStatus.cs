@@ -10,7 +10,8 @@ namespace Centrifugo.Actors.Hosting;
 /// Cluster-wide view of the partitions. A message through the shard region starts the entity it names, so the view
 /// first asks every member's region which entities it runs (sharding's state query), then asks only those for their
 /// status. Partitions of the catalogs that run nowhere, and entities that do not answer within the timeout, are listed
-/// as unreachable.
+/// as unreachable; a Kafka partition that runs nowhere is standby (its group assigns it to a member outside this
+/// deployment, or to nobody yet).
 /// </summary>
 internal static class ClusterStatus
 {
@@ -28,7 +29,9 @@ internal static class ClusterStatus
         {
             if (!running.Contains(id))
             {
-                return Unreachable(id, "not running on any member that answered");
+                return PartitionEntityId.TryParseKafka(id, out _, out _, out _)
+                    ? NotRunning(id, PartitionState.Standby, "not assigned to this deployment by the consumer group")
+                    : NotRunning(id, PartitionState.Unreachable, "not running on any member that answered");
             }
             try
             {
@@ -36,7 +39,7 @@ internal static class ClusterStatus
             }
             catch (AskTimeoutException)
             {
-                return Unreachable(id, $"no answer within {timeout.TotalSeconds:0} s");
+                return NotRunning(id, PartitionState.Unreachable, $"no answer within {timeout.TotalSeconds:0} s");
             }
         }));
         return statuses.OrderBy(s => s.EntityId, StringComparer.Ordinal).ToArray();
@@ -62,14 +65,14 @@ internal static class ClusterStatus
         return regions.SelectMany(ids => ids);
     }
 
-    private static PartitionStatus Unreachable(string id, string why)
+    private static PartitionStatus NotRunning(string id, PartitionState state, string why)
     {
         var (consumer, source, partition) = PartitionEntityId.TryParseOutbox(id, out var c, out var p)
             ? (c, "postgresql", p.ToString(System.Globalization.CultureInfo.InvariantCulture))
             : PartitionEntityId.TryParseKafka(id, out var kc, out var topic, out var kp)
                 ? (kc, "kafka", $"{topic}/{kp}")
                 : ("", "", "");
-        return new PartitionStatus(id, consumer, source, partition, "", PartitionState.Unreachable, 0, 0, 0,
+        return new PartitionStatus(id, consumer, source, partition, "", state, 0, 0, 0,
             why, DateTimeOffset.UtcNow, null);
     }
 }

@@ -29,7 +29,7 @@ internal sealed class NodeRuntime : IAsyncDisposable
         Kafka = kafka;
         LoggerFactory = loggerFactory;
         Catalogs = outbox.Values.Select(IPartitionCatalog (r) => new OutboxPartitionCatalog(r))
-            .Concat(kafka.Values.Select(IPartitionCatalog (r) => new KafkaPartitionCatalog(r.Consumer, () => r.Member)))
+            .Concat(kafka.Values.Select(IPartitionCatalog (r) => new KafkaPartitionCatalog(r)))
             .ToArray();
     }
 
@@ -43,7 +43,7 @@ internal sealed class NodeRuntime : IAsyncDisposable
     /// <summary>The cluster-wide set of paused partitions (Distributed Data), as this node sees it.</summary>
     public Operations.PausedPartitions Paused { get; } = new();
 
-    /// <summary>Every partition entity of this configuration (the keeper keeps them alive; the admin endpoint lists them).</summary>
+    /// <summary>Every partition of this configuration (the admin endpoint lists them; keepers run the outbox's).</summary>
     public IReadOnlyList<IPartitionCatalog> Catalogs { get; }
 
     /// <summary>The session of the PostgreSQL failure detector (<see cref="PostgresLiveness"/>); null when it is off.</summary>
@@ -85,7 +85,7 @@ internal sealed class NodeRuntime : IAsyncDisposable
             foreach (var consumer in enabled.Where(c => c.Type == ConsumerType.Kafka))
             {
                 MeteredCentrifugoClient.Initialise(consumer.Name);
-                kafka[consumer.Name] = await StartKafkaAsync(consumer.Name, consumer.Kafka!, new MeteredCentrifugoClient(client, consumer.Name), loggerFactory, cancellationToken);
+                kafka[consumer.Name] = await StartKafkaAsync(consumer.Name, consumer.Kafka!, new MeteredCentrifugoClient(client, consumer.Name), options.Cluster.PodName, loggerFactory, cancellationToken);
             }
             return new NodeRuntime(options, client, outbox, kafka, loggerFactory)
             {
@@ -112,9 +112,9 @@ internal sealed class NodeRuntime : IAsyncDisposable
     /// start-up ping (dial_timeout × brokers × 2), no answer from any broker refuses to start.
     /// </summary>
     private static async Task<KafkaConsumerRuntime> StartKafkaAsync(
-        string name, KafkaConsumerOptions options, ICentrifugoClient client, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
+        string name, KafkaConsumerOptions options, ICentrifugoClient client, string podName, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
     {
-        var hub = new KafkaConsumerHub(name, options, loggerFactory);
+        var hub = new KafkaConsumerHub(name, options, loggerFactory, podName);
         KafkaDeadLetterProducer? deadLetters = null;
         try
         {

@@ -5,9 +5,9 @@ using Confluent.Kafka;
 namespace Centrifugo.Actors.Kafka;
 
 /// <summary>
-/// Maps a Centrifugo <c>kafka</c> consumer config to librdkafka client configs. The nodes' consumers fetch by manual
-/// assignment only and never join the group; the group member singleton (<see cref="KafkaGroupMember"/>) starts from
-/// the same config, subscribes in <c>consumer_group</c> and does every commit. Error messages name the offending field, never its value (keys and passwords are secrets).
+/// Maps a Centrifugo <c>kafka</c> consumer config to librdkafka client configs: each node's group member
+/// (<see cref="Member"/>) and the dead-letter producer. Error messages name the offending field, never its value (keys
+/// and passwords are secrets).
 /// </summary>
 internal static class KafkaClientConfigBuilder
 {
@@ -41,6 +41,34 @@ internal static class KafkaClientConfigBuilder
         }
 
         ApplyCommon(config, options);
+        return config;
+    }
+
+    /// <summary>
+    /// The config of a node's member of the consumer group: <see cref="Consumer"/> plus the group protocol and its
+    /// timings, static membership when <c>instance_id</c> is set (group.instance.id "&lt;instance_id&gt;-&lt;pod name&gt;"),
+    /// and a metadata refresh that assigns partitions added to a topic within <see cref="KafkaSettings.MetadataRefresh"/>.
+    /// </summary>
+    public static ConsumerConfig Member(KafkaConsumerOptions options, KafkaSettings settings, string podName)
+    {
+        var config = Consumer(options);
+        config.TopicMetadataRefreshIntervalMs = (int)settings.MetadataRefresh.TotalMilliseconds;
+        if (settings.GroupProtocol == KafkaGroupProtocol.Consumer)
+        {
+            // The session timeout, heartbeat interval and assignor are the broker's under KIP-848 (librdkafka refuses them).
+            config.GroupProtocol = GroupProtocol.Consumer;
+        }
+        else
+        {
+            config.GroupProtocol = GroupProtocol.Classic;
+            config.PartitionAssignmentStrategy = PartitionAssignmentStrategy.CooperativeSticky;
+            config.SessionTimeoutMs = (int)settings.SessionTimeout.TotalMilliseconds;
+            config.HeartbeatIntervalMs = (int)settings.HeartbeatInterval.TotalMilliseconds;
+        }
+        if (options.InstanceId.Length > 0)
+        {
+            config.GroupInstanceId = podName.Length > 0 ? $"{options.InstanceId}-{podName}" : options.InstanceId;
+        }
         return config;
     }
 

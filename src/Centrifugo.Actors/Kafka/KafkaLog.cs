@@ -49,11 +49,30 @@ internal static partial class KafkaLog
     [LoggerMessage(4012, LogLevel.Warning, "Kafka consumer {Consumer}: metadata of topic {Topic} unavailable: {Code} {Reason}")]
     public static partial void MetadataFailed(ILogger logger, string consumer, string topic, Confluent.Kafka.ErrorCode code, string reason);
 
-    [LoggerMessage(4013, LogLevel.Information, "Kafka consumer {Consumer}: {Topic}/{Partition} is still leased here; closing the previous lease first")]
-    public static partial void TakingOver(ILogger logger, string consumer, string topic, int partition);
+    [LoggerMessage(4013, LogLevel.Information, "Kafka consumer {Consumer}: this node joined consumer group (protocol {Protocol})")]
+    public static partial void Joined(ILogger logger, string consumer, string protocol);
 
-    [LoggerMessage(4014, LogLevel.Error, "Kafka consumer {Consumer}: pause/resume of {Topic}/{Partition} failed")]
-    public static partial void PollThreadFailure(ILogger logger, string consumer, string topic, int partition, Exception exception);
+    [LoggerMessage(4014, LogLevel.Information, "Kafka consumer {Consumer}: this node left the consumer group (every partition revoked and committed)")]
+    public static partial void Left(ILogger logger, string consumer);
+
+    [LoggerMessage(4051, LogLevel.Information, "Kafka consumer {Consumer}: the group assigned {Count} partition(s) to this node: {Partitions}")]
+    public static partial void GroupAssigned(ILogger logger, string consumer, int count, string partitions);
+
+    [LoggerMessage(4052, LogLevel.Information,
+        "Kafka consumer {Consumer}: the group revokes {Count} partition(s): {Partitions}; waiting for {Reading} reader(s) to finish and commit")]
+    public static partial void GroupRevoked(ILogger logger, string consumer, int count, string partitions, int reading);
+
+    [LoggerMessage(4053, LogLevel.Warning,
+        "Kafka consumer {Consumer}: the readers of {Partitions} did not finish within the revoke budget; the group goes on (the next owner re-reads from the committed offset)")]
+    public static partial void RevokeTimedOut(ILogger logger, string consumer, string partitions);
+
+    [LoggerMessage(4054, LogLevel.Warning,
+        "Kafka consumer {Consumer}: the group dropped this member; {Count} partition(s) lost, delivery stopped, nothing committed: {Partitions}")]
+    public static partial void GroupLost(ILogger logger, string consumer, int count, string partitions);
+
+    [LoggerMessage(4055, LogLevel.Warning,
+        "Kafka consumer {Consumer}: this process was frozen for {GapMs} ms; delivery is suspended for {SuspendMs} ms until the group confirms the membership")]
+    public static partial void Frozen(ILogger logger, string consumer, long gapMs, long suspendMs);
 
     [LoggerMessage(4020, LogLevel.Warning, "Kafka dead-letter producer of {Consumer}: client error {Code}: {Reason}")]
     public static partial void DeadLetterProducerError(ILogger logger, string consumer, Confluent.Kafka.ErrorCode code, string reason);

@@ -5,6 +5,8 @@ namespace Centrifugo.Actors.Partitions;
 internal enum PartitionState
 {
     Starting,
+    /// <summary>Kafka: the consumer group assigns the partition to another member; the entity reads nothing here.</summary>
+    Standby,
     Idle,
     Delivering,
     /// <summary>A temporary failure (Centrifugo down, error 100, database error): retrying with backoff.</summary>

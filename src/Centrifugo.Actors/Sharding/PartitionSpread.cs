@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.Cluster.Sharding;
+using Akka.Cluster.Sharding.External;
 
 namespace Centrifugo.Actors.Sharding;
 
@@ -151,21 +152,45 @@ internal static class PartitionSpread
 }
 
 /// <summary>
-/// The shard allocation strategy of the partition region: <see cref="PartitionSpread"/> over the regions of members
-/// that are Up (a leaving node gets nothing new) and know the partition's consumer (their role
+/// The shard allocation strategy of the partition region. Kafka partitions go where their consumer group assigned them:
+/// Akka's <see cref="ExternalShardAllocationStrategy"/>, told by each node's <see cref="Kafka.KafkaPlacement"/>.
+/// Every other partition: <see cref="PartitionSpread"/> over the regions of members that are Up (a leaving node gets nothing new) and know the partition's consumer (their role
 /// <see cref="PartitionSpread.RoleOf"/>; when no member knows it, any: the partition waits there idle). Rebalances only while the membership is settled (nobody joining or
 /// unreachable) and no earlier round is still handing partitions off, so rounds never fight each other.
 /// </summary>
-internal sealed class PartitionAllocationStrategy : IActorSystemDependentAllocationStrategy
+internal sealed class PartitionAllocationStrategy(string typeName) : IActorSystemDependentAllocationStrategy
 {
+    private readonly string _typeName = typeName;
+    private ExternalShardAllocationStrategy? _kafka;
     private readonly PlannedMoves _planned = new(TimeSpan.FromSeconds(60));
     private readonly RegionRegistration _registration = new(TimeSpan.FromSeconds(10));
     private Cluster? _cluster;
 
-    public void Start(ActorSystem system) => _cluster = Cluster.Get(system);
+    public void Start(ActorSystem system)
+    {
+        _cluster = Cluster.Get(system);
+        if (_kafka is null)
+        {
+            // Started once per node: the coordinator may start again here after a failure.
+            _kafka = new ExternalShardAllocationStrategy(system, _typeName);
+            _kafka.Start();
+        }
+    }
+
+    /// <summary>Kafka partitions go where their consumer group assigned them; the rest is ours to spread.</summary>
+    private static bool IsKafka(string shardId) => shardId.StartsWith(Partitions.PartitionEntityId.KafkaPrefix + ":", StringComparison.Ordinal);
+
+    private static IImmutableDictionary<IActorRef, IImmutableList<string>> Only(
+        IImmutableDictionary<IActorRef, IImmutableList<string>> allocations, bool kafka) =>
+        allocations.ToImmutableDictionary(a => a.Key, a => (IImmutableList<string>)a.Value.Where(s => IsKafka(s) == kafka).ToImmutableList());
 
     public Task<IActorRef> AllocateShard(IActorRef requester, string shardId, IImmutableDictionary<IActorRef, IImmutableList<string>> currentShardAllocations)
     {
+        if (IsKafka(shardId))
+        {
+            return _kafka is { } kafka ? kafka.AllocateShard(requester, shardId, Only(currentShardAllocations, kafka: true)) : Task.FromResult(requester);
+        }
+        currentShardAllocations = Only(currentShardAllocations, kafka: false);
         var regions = Eligible(currentShardAllocations);
         var consumer = PartitionSpread.ConsumerOf(shardId);
         if (regions.Where(r => Knows(r.Key, consumer)).ToList() is { Count: > 0 } knowing)
@@ -191,13 +216,23 @@ internal sealed class PartitionAllocationStrategy : IActorSystemDependentAllocat
         return Task.FromResult(regions[index].Key);
     }
 
-    public Task<IImmutableSet<string>> Rebalance(
+    public async Task<IImmutableSet<string>> Rebalance(
+        IImmutableDictionary<IActorRef, IImmutableList<string>> currentShardAllocations, IImmutableSet<string> rebalanceInProgress)
+    {
+        var kafka = _kafka is { } external
+            ? (await external.Rebalance(Only(currentShardAllocations, kafka: true), rebalanceInProgress)).Where(s => !rebalanceInProgress.Contains(s))
+            : [];
+        var spread = SpreadRebalance(Only(currentShardAllocations, kafka: false), rebalanceInProgress.Where(s => !IsKafka(s)).ToImmutableHashSet());
+        return spread.Union(kafka);
+    }
+
+    private IImmutableSet<string> SpreadRebalance(
         IImmutableDictionary<IActorRef, IImmutableList<string>> currentShardAllocations, IImmutableSet<string> rebalanceInProgress)
     {
         if (rebalanceInProgress.Count > 0 || !Settled()
             || _planned.AwaitingPlacement(currentShardAllocations.Values.SelectMany(s => s), DateTime.UtcNow))
         {
-            return Task.FromResult<IImmutableSet<string>>(ImmutableHashSet<string>.Empty);
+            return ImmutableHashSet<string>.Empty;
         }
         var regions = Eligible(currentShardAllocations);
         if (_cluster is { } cluster && !_registration.AllRegistered(
@@ -206,12 +241,12 @@ internal sealed class PartitionAllocationStrategy : IActorSystemDependentAllocat
         {
             // A member that is Up registers its region a moment later: planning without it would move partitions
             // twice (to the nodes already registered, then again to it).
-            return Task.FromResult<IImmutableSet<string>>(ImmutableHashSet<string>.Empty);
+            return ImmutableHashSet<string>.Empty;
         }
         var moves = PartitionSpread.Rebalance(regions.Select(r => (IReadOnlyCollection<string>)r.Value).ToArray(),
             (node, consumer) => Knows(regions[node].Key, consumer));
         _planned.Plan(moves.Select(m => (m.Shard, AddressOf(regions[m.To].Key))), DateTime.UtcNow);
-        return Task.FromResult<IImmutableSet<string>>(moves.Select(m => m.Shard).ToImmutableHashSet(StringComparer.Ordinal));
+        return moves.Select(m => m.Shard).ToImmutableHashSet(StringComparer.Ordinal);
     }
 
     private bool Settled()

@@ -61,6 +61,9 @@ internal sealed unsafe class KafkaMockCluster : IDisposable
         // Without an explicit controller id admin-ish requests wait 5 s for a controller.
         Native.rd_kafka_mock_set_controller_id(cluster, 1);
         Native.rd_kafka_mock_group_initial_rebalance_delay_ms(cluster, initialRebalanceDelayMs);
+        // KIP-848 groups (group.protocol=consumer): the timings our consumers' defaults assume.
+        Native.rd_kafka_mock_set_group_consumer_heartbeat_interval_ms(cluster, ConsumerGroupHeartbeatMs);
+        Native.rd_kafka_mock_set_group_consumer_session_timeout_ms(cluster, ConsumerGroupSessionMs);
         return new KafkaMockCluster(handle, cluster, brokers);
     }
 
@@ -87,6 +90,11 @@ internal sealed unsafe class KafkaMockCluster : IDisposable
         Call(c => { Native.rd_kafka_mock_broker_set_host_port(c, brokerId, host, port); return 0; });
 
     public void SetControllerId(int brokerId) => Call(c => { Native.rd_kafka_mock_set_controller_id(c, brokerId); return 0; });
+
+    /// <summary>The mock's KIP-848 heartbeat interval and session timeout (group.consumer.* on a real broker).</summary>
+    public const int ConsumerGroupHeartbeatMs = 500;
+
+    public const int ConsumerGroupSessionMs = 6000;
 
     public void SetInitialRebalanceDelay(int delayMs) =>
         Call(c => { Native.rd_kafka_mock_group_initial_rebalance_delay_ms(c, delayMs); return 0; });

@@ -8,7 +8,8 @@ internal sealed record PgConsumerConfig(
 
 /// <summary>A kafka consumer of a <see cref="NodeConfig"/> (envelope mode).</summary>
 internal sealed record KafkaConsumerConfig(
-    string Name, string Brokers, string Group, IReadOnlyList<string> Topics, string FetchMaxWait = "50ms", int MaxPollRecords = 100);
+    string Name, string Brokers, string Group, IReadOnlyList<string> Topics, string FetchMaxWait = "50ms", int MaxPollRecords = 100,
+    string? GroupProtocol = null, string? SessionTimeout = null);
 
 /// <summary>
 /// The config file of one node process, in the executable's JSON format (Centrifugo's <c>consumers</c> plus
@@ -79,6 +80,14 @@ internal sealed record NodeConfig
                 ["fetch_max_wait"] = k.FetchMaxWait,
                 ["max_poll_records"] = k.MaxPollRecords,
             };
+            if (k.GroupProtocol is { } protocol)
+            {
+                kafka["group_protocol"] = protocol;
+            }
+            if (k.SessionTimeout is { } session)
+            {
+                kafka["session_timeout"] = session;
+            }
             consumers.Add(new JsonObject { ["name"] = k.Name, ["type"] = "kafka", ["kafka"] = kafka });
         }
 

@@ -15,13 +15,6 @@ internal static class ChaosRun
 {
     public static readonly TimeSpan KillBound = TimeSpan.FromSeconds(30);
     public static readonly TimeSpan TerminateBound = TimeSpan.FromSeconds(8);
-    /// <summary>
-    /// Kafka: a SIGTERM of the node hosting the consumer's group member (the oldest) moves the member, and every
-    /// partition waits for the group to re-form and grant again. librdkafka's mock broker re-forms a group only
-    /// session timeout − 1 s (5 s) after a membership change, so the pause is about 5 s minus what was left of the
-    /// grant: measured 4.5–8.2 s in the cluster benchmark (docs/kafka.md, "Graceful stop of the singleton's node").
-    /// </summary>
-    public static readonly TimeSpan KafkaTerminateBound = TimeSpan.FromSeconds(15);
     public static readonly TimeSpan FreezeBound = TimeSpan.FromSeconds(30);
     public static readonly TimeSpan SpreadBound = TimeSpan.FromSeconds(30);
     /// <summary>How long the measurement waits for every partition to deliver again (beyond the asserted bound, to see the figure).</summary>

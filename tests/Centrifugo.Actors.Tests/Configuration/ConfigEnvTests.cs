@@ -329,7 +329,6 @@ public sealed class ConfigEnvTests
         Assert.Equal(TimeSpan.FromMilliseconds(1500), options.Cluster.AcceptableHeartbeatPause);
         Assert.Equal(TimeSpan.FromSeconds(3), options.Cluster.DowningStableAfter);
         Assert.Equal(TimeSpan.FromSeconds(1), options.Cluster.RebalanceInterval);
-        Assert.False(options.Cluster.KafkaStandbyMember);
         Assert.False(options.Cluster.PostgresLiveness);
         Assert.Equal("0.0.0.0:9110", options.Admin.Address);
         Assert.Equal("token-from-a-secret-123", options.Admin.Token);
@@ -344,6 +343,9 @@ public sealed class ConfigEnvTests
         "TOPICS" => "e1 e2",
         "DEAD_LETTER_TOPIC" => "env.dlq",
         "PARTITION_QUEUE_MAX_SIZE" => "-1",
+        "GROUP_PROTOCOL" => "consumer",
+        "SESSION_TIMEOUT" => "9s",
+        "HEARTBEAT_INTERVAL" => "1s",
         _ when suffix.EndsWith("ENABLED", StringComparison.Ordinal) || suffix.EndsWith("VERIFY", StringComparison.Ordinal)
             || suffix is "USE_TRY_LOCK" or "FETCH_READ_UNCOMMITTED" or "DERIVE_IDEMPOTENCY_KEY" or "CENTRIFUGO_COMPATIBLE_LOCK" => "true",
         "NUM_PARTITIONS" or "PARTITION_SELECT_LIMIT" or "PARTITION_SELECT_MAX_BYTES" or "PAYLOAD_MAX_BYTES" or "MAX_POLL_RECORDS" or "FETCH_MAX_BYTES" or "PARTITION_QUEUE_MAX_BYTES" => "7",

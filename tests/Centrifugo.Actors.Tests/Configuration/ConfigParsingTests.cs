@@ -23,8 +23,7 @@ public sealed class ConfigParsingTests
         Assert.Equal(TimeSpan.FromMilliseconds(500), options.Cluster.HeartbeatInterval);
         Assert.Equal(TimeSpan.FromMilliseconds(1500), options.Cluster.AcceptableHeartbeatPause);
         Assert.Equal(TimeSpan.FromSeconds(3), options.Cluster.DowningStableAfter);
-        Assert.Equal(TimeSpan.FromSeconds(2), options.Cluster.RebalanceInterval);
-        Assert.True(options.Cluster.KafkaStandbyMember);
+        Assert.Equal(TimeSpan.FromMilliseconds(500), options.Cluster.RebalanceInterval);
         Assert.True(options.Cluster.PostgresLiveness);
         Assert.Equal("127.0.0.1:9110", options.Admin.Address);
     }

@@ -102,9 +102,9 @@ public sealed class K8sManifestTests(ITestOutputHelper output)
         Assert.Equal((string?)role["metadata"]!["name"], (string?)binding["roleRef"]!["name"]);
         Assert.Equal((string?)account["metadata"]!["name"], (string?)Assert.Single(binding["subjects"]!.AsArray())!["name"]);
 
-        // Grace period > the node's shutdown budget (leave + hand-off drain) + the wait for a Kafka group member's leave
-        // of its consumer group after that + 10 s, and no hook eats into it.
-        var budget = NodeHost.ShutdownBudget + Centrifugo.Actors.Kafka.KafkaConsumerRuntime.MemberLeaveBudget;
+        // Grace period > the node's shutdown budget (Kafka group leave with its revocation, cluster leave, hand-off
+        // drain) + 10 s, and no hook eats into it.
+        var budget = NodeHost.ShutdownBudget + new Centrifugo.Actors.Kafka.KafkaSettings().RevokeBudget;
         Assert.True(Int(pod, "terminationGracePeriodSeconds") > budget.TotalSeconds + 10,
             $"terminationGracePeriodSeconds must exceed {budget.TotalSeconds} s + 10 s");
         Assert.Null(container["lifecycle"]);

@@ -17,7 +17,7 @@ namespace Centrifugo.Actors.Tests.Kafka;
 /// </summary>
 public sealed class KafkaRecordBatchTests : IDisposable
 {
-    private static readonly KafkaConsumerHubSettings Fast = new()
+    private static readonly KafkaSettings Fast = new()
     {
         CommitInterval = TimeSpan.FromMilliseconds(200),
         CommittedLookupTimeout = TimeSpan.FromSeconds(2),

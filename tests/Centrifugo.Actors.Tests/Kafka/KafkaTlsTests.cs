@@ -10,7 +10,7 @@ namespace Centrifugo.Actors.Tests.Kafka;
 /// <summary>TLS end to end: the mock broker behind stunnel, its TLS port advertised in metadata.</summary>
 public sealed class KafkaTlsTests : IDisposable
 {
-    private static readonly KafkaConsumerHubSettings Fast = new()
+    private static readonly KafkaSettings Fast = new()
     {
         CommitInterval = TimeSpan.FromMilliseconds(200),
         CommittedLookupTimeout = TimeSpan.FromSeconds(2),

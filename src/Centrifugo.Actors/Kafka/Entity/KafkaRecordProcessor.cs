@@ -30,8 +30,8 @@ internal sealed partial class KafkaRecordProcessor(
     /// Returns true when all are finished; false, without marking the rest, when <paramref name="stop"/> fired before
     /// the first attempt or between attempts: then the caller must read and process nothing more (a later record's
     /// mark would commit past the unfinished ones). Throws <see cref="OperationCanceledException"/> when
-    /// <paramref name="cancel"/> fires mid-attempt, and <see cref="KafkaGrantLapsedException"/> when the partition's
-    /// delivery grant lapsed (nothing more is delivered).
+    /// <paramref name="cancel"/> fires mid-attempt, and <see cref="KafkaPartitionLostException"/> when the group dropped
+    /// this member's partition (nothing more is delivered).
     /// The records are read in place (commands point into the batch's buffer); nothing that refers to them outlives
     /// this call, so the caller disposes the batch once it returns or throws.
     /// </summary>
@@ -88,11 +88,11 @@ internal sealed partial class KafkaRecordProcessor(
             {
                 (next, pass) = await PassAsync(lease, records, decoded, finished, start, cancel);
             }
-            catch (Exception e) when (e is not KafkaGrantLapsedException && (e is not OperationCanceledException || !cancel.IsCancellationRequested))
+            catch (Exception e) when (e is not KafkaPartitionLostException && (e is not OperationCanceledException || !cancel.IsCancellationRequested))
             {
                 // A bug or an input nothing foresaw: never let it fail the partition's stream (released and
                 // restarted in a loop); nothing after the last mark is marked, the pass is counted and retried.
-                // A lapsed grant is not one of those: it goes to the entity, which stops delivering at once.
+                // A lost partition is not one of those: it goes to the entity, which stops delivering at once.
                 var offset = records.Offset(start);
                 LogPassCrashed(logger, consumer, records.Topic, records.Partition, offset, e);
                 (next, pass) = (start, new PassReport(records.Count - start, 0, 0,
@@ -173,15 +173,16 @@ internal sealed partial class KafkaRecordProcessor(
         // failed dead-letter copy must not make the commands after it be redelivered on every retry (K4).
         var plan = PartitionPass.Plan(decoded, start, finished);
 
-        // The fence against a stale owner: no delivery (and so no mark) without a valid grant from the group member.
-        if (!lease.MayDeliver)
+        // The fence against a stale owner: a lost partition delivers nothing more (and so marks nothing). A member
+        // just out of a freeze is not lost yet: the client refuses to send (a temporary failure) until it is sure.
+        if (lease.IsLost)
         {
-            throw new KafkaGrantLapsedException(lease.Topic, lease.Partition);
+            throw new KafkaPartitionLostException(lease.Topic, lease.Partition);
         }
 
         var window = _windows.GetOrAdd((lease.Topic, lease.Partition), static _ => new DeliveryWindow());
-        // Asked again before every request of the batch (and as its body is written): a grant that lapses while
-        // Centrifugo is slow, or while this process is paused, stops the rest of the batch from going out.
+        // Asked again before every request of the batch (and as its body is written): a partition lost while
+        // Centrifugo is slow, or a freeze of this process, stops the rest of the batch from going out.
         var result = plan.Commands.Count == 0
             ? new DeliveryResult([], null)
             : await client.DeliverAsync(plan.Commands, cancel, () => lease.MayDeliver, window);
@@ -306,6 +307,6 @@ internal sealed partial class KafkaRecordProcessor(
     private static partial void LogDeadLetterFailed(ILogger logger, string consumer, string topic, int partition, long offset, string reason);
 }
 
-/// <summary>The lease's delivery grant expired or was revoked: the entity must stop (a new owner may be delivering).</summary>
-internal sealed class KafkaGrantLapsedException(string topic, int partition)
-    : Exception($"the delivery grant of {topic}/{partition} lapsed; not delivering");
+/// <summary>The group dropped this member's partition: the entity must stop delivering (a new owner may be delivering).</summary>
+internal sealed class KafkaPartitionLostException(string topic, int partition)
+    : Exception($"{topic}/{partition} was lost by this group member; not delivering");

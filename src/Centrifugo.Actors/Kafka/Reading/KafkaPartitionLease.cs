@@ -1,22 +1,20 @@
-using System.Diagnostics;
 using Confluent.Kafka;
 
 namespace Centrifugo.Actors.Kafka;
 
 /// <summary>
-/// The right to read one topic-partition through a <see cref="KafkaConsumerHub"/>, held by the partition's entity.
-/// One reader at a time. The reader takes its records straight from the partition's own librdkafka queue
-/// (<see cref="KafkaPartitionQueue"/>); librdkafka stops fetching the partition while that queue is at the hub's
-/// limits, so a slow reader holds back only its own partition, and nothing is paused (a pause would discard the
-/// prefetch). Offsets marked processed are committed (offset + 1) by the hub in batches, never per record;
-/// disposing commits the last mark, stops fetching and drops queued records (the next owner refetches them from the
-/// committed offset).
+/// The right to read one assigned topic-partition on this node, held by the partition's entity; one at a time per
+/// partition (<see cref="KafkaConsumerHub.AttachAsync"/>). The reader takes its records straight from the partition's
+/// own librdkafka queue (<see cref="KafkaPartitionQueue"/>); librdkafka stops fetching the partition while that queue is
+/// at the hub's limits, so a slow reader holds back only its own partition. Offsets marked processed are committed
+/// (offset + 1) by the hub in batches; disposing commits the last mark (unless the partition was lost).
 /// </summary>
 internal sealed class KafkaPartitionLease : IAsyncDisposable, IKafkaCommitTarget
 {
     private readonly KafkaConsumerHub _hub;
-    private volatile KafkaPartitionQueue? _queue; // set by the hub before the partition is assigned
+    private readonly KafkaPartitionQueue _queue;
     private readonly Lock _close = new();
+    private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task? _closing;
     // One reader at a time by contract; the lock keeps a second one from sharing the buffer and the position check.
     private readonly Lock _read = new();
@@ -24,16 +22,16 @@ internal sealed class KafkaPartitionLease : IAsyncDisposable, IKafkaCommitTarget
     private unsafe Librdkafka.Message*[] _slots = []; // under _read
     private long _marked = -1;
     private long _committedNext = -1;
-    private volatile bool _closed;
-    // Delivery grant from the group member (0 = not governed by a member: hub-only use in tests).
-    private long _epoch;
-    private long _grantExpiresAt; // Stopwatch ticks
-    private volatile bool _grantLapsed;
-    private volatile bool _commitRefused;
+    private long _start = -1;
+    private volatile bool _ending;
+    private volatile bool _lost;
+    private volatile bool _isClosed;
+    private Action? _ended;
 
-    internal KafkaPartitionLease(KafkaConsumerHub hub, TopicPartition topicPartition)
+    internal KafkaPartitionLease(KafkaConsumerHub hub, TopicPartition topicPartition, KafkaPartitionQueue queue)
     {
         _hub = hub;
+        _queue = queue;
         TopicPartition = topicPartition;
     }
 
@@ -43,7 +41,13 @@ internal sealed class KafkaPartitionLease : IAsyncDisposable, IKafkaCommitTarget
 
     internal TopicPartition TopicPartition { get; }
 
-    public bool IsClosed => _closed;
+    public bool IsClosed => _isClosed;
+
+    /// <summary>The group took the partition away (revoked or lost): no new batch is read.</summary>
+    public bool IsEnding => _ending;
+
+    /// <summary>The group lost the partition (this member was dropped): nothing more is delivered or committed.</summary>
+    public bool IsLost => _lost;
 
     /// <summary>The group's committed offset (next offset to read), as read at acquisition and advanced by our commits; null when none.</summary>
     public long? CommittedOffset => Interlocked.Read(ref _committedNext) is var c and >= 0 ? c : null;
@@ -51,77 +55,52 @@ internal sealed class KafkaPartitionLease : IAsyncDisposable, IKafkaCommitTarget
     /// <summary>The offset last passed to <see cref="MarkProcessed"/>; null when none yet.</summary>
     public long? MarkedOffset => Interlocked.Read(ref _marked) is var m and >= 0 ? m : null;
 
+    /// <summary>Where a next reader of this assignment starts: after the last mark, else where this one started (-1: the beginning).</summary>
+    public long NextOffset => (MarkedOffset + 1) ?? Interlocked.Read(ref _start);
+
     /// <summary>Partition end as last seen by the fetcher (cached, no broker call); null when not known yet.</summary>
     public long? HighWatermark => _hub.Watermarks(TopicPartition).High is { Value: >= 0 } high ? high.Value : null;
 
     /// <summary>Records in the partition not yet processed by this lease; null when the high watermark is unknown.</summary>
     public long? Lag => HighWatermark is { } high ? Math.Max(0, high - ((MarkedOffset + 1) ?? CommittedOffset ?? 0)) : null;
 
-    /// <summary>The epoch of the delivery grant this lease runs under; 0 when no group member governs it.</summary>
-    public long Epoch => Interlocked.Read(ref _epoch);
+    /// <summary>
+    /// The local fence, asked before every request and as its body is written: the partition is still this member's
+    /// (revoked: its in-flight batch may finish) and this process has not just come out of a freeze.
+    /// </summary>
+    public bool MayDeliver => !_lost && !_isClosed && _hub.Fresh;
+
+    /// <summary>Called once when the group takes the partition away (on the thread that learned it).</summary>
+    public void OnEnded(Action ended)
+    {
+        _ended = ended;
+        if (_ending)
+        {
+            ended();
+        }
+    }
 
     /// <summary>
-    /// True while this lease may deliver: it runs under an unexpired grant (or under no member at all). Once false it
-    /// stays false (a late renewal cannot revive it: records skipped meanwhile would otherwise be committed past).
+    /// The group took the partition away: no new batch is read; lost, nothing more is delivered or committed either.
+    /// Completes when the lease is closed (its owner disposed it, after the final commit).
     /// </summary>
-    public bool MayDeliver
+    internal Task End(bool lost)
     {
-        get
+        _lost |= lost;
+        if (!_ending)
         {
-            if (Interlocked.Read(ref _epoch) == 0)
-            {
-                return true;
-            }
-            if (_grantLapsed)
-            {
-                return false;
-            }
-            if (Stopwatch.GetTimestamp() >= Interlocked.Read(ref _grantExpiresAt))
-            {
-                _grantLapsed = true;
-                return false;
-            }
-            return true;
+            _ending = true;
+            _queue.Interrupt();
+            _ended?.Invoke();
         }
+        return _closed.Task;
     }
-
-    /// <summary>Sets the grant this lease delivers under (once, before reading).</summary>
-    public void SetGrant(long epoch, long expiresAtTimestamp)
-    {
-        Interlocked.Exchange(ref _grantExpiresAt, expiresAtTimestamp);
-        Interlocked.Exchange(ref _epoch, epoch);
-    }
-
-    /// <summary>Extends the grant after a renewal (request sent at a timestamp); ignored once it lapsed.</summary>
-    public void ExtendGrant(long expiresAtTimestamp)
-    {
-        if (!MayDeliver)
-        {
-            return;
-        }
-        long current;
-        do
-        {
-            current = Interlocked.Read(ref _grantExpiresAt);
-            if (expiresAtTimestamp <= current)
-            {
-                return;
-            }
-        }
-        while (Interlocked.CompareExchange(ref _grantExpiresAt, expiresAtTimestamp, current) != current);
-    }
-
-    /// <summary>Ends the grant now (revoked or lost): nothing more is delivered or committed under it.</summary>
-    public void LapseGrant() => _grantLapsed = true;
-
-    /// <summary>The member refused a commit of this lease (stale epoch, not owned, fenced): it commits nothing more.</summary>
-    internal void RefuseCommits() => _commitRefused = true;
 
     /// <summary>
     /// Messages fetched and waiting in the partition's librdkafka queue (records, errors, and librdkafka's version
     /// barrier after an assignment until the next read skips it).
     /// </summary>
-    public int QueuedCount => (int)Math.Min(int.MaxValue, _queue?.Length ?? 0);
+    public int QueuedCount => (int)Math.Min(int.MaxValue, _ending ? 0 : _queue.Length);
 
     /// <summary>
     /// Waits for at least one record and returns up to <paramref name="maxRecords"/> in offset order, in one
@@ -133,24 +112,24 @@ internal sealed class KafkaPartitionLease : IAsyncDisposable, IKafkaCommitTarget
         ArgumentOutOfRangeException.ThrowIfLessThan(maxRecords, 1);
         while (true)
         {
-            if (_closed || _queue is not { } queue)
+            if (_ending || _isClosed)
             {
                 return KafkaRecordBatch.Empty(Topic, Partition);
             }
 
-            var batch = Take(queue, maxRecords);
-            if (batch.Count > 0 && _closed)
+            var batch = Take(_queue, maxRecords);
+            if (batch.Count > 0 && (_ending || _isClosed))
             {
                 batch.Dispose();
                 return KafkaRecordBatch.Empty(Topic, Partition);
             }
 
-            if (batch.Count > 0 || _closed || queue.IsDisposed)
+            if (batch.Count > 0 || _queue.IsDisposed)
             {
                 return batch;
             }
 
-            await queue.WaitAsync(cancellationToken);
+            await _queue.WaitAsync(cancellationToken);
         }
     }
 
@@ -249,18 +228,20 @@ internal sealed class KafkaPartitionLease : IAsyncDisposable, IKafkaCommitTarget
 
     private async Task CloseAsync()
     {
-        _closed = true;
+        _ending = true;
+        _queue.Interrupt(); // a reader waiting for records returns empty
         try
         {
-            await _hub.UnassignAsync(this);
-            // Queued records are dropped: refetched by the next owner from the committed offset.
-            _queue?.Dispose();
-
-            await _hub.CommitFinalAsync(this);
+            if (!_lost)
+            {
+                await _hub.CommitFinalAsync(this);
+            }
         }
         finally
         {
-            _hub.Forget(this);
+            _isClosed = true;
+            _hub.Detach(this);
+            _closed.TrySetResult();
         }
     }
 
@@ -269,26 +250,17 @@ internal sealed class KafkaPartitionLease : IAsyncDisposable, IKafkaCommitTarget
     internal void Start(long committedNext)
     {
         Interlocked.Exchange(ref _committedNext, committedNext);
+        Interlocked.Exchange(ref _start, committedNext);
         lock (_read)
         {
             _nextExpected = committedNext >= 0 ? committedNext : long.MinValue;
         }
     }
 
-    /// <summary>Poll thread, before the partition is assigned: the partition's own queue this lease reads.</summary>
-    internal void Attach(KafkaPartitionQueue queue)
-    {
-        _queue = queue;
-        if (_closed)
-        {
-            queue.Dispose();
-        }
-    }
-
-    /// <summary>The offset to commit (marked + 1) when it is ahead of the committed one, else null.</summary>
+    /// <summary>The offset to commit (marked + 1) when it is ahead of the committed one, else null (never once lost).</summary>
     internal long? PendingCommit()
     {
-        if (_commitRefused || (Interlocked.Read(ref _epoch) != 0 && _grantLapsed))
+        if (_lost)
         {
             return null;
         }
@@ -317,6 +289,4 @@ internal sealed class KafkaPartitionLease : IAsyncDisposable, IKafkaCommitTarget
     long? IKafkaCommitTarget.PendingCommit() => PendingCommit();
 
     void IKafkaCommitTarget.Committed(long next) => Committed(next);
-
-    void IKafkaCommitTarget.RefuseCommits() => RefuseCommits();
 }

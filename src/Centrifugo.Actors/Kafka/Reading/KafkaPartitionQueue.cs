@@ -124,6 +124,9 @@ internal sealed unsafe class KafkaPartitionQueue : IDisposable
         Wake(); // a reader waiting now returns and finds the queue closed
     }
 
+    /// <summary>Wakes a reader waiting in <see cref="WaitAsync"/> (it reads again and finds what changed).</summary>
+    public void Interrupt() => Wake();
+
     private void Wake()
     {
         if (_wakeup.CurrentCount != 0)

@@ -10,9 +10,6 @@ internal interface IKafkaCommitTarget
 {
     TopicPartition TopicPartition { get; }
 
-    /// <summary>The epoch of the delivery grant; 0 when no group member governs the partition.</summary>
-    long Epoch { get; }
-
     long? MarkedOffset { get; }
 
     long? CommittedOffset { get; }
@@ -22,28 +19,21 @@ internal interface IKafkaCommitTarget
 
     /// <summary>The group's committed offset reached <paramref name="next"/>.</summary>
     void Committed(long next);
-
-    /// <summary>The group member refused a commit (stale epoch, not owned): nothing more is committed.</summary>
-    void RefuseCommits();
-
-    /// <summary>The grant ended: nothing more is delivered under it.</summary>
-    void LapseGrant();
 }
 
 /// <summary>
 /// The group-coordinator side of a <see cref="KafkaConsumerHub"/>: committed-offset lookups for new leases, the
-/// batched commit of every lease's marked offset each <see cref="KafkaConsumerHubSettings.CommitInterval"/>, and the
-/// final commit of a closing lease (retried until <see cref="KafkaConsumerHubSettings.FinalCommitTimeout"/>). All of
-/// these are blocking client calls, so they run on one dedicated thread: a slow coordinator never stops fetching.
-/// Commits go through the group member when <see cref="Committer"/> is set (the consumer itself has no membership),
-/// else straight through the consumer (hub-only use in tests). Thread-safe.
+/// batched commit of every lease's marked offset each <see cref="KafkaSettings.CommitInterval"/>, and the
+/// final commit of a closing lease (retried until <see cref="KafkaSettings.FinalCommitTimeout"/>). All of these are
+/// blocking client calls, so they run on one dedicated thread: a slow coordinator never stops fetching. The broker
+/// fences every commit by the member's generation (classic) or epoch (consumer protocol). Thread-safe.
 /// </summary>
 internal sealed class KafkaOffsetCommitter : IDisposable
 {
     private readonly string _name;
     private readonly IConsumer<byte[]?, byte[]?> _consumer;
     private readonly Func<IEnumerable<IKafkaCommitTarget>> _targets;
-    private readonly KafkaConsumerHubSettings _settings;
+    private readonly KafkaSettings _settings;
     private readonly ILogger _logger;
     private readonly ConcurrentQueue<CommittedLookup> _lookups = new();
     private readonly ConcurrentQueue<FinalCommit> _finalCommits = new();
@@ -57,7 +47,7 @@ internal sealed class KafkaOffsetCommitter : IDisposable
         string consumerName,
         IConsumer<byte[]?, byte[]?> consumer,
         Func<IEnumerable<IKafkaCommitTarget>> targets,
-        KafkaConsumerHubSettings settings,
+        KafkaSettings settings,
         ILogger logger)
     {
         _name = consumerName;
@@ -67,12 +57,6 @@ internal sealed class KafkaOffsetCommitter : IDisposable
         _logger = logger;
         new Thread(Run) { IsBackground = true, Name = $"kafka-commit-{consumerName}" }.Start();
     }
-
-    /// <summary>
-    /// When set, every commit goes through the group member: the call blocks the commit thread for at most the given
-    /// timeout (<see cref="KafkaConsumerHubSettings.MemberCommitTimeout"/>) and returns one outcome per entry. Targets without a grant (epoch 0) are then never committed.
-    /// </summary>
-    public Func<IReadOnlyList<KafkaCommitEntry>, TimeSpan, IReadOnlyList<KafkaCommitOutcome>>? Committer { get; set; }
 
     /// <summary>The group's committed offset of a partition (next offset to read), -1 when none; retried until cancelled.</summary>
     public Task<long> LookupCommittedAsync(TopicPartition tp, CancellationToken cancellationToken)
@@ -224,7 +208,8 @@ internal sealed class KafkaOffsetCommitter : IDisposable
     private void CommitMarked()
     {
         var batch = new List<(IKafkaCommitTarget Target, long Next)>();
-        foreach (var target in _targets())
+        // Closing leases are committed too: a revoked partition has already left the hub's assignment.
+        foreach (var target in _targets().Concat(_finalCommits.Select(f => f.Target)).Distinct())
         {
             if (target.PendingCommit() is { } next)
             {
@@ -234,12 +219,6 @@ internal sealed class KafkaOffsetCommitter : IDisposable
 
         if (batch.Count == 0)
         {
-            return;
-        }
-
-        if (Committer is { } committer)
-        {
-            CommitThroughMember(committer, batch);
             return;
         }
 
@@ -270,57 +249,9 @@ internal sealed class KafkaOffsetCommitter : IDisposable
         {
             KafkaLog.CommitFailed(_logger, _name, e.Error.Code, e.Error.Reason);
         }
-    }
-
-    private void CommitThroughMember(
-        Func<IReadOnlyList<KafkaCommitEntry>, TimeSpan, IReadOnlyList<KafkaCommitOutcome>> committer,
-        List<(IKafkaCommitTarget Target, long Next)> batch)
-    {
-        batch.RemoveAll(b => b.Target.Epoch == 0);
-        if (batch.Count == 0)
+        catch (ObjectDisposedException)
         {
-            return;
-        }
-
-        IReadOnlyList<KafkaCommitOutcome> outcomes;
-        try
-        {
-            outcomes = committer(
-                batch.Select(b => new KafkaCommitEntry(b.Target.TopicPartition.Topic, b.Target.TopicPartition.Partition.Value, b.Target.Epoch, b.Next)).ToArray(),
-                _settings.MemberCommitTimeout);
-        }
-        catch (Exception e) when (e is TimeoutException or OperationCanceledException or InvalidOperationException
-                                      or Akka.Actor.AskTimeoutException or ObjectDisposedException)
-        {
-            KafkaLog.CommitFailed(_logger, _name, ErrorCode.Local_TimedOut, e.Message);
-            return;
-        }
-
-        for (var i = 0; i < batch.Count && i < outcomes.Count; i++)
-        {
-            var (target, next) = batch[i];
-            var (topic, partition) = (target.TopicPartition.Topic, target.TopicPartition.Partition.Value);
-            switch (outcomes[i])
-            {
-                case KafkaCommitOutcome.Committed:
-                case KafkaCommitOutcome.Behind:
-                    target.Committed(next);
-                    break;
-                case KafkaCommitOutcome.StaleEpoch:
-                case KafkaCommitOutcome.NotOwned:
-                    target.RefuseCommits();
-                    target.LapseGrant();
-                    KafkaMemberLog.CommitRefused(_logger, _name, topic, partition, next, outcomes[i]);
-                    break;
-                case KafkaCommitOutcome.Pending:
-                    // The member is taking over (a graceful move): retried with the next batch, nothing to report.
-                    break;
-                default:
-                    // Failed, or Fenced: the broker refused the member's generation (nothing moved). Retried with the
-                    // next batch; if the membership is really gone the member revokes this lease's grant.
-                    KafkaLog.PartitionCommitFailed(_logger, _name, topic, partition, next, ErrorCode.Local_Fail, outcomes[i].ToString());
-                    break;
-            }
+            // The consumer closed (the node left the group): nothing more can be committed by this member.
         }
     }
 
