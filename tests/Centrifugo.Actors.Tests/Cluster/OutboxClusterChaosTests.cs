@@ -50,7 +50,7 @@ public sealed class OutboxClusterChaosTests(PostgresFixture pg, ITestOutputHelpe
         Dictionary<string, HashSet<long>>? waiting = null;
         async Task<IReadOnlySet<long>> PendingAsync(string stream)
         {
-            waiting ??= await PendingRowsAsync(table);
+            waiting ??= await PendingRowsAsync(pg.DataSource, table, "chaos:");
             return waiting.GetValueOrDefault(stream) ?? [];
         }
 
@@ -69,16 +69,16 @@ public sealed class OutboxClusterChaosTests(PostgresFixture pg, ITestOutputHelpe
         Assert.Empty(await table.ReadDeadLettersAsync());
     }
 
-    /// <summary>Sequence numbers of the rows still in the outbox, per channel.</summary>
-    private async Task<Dictionary<string, HashSet<long>>> PendingRowsAsync(OutboxTestTable table)
+    /// <summary>Sequence numbers of the rows still in the outbox, per stream ("&lt;prefix&gt;p&lt;partition&gt;").</summary>
+    internal static async Task<Dictionary<string, HashSet<long>>> PendingRowsAsync(Npgsql.NpgsqlDataSource dataSource, OutboxTestTable table, string prefix)
     {
-        await using var command = pg.DataSource.CreateCommand(
+        await using var command = dataSource.CreateCommand(
             $"SELECT partition, (convert_from(payload, 'UTF8')::jsonb -> 'data' ->> 'seq')::bigint FROM {table.QuotedName}");
         await using var reader = await command.ExecuteReaderAsync();
         var pending = new Dictionary<string, HashSet<long>>(StringComparer.Ordinal);
         while (await reader.ReadAsync())
         {
-            var stream = string.Create(CultureInfo.InvariantCulture, $"chaos:p{reader.GetInt32(0)}");
+            var stream = string.Create(CultureInfo.InvariantCulture, $"{prefix}p{reader.GetInt32(0)}");
             if (!pending.TryGetValue(stream, out var set))
             {
                 pending[stream] = set = [];

@@ -45,6 +45,49 @@ public sealed class KafkaClientConfigBuilderTests
     }
 
     [Fact]
+    public void A_classic_member_sends_its_session_and_heartbeat_and_assigns_cooperative_sticky()
+    {
+        var options = Options() with { SessionTimeout = TimeSpan.FromSeconds(9), HeartbeatInterval = TimeSpan.FromSeconds(1) };
+
+        var config = KafkaClientConfigBuilder.Member(options, KafkaSettings.From(options), podName: "");
+
+        Assert.Equal(GroupProtocol.Classic, config.GroupProtocol);
+        Assert.Equal(PartitionAssignmentStrategy.CooperativeSticky, config.PartitionAssignmentStrategy);
+        Assert.Equal(9000, config.SessionTimeoutMs);
+        Assert.Equal(1000, config.HeartbeatIntervalMs);
+        Assert.Null(config.GroupInstanceId);
+        Assert.Equal("group-1", config.GroupId);
+    }
+
+    [Fact]
+    public void A_kip848_member_leaves_session_heartbeat_and_assignor_to_the_broker_and_builds()
+    {
+        var options = Options() with { GroupProtocol = KafkaGroupProtocol.Consumer };
+
+        var config = KafkaClientConfigBuilder.Member(options, KafkaSettings.From(options), podName: "");
+
+        Assert.Equal(GroupProtocol.Consumer, config.GroupProtocol);
+        Assert.Null(config.SessionTimeoutMs);
+        Assert.Null(config.HeartbeatIntervalMs);
+        Assert.Null(config.PartitionAssignmentStrategy);
+        // librdkafka refuses classic-only properties under group.protocol=consumer: building proves there are none.
+        using var consumer = new ConsumerBuilder<byte[], byte[]>(config).Build();
+    }
+
+    [Theory]
+    [InlineData("", "actors-0", null)]
+    [InlineData("centrifugo", "actors-0", "centrifugo-actors-0")]
+    [InlineData("centrifugo", "", "centrifugo")]
+    public void Instance_id_turns_on_static_membership_named_after_the_pod(string instanceId, string pod, string? expected)
+    {
+        var options = Options() with { InstanceId = instanceId };
+
+        var config = KafkaClientConfigBuilder.Member(options, KafkaSettings.From(options), pod);
+
+        Assert.Equal(expected, config.GroupInstanceId);
+    }
+
+    [Fact]
     public void Defaults_read_committed_wait_500_ms_and_dial_3_s()
     {
         var config = KafkaClientConfigBuilder.Consumer(Options() with { FetchMaxWait = TimeSpan.Zero, DialTimeout = TimeSpan.Zero });

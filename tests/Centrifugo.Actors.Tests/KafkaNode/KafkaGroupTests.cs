@@ -376,7 +376,8 @@ public sealed class KafkaGroupTests(ITestOutputHelper output) : IAsyncLifetime
         // The coordinator forgets the member: its next heartbeat is answered UNKNOWN_MEMBER_ID.
         _cluster.PushRequestErrors(12, 25, 25, 25); // Heartbeat
         await Poll.UntilAsync(() => node.Logs.Lines.Any(l => l.Contains("[4054]", StringComparison.Ordinal)), "the partitions reported lost", TimeSpan.FromSeconds(30));
-        Assert.Contains(node.Logs.Lines, l => l.Contains("[4042]", StringComparison.Ordinal));
+        // The entities hear of it from their leases (a message each).
+        await Poll.UntilAsync(() => node.Logs.Lines.Any(l => l.Contains("[4042]", StringComparison.Ordinal)), "the entities stopped delivering", TimeSpan.FromSeconds(10));
         _cluster.ClearRequestErrors(12);
 
         await Poll.UntilAsync(() => node.Runtime.Kafka["k_lost"].Hub.Assignment().Count == partitions, "assigned again after the rejoin", TimeSpan.FromSeconds(60));
