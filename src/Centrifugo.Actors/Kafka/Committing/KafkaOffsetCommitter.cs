@@ -183,7 +183,7 @@ internal sealed class KafkaOffsetCommitter : IDisposable
         catch (KafkaException e)
         {
             KafkaLog.CommittedLookupFailed(_logger, _name, e.Error.Code, e.Error.Reason);
-            // K7: one partition's failing lookup (an unauthorised topic, an unstable offset) must not hold the others:
+            // One partition's failing lookup (an unauthorised topic, an unstable offset) must not hold the others:
             // partitions answered without an error are done, only the rest is asked again.
             var answered = (e as TopicPartitionOffsetException)?.Results
                 .Where(r => !r.Error.IsError)

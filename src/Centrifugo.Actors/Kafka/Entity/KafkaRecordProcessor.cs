@@ -170,7 +170,7 @@ internal sealed partial class KafkaRecordProcessor(
         CancellationToken cancel)
     {
         // Records finished by an earlier pass (delivered, or copied to the dead letters) are never sent again: a
-        // failed dead-letter copy must not make the commands after it be redelivered on every retry (K4).
+        // failed dead-letter copy must not make the commands after it be redelivered on every retry.
         var plan = PartitionPass.Plan(decoded, start, finished);
 
         // The fence against a stale owner: a lost partition delivers nothing more (and so marks nothing). A member
