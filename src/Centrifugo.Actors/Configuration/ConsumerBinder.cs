@@ -362,8 +362,8 @@ internal static partial class ConsumerBinder
                 throw fail($"fetch_max_wait must not be negative, got {GoDuration.Format(fetchMaxWait)}");
             }
 
-            var effectiveSession = sessionTimeout > TimeSpan.Zero ? sessionTimeout : new KafkaConsumerOptions { Brokers = [], Topics = [], ConsumerGroup = "" }.SessionTimeout;
-            var effectiveHeartbeat = heartbeatInterval > TimeSpan.Zero ? heartbeatInterval : new KafkaConsumerOptions { Brokers = [], Topics = [], ConsumerGroup = "" }.HeartbeatInterval;
+            var effectiveSession = sessionTimeout > TimeSpan.Zero ? sessionTimeout : KafkaDefaults.SessionTimeout;
+            var effectiveHeartbeat = heartbeatInterval > TimeSpan.Zero ? heartbeatInterval : KafkaDefaults.HeartbeatInterval;
             if (effectiveHeartbeat * 3 > effectiveSession)
             {
                 throw fail($"heartbeat_interval ({GoDuration.Format(effectiveHeartbeat)}) must be at most a third of session_timeout ({GoDuration.Format(effectiveSession)})");
@@ -414,7 +414,7 @@ internal static partial class ConsumerBinder
 
         var pdm = JsonFields.Object(kafka, "publication_data_mode");
         var pdmDefaults = new PublicationDataModeOptions();
-        var kafkaDefaults = new KafkaConsumerOptions { Brokers = [], Topics = [], ConsumerGroup = "" };
+        var kafkaDefaults = KafkaDefaults;
         return new KafkaConsumerOptions
         {
             Brokers = brokers,
@@ -462,6 +462,8 @@ internal static partial class ConsumerBinder
             DeriveIdempotencyKey = JsonFields.Bool(kafka, "derive_idempotency_key") ?? false,
         };
     }
+
+    private static readonly KafkaConsumerOptions KafkaDefaults = new() { Brokers = [], Topics = [], ConsumerGroup = "" };
 
     private static readonly PostgresConsumerOptions PostgresDefaults = new() { Dsn = "", OutboxTableName = "", DeadLetterTableName = "" };
 

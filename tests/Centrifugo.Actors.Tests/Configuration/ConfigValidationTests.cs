@@ -93,6 +93,8 @@ public sealed class ConfigValidationTests
         { ""","topics":["bad topic"]""", Kf + "topics: \"bad topic\" is not a valid Kafka topic name (1-249 characters of a-z, A-Z, 0-9, '.', '_', '-')" },
         { ""","consumer_group":"" """, Kf + "consumer_group is required" },
         { ""","sasl_mechanism":"aws-msk-iam" """, Kf + "sasl_mechanism \"aws-msk-iam\" is not supported by Centrifugo.Actors (librdkafka has no aws-msk-iam)" },
+        { ""","group_protocol":"eager" """, Kf + "group_protocol must be classic or consumer, got \"eager\"" },
+        { ""","session_timeout":"1s","heartbeat_interval":"500ms" """, Kf + "heartbeat_interval (500ms) must be at most a third of session_timeout (1s)" },
         { ""","assume_role_arn":"arn:aws:iam::1:role/x" """, Kf + "assume_role_arn is not supported by Centrifugo.Actors (librdkafka has no aws-msk-iam)" },
         { ""","sasl_mechanism":"gssapi" """, Kf + "sasl_mechanism \"gssapi\" is unknown (use plain, scram-sha-256 or scram-sha-512)" },
         { ""","sasl_mechanism":"plain" """, Kf + "sasl_user is required when sasl_mechanism is \"plain\"" },

@@ -24,6 +24,7 @@ internal sealed partial class KafkaPlacement : ReceiveActor, IWithTimers
     private readonly IReadOnlyList<KafkaConsumerRuntime> _consumers;
     private readonly IExternalShardAllocationClient _locations;
     private readonly Address _self;
+    private readonly IActorRef _placement;
     private readonly ILogger _logger;
     // Shard → (assignment it was located for, when): located again for a new assignment, and every few seconds while
     // no entity here reads it (another member may have written its own location since).
@@ -36,6 +37,7 @@ internal sealed partial class KafkaPlacement : ReceiveActor, IWithTimers
         _logger = logger;
         _locations = ExternalShardAllocation.Get(Context.System).ClientFor(typeName);
         _self = Cluster.Get(Context.System).SelfAddress;
+        _placement = Self;
         Receive<Place>(_ => PlaceAll());
         Receive<Located>(l =>
         {
@@ -57,10 +59,9 @@ internal sealed partial class KafkaPlacement : ReceiveActor, IWithTimers
 
     protected override void PreStart()
     {
-        var self = Self;
         foreach (var consumer in _consumers)
         {
-            consumer.Hub.Assigned += _ => self.Tell(Place.Instance);
+            consumer.Hub.Assigned += OnAssigned;
         }
         var interval = _consumers.Min(c => c.Hub.Settings.PlacementInterval);
         Timers.StartPeriodicTimer(Place.Instance, Place.Instance, interval);
@@ -69,6 +70,17 @@ internal sealed partial class KafkaPlacement : ReceiveActor, IWithTimers
             consumer.Hub.Join();
         }
     }
+
+    protected override void PostStop()
+    {
+        foreach (var consumer in _consumers)
+        {
+            consumer.Hub.Assigned -= OnAssigned;
+        }
+    }
+
+    /// <summary>Poll thread of a hub: place at once instead of at the next tick.</summary>
+    private void OnAssigned(IReadOnlyList<Confluent.Kafka.TopicPartition> _) => _placement.Tell(Place.Instance);
 
     private void PlaceAll()
     {
