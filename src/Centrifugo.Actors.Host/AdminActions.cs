@@ -122,7 +122,7 @@ internal static partial class AdminActions
 
         LogAction(logger, action, id, who, DateTimeOffset.UtcNow);
         var system = sp.GetRequiredService<ActorSystem>();
-        var problem = await Centrifugo.Actors.Operations.PausedPartitions.UpdateAsync(system, id, pause, ctx.RequestAborted);
+        var problem = await Centrifugo.Actors.Partitions.PausedPartitions.UpdateAsync(system, id, pause, ctx.RequestAborted);
         if (problem is not null)
         {
             return Results.Json(new { action, id, accepted = true, in_force = false, error = problem }, statusCode: 503);

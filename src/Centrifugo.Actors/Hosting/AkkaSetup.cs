@@ -42,9 +42,9 @@ internal static class AkkaSetup
                     new PartitionAllocationStrategy(RegionName),
                     StopPartition.Instance);
                 registry.Register<PartitionRegion>(region);
-                runtime.Paused.Replicator = Akka.DistributedData.DistributedData.Get(system).Replicator;
-                system.ActorOf(Operations.PausedPartitionsSubscriber.Props(runtime.Paused), "paused-partitions");
-                Operations.PausedPartitions.HandOverOnLeave(system);
+                runtime.Paused.Bind(Akka.DistributedData.DistributedData.Get(system).Replicator);
+                system.ActorOf(PausedPartitionsSubscriber.Props(runtime.Paused), "paused-partitions");
+                PausedPartitions.HandOverOnLeave(system);
                 system.ActorOf(NodeWakeSources.Props(WakeSources(runtime)), "wake-sources");
                 if (runtime.Kafka.Count > 0)
                 {
@@ -195,14 +195,20 @@ internal static class AkkaSetup
             && runtime.Outbox.TryGetValue(consumer, out var outbox)
             && partition >= 0 && partition < outbox.Options.NumPartitions)
         {
-            return OutboxPartitionActor.Props(entityId, partition, outbox, runtime.Board, node, runtime.Paused);
+            var progress = new PartitionProgress(entityId, outbox.Consumer, "postgresql",
+                partition.ToString(System.Globalization.CultureInfo.InvariantCulture), node, runtime.Board);
+            return PartitionEntity.Props(entityId, () => new OutboxPartitionSource(outbox, partition), progress, runtime.Paused,
+                runtime.LoggerFactory.CreateLogger("Centrifugo.Actors.Outbox"));
         }
         if (PartitionEntityId.TryParseKafka(entityId, out var kafkaConsumer, out var topic, out var kafkaPartition)
             && runtime.Kafka.TryGetValue(kafkaConsumer, out var kafka)
             && kafkaPartition >= 0 && kafka.Options.Topics.Contains(topic, StringComparer.Ordinal))
         {
-            return KafkaPartitionActor.Props(entityId, topic, kafkaPartition, kafka, runtime.Board, node,
-                runtime.LoggerFactory.CreateLogger("Centrifugo.Actors.Kafka"), runtime.Paused);
+            var logger = runtime.LoggerFactory.CreateLogger("Centrifugo.Actors.Kafka");
+            var progress = new PartitionProgress(entityId, kafka.Consumer, "kafka",
+                string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{topic}/{kafkaPartition}"), node, runtime.Board);
+            return PartitionEntity.Props(entityId, () => new KafkaPartitionSource(kafka, topic, kafkaPartition, logger), progress,
+                runtime.Paused, logger);
         }
         return UnknownPartitionActor.Props(entityId, runtime.LoggerFactory.CreateLogger("Centrifugo.Actors.Sharding"));
     }

@@ -41,7 +41,7 @@ internal sealed class NodeRuntime : IAsyncDisposable
     public PartitionStatusBoard Board { get; } = new();
 
     /// <summary>The cluster-wide set of paused partitions (Distributed Data), as this node sees it.</summary>
-    public Operations.PausedPartitions Paused { get; } = new();
+    public PausedPartitions Paused { get; } = new();
 
     /// <summary>Every partition of this configuration (the admin endpoint lists them; keepers run the outbox's).</summary>
     public IReadOnlyList<IPartitionCatalog> Catalogs { get; }

@@ -121,9 +121,6 @@ internal sealed partial class OutboxBatchProcessor(
         }
     }
 
-    /// <summary>The partition's stream ended with an exception (should not happen: passes never throw but for cancellation).</summary>
-    public void ReportStreamFailure(int partition, Exception exception) => LogStreamFailed(logger, Consumer, partition, exception);
-
     /// <summary>
     /// Delivers what <paramref name="read"/> holds and completes (or rolls back) its transaction. The session moves on
     /// to the partition's next batch (read-ahead, <paramref name="takeWake"/>, <paramref name="deferCompletion"/>) only
@@ -435,10 +432,6 @@ internal sealed partial class OutboxBatchProcessor(
     [LoggerMessage(EventId = 2006, Level = LogLevel.Error,
         Message = "Unexpected error in an outbox pass (rolled back, nothing deleted, retrying with backoff): consumer {Consumer}, partition {Partition}, ids {FirstId}..{LastId}")]
     private static partial void LogPassCrashed(ILogger logger, string consumer, int partition, long? firstId, long? lastId, Exception exception);
-
-    [LoggerMessage(EventId = 2007, Level = LogLevel.Error,
-        Message = "Outbox partition stream failed; the entity stops and is restarted: consumer {Consumer}, partition {Partition}")]
-    private static partial void LogStreamFailed(ILogger logger, string consumer, int partition, Exception exception);
 
     [LoggerMessage(EventId = 2005, Level = LogLevel.Error,
         Message = "Decoding an outbox row (or deriving its idempotency key) failed unexpectedly; it goes to the dead letters: consumer {Consumer}, partition {Partition}, id {RowId}")]

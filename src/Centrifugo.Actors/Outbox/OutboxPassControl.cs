@@ -1,13 +1,12 @@
-using Centrifugo.Actors.Delivery;
 using Centrifugo.Actors.Partitions;
 
 namespace Centrifugo.Actors.Outbox;
 
 /// <summary>
-/// Decides how long the source waits before the next read, like Centrifugo's loop: a full batch → immediately;
-/// a short batch or a busy try-lock → until woken (the census finds rows every poll interval, or NOTIFY), with a
-/// long safety poll; a failure → capped exponential backoff (reset after a success). Written by the delivery stage, read by the source; the strict
-/// one-at-a-time hand-off between the two stages orders the accesses.
+/// When an outbox partition reads next, like Centrifugo's loop: after a full batch, a batch read ahead or a failure
+/// (once <see cref="RetryPolicy"/>'s wait is over) → at once; after a short batch or a busy try-lock → when woken (the
+/// census finds rows every poll interval, or NOTIFY), with a long safety poll. Holds the batch read ahead. Written after
+/// each pass and read before the next by one loop; the read-ahead slot is also emptied when the entity stops.
 /// </summary>
 internal sealed class OutboxPassControl
 {
@@ -15,14 +14,9 @@ internal sealed class OutboxPassControl
     private readonly Lock _gate = new();
     private OutboxRead? _readAhead;
     private bool _closed;
-    private int _retries;
-    private TimeSpan _backoff;
 
-    /// <summary>The wait before the next read after a failed pass (zero when the last pass did not fail).</summary>
-    public TimeSpan Backoff => _backoff;
-
-    /// <summary>Consecutive failed passes counted for the backoff (reset by progress or success).</summary>
-    public int Retries => _retries;
+    /// <summary>The next read goes at once, without waiting for a wake-up.</summary>
+    public bool Immediate => _immediate;
 
     public OutboxRead? TakeReadAhead()
     {
@@ -64,30 +58,7 @@ internal sealed class OutboxPassControl
                 _readAhead = report.Next;
             }
         }
-        if (report.Failed)
-        {
-            if (report.Delivered + report.DeadLettered > 0 && report.Failure is { Kind: FailureKind.Temporary })
-            {
-                // Progress (a delivered or dead-lettered prefix) resets the backoff and the failed command is retried
-                // at once, at the head of the next read: Centrifugo's loop retries the failing command alone and
-                // resets on success. Only consecutive passes that move nothing climb the capped backoff, so an
-                // immediate retry is always paid for by progress. Counting every partly failed pass as a failure
-                // made a backlog under a 1-2 % error-100 rate (nearly every batch holds one) drain at the pace of
-                // the 5 s cap (docs/benchmarks.md, "Error rate").
-                _retries = 0;
-                _backoff = TimeSpan.Zero;
-                _immediate = true;
-                return;
-            }
-
-            _retries++;
-            _backoff = Delivery.Backoff.Next(_retries);
-            _immediate = false;
-            return;
-        }
-        _retries = 0;
-        _backoff = TimeSpan.Zero;
-        _immediate = report.Next is not null || (!report.LockBusy && report.Read >= selectLimit);
+        _immediate = report.Failed || report.Next is not null || (!report.LockBusy && report.Read >= selectLimit);
     }
 
     /// <summary>Returns false when the entity is stopping (no further read).</summary>
@@ -95,11 +66,7 @@ internal sealed class OutboxPassControl
     {
         try
         {
-            if (_backoff > TimeSpan.Zero)
-            {
-                await Task.Delay(_backoff, stopToken);
-            }
-            else if (!_immediate)
+            if (!_immediate)
             {
                 await wake.WaitAsync(idleWait, stopToken);
             }

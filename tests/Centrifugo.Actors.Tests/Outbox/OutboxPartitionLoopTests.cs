@@ -55,7 +55,7 @@ public sealed class OutboxPartitionLoopTests(PostgresFixture pg) : IClassFixture
     }
 
     /// <summary>The operator's pause as the harness's flag: a paused loop waits at the gate until stopped.</summary>
-    private sealed class HarnessGate(Harness h) : Centrifugo.Actors.Operations.IBatchGate
+    private sealed class HarnessGate(Harness h) : IBatchGate
     {
         public async Task<bool> AdmitAsync(Func<Task>? beforeWait, CancellationToken stopToken)
         {
@@ -98,12 +98,16 @@ public sealed class OutboxPartitionLoopTests(PostgresFixture pg) : IClassFixture
         await store.InitializeAsync(CancellationToken.None);
         var client = new AcceptingClient();
         var h = new Harness(table, store, client);
-        var loop = new OutboxPartitionLoop(
+        var run = new OutboxPartitionRun(
             new OutboxBatchProcessor(store, client, NullLogger.Instance), new OutboxPassControl(), h.Wake, 0, 100,
-            TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(1),
-            new HarnessGate(h),
-            h.Reports.Enqueue);
-        h.Run = Task.Run(() => loop.RunAsync(h.Stop.Token, h.Abort.Token));
+            TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(1));
+        var loop = new PartitionLoop(run, new HarnessGate(h), r => h.Reports.Enqueue((OutboxPassReport)r));
+        // As the entity does: the run settles once its loop has ended.
+        h.Run = Task.Run(async () =>
+        {
+            await loop.RunAsync(h.Stop.Token, h.Abort.Token);
+            await run.DisposeAsync();
+        });
         await Poll.UntilAsync(() => !h.Reports.IsEmpty, "the loop's first (empty) pass"); // now it waits for a wake-up
         return h;
     }

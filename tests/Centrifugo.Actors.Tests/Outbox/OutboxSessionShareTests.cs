@@ -60,7 +60,7 @@ public sealed class OutboxSessionShareTests(PostgresFixture pg) : IClassFixture<
     }
 
     /// <summary>Never paused.</summary>
-    private sealed class OpenGate : Centrifugo.Actors.Operations.IBatchGate
+    private sealed class OpenGate : IBatchGate
     {
         public Task<bool> AdmitAsync(Func<Task>? beforeWait, CancellationToken stopToken) => Task.FromResult(true);
 
@@ -87,9 +87,14 @@ public sealed class OutboxSessionShareTests(PostgresFixture pg) : IClassFixture<
         var stop = new CancellationTokenSource();
         var run = Task.WhenAll(Enumerable.Range(0, 2).Select(p =>
         {
-            var loop = new OutboxPartitionLoop(processor, new OutboxPassControl(), wakes[p], p, 100, TimeSpan.FromMinutes(5),
-                OutboxBatchProcessor.CompletionLinger, new OpenGate(), _ => { });
-            return Task.Run(() => loop.RunAsync(stop.Token, CancellationToken.None));
+            var partitionRun = new OutboxPartitionRun(processor, new OutboxPassControl(), wakes[p], p, 100, TimeSpan.FromMinutes(5),
+                OutboxBatchProcessor.CompletionLinger);
+            var loop = new PartitionLoop(partitionRun, new OpenGate(), _ => { });
+            return Task.Run(async () =>
+            {
+                await loop.RunAsync(stop.Token, CancellationToken.None);
+                await partitionRun.DisposeAsync();
+            });
         }));
         var h = new Harness(table, store, client, wakes, stop, run);
 

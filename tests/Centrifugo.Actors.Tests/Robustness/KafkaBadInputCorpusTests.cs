@@ -117,7 +117,7 @@ public sealed class KafkaBadInputCorpusTests(ITestOutputHelper output) : KafkaNo
         }
 
         // Never a restart loop: the partition's stream did not fail and no decoder exception escaped.
-        Assert.DoesNotContain(node.Logs.Lines, l => l.Contains("[4041]", StringComparison.Ordinal));
+        Assert.DoesNotContain(node.Logs.Lines, l => l.Contains("[5010]", StringComparison.Ordinal));
         Assert.DoesNotContain(node.Logs.Lines, l => l.Contains("[4033]", StringComparison.Ordinal));
     }
 
@@ -152,6 +152,6 @@ public sealed class KafkaBadInputCorpusTests(ITestOutputHelper output) : KafkaNo
         Assert.Equal($"ca:k_poison:{topic}:0:1", delivered.IdempotencyKey);
         Assert.InRange(delivered.Sequence, goods[0].Sequence + 1, goods[1].Sequence - 1);
         Assert.Equal(0, node.Board.Snapshot().Where(st => st.Source == "kafka").Sum(st => st.DeadLettered));
-        Assert.DoesNotContain(node.Logs.Lines, l => l.Contains("[4041]", StringComparison.Ordinal) || l.Contains("[4033]", StringComparison.Ordinal));
+        Assert.DoesNotContain(node.Logs.Lines, l => l.Contains("[5010]", StringComparison.Ordinal) || l.Contains("[4033]", StringComparison.Ordinal));
     }
 }

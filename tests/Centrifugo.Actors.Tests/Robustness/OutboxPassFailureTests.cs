@@ -2,6 +2,7 @@ using System.Text.Json;
 using Centrifugo.Actors.Configuration;
 using Centrifugo.Actors.Delivery;
 using Centrifugo.Actors.Outbox;
+using Centrifugo.Actors.Partitions;
 using Centrifugo.Actors.Testing.Postgres;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -50,9 +51,9 @@ public sealed class OutboxPassFailureTests(PostgresFixture pg) : IClassFixture<P
         Assert.Equal(3, await table.CountAsync());
         Assert.Contains(logs.Lines, l => l.Contains("[2006]", StringComparison.Ordinal) && l.Contains("Consumer=pg_crash", StringComparison.Ordinal)
             && l.Contains("Partition=0", StringComparison.Ordinal) && l.Contains($"FirstId={ids[0]}", StringComparison.Ordinal));
-        var control = new OutboxPassControl();
-        control.After(report, 100);
-        Assert.True(control.Backoff > TimeSpan.Zero);
+        var policy = new RetryPolicy();
+        policy.After(report);
+        Assert.True(policy.Delay > TimeSpan.Zero);
 
         // The lock was released by the rollback: the retry reads the same rows and delivers them.
         var retry = await processor.FinishSafelyAsync(await processor.ReadAsync(0, CancellationToken.None), CancellationToken.None);

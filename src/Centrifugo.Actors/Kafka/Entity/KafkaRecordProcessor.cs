@@ -1,4 +1,3 @@
-using System.Buffers;
 using Confluent.Kafka;
 using Centrifugo.Actors.Configuration;
 using Centrifugo.Actors.Delivery;
@@ -10,9 +9,9 @@ namespace Centrifugo.Actors.Kafka;
 /// <summary>
 /// Processes the records of one partition read by a lease, in offset order: decode (command or publication data
 /// mode), deliver through the ordered client, copy poison records to the dead-letter topic (awaiting the broker's
-/// acknowledgement), then mark the last finished offset. A temporary failure retries the same unfinished records
-/// with Centrifugo's capped exponential backoff, without reading Kafka again; a configuration fault does the same
-/// but the entity reports itself stalled. Thread-safe (its only state: each partition's <see cref="DeliveryWindow"/>).
+/// acknowledgement), then mark the last finished offset. One attempt at a time (<see cref="AttemptAsync"/>): the
+/// partition's loop retries the unfinished records of a failed attempt as its <see cref="RetryPolicy"/> says, without
+/// reading Kafka again; a configuration fault makes the entity report itself stalled. Thread-safe (its only state: each partition's <see cref="DeliveryWindow"/>).
 /// </summary>
 internal sealed partial class KafkaRecordProcessor(
     string consumer,
@@ -26,97 +25,35 @@ internal sealed partial class KafkaRecordProcessor(
     private readonly byte[] _methodHeader = System.Text.Encoding.UTF8.GetBytes(options.MethodHeader);
 
     /// <summary>
-    /// Finishes every record of <paramref name="records"/> (read by <paramref name="lease"/>), reporting each pass.
-    /// Returns true when all are finished; false, without marking the rest, when <paramref name="stop"/> fired before
-    /// the first attempt or between attempts: then the caller must read and process nothing more (a later record's
-    /// mark would commit past the unfinished ones). Throws <see cref="OperationCanceledException"/> when
-    /// <paramref name="cancel"/> fires mid-attempt, and <see cref="KafkaPartitionLostException"/> when the group dropped
-    /// this member's partition (nothing more is delivered).
-    /// The records are read in place (commands point into the batch's buffer); nothing that refers to them outlives
-    /// this call, so the caller disposes the batch once it returns or throws.
+    /// One attempt at the unfinished records of <paramref name="records"/> from <paramref name="start"/> (read by
+    /// <paramref name="lease"/>; <paramref name="decoded"/> by <see cref="DecodeOrReject"/>): deliver, copy poison records
+    /// to the dead letters, mark the finished prefix. Returns where the unfinished records now start and the pass.
+    /// Records finished by an earlier attempt (<paramref name="finished"/>) are never sent again. Throws
+    /// <see cref="OperationCanceledException"/> when <paramref name="cancel"/> fires mid-attempt, and
+    /// <see cref="KafkaPartitionLostException"/> when the group dropped this member's partition (nothing more is delivered).
     /// </summary>
-    public async Task<bool> ProcessAsync(
-        KafkaPartitionLease lease,
-        KafkaRecordBatch records,
-        Action<PassReport> report,
-        CancellationToken stop,
-        CancellationToken cancel)
-    {
-        if (stop.IsCancellationRequested)
-        {
-            return false;
-        }
-
-        // Per-batch scratch from the pool: nothing outlives this call (cleared on return: commands point into the batch).
-        var count = records.Count;
-        var decodedArray = ArrayPool<DecodeResult>.Shared.Rent(count);
-        var finishedArray = ArrayPool<bool>.Shared.Rent(count);
-        try
-        {
-            return await ProcessAsync(lease, records, new ArraySegment<DecodeResult>(decodedArray, 0, count),
-                new ArraySegment<bool>(finishedArray, 0, count), report, stop, cancel);
-        }
-        finally
-        {
-            ArrayPool<DecodeResult>.Shared.Return(decodedArray, clearArray: true);
-            ArrayPool<bool>.Shared.Return(finishedArray, clearArray: true);
-        }
-    }
-
-    private async Task<bool> ProcessAsync(
+    public async Task<(int Next, PassReport Report)> AttemptAsync(
         KafkaPartitionLease lease,
         KafkaRecordBatch records,
         ArraySegment<DecodeResult> decoded,
         ArraySegment<bool> finished,
-        Action<PassReport> report,
-        CancellationToken stop,
+        int start,
         CancellationToken cancel)
     {
-        finished.AsSpan().Clear();
-        for (var i = 0; i < records.Count; i++)
+        try
         {
-            decoded[i] = DecodeOrReject(records, i);
+            return await PassAsync(lease, records, decoded, finished, start, cancel);
         }
-
-        var start = 0;
-        var retries = 0;
-        while (start < records.Count)
+        catch (Exception e) when (e is not KafkaPartitionLostException && (e is not OperationCanceledException || !cancel.IsCancellationRequested))
         {
-            int next;
-            PassReport pass;
-            try
-            {
-                (next, pass) = await PassAsync(lease, records, decoded, finished, start, cancel);
-            }
-            catch (Exception e) when (e is not KafkaPartitionLostException && (e is not OperationCanceledException || !cancel.IsCancellationRequested))
-            {
-                // A bug or an input nothing foresaw: never let it fail the partition's stream (released and
-                // restarted in a loop); nothing after the last mark is marked, the pass is counted and retried.
-                // A lost partition is not one of those: it goes to the entity, which stops delivering at once.
-                var offset = records.Offset(start);
-                LogPassCrashed(logger, consumer, records.Topic, records.Partition, offset, e);
-                (next, pass) = (start, new PassReport(records.Count - start, 0, 0,
-                    new DeliveryFailure(FailureKind.Temporary, $"internal error at offset {offset}: {e.GetType().Name}: {e.Message}")));
-            }
-            report(pass);
-            if (pass.Failure is null)
-            {
-                return true;
-            }
-
-            retries = next > start ? 1 : retries + 1;
-            start = next;
-            try
-            {
-                await Task.Delay(Backoff.Next(retries), stop);
-            }
-            catch (OperationCanceledException) when (stop.IsCancellationRequested)
-            {
-                return false;
-            }
+            // A bug or an input nothing foresaw: never let it end the partition's loop; nothing after the last mark is
+            // marked, the pass is counted and retried. A lost partition is not one of those: it goes to the entity,
+            // which stops delivering at once.
+            var offset = records.Offset(start);
+            LogPassCrashed(logger, consumer, records.Topic, records.Partition, offset, e);
+            return (start, new PassReport(records.Count - start, 0, 0,
+                new DeliveryFailure(FailureKind.Temporary, $"internal error at offset {offset}: {e.GetType().Name}: {e.Message}")));
         }
-
-        return true;
     }
 
     /// <summary>

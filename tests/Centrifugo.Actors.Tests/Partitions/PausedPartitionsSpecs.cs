@@ -2,9 +2,9 @@ using Akka.Actor;
 using Akka.Cluster;
 using Akka.Configuration;
 using Akka.DistributedData;
-using Centrifugo.Actors.Operations;
+using Centrifugo.Actors.Partitions;
 
-namespace Centrifugo.Actors.Tests.Operations;
+namespace Centrifugo.Actors.Tests.Partitions;
 
 /// <summary>
 /// The paused set across a graceful leave, on two in-process cluster members over loopback remoting. Gossip is slowed
@@ -73,7 +73,7 @@ public sealed class PausedPartitionsSpecs : IAsyncLifetime
         await Poll.UntilAsync(async () => await ReplicasAsync(b) == 1, "a removed from b's replicator", TimeSpan.FromSeconds(20));
 
         // What a partition entity starting on b does before its first batch: a majority read (now b alone).
-        var paused = new PausedPartitions { Replicator = DistributedData.Get(b).Replicator };
+        var paused = new PausedPartitions(DistributedData.Get(b).Replicator);
         Assert.True(await paused.SyncAsync(CancellationToken.None));
         Assert.True(paused.IsPaused(Id));
     }
@@ -120,7 +120,7 @@ public sealed class PausedPartitionsSpecs : IAsyncLifetime
     public async Task A_pause_is_confirmed_only_once_the_batch_in_flight_finished_and_then_nothing_is_admitted()
     {
         var a = await StartMemberAsync(seed: null);
-        var paused = new PausedPartitions { Replicator = DistributedData.Get(a).Replicator };
+        var paused = new PausedPartitions(DistributedData.Get(a).Replicator);
         var gate = new PauseGate(paused, Id);
         Assert.True(await gate.AdmitAsync(null, CancellationToken.None)); // a batch in flight
 

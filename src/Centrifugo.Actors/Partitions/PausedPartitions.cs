@@ -4,7 +4,7 @@ using Akka.Actor;
 using Akka.Cluster;
 using Akka.DistributedData;
 
-namespace Centrifugo.Actors.Operations;
+namespace Centrifugo.Actors.Partitions;
 
 /// <summary>
 /// The cluster-wide set of paused partition entity ids: an Akka Distributed Data <see cref="ORSet{T}"/> under the key
@@ -26,8 +26,24 @@ internal sealed class PausedPartitions
     private ImmutableHashSet<string> _paused = ImmutableHashSet.Create<string>(StringComparer.Ordinal);
     private TaskCompletionSource _changed = NewSignal();
 
-    /// <summary>The node's replicator; set when the actor system starts.</summary>
-    public IActorRef? Replicator { get; set; }
+    private IActorRef? _replicator;
+
+    /// <summary>An unbound set: <see cref="SyncAsync"/> fails until <see cref="Bind"/> (the node's runtime exists before
+    /// its actor system).</summary>
+    public PausedPartitions()
+    {
+    }
+
+    public PausedPartitions(IActorRef replicator) => _replicator = replicator;
+
+    /// <summary>Binds the node's replicator once the actor system runs; once only.</summary>
+    public void Bind(IActorRef replicator)
+    {
+        if (Interlocked.CompareExchange(ref _replicator, replicator, null) is not null)
+        {
+            throw new InvalidOperationException("The paused partitions are bound to a replicator already.");
+        }
+    }
 
     public bool IsPaused(string entityId) => Volatile.Read(ref _paused).Contains(entityId);
 
@@ -58,7 +74,7 @@ internal sealed class PausedPartitions
     /// <summary>Reads the set from a majority of the members into this node's replica; false when that failed.</summary>
     public async Task<bool> SyncAsync(CancellationToken cancellationToken)
     {
-        if (Replicator is not { } replicator)
+        if (Volatile.Read(ref _replicator) is not { } replicator)
         {
             return false;
         }
