@@ -64,7 +64,7 @@ public sealed class KafkaNodeFaultTests(ITestOutputHelper output) : KafkaNodeTes
         const int queueMax = 40, total = 1500;
         var topic = Topic("slow", 2);
         var consumer = TestNode.Kafka("k_slow", KafkaCluster.Bootstrap, Unique("g"), topic);
-        consumer = consumer with { Kafka = consumer.Kafka! with { PartitionQueueMaxSize = queueMax, MaxPollRecords = 10 } };
+        consumer = consumer with { Kafka = consumer.Kafka with { PartitionQueueMaxSize = queueMax, MaxPollRecords = 10 } };
         StandIn.Latency = TimeSpan.FromMilliseconds(100);
         await using var node = await StartNodeAsync(consumer);
         // Record batches of at most 10 (the mock serves one batch per partition per fetch): the bound below is the limit
@@ -126,7 +126,7 @@ public sealed class KafkaNodeFaultTests(ITestOutputHelper output) : KafkaNodeTes
         var topic = Topic("stuck", 2);
         StandIn.FailChannel("stuck:p0", int.MaxValue);
         var consumer = TestNode.Kafka("k_stuck", KafkaCluster.Bootstrap, Unique("g"), topic);
-        consumer = consumer with { Kafka = consumer.Kafka! with { MaxPollRecords = 50 } };
+        consumer = consumer with { Kafka = consumer.Kafka with { MaxPollRecords = 50 } };
         await using var node = await StartNodeAsync(consumer);
         using (var producer = Producer(KafkaCluster.Bootstrap))
         {
@@ -155,7 +155,7 @@ public sealed class KafkaNodeFaultTests(ITestOutputHelper output) : KafkaNodeTes
         var group = Unique("g");
         StandIn.FailChannel("stopretry:bad", int.MaxValue);
         var consumer = TestNode.Kafka("k_stopretry", KafkaCluster.Bootstrap, group, topic);
-        consumer = consumer with { Kafka = consumer.Kafka! with { MaxPollRecords = 10 } };
+        consumer = consumer with { Kafka = consumer.Kafka with { MaxPollRecords = 10 } };
         using (var producer = Producer(KafkaCluster.Bootstrap))
         {
             // Offsets 0..99 in one partition; the command at offset 5 is for a channel Centrifugo keeps failing.
@@ -187,7 +187,7 @@ public sealed class KafkaNodeFaultTests(ITestOutputHelper output) : KafkaNodeTes
         var consumer = TestNode.Kafka("k_down", "127.0.0.1:1", Unique("g"), "t");
         consumer = consumer with
         {
-            Kafka = consumer.Kafka! with
+            Kafka = consumer.Kafka with
             {
                 DialTimeout = TimeSpan.FromSeconds(1),
                 SaslMechanism = "plain",
