@@ -79,7 +79,7 @@ internal sealed class NodeRuntime : IAsyncDisposable
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
-                    throw new ConfigException($"in consumer {consumer.Name} (postgresql): {ex.Message}", ex);
+                    throw new StartupException($"in consumer {consumer.Name} (postgresql): {ex.Message}", ex);
                 }
             }
             foreach (var consumer in enabled.OfType<KafkaConsumer>())
@@ -126,7 +126,7 @@ internal sealed class NodeRuntime : IAsyncDisposable
             catch (Confluent.Kafka.KafkaException ex)
             {
                 // Broker addresses and librdkafka's reason only: never SASL credentials.
-                throw new ConfigException(
+                throw new StartupException(
                     $"in consumer {name} (kafka): no broker of {string.Join(",", options.Brokers)} answered within {timeout.TotalSeconds:0.#} s: {ex.Error.Reason}", ex);
             }
             deadLetters = new KafkaDeadLetterProducer(name, options, loggerFactory);

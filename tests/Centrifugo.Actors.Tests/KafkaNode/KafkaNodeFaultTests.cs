@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using Centrifugo.Actors.Configuration;
+using Centrifugo.Actors.Hosting;
 using Centrifugo.Actors.Partitions;
 using Centrifugo.Actors.Tests.Node;
 using Confluent.Kafka;
@@ -197,7 +197,7 @@ public sealed class KafkaNodeFaultTests(ITestOutputHelper output) : KafkaNodeTes
         };
         var logs = new CapturingLoggerProvider(Output.WriteLine);
 
-        var error = await Assert.ThrowsAsync<ConfigException>(() => TestNode.StartAsync(Options(consumer), logs));
+        var error = await Assert.ThrowsAsync<StartupException>(() => TestNode.StartAsync(Options(consumer), logs));
 
         Assert.Contains("k_down", error.Message, StringComparison.Ordinal);
         Assert.Contains("127.0.0.1:1", error.Message, StringComparison.Ordinal);
