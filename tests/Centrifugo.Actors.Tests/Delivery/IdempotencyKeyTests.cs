@@ -8,6 +8,7 @@ using Centrifugo.Actors.Tests.Configuration;
 namespace Centrifugo.Actors.Tests.Delivery;
 
 /// <summary>derive_idempotency_key: the key, how it is added to a request, the option, and the stand-in honouring keys.</summary>
+[Trait(TestLane.Category, TestLane.Fast)]
 public sealed class IdempotencyKeyTests
 {
     private static ApiCommand Command(string method, string json) => new(method, Encoding.UTF8.GetBytes(json));
@@ -167,6 +168,7 @@ public sealed class IdempotencyKeyTests
 }
 
 /// <summary>The stand-in drops repeats of an idempotency key per channel, like Centrifugo, and counts what reached subscribers.</summary>
+[Trait(TestLane.Category, TestLane.Fast)]
 public sealed class StandInIdempotencyTests : IAsyncLifetime
 {
     private CentrifugoStandIn _standIn = null!;

@@ -392,6 +392,7 @@ public sealed class KafkaGroupTests(ITestOutputHelper output) : IAsyncLifetime
     }
 
     [Fact]
+    [Trait(TestLane.Category, TestLane.Slow)]
     public async Task After_a_freeze_no_request_starts_until_the_group_could_have_dropped_the_member()
     {
         // One read of 100 records goes out as 10 requests of 10, each answered after 300 ms. A freeze of the process
@@ -425,6 +426,7 @@ public sealed class KafkaGroupTests(ITestOutputHelper output) : IAsyncLifetime
     }
 
     [Fact]
+    [Trait(TestLane.Category, TestLane.Slow)]
     public async Task A_stopping_node_leaves_the_group_and_the_other_member_takes_over_well_within_the_session_timeout()
     {
         const int partitions = 4;

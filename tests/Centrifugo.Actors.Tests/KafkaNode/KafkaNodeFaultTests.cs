@@ -16,6 +16,7 @@ namespace Centrifugo.Actors.Tests.KafkaNode;
 public sealed class KafkaNodeFaultTests(ITestOutputHelper output) : KafkaNodeTest(output, brokers: 3)
 {
     [Fact]
+    [Trait(TestLane.Category, TestLane.Slow)]
     public async Task A_partition_leader_down_for_five_seconds_loses_nothing_and_stalls_only_its_partitions()
     {
         const int partitions = 4, before = 100, during = 200;
@@ -59,6 +60,7 @@ public sealed class KafkaNodeFaultTests(ITestOutputHelper output) : KafkaNodeTes
     }
 
     [Fact]
+    [Trait(TestLane.Category, TestLane.Slow)]
     public async Task A_slow_Centrifugo_stops_fetching_partitions_instead_of_buffering_without_bound()
     {
         const int queueMax = 40, total = 1500;
