@@ -37,7 +37,7 @@ internal static partial class NodeHost
         {
             runtime = await NodeRuntime.StartAsync(options, loggerFactory, cancellationToken);
         }
-        catch (ConfigException ex)
+        catch (Exception ex) when (ex is ConfigException or StartupException)
         {
             LogStartupError(logger, ex.Message);
             return 1;

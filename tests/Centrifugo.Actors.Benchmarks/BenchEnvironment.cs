@@ -61,10 +61,9 @@ internal sealed class BenchEnvironment : IAsyncDisposable
         }
     }
 
-    public ConsumerOptions Consumer(string table, int partitions, int selectLimit, TimeSpan? poll = null, string channel = "") => new()
+    public PostgresConsumer Consumer(string table, int partitions, int selectLimit, TimeSpan? poll = null, string channel = "") => new()
     {
         Name = "bench",
-        Type = ConsumerType.Postgresql,
         Postgresql = new PostgresConsumerOptions
         {
             Dsn = Postgres.GetKeyValueDsn(Database),
@@ -78,7 +77,7 @@ internal sealed class BenchEnvironment : IAsyncDisposable
     };
 
     /// <summary>Starts a whole node in this process (runtime + actor system + admin endpoint) and waits for its partitions.</summary>
-    public static async Task<BenchNode> StartNodeAsync(string apiUrl, string apiKey, ConsumerOptions consumer, CancellationToken cancellationToken, int maxBatchSize = 100)
+    public static async Task<BenchNode> StartNodeAsync(string apiUrl, string apiKey, PostgresConsumer consumer, CancellationToken cancellationToken, int maxBatchSize = 100)
     {
         var options = new NodeOptions
         {
@@ -98,7 +97,7 @@ internal sealed class BenchEnvironment : IAsyncDisposable
         var node = new BenchNode(runtime, app, loggerFactory);
         try
         {
-            await node.WaitForPartitionsAsync(consumer.Postgresql!.NumPartitions, TimeSpan.FromSeconds(120), cancellationToken);
+            await node.WaitForPartitionsAsync(consumer.Postgresql.NumPartitions, TimeSpan.FromSeconds(120), cancellationToken);
             return node;
         }
         catch

@@ -92,7 +92,7 @@ internal static class ErrorRateBench
             consumer = consumer with
             {
                 Name = string.Create(CultureInfo.InvariantCulture, $"bench_{Interlocked.Increment(ref _runs)}"),
-                Postgresql = consumer.Postgresql! with { DeriveIdempotencyKey = keys },
+                Postgresql = consumer.Postgresql with { DeriveIdempotencyKey = keys },
             };
             await using var node = await BenchEnvironment.StartNodeAsync(standIn.Url, standIn.ApiKey, consumer, cancellationToken, maxBatchSize);
             standIn.FailOneIn(every);

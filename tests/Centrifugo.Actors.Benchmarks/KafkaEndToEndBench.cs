@@ -428,10 +428,9 @@ internal static class KafkaEndToEndBench
         CancellationToken cancellationToken)
     {
         var group = $"bench-e2e-{Guid.NewGuid():N}";
-        var consumer = new ConsumerOptions
+        var consumer = new KafkaConsumer
         {
             Name = "bench",
-            Type = ConsumerType.Kafka,
             Kafka = new KafkaConsumerOptions
             {
                 Brokers = [bootstrap],

@@ -1,7 +1,7 @@
 using System.Buffers.Text;
 using System.Diagnostics;
-using System.Globalization;
 using System.Text;
+using Centrifugo.Actors.Testing.Load;
 using Centrifugo.Actors.Testing.Postgres;
 using Centrifugo.Actors.Testing.StandIn;
 using Npgsql;
@@ -26,8 +26,6 @@ internal static class LatencyBench
         Console.WriteLine();
         Console.WriteLine($"## NOTIFY latency: {options.LatencyRate} inserts/s for {options.LatencySeconds} s ({total} rows, first {warmup} not counted), {Partitions} partitions, open-loop producer (≤ {MaxInFlight} transactions in flight, synchronous_commit off in its sessions)");
 
-        var sent = new long[total];
-        var committed = new long[total];
         var received = new long[total];
         await using var standIn = await CentrifugoStandIn.StartNewAsync(new StandInOptions
         {
@@ -56,27 +54,9 @@ internal static class LatencyBench
         {
             await using var node = await BenchEnvironment.StartNodeAsync(
                 standIn.Url, standIn.ApiKey, env.Consumer(table.Name, Partitions, 100, channel: "bench_latency"), cancellationToken);
-            var start = Stopwatch.GetTimestamp();
-            var ticksPerRow = (double)Stopwatch.Frequency / options.LatencyRate;
-            // Open loop: each insert starts at its due time whatever the previous ones do (a slow fsync must not
-            // lower the offered rate), with at most MaxInFlight transactions open at once.
-            using var inFlight = new SemaphoreSlim(MaxInFlight);
-            var inserts = new List<Task>(total);
-            for (var i = 0; i < total; i++)
-            {
-                var due = start + (long)(i * ticksPerRow);
-                var wait = due - Stopwatch.GetTimestamp();
-                if (wait > Stopwatch.Frequency / 1000)
-                {
-                    await Task.Delay(TimeSpan.FromTicks(wait * TimeSpan.TicksPerSecond / Stopwatch.Frequency), cancellationToken);
-                }
-
-                await inFlight.WaitAsync(cancellationToken);
-                inserts.Add(InsertAsync(table, i, sent, committed, inFlight, cancellationToken));
-            }
-
-            await Task.WhenAll(inserts);
-            var produced = Stopwatch.GetElapsedTime(start);
+            // Open loop: a slow fsync must not lower the offered rate.
+            var load = await OpenLoopLoad.RunAsync(table, total, options.LatencyRate, Partitions, MaxInFlight, cancellationToken);
+            var (sent, committed, produced) = (load.Sent, load.Committed, load.Produced);
             await standIn.WaitForReceivedAsync(total, TimeSpan.FromSeconds(60));
 
             var fromCommit = new double[total - warmup];
@@ -103,21 +83,6 @@ internal static class LatencyBench
         finally
         {
             await env.DropTableAsync(table, CancellationToken.None);
-        }
-    }
-
-    private static async Task InsertAsync(OutboxTestTable table, int i, long[] sent, long[] committed, SemaphoreSlim inFlight, CancellationToken cancellationToken)
-    {
-        try
-        {
-            sent[i] = Stopwatch.GetTimestamp();
-            await table.InsertOneAsync(new OutboxInsert("publish",
-                "{\"channel\":\"latency\",\"data\":{\"seq\":" + i.ToString(CultureInfo.InvariantCulture) + "}}", i % Partitions), cancellationToken);
-            committed[i] = Stopwatch.GetTimestamp();
-        }
-        finally
-        {
-            inFlight.Release();
         }
     }
 

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Centrifugo.Actors.Testing.Load;
 using Centrifugo.Actors.Testing.Postgres;
 using Centrifugo.Actors.Testing.Processes;
 using Npgsql;
@@ -131,33 +132,13 @@ internal static class LatencyDeployedBench
                 Console.Error.WriteLine($"run {run}: node pid {node.Pid} (attach a profiler now: the measured rows start in {options.DeployedWarmupSeconds} s)");
             }
 
-            var sent = new long[total];
-            var committed = new long[total];
             var statements = options.DeployedStatements ? await StatementStats.StartAsync(env, cancellationToken) : null;
             var nodeCpu0 = node is null ? TimeSpan.Zero : ProcessCpu(node.Pid);
             var harnessCpu0 = ProcessCpu();
             var sinkCpu0 = ProcessCpu(sink.Pid);
             var pgCpu0 = PostgresCpu(env.Postgres.DataDirectory);
-            var start = Stopwatch.GetTimestamp();
-            var ticksPerRow = (double)Stopwatch.Frequency / options.LatencyRate;
-            // Open loop: each insert starts at its due time whatever the previous ones do, ≤ MaxInFlight at once.
-            using var inFlight = new SemaphoreSlim(MaxInFlight);
-            var inserts = new List<Task>(total);
-            for (var i = 0; i < total; i++)
-            {
-                var due = start + (long)(i * ticksPerRow);
-                var wait = due - Stopwatch.GetTimestamp();
-                if (wait > Stopwatch.Frequency / 1000)
-                {
-                    await Task.Delay(TimeSpan.FromTicks(wait * TimeSpan.TicksPerSecond / Stopwatch.Frequency), cancellationToken);
-                }
-
-                await inFlight.WaitAsync(cancellationToken);
-                inserts.Add(InsertAsync(table, i, options.Partitions, sent, committed, inFlight, cancellationToken));
-            }
-
-            await Task.WhenAll(inserts);
-            var produced = Stopwatch.GetElapsedTime(start);
+            var openLoop = await OpenLoopLoad.RunAsync(table, total, options.LatencyRate, options.Partitions, MaxInFlight, cancellationToken);
+            var (start, committed, produced) = (openLoop.Start, openLoop.Committed, openLoop.Produced);
             var waitedFor = Stopwatch.StartNew();
             while (node is not null && await sink.CountAsync(cancellationToken) < total)
             {
@@ -247,21 +228,6 @@ internal static class LatencyDeployedBench
             .OrderBy(x => x.i)
             .Select(x => string.Create(CultureInfo.InvariantCulture, $"{Milliseconds(committed[x.i] - start) / 1000:0.000}s:{x.ms:0.0}"));
         Console.Error.WriteLine("  slowest (commit time into run: ms) " + string.Join(" ", slow));
-    }
-
-    private static async Task InsertAsync(OutboxTestTable table, int i, int partitions, long[] sent, long[] committed, SemaphoreSlim inFlight, CancellationToken cancellationToken)
-    {
-        try
-        {
-            sent[i] = Stopwatch.GetTimestamp();
-            await table.InsertOneAsync(new OutboxInsert("publish",
-                "{\"channel\":\"latency\",\"data\":{\"seq\":" + i.ToString(CultureInfo.InvariantCulture) + "}}", i % partitions), cancellationToken);
-            committed[i] = Stopwatch.GetTimestamp();
-        }
-        finally
-        {
-            inFlight.Release();
-        }
     }
 
     /// <summary>The sink child process (<see cref="LatencySink"/>) and its line protocol.</summary>

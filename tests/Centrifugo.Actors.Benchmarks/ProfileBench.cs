@@ -30,7 +30,7 @@ internal static class ProfileBench
             try
             {
                 var consumer = env.Consumer(table.Name, options.Partitions, limit);
-                await using var store = new OutboxStore(consumer.Name, consumer.Postgresql!, NullLoggerFactory.Instance);
+                await using var store = new OutboxStore(consumer.Name, consumer.Postgresql, NullLoggerFactory.Instance);
                 await store.InitializeAsync(cancellationToken);
                 using var inner = new CentrifugoClient(new Configuration.ApiOptions { Url = standIn.Url, Key = standIn.ApiKey },
                     NullLogger<CentrifugoClient>.Instance);

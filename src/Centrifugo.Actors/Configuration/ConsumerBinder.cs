@@ -81,13 +81,13 @@ internal static partial class ConsumerBinder
     /// </summary>
     private static void RefuseSharedKafkaGroupTopics(IReadOnlyList<ConsumerOptions> consumers)
     {
-        var kafka = consumers.Where(c => c is { Enabled: true, Type: ConsumerType.Kafka, Kafka: not null }).ToList();
+        var kafka = consumers.OfType<KafkaConsumer>().Where(c => c.Enabled).ToList();
         for (var a = 0; a < kafka.Count; a++)
         {
             for (var b = a + 1; b < kafka.Count; b++)
             {
-                var first = kafka[a].Kafka!;
-                var second = kafka[b].Kafka!;
+                var first = kafka[a].Kafka;
+                var second = kafka[b].Kafka;
                 if (!string.Equals(first.ConsumerGroup, second.ConsumerGroup, StringComparison.Ordinal))
                 {
                     continue;
@@ -179,17 +179,15 @@ internal static partial class ConsumerBinder
 
         return type switch
         {
-            "postgresql" => new ConsumerOptions
+            "postgresql" => new PostgresConsumer
             {
                 Name = name,
-                Type = ConsumerType.Postgresql,
                 Enabled = enabled,
                 Postgresql = BindPostgresql(JsonFields.Object(consumer, "postgresql"), name, enabled, fail),
             },
-            "kafka" => new ConsumerOptions
+            "kafka" => new KafkaConsumer
             {
                 Name = name,
-                Type = ConsumerType.Kafka,
                 Enabled = enabled,
                 Kafka = BindKafka(JsonFields.Object(consumer, "kafka"), name, enabled, fail),
             },
@@ -201,6 +199,7 @@ internal static partial class ConsumerBinder
 
     private static PostgresConsumerOptions BindPostgresql(JsonObject? pg, string name, bool validate, Func<string, ConfigException> fail)
     {
+        var pgDefaults = PostgresConsumerOptions.Defaults;
         var dsn = JsonFields.String(pg, "dsn") ?? "";
         var table = JsonFields.String(pg, "outbox_table_name") ?? "";
         var numPartitions = JsonFields.Int(pg, "num_partitions") ?? 0;
@@ -244,12 +243,12 @@ internal static partial class ConsumerBinder
 
             if (selectMaxBytes < 0 || selectMaxBytes > MaxReadBytes)
             {
-                throw fail($"partition_select_max_bytes must be between 1 and {MaxReadBytes} bytes (0 means {PostgresDefaults.PartitionSelectMaxBytes}), got {selectMaxBytes}");
+                throw fail($"partition_select_max_bytes must be between 1 and {MaxReadBytes} bytes (0 means {pgDefaults.PartitionSelectMaxBytes}), got {selectMaxBytes}");
             }
 
             if (payloadMaxBytes < 0 || payloadMaxBytes > MaxReadBytes)
             {
-                throw fail($"payload_max_bytes must be between 1 and {MaxReadBytes} bytes (0 means {PostgresDefaults.PayloadMaxBytes}), got {payloadMaxBytes}");
+                throw fail($"payload_max_bytes must be between 1 and {MaxReadBytes} bytes (0 means {pgDefaults.PayloadMaxBytes}), got {payloadMaxBytes}");
             }
 
             if (pollInterval < TimeSpan.Zero)
@@ -283,11 +282,11 @@ internal static partial class ConsumerBinder
         {
             Dsn = dsn,
             OutboxTableName = table,
-            NumPartitions = numPartitions == 0 ? PostgresDefaults.NumPartitions : numPartitions,
-            PartitionSelectLimit = selectLimit == 0 ? PostgresDefaults.PartitionSelectLimit : selectLimit,
-            PartitionSelectMaxBytes = selectMaxBytes == 0 ? PostgresDefaults.PartitionSelectMaxBytes : selectMaxBytes,
-            PayloadMaxBytes = payloadMaxBytes == 0 ? PostgresDefaults.PayloadMaxBytes : payloadMaxBytes,
-            PartitionPollInterval = pollInterval == TimeSpan.Zero ? PostgresDefaults.PartitionPollInterval : pollInterval,
+            NumPartitions = numPartitions == 0 ? pgDefaults.NumPartitions : numPartitions,
+            PartitionSelectLimit = selectLimit == 0 ? pgDefaults.PartitionSelectLimit : selectLimit,
+            PartitionSelectMaxBytes = selectMaxBytes == 0 ? pgDefaults.PartitionSelectMaxBytes : selectMaxBytes,
+            PayloadMaxBytes = payloadMaxBytes == 0 ? pgDefaults.PayloadMaxBytes : payloadMaxBytes,
+            PartitionPollInterval = pollInterval == TimeSpan.Zero ? pgDefaults.PartitionPollInterval : pollInterval,
             PartitionNotificationChannel = channel,
             PartitionNotificationDsn = notificationDsn,
             Tls = BindTls(JsonFields.Object(pg, "tls"), validate, fail, certAndKeyTogether: true),
@@ -300,6 +299,7 @@ internal static partial class ConsumerBinder
 
     private static KafkaConsumerOptions BindKafka(JsonObject? kafka, string name, bool validate, Func<string, ConfigException> fail)
     {
+        var kafkaDefaults = KafkaConsumerOptions.Defaults;
         var brokers = JsonFields.StringList(kafka, "brokers") ?? [];
         var topics = JsonFields.StringList(kafka, "topics") ?? [];
         var group = JsonFields.String(kafka, "consumer_group") ?? "";
@@ -362,8 +362,8 @@ internal static partial class ConsumerBinder
                 throw fail($"fetch_max_wait must not be negative, got {GoDuration.Format(fetchMaxWait)}");
             }
 
-            var effectiveSession = sessionTimeout > TimeSpan.Zero ? sessionTimeout : KafkaDefaults.SessionTimeout;
-            var effectiveHeartbeat = heartbeatInterval > TimeSpan.Zero ? heartbeatInterval : KafkaDefaults.HeartbeatInterval;
+            var effectiveSession = sessionTimeout > TimeSpan.Zero ? sessionTimeout : kafkaDefaults.SessionTimeout;
+            var effectiveHeartbeat = heartbeatInterval > TimeSpan.Zero ? heartbeatInterval : kafkaDefaults.HeartbeatInterval;
             if (effectiveHeartbeat * 3 > effectiveSession)
             {
                 throw fail($"heartbeat_interval ({GoDuration.Format(effectiveHeartbeat)}) must be at most a third of session_timeout ({GoDuration.Format(effectiveSession)})");
@@ -414,7 +414,6 @@ internal static partial class ConsumerBinder
 
         var pdm = JsonFields.Object(kafka, "publication_data_mode");
         var pdmDefaults = new PublicationDataModeOptions();
-        var kafkaDefaults = KafkaDefaults;
         return new KafkaConsumerOptions
         {
             Brokers = brokers,
@@ -462,10 +461,6 @@ internal static partial class ConsumerBinder
             DeriveIdempotencyKey = JsonFields.Bool(kafka, "derive_idempotency_key") ?? false,
         };
     }
-
-    private static readonly KafkaConsumerOptions KafkaDefaults = new() { Brokers = [], Topics = [], ConsumerGroup = "" };
-
-    private static readonly PostgresConsumerOptions PostgresDefaults = new() { Dsn = "", OutboxTableName = "", DeadLetterTableName = "" };
 
     private static TlsOptions BindTls(JsonObject? tls, bool validate, Func<string, ConfigException> fail, bool certAndKeyTogether)
     {

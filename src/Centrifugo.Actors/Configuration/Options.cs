@@ -37,19 +37,31 @@ internal sealed record ApiOptions
     public int MaxBatchSize { get; init; } = 100;
 }
 
-internal enum ConsumerType { Postgresql, Kafka }
-
-internal sealed record ConsumerOptions
+/// <summary>
+/// One entry of <c>consumers</c>. A closed hierarchy: one sealed subtype per consumer type this node runs, chosen by the
+/// binder's switch on <c>type</c> (the one place a new type is added); use sites match on the subtype.
+/// </summary>
+internal abstract record ConsumerOptions
 {
+    // Closed: only the subtypes below derive from it.
+    private protected ConsumerOptions() { }
+
     /// <summary>Matches ^[a-zA-Z0-9_]{2,}$, unique.</summary>
     public required string Name { get; init; }
-    public required ConsumerType Type { get; init; }
     /// <summary>v6 `enabled` if present, else !v5.2 `disabled`, else true.</summary>
     public bool Enabled { get; init; } = true;
-    /// <summary>Set when Type == Postgresql.</summary>
-    public PostgresConsumerOptions? Postgresql { get; init; }
-    /// <summary>Set when Type == Kafka.</summary>
-    public KafkaConsumerOptions? Kafka { get; init; }
+}
+
+/// <summary>type "postgresql": an outbox table.</summary>
+internal sealed record PostgresConsumer : ConsumerOptions
+{
+    public required PostgresConsumerOptions Postgresql { get; init; }
+}
+
+/// <summary>type "kafka": topics read as one member of a consumer group.</summary>
+internal sealed record KafkaConsumer : ConsumerOptions
+{
+    public required KafkaConsumerOptions Kafka { get; init; }
 }
 
 /// <summary>Common TLS object (v6) / flat TLS keys (v5.2 Kafka). PEM values: file path, raw PEM or base64 PEM.</summary>
@@ -67,6 +79,9 @@ internal sealed record TlsOptions
 
 internal sealed record PostgresConsumerOptions
 {
+    /// <summary>The value of every optional field when the configuration leaves it zero (Centrifugo's defaults).</summary>
+    public static PostgresConsumerOptions Defaults { get; } = new() { Dsn = "", OutboxTableName = "", DeadLetterTableName = "" };
+
     /// <summary>Secret (password). libpq key/value or postgres:// URL form.</summary>
     public required string Dsn { get; init; }
     /// <summary>Validated identifier, optionally schema-qualified (schema.table); quoted by OutboxSql.</summary>
@@ -111,6 +126,9 @@ internal sealed record PublicationDataModeOptions
 
 internal sealed record KafkaConsumerOptions
 {
+    /// <summary>The value of every optional field when the configuration leaves it zero (Centrifugo's defaults and ours).</summary>
+    public static KafkaConsumerOptions Defaults { get; } = new() { Brokers = [], Topics = [], ConsumerGroup = "" };
+
     public required IReadOnlyList<string> Brokers { get; init; }
     public required IReadOnlyList<string> Topics { get; init; }
     public required string ConsumerGroup { get; init; }

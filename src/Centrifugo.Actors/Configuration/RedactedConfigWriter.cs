@@ -112,11 +112,10 @@ internal static class RedactedConfigWriter
         w.WriteStartObject();
         w.WriteString("name", consumer.Name);
         w.WriteBoolean("enabled", consumer.Enabled);
-        switch (consumer.Type)
+        switch (consumer)
         {
-            case ConsumerType.Postgresql:
+            case PostgresConsumer { Postgresql: var pg }:
                 w.WriteString("type", "postgresql");
-                var pg = consumer.Postgresql!;
                 w.WriteStartObject("postgresql");
                 w.WriteString("dsn", RedactDsn(pg.Dsn));
                 w.WriteString("outbox_table_name", pg.OutboxTableName);
@@ -134,9 +133,8 @@ internal static class RedactedConfigWriter
                 w.WriteBoolean("centrifugo_compatible_lock", pg.CentrifugoCompatibleLock);
                 w.WriteEndObject();
                 break;
-            case ConsumerType.Kafka:
+            case KafkaConsumer { Kafka: var k }:
                 w.WriteString("type", "kafka");
-                var k = consumer.Kafka!;
                 w.WriteStartObject("kafka");
                 w.WriteStartArray("brokers");
                 foreach (var broker in k.Brokers)
@@ -184,6 +182,8 @@ internal static class RedactedConfigWriter
                 w.WriteBoolean("derive_idempotency_key", k.DeriveIdempotencyKey);
                 w.WriteEndObject();
                 break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(consumer), consumer.GetType().Name, "a consumer type without a writer");
         }
 
         w.WriteEndObject();

@@ -62,9 +62,9 @@ internal sealed class NodeRuntime : IAsyncDisposable
             var enabled = options.Consumers.Where(c => c.Enabled).ToArray();
             CheckLockKeysAreDistinct(enabled);
             StartupHints.Log(loggerFactory.CreateLogger("Centrifugo.Actors.Hosting"), options);
-            foreach (var consumer in enabled.Where(c => c.Type == ConsumerType.Postgresql))
+            foreach (var consumer in enabled.OfType<PostgresConsumer>())
             {
-                var pg = consumer.Postgresql!;
+                var pg = consumer.Postgresql;
                 var store = new OutboxStore(consumer.Name, pg, loggerFactory,
                     TransactionFence.For(options.Api.Timeout, options.Api.MaxBatchSize, pg.PartitionSelectLimit));
                 outbox[consumer.Name] = new OutboxConsumerRuntime(
@@ -79,13 +79,13 @@ internal sealed class NodeRuntime : IAsyncDisposable
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
-                    throw new ConfigException($"in consumer {consumer.Name} (postgresql): {ex.Message}", ex);
+                    throw new StartupException($"in consumer {consumer.Name} (postgresql): {ex.Message}", ex);
                 }
             }
-            foreach (var consumer in enabled.Where(c => c.Type == ConsumerType.Kafka))
+            foreach (var consumer in enabled.OfType<KafkaConsumer>())
             {
                 MeteredCentrifugoClient.Initialise(consumer.Name);
-                kafka[consumer.Name] = await StartKafkaAsync(consumer.Name, consumer.Kafka!, new MeteredCentrifugoClient(client, consumer.Name), options.Cluster.PodName, loggerFactory, cancellationToken);
+                kafka[consumer.Name] = await StartKafkaAsync(consumer.Name, consumer.Kafka, new MeteredCentrifugoClient(client, consumer.Name), options.Cluster.PodName, loggerFactory, cancellationToken);
             }
             return new NodeRuntime(options, client, outbox, kafka, loggerFactory)
             {
@@ -126,7 +126,7 @@ internal sealed class NodeRuntime : IAsyncDisposable
             catch (Confluent.Kafka.KafkaException ex)
             {
                 // Broker addresses and librdkafka's reason only: never SASL credentials.
-                throw new ConfigException(
+                throw new StartupException(
                     $"in consumer {name} (kafka): no broker of {string.Join(",", options.Brokers)} answered within {timeout.TotalSeconds:0.#} s: {ex.Error.Reason}", ex);
             }
             deadLetters = new KafkaDeadLetterProducer(name, options, loggerFactory);
@@ -144,7 +144,7 @@ internal sealed class NodeRuntime : IAsyncDisposable
 
     internal static TimeSpan PingTimeout(KafkaConsumerOptions options)
     {
-        var dial = options.DialTimeout > TimeSpan.Zero ? options.DialTimeout : new KafkaConsumerOptions { Brokers = [], Topics = [], ConsumerGroup = "" }.DialTimeout;
+        var dial = options.DialTimeout > TimeSpan.Zero ? options.DialTimeout : KafkaConsumerOptions.Defaults.DialTimeout;
         return dial * Math.Max(1, options.Brokers.Count) * 2;
     }
 
@@ -156,7 +156,7 @@ internal sealed class NodeRuntime : IAsyncDisposable
     private static void CheckLockKeysAreDistinct(IEnumerable<ConsumerOptions> consumers)
     {
         var collision = consumers
-            .Where(c => c.Type == ConsumerType.Postgresql)
+            .OfType<PostgresConsumer>()
             .GroupBy(c => OutboxLockKey.For(c.Name))
             .FirstOrDefault(g => g.Count() > 1);
         if (collision is not null)

@@ -64,8 +64,8 @@ internal sealed partial class PostgresLiveness : ReceiveActor
     public static NpgsqlDataSource? DataSourceFor(NodeOptions options, ILoggerFactory loggerFactory)
     {
         if (!options.Cluster.PostgresLiveness
-            || options.Consumers.Where(c => c is { Enabled: true, Type: ConsumerType.Postgresql }).OrderBy(c => c.Name, StringComparer.Ordinal)
-                .FirstOrDefault() is not { Postgresql: { } pg }
+            || options.Consumers.OfType<PostgresConsumer>().Where(c => c.Enabled).OrderBy(c => c.Name, StringComparer.Ordinal)
+                .FirstOrDefault() is not { Postgresql: var pg }
             || PostgresDsn.ToBuilder(pg.Dsn).MaxAutoPrepare == 0)
         {
             return null;

@@ -15,10 +15,10 @@ internal static partial class StartupHints
     {
         foreach (var consumer in consumers.Where(c => c.Enabled))
         {
-            var (readSize, setting) = consumer.Type switch
+            var (readSize, setting) = consumer switch
             {
-                ConsumerType.Postgresql => (consumer.Postgresql!.PartitionSelectLimit, "partition_select_limit"),
-                ConsumerType.Kafka => (consumer.Kafka!.MaxPollRecords, "max_poll_records"),
+                PostgresConsumer { Postgresql: var pg } => (pg.PartitionSelectLimit, "partition_select_limit"),
+                KafkaConsumer { Kafka: var kafka } => (kafka.MaxPollRecords, "max_poll_records"),
                 _ => (0, ""),
             };
             if (readSize > maxBatchSize)

@@ -14,6 +14,7 @@ namespace Centrifugo.Actors.Tests.Cluster;
 /// protocol) while producers write to both and Centrifugo fails 1 command in 60 with error 100: kill -9 of the
 /// oldest node, SIGTERM of another, SIGSTOP of a third past the downing time.
 /// </summary>
+[Trait(TestLane.Category, TestLane.Slow)]
 [Collection(NodeProcessCollection.Name)]
 public sealed class BothSourcesChaosTests(PostgresFixture pg, ITestOutputHelper output) : IClassFixture<PostgresFixture>
 {

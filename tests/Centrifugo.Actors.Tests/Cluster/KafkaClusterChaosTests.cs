@@ -13,6 +13,7 @@ namespace Centrifugo.Actors.Tests.Cluster;
 /// and Centrifugo fails 1 command in 60 with error 100: kill -9 of the oldest node, SIGTERM of another, SIGSTOP of
 /// a third past the downing time. The group's committed offsets are watched throughout by a separate client.
 /// </summary>
+[Trait(TestLane.Category, TestLane.Slow)]
 [Collection(NodeProcessCollection.Name)]
 public sealed class KafkaClusterChaosTests(ITestOutputHelper output)
 {

@@ -22,6 +22,7 @@ namespace Centrifugo.Actors.Tests.Cluster;
 /// the pod list endpoint): the node asks for its own namespace (service-account file) and the label selector, keeps only
 /// running pods, takes the "remoting" container port, and the joiner waits for required_contact_points.
 /// </summary>
+[Trait(TestLane.Category, TestLane.Fast)]
 public sealed class KubernetesDiscoveryTests : IAsyncLifetime
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("k8s-api-").FullName;

@@ -12,6 +12,7 @@ namespace Centrifugo.Actors.Tests.Cluster;
 /// Three real node processes on one outbox while producers write the whole time and Centrifugo fails 1 command in
 /// 60 with error 100: kill -9 of the oldest node, SIGTERM of another, SIGSTOP of a third past the downing time.
 /// </summary>
+[Trait(TestLane.Category, TestLane.Slow)]
 [Collection(NodeProcessCollection.Name)]
 public sealed class OutboxClusterChaosTests(PostgresFixture pg, ITestOutputHelper output) : IClassFixture<PostgresFixture>
 {

@@ -11,6 +11,7 @@ namespace Centrifugo.Actors.Tests.Cluster;
 /// releases its liveness lock, the other downs it at once (event 1111, not the split-brain resolver) and delivers its
 /// partitions.
 /// </summary>
+[Trait(TestLane.Category, TestLane.Slow)]
 [Collection(NodeProcessCollection.Name)]
 public sealed class PostgresLivenessTests(PostgresFixture pg, ITestOutputHelper output) : IClassFixture<PostgresFixture>
 {

@@ -39,6 +39,9 @@ internal static class Cfg
 
     public static ConsumerOptions One(string json, params (string Name, string Value)[] env) => Assert.Single(Load(json, env).Consumers);
 
+    /// <summary>The only consumer, which must be of type <typeparamref name="T"/>.</summary>
+    public static T One<T>(string json, params (string Name, string Value)[] env) where T : ConsumerOptions => Assert.IsType<T>(One(json, env));
+
     public static string Error(string json, params (string Name, string Value)[] env)
     {
         var ex = Assert.Throws<ConfigException>(() => ConfigLoader.LoadFromJson(json, Env(env)));

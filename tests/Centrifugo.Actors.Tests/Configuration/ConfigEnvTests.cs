@@ -16,7 +16,7 @@ public sealed class ConfigEnvTests
 
         var consumer = Assert.Single(options.Consumers);
         Assert.Equal("from_env", consumer.Name);
-        Assert.Equal(ConsumerType.Kafka, consumer.Type);
+        Assert.IsType<KafkaConsumer>(consumer);
     }
 
     [Fact]
@@ -32,8 +32,9 @@ public sealed class ConfigEnvTests
             ("CENTRIFUGO_CONSUMERS_KF_B_ENABLED", "false"));
 
         Assert.Equal(["pg_a", "kf_b"], options.Consumers.Select(c => c.Name));
-        Assert.Equal(PgEnvDsn, options.Consumers[0].Postgresql!.Dsn);
-        Assert.Equal("outbox_a", options.Consumers[0].Postgresql!.OutboxTableName);
+        var pg = Assert.IsType<PostgresConsumer>(options.Consumers[0]).Postgresql;
+        Assert.Equal(PgEnvDsn, pg.Dsn);
+        Assert.Equal("outbox_a", pg.OutboxTableName);
         Assert.False(options.Consumers[1].Enabled);
     }
 
@@ -55,13 +56,13 @@ public sealed class ConfigEnvTests
             ("CENTRIFUGO_CONSUMERS_MY_KAFKA_KAFKA_PUBLICATION_DATA_MODE_ENABLED", "1"),
             ("CENTRIFUGO_CONSUMERS_MY_KAFKA_KAFKA_PUBLICATION_DATA_MODE_CHANNELS_HEADER", "x-channels"));
 
-        var pg = options.Consumers[0];
+        var pg = Assert.IsType<PostgresConsumer>(options.Consumers[0]);
         Assert.True(pg.Enabled);
-        Assert.Equal(PgEnvDsn, pg.Postgresql!.Dsn);
+        Assert.Equal(PgEnvDsn, pg.Postgresql.Dsn);
         Assert.Equal(12, pg.Postgresql.NumPartitions);
         Assert.Equal(TimeSpan.FromSeconds(2), pg.Postgresql.PartitionPollInterval);
         Assert.Equal(Cfg.TlsKey, pg.Postgresql.Tls.KeyPem);
-        var kafka = options.Consumers[1].Kafka!;
+        var kafka = Assert.IsType<KafkaConsumer>(options.Consumers[1]).Kafka;
         Assert.Equal(["k1:9092", "k2:9092"], kafka.Brokers);
         Assert.Equal("env-user", kafka.SaslUser);
         Assert.Equal(Cfg.SaslPassword, kafka.SaslPassword);
@@ -80,12 +81,13 @@ public sealed class ConfigEnvTests
             ("CENTRIFUGO_CONSUMERS_SWITCH_KAFKA_TOPICS", "t"),
             ("CENTRIFUGO_CONSUMERS_SWITCH_KAFKA_CONSUMER_GROUP", "g"));
 
-        Assert.Equal(ConsumerType.Kafka, consumer.Type);
+        Assert.IsType<KafkaConsumer>(consumer);
     }
 
-    public static TheoryData<string, string> EveryNonSecretLeaf()
+    /// <summary>(form, type, variable suffix): every non-secret leaf of each type block, in the v6 and the v5.2 form.</summary>
+    public static TheoryData<string, string, string> EveryNonSecretLeaf()
     {
-        var data = new TheoryData<string, string>();
+        var data = new TheoryData<string, string, string>();
         foreach (var (type, fields) in new[] { ("postgresql", ConfigSchema.Postgresql), ("kafka", ConfigSchema.Kafka) })
         {
             foreach (var (path, suffix) in ConfigSchema.EnvLeaves(fields))
@@ -98,7 +100,8 @@ public sealed class ConfigEnvTests
                     continue;
                 }
 
-                data.Add(type, suffix);
+                data.Add("v6", type, suffix);
+                data.Add("v5.2", type, suffix);
             }
         }
 
@@ -107,24 +110,13 @@ public sealed class ConfigEnvTests
 
     [Theory]
     [MemberData(nameof(EveryNonSecretLeaf))]
-    public void Every_type_block_field_has_a_v6_env_override(string type, string suffix)
+    public void Every_type_block_field_has_an_env_override_in_the_v6_and_the_v52_form(string form, string type, string suffix)
     {
         var json = type == "postgresql" ? Cfg.Config(Cfg.Pg("env_c")) : Cfg.Config(Cfg.Kafka("env_c", block: ""","sasl_user":"u" """));
         var baseline = ConfigLoader.ToRedactedJson(Cfg.Load(json));
-        var variable = $"CENTRIFUGO_CONSUMERS_ENV_C_{type.ToUpperInvariant()}_{suffix}";
-
-        var changed = ConfigLoader.ToRedactedJson(Cfg.Load(json, (variable, SampleValue(suffix))));
-
-        Assert.NotEqual(baseline, changed);
-    }
-
-    [Theory]
-    [MemberData(nameof(EveryNonSecretLeaf))]
-    public void Every_type_block_field_has_a_v52_env_override(string type, string suffix)
-    {
-        var json = type == "postgresql" ? Cfg.Config(Cfg.Pg("env_c")) : Cfg.Config(Cfg.Kafka("env_c", block: ""","sasl_user":"u" """));
-        var baseline = ConfigLoader.ToRedactedJson(Cfg.Load(json));
-        var variable = $"CENTRIFUGO_CONSUMERS_{type.ToUpperInvariant()}_ENV_C_{suffix}";
+        var variable = form == "v6"
+            ? $"CENTRIFUGO_CONSUMERS_ENV_C_{type.ToUpperInvariant()}_{suffix}"
+            : $"CENTRIFUGO_CONSUMERS_{type.ToUpperInvariant()}_ENV_C_{suffix}";
 
         var changed = ConfigLoader.ToRedactedJson(Cfg.Load(json, (variable, SampleValue(suffix))));
 
@@ -141,8 +133,8 @@ public sealed class ConfigEnvTests
             ("CENTRIFUGO_CONSUMERS_KAFKA_KF_MAIN_SASL_USER", "legacy-user"),
             ("CENTRIFUGO_CONSUMERS_KAFKA_KF_MAIN_SASL_PASSWORD", Cfg.SaslPassword));
 
-        Assert.Equal(PgEnvDsn, options.Consumers[0].Postgresql!.Dsn);
-        var kafka = options.Consumers[1].Kafka!;
+        Assert.Equal(PgEnvDsn, Assert.IsType<PostgresConsumer>(options.Consumers[0]).Postgresql.Dsn);
+        var kafka = Assert.IsType<KafkaConsumer>(options.Consumers[1]).Kafka;
         Assert.Equal(["x1:9092", "x2:9092"], kafka.Brokers);
         Assert.Equal("legacy-user", kafka.SaslUser);
         Assert.Equal(Cfg.SaslPassword, kafka.SaslPassword);
@@ -151,12 +143,12 @@ public sealed class ConfigEnvTests
     [Fact]
     public void V52_env_flat_tls_names_map_onto_the_tls_object()
     {
-        var tls = Cfg.One(
+        var tls = Cfg.One<KafkaConsumer>(
             Cfg.Config(Cfg.Kafka("kf_main")),
             ("CENTRIFUGO_CONSUMERS_KAFKA_KF_MAIN_TLS", "true"),
             ("CENTRIFUGO_CONSUMERS_KAFKA_KF_MAIN_TLS_ROOT_CA", Cfg.TlsCa),
             ("CENTRIFUGO_CONSUMERS_KAFKA_KF_MAIN_TLS_KEY_PEM", Cfg.TlsKey),
-            ("CENTRIFUGO_CONSUMERS_KAFKA_KF_MAIN_SERVER_NAME", "broker")).Kafka!.Tls;
+            ("CENTRIFUGO_CONSUMERS_KAFKA_KF_MAIN_SERVER_NAME", "broker")).Kafka.Tls;
 
         Assert.True(tls.Enabled);
         Assert.Equal(Cfg.TlsCa, tls.ServerCaPem);
@@ -167,10 +159,10 @@ public sealed class ConfigEnvTests
     [Fact]
     public void V6_env_form_wins_over_v52_form_for_the_same_field()
     {
-        var dsn = Cfg.One(
+        var dsn = Cfg.One<PostgresConsumer>(
             Cfg.Config(Cfg.Pg("pg_main")),
             ("CENTRIFUGO_CONSUMERS_POSTGRESQL_PG_MAIN_DSN", "postgres://legacy@h/db"),
-            ("CENTRIFUGO_CONSUMERS_PG_MAIN_POSTGRESQL_DSN", PgEnvDsn)).Postgresql!.Dsn;
+            ("CENTRIFUGO_CONSUMERS_PG_MAIN_POSTGRESQL_DSN", PgEnvDsn)).Postgresql.Dsn;
 
         Assert.Equal(PgEnvDsn, dsn);
     }
@@ -183,24 +175,25 @@ public sealed class ConfigEnvTests
         // (Distinct consumer groups: two consumers on one group and topic are refused.)
         var options = Cfg.Load(Cfg.Config(Cfg.Kafka("kafka_a"), Cfg.Kafka("a_kafka").Replace("\"cg\"", "\"cg2\"", StringComparison.Ordinal)), (variable, "true"));
 
-        Assert.True(options.Consumers.Single(c => c.Name == "kafka_a").Kafka!.Tls.Enabled);
-        Assert.False(options.Consumers.Single(c => c.Name == "a_kafka").Kafka!.Tls.Enabled);
+        var kafka = options.Consumers.OfType<KafkaConsumer>().ToDictionary(c => c.Name, c => c.Kafka);
+        Assert.True(kafka["kafka_a"].Tls.Enabled);
+        Assert.False(kafka["a_kafka"].Tls.Enabled);
     }
 
     [Fact]
     public void A_v52_name_applies_when_no_configured_consumer_claims_it_in_v6_form()
     {
-        var consumer = Cfg.One(Cfg.Config(Cfg.Kafka("a_kafka")), ("CENTRIFUGO_CONSUMERS_KAFKA_A_KAFKA_TLS_ENABLED", "true"));
+        var consumer = Cfg.One<KafkaConsumer>(Cfg.Config(Cfg.Kafka("a_kafka")), ("CENTRIFUGO_CONSUMERS_KAFKA_A_KAFKA_TLS_ENABLED", "true"));
 
-        Assert.True(consumer.Kafka!.Tls.Enabled);
+        Assert.True(consumer.Kafka.Tls.Enabled);
     }
 
     [Fact]
     public void Consumer_named_like_the_v52_prefix_still_gets_its_v6_variables()
     {
-        var consumer = Cfg.One(Cfg.Config(Cfg.Pg("postgresql_x")), ("CENTRIFUGO_CONSUMERS_POSTGRESQL_X_POSTGRESQL_NUM_PARTITIONS", "3"));
+        var consumer = Cfg.One<PostgresConsumer>(Cfg.Config(Cfg.Pg("postgresql_x")), ("CENTRIFUGO_CONSUMERS_POSTGRESQL_X_POSTGRESQL_NUM_PARTITIONS", "3"));
 
-        Assert.Equal(3, consumer.Postgresql!.NumPartitions);
+        Assert.Equal(3, consumer.Postgresql.NumPartitions);
     }
 
     [Fact]
@@ -212,7 +205,7 @@ public sealed class ConfigEnvTests
             ("CENTRIFUGO_CONSUMERS_PG_MAIN_POSTGRESQL_DSN", ""),
             ("CENTRIFUGO_API_KEY", ""));
 
-        Assert.Equal(Cfg.PgDsn, Assert.Single(options.Consumers).Postgresql!.Dsn);
+        Assert.Equal(Cfg.PgDsn, Assert.IsType<PostgresConsumer>(Assert.Single(options.Consumers)).Postgresql.Dsn);
         Assert.Equal(Cfg.ApiKey, options.Api.Key);
     }
 
@@ -230,13 +223,13 @@ public sealed class ConfigEnvTests
     [InlineData("false", false)]
     [InlineData("False", false)]
     public void Env_booleans_use_go_parse_bool(string value, bool expected) =>
-        Assert.Equal(expected, Cfg.One(Cfg.Config(Cfg.Pg("pg_main")), ("CENTRIFUGO_CONSUMERS_PG_MAIN_POSTGRESQL_USE_TRY_LOCK", value)).Postgresql!.UseTryLock);
+        Assert.Equal(expected, Cfg.One<PostgresConsumer>(Cfg.Config(Cfg.Pg("pg_main")), ("CENTRIFUGO_CONSUMERS_PG_MAIN_POSTGRESQL_USE_TRY_LOCK", value)).Postgresql.UseTryLock);
 
     [Fact]
     public void Centrifugo_compatible_lock_is_set_like_centrifugo_options()
     {
-        Assert.True(Cfg.One(Cfg.Config(Cfg.Pg("pg_main")), ("CENTRIFUGO_CONSUMERS_PG_MAIN_POSTGRESQL_CENTRIFUGO_COMPATIBLE_LOCK", "true")).Postgresql!.CentrifugoCompatibleLock);
-        Assert.False(Cfg.One(Cfg.Config(Cfg.Pg("pg_main"))).Postgresql!.CentrifugoCompatibleLock);
+        Assert.True(Cfg.One<PostgresConsumer>(Cfg.Config(Cfg.Pg("pg_main")), ("CENTRIFUGO_CONSUMERS_PG_MAIN_POSTGRESQL_CENTRIFUGO_COMPATIBLE_LOCK", "true")).Postgresql.CentrifugoCompatibleLock);
+        Assert.False(Cfg.One<PostgresConsumer>(Cfg.Config(Cfg.Pg("pg_main"))).Postgresql.CentrifugoCompatibleLock);
     }
 
     [Theory]

@@ -45,10 +45,8 @@ public sealed class ConfigParsingTests
         Assert.Equal(50, options.Api.MaxBatchSize);
         var consumer = Assert.Single(options.Consumers);
         Assert.Equal("pg_main", consumer.Name);
-        Assert.Equal(ConsumerType.Postgresql, consumer.Type);
         Assert.True(consumer.Enabled);
-        Assert.Null(consumer.Kafka);
-        var pg = consumer.Postgresql!;
+        var pg = Assert.IsType<PostgresConsumer>(consumer).Postgresql;
         Assert.Equal(Cfg.PgDsn, pg.Dsn);
         Assert.Equal("centrifugo_outbox", pg.OutboxTableName);
         Assert.Equal(8, pg.NumPartitions);
@@ -69,13 +67,13 @@ public sealed class ConfigParsingTests
     [Fact]
     public void Every_postgresql_option_is_read()
     {
-        var pg = Cfg.One(Cfg.Config(Cfg.Pg(block: $$$"""
+        var pg = Cfg.One<PostgresConsumer>(Cfg.Config(Cfg.Pg(block: $$$"""
             ,"num_partitions":16,"partition_select_limit":500,"partition_poll_interval":"1m30s",
             "partition_notification_channel":"chan","partition_notification_dsn":"host=direct user=u password=notify-pw dbname=app",
             "tls":{"enabled":true,"cert_pem":"{{{Cfg.TlsCert}}}","key_pem":"{{{Cfg.TlsKey}}}","server_ca_pem":"{{{Cfg.TlsCa}}}",
                    "client_ca_pem":"LS0tLS1CRUdJTg==","insecure_skip_verify":true,"server_name":"db.internal"},
             "use_try_lock":true,"dead_letter_table_name":"ops.failed_commands","centrifugo_compatible_lock":true
-            """))).Postgresql!;
+            """))).Postgresql;
 
         Assert.Equal(16, pg.NumPartitions);
         Assert.Equal(500, pg.PartitionSelectLimit);
@@ -97,7 +95,7 @@ public sealed class ConfigParsingTests
     [Fact]
     public void Postgresql_zero_values_take_centrifugo_defaults()
     {
-        var pg = Cfg.One(Cfg.Config(Cfg.Pg(block: ""","num_partitions":0,"partition_select_limit":0,"partition_poll_interval":"0s" """))).Postgresql!;
+        var pg = Cfg.One<PostgresConsumer>(Cfg.Config(Cfg.Pg(block: ""","num_partitions":0,"partition_select_limit":0,"partition_poll_interval":"0s" """))).Postgresql;
 
         Assert.Equal(1, pg.NumPartitions);
         Assert.Equal(100, pg.PartitionSelectLimit);
@@ -112,7 +110,7 @@ public sealed class ConfigParsingTests
     [Fact]
     public void Durations_accept_integer_nanoseconds()
     {
-        var pg = Cfg.One(Cfg.Config(Cfg.Pg(block: ""","partition_poll_interval":1500000000"""))).Postgresql!;
+        var pg = Cfg.One<PostgresConsumer>(Cfg.Config(Cfg.Pg(block: ""","partition_poll_interval":1500000000"""))).Postgresql;
 
         Assert.Equal(TimeSpan.FromMilliseconds(1500), pg.PartitionPollInterval);
     }
@@ -120,7 +118,7 @@ public sealed class ConfigParsingTests
     [Fact]
     public void Null_values_count_as_absent_like_go()
     {
-        var pg = Cfg.One(Cfg.Config(Cfg.Pg(block: ""","num_partitions":null,"tls":null"""))).Postgresql!;
+        var pg = Cfg.One<PostgresConsumer>(Cfg.Config(Cfg.Pg(block: ""","num_partitions":null,"tls":null"""))).Postgresql;
 
         Assert.Equal(1, pg.NumPartitions);
         Assert.False(pg.Tls.Enabled);
@@ -133,7 +131,7 @@ public sealed class ConfigParsingTests
     {
         var json = Cfg.Config($$$"""{"name":"pg_main","type":"postgresql","postgresql":{"dsn":"{{{Cfg.PgDsn}}}","outbox_table_name":"{{{outbox}}}"}}""");
 
-        Assert.Equal(expected, Cfg.One(json).Postgresql!.DeadLetterTableName);
+        Assert.Equal(expected, Cfg.One<PostgresConsumer>(json).Postgresql.DeadLetterTableName);
     }
 
     [Theory]
@@ -150,7 +148,7 @@ public sealed class ConfigParsingTests
     [Fact]
     public void Every_kafka_v6_option_is_read()
     {
-        var kafka = Cfg.One(Cfg.Config($$$"""
+        var kafka = Cfg.One<KafkaConsumer>(Cfg.Config($$$"""
             {"name":"kf","type":"kafka","enabled":true,"kafka":{
               "brokers":["b1:9092","b2:9092"],"topics":["t1","t2"],"consumer_group":"grp","max_poll_records":10,
               "fetch_max_bytes":1048576,"fetch_max_wait":"1s","fetch_read_uncommitted":true,"partition_queue_max_size":50,
@@ -162,7 +160,7 @@ public sealed class ConfigParsingTests
               "publication_data_mode":{"enabled":true,"channels_header":"ch","idempotency_key_header":"ik","delta_header":"d",
                      "version_header":"v","version_epoch_header":"ve","tags_header_prefix":"tag-"},
               "dead_letter_topic":"commands.dlq"}}
-            """)).Kafka!;
+            """)).Kafka;
 
         Assert.Equal(["b1:9092", "b2:9092"], kafka.Brokers);
         Assert.Equal(["t1", "t2"], kafka.Topics);
@@ -198,10 +196,10 @@ public sealed class ConfigParsingTests
     [Fact]
     public void Kafka_defaults_and_zero_rules_follow_centrifugo()
     {
-        var kafka = Cfg.One(Cfg.Config(Cfg.Kafka(block: """
+        var kafka = Cfg.One<KafkaConsumer>(Cfg.Config(Cfg.Kafka(block: """
             ,"max_poll_records":0,"fetch_max_wait":"0s","partition_queue_max_size":0,"dial_timeout":"-1s",
             "method_header":"","publication_data_mode":{"enabled":true,"channels_header":""}
-            """))).Kafka!;
+            """))).Kafka;
 
         Assert.Equal(100, kafka.MaxPollRecords);
         Assert.Equal(0, kafka.FetchMaxBytes);
@@ -219,7 +217,7 @@ public sealed class ConfigParsingTests
 
     [Fact]
     public void Kafka_partition_queue_max_size_minus_one_means_pause_on_every_poll() =>
-        Assert.Equal(0, Cfg.One(Cfg.Config(Cfg.Kafka(block: ""","partition_queue_max_size":-1"""))).Kafka!.PartitionQueueMaxSize);
+        Assert.Equal(0, Cfg.One<KafkaConsumer>(Cfg.Config(Cfg.Kafka(block: ""","partition_queue_max_size":-1"""))).Kafka.PartitionQueueMaxSize);
 
     [Theory]
     [InlineData("plain")]
@@ -229,17 +227,17 @@ public sealed class ConfigParsingTests
     {
         var json = Cfg.Config(Cfg.Kafka(block: $$$""","sasl_mechanism":"{{{mechanism}}}","sasl_user":"u","sasl_password":"{{{Cfg.SaslPassword}}}" """));
 
-        Assert.Equal(mechanism, Cfg.One(json).Kafka!.SaslMechanism);
+        Assert.Equal(mechanism, Cfg.One<KafkaConsumer>(json).Kafka.SaslMechanism);
     }
 
     [Fact]
     public void Kafka_v52_flat_tls_keys_map_onto_the_tls_object()
     {
-        var kafka = Cfg.One(Cfg.Config(Cfg.Kafka(block: $$$"""
+        var kafka = Cfg.One<KafkaConsumer>(Cfg.Config(Cfg.Kafka(block: $$$"""
             ,"tls":true,"tls_cert":"{{{Cfg.TlsCert}}}","tls_key_pem":"{{{Cfg.TlsKey}}}","tls_root_ca":"{{{Cfg.TlsCa}}}",
             "tls_client_ca_pem":"CLIENT-CA-PEM","tls_insecure_skip_verify":true,"server_name":"broker.internal",
             "sasl_mechanism":"plain","sasl_user":"u","sasl_password":"{{{Cfg.SaslPassword}}}"
-            """))).Kafka!;
+            """))).Kafka;
 
         Assert.Equal(
             new TlsOptions
@@ -258,7 +256,7 @@ public sealed class ConfigParsingTests
     [InlineData("tls_server_name", "server_name")]
     public void Kafka_v52_flat_tls_key_variants_are_all_accepted(string flatKey, string tlsField)
     {
-        var tls = Cfg.One(Cfg.Config(Cfg.Kafka(block: $$$""","tls":false,"{{{flatKey}}}":"value" """))).Kafka!.Tls;
+        var tls = Cfg.One<KafkaConsumer>(Cfg.Config(Cfg.Kafka(block: $$$""","tls":false,"{{{flatKey}}}":"value" """))).Kafka.Tls;
 
         Assert.False(tls.Enabled);
         var actual = tlsField switch
@@ -274,11 +272,11 @@ public sealed class ConfigParsingTests
 
     [Fact]
     public void Kafka_v52_tls_bool_alone_enables_tls() =>
-        Assert.True(Cfg.One(Cfg.Config(Cfg.Kafka(block: ""","tls":true"""))).Kafka!.Tls.Enabled);
+        Assert.True(Cfg.One<KafkaConsumer>(Cfg.Config(Cfg.Kafka(block: ""","tls":true"""))).Kafka.Tls.Enabled);
 
     [Fact]
     public void Kafka_v54_partition_buffer_size_is_accepted_and_has_no_effect() =>
-        Assert.Equal(10_000, Cfg.One(Cfg.Config(Cfg.Kafka(block: ""","partition_buffer_size":8"""))).Kafka!.PartitionQueueMaxSize);
+        Assert.Equal(10_000, Cfg.One<KafkaConsumer>(Cfg.Config(Cfg.Kafka(block: ""","partition_buffer_size":8"""))).Kafka.PartitionQueueMaxSize);
 
     [Fact]
     public void Disabled_consumers_of_unsupported_centrifugo_types_are_ignored()
@@ -294,10 +292,10 @@ public sealed class ConfigParsingTests
     [Fact]
     public void Disabled_consumers_skip_required_field_validation_but_are_kept()
     {
-        var consumer = Cfg.One(Cfg.Config("""{"name":"later","type":"postgresql","enabled":false}"""));
+        var consumer = Cfg.One<PostgresConsumer>(Cfg.Config("""{"name":"later","type":"postgresql","enabled":false}"""));
 
         Assert.False(consumer.Enabled);
-        Assert.Equal("", consumer.Postgresql!.Dsn);
+        Assert.Equal("", consumer.Postgresql.Dsn);
     }
 
     [Fact]
@@ -369,7 +367,7 @@ public sealed class ConfigParsingTests
 
     [Fact]
     public void Duplicate_json_keys_resolve_like_go_last_one_wins() =>
-        Assert.Equal(4, Cfg.One(Cfg.Config(Cfg.Pg(block: ""","num_partitions":2,"num_partitions":4"""))).Postgresql!.NumPartitions);
+        Assert.Equal(4, Cfg.One<PostgresConsumer>(Cfg.Config(Cfg.Pg(block: ""","num_partitions":2,"num_partitions":4"""))).Postgresql.NumPartitions);
 
     [Fact]
     public void Load_reads_a_file()

@@ -96,7 +96,7 @@ public sealed class ConfigRedactionTests
             ("CENTRIFUGO_CONSUMERS_KF_MAIN_KAFKA_TLS_KEY_PEM", Cfg.TlsKey)));
 
         Assert.Equal(printed, ConfigLoader.ToRedactedJson(reloaded));
-        Assert.Equal(0, reloaded.Consumers[1].Kafka!.PartitionQueueMaxSize);
+        Assert.Equal(0, Assert.IsType<KafkaConsumer>(reloaded.Consumers[1]).Kafka.PartitionQueueMaxSize);
     }
 
     [Fact]

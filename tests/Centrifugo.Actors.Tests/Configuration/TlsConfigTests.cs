@@ -93,7 +93,7 @@ public sealed class TlsConfigTests
     public void Postgresql_pem_files_are_read_once_at_load_and_the_client_reads_no_file()
     {
         var files = PemFiles();
-        var pg = Cfg.One(Cfg.Config(Cfg.Pg(block: TlsBlock(files.Ca, files.Cert, files.Key)))).Postgresql!;
+        var pg = Cfg.One<PostgresConsumer>(Cfg.Config(Cfg.Pg(block: TlsBlock(files.Ca, files.Cert, files.Key)))).Postgresql;
         Directory.Delete(Path.GetDirectoryName(files.Ca)!, recursive: true);
 
         Assert.Equal((files.CaPem.Trim(), files.CertPem.Trim(), files.KeyPem.Trim()), (pg.Tls.ServerCaPem, pg.Tls.CertPem, pg.Tls.KeyPem));
@@ -105,7 +105,7 @@ public sealed class TlsConfigTests
     public void Kafka_pem_files_are_read_once_at_load_and_librdkafka_gets_their_text_not_their_paths()
     {
         var files = PemFiles();
-        var kafka = Cfg.One(Cfg.Config(Cfg.Kafka(block: TlsBlock(files.Ca, files.Cert, files.Key)))).Kafka!;
+        var kafka = Cfg.One<KafkaConsumer>(Cfg.Config(Cfg.Kafka(block: TlsBlock(files.Ca, files.Cert, files.Key)))).Kafka;
         Directory.Delete(Path.GetDirectoryName(files.Ca)!, recursive: true);
 
         var config = KafkaClientConfigBuilder.Consumer(kafka);
@@ -116,5 +116,5 @@ public sealed class TlsConfigTests
 
     [Fact]
     public void Tls_values_are_not_read_while_tls_is_disabled() =>
-        Assert.False(Cfg.One(Cfg.Config(Cfg.Pg(block: ""","tls":{"enabled":false,"cert_pem":"later.pem","key_pem":"later.key"}"""))).Postgresql!.Tls.Enabled);
+        Assert.False(Cfg.One<PostgresConsumer>(Cfg.Config(Cfg.Pg(block: ""","tls":{"enabled":false,"cert_pem":"later.pem","key_pem":"later.key"}"""))).Postgresql.Tls.Enabled);
 }

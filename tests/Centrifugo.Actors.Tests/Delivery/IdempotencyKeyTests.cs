@@ -8,6 +8,7 @@ using Centrifugo.Actors.Tests.Configuration;
 namespace Centrifugo.Actors.Tests.Delivery;
 
 /// <summary>derive_idempotency_key: the key, how it is added to a request, the option, and the stand-in honouring keys.</summary>
+[Trait(TestLane.Category, TestLane.Fast)]
 public sealed class IdempotencyKeyTests
 {
     private static ApiCommand Command(string method, string json) => new(method, Encoding.UTF8.GetBytes(json));
@@ -122,12 +123,12 @@ public sealed class IdempotencyKeyTests
     [Fact]
     public void The_option_is_read_for_both_consumer_kinds_with_env_overrides_and_type_checks()
     {
-        Assert.False(Cfg.One(Cfg.Config(Cfg.Pg())).Postgresql!.DeriveIdempotencyKey);
-        Assert.False(Cfg.One(Cfg.Config(Cfg.Kafka())).Kafka!.DeriveIdempotencyKey);
-        Assert.True(Cfg.One(Cfg.Config(Cfg.Pg(block: ""","derive_idempotency_key":true"""))).Postgresql!.DeriveIdempotencyKey);
-        Assert.True(Cfg.One(Cfg.Config(Cfg.Kafka(block: ""","derive_idempotency_key":true"""))).Kafka!.DeriveIdempotencyKey);
-        Assert.True(Cfg.One(Cfg.Config(Cfg.Pg("pg_main")), ("CENTRIFUGO_CONSUMERS_PG_MAIN_POSTGRESQL_DERIVE_IDEMPOTENCY_KEY", "true")).Postgresql!.DeriveIdempotencyKey);
-        Assert.True(Cfg.One(Cfg.Config(Cfg.Kafka("kf_main")), ("CENTRIFUGO_CONSUMERS_KF_MAIN_KAFKA_DERIVE_IDEMPOTENCY_KEY", "1")).Kafka!.DeriveIdempotencyKey);
+        Assert.False(Cfg.One<PostgresConsumer>(Cfg.Config(Cfg.Pg())).Postgresql.DeriveIdempotencyKey);
+        Assert.False(Cfg.One<KafkaConsumer>(Cfg.Config(Cfg.Kafka())).Kafka.DeriveIdempotencyKey);
+        Assert.True(Cfg.One<PostgresConsumer>(Cfg.Config(Cfg.Pg(block: ""","derive_idempotency_key":true"""))).Postgresql.DeriveIdempotencyKey);
+        Assert.True(Cfg.One<KafkaConsumer>(Cfg.Config(Cfg.Kafka(block: ""","derive_idempotency_key":true"""))).Kafka.DeriveIdempotencyKey);
+        Assert.True(Cfg.One<PostgresConsumer>(Cfg.Config(Cfg.Pg("pg_main")), ("CENTRIFUGO_CONSUMERS_PG_MAIN_POSTGRESQL_DERIVE_IDEMPOTENCY_KEY", "true")).Postgresql.DeriveIdempotencyKey);
+        Assert.True(Cfg.One<KafkaConsumer>(Cfg.Config(Cfg.Kafka("kf_main")), ("CENTRIFUGO_CONSUMERS_KF_MAIN_KAFKA_DERIVE_IDEMPOTENCY_KEY", "1")).Kafka.DeriveIdempotencyKey);
         Assert.Contains("derive_idempotency_key: expected a boolean, got a string",
             Cfg.Error(Cfg.Config(Cfg.Pg(block: ""","derive_idempotency_key":"yes" """))), StringComparison.Ordinal);
         Assert.Contains("CENTRIFUGO_CONSUMERS_KF_MAIN_KAFKA_DERIVE_IDEMPOTENCY_KEY",
@@ -167,6 +168,7 @@ public sealed class IdempotencyKeyTests
 }
 
 /// <summary>The stand-in drops repeats of an idempotency key per channel, like Centrifugo, and counts what reached subscribers.</summary>
+[Trait(TestLane.Category, TestLane.Fast)]
 public sealed class StandInIdempotencyTests : IAsyncLifetime
 {
     private CentrifugoStandIn _standIn = null!;

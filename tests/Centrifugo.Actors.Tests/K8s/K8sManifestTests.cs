@@ -116,7 +116,7 @@ public sealed class K8sManifestTests(ITestOutputHelper output)
             || k.Contains("PASSWORD", StringComparison.Ordinal) || k.Contains("TOKEN", StringComparison.Ordinal));
         Assert.DoesNotContain("\"key\"", configJson, StringComparison.Ordinal);
         Assert.DoesNotContain("\"dsn\"", configJson, StringComparison.Ordinal); // no placeholder: a missing Secret fails with the loader's message
-        Assert.Equal((string?)variables["CENTRIFUGO_CONSUMERS_PG_MAIN_POSTGRESQL_DSN"], options.Consumers[0].Postgresql!.Dsn);
+        Assert.Equal((string?)variables["CENTRIFUGO_CONSUMERS_PG_MAIN_POSTGRESQL_DSN"], Assert.IsType<PostgresConsumer>(options.Consumers[0]).Postgresql.Dsn);
         Assert.NotEmpty(options.Admin.Token);
 
         // One lost Kubernetes node never takes a majority: one pod per node (required), spread over zones.

@@ -75,8 +75,8 @@ public sealed class KafkaDeadLetterReplayTests(ITestOutputHelper output) : Kafka
         Assert.Equal(10, StandIn.ReceivedFor("kd:p0").Count);
     }
 
-    private static ConsumerOptions WithDeadLetterTopic(ConsumerOptions consumer, string topic) =>
-        consumer with { Kafka = consumer.Kafka! with { DeadLetterTopic = topic } };
+    private static KafkaConsumer WithDeadLetterTopic(KafkaConsumer consumer, string topic) =>
+        consumer with { Kafka = consumer.Kafka with { DeadLetterTopic = topic } };
 
     private static int Replayed(string output) =>
         int.Parse(System.Text.RegularExpressions.Regex.Match(output, @"replayed (\d+) dead letter").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);

@@ -43,15 +43,15 @@ public sealed class KafkaGroupTests(ITestOutputHelper output) : IAsyncLifetime
         return standIn;
     }
 
-    private static ConsumerOptions Kafka(string name, string bootstrap, string group, string topic, KafkaGroupProtocol protocol, TimeSpan? session = null)
+    private static KafkaConsumer Kafka(string name, string bootstrap, string group, string topic, KafkaGroupProtocol protocol, TimeSpan? session = null)
     {
         var consumer = TestNode.Kafka(name, bootstrap, group, topic);
         return consumer with
         {
-            Kafka = consumer.Kafka! with
+            Kafka = consumer.Kafka with
             {
                 GroupProtocol = protocol,
-                SessionTimeout = session ?? consumer.Kafka!.SessionTimeout,
+                SessionTimeout = session ?? consumer.Kafka.SessionTimeout,
             },
         };
     }
@@ -392,6 +392,7 @@ public sealed class KafkaGroupTests(ITestOutputHelper output) : IAsyncLifetime
     }
 
     [Fact]
+    [Trait(TestLane.Category, TestLane.Slow)]
     public async Task After_a_freeze_no_request_starts_until_the_group_could_have_dropped_the_member()
     {
         // One read of 100 records goes out as 10 requests of 10, each answered after 300 ms. A freeze of the process
@@ -401,7 +402,7 @@ public sealed class KafkaGroupTests(ITestOutputHelper output) : IAsyncLifetime
         _cluster.CreateTopic(topic, 1);
         var standIn = await StandInAsync();
         var kafka = Kafka("k_freeze", _cluster.Bootstrap, group, topic, KafkaGroupProtocol.Consumer);
-        var options = TestNode.Options(standIn.Url, standIn.ApiKey, kafka with { Kafka = kafka.Kafka! with { MaxPollRecords = 100 } }) is var o
+        var options = TestNode.Options(standIn.Url, standIn.ApiKey, kafka with { Kafka = kafka.Kafka with { MaxPollRecords = 100 } }) is var o
             ? o with { Api = o.Api with { MaxBatchSize = 10, Timeout = TimeSpan.FromSeconds(10) } }
             : throw new InvalidOperationException();
         await using var node = await TestNode.StartAsync(options, output);
@@ -425,6 +426,7 @@ public sealed class KafkaGroupTests(ITestOutputHelper output) : IAsyncLifetime
     }
 
     [Fact]
+    [Trait(TestLane.Category, TestLane.Slow)]
     public async Task A_stopping_node_leaves_the_group_and_the_other_member_takes_over_well_within_the_session_timeout()
     {
         const int partitions = 4;

@@ -152,7 +152,7 @@ public sealed class KafkaNodeDeliveryTests(ITestOutputHelper output) : KafkaNode
         var pubConsumer = TestNode.Kafka("k_pub", KafkaCluster.Bootstrap, Unique("g"), publications);
         pubConsumer = pubConsumer with
         {
-            Kafka = pubConsumer.Kafka! with { PublicationDataMode = new PublicationDataModeOptions { Enabled = true } },
+            Kafka = pubConsumer.Kafka with { PublicationDataMode = new PublicationDataModeOptions { Enabled = true } },
         };
         await using var node = await StartNodeAsync(
             TestNode.Kafka("k_cmd", KafkaCluster.Bootstrap, Unique("g"), commands), pubConsumer);

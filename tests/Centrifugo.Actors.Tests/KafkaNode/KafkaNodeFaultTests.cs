@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using Centrifugo.Actors.Configuration;
+using Centrifugo.Actors.Hosting;
 using Centrifugo.Actors.Partitions;
 using Centrifugo.Actors.Tests.Node;
 using Confluent.Kafka;
@@ -16,6 +16,7 @@ namespace Centrifugo.Actors.Tests.KafkaNode;
 public sealed class KafkaNodeFaultTests(ITestOutputHelper output) : KafkaNodeTest(output, brokers: 3)
 {
     [Fact]
+    [Trait(TestLane.Category, TestLane.Slow)]
     public async Task A_partition_leader_down_for_five_seconds_loses_nothing_and_stalls_only_its_partitions()
     {
         const int partitions = 4, before = 100, during = 200;
@@ -59,12 +60,13 @@ public sealed class KafkaNodeFaultTests(ITestOutputHelper output) : KafkaNodeTes
     }
 
     [Fact]
+    [Trait(TestLane.Category, TestLane.Slow)]
     public async Task A_slow_Centrifugo_stops_fetching_partitions_instead_of_buffering_without_bound()
     {
         const int queueMax = 40, total = 1500;
         var topic = Topic("slow", 2);
         var consumer = TestNode.Kafka("k_slow", KafkaCluster.Bootstrap, Unique("g"), topic);
-        consumer = consumer with { Kafka = consumer.Kafka! with { PartitionQueueMaxSize = queueMax, MaxPollRecords = 10 } };
+        consumer = consumer with { Kafka = consumer.Kafka with { PartitionQueueMaxSize = queueMax, MaxPollRecords = 10 } };
         StandIn.Latency = TimeSpan.FromMilliseconds(100);
         await using var node = await StartNodeAsync(consumer);
         // Record batches of at most 10 (the mock serves one batch per partition per fetch): the bound below is the limit
@@ -126,7 +128,7 @@ public sealed class KafkaNodeFaultTests(ITestOutputHelper output) : KafkaNodeTes
         var topic = Topic("stuck", 2);
         StandIn.FailChannel("stuck:p0", int.MaxValue);
         var consumer = TestNode.Kafka("k_stuck", KafkaCluster.Bootstrap, Unique("g"), topic);
-        consumer = consumer with { Kafka = consumer.Kafka! with { MaxPollRecords = 50 } };
+        consumer = consumer with { Kafka = consumer.Kafka with { MaxPollRecords = 50 } };
         await using var node = await StartNodeAsync(consumer);
         using (var producer = Producer(KafkaCluster.Bootstrap))
         {
@@ -155,7 +157,7 @@ public sealed class KafkaNodeFaultTests(ITestOutputHelper output) : KafkaNodeTes
         var group = Unique("g");
         StandIn.FailChannel("stopretry:bad", int.MaxValue);
         var consumer = TestNode.Kafka("k_stopretry", KafkaCluster.Bootstrap, group, topic);
-        consumer = consumer with { Kafka = consumer.Kafka! with { MaxPollRecords = 10 } };
+        consumer = consumer with { Kafka = consumer.Kafka with { MaxPollRecords = 10 } };
         using (var producer = Producer(KafkaCluster.Bootstrap))
         {
             // Offsets 0..99 in one partition; the command at offset 5 is for a channel Centrifugo keeps failing.
@@ -187,7 +189,7 @@ public sealed class KafkaNodeFaultTests(ITestOutputHelper output) : KafkaNodeTes
         var consumer = TestNode.Kafka("k_down", "127.0.0.1:1", Unique("g"), "t");
         consumer = consumer with
         {
-            Kafka = consumer.Kafka! with
+            Kafka = consumer.Kafka with
             {
                 DialTimeout = TimeSpan.FromSeconds(1),
                 SaslMechanism = "plain",
@@ -197,7 +199,7 @@ public sealed class KafkaNodeFaultTests(ITestOutputHelper output) : KafkaNodeTes
         };
         var logs = new CapturingLoggerProvider(Output.WriteLine);
 
-        var error = await Assert.ThrowsAsync<ConfigException>(() => TestNode.StartAsync(Options(consumer), logs));
+        var error = await Assert.ThrowsAsync<StartupException>(() => TestNode.StartAsync(Options(consumer), logs));
 
         Assert.Contains("k_down", error.Message, StringComparison.Ordinal);
         Assert.Contains("127.0.0.1:1", error.Message, StringComparison.Ordinal);

@@ -54,7 +54,7 @@ public sealed class IdempotentRedeliveryTests(PostgresFixture pg, ITestOutputHel
         await table.InsertAsync(Enumerable.Range(0, rows).Select(i => new OutboxInsert("publish", PublishJson("idem:pg", i), 0)));
         _standIn.FailOneIn(30, seed: 7);
         var consumer = TestNode.Postgres("pg_idem", pg.Instance.UrlDsn, name, partitions: 1);
-        consumer = consumer with { Postgresql = consumer.Postgresql! with { DeriveIdempotencyKey = true } };
+        consumer = consumer with { Postgresql = consumer.Postgresql with { DeriveIdempotencyKey = true } };
         await using (var node = await TestNode.StartAsync(TestNode.Options(_standIn.Url, _standIn.ApiKey, consumer), output))
         {
             await Poll.UntilAsync(async () => await table.CountAsync() == 0, "outbox drained", TimeSpan.FromSeconds(60));
@@ -104,7 +104,7 @@ public sealed class IdempotentRedeliveryTests(PostgresFixture pg, ITestOutputHel
         await table.InsertAsync(Enumerable.Range(0, rows).Select(i => new OutboxInsert("publish", PublishJson("late:pg", i), 0)));
         _standIn.ResponseDelay = TimeSpan.FromSeconds(3);
         var consumer = TestNode.Postgres("pg_late_reply", pg.Instance.UrlDsn, name, partitions: 1);
-        consumer = consumer with { Postgresql = consumer.Postgresql! with { DeriveIdempotencyKey = true } };
+        consumer = consumer with { Postgresql = consumer.Postgresql with { DeriveIdempotencyKey = true } };
         await using var node = await TestNode.StartAsync(TestNode.Options(_standIn.Url, _standIn.ApiKey, consumer), output);
         await Poll.UntilAsync(() => node.Board.Snapshot().Any(s => s.Errors >= 1), "the late reply counted as a timeout", TimeSpan.FromSeconds(30));
         _standIn.ResponseDelay = TimeSpan.Zero;
@@ -129,7 +129,7 @@ public sealed class IdempotentRedeliveryTests(PostgresFixture pg, ITestOutputHel
         ]);
         var ids = await table.IdsAsync();
         var consumer = TestNode.Postgres("pg_own", pg.Instance.UrlDsn, name, partitions: 1);
-        consumer = consumer with { Postgresql = consumer.Postgresql! with { DeriveIdempotencyKey = true } };
+        consumer = consumer with { Postgresql = consumer.Postgresql with { DeriveIdempotencyKey = true } };
         await using var node = await TestNode.StartAsync(TestNode.Options(_standIn.Url, _standIn.ApiKey, consumer), output);
         await Poll.UntilAsync(async () => await table.CountAsync() == 0, "outbox drained", TimeSpan.FromSeconds(30));
 
@@ -148,7 +148,7 @@ public sealed class IdempotentRedeliveryTests(PostgresFixture pg, ITestOutputHel
         cluster.CreateTopic(topic, 2);
         _standIn.FailOneIn(30, seed: 11);
         var consumer = TestNode.Kafka("k_idem", cluster.Bootstrap, Unique("g"), topic);
-        consumer = consumer with { Kafka = consumer.Kafka! with { DeriveIdempotencyKey = true, MaxPollRecords = 200 } };
+        consumer = consumer with { Kafka = consumer.Kafka with { DeriveIdempotencyKey = true, MaxPollRecords = 200 } };
         await using var node = await TestNode.StartAsync(TestNode.Options(_standIn.Url, _standIn.ApiKey, consumer), output);
         using (var producer = Producer(cluster.Bootstrap))
         {

@@ -60,10 +60,9 @@ internal sealed class TestNode : IAsyncDisposable
         Admin = new AdminOptions { Address = "127.0.0.1:0" },
     };
 
-    public static ConsumerOptions Postgres(string name, string dsn, string table, int partitions = 4, TimeSpan? poll = null, string channel = "", int selectLimit = 100) => new()
+    public static PostgresConsumer Postgres(string name, string dsn, string table, int partitions = 4, TimeSpan? poll = null, string channel = "", int selectLimit = 100) => new()
     {
         Name = name,
-        Type = ConsumerType.Postgresql,
         Postgresql = new PostgresConsumerOptions
         {
             Dsn = dsn,
@@ -76,10 +75,9 @@ internal sealed class TestNode : IAsyncDisposable
         },
     };
 
-    public static ConsumerOptions Kafka(string name, string bootstrap, string group, params string[] topics) => new()
+    public static KafkaConsumer Kafka(string name, string bootstrap, string group, params string[] topics) => new()
     {
         Name = name,
-        Type = ConsumerType.Kafka,
         Kafka = new KafkaConsumerOptions
         {
             Brokers = [bootstrap],

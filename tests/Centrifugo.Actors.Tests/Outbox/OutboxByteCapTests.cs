@@ -34,7 +34,7 @@ public sealed class OutboxByteCapTests(PostgresFixture pg, ITestOutputHelper out
         var table = await OutboxTestTable.CreateAsync(pg.DataSource, PostgresFixture.UniqueName("outbox"));
         await table.InsertAsync(Enumerable.Range(0, 7).Select(i => new OutboxInsert("publish", Publish(i, 3_950), 0)));
         var consumer = TestNode.Postgres("pg_caps", pg.Instance.UrlDsn, table.Name, partitions: 1);
-        consumer = consumer with { Postgresql = consumer.Postgresql! with { PartitionSelectMaxBytes = 10_000 } };
+        consumer = consumer with { Postgresql = consumer.Postgresql with { PartitionSelectMaxBytes = 10_000 } };
 
         await using var node = await TestNode.StartAsync(TestNode.Options(_standIn.Url, _standIn.ApiKey, consumer), output);
 
@@ -54,7 +54,7 @@ public sealed class OutboxByteCapTests(PostgresFixture pg, ITestOutputHelper out
         await table.InsertAsync([new OutboxInsert("publish", Publish(-1, 6_000), 0)]);
         await table.InsertAsync([new OutboxInsert("publish", Publish(1, 10), 0), new OutboxInsert("publish", Publish(2, 10), 0)]);
         var consumer = TestNode.Postgres("pg_caps", pg.Instance.UrlDsn, table.Name, partitions: 1);
-        consumer = consumer with { Postgresql = consumer.Postgresql! with { PayloadMaxBytes = 4_000 } };
+        consumer = consumer with { Postgresql = consumer.Postgresql with { PayloadMaxBytes = 4_000 } };
 
         await using var node = await TestNode.StartAsync(TestNode.Options(_standIn.Url, _standIn.ApiKey, consumer), output);
 

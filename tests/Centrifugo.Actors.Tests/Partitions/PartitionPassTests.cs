@@ -5,6 +5,7 @@ using Centrifugo.Actors.Partitions;
 namespace Centrifugo.Actors.Tests.Partitions;
 
 /// <summary>The partition entity's core step, without I/O: which commands go out, and how a delivery settles the batch.</summary>
+[Trait(TestLane.Category, TestLane.Fast)]
 public sealed class PartitionPassTests
 {
     private static readonly DeliveryFailure Error100 = new(FailureKind.Temporary, "centrifugo error 100");

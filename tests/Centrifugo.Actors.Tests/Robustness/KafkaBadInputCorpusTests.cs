@@ -142,7 +142,7 @@ public sealed class KafkaBadInputCorpusTests(ITestOutputHelper output) : KafkaNo
         }
 
         var consumer = TestNode.Kafka("k_poison", KafkaCluster.Bootstrap, group, topic);
-        consumer = consumer with { Kafka = consumer.Kafka! with { DeriveIdempotencyKey = true } };
+        consumer = consumer with { Kafka = consumer.Kafka with { DeriveIdempotencyKey = true } };
         await using var node = await StartNodeAsync(consumer);
 
         await Poll.UntilAsync(() => Committed(KafkaCluster.Bootstrap, group, topic, 0) == 3, "offset committed past every record", TimeSpan.FromSeconds(30));

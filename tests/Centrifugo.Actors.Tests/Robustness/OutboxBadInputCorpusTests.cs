@@ -153,7 +153,7 @@ public sealed class OutboxBadInputCorpusTests(PostgresFixture pg, ITestOutputHel
         await InsertAsync(name, payloadType, "publish", U(Publish(1)));
 
         var consumer = TestNode.Postgres("pg_poison", pg.Instance.UrlDsn, name, partitions: 1);
-        consumer = consumer with { Postgresql = consumer.Postgresql! with { DeriveIdempotencyKey = true } };
+        consumer = consumer with { Postgresql = consumer.Postgresql with { DeriveIdempotencyKey = true } };
         await using var node = await TestNode.StartAsync(TestNode.Options(_standIn.Url, _standIn.ApiKey, consumer), output);
 
         await using var count = pg.DataSource.CreateCommand($"SELECT count(*) FROM {name}");
