@@ -371,7 +371,7 @@ internal static partial class ConsumerBinder
 
             if (queueMaxSize < -1)
             {
-                throw fail($"partition_queue_max_size must be -1 (pause on every poll), 0 (default) or positive, got {queueMaxSize}");
+                throw fail($"partition_queue_max_size must be -1 (fetch only while nothing is queued), 0 (default) or positive, got {queueMaxSize}");
             }
 
             if (queueMaxBytes < 0)

@@ -137,13 +137,12 @@ internal sealed record KafkaConsumerOptions
     public TimeSpan FetchMaxWait { get; init; } = TimeSpan.FromMilliseconds(500);
     public bool FetchReadUncommitted { get; init; }
     /// <summary>
-    /// Records queued per partition before it is paused. 0 = pause on every poll (configured as -1, like Centrifugo).
-    /// Default 10,000 (Centrifugo: 1,000): pausing makes librdkafka discard its prefetch for the partition, and at
-    /// 1,000 that refetch churn cost ~60 % of the throughput (docs/benchmarks.md). Memory stays bounded by
-    /// <see cref="PartitionQueueMaxBytes"/> as well.
+    /// Records queued in a partition's librdkafka queue before librdkafka stops fetching it. 0 = fetch only while
+    /// nothing is queued (configured as -1, like Centrifugo). Default 10,000 (Centrifugo: 1,000), what the benchmarks
+    /// ran; librdkafka discards nothing at the limit. Memory stays bounded by <see cref="PartitionQueueMaxBytes"/> as well.
     /// </summary>
     public int PartitionQueueMaxSize { get; init; } = 10_000;
-    /// <summary>Our extension: bytes (keys + values + headers) queued per partition before it is paused. Default 4 MiB.</summary>
+    /// <summary>Our extension: bytes (keys + values + headers) queued per partition before librdkafka stops fetching it. Default 4 MiB.</summary>
     public long PartitionQueueMaxBytes { get; init; } = 4 * 1024 * 1024;
     public TimeSpan DialTimeout { get; init; } = TimeSpan.FromSeconds(3);
     public TlsOptions Tls { get; init; } = new();

@@ -99,7 +99,7 @@ public sealed class ConfigValidationTests
         { ""","sasl_mechanism":"gssapi" """, Kf + "sasl_mechanism \"gssapi\" is unknown (use plain, scram-sha-256 or scram-sha-512)" },
         { ""","sasl_mechanism":"plain" """, Kf + "sasl_user is required when sasl_mechanism is \"plain\"" },
         { ""","sasl_password":12345""", Kf + "sasl_password: expected a string, got a number" },
-        { ""","partition_queue_max_size":-2""", Kf + "partition_queue_max_size must be -1 (pause on every poll), 0 (default) or positive, got -2" },
+        { ""","partition_queue_max_size":-2""", Kf + "partition_queue_max_size must be -1 (fetch only while nothing is queued), 0 (default) or positive, got -2" },
         { ""","max_poll_records":-5""", Kf + "max_poll_records must not be negative (0 means 100), got -5" },
         { ""","fetch_max_bytes":-1""", Kf + "fetch_max_bytes must not be negative (0 means the client default), got -1" },
         { ""","fetch_max_wait":"-5ms" """, Kf + "fetch_max_wait must not be negative, got -5ms" },
