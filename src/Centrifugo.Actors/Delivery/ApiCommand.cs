@@ -10,7 +10,7 @@ internal readonly record struct ApiCommand(string Method, ReadOnlyMemory<byte> R
     public string? DerivedIdempotencyKey { get; init; }
 }
 
-/// <summary>The seven state-changing methods Centrifugo's consumers accept (spec §1.3). Exact, lower-case.</summary>
+/// <summary>The seven state-changing methods Centrifugo's consumers accept. Exact, lower-case.</summary>
 internal static class ApiMethods
 {
     public const string Publish = "publish";

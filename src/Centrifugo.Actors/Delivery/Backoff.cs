@@ -1,7 +1,7 @@
 namespace Centrifugo.Actors.Delivery;
 
 /// <summary>
-/// Centrifugo's retry backoff (spec §1.5): (10 ms + 0–9 ms jitter) × 2^retries, capped at 5 s.
+/// Centrifugo's consumer retry backoff: (10 ms + 0–9 ms jitter) × 2^retries, capped at 5 s.
 /// Callers pass retries already incremented (first retry = 1).
 /// </summary>
 internal static class Backoff

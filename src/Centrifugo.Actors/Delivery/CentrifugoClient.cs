@@ -8,7 +8,7 @@ using Microsoft.Extensions.Logging;
 namespace Centrifugo.Actors.Delivery;
 
 /// <summary>
-/// HTTP server-API client (spec §7). One pooled <see cref="HttpClient"/> per instance; thread-safe; create one per
+/// HTTP server-API client (Centrifugo's <c>/api</c> and <c>/api/batch</c>). One pooled <see cref="HttpClient"/> per instance; thread-safe; create one per
 /// node and share it. Batches go through POST /batch with parallel:false so Centrifugo runs them in order; a chunk
 /// of one command uses POST /{method}. Every failure is mapped by <see cref="DeliveryClassifier"/>.
 /// </summary>

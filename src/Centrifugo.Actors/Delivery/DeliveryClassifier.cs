@@ -21,7 +21,7 @@ internal enum DeliveryDecision
 internal readonly record struct Classification(DeliveryDecision Decision, int? Code, string Message);
 
 /// <summary>
-/// The single place that maps every delivery failure to a decision (spec §1.3 and §7.6). Only error code 100
+/// The single place that maps every delivery failure to a decision. Only error code 100
 /// (also per channel inside a broadcast), transport errors, timeouts, 408/429 and 5xx are retried; 401/403/404/405
 /// and other unexpected statuses mean misconfiguration; 400/413 and every other Centrifugo error code reject
 /// the command. A non-200 body is read as Centrifugo's error only when its code and status are a pair Centrifugo
@@ -51,12 +51,12 @@ internal static class DeliveryClassifier
         _ => new(DeliveryDecision.Stall, null, $"unexpected HTTP {status} {Reason(status)} from {endpoint}: check api.url"),
     };
 
-    /// <summary>Statuses Centrifugo's transport error mode answers a per-method error with (spec §7.3).</summary>
+    /// <summary>Statuses Centrifugo's transport error mode answers a per-method error with.</summary>
     public static bool MayCarryTransportError(int status) => status is 400 or 404 or 409 or 416 or 500;
 
     /// <summary>
     /// The status Centrifugo's transport error mode answers error <paramref name="code"/> with (its
-    /// <c>MapErrorToHTTPCode</c>, spec §7.3); 0 for a code outside Centrifugo's range 100–199, which Centrifugo never sends.
+    /// <c>MapErrorToHTTPCode</c>); 0 for a code outside Centrifugo's range 100–199, which Centrifugo never sends.
     /// </summary>
     public static int TransportStatusOf(int code) => code switch
     {

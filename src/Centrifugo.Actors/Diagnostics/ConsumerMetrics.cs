@@ -3,7 +3,7 @@ using Prometheus;
 namespace Centrifugo.Actors.Diagnostics;
 
 /// <summary>
-/// Prometheus metrics. The first two keep Centrifugo's own names and labels (spec §6) so existing dashboards
+/// Prometheus metrics. The first two keep Centrifugo's own names and labels (Centrifugo's `centrifugo_consumers_*` metrics) so existing dashboards
 /// keep working; the rest are ours (Centrifugo has no dead-letter or stall metrics).
 /// </summary>
 internal static class ConsumerMetrics

@@ -42,7 +42,7 @@ internal sealed record OutboxPassReport(
 internal sealed record DeferredCompletion(OutboxBatch Batch, IReadOnlyList<long> DeliveredIds);
 
 /// <summary>
-/// One pass of Centrifugo's per-partition algorithm (spec §2.3) with batching and dead letters:
+/// One pass of Centrifugo's per-partition algorithm (lock, read in id order, deliver, delete) with batching and dead letters:
 /// open the partition's transaction (lock + SELECT), decode, deliver in order, then in the same transaction
 /// delete the completed prefix (moving poison rows to the dead-letter table) and commit. Rows after the first
 /// command that did not complete stay in the outbox and are read again by the next pass, so order holds.

@@ -45,7 +45,7 @@ internal sealed class PartitionKeeper : ReceiveActor, IWithTimers
             {
                 return;
             }
-            // Each catalog on its own (K8): a slow or failing one (Kafka metadata while the brokers are unreachable)
+            // Each catalog on its own: a slow or failing one (Kafka metadata while the brokers are unreachable)
             // must not hold the partitions of the others. A catalog still answering the previous tick is not asked again.
             foreach (var catalog in _catalogs)
             {
