@@ -32,7 +32,7 @@ internal static class AdminEndpoint
     public const string MetricsPath = "/metrics";
 
     private static List<int> Hosted(PartitionStatusBoard board, string consumer) =>
-        board.Snapshot().Where(s => s.Source == "postgresql" && s.Consumer == consumer)
+        board.Snapshot().Where(s => s.Source == PartitionSource.Postgresql && s.Consumer == consumer)
             .Select(s => int.Parse(s.Partition, System.Globalization.CultureInfo.InvariantCulture)).ToList();
 
     /// <summary>
@@ -45,7 +45,7 @@ internal static class AdminEndpoint
         var array = JsonSerializer.SerializeToNode(statuses, Json)!.AsArray();
         foreach (var outbox in backlogs.ByConsumer.Values)
         {
-            if (!statuses.Any(s => s.Source == "postgresql" && s.Consumer == outbox.Consumer))
+            if (!statuses.Any(s => s.Source == PartitionSource.Postgresql && s.Consumer == outbox.Consumer))
             {
                 continue;
             }
@@ -60,7 +60,7 @@ internal static class AdminEndpoint
             }
             for (var i = 0; i < statuses.Count; i++)
             {
-                if (statuses[i].Source == "postgresql" && statuses[i].Consumer == outbox.Consumer
+                if (statuses[i].Source == PartitionSource.Postgresql && statuses[i].Consumer == outbox.Consumer
                     && int.TryParse(statuses[i].Partition, System.Globalization.CultureInfo.InvariantCulture, out var partition))
                 {
                     var row = backlog.GetValueOrDefault(partition);

@@ -28,7 +28,7 @@ internal sealed class OutboxPartitionActor : ReceiveActor
         _partition = partition;
         _runtime = runtime;
         _progress = new PartitionProgress(
-            entityId, runtime.Consumer, "postgresql", partition.ToString(System.Globalization.CultureInfo.InvariantCulture), node, board);
+            entityId, runtime.Consumer, PartitionSource.Postgresql, partition.ToString(System.Globalization.CultureInfo.InvariantCulture), node, board);
 
         Receive<EnsurePartitionRunning>(_ => { });
         Receive<WakePartition>(_ => _wake.Set());

@@ -42,7 +42,7 @@ internal sealed partial class KafkaPartitionActor : ReceiveActor, IWithTimers
         _partition = partition;
         _runtime = runtime;
         _progress = new PartitionProgress(
-            entityId, runtime.Consumer, "kafka", string.Create(CultureInfo.InvariantCulture, $"{topic}/{partition}"), node, board);
+            entityId, runtime.Consumer, PartitionSource.Kafka, string.Create(CultureInfo.InvariantCulture, $"{topic}/{partition}"), node, board);
         _logger = logger;
         _paused = paused;
         _pause = new Operations.PauseGate(paused, entityId);
