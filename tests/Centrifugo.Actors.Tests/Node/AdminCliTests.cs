@@ -5,6 +5,8 @@ using Centrifugo.Actors.Host;
 using Centrifugo.Actors.Testing.Postgres;
 using Centrifugo.Actors.Testing.Processes;
 using Centrifugo.Actors.Testing.StandIn;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 using Xunit.Abstractions;
 
 namespace Centrifugo.Actors.Tests.Node;
@@ -196,6 +198,30 @@ public sealed class AdminCliTests(PostgresFixture pg, ITestOutputHelper output) 
         Assert.DoesNotContain(token, string.Join('\n', node.Logs.Lines), StringComparison.Ordinal);
         var cluster = Akka.Cluster.Cluster.Get(node.Services.GetService(typeof(Akka.Actor.ActorSystem)) as Akka.Actor.ActorSystem);
         await Poll.UntilAsync(() => Task.FromResult(cluster.SelfMember.Status is not Akka.Cluster.MemberStatus.Up), "member left", TimeSpan.FromSeconds(30));
+    }
+
+    [Fact]
+    public async Task Every_route_of_the_contract_is_mapped_and_exactly_the_actions_and_dead_letters_need_the_token()
+    {
+        await using var standIn = await CentrifugoStandIn.StartNewAsync();
+        await using var node = await TestNode.StartAsync(TestNode.Options(standIn.Url, standIn.ApiKey), output);
+        var routes = node.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
+            .Select(e => (Path: "/" + e.RoutePattern.RawText!.TrimStart('/'), Method: e.Metadata.GetRequiredMetadata<IHttpMethodMetadata>().HttpMethods.Single(),
+                Audit: e.Metadata.GetMetadata<AuditName>()?.Name))
+            .ToArray();
+        var paths = typeof(AdminPaths).GetFields().Select(f => (string)f.GetRawConstantValue()!).ToArray();
+        Assert.Equal(paths.Order(), routes.Select(r => r.Path).Order());
+        Assert.Equal([AdminPaths.Down, AdminPaths.Leave, AdminPaths.DeadLetters, AdminPaths.Replay, AdminPaths.LogLevel, AdminPaths.Pause, AdminPaths.Resume],
+            routes.Where(r => r.Audit is not null).Select(r => r.Path).Order(StringComparer.Ordinal));
+
+        // Without admin.token a request that is not the CLI's (no user header) is refused exactly on the guarded routes.
+        using var http = new HttpClient();
+        foreach (var route in routes)
+        {
+            using var response = await http.SendAsync(new HttpRequestMessage(new HttpMethod(route.Method), new Uri(node.AdminUrl + route.Path)));
+            Assert.True((response.StatusCode == HttpStatusCode.Forbidden) == (route.Audit is not null), $"{route.Method} {route.Path}: {response.StatusCode}");
+        }
+        Assert.Equal(routes.Count(r => r.Audit is not null), node.Logs.Lines.Count(l => l.Contains("[1202]", StringComparison.Ordinal)));
     }
 
     [Fact]
