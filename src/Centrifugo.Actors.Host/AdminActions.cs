@@ -1,13 +1,11 @@
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.Json;
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.Cluster.Sharding;
 using Centrifugo.Actors.Hosting;
-using Microsoft.AspNetCore.Builder;
+using Centrifugo.Actors.Partitions;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace Centrifugo.Actors.Host;
@@ -15,163 +13,163 @@ namespace Centrifugo.Actors.Host;
 /// <summary>
 /// The operator routes behind the CLI: GET /status/shards (Akka's GetClusterShardingStats: shards and partitions per
 /// node), POST /cluster/leave[?address=], POST /cluster/down?address=, POST /partitions/pause?id= and
-/// POST /partitions/resume?id= (GET /status/paused lists the paused set as this node sees it). Mutations are POST only, need the bearer
-/// token when admin.token is set (required by start-up validation whenever the endpoint binds beyond loopback,
-/// compared in constant time), and are logged at information level with who (remote address, the CLI's user
-/// header), what and when.
+/// POST /partitions/resume?id= (GET /status/paused lists the paused set as this node sees it), POST /log/level?level=.
+/// Mutations are POST only, behind <see cref="AdminTokenFilter"/>, and are logged at information level with who
+/// (remote address, the CLI's user header), what and when.
 /// </summary>
 internal static partial class AdminActions
 {
     public const string UserHeader = "X-Centrifugo-Actors-User";
+    public const string LogCategory = "Centrifugo.Actors.Admin";
 
     /// <summary>How long pause/resume wait for the owning entity to confirm.</summary>
     private static readonly TimeSpan ConfirmTimeout = TimeSpan.FromSeconds(10);
 
-    public static void Map(WebApplication app, JsonSerializerOptions json)
+    internal static async Task<IResult> ShardsAsync(ActorSystem system, CancellationToken cancellationToken)
     {
-        app.MapGet("/status/shards", async (IServiceProvider sp, HttpContext ctx) =>
-        {
-            var system = sp.GetRequiredService<ActorSystem>();
-            var region = Akka.Hosting.ActorRegistry.For(system).Get<PartitionRegion>();
-            var timeout = TimeSpan.FromSeconds(3);
-            var stats = await region.Ask<ClusterShardingStats>(new GetClusterShardingStats(timeout), timeout + TimeSpan.FromSeconds(2), ctx.RequestAborted);
-            var nodes = stats.Regions
-                .OrderBy(r => r.Key.ToString(), StringComparer.Ordinal)
-                .Select(r => new
-                {
-                    node = r.Key.ToString(),
-                    shards = r.Value.Stats.Count,
-                    partitions = r.Value.Stats.Values.Sum(),
-                    shard_ids = r.Value.Stats.Keys.Order(StringComparer.Ordinal).ToArray(),
-                    failed_shards = r.Value.Failed.Order(StringComparer.Ordinal).ToArray(),
-                })
-                .ToArray();
-            return Results.Json(new { nodes }, json);
-        });
+        var region = Akka.Hosting.ActorRegistry.For(system).Get<PartitionRegion>();
+        var timeout = TimeSpan.FromSeconds(3);
+        var stats = await region.Ask<ClusterShardingStats>(new GetClusterShardingStats(timeout), timeout + TimeSpan.FromSeconds(2), cancellationToken);
+        var nodes = stats.Regions
+            .OrderBy(r => r.Key.ToString(), StringComparer.Ordinal)
+            .Select(r => new ShardNode(
+                r.Key.ToString(),
+                r.Value.Stats.Count,
+                r.Value.Stats.Values.Sum(),
+                r.Value.Stats.Keys.Order(StringComparer.Ordinal).ToArray(),
+                r.Value.Failed.Order(StringComparer.Ordinal).ToArray()))
+            .ToArray();
+        return Results.Json(new ShardsInfo(nodes), AdminJson.Default.ShardsInfo);
+    }
 
-        app.MapPost("/cluster/leave", (HttpContext ctx, IServiceProvider sp) => Act(ctx, sp, "leave", required: false,
-            (cluster, address) => cluster.Leave(address)));
-        app.MapPost("/cluster/down", (HttpContext ctx, IServiceProvider sp) => Act(ctx, sp, "down", required: true,
-            (cluster, address) => cluster.Down(address)));
-        app.MapPost("/partitions/pause", (HttpContext ctx, IServiceProvider sp) => PauseAsync(ctx, sp, pause: true));
-        app.MapPost("/partitions/resume", (HttpContext ctx, IServiceProvider sp) => PauseAsync(ctx, sp, pause: false));
-        app.MapPost("/log/level", (HttpContext ctx, IServiceProvider sp) => SetLogLevel(ctx, sp));
-        AdminDeadLetters.Map(app, json);
-        app.MapGet("/status/paused", (IServiceProvider sp) =>
-            Results.Json(new { paused = sp.GetRequiredService<NodeRuntime>().Paused.Snapshot().Order(StringComparer.Ordinal).ToArray() }, json));
+    internal static IResult Paused(NodeRuntime runtime) =>
+        Results.Json(new PausedSet(runtime.Paused.Snapshot().Order(StringComparer.Ordinal).ToArray()), AdminJson.Default.PausedSet);
+
+    internal static IResult Leave([AsParameters] MemberRequest request, HttpContext ctx, ActorSystem system, ILoggerFactory loggers) =>
+        Act(request, ctx, system, loggers, "leave", required: false, (cluster, address) => cluster.Leave(address));
+
+    internal static IResult Down([AsParameters] MemberRequest request, HttpContext ctx, ActorSystem system, ILoggerFactory loggers) =>
+        Act(request, ctx, system, loggers, "down", required: true, (cluster, address) => cluster.Down(address));
+
+    private static IResult Act(MemberRequest request, HttpContext ctx, ActorSystem system, ILoggerFactory loggers, string action, bool required, Action<Cluster, Address> apply)
+    {
+        var cluster = Cluster.Get(system);
+        var text = request.Address ?? "";
+        if (text.Length == 0 && required)
+        {
+            return Error(400, $"{action} needs ?address=akka.tcp://system@host:port");
+        }
+
+        Address address;
+        try
+        {
+            address = text.Length == 0 ? cluster.SelfAddress : Address.Parse(text);
+        }
+        catch (Exception ex) when (ex is UriFormatException or ArgumentException or FormatException)
+        {
+            return Error(400, $"\"{text}\" is not an Akka address (akka.tcp://system@host:port)");
+        }
+
+        if (!cluster.State.Members.Any(m => m.Address == address) && !cluster.State.Unreachable.Any(m => m.Address == address))
+        {
+            return Error(404, $"{address} is not a member of this cluster");
+        }
+
+        LogAction(loggers.CreateLogger(LogCategory), action, address.ToString(), Who(ctx), DateTimeOffset.UtcNow);
+        apply(cluster, address);
+        return Results.Json(new MemberActionResult(action, address.ToString(), Accepted: true), AdminJson.Compact.MemberActionResult, statusCode: 202);
     }
 
     /// <summary>
     /// POST /log/level?level=debug: this node's minimum log level (Centrifugo's names) until the next change or restart,
-    /// for our own categories and Akka's. Token and audit as every action.
+    /// for our own categories and Akka's.
     /// </summary>
-    private static IResult SetLogLevel(HttpContext ctx, IServiceProvider sp)
+    internal static IResult SetLogLevel(
+        [AsParameters] LogLevelRequest request, HttpContext ctx, ActorSystem system, LogLevelSwitch levelSwitch, ILoggerFactory loggers)
     {
-        var runtime = sp.GetRequiredService<NodeRuntime>();
-        var logger = sp.GetRequiredService<ILoggerFactory>().CreateLogger("Centrifugo.Actors.Admin");
-        var who = Who(ctx);
-        if (Refuse(ctx, runtime, logger, "log level", who) is { } refused)
-        {
-            return refused;
-        }
-        var requested = ctx.Request.Query["level"].ToString();
+        var requested = request.Level ?? "";
         if (Configuration.LogConfig.ParseLevel(requested) is not { } level)
         {
-            return Results.Json(new { error = Configuration.LogConfig.LevelError(requested) }, statusCode: 400);
+            return Error(400, Configuration.LogConfig.LevelError(requested));
         }
-        var levelSwitch = sp.GetRequiredService<LogLevelSwitch>();
         var previous = levelSwitch.Level;
         // Logged before a change that may silence it, and after one that may be the first to show it.
-        LogAction(logger, "log level " + requested.ToLowerInvariant(), Cluster.Get(sp.GetRequiredService<ActorSystem>()).SelfAddress.ToString(), who, DateTimeOffset.UtcNow);
+        LogAction(loggers.CreateLogger(LogCategory), "log level " + requested.ToLowerInvariant(), Cluster.Get(system).SelfAddress.ToString(), Who(ctx), DateTimeOffset.UtcNow);
         levelSwitch.Level = level;
-        sp.GetRequiredService<ActorSystem>().EventStream.SetLogLevel(AkkaLogBridge.AkkaLevel(level));
-        return Results.Json(new { level = Configuration.LogConfig.LevelName(level), previous = Configuration.LogConfig.LevelName(previous) }, statusCode: 200);
+        system.EventStream.SetLogLevel(AkkaLogBridge.AkkaLevel(level));
+        return Results.Json(new LogLevelResult(Configuration.LogConfig.LevelName(level), Configuration.LogConfig.LevelName(previous)), AdminJson.Compact.LogLevelResult);
     }
+
+    internal static Task<IResult> PauseAsync(
+        [AsParameters] PartitionRequest request, HttpContext ctx, NodeRuntime runtime, ActorSystem system, ILoggerFactory loggers, CancellationToken cancellationToken) =>
+        ChangePauseAsync(request, ctx, runtime, system, loggers, pause: true, cancellationToken);
+
+    internal static Task<IResult> ResumeAsync(
+        [AsParameters] PartitionRequest request, HttpContext ctx, NodeRuntime runtime, ActorSystem system, ILoggerFactory loggers, CancellationToken cancellationToken) =>
+        ChangePauseAsync(request, ctx, runtime, system, loggers, pause: false, cancellationToken);
 
     /// <summary>
     /// POST /partitions/pause?id= and /partitions/resume?id=: adds/removes the id in the cluster-wide paused set
     /// (Distributed Data, WriteMajority), then waits for the owning entity to confirm it is in force. 200 when it is,
     /// 202 when recorded by a majority but not confirmed in time, 503 when only this node applied it so far.
     /// </summary>
-    private static async Task<IResult> PauseAsync(HttpContext ctx, IServiceProvider sp, bool pause)
+    private static async Task<IResult> ChangePauseAsync(
+        PartitionRequest request, HttpContext ctx, NodeRuntime runtime, ActorSystem system, ILoggerFactory loggers, bool pause, CancellationToken cancellationToken)
     {
         var action = pause ? "pause" : "resume";
-        var runtime = sp.GetRequiredService<NodeRuntime>();
-        var logger = sp.GetRequiredService<ILoggerFactory>().CreateLogger("Centrifugo.Actors.Admin");
-        var who = Who(ctx);
-        if (Refuse(ctx, runtime, logger, action, who) is { } refused)
-        {
-            return refused;
-        }
-
-        var id = ctx.Request.Query["id"].ToString();
+        var id = request.Id ?? "";
         if (id.Length == 0)
         {
-            return Results.Json(new { error = $"{action} needs ?id=<partition id>" }, statusCode: 400);
+            return Error(400, $"{action} needs ?id=<partition id>");
         }
         var known = new HashSet<string>(StringComparer.Ordinal);
         foreach (var catalog in runtime.Catalogs)
         {
-            known.UnionWith(await catalog.EntityIdsAsync(ctx.RequestAborted));
+            known.UnionWith(await catalog.EntityIdsAsync(cancellationToken));
         }
         // A resume of an id no longer configured is allowed (it clears a stale entry).
         if (pause && !known.Contains(id))
         {
-            return Results.Json(new { error = $"no partition {id} in this node's configuration (see `partitions list`)" }, statusCode: 404);
+            return Error(404, $"no partition {id} in this node's configuration (see `partitions list`)");
         }
 
-        LogAction(logger, action, id, who, DateTimeOffset.UtcNow);
-        var system = sp.GetRequiredService<ActorSystem>();
-        var problem = await Centrifugo.Actors.Partitions.PausedPartitions.UpdateAsync(system, id, pause, ctx.RequestAborted);
+        LogAction(loggers.CreateLogger(LogCategory), action, id, Who(ctx), DateTimeOffset.UtcNow);
+        var problem = await Centrifugo.Actors.Partitions.PausedPartitions.UpdateAsync(system, id, pause, cancellationToken);
         if (problem is not null)
         {
-            return Results.Json(new { action, id, accepted = true, in_force = false, error = problem }, statusCode: 503);
+            return NotInForce(503, problem);
         }
         if (!known.Contains(id))
         {
-            return Results.Json(new { action, id, accepted = true, in_force = true, node = (string?)null }, statusCode: 200);
+            return InForce(node: null);
         }
         // Recorded cluster-wide; now the owning entity confirms: its batch in flight finished and nothing new starts
         // (pause), or it may start batches again (resume).
         var region = Akka.Hosting.ActorRegistry.For(system).Get<PartitionRegion>();
         try
         {
-            var confirmation = await region.Ask<Centrifugo.Actors.Partitions.PauseConfirmation>(
-                new Centrifugo.Actors.Partitions.ConfirmPause(id, pause), ConfirmTimeout, ctx.RequestAborted);
+            var confirmation = await region.Ask<PauseConfirmation>(new ConfirmPause(id, pause), ConfirmTimeout, cancellationToken);
             if (confirmation.InForce)
             {
-                return Results.Json(new { action, id, accepted = true, in_force = true, node = confirmation.Node }, statusCode: 200);
+                return InForce(confirmation.Node);
             }
         }
         catch (AskTimeoutException)
         {
         }
-        return Results.Json(new
-        {
-            action, id, accepted = true, in_force = false,
-            error = $"recorded cluster-wide but its entity did not confirm within {ConfirmTimeout.TotalSeconds:0} s "
-                + (pause ? "(a batch may still be in flight)" : "(it may be starting or moving)") + "; check `partitions show " + id + "`",
-        }, statusCode: 202);
+        return NotInForce(202, $"recorded cluster-wide but its entity did not confirm within {ConfirmTimeout.TotalSeconds:0} s "
+            + (pause ? "(a batch may still be in flight)" : "(it may be starting or moving)") + "; check `partitions show " + id + "`");
+
+        IResult InForce(string? node) =>
+            Results.Json(new PauseInForce(action, id, Accepted: true, InForce: true, node), AdminJson.Compact.PauseInForce);
+
+        IResult NotInForce(int status, string error) =>
+            Results.Json(new PauseNotInForce(action, id, Accepted: true, InForce: false, error), AdminJson.Compact.PauseNotInForce, statusCode: status);
     }
 
-    /// <summary>
-    /// 401 (logged with who asked, event 1202) unless the request carries the admin token when one is needed; 403 when
-    /// no token is set and the request may come from a browser; null when allowed.
-    /// </summary>
-    internal static IResult? Refuse(HttpContext ctx, NodeRuntime runtime, ILogger logger, string action, string who)
-    {
-        if (!Authorized(ctx, runtime.Options.Admin.Token))
-        {
-            LogRefused(logger, action, who, "no valid bearer token");
-            return Results.Json(new { error = "a valid bearer token is required (admin.token / CENTRIFUGO_ACTORS_ADMIN_TOKEN)" }, statusCode: 401);
-        }
-        if (runtime.Options.Admin.Token.Length == 0 && !FromLocalClient(ctx.Request))
-        {
-            LogRefused(logger, action, who, "without a token only a local client may act: a loopback Host and the " + UserHeader + " header");
-            return Results.Json(new { error = $"without admin.token, actions need a loopback Host and the {UserHeader} header (the CLI sends both)" }, statusCode: 403);
-        }
-        return null;
-    }
+    /// <summary>A refusal: <c>{"error": ...}</c> with <paramref name="status"/>.</summary>
+    internal static IResult Error(int status, string error) =>
+        Results.Json(new AdminError(error), AdminJson.Compact.AdminError, statusCode: status);
 
     /// <summary>
     /// Without a token any process that can reach loopback may act, and a browser on this host is one: a page can send
@@ -189,43 +187,6 @@ internal static partial class AdminActions
 
     internal static string Who(HttpContext ctx) =>
         $"{ctx.Connection.RemoteIpAddress}:{ctx.Connection.RemotePort} user={Sanitize(ctx.Request.Headers[UserHeader].ToString())}";
-
-    private static IResult Act(HttpContext ctx, IServiceProvider sp, string action, bool required, Action<Cluster, Address> apply)
-    {
-        var runtime = sp.GetRequiredService<NodeRuntime>();
-        var logger = sp.GetRequiredService<ILoggerFactory>().CreateLogger("Centrifugo.Actors.Admin");
-        var who = Who(ctx);
-        if (Refuse(ctx, runtime, logger, action, who) is { } refused)
-        {
-            return refused;
-        }
-
-        var cluster = Cluster.Get(sp.GetRequiredService<ActorSystem>());
-        var text = ctx.Request.Query["address"].ToString();
-        if (text.Length == 0 && required)
-        {
-            return Results.Json(new { error = $"{action} needs ?address=akka.tcp://system@host:port" }, statusCode: 400);
-        }
-
-        Address address;
-        try
-        {
-            address = text.Length == 0 ? cluster.SelfAddress : Address.Parse(text);
-        }
-        catch (Exception ex) when (ex is UriFormatException or ArgumentException or FormatException)
-        {
-            return Results.Json(new { error = $"\"{text}\" is not an Akka address (akka.tcp://system@host:port)" }, statusCode: 400);
-        }
-
-        if (!cluster.State.Members.Any(m => m.Address == address) && !cluster.State.Unreachable.Any(m => m.Address == address))
-        {
-            return Results.Json(new { error = $"{address} is not a member of this cluster" }, statusCode: 404);
-        }
-
-        LogAction(logger, action, address.ToString(), who, DateTimeOffset.UtcNow);
-        apply(cluster, address);
-        return Results.Json(new { action, address = address.ToString(), accepted = true }, statusCode: 202);
-    }
 
     internal static bool Authorized(HttpContext ctx, string token)
     {
@@ -255,4 +216,38 @@ internal static partial class AdminActions
     [LoggerMessage(EventId = 1202, Level = LogLevel.Warning,
         Message = "Admin action {Action} refused ({Reason}) from {Who}")]
     internal static partial void LogRefused(ILogger logger, string action, string who, string reason);
+}
+
+/// <summary>The name a guarded route is logged under (events 1201 and 1202): "pause", "dead-letters replay", ...</summary>
+internal sealed record AuditName(string Name);
+
+/// <summary>
+/// The admin token, on the group of every route that acts or shows dead letters: 401 (logged with who asked, event
+/// 1202) unless the request carries the bearer token when admin.token is set (required by start-up validation whenever
+/// the endpoint binds beyond loopback; compared in constant time, never logged); without a token, 403 unless the
+/// request comes from a local client (<see cref="AdminActions.FromLocalClient"/>). It runs before the handler, so a
+/// refused request is neither validated nor carried out.
+/// </summary>
+internal sealed class AdminTokenFilter(NodeRuntime runtime, ILoggerFactory loggers) : IEndpointFilter
+{
+    private readonly ILogger _logger = loggers.CreateLogger(AdminActions.LogCategory);
+
+    public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        var ctx = context.HttpContext;
+        var token = runtime.Options.Admin.Token;
+        var action = ctx.GetEndpoint()?.Metadata.GetMetadata<AuditName>()?.Name ?? ctx.Request.Path.ToString();
+        if (!AdminActions.Authorized(ctx, token))
+        {
+            AdminActions.LogRefused(_logger, action, AdminActions.Who(ctx), "no valid bearer token");
+            return AdminActions.Error(401, "a valid bearer token is required (admin.token / CENTRIFUGO_ACTORS_ADMIN_TOKEN)");
+        }
+        if (token.Length == 0 && !AdminActions.FromLocalClient(ctx.Request))
+        {
+            AdminActions.LogRefused(_logger, action, AdminActions.Who(ctx),
+                "without a token only a local client may act: a loopback Host and the " + AdminActions.UserHeader + " header");
+            return AdminActions.Error(403, $"without admin.token, actions need a loopback Host and the {AdminActions.UserHeader} header (the CLI sends both)");
+        }
+        return await next(context);
+    }
 }

@@ -2,6 +2,9 @@ using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using Centrifugo.Actors.Operations;
+using Centrifugo.Actors.Partitions;
 using Spectre.Console;
 
 namespace Centrifugo.Actors.Host;
@@ -80,11 +83,12 @@ internal sealed class AdminClient : IDisposable
 
     public static string DefaultAdminUrl() => Environment.GetEnvironmentVariable(UrlVariable) is { Length: > 0 } url ? url : DefaultUrl;
 
-    public async Task<JsonDocument> GetAsync(string path, CancellationToken cancellationToken)
+    /// <summary>GET <paramref name="path"/> (and the request's query), read as <paramref name="answer"/>; 401 and any other failure throw.</summary>
+    public async Task<T> GetAsync<T>(string path, IAdminQuery? request, JsonTypeInfo<T> answer, CancellationToken cancellationToken)
     {
         try
         {
-            using var response = await _http.GetAsync(new Uri(BaseUrl + path), cancellationToken);
+            using var response = await _http.GetAsync(new Uri(BaseUrl + path + request?.Query), cancellationToken);
             var body = await response.Content.ReadAsStringAsync(cancellationToken);
             if (response.StatusCode == HttpStatusCode.Unauthorized)
             {
@@ -94,7 +98,7 @@ internal sealed class AdminClient : IDisposable
             {
                 throw new AdminUnavailableException($"cannot read the admin endpoint at {BaseUrl}: {path} returned HTTP {(int)response.StatusCode}");
             }
-            return JsonDocument.Parse(body);
+            return JsonSerializer.Deserialize(body, answer) ?? throw new JsonException($"{path} answered null");
         }
         catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or JsonException or UriFormatException)
         {
@@ -106,15 +110,15 @@ internal sealed class AdminClient : IDisposable
         }
     }
 
-    public async Task<(HttpStatusCode Status, JsonDocument Body)> PostAsync(string path, CancellationToken cancellationToken)
+    /// <summary>POST <paramref name="path"/> with the request's query; the answer is read by its status (<see cref="AdminReply"/>).</summary>
+    public async Task<AdminReply> PostAsync(string path, IAdminQuery request, CancellationToken cancellationToken)
     {
         try
         {
-            using var response = await _http.PostAsync(new Uri(BaseUrl + path), content: null, cancellationToken);
-            var body = await response.Content.ReadAsStringAsync(cancellationToken);
-            return (response.StatusCode, JsonDocument.Parse(body.Length == 0 ? "{}" : body));
+            using var response = await _http.PostAsync(new Uri(BaseUrl + path + request.Query), content: null, cancellationToken);
+            return new AdminReply(response.StatusCode, await response.Content.ReadAsStringAsync(cancellationToken), BaseUrl);
         }
-        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or JsonException or UriFormatException)
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or UriFormatException)
         {
             if (cancellationToken.IsCancellationRequested)
             {
@@ -127,10 +131,57 @@ internal sealed class AdminClient : IDisposable
     public void Dispose() => _http.Dispose();
 }
 
+/// <summary>The answer to a POST: its status says which record the body is (an <see cref="AdminError"/> for a refusal).</summary>
+internal sealed record AdminReply(HttpStatusCode Status, string Body, string BaseUrl)
+{
+    public T Read<T>(JsonTypeInfo<T> answer)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize(Body.Length == 0 ? "{}" : Body, answer) ?? throw new JsonException("the answer is null");
+        }
+        catch (JsonException ex)
+        {
+            throw new AdminUnavailableException($"cannot reach the admin endpoint at {BaseUrl}: {ex.Message}");
+        }
+    }
+
+    /// <summary>The refusal's message; "-" when the body named none (405).</summary>
+    public string Error => Read(AdminJson.Default.AdminError).Error ?? "-";
+}
+
 /// <summary>
-/// The pbm-style verbs: <c>cluster show|leave|down</c>, <c>shards</c>, <c>partitions list|show|pause|resume</c>. Tables by
+/// What a verb works with: the node's admin endpoint, the console it prints to, where errors go, where a confirmation
+/// is read from, and the token that ends the command (Ctrl-C).
+/// </summary>
+internal sealed record VerbContext(AdminClient Admin, IAnsiConsole Console, TextWriter Error, TextReader Input, CancellationToken CancellationToken)
+{
+    public static VerbContext Create(AdminClient admin, TextWriter output, TextWriter error, TextReader? input = null, CancellationToken cancellationToken = default) =>
+        new(admin, AdminCli.Console(output), error, input ?? TextReader.Null, cancellationToken);
+
+    /// <summary>GET of a status route.</summary>
+    public Task<T> GetAsync<T>(string path, JsonTypeInfo<T> answer, IAdminQuery? request = null) =>
+        Admin.GetAsync(path, request, answer, CancellationToken);
+
+    public Task<AdminReply> PostAsync(string path, IAdminQuery request) => Admin.PostAsync(path, request, CancellationToken);
+
+    /// <summary><c>--json</c>: the endpoint's JSON, indented.</summary>
+    public void WriteJson<T>(T value, JsonTypeInfo<T> type) => Console.Profile.Out.Writer.WriteLine(JsonSerializer.Serialize(value, type));
+
+    /// <summary>Asks <paramref name="question"/> on the console; true for y/Y/yes on <see cref="Input"/>.</summary>
+    public async Task<bool> ConfirmAsync(string question)
+    {
+        Console.Write(new Text(question + " [y/N] "));
+        return (await Input.ReadLineAsync(CancellationToken))?.Trim() is "y" or "Y" or "yes";
+    }
+}
+
+/// <summary>
+/// The pbm-style verbs: <c>cluster show|leave|down</c>, <c>shards</c>, <c>partitions list|show|pause|resume</c>,
+/// <c>dead-letters list|replay</c>, <c>log-level</c>, and <c>status</c> (cluster and partitions on one screen). Tables by
 /// default, <c>--json</c> for scripts. Exit codes: 0 healthy, 1 the endpoint cannot be read (or refused the action),
-/// 2 usage (unknown partition, not confirmed), 3 unhealthy (a member unreachable, a partition stalled/unreachable).
+/// 2 usage (unknown partition, not confirmed), 3 unhealthy (a member unreachable, a partition stalled/unreachable),
+/// 4 the token is missing or wrong.
 /// </summary>
 internal static class AdminCli
 {
@@ -144,128 +195,116 @@ internal static class AdminCli
         _ => Unavailable,
     };
 
-    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
-
-    /// <summary>Runs <paramref name="once"/>, or repeats it every <paramref name="interval"/> until cancelled (--watch).</summary>
-    public static async Task<int> RunAsync(
-        Func<IAnsiConsole, CancellationToken, Task<int>> once, TextWriter output, TextWriter error, bool watch, TimeSpan interval,
-        CancellationToken cancellationToken)
+    /// <summary>Runs <paramref name="once"/>, or repeats it every <paramref name="watch"/> until cancelled (--watch).</summary>
+    public static async Task<int> RunAsync(VerbContext verb, Func<VerbContext, Task<int>> once, TimeSpan? watch = null)
     {
-        var console = Console(output);
         var code = Ok;
         try
         {
             do
             {
-                if (watch)
+                if (watch is { } interval)
                 {
-                    console.Clear(home: true);
-                    console.WriteLine($"every {interval.TotalSeconds:0.#} s, {DateTimeOffset.UtcNow:HH:mm:ss} UTC (Ctrl-C to stop)");
+                    verb.Console.Clear(home: true);
+                    verb.Console.WriteLine($"every {interval.TotalSeconds:0.#} s, {DateTimeOffset.UtcNow:HH:mm:ss} UTC (Ctrl-C to stop)");
                 }
                 try
                 {
-                    code = await once(console, cancellationToken);
+                    code = await once(verb);
                 }
                 catch (AdminUnavailableException ex)
                 {
-                    await error.WriteLineAsync(ex.Message);
+                    await verb.Error.WriteLineAsync(ex.Message);
                     code = Unavailable;
                 }
                 catch (AdminUsageException ex)
                 {
-                    await error.WriteLineAsync(ex.Message);
+                    await verb.Error.WriteLineAsync(ex.Message);
                     return Usage;
                 }
                 catch (AdminUnauthorizedException ex)
                 {
-                    await error.WriteLineAsync(ex.Message);
+                    await verb.Error.WriteLineAsync(ex.Message);
                     return Unauthorized;
                 }
-                if (watch)
+                if (watch is { } delay)
                 {
-                    await Task.Delay(interval, cancellationToken);
+                    await Task.Delay(delay, verb.CancellationToken);
                 }
             }
-            while (watch && !cancellationToken.IsCancellationRequested);
+            while (watch is not null && !verb.CancellationToken.IsCancellationRequested);
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (verb.CancellationToken.IsCancellationRequested)
         {
             // Ctrl-C ends --watch; the last result is the exit code.
         }
         return code;
     }
 
-    public static async Task<int> ClusterShowAsync(AdminClient admin, bool json, IAnsiConsole console, CancellationToken cancellationToken)
+    /// <summary><c>status</c>: <c>cluster show</c> and <c>partitions list</c> on one screen; unhealthy if either is.</summary>
+    public static async Task<int> StatusAsync(VerbContext verb)
     {
-        using var doc = await admin.GetAsync("/status/cluster", cancellationToken);
-        var root = doc.RootElement;
-        var unreachable = root.GetProperty("unreachable").EnumerateArray().Select(u => u.GetString()!).ToHashSet(StringComparer.Ordinal);
+        var cluster = await ClusterShowAsync(verb, json: false);
+        verb.Console.WriteLine();
+        var partitions = await PartitionsListAsync(verb, consumer: null, state: null, json: false);
+        return Math.Max(cluster, partitions);
+    }
+
+    public static async Task<int> ClusterShowAsync(VerbContext verb, bool json)
+    {
+        var cluster = await verb.GetAsync(AdminPaths.Cluster, AdminJson.Default.ClusterInfo);
+        var unreachable = cluster.Unreachable.ToHashSet(StringComparer.Ordinal);
         if (json)
         {
-            console.Profile.Out.Writer.WriteLine(JsonSerializer.Serialize(root, Indented));
+            verb.WriteJson(cluster, AdminJson.Default.ClusterInfo);
         }
         else
         {
-            var self = Str(root, "self");
-            var leader = Str(root, "leader");
-            var oldest = Str(root, "oldest");
             var table = NewTable("ADDRESS", "POD", "STATUS", "ROLES", "REACHABLE", "LEADER", "OLDEST", "THIS NODE");
-            foreach (var m in root.GetProperty("members").EnumerateArray())
+            foreach (var m in cluster.Members)
             {
-                var address = Str(m, "address");
-                table.AddRow(Cells(address, Str(m, "pod"), Str(m, "status"),
-                    string.Join(",", m.GetProperty("roles").EnumerateArray().Select(r => r.GetString())),
-                    unreachable.Contains(address) ? "NO" : "yes", address == leader ? "*" : "", address == oldest ? "*" : "", address == self ? "*" : ""));
+                table.AddRow(Cells(m.Address, m.Pod ?? "-", m.Status, string.Join(",", m.Roles),
+                    unreachable.Contains(m.Address) ? "NO" : "yes", m.Address == cluster.Leader ? "*" : "", m.Address == cluster.Oldest ? "*" : "",
+                    m.Address == cluster.Self ? "*" : ""));
             }
-            console.WriteLine($"cluster: {table.Rows.Count} member(s), {unreachable.Count} unreachable, leader {leader}, " +
-                              $"oldest {oldest} (the singletons), this node {self}");
-            console.Write(table);
+            verb.Console.WriteLine($"cluster: {table.Rows.Count} member(s), {unreachable.Count} unreachable, leader {cluster.Leader ?? "-"}, " +
+                                   $"oldest {cluster.Oldest ?? "-"} (the singletons), this node {cluster.Self}");
+            verb.Console.Write(table);
         }
         return unreachable.Count > 0 ? Unhealthy : Ok;
     }
 
     /// <summary><c>log-level LEVEL</c>: the minimum log level of the node behind <c>--admin</c>, until the next change or restart.</summary>
-    public static async Task<int> LogLevelAsync(AdminClient admin, string level, IAnsiConsole console, TextWriter error, CancellationToken cancellationToken)
+    public static async Task<int> LogLevelAsync(VerbContext verb, string level)
     {
-        var (status, body) = await admin.PostAsync($"/log/level?level={Uri.EscapeDataString(level)}", cancellationToken);
-        using (body)
+        var reply = await verb.PostAsync(AdminPaths.LogLevel, new LogLevelRequest(level));
+        if (reply.Status != HttpStatusCode.OK)
         {
-            if (status != HttpStatusCode.OK)
-            {
-                await error.WriteLineAsync($"log-level refused by {admin.BaseUrl}: HTTP {(int)status}: {Str(body.RootElement, "error")}");
-                return Refused(status);
-            }
-            console.WriteLine($"log level of {admin.BaseUrl}: {Str(body.RootElement, "level")} (was {Str(body.RootElement, "previous")})");
+            await verb.Error.WriteLineAsync($"log-level refused by {verb.Admin.BaseUrl}: HTTP {(int)reply.Status}: {reply.Error}");
+            return Refused(reply.Status);
         }
+        var result = reply.Read(AdminJson.Default.LogLevelResult);
+        verb.Console.WriteLine($"log level of {verb.Admin.BaseUrl}: {result.Level} (was {result.Previous})");
         return Ok;
     }
 
     /// <summary><c>cluster down-unreachable</c>: downs every member the endpoint's node sees as unreachable.</summary>
-    public static async Task<int> DownUnreachableAsync(
-        AdminClient admin, bool confirmed, TextReader input, IAnsiConsole console, TextWriter error, CancellationToken cancellationToken)
+    public static async Task<int> DownUnreachableAsync(VerbContext verb, bool confirmed)
     {
-        string[] unreachable;
-        using (var doc = await admin.GetAsync("/status/cluster", cancellationToken))
+        var unreachable = (await verb.GetAsync(AdminPaths.Cluster, AdminJson.Default.ClusterInfo)).Unreachable;
+        if (unreachable.Count == 0)
         {
-            unreachable = doc.RootElement.GetProperty("unreachable").EnumerateArray().Select(u => u.GetString()!).ToArray();
-        }
-        if (unreachable.Length == 0)
-        {
-            console.WriteLine("no unreachable member; nothing done");
+            verb.Console.WriteLine("no unreachable member; nothing done");
             return Ok;
         }
-        if (!confirmed)
+        if (!confirmed && !await verb.ConfirmAsync($"down {string.Join(", ", unreachable)}? They must not come back"))
         {
-            console.Write(new Text($"down {string.Join(", ", unreachable)}? They must not come back [y/N] "));
-            if ((await input.ReadLineAsync(cancellationToken))?.Trim() is not ("y" or "Y" or "yes"))
-            {
-                await error.WriteLineAsync("down-unreachable not confirmed; nothing done (use --yes in scripts)");
-                return Usage;
-            }
+            await verb.Error.WriteLineAsync("down-unreachable not confirmed; nothing done (use --yes in scripts)");
+            return Usage;
         }
         foreach (var address in unreachable)
         {
-            var code = await ClusterActionAsync(admin, "down", address, confirmed: true, input, console, error, cancellationToken);
+            var code = await ClusterActionAsync(verb, "down", address, confirmed: true);
             if (code != Ok)
             {
                 return code;
@@ -274,52 +313,46 @@ internal static class AdminCli
         return Ok;
     }
 
-    public static async Task<int> ClusterActionAsync(
-        AdminClient admin, string action, string? address, bool confirmed, TextReader input, IAnsiConsole console, TextWriter error,
-        CancellationToken cancellationToken)
+    /// <summary><c>cluster leave [ADDRESS]</c> (<paramref name="action"/> "leave") and <c>cluster down ADDRESS</c> ("down").</summary>
+    public static async Task<int> ClusterActionAsync(VerbContext verb, string action, string? address, bool confirmed)
     {
-        if (!confirmed)
+        var path = action switch
         {
-            console.Write(new Text($"{action} {address ?? "this node"}? This cannot be undone [y/N] "));
-            var answer = (await input.ReadLineAsync(cancellationToken))?.Trim();
-            if (answer is not ("y" or "Y" or "yes"))
-            {
-                await error.WriteLineAsync($"{action} not confirmed; nothing done (use --yes in scripts)");
-                return Usage;
-            }
+            "leave" => AdminPaths.Leave,
+            "down" => AdminPaths.Down,
+            _ => throw new ArgumentOutOfRangeException(nameof(action), action, "leave or down"),
+        };
+        if (!confirmed && !await verb.ConfirmAsync($"{action} {address ?? "this node"}? This cannot be undone"))
+        {
+            await verb.Error.WriteLineAsync($"{action} not confirmed; nothing done (use --yes in scripts)");
+            return Usage;
         }
 
-        var query = address is null ? "" : "?address=" + Uri.EscapeDataString(address);
-        var (status, body) = await admin.PostAsync($"/cluster/{action}{query}", cancellationToken);
-        using (body)
+        var reply = await verb.PostAsync(path, new MemberRequest(address));
+        if (reply.Status != HttpStatusCode.Accepted)
         {
-            if (status != HttpStatusCode.Accepted)
-            {
-                await error.WriteLineAsync($"{action} refused by {admin.BaseUrl}: HTTP {(int)status}: {Str(body.RootElement, "error")}");
-                return Refused(status);
-            }
-            console.WriteLine($"{action} {Str(body.RootElement, "address")}: accepted");
+            await verb.Error.WriteLineAsync($"{action} refused by {verb.Admin.BaseUrl}: HTTP {(int)reply.Status}: {reply.Error}");
+            return Refused(reply.Status);
         }
+        verb.Console.WriteLine($"{action} {reply.Read(AdminJson.Default.MemberActionResult).Address}: accepted");
         return Ok;
     }
 
-    public static async Task<int> ShardsAsync(AdminClient admin, bool json, IAnsiConsole console, TextWriter error, CancellationToken cancellationToken)
+    public static async Task<int> ShardsAsync(VerbContext verb, bool json)
     {
-        using var doc = await admin.GetAsync("/status/shards", cancellationToken);
-        var nodes = doc.RootElement.GetProperty("nodes").EnumerateArray().ToArray();
+        var nodes = (await verb.GetAsync(AdminPaths.Shards, AdminJson.Default.ShardsInfo)).Nodes;
         // Akka answers an empty map when the regions did not reply within its timeout: that is not "no shards".
-        var code = nodes.Length == 0 ? Unhealthy
-            : nodes.Any(n => n.GetProperty("failed_shards").GetArrayLength() > 0) ? Unhealthy : Ok;
-        if (nodes.Length == 0)
+        var code = nodes.Count == 0 || nodes.Any(n => n.FailedShards.Count > 0) ? Unhealthy : Ok;
+        if (nodes.Count == 0)
         {
-            await error.WriteLineAsync($"shards: no shard region answered {admin.BaseUrl} in time (the cluster may be forming or a member unreachable; see `cluster show`)");
+            await verb.Error.WriteLineAsync($"shards: no shard region answered {verb.Admin.BaseUrl} in time (the cluster may be forming or a member unreachable; see `cluster show`)");
         }
         if (json)
         {
-            console.Profile.Out.Writer.WriteLine(JsonSerializer.Serialize(doc.RootElement, Indented));
+            verb.WriteJson(new ShardsInfo(nodes), AdminJson.Default.ShardsInfo);
             return code;
         }
-        if (nodes.Length == 0)
+        if (nodes.Count == 0)
         {
             return code;
         }
@@ -327,66 +360,59 @@ internal static class AdminCli
         var table = NewTable("NODE", "SHARDS", "PARTITIONS", "FAILED SHARDS");
         foreach (var n in nodes)
         {
-            table.AddRow(Cells(Str(n, "node"), Num(n, "shards"), Num(n, "partitions"),
-                string.Join(",", n.GetProperty("failed_shards").EnumerateArray().Select(f => f.GetString()))));
+            table.AddRow(Cells(n.Node, Num(n.Shards), Num(n.Partitions), string.Join(",", n.FailedShards)));
         }
-        console.WriteLine($"shards: {nodes.Sum(n => n.GetProperty("shards").GetInt32())} on {nodes.Length} node(s), " +
-                          $"{nodes.Sum(n => n.GetProperty("partitions").GetInt32())} partition(s) running");
-        console.Write(table);
+        verb.Console.WriteLine($"shards: {nodes.Sum(n => n.Shards)} on {nodes.Count} node(s), {nodes.Sum(n => n.Partitions)} partition(s) running");
+        verb.Console.Write(table);
         return code;
     }
 
-    public static async Task<int> PartitionsListAsync(
-        AdminClient admin, string? consumer, string? state, bool json, IAnsiConsole console, CancellationToken cancellationToken,
-        DeliveryRates? rates = null)
+    private static bool IsUnhealthy(PartitionInfo p) => p.State is PartitionState.Stalled or PartitionState.Unreachable;
+
+    public static async Task<int> PartitionsListAsync(VerbContext verb, string? consumer, string? state, bool json, DeliveryRates? rates = null)
     {
-        using var doc = await admin.GetAsync("/status/partitions?scope=cluster", cancellationToken);
-        var rows = doc.RootElement.EnumerateArray()
-            .Where(p => consumer is null || Str(p, "consumer") == consumer)
-            .Where(p => state is null || string.Equals(Str(p, "state"), state, StringComparison.OrdinalIgnoreCase))
+        var rows = (await verb.GetAsync(AdminPaths.Partitions, AdminJson.Default.Partitions, PartitionsRequest.ClusterWide))
+            .Where(p => consumer is null || p.Consumer == consumer)
+            .Where(p => state is null || string.Equals(AdminJson.Name(p.State), state, StringComparison.OrdinalIgnoreCase))
             .ToArray();
-        var unhealthy = rows.Any(p => Str(p, "state") is "stalled" or "unreachable");
+        var unhealthy = rows.Count(IsUnhealthy);
         if (json)
         {
-            console.Profile.Out.Writer.WriteLine(JsonSerializer.Serialize(rows, Indented));
-            return unhealthy ? Unhealthy : Ok;
+            verb.WriteJson(rows, AdminJson.Default.Partitions);
+            return unhealthy > 0 ? Unhealthy : Ok;
         }
 
         var table = NewTable("PARTITION", "NODE", "STATE", "POSITION", "BACKLOG/LAG", "DELIVERED", "DEAD", "ERRORS", "RATE/S", "LAST ERROR");
         var now = DateTimeOffset.UtcNow;
         foreach (var p in rows)
         {
-            var done = (p.TryGetProperty("delivered", out var d) && d.ValueKind == JsonValueKind.Number ? d.GetInt64() : 0)
-                       + (p.TryGetProperty("dead_lettered", out var x) && x.ValueKind == JsonValueKind.Number ? x.GetInt64() : 0);
-            table.AddRow(Cells(Str(p, "entity_id"), Str(p, "node"), Str(p, "state"), Num(p, "position"),
-                Str(p, "source") == "kafka" ? Num(p, "lag") : Num(p, "backlog"), Num(p, "delivered"), Num(p, "dead_lettered"),
-                Num(p, "errors"), rates?.Next(Str(p, "entity_id"), Str(p, "node"), done, now) ?? "-", Trim(Str(p, "last_error"), 60)));
+            table.AddRow(Cells(p.EntityId, p.Node, AdminJson.Name(p.State), Num(p.Position),
+                Num(p.Source == PartitionSource.Kafka ? p.Lag : p.Backlog), Num(p.Delivered), Num(p.DeadLettered),
+                Num(p.Errors), rates?.Next(p.EntityId, p.Node, p.Delivered + p.DeadLettered, now) ?? "-", Trim(p.LastError ?? "-", 60)));
         }
-        console.WriteLine($"partitions: {rows.Length}" + (unhealthy ? $" ({rows.Count(p => Str(p, "state") is "stalled" or "unreachable")} stalled or unreachable)" : ""));
-        console.Write(table);
-        return unhealthy ? Unhealthy : Ok;
+        verb.Console.WriteLine($"partitions: {rows.Length}" + (unhealthy > 0 ? $" ({unhealthy} stalled or unreachable)" : ""));
+        verb.Console.Write(table);
+        return unhealthy > 0 ? Unhealthy : Ok;
     }
 
-    public static async Task<int> PartitionsShowAsync(
-        AdminClient admin, string id, bool json, IAnsiConsole console, TextWriter error, CancellationToken cancellationToken)
+    public static async Task<int> PartitionsShowAsync(VerbContext verb, string id, bool json)
     {
-        using var doc = await admin.GetAsync("/status/partitions?scope=cluster", cancellationToken);
-        var found = doc.RootElement.EnumerateArray().Where(p => Str(p, "entity_id") == id).ToArray();
-        if (found.Length == 0)
+        var partitions = await verb.GetAsync(AdminPaths.Partitions, AdminJson.Default.Partitions, PartitionsRequest.ClusterWide);
+        if (partitions.FirstOrDefault(p => p.EntityId == id) is not { } p)
         {
-            await error.WriteLineAsync($"no partition {id} in the cluster (ids look like pg:<consumer>:<partition> or kafka:<consumer>:<topic>:<partition>; see `partitions list`)");
+            await verb.Error.WriteLineAsync($"no partition {id} in the cluster (ids look like pg:<consumer>:<partition> or kafka:<consumer>:<topic>:<partition>; see `partitions list`)");
             return Usage;
         }
 
-        var p = found[0];
         if (json)
         {
-            console.Profile.Out.Writer.WriteLine(JsonSerializer.Serialize(p, Indented));
+            verb.WriteJson(p, AdminJson.Default.PartitionInfo);
         }
         else
         {
+            // Every field the endpoint writes, by its wire name.
             var grid = new Grid().AddColumn().AddColumn();
-            foreach (var property in p.EnumerateObject())
+            foreach (var property in JsonSerializer.SerializeToElement(p, AdminJson.Default.PartitionInfo).EnumerateObject())
             {
                 grid.AddRow(new Text(property.Name), new Text(property.Value.ValueKind switch
                 {
@@ -395,9 +421,9 @@ internal static class AdminCli
                     _ => property.Value.GetRawText(),
                 }));
             }
-            console.Write(grid);
+            verb.Console.Write(grid);
         }
-        return Str(p, "state") is "stalled" or "unreachable" ? Unhealthy : Ok;
+        return IsUnhealthy(p) ? Unhealthy : Ok;
     }
 
     /// <summary>
@@ -406,110 +432,134 @@ internal static class AdminCli
     /// cluster-wide but not confirmed in time, 1 when refused (token) or not recorded by a majority, 2 for an unknown
     /// partition.
     /// </summary>
-    public static async Task<int> PartitionPauseAsync(
-        AdminClient admin, string id, bool pause, bool json, IAnsiConsole console, TextWriter error, CancellationToken cancellationToken)
+    public static async Task<int> PartitionPauseAsync(VerbContext verb, string id, bool pause, bool json)
     {
         var action = pause ? "pause" : "resume";
-        var (status, body) = await admin.PostAsync($"/partitions/{action}?id={Uri.EscapeDataString(id)}", cancellationToken);
-        using (body)
+        var reply = await verb.PostAsync(pause ? AdminPaths.Pause : AdminPaths.Resume, new PartitionRequest(id));
+        switch (reply.Status)
         {
-            if (json)
-            {
-                console.Profile.Out.Writer.WriteLine(JsonSerializer.Serialize(body.RootElement, Indented));
-            }
-            switch (status)
-            {
-                case HttpStatusCode.OK:
-                    if (!json)
-                    {
-                        console.WriteLine(pause
-                            ? $"pause {id}: in force on {Str(body.RootElement, "node")} (its in-flight batch finished, nothing new starts)"
-                            : $"resume {id}: in force on {Str(body.RootElement, "node")}");
-                    }
-                    return Ok;
-                case HttpStatusCode.Accepted:
-                    await error.WriteLineAsync($"{action} {id}: {Str(body.RootElement, "error")}");
-                    return Unhealthy;
-                default:
-                    await error.WriteLineAsync($"{action} {id}: refused by {admin.BaseUrl}: HTTP {(int)status}: {Str(body.RootElement, "error")}");
-                    return Refused(status);
-            }
+            case HttpStatusCode.OK:
+                var inForce = reply.Read(AdminJson.Default.PauseInForce);
+                if (json)
+                {
+                    verb.WriteJson(inForce, AdminJson.Default.PauseInForce);
+                }
+                else
+                {
+                    verb.Console.WriteLine(pause
+                        ? $"pause {id}: in force on {inForce.Node ?? "-"} (its in-flight batch finished, nothing new starts)"
+                        : $"resume {id}: in force on {inForce.Node ?? "-"}");
+                }
+                return Ok;
+            case HttpStatusCode.Accepted:
+                var pending = reply.Read(AdminJson.Default.PauseNotInForce);
+                if (json)
+                {
+                    verb.WriteJson(pending, AdminJson.Default.PauseNotInForce);
+                }
+                await verb.Error.WriteLineAsync($"{action} {id}: {pending.Error}");
+                return Unhealthy;
+            case HttpStatusCode.ServiceUnavailable when json:
+                verb.WriteJson(reply.Read(AdminJson.Default.PauseNotInForce), AdminJson.Default.PauseNotInForce);
+                break;
+            default:
+                if (json)
+                {
+                    verb.WriteJson(reply.Read(AdminJson.Default.AdminError), AdminJson.Default.AdminError);
+                }
+                break;
         }
+        await verb.Error.WriteLineAsync($"{action} {id}: refused by {verb.Admin.BaseUrl}: HTTP {(int)reply.Status}: {reply.Error}");
+        return Refused(reply.Status);
     }
 
-    /// <summary><c>dead-letters list [--consumer NAME] [--limit N]</c>: the oldest dead letters per postgresql consumer.</summary>
-    public static async Task<int> DeadLettersListAsync(
-        AdminClient admin, string? consumer, int limit, bool json, IAnsiConsole console, CancellationToken cancellationToken)
+    /// <summary><c>dead-letters list [--consumer NAME] [--limit N]</c>: the oldest dead letters per consumer.</summary>
+    public static async Task<int> DeadLettersListAsync(VerbContext verb, string? consumer, int limit, bool json)
     {
-        var query = $"/dead-letters?limit={limit.ToString(CultureInfo.InvariantCulture)}" + (consumer is null ? "" : "&consumer=" + Uri.EscapeDataString(consumer));
-        using var doc = await admin.GetAsync(query, cancellationToken);
-        var consumers = doc.RootElement.GetProperty("consumers").EnumerateArray().ToArray();
+        var info = await verb.GetAsync(AdminPaths.DeadLetters, AdminJson.Default.DeadLettersInfo, DeadLettersRequest.Of(consumer, limit));
         if (json)
         {
-            console.Profile.Out.Writer.WriteLine(JsonSerializer.Serialize(doc.RootElement, Indented));
+            verb.WriteJson(info, AdminJson.Default.DeadLettersInfo);
             return Ok;
         }
-        foreach (var c in consumers)
+        foreach (var set in info.Consumers)
         {
-            var items = c.GetProperty("items").EnumerateArray().ToArray();
-            console.WriteLine($"{Str(c, "consumer")} ({Str(c, "source")}, {Str(c, "table")}): {Num(c, "total")} dead letter(s), showing {items.Length}");
-            var table = NewTable("ID", "PARTITION", "METHOD", "FAILED AT", "REASON", "PAYLOAD");
-            foreach (var item in items)
+            var (count, table) = set switch
             {
-                table.AddRow(Cells(Num(item, "id"), Num(item, "partition"), Str(item, "method"), Str(item, "failed_at"),
-                    Trim(Str(item, "reason"), 50), Trim(Str(item, "payload"), 60)));
-            }
-            console.Write(table);
+                OutboxDeadLetterSet outbox => (outbox.Items.Count, OutboxTable(outbox.Items)),
+                KafkaDeadLetterSet kafka => (kafka.Items.Count, KafkaTable(kafka.Items)),
+                _ => throw new InvalidOperationException(set.GetType().Name),
+            };
+            verb.Console.WriteLine($"{set.Consumer} ({AdminJson.Name(set.Source)}, {set.Table}): {set.Total} dead letter(s), showing {count}");
+            verb.Console.Write(table);
         }
         return Ok;
+    }
+
+    private static Table OutboxTable(IEnumerable<DeadLetterItem> items)
+    {
+        var table = NewTable("ID", "PARTITION", "METHOD", "FAILED AT", "REASON", "PAYLOAD");
+        foreach (var item in items)
+        {
+            table.AddRow(Cells(Num(item.Id), Num(item.Partition), item.Method, Time(item.FailedAt), Trim(item.Reason ?? "-", 50), Trim(item.Payload, 60)));
+        }
+        return table;
+    }
+
+    /// <summary>Kafka dead letters: where each is in the dead-letter topic, and the source record it was.</summary>
+    private static Table KafkaTable(IEnumerable<KafkaDeadLetterItem> items)
+    {
+        var table = NewTable("TOPIC/PARTITION", "OFFSET", "SOURCE", "REASON", "REPLAYED");
+        foreach (var item in items)
+        {
+            var source = item.SourceTopic is null ? "-" : $"{item.SourceTopic}/{Num(item.SourcePartition)}@{Num(item.SourceOffset)}";
+            table.AddRow(Cells($"{item.DeadLetterTopic}/{Num(item.DeadLetterPartition)}", Num(item.DeadLetterOffset), source,
+                Trim(item.Reason ?? "-", 50), item.Replayed ? "yes" : "no"));
+        }
+        return table;
     }
 
     /// <summary>
     /// <c>dead-letters replay --consumer NAME (--ids 1,2,… | --all)</c>: dead letters back into the outbox (same
     /// partition, id order, new ids), each at most once. Exit 0 done, 1 refused/unavailable, 2 usage.
     /// </summary>
-    public static async Task<int> DeadLettersReplayAsync(
-        AdminClient admin, string consumer, IReadOnlyList<long> ids, bool all, bool json, IAnsiConsole console, TextWriter error,
-        CancellationToken cancellationToken)
+    public static async Task<int> DeadLettersReplayAsync(VerbContext verb, string consumer, IReadOnlyList<long> ids, bool all, bool json)
     {
         if (all == (ids.Count > 0))
         {
-            await error.WriteLineAsync("dead-letters replay needs exactly one of --ids and --all");
+            await verb.Error.WriteLineAsync("dead-letters replay needs exactly one of --ids and --all");
             return Usage;
         }
-        var path = $"/dead-letters/replay?consumer={Uri.EscapeDataString(consumer)}" +
-                   (all ? "&all=true" : "&ids=" + string.Join(',', ids.Select(i => i.ToString(CultureInfo.InvariantCulture))));
-        var replayed = 0L;
-        var notFound = new List<long>();
-        var results = new List<JsonElement>();
-        bool more;
+        var request = ReplayRequest.Of(consumer, ids, all);
+        var results = new List<ReplayResponse>();
         do
         {
-            var (status, body) = await admin.PostAsync(path, cancellationToken);
-            using (body)
+            var reply = await verb.PostAsync(AdminPaths.Replay, request);
+            if (reply.Status != HttpStatusCode.OK)
             {
-                if (status != HttpStatusCode.OK)
-                {
-                    await error.WriteLineAsync($"dead-letters replay refused by {admin.BaseUrl}: HTTP {(int)status}: {Str(body.RootElement, "error")}");
-                    return Refused(status);
-                }
-                var root = body.RootElement;
-                results.Add(root.Clone());
-                replayed += root.GetProperty("replayed").GetInt64();
-                notFound.AddRange(root.GetProperty("not_found").EnumerateArray().Select(e => e.GetInt64()));
-                more = root.GetProperty("more").GetBoolean();
+                await verb.Error.WriteLineAsync($"dead-letters replay refused by {verb.Admin.BaseUrl}: HTTP {(int)reply.Status}: {reply.Error}");
+                return Refused(reply.Status);
             }
+            results.Add(reply.Read(AdminJson.Default.ReplayResponse));
         }
-        while (more);
+        while (results[^1].More);
 
         if (json)
         {
-            console.Profile.Out.Writer.WriteLine(JsonSerializer.Serialize(results.Count == 1 ? (object)results[0] : results, Indented));
+            if (results.Count == 1)
+            {
+                verb.WriteJson(results[0], AdminJson.Default.ReplayResponse);
+            }
+            else
+            {
+                verb.WriteJson(results, AdminJson.Default.Replays);
+            }
         }
         else
         {
-            console.WriteLine($"replayed {replayed} dead letter(s) of {consumer}" +
-                              (notFound.Count > 0 ? $"; not in the dead-letter table (already replayed?): {string.Join(",", notFound)}" : ""));
+            var notFound = results.SelectMany(r => r.NotFound).ToArray();
+            verb.Console.WriteLine($"replayed {results.Sum(r => (long)r.Replayed)} dead letter(s) of {consumer}" +
+                                   (notFound.Length > 0 ? $"; not in the dead-letter table (already replayed?): {string.Join(",", notFound)}" : ""));
         }
         return Ok;
     }
@@ -547,9 +597,8 @@ internal static class AdminCli
 
     private static string Trim(string value, int max) => value.Length > max ? value[..(max - 3)] + "..." : value;
 
-    private static string Str(JsonElement e, string name) =>
-        e.ValueKind == JsonValueKind.Object && e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString()! : "-";
+    private static string Num(long? value) => value?.ToString(CultureInfo.InvariantCulture) ?? "-";
 
-    private static string Num(JsonElement e, string name) =>
-        e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetInt64().ToString(CultureInfo.InvariantCulture) : "-";
+    /// <summary>A time as the endpoint writes it (ISO 8601, the fraction without trailing zeros).</summary>
+    private static string Time(DateTimeOffset value) => value.ToString("yyyy'-'MM'-'dd'T'HH':'mm':'ss.FFFFFFFzzz", CultureInfo.InvariantCulture);
 }

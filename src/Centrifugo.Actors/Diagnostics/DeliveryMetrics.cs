@@ -135,10 +135,10 @@ internal static class NodeGauges
             }
 
             var lag = new HashSet<(string, string, string)>();
-            foreach (var s in snapshot.Where(s => s.Source == "kafka" && s.Lag is not null))
+            foreach (var s in snapshot.Where(s => s.Source == PartitionSource.Kafka && s.Lag is not null))
             {
-                var slash = s.Partition.LastIndexOf('/');
-                var key = (s.Consumer, slash > 0 ? s.Partition[..slash] : s.Partition, slash > 0 ? s.Partition[(slash + 1)..] : "");
+                PartitionEntityId.TryParseKafka(s.EntityId, out _, out var topic, out var number);
+                var key = (s.Consumer, topic, number.ToString(CultureInfo.InvariantCulture));
                 KafkaLag.WithLabels(key.Item1, key.Item2, key.Item3).Set(s.Lag!.Value);
                 lag.Add(key);
             }

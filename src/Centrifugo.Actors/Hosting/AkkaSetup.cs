@@ -195,7 +195,7 @@ internal static class AkkaSetup
             && runtime.Outbox.TryGetValue(consumer, out var outbox)
             && partition >= 0 && partition < outbox.Options.NumPartitions)
         {
-            var progress = new PartitionProgress(entityId, outbox.Consumer, "postgresql",
+            var progress = new PartitionProgress(entityId, outbox.Consumer, PartitionSource.Postgresql,
                 partition.ToString(System.Globalization.CultureInfo.InvariantCulture), node, runtime.Board);
             return PartitionEntity.Props(entityId, () => new OutboxPartitionSource(outbox, partition), progress, runtime.Paused,
                 runtime.LoggerFactory.CreateLogger("Centrifugo.Actors.Outbox"));
@@ -205,7 +205,7 @@ internal static class AkkaSetup
             && kafkaPartition >= 0 && kafka.Options.Topics.Contains(topic, StringComparer.Ordinal))
         {
             var logger = runtime.LoggerFactory.CreateLogger("Centrifugo.Actors.Kafka");
-            var progress = new PartitionProgress(entityId, kafka.Consumer, "kafka",
+            var progress = new PartitionProgress(entityId, kafka.Consumer, PartitionSource.Kafka,
                 string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{topic}/{kafkaPartition}"), node, runtime.Board);
             return PartitionEntity.Props(entityId, () => new KafkaPartitionSource(kafka, topic, kafkaPartition, logger), progress,
                 runtime.Paused, logger);

@@ -65,13 +65,10 @@ internal static class ClusterStatus
         return regions.SelectMany(ids => ids);
     }
 
+    /// <summary>An id of neither form (none is built so) shows as an outbox partition with no consumer.</summary>
     private static PartitionStatus NotRunning(string id, PartitionState state, string why)
     {
-        var (consumer, source, partition) = PartitionEntityId.TryParseOutbox(id, out var c, out var p)
-            ? (c, "postgresql", p.ToString(System.Globalization.CultureInfo.InvariantCulture))
-            : PartitionEntityId.TryParseKafka(id, out var kc, out var topic, out var kp)
-                ? (kc, "kafka", $"{topic}/{kp}")
-                : ("", "", "");
+        PartitionEntityId.TryParse(id, out var source, out var consumer, out var partition);
         return new PartitionStatus(id, consumer, source, partition, "", state, 0, 0, 0,
             why, DateTimeOffset.UtcNow, null);
     }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Akka.Cluster.Sharding;
 
 namespace Centrifugo.Actors.Partitions;
@@ -60,6 +61,38 @@ internal static class PartitionEntityId
         }
         consumer = parts[1];
         return true;
+    }
+
+    /// <summary>
+    /// The source, the consumer and the partition as <see cref="PartitionStatus.Partition"/> shows it (outbox: the
+    /// number; Kafka: topic/partition) of a well-formed id; false for any other string.
+    /// </summary>
+    public static bool TryParse(string entityId, out PartitionSource source, out string consumer, out string partition)
+    {
+        if (TryParseOutbox(entityId, out consumer, out var number))
+        {
+            (source, partition) = (PartitionSource.Postgresql, number.ToString(CultureInfo.InvariantCulture));
+            return true;
+        }
+        if (TryParseKafka(entityId, out consumer, out var topic, out number))
+        {
+            (source, partition) = (PartitionSource.Kafka, string.Create(CultureInfo.InvariantCulture, $"{topic}/{number}"));
+            return true;
+        }
+        (source, partition) = (PartitionSource.Postgresql, "");
+        return false;
+    }
+
+    /// <summary>
+    /// The id up to its consumer, "pg:&lt;consumer&gt;" or "kafka:&lt;consumer&gt;" (the id itself when it has no
+    /// second ':'): the group the shard allocation balances a partition within. It cuts without parsing the rest,
+    /// because the allocation asks it for every placed partition on every decision.
+    /// </summary>
+    public static string ConsumerKey(string entityId)
+    {
+        var first = entityId.IndexOf(':', StringComparison.Ordinal);
+        var second = first < 0 ? -1 : entityId.IndexOf(':', first + 1);
+        return second < 0 ? entityId : entityId[..second];
     }
 
     public static bool TryParseKafka(string entityId, out string consumer, out string topic, out int partition)

@@ -9,7 +9,7 @@ namespace Centrifugo.Actors.Partitions;
 /// (not thread-safe).
 /// </summary>
 internal sealed class PartitionProgress(
-    string entityId, string consumer, string source, string partition, string node, PartitionStatusBoard board)
+    string entityId, string consumer, PartitionSource source, string partition, string node, PartitionStatusBoard board)
 {
     private long _delivered;
     private long _deadLettered;

@@ -20,13 +20,23 @@ internal enum PartitionState
     Unreachable,
 }
 
+/// <summary>
+/// Where a partition's messages come from: an outbox table or a Kafka topic. The admin endpoint writes it as
+/// "postgresql" / "kafka" (the consumer types of the configuration).
+/// </summary>
+internal enum PartitionSource
+{
+    Postgresql,
+    Kafka,
+}
+
 /// <summary>A snapshot of one partition entity, as shown by the admin endpoint.</summary>
 /// <param name="Lag">Kafka: records in the partition not processed yet (from the cached high watermark); null when unknown or not Kafka.</param>
 /// <param name="Position">Kafka: the next offset to process (after the last one marked, else the committed offset); null when unknown or not Kafka (the admin endpoint adds the outbox's from the database).</param>
 internal sealed record PartitionStatus(
     string EntityId,
     string Consumer,
-    string Source,
+    PartitionSource Source,
     string Partition,
     string Node,
     PartitionState State,

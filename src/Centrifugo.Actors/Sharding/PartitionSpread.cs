@@ -20,13 +20,8 @@ internal static class PartitionSpread
     /// </summary>
     public static string RoleOf(string consumer) => "partitions-" + consumer.Replace(':', '-');
 
-    /// <summary>The group a partition is balanced within: "pg:&lt;consumer&gt;" or "kafka:&lt;consumer&gt;".</summary>
-    public static string ConsumerOf(string shardId)
-    {
-        var first = shardId.IndexOf(':', StringComparison.Ordinal);
-        var second = first < 0 ? -1 : shardId.IndexOf(':', first + 1);
-        return second < 0 ? shardId : shardId[..second];
-    }
+    /// <summary>The group a partition is balanced within: "pg:&lt;consumer&gt;" or "kafka:&lt;consumer&gt;" (<see cref="Partitions.PartitionEntityId.ConsumerKey"/>).</summary>
+    public static string ConsumerOf(string shardId) => Partitions.PartitionEntityId.ConsumerKey(shardId);
 
     /// <summary>
     /// The index of the node that should take <paramref name="shardId"/>: the fewest partitions of the same consumer,

@@ -74,7 +74,7 @@ public sealed class K8sManifestTests(ITestOutputHelper output)
         Assert.Equal((string?)service["metadata"]!["name"], (string?)sts["spec"]!["serviceName"]);
         Assert.All(service["spec"]!["ports"]!.AsArray(), p => Port((string)p!["targetPort"]!));
         Assert.All(labels, l => Assert.Equal((string?)l.Value, (string?)service["spec"]!["selector"]![l.Key]));
-        foreach (var (probe, path) in new[] { ("startupProbe", AdminEndpoint.LivePath), ("livenessProbe", AdminEndpoint.LivePath), ("readinessProbe", AdminEndpoint.ReadyPath) })
+        foreach (var (probe, path) in new[] { ("startupProbe", AdminPaths.Live), ("livenessProbe", AdminPaths.Live), ("readinessProbe", AdminPaths.Ready) })
         {
             Assert.Equal(path, (string?)container[probe]!["httpGet"]!["path"]);
             Assert.Equal("admin", (string?)container[probe]!["httpGet"]!["port"]);
@@ -159,11 +159,11 @@ public sealed class K8sManifestTests(ITestOutputHelper output)
         var annotations = template["metadata"]!["annotations"]!;
         Assert.Equal("true", (string?)annotations["prometheus.io/scrape"]);
         Assert.Equal(Port("admin").ToString(System.Globalization.CultureInfo.InvariantCulture), (string?)annotations["prometheus.io/port"]);
-        Assert.Equal(AdminEndpoint.MetricsPath, (string?)annotations["prometheus.io/path"]);
+        Assert.Equal(AdminPaths.Metrics, (string?)annotations["prometheus.io/path"]);
         var podMonitor = Assert.Single(Parse(File.ReadAllText(Path.Combine(K8sDir, "optional", "podmonitor.yaml"))));
         var endpoint = Assert.Single(podMonitor["spec"]!["podMetricsEndpoints"]!.AsArray())!;
         Assert.Equal("admin", (string?)endpoint["port"]);
-        Assert.Equal(AdminEndpoint.MetricsPath, (string?)endpoint["path"]);
+        Assert.Equal(AdminPaths.Metrics, (string?)endpoint["path"]);
         Assert.All(labels, l => Assert.Equal((string?)l.Value, (string?)podMonitor["spec"]!["selector"]!["matchLabels"]![l.Key]));
         Assert.Equal("FallbackToLogsOnError", (string?)container["terminationMessagePolicy"]);
 

@@ -1,5 +1,6 @@
 using Centrifugo.Actors.Configuration;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using Centrifugo.Actors.Host;
 using Centrifugo.Actors.Operations;
 using Centrifugo.Actors.Tests.Node;
@@ -12,12 +13,12 @@ namespace Centrifugo.Actors.Tests.KafkaNode;
 /// <summary><c>dead-letters list|replay</c> for a kafka consumer (real Kafka protocol, real HTTP).</summary>
 public sealed class KafkaDeadLetterReplayTests(ITestOutputHelper output) : KafkaNodeTest(output)
 {
-    private static async Task<(int Code, string Out, string Err)> Run(Func<AdminClient, Spectre.Console.IAnsiConsole, TextWriter, CancellationToken, Task<int>> verb, string url)
+    private static async Task<(int Code, string Out, string Err)> Run(Func<VerbContext, Task<int>> verb, string url)
     {
         var output = new StringWriter();
         var error = new StringWriter();
         using var client = new AdminClient(url, token: null);
-        var code = await AdminCli.RunAsync((console, ct) => verb(client, console, error, ct), output, error, watch: false, TimeSpan.FromSeconds(1), CancellationToken.None);
+        var code = await AdminCli.RunAsync(VerbContext.Create(client, output, error), verb);
         return (code, output.ToString(), error.ToString());
     }
 
@@ -43,7 +44,7 @@ public sealed class KafkaDeadLetterReplayTests(ITestOutputHelper output) : Kafka
         Assert.Equal([3L, 4, 5, 6, 7, 8, 9], StandIn.ReceivedFor("kd:p0").Select(Seq).ToArray());
         Assert.Equal([2L, 3, 4], StandIn.ReceivedFor("kd:p1").Select(Seq).ToArray());
 
-        var list = await Run((c, console, err, ct) => AdminCli.DeadLettersListAsync(c, "k_dl", 50, json: true, console, ct), node.AdminUrl);
+        var list = await Run(v => AdminCli.DeadLettersListAsync(v, "k_dl", 50, json: true), node.AdminUrl);
         Assert.True(list.Code == AdminCli.Ok, list.Err);
         using (var doc = JsonDocument.Parse(list.Out))
         {
@@ -56,10 +57,15 @@ public sealed class KafkaDeadLetterReplayTests(ITestOutputHelper output) : Kafka
             Assert.All(items, i => Assert.Contains("102", i.GetProperty("reason").GetString(), StringComparison.Ordinal));
         }
 
-        var ids = await Run((c, console, err, ct) => AdminCli.DeadLettersReplayAsync(c, "k_dl", [1], false, false, console, err, ct), node.AdminUrl);
+        // The table shows where each record is and which source record it was.
+        var table = await Run(v => AdminCli.DeadLettersListAsync(v, "k_dl", 50, json: false), node.AdminUrl);
+        Assert.Contains($"k_dl (kafka, {topic}.dead_letter): 5 dead letter(s), showing 5", table.Out, StringComparison.Ordinal);
+        Assert.Matches($@"{Regex.Escape(topic)}\.dead_letter/0\s+3\s+{Regex.Escape(topic)}/1@0\s+centrifugo error 102\S*.*\s+no\s", table.Out);
+
+        var ids = await Run(v => AdminCli.DeadLettersReplayAsync(v, "k_dl", [1], false, false), node.AdminUrl);
         Assert.Equal(AdminCli.Usage, ids.Code);
 
-        var replay = await Run((c, console, err, ct) => AdminCli.DeadLettersReplayAsync(c, "k_dl", [], true, false, console, err, ct), node.AdminUrl);
+        var replay = await Run(v => AdminCli.DeadLettersReplayAsync(v, "k_dl", [], true, false), node.AdminUrl);
         Assert.True(replay.Code == AdminCli.Ok, replay.Err);
         Assert.Contains("replayed 5 dead letter(s) of k_dl", replay.Out, StringComparison.Ordinal);
         await Poll.UntilAsync(() => StandIn.ReceivedFor("kd:p0").Count == 10 && StandIn.ReceivedFor("kd:p1").Count == 5, "replayed records delivered", TimeSpan.FromSeconds(60));
@@ -68,7 +74,7 @@ public sealed class KafkaDeadLetterReplayTests(ITestOutputHelper output) : Kafka
         Assert.Equal(5L, Committed(KafkaCluster.Bootstrap, group + KafkaDeadLetters.ReplayGroupInfix + "k_dl", topic + ".dead_letter", 0));
 
         // Idempotent: the replay group's committed offset is past every dead letter.
-        var again = await Run((c, console, err, ct) => AdminCli.DeadLettersReplayAsync(c, "k_dl", [], true, false, console, err, ct), node.AdminUrl);
+        var again = await Run(v => AdminCli.DeadLettersReplayAsync(v, "k_dl", [], true, false), node.AdminUrl);
         Assert.Equal(AdminCli.Ok, again.Code);
         Assert.Contains("replayed 0 dead letter(s)", again.Out, StringComparison.Ordinal);
         await Poll.UntilAsync(() => Committed(KafkaCluster.Bootstrap, group, topic, 0) == 13 && Committed(KafkaCluster.Bootstrap, group, topic, 1) == 7, "replayed records committed", TimeSpan.FromSeconds(30));
@@ -103,19 +109,19 @@ public sealed class KafkaDeadLetterReplayTests(ITestOutputHelper output) : Kafka
             await Poll.UntilAsync(() => Committed(KafkaCluster.Bootstrap, group, b, 0) == 3, "k_b committed", TimeSpan.FromSeconds(60));
         }
 
-        var replayA = await Run((c, console, err, ct) => AdminCli.DeadLettersReplayAsync(c, "k_a", [], true, false, console, err, ct), node.AdminUrl);
+        var replayA = await Run(v => AdminCli.DeadLettersReplayAsync(v, "k_a", [], true, false), node.AdminUrl);
         Assert.True(replayA.Code == AdminCli.Ok, replayA.Err);
         Assert.Equal(2, Replayed(replayA.Out));
 
         // k_a's replay moved only its own group past the shared topic: k_b's records are still pending and replayable.
-        var listB = await Run((c, console, err, ct) => AdminCli.DeadLettersListAsync(c, "k_b", 50, json: true, console, ct), node.AdminUrl);
+        var listB = await Run(v => AdminCli.DeadLettersListAsync(v, "k_b", 50, json: true), node.AdminUrl);
         using (var doc = JsonDocument.Parse(listB.Out))
         {
             var items = Assert.Single(doc.RootElement.GetProperty("consumers").EnumerateArray()).GetProperty("items").EnumerateArray().ToArray();
             Assert.Equal(3, items.Length);
             Assert.All(items, i => Assert.False(i.GetProperty("replayed").GetBoolean()));
         }
-        var replayB = await Run((c, console, err, ct) => AdminCli.DeadLettersReplayAsync(c, "k_b", [], true, false, console, err, ct), node.AdminUrl);
+        var replayB = await Run(v => AdminCli.DeadLettersReplayAsync(v, "k_b", [], true, false), node.AdminUrl);
         Assert.True(replayB.Code == AdminCli.Ok, replayB.Err);
         Assert.Equal(3, Replayed(replayB.Out));
         await Poll.UntilAsync(() => StandIn.ReceivedFor("ka:p0").Count == 2 && StandIn.ReceivedFor("kb:p0").Count == 3, "replayed records delivered", TimeSpan.FromSeconds(60));
@@ -141,7 +147,7 @@ public sealed class KafkaDeadLetterReplayTests(ITestOutputHelper output) : Kafka
             legacy.Commit([new Confluent.Kafka.TopicPartitionOffset(topic + ".dead_letter", 0, 2)]);
         }
 
-        var replay = await Run((c, console, err, ct) => AdminCli.DeadLettersReplayAsync(c, "k_mig", [], true, false, console, err, ct), node.AdminUrl);
+        var replay = await Run(v => AdminCli.DeadLettersReplayAsync(v, "k_mig", [], true, false), node.AdminUrl);
 
         Assert.True(replay.Code == AdminCli.Ok, replay.Err);
         Assert.Equal(2, Replayed(replay.Out));

@@ -475,7 +475,7 @@ public sealed class KafkaGroupTests(ITestOutputHelper output) : IAsyncLifetime
         {
             var byNode = new[] { first, second }.Select(n => (
                 Assigned: n.Runtime.Kafka["k_place"].Hub.Assignment().Select(p => p.Partition).ToHashSet(),
-                Running: n.Board.Snapshot().Where(s => s.Source == "kafka" && s.State is PartitionState.Idle or PartitionState.Delivering)
+                Running: n.Board.Snapshot().Where(s => s.Source == PartitionSource.Kafka && s.State is PartitionState.Idle or PartitionState.Delivering)
                     .Select(s => int.Parse(s.Partition[(s.Partition.LastIndexOf('/') + 1)..])).ToHashSet())).ToArray();
             return byNode.All(n => n.Assigned.Count > 0 && n.Assigned.SetEquals(n.Running)) && byNode.Sum(n => n.Assigned.Count) == partitions;
         }

@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json;
 using Centrifugo.Actors.Configuration;
 using Centrifugo.Actors.Kafka;
+using Centrifugo.Actors.Partitions;
 using Centrifugo.Actors.Tests.Node;
 using Confluent.Kafka;
 using Xunit.Abstractions;
@@ -38,7 +39,7 @@ public sealed class KafkaNodeDeliveryTests(ITestOutputHelper output) : KafkaNode
         await Poll.UntilAsync(
             () => Enumerable.Range(0, partitions).All(p => Committed(KafkaCluster.Bootstrap, group, topic, p) == perPartition),
             "every partition committed to its end", TimeSpan.FromSeconds(30));
-        var statuses = node.Board.Snapshot().Where(s => s.Source == "kafka").ToArray();
+        var statuses = node.Board.Snapshot().Where(s => s.Source == PartitionSource.Kafka).ToArray();
         Assert.Equal(partitions, statuses.Length);
         Assert.All(statuses, s => Assert.Equal(perPartition, s.Delivered));
         Assert.Contains(statuses, s => s.Partition == $"{topic}/7");

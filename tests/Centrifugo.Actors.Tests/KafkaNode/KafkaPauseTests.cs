@@ -13,8 +13,7 @@ public sealed class KafkaPauseTests(ITestOutputHelper output) : KafkaNodeTest(ou
     private static async Task<int> CliAsync(string url, string id, bool pause)
     {
         using var client = new AdminClient(url, token: null);
-        return await AdminCli.RunAsync((console, ct) => AdminCli.PartitionPauseAsync(client, id, pause, json: false, console, TextWriter.Null, ct),
-            TextWriter.Null, TextWriter.Null, watch: false, TimeSpan.FromSeconds(1), CancellationToken.None);
+        return await AdminCli.RunAsync(VerbContext.Create(client, TextWriter.Null, TextWriter.Null), v => AdminCli.PartitionPauseAsync(v, id, pause, json: false));
     }
 
     [Fact]

@@ -5,6 +5,8 @@ using Centrifugo.Actors.Host;
 using Centrifugo.Actors.Testing.Postgres;
 using Centrifugo.Actors.Testing.Processes;
 using Centrifugo.Actors.Testing.StandIn;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 using Xunit.Abstractions;
 
 namespace Centrifugo.Actors.Tests.Node;
@@ -12,12 +14,12 @@ namespace Centrifugo.Actors.Tests.Node;
 /// <summary>The pbm-style verbs against a real node (in-process, real HTTP, real cluster and sharding).</summary>
 public sealed class AdminCliTests(PostgresFixture pg, ITestOutputHelper output) : IClassFixture<PostgresFixture>
 {
-    private static async Task<(int Code, string Out, string Err)> Run(Func<AdminClient, Spectre.Console.IAnsiConsole, CancellationToken, Task<int>> verb, string url, string? token = null)
+    private static async Task<(int Code, string Out, string Err)> Run(Func<VerbContext, Task<int>> verb, string url, string? token = null)
     {
         var output = new StringWriter();
         var error = new StringWriter();
         using var client = new AdminClient(url, token);
-        var code = await AdminCli.RunAsync((console, ct) => verb(client, console, ct), output, error, watch: false, TimeSpan.FromSeconds(1), CancellationToken.None);
+        var code = await AdminCli.RunAsync(VerbContext.Create(client, output, error), verb);
         return (code, output.ToString(), error.ToString());
     }
 
@@ -43,11 +45,11 @@ public sealed class AdminCliTests(PostgresFixture pg, ITestOutputHelper output) 
             }, "every partition idle", TimeSpan.FromSeconds(30));
         }
 
-        var show = await Run((c, console, ct) => AdminCli.ClusterShowAsync(c, json: false, console, ct), node.AdminUrl);
+        var show = await Run(v => AdminCli.ClusterShowAsync(v, json: false), node.AdminUrl);
         Assert.Equal(AdminCli.Ok, show.Code);
         Assert.Matches(@"cluster: 1 member\(s\), 0 unreachable, leader akka\.tcp://centrifugo-actors@127\.0\.0\.1:\d+", show.Out);
         Assert.Matches(@"akka\.tcp://centrifugo-actors@127\.0\.0\.1:\d+\s+actors-0\s+Up\s+\S*partitions-pg-pg_cli\S*\s+yes\s+\*\s+\*\s+\*", show.Out); // pod; leader, oldest, this node
-        var showJson = await Run((c, console, ct) => AdminCli.ClusterShowAsync(c, json: true, console, ct), node.AdminUrl);
+        var showJson = await Run(v => AdminCli.ClusterShowAsync(v, json: true), node.AdminUrl);
         using (var doc = JsonDocument.Parse(showJson.Out))
         {
             Assert.Equal("Up", doc.RootElement.GetProperty("members")[0].GetProperty("status").GetString());
@@ -55,42 +57,42 @@ public sealed class AdminCliTests(PostgresFixture pg, ITestOutputHelper output) 
             Assert.Equal("actors-0", doc.RootElement.GetProperty("members")[0].GetProperty("pod").GetString());
         }
 
-        var shards = await Run((c, console, ct) => AdminCli.ShardsAsync(c, json: false, console, TextWriter.Null, ct), node.AdminUrl);
+        var shards = await Run(v => AdminCli.ShardsAsync(v, json: false), node.AdminUrl);
         Assert.Equal(AdminCli.Ok, shards.Code);
         Assert.Contains("3 partition(s) running", shards.Out, StringComparison.Ordinal);
-        var shardsJson = await Run((c, console, ct) => AdminCli.ShardsAsync(c, json: true, console, TextWriter.Null, ct), node.AdminUrl);
+        var shardsJson = await Run(v => AdminCli.ShardsAsync(v, json: true), node.AdminUrl);
         using (var doc = JsonDocument.Parse(shardsJson.Out))
         {
             var n = Assert.Single(doc.RootElement.GetProperty("nodes").EnumerateArray());
             Assert.Equal(3, n.GetProperty("partitions").GetInt32());
         }
 
-        var list = await Run((c, console, ct) => AdminCli.PartitionsListAsync(c, "pg_cli", null, json: false, console, ct), node.AdminUrl);
+        var list = await Run(v => AdminCli.PartitionsListAsync(v, "pg_cli", null, json: false), node.AdminUrl);
         Assert.Equal(AdminCli.Ok, list.Code);
         Assert.Contains("partitions: 3", list.Out, StringComparison.Ordinal);
         Assert.Matches(@"pg:pg_cli:1\s+akka\.tcp://\S+\s+idle\s+-\s+0\s+1\s+0\s+0", list.Out);
         // --watch: the second refresh shows a rate (nothing moves now: 0).
         var rates = new DeliveryRates();
-        await Run((c, console, ct) => AdminCli.PartitionsListAsync(c, "pg_cli", null, json: false, console, ct, rates), node.AdminUrl);
-        var second = await Run((c, console, ct) => AdminCli.PartitionsListAsync(c, "pg_cli", null, json: false, console, ct, rates), node.AdminUrl);
+        await Run(v => AdminCli.PartitionsListAsync(v, "pg_cli", null, json: false, rates), node.AdminUrl);
+        var second = await Run(v => AdminCli.PartitionsListAsync(v, "pg_cli", null, json: false, rates), node.AdminUrl);
         Assert.Matches(@"pg:pg_cli:1\s+akka\.tcp://\S+\s+idle\s+-\s+0\s+1\s+0\s+0\s+0\s", second.Out);
         Assert.Contains("RATE/S", second.Out, StringComparison.Ordinal);
-        var none = await Run((c, console, ct) => AdminCli.PartitionsListAsync(c, "other", null, json: true, console, ct), node.AdminUrl);
+        var none = await Run(v => AdminCli.PartitionsListAsync(v, "other", null, json: true), node.AdminUrl);
         Assert.Equal("[]", none.Out.Trim());
-        var idle = await Run((c, console, ct) => AdminCli.PartitionsListAsync(c, null, "IDLE", json: true, console, ct), node.AdminUrl);
+        var idle = await Run(v => AdminCli.PartitionsListAsync(v, null, "IDLE", json: true), node.AdminUrl);
         using (var doc = JsonDocument.Parse(idle.Out))
         {
             Assert.Equal(3, doc.RootElement.GetArrayLength());
         }
 
-        var one = await Run((c, console, ct) => AdminCli.PartitionsShowAsync(c, "pg:pg_cli:1", json: true, console, TextWriter.Null, ct), node.AdminUrl);
+        var one = await Run(v => AdminCli.PartitionsShowAsync(v, "pg:pg_cli:1", json: true), node.AdminUrl);
         using (var doc = JsonDocument.Parse(one.Out))
         {
             Assert.Equal(1, doc.RootElement.GetProperty("delivered").GetInt64());
         }
-        var table1 = await Run((c, console, ct) => AdminCli.PartitionsShowAsync(c, "pg:pg_cli:1", json: false, console, TextWriter.Null, ct), node.AdminUrl);
+        var table1 = await Run(v => AdminCli.PartitionsShowAsync(v, "pg:pg_cli:1", json: false), node.AdminUrl);
         Assert.Matches(@"state\s+idle", table1.Out);
-        var missing = await Run((c, console, ct) => AdminCli.PartitionsShowAsync(c, "pg:pg_cli:9", json: false, console, Console.Error, ct), node.AdminUrl);
+        var missing = await Run(v => AdminCli.PartitionsShowAsync(v, "pg:pg_cli:9", json: false), node.AdminUrl);
         Assert.Equal(AdminCli.Usage, missing.Code);
     }
 
@@ -106,14 +108,14 @@ public sealed class AdminCliTests(PostgresFixture pg, ITestOutputHelper output) 
             TestNode.Postgres("pg_stall", pg.Instance.UrlDsn, name, partitions: 1)), output);
         await Poll.UntilAsync(() => Task.FromResult(node.Board.Stalled().Count == 1), "partition stalled", TimeSpan.FromSeconds(30));
 
-        var list = await Run((c, console, ct) => AdminCli.PartitionsListAsync(c, null, "stalled", json: false, console, ct), node.AdminUrl);
+        var list = await Run(v => AdminCli.PartitionsListAsync(v, null, "stalled", json: false), node.AdminUrl);
         Assert.Equal(AdminCli.Unhealthy, list.Code);
         Assert.Contains("(1 stalled or unreachable)", list.Out, StringComparison.Ordinal);
         Assert.Contains("401", list.Out, StringComparison.Ordinal);
         // `status` exits as the other verbs do.
-        var statusOut = new StringWriter();
-        Assert.Equal(AdminCli.Unhealthy, await StatusCommand.RunAsync(node.AdminUrl, statusOut, TextWriter.Null, CancellationToken.None));
-        Assert.Contains("stalled", statusOut.ToString(), StringComparison.Ordinal);
+        var status = await Run(AdminCli.StatusAsync, node.AdminUrl);
+        Assert.Equal(AdminCli.Unhealthy, status.Code);
+        Assert.Contains("stalled", status.Out, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -131,23 +133,22 @@ public sealed class AdminCliTests(PostgresFixture pg, ITestOutputHelper output) 
             await ctx.Response.OutputStream.WriteAsync("""{"nodes":[]}"""u8.ToArray());
             ctx.Response.Close();
         });
-        var error = new StringWriter();
-        var result = await Run((c, console, ct) => AdminCli.ShardsAsync(c, false, console, error, ct), url.TrimEnd('/'));
+        var result = await Run(v => AdminCli.ShardsAsync(v, false), url.TrimEnd('/'));
         await serve;
         Assert.Equal(AdminCli.Unhealthy, result.Code);
         Assert.DoesNotContain("0 on 0 node(s)", result.Out, StringComparison.Ordinal);
-        Assert.Contains("no shard region answered", error.ToString(), StringComparison.Ordinal);
+        Assert.Contains("no shard region answered", result.Err, StringComparison.Ordinal);
     }
 
     [Fact]
     public async Task An_unreadable_endpoint_exits_1_with_a_clear_message()
     {
         var url = $"http://127.0.0.1:{NodeProcess.FreeTcpPort()}";
-        foreach (var verb in new Func<AdminClient, Spectre.Console.IAnsiConsole, CancellationToken, Task<int>>[]
+        foreach (var verb in new Func<VerbContext, Task<int>>[]
                  {
-                     (c, console, ct) => AdminCli.ClusterShowAsync(c, false, console, ct),
-                     (c, console, ct) => AdminCli.ShardsAsync(c, false, console, TextWriter.Null, ct),
-                     (c, console, ct) => AdminCli.PartitionsListAsync(c, null, null, false, console, ct),
+                     v => AdminCli.ClusterShowAsync(v, false),
+                     v => AdminCli.ShardsAsync(v, false),
+                     v => AdminCli.PartitionsListAsync(v, null, null, false),
                  })
         {
             var result = await Run(verb, url);
@@ -163,7 +164,7 @@ public sealed class AdminCliTests(PostgresFixture pg, ITestOutputHelper output) 
         const string token = "test-admin-token-0123";
         var options = TestNode.Options(standIn.Url, standIn.ApiKey) with { Admin = new AdminOptions { Address = "127.0.0.1:0", Token = token } };
         await using var node = await TestNode.StartAsync(options, output);
-        await Poll.UntilAsync(async () => (await Run((c, console, ct) => AdminCli.ClusterShowAsync(c, false, console, ct), node.AdminUrl)).Out.Contains(" Up ", StringComparison.Ordinal),
+        await Poll.UntilAsync(async () => (await Run(v => AdminCli.ClusterShowAsync(v, false), node.AdminUrl)).Out.Contains(" Up ", StringComparison.Ordinal),
             "member Up", TimeSpan.FromSeconds(30));
 
         using var http = new HttpClient();
@@ -172,23 +173,23 @@ public sealed class AdminCliTests(PostgresFixture pg, ITestOutputHelper output) 
         // The token from a file (a mounted Secret); a wrong one exits 4, an unreadable file is a usage error.
         var tokenFile = Path.GetTempFileName();
         await File.WriteAllTextAsync(tokenFile, "wrong-token-0000000000\n");
-        var refused = await Run((c, console, ct) => AdminCli.ClusterActionAsync(c, "leave", null, true, TextReader.Null, console, Console.Error, ct), node.AdminUrl, token: AdminClient.Token(tokenFile));
+        var refused = await Run(v => AdminCli.ClusterActionAsync(v, "leave", null, true), node.AdminUrl, token: AdminClient.Token(tokenFile));
         Assert.Equal(AdminCli.Unauthorized, refused.Code);
         await File.WriteAllTextAsync(tokenFile, token + "\n");
         Assert.Equal(token, AdminClient.Token(tokenFile));
         File.Delete(tokenFile);
         Assert.Contains(tokenFile, Assert.Throws<AdminUsageException>(() => AdminClient.Token(tokenFile)).Message, StringComparison.Ordinal);
-        var none = await Run((c, console, ct) => AdminCli.DownUnreachableAsync(c, false, TextReader.Null, console, Console.Error, ct), node.AdminUrl, token);
+        var none = await Run(v => AdminCli.DownUnreachableAsync(v, false), node.AdminUrl, token);
         Assert.Equal(AdminCli.Ok, none.Code);
         Assert.Contains("no unreachable member", none.Out, StringComparison.Ordinal);
         Assert.Contains(node.Logs.Lines, l => l.Contains("[1202]", StringComparison.Ordinal));
 
-        var notConfirmed = await Run((c, console, ct) => AdminCli.ClusterActionAsync(c, "down", "akka.tcp://centrifugo-actors@127.0.0.1:1", false, new StringReader("n\n"), console, Console.Error, ct), node.AdminUrl, token);
+        var notConfirmed = await Run(v => AdminCli.ClusterActionAsync(v with { Input = new StringReader("n\n") }, "down", "akka.tcp://centrifugo-actors@127.0.0.1:1", false), node.AdminUrl, token);
         Assert.Equal(AdminCli.Usage, notConfirmed.Code);
-        var notMember = await Run((c, console, ct) => AdminCli.ClusterActionAsync(c, "down", "akka.tcp://centrifugo-actors@127.0.0.1:1", true, TextReader.Null, console, Console.Error, ct), node.AdminUrl, token);
+        var notMember = await Run(v => AdminCli.ClusterActionAsync(v, "down", "akka.tcp://centrifugo-actors@127.0.0.1:1", true), node.AdminUrl, token);
         Assert.Equal(AdminCli.Usage, notMember.Code);
 
-        var leave = await Run((c, console, ct) => AdminCli.ClusterActionAsync(c, "leave", null, false, new StringReader("y\n"), console, Console.Error, ct), node.AdminUrl, token);
+        var leave = await Run(v => AdminCli.ClusterActionAsync(v with { Input = new StringReader("y\n") }, "leave", null, false), node.AdminUrl, token);
         Assert.Equal(AdminCli.Ok, leave.Code);
         Assert.Contains(": accepted", leave.Out, StringComparison.Ordinal);
         var logged = Assert.Single(node.Logs.Lines, l => l.Contains("[1201]", StringComparison.Ordinal));
@@ -196,6 +197,30 @@ public sealed class AdminCliTests(PostgresFixture pg, ITestOutputHelper output) 
         Assert.DoesNotContain(token, string.Join('\n', node.Logs.Lines), StringComparison.Ordinal);
         var cluster = Akka.Cluster.Cluster.Get(node.Services.GetService(typeof(Akka.Actor.ActorSystem)) as Akka.Actor.ActorSystem);
         await Poll.UntilAsync(() => Task.FromResult(cluster.SelfMember.Status is not Akka.Cluster.MemberStatus.Up), "member left", TimeSpan.FromSeconds(30));
+    }
+
+    [Fact]
+    public async Task Every_route_of_the_contract_is_mapped_and_exactly_the_actions_and_dead_letters_need_the_token()
+    {
+        await using var standIn = await CentrifugoStandIn.StartNewAsync();
+        await using var node = await TestNode.StartAsync(TestNode.Options(standIn.Url, standIn.ApiKey), output);
+        var routes = node.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
+            .Select(e => (Path: "/" + e.RoutePattern.RawText!.TrimStart('/'), Method: e.Metadata.GetRequiredMetadata<IHttpMethodMetadata>().HttpMethods.Single(),
+                Audit: e.Metadata.GetMetadata<AuditName>()?.Name))
+            .ToArray();
+        var paths = typeof(AdminPaths).GetFields().Select(f => (string)f.GetRawConstantValue()!).ToArray();
+        Assert.Equal(paths.Order(), routes.Select(r => r.Path).Order());
+        Assert.Equal([AdminPaths.Down, AdminPaths.Leave, AdminPaths.DeadLetters, AdminPaths.Replay, AdminPaths.LogLevel, AdminPaths.Pause, AdminPaths.Resume],
+            routes.Where(r => r.Audit is not null).Select(r => r.Path).Order(StringComparer.Ordinal));
+
+        // Without admin.token a request that is not the CLI's (no user header) is refused exactly on the guarded routes.
+        using var http = new HttpClient();
+        foreach (var route in routes)
+        {
+            using var response = await http.SendAsync(new HttpRequestMessage(new HttpMethod(route.Method), new Uri(node.AdminUrl + route.Path)));
+            Assert.True((response.StatusCode == HttpStatusCode.Forbidden) == (route.Audit is not null), $"{route.Method} {route.Path}: {response.StatusCode}");
+        }
+        Assert.Equal(routes.Count(r => r.Audit is not null), node.Logs.Lines.Count(l => l.Contains("[1202]", StringComparison.Ordinal)));
     }
 
     [Fact]
@@ -236,14 +261,14 @@ public sealed class AdminCliTests(PostgresFixture pg, ITestOutputHelper output) 
         Assert.Equal(2, node.Logs.Lines.Count(l => l.Contains("[1202]", StringComparison.Ordinal) && l.Contains("pause", StringComparison.Ordinal)));
 
         // The CLI, unchanged, on the same node.
-        var accepted = await Run((c, console, ct) => AdminCli.PartitionPauseAsync(c, "pg:pg_csrf:0", true, json: false, console, Console.Error, ct), node.AdminUrl);
+        var accepted = await Run(v => AdminCli.PartitionPauseAsync(v, "pg:pg_csrf:0", true, json: false), node.AdminUrl);
         Assert.Equal(AdminCli.Ok, accepted.Code);
         await Poll.UntilAsync(async () =>
         {
             using var pausedSet = JsonDocument.Parse(await http.GetStringAsync(new Uri(node.AdminUrl + "/status/paused")));
             return pausedSet.RootElement.GetProperty("paused").EnumerateArray().Select(e => e.GetString()).SequenceEqual(["pg:pg_csrf:0"]);
         }, "pg:pg_csrf:0 paused", TimeSpan.FromSeconds(30));
-        var listed = await Run((c, console, ct) => AdminCli.DeadLettersListAsync(c, "pg_csrf", 10, json: true, console, ct), node.AdminUrl);
+        var listed = await Run(v => AdminCli.DeadLettersListAsync(v, "pg_csrf", 10, json: true), node.AdminUrl);
         Assert.Equal(AdminCli.Ok, listed.Code);
     }
 }

@@ -13,12 +13,12 @@ public sealed class DeadLetterReplayTests(PostgresFixture pg, ITestOutputHelper 
 {
     private const string Token = "dead-letter-token-0123";
 
-    private static async Task<(int Code, string Out, string Err)> Run(Func<AdminClient, Spectre.Console.IAnsiConsole, TextWriter, CancellationToken, Task<int>> verb, string url, string? token = Token)
+    private static async Task<(int Code, string Out, string Err)> Run(Func<VerbContext, Task<int>> verb, string url, string? token = Token)
     {
         var output = new StringWriter();
         var error = new StringWriter();
         using var client = new AdminClient(url, token);
-        var code = await AdminCli.RunAsync((console, ct) => verb(client, console, error, ct), output, error, watch: false, TimeSpan.FromSeconds(1), CancellationToken.None);
+        var code = await AdminCli.RunAsync(VerbContext.Create(client, output, error), verb);
         return (code, output.ToString(), error.ToString());
     }
 
@@ -44,14 +44,14 @@ public sealed class DeadLetterReplayTests(PostgresFixture pg, ITestOutputHelper 
         var dead = (await table.ReadDeadLettersAsync()).OrderBy(d => d.Id).ToArray();
 
         // list: token required; table and JSON.
-        var refused = await Run((c, console, err, ct) => AdminCli.DeadLettersListAsync(c, "pg_dl", 50, json: false, console, ct), node.AdminUrl, token: null);
+        var refused = await Run(v => AdminCli.DeadLettersListAsync(v, "pg_dl", 50, json: false), node.AdminUrl, token: null);
         Assert.Equal(AdminCli.Unauthorized, refused.Code);
-        var list = await Run((c, console, err, ct) => AdminCli.DeadLettersListAsync(c, "pg_dl", 4, json: false, console, ct), node.AdminUrl);
+        var list = await Run(v => AdminCli.DeadLettersListAsync(v, "pg_dl", 4, json: false), node.AdminUrl);
         Assert.Equal(AdminCli.Ok, list.Code);
         Assert.Contains("pg_dl (postgresql", list.Out, StringComparison.Ordinal);
         Assert.Contains("5 dead letter(s), showing 4", list.Out, StringComparison.Ordinal);
         Assert.Matches($@"{dead[0].Id}\s+0\s+publish\s+", list.Out);
-        var listJson = await Run((c, console, err, ct) => AdminCli.DeadLettersListAsync(c, null, 50, json: true, console, ct), node.AdminUrl);
+        var listJson = await Run(v => AdminCli.DeadLettersListAsync(v, null, 50, json: true), node.AdminUrl);
         using (var doc = JsonDocument.Parse(listJson.Out))
         {
             var consumer = Assert.Single(doc.RootElement.GetProperty("consumers").EnumerateArray());
@@ -60,18 +60,18 @@ public sealed class DeadLetterReplayTests(PostgresFixture pg, ITestOutputHelper 
         }
 
         // replay: token required, POST only, exactly one of --ids/--all.
-        var noToken = await Run((c, console, err, ct) => AdminCli.DeadLettersReplayAsync(c, "pg_dl", [dead[0].Id], false, false, console, err, ct), node.AdminUrl, token: "wrong-token-0000000000");
+        var noToken = await Run(v => AdminCli.DeadLettersReplayAsync(v, "pg_dl", [dead[0].Id], false, false), node.AdminUrl, token: "wrong-token-0000000000");
         Assert.Equal(AdminCli.Unauthorized, noToken.Code);
         Assert.Contains(node.Logs.Lines, l => l.Contains("[1202]", StringComparison.Ordinal) && l.Contains("dead-letters replay", StringComparison.Ordinal));
         using (var http = new HttpClient())
         {
             Assert.Equal(System.Net.HttpStatusCode.MethodNotAllowed, (await http.GetAsync(new Uri(node.AdminUrl + "/dead-letters/replay?consumer=pg_dl&all=true"))).StatusCode);
         }
-        Assert.Equal(AdminCli.Usage, (await Run((c, console, err, ct) => AdminCli.DeadLettersReplayAsync(c, "pg_dl", [], false, false, console, err, ct), node.AdminUrl)).Code);
-        Assert.Equal(AdminCli.Usage, (await Run((c, console, err, ct) => AdminCli.DeadLettersReplayAsync(c, "nope", [], true, false, console, err, ct), node.AdminUrl)).Code);
+        Assert.Equal(AdminCli.Usage, (await Run(v => AdminCli.DeadLettersReplayAsync(v, "pg_dl", [], false, false), node.AdminUrl)).Code);
+        Assert.Equal(AdminCli.Usage, (await Run(v => AdminCli.DeadLettersReplayAsync(v, "nope", [], true, false), node.AdminUrl)).Code);
 
         // The first two of partition 0: back in the outbox, delivered after what partition 0 had, in order.
-        var two = await Run((c, console, err, ct) => AdminCli.DeadLettersReplayAsync(c, "pg_dl", [dead[1].Id, dead[0].Id], false, true, console, err, ct), node.AdminUrl);
+        var two = await Run(v => AdminCli.DeadLettersReplayAsync(v, "pg_dl", [dead[1].Id, dead[0].Id], false, true), node.AdminUrl);
         Assert.True(two.Code == AdminCli.Ok, two.Err);
         using (var doc = JsonDocument.Parse(two.Out))
         {
@@ -83,12 +83,12 @@ public sealed class DeadLetterReplayTests(PostgresFixture pg, ITestOutputHelper 
         Assert.Equal([3L, 4, 5, 6, 7, 8, 9, 0, 1], standIn.ReceivedFor("dl:0").Select(OutboxRows.Seq).ToArray());
 
         // Idempotent per item: the same ids again move nothing.
-        var again = await Run((c, console, err, ct) => AdminCli.DeadLettersReplayAsync(c, "pg_dl", [dead[0].Id, dead[1].Id], false, false, console, err, ct), node.AdminUrl);
+        var again = await Run(v => AdminCli.DeadLettersReplayAsync(v, "pg_dl", [dead[0].Id, dead[1].Id], false, false), node.AdminUrl);
         Assert.Equal(AdminCli.Ok, again.Code);
         Assert.Contains("replayed 0 dead letter(s)", again.Out, StringComparison.Ordinal);
         Assert.Contains($"already replayed?): {dead[0].Id},{dead[1].Id}", again.Out, StringComparison.Ordinal);
 
-        var all = await Run((c, console, err, ct) => AdminCli.DeadLettersReplayAsync(c, "pg_dl", [], true, false, console, err, ct), node.AdminUrl);
+        var all = await Run(v => AdminCli.DeadLettersReplayAsync(v, "pg_dl", [], true, false), node.AdminUrl);
         Assert.Equal(AdminCli.Ok, all.Code);
         Assert.Contains("replayed 3 dead letter(s) of pg_dl", all.Out, StringComparison.Ordinal);
         await Poll.UntilAsync(() => Task.FromResult(standIn.ReceivedFor("dl:0").Count == 10 && standIn.ReceivedFor("dl:1").Count == 5), "every replayed row delivered", TimeSpan.FromSeconds(30));

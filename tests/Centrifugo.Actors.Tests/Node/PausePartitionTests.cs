@@ -14,12 +14,12 @@ public sealed class PausePartitionTests(PostgresFixture pg, ITestOutputHelper ou
 {
     private const string Token = "pause-admin-token-0123";
 
-    private static async Task<(int Code, string Out, string Err)> Run(Func<AdminClient, Spectre.Console.IAnsiConsole, TextWriter, CancellationToken, Task<int>> verb, string url, string? token = Token)
+    private static async Task<(int Code, string Out, string Err)> Run(Func<VerbContext, Task<int>> verb, string url, string? token = Token)
     {
         var output = new StringWriter();
         var error = new StringWriter();
         using var client = new AdminClient(url, token);
-        var code = await AdminCli.RunAsync((console, ct) => verb(client, console, error, ct), output, error, watch: false, TimeSpan.FromSeconds(1), CancellationToken.None);
+        var code = await AdminCli.RunAsync(VerbContext.Create(client, output, error), verb);
         return (code, output.ToString(), error.ToString());
     }
 
@@ -47,14 +47,14 @@ public sealed class PausePartitionTests(PostgresFixture pg, ITestOutputHelper ou
         {
             Assert.Equal(HttpStatusCode.MethodNotAllowed, (await http.GetAsync(new Uri(node.AdminUrl + "/partitions/pause?id=pg:pg_pause:1"))).StatusCode);
         }
-        var refused = await Run((c, console, err, ct) => AdminCli.PartitionPauseAsync(c, "pg:pg_pause:1", true, json: false, console, err, ct), node.AdminUrl, token: "wrong-token-0000000000");
+        var refused = await Run(v => AdminCli.PartitionPauseAsync(v, "pg:pg_pause:1", true, json: false), node.AdminUrl, token: "wrong-token-0000000000");
         Assert.Equal(AdminCli.Unauthorized, refused.Code);
         Assert.Contains("HTTP 401", refused.Err, StringComparison.Ordinal);
         Assert.Contains(node.Logs.Lines, l => l.Contains("[1202]", StringComparison.Ordinal) && l.Contains("pause", StringComparison.Ordinal));
-        var unknown = await Run((c, console, err, ct) => AdminCli.PartitionPauseAsync(c, "pg:pg_pause:7", true, json: false, console, err, ct), node.AdminUrl);
+        var unknown = await Run(v => AdminCli.PartitionPauseAsync(v, "pg:pg_pause:7", true, json: false), node.AdminUrl);
         Assert.Equal(AdminCli.Usage, unknown.Code);
 
-        var paused = await Run((c, console, err, ct) => AdminCli.PartitionPauseAsync(c, "pg:pg_pause:1", true, json: false, console, err, ct), node.AdminUrl);
+        var paused = await Run(v => AdminCli.PartitionPauseAsync(v, "pg:pg_pause:1", true, json: false), node.AdminUrl);
         Assert.Equal(AdminCli.Ok, paused.Code);
         Assert.Contains("pause pg:pg_pause:1: in force on akka.tcp://", paused.Out, StringComparison.Ordinal);
         Assert.Contains(node.Logs.Lines, l => l.Contains("[1201]", StringComparison.Ordinal) && l.Contains("Admin action pause on pg:pg_pause:1 by 127.0.0.1:", StringComparison.Ordinal));
@@ -77,16 +77,16 @@ public sealed class PausePartitionTests(PostgresFixture pg, ITestOutputHelper ou
         // most OutboxBacklog.Interval ago: wait for a read made after the inserts).
         await Poll.UntilAsync(async () =>
         {
-            var fresh = await Run((c, console, err, ct) => AdminCli.PartitionsListAsync(c, "pg_pause", null, json: true, console, ct), node.AdminUrl);
+            var fresh = await Run(v => AdminCli.PartitionsListAsync(v, "pg_pause", null, json: true), node.AdminUrl);
             using var doc = JsonDocument.Parse(fresh.Out);
             long? Backlog(string id) => doc.RootElement.EnumerateArray().Where(p => p.GetProperty("entity_id").GetString() == id)
                 .Select(p => p.TryGetProperty("backlog", out var rows) ? rows.GetInt64() : (long?)null).FirstOrDefault();
             return Backlog("pg:pg_pause:1") == PerPartition && Backlog("pg:pg_pause:0") == 0;
         }, "the backlog read after the inserts", TimeSpan.FromSeconds(30));
-        var list = await Run((c, console, err, ct) => AdminCli.PartitionsListAsync(c, "pg_pause", "paused", json: false, console, ct), node.AdminUrl);
+        var list = await Run(v => AdminCli.PartitionsListAsync(v, "pg_pause", "paused", json: false), node.AdminUrl);
         Assert.Equal(AdminCli.Ok, list.Code);
         Assert.Matches(@"pg:pg_pause:1\s+akka\.tcp://\S+\s+paused", list.Out);
-        var listJson = await Run((c, console, err, ct) => AdminCli.PartitionsListAsync(c, "pg_pause", null, json: true, console, ct), node.AdminUrl);
+        var listJson = await Run(v => AdminCli.PartitionsListAsync(v, "pg_pause", null, json: true), node.AdminUrl);
         var head = (await table.IdsAsync()).Min();
         using (var doc = JsonDocument.Parse(listJson.Out))
         {
@@ -107,13 +107,13 @@ public sealed class PausePartitionTests(PostgresFixture pg, ITestOutputHelper ou
             Assert.Equal(["pg:pg_pause:1"], pausedSet.RootElement.GetProperty("paused").EnumerateArray().Select(e => e.GetString()!).ToArray());
         }
 
-        var show = await Run((c, console, err, ct) => AdminCli.PartitionsShowAsync(c, "pg:pg_pause:1", json: true, console, err, ct), node.AdminUrl);
+        var show = await Run(v => AdminCli.PartitionsShowAsync(v, "pg:pg_pause:1", json: true), node.AdminUrl);
         using (var doc = JsonDocument.Parse(show.Out))
         {
             Assert.Equal("paused", doc.RootElement.GetProperty("state").GetString());
         }
 
-        var resumed = await Run((c, console, err, ct) => AdminCli.PartitionPauseAsync(c, "pg:pg_pause:1", false, json: true, console, err, ct), node.AdminUrl);
+        var resumed = await Run(v => AdminCli.PartitionPauseAsync(v, "pg:pg_pause:1", false, json: true), node.AdminUrl);
         Assert.Equal(AdminCli.Ok, resumed.Code);
         using (var doc = JsonDocument.Parse(resumed.Out))
         {

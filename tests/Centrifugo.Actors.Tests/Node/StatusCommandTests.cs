@@ -38,22 +38,30 @@ public sealed class StatusCommandTests(PostgresFixture pg, ITestOutputHelper tes
         Assert.Equal(1, p2.GetProperty("delivered").GetInt64());
         Assert.Equal(1, p2.GetProperty("dead_lettered").GetInt64());
 
-        var output = new StringWriter();
-        var error = new StringWriter();
-        Assert.Equal(0, await StatusCommand.RunAsync(node.AdminUrl, output, error, CancellationToken.None));
-        var lines = output.ToString().Split('\n');
-        Assert.Contains(lines, l => l.StartsWith("  member akka.tcp://", StringComparison.Ordinal) && l.TrimEnd().EndsWith("Up", StringComparison.Ordinal));
-        Assert.Contains(lines, l => l.StartsWith("partitions  4", StringComparison.Ordinal));
-        var row = Assert.Single(lines, l => l.StartsWith("pg_status  postgresql  2 ", StringComparison.Ordinal));
-        Assert.Matches(@"idle\s+1\s+1\s+0", row);
+        // `cluster show` and `partitions list` on one screen, with their exit codes.
+        var (code, output, _) = await StatusAsync(node.AdminUrl);
+        Assert.Equal(AdminCli.Ok, code);
+        Assert.Matches(@"cluster: 1 member\(s\), 0 unreachable", output);
+        Assert.Matches(@"akka\.tcp://\S+\s+-\s+Up\s", output);
+        Assert.Contains("partitions: 4", output, StringComparison.Ordinal);
+        Assert.Matches(@"pg:pg_status:2\s+akka\.tcp://\S+\s+idle\s+-\s+0\s+1\s+1\s+0\s", output);
     }
 
     [Fact]
     public async Task Status_fails_clearly_when_the_admin_endpoint_cannot_be_read()
     {
-        var error = new StringWriter();
         var port = Testing.Processes.NodeProcess.FreeTcpPort();
-        Assert.Equal(1, await StatusCommand.RunAsync($"http://127.0.0.1:{port}", new StringWriter(), error, CancellationToken.None));
-        Assert.Contains($"cannot read the admin endpoint at http://127.0.0.1:{port}", error.ToString(), StringComparison.Ordinal);
+        var (code, _, error) = await StatusAsync($"http://127.0.0.1:{port}");
+        Assert.Equal(AdminCli.Unavailable, code);
+        Assert.Contains($"cannot read the admin endpoint at http://127.0.0.1:{port}", error, StringComparison.Ordinal);
+    }
+
+    private static async Task<(int Code, string Out, string Err)> StatusAsync(string url)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        using var client = new AdminClient(url, token: null);
+        var code = await AdminCli.RunAsync(VerbContext.Create(client, output, error), AdminCli.StatusAsync);
+        return (code, output.ToString(), error.ToString());
     }
 }

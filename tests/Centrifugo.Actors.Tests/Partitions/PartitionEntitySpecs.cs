@@ -151,7 +151,7 @@ public sealed class PartitionEntitySpecs(ITestOutputHelper output) : Akka.TestKi
     private (IActorRef Entity, PartitionStatusBoard Board) Start(FakeSource source, PausedPartitions? paused = null)
     {
         var board = new PartitionStatusBoard();
-        var progress = new PartitionProgress(Id, "c", "postgresql", "0", "node", board);
+        var progress = new PartitionProgress(Id, "c", PartitionSource.Postgresql, "0", "node", board);
         var entity = Sys.ActorOf(PartitionEntity.Props(Id, () => source, progress, paused ?? Paused(), NullLogger.Instance));
         return (entity, board);
     }

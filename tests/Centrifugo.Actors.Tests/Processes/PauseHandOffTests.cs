@@ -21,8 +21,7 @@ public sealed class PauseHandOffTests(PostgresFixture pg, ITestOutputHelper outp
     {
         using var client = new AdminClient(url, token: null);
         var error = new StringWriter();
-        var code = await AdminCli.RunAsync((console, ct) => AdminCli.PartitionPauseAsync(client, id, pause, json: false, console, error, ct),
-            TextWriter.Null, error, watch: false, TimeSpan.FromSeconds(1), CancellationToken.None);
+        var code = await AdminCli.RunAsync(VerbContext.Create(client, TextWriter.Null, error), v => AdminCli.PartitionPauseAsync(v, id, pause, json: false));
         Assert.True(code == AdminCli.Ok, $"{(pause ? "pause" : "resume")} {id} at {url}: exit code {code}: {error}");
     }
 

@@ -1,5 +1,6 @@
 using System.Text;
 using Centrifugo.Actors.Kafka;
+using Centrifugo.Actors.Partitions;
 using Centrifugo.Actors.Tests.KafkaNode;
 using Centrifugo.Actors.Tests.Node;
 using Confluent.Kafka;
@@ -93,7 +94,7 @@ public sealed class KafkaBadInputCorpusTests(ITestOutputHelper output) : KafkaNo
         Assert.Equal(Enumerable.Range(0, corpus.Length + 1).Select(i => (long)i), StandIn.ReceivedFor("corpus:good").Select(Seq));
 
         var mustDead = badOffsets.Where(b => b.Value.MustDeadLetter).Select(b => b.Key).ToHashSet();
-        var deadLettered = node.Board.Snapshot().Where(st => st.Source == "kafka").Sum(st => st.DeadLettered);
+        var deadLettered = node.Board.Snapshot().Where(st => st.Source == PartitionSource.Kafka).Sum(st => st.DeadLettered);
         Assert.InRange(deadLettered, mustDead.Count, badOffsets.Count);
         var dead = ReadAll(KafkaCluster.Bootstrap, topic + ".dead_letter", 1, checked((int)deadLettered));
         Assert.Equal(deadLettered, dead.Count);
@@ -151,7 +152,7 @@ public sealed class KafkaBadInputCorpusTests(ITestOutputHelper output) : KafkaNo
         var delivered = Assert.Single(StandIn.ReceivedFor("corpus:p"));
         Assert.Equal($"ca:k_poison:{topic}:0:1", delivered.IdempotencyKey);
         Assert.InRange(delivered.Sequence, goods[0].Sequence + 1, goods[1].Sequence - 1);
-        Assert.Equal(0, node.Board.Snapshot().Where(st => st.Source == "kafka").Sum(st => st.DeadLettered));
+        Assert.Equal(0, node.Board.Snapshot().Where(st => st.Source == PartitionSource.Kafka).Sum(st => st.DeadLettered));
         Assert.DoesNotContain(node.Logs.Lines, l => l.Contains("[5010]", StringComparison.Ordinal) || l.Contains("[4033]", StringComparison.Ordinal));
     }
 }

@@ -51,6 +51,40 @@ public sealed class PartitionEntityIdTests
     public void Malformed_ids_are_not_kafka_partitions(string id) =>
         Assert.False(PartitionEntityId.TryParseKafka(id, out _, out _, out _));
 
+    [Theory]
+    [InlineData("pg:pg_main:7", false, "pg_main", "7")]
+    [InlineData("kafka:k1:orders.v2-eu:11", true, "k1", "orders.v2-eu/11")]
+    public void An_id_names_its_source_consumer_and_partition_as_the_status_shows_them(string id, bool kafka, string consumer, string partition)
+    {
+        Assert.True(PartitionEntityId.TryParse(id, out var s, out var c, out var p));
+        Assert.Equal((kafka ? PartitionSource.Kafka : PartitionSource.Postgresql, consumer, partition), (s, c, p));
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("pg:main:x")]
+    [InlineData("kafka:k:t")]
+    [InlineData("other:k:1")]
+    public void A_malformed_id_names_no_partition(string id)
+    {
+        Assert.False(PartitionEntityId.TryParse(id, out _, out var consumer, out var partition));
+        Assert.Equal(("", ""), (consumer, partition));
+    }
+
+    [Theory]
+    [InlineData("pg:main:12", "pg:main")]
+    [InlineData("kafka:events:orders.v2:3", "kafka:events")]
+    [InlineData("pg", "pg")]
+    [InlineData("pg:main", "pg:main")]
+    public void The_consumer_key_is_the_id_up_to_its_consumer(string id, string key)
+    {
+        Assert.Equal(key, PartitionEntityId.ConsumerKey(id));
+        if (PartitionEntityId.TryParse(id, out var source, out var consumer, out _))
+        {
+            Assert.Equal((source == PartitionSource.Kafka ? PartitionEntityId.KafkaPrefix : PartitionEntityId.OutboxPrefix) + ":" + consumer, key);
+        }
+    }
+
     [Fact]
     public void Every_partition_message_is_routed_to_the_shard_named_by_its_entity_id()
     {
