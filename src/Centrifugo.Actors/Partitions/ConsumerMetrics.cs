@@ -1,10 +1,11 @@
 using Prometheus;
 
-namespace Centrifugo.Actors.Diagnostics;
+namespace Centrifugo.Actors.Partitions;
 
 /// <summary>
-/// Prometheus metrics. The first two keep Centrifugo's own names and labels (spec §6) so existing dashboards
-/// keep working; the rest are ours (Centrifugo has no dead-letter or stall metrics).
+/// The partition entities' Prometheus counters, per consumer, kept by <see cref="PartitionProgress"/>. The first two
+/// keep Centrifugo's own names and labels (spec §6) so existing dashboards keep working; the rest are ours (Centrifugo
+/// has no dead-letter or stall metrics).
 /// </summary>
 internal static class ConsumerMetrics
 {
