@@ -1,7 +1,6 @@
 using Akka.Actor;
 using Akka.DistributedData;
 using Centrifugo.Actors.Partitions;
-using Centrifugo.Actors.Tests.Sharding;
 using Microsoft.Extensions.Logging.Abstractions;
 using Xunit.Abstractions;
 

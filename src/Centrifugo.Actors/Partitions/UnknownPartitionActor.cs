@@ -1,0 +1,28 @@
+using Akka.Actor;
+using Microsoft.Extensions.Logging;
+
+namespace Centrifugo.Actors.Partitions;
+
+/// <summary>
+/// An entity id this node has no configuration for (nodes run different configs during a rolling change): say so
+/// once and hold the partition idle. Stopping by itself would not help: the region remembers its entities and would
+/// restart it here, logging again every few seconds. A rebalance, or the node's restart with the new config, moves it
+/// on; it stops on the hand-off message like every entity (ignoring it held the hand-off, and with it the node's
+/// graceful shutdown, until Akka's hand-off timeout).
+/// </summary>
+internal sealed partial class UnknownPartitionActor : ReceiveActor
+{
+    public UnknownPartitionActor(string entityId, ILogger logger)
+    {
+        LogUnknown(logger, entityId);
+        Receive<StopPartition>(_ => Context.Stop(Self));
+        ReceiveAny(_ => { });
+    }
+
+    public static Props Props(string entityId, ILogger logger) =>
+        Akka.Actor.Props.Create(() => new UnknownPartitionActor(entityId, logger));
+
+    [LoggerMessage(EventId = 5001, Level = LogLevel.Warning,
+        Message = "Partition {EntityId} is not in this node's configuration; not consuming it here")]
+    private static partial void LogUnknown(ILogger logger, string entityId);
+}
