@@ -10,19 +10,15 @@ namespace Centrifugo.Actors.Partitions;
 /// on; it stops on the hand-off message like every entity (ignoring it held the hand-off, and with it the node's
 /// graceful shutdown, until Akka's hand-off timeout).
 /// </summary>
-internal sealed partial class UnknownPartitionActor : ReceiveActor
+internal sealed class UnknownPartitionActor : ReceiveActor
 {
     public UnknownPartitionActor(string entityId, ILogger logger)
     {
-        LogUnknown(logger, entityId);
+        PartitionsLog.UnknownPartition(logger, entityId);
         Receive<StopPartition>(_ => Context.Stop(Self));
         ReceiveAny(_ => { });
     }
 
     public static Props Props(string entityId, ILogger logger) =>
         Akka.Actor.Props.Create(() => new UnknownPartitionActor(entityId, logger));
-
-    [LoggerMessage(EventId = 5001, Level = LogLevel.Warning,
-        Message = "Partition {EntityId} is not in this node's configuration; not consuming it here")]
-    private static partial void LogUnknown(ILogger logger, string entityId);
 }
