@@ -438,9 +438,9 @@ internal static partial class ConsumerBinder
             InstanceId = JsonFields.String(kafka, "instance_id") ?? "",
             GroupProtocol = groupProtocol switch
             {
-                "" or "classic" => Kafka.KafkaGroupProtocol.Classic,
-                "consumer" => Kafka.KafkaGroupProtocol.Consumer,
-                _ when !validate => Kafka.KafkaGroupProtocol.Classic,
+                "" or "classic" => KafkaGroupProtocol.Classic,
+                "consumer" => KafkaGroupProtocol.Consumer,
+                _ when !validate => KafkaGroupProtocol.Classic,
                 _ => throw fail($"group_protocol must be classic or consumer, got \"{groupProtocol}\""),
             },
             SessionTimeout = sessionTimeout <= TimeSpan.Zero ? kafkaDefaults.SessionTimeout : sessionTimeout,

@@ -157,7 +157,7 @@ internal sealed record KafkaConsumerOptions
     /// </summary>
     public string InstanceId { get; init; } = "";
     /// <summary>Our extension: the group protocol, classic (cooperative-sticky) or consumer (KIP-848). Default classic.</summary>
-    public Kafka.KafkaGroupProtocol GroupProtocol { get; init; } = Kafka.KafkaGroupProtocol.Classic;
+    public KafkaGroupProtocol GroupProtocol { get; init; } = KafkaGroupProtocol.Classic;
     /// <summary>
     /// Our extension: how long the group keeps a silent member's partitions. Classic: sent as session.timeout.ms.
     /// Consumer protocol: the broker's group.consumer.session.timeout.ms, used only for the local fence. Default 6 s.

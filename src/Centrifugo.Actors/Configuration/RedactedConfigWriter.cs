@@ -164,7 +164,7 @@ internal static class RedactedConfigWriter
                 w.WriteString("sasl_user", k.SaslUser);
                 w.WriteString("sasl_password", Secret(k.SaslPassword));
                 w.WriteString("instance_id", k.InstanceId);
-                w.WriteString("group_protocol", k.GroupProtocol == Kafka.KafkaGroupProtocol.Consumer ? "consumer" : "classic");
+                w.WriteString("group_protocol", k.GroupProtocol == KafkaGroupProtocol.Consumer ? "consumer" : "classic");
                 w.WriteString("session_timeout", GoDuration.Format(k.SessionTimeout));
                 w.WriteString("heartbeat_interval", GoDuration.Format(k.HeartbeatInterval));
                 w.WriteString("method_header", k.MethodHeader);

@@ -12,7 +12,7 @@ namespace Centrifugo.Actors.Delivery;
 /// node and share it. Batches go through POST /batch with parallel:false so Centrifugo runs them in order; a chunk
 /// of one command uses POST /{method}. Every failure is mapped by <see cref="DeliveryClassifier"/>.
 /// </summary>
-internal sealed partial class CentrifugoClient : ICentrifugoClient, IDisposable
+internal sealed class CentrifugoClient : ICentrifugoClient, IDisposable
 {
     // A Centrifugo reply to a batch of N commands is O(N) small objects; anything this big is not Centrifugo.
     private const int MaxResponseBytes = 16 * 1024 * 1024;
@@ -184,7 +184,7 @@ internal sealed partial class CentrifugoClient : ICentrifugoClient, IDisposable
                 return Apply(status, completed, "batch");
             }
 
-            LogIsolating(_logger, count, status.Message);
+            DeliveryLog.Isolating(_logger, count, status.Message);
             for (var i = start; i < start + count; i++)
             {
                 var failure = await SendSingleAsync(commands[i], completed, cancellationToken, mayStart);
@@ -256,14 +256,14 @@ internal sealed partial class CentrifugoClient : ICentrifugoClient, IDisposable
                     : new CommandOutcome(true, null, classification.Message));
                 return null;
             case DeliveryDecision.Rejected:
-                LogRejected(_logger, method, classification.Message);
+                DeliveryLog.CommandRejected(_logger, method, classification.Message);
                 completed.Add(CommandOutcome.Rejected(classification.Code, classification.Message));
                 return null;
             case DeliveryDecision.Stall:
-                LogConfiguration(_logger, classification.Message);
+                DeliveryLog.ApiMisconfigured(_logger, classification.Message);
                 return new DeliveryFailure(DeliveryClassifier.ToFailureKind(classification.Decision), classification.Message);
             case DeliveryDecision.Retry:
-                LogTemporary(_logger, method, classification.Message);
+                DeliveryLog.TemporaryFailure(_logger, method, classification.Message);
                 return new DeliveryFailure(DeliveryClassifier.ToFailureKind(classification.Decision), classification.Message);
             default:
                 throw new InvalidOperationException($"decision {classification.Decision} cannot complete a command");
@@ -417,19 +417,6 @@ internal sealed partial class CentrifugoClient : ICentrifugoClient, IDisposable
             }
         }
     }
-
-    [LoggerMessage(EventId = 3001, Level = LogLevel.Warning,
-        Message = "Centrifugo refused a batch of {Count} commands as a whole ({Reason}); sending them one by one to isolate the bad one")]
-    private static partial void LogIsolating(ILogger logger, int count, string reason);
-
-    [LoggerMessage(EventId = 3002, Level = LogLevel.Debug, Message = "Centrifugo rejected a {Method} command: {Reason}")]
-    private static partial void LogRejected(ILogger logger, string method, string reason);
-
-    [LoggerMessage(EventId = 3003, Level = LogLevel.Error, Message = "Centrifugo server API is misconfigured: {Reason}")]
-    private static partial void LogConfiguration(ILogger logger, string reason);
-
-    [LoggerMessage(EventId = 3004, Level = LogLevel.Debug, Message = "Temporary failure delivering {Method}: {Reason}")]
-    private static partial void LogTemporary(ILogger logger, string method, string reason);
 }
 
 /// <summary>

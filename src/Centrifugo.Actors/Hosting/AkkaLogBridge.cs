@@ -18,7 +18,7 @@ internal sealed class AkkaLogBridgeSetup(ILoggerFactory loggerFactory) : Akka.Ac
 /// message: no second timestamp/level/thread prefix (Akka.Hosting's bridge wrote Akka's own
 /// "[INFO][date][Thread][source]" header inside the message, doubling the console formatter's).
 /// </summary>
-internal sealed partial class AkkaLogBridge : ActorBase, IRequiresMessageQueue<ILoggerMessageQueueSemantics>
+internal sealed class AkkaLogBridge : ActorBase, IRequiresMessageQueue<ILoggerMessageQueueSemantics>
 {
     private readonly ILoggerFactory _loggerFactory;
     private readonly Dictionary<Type, ILogger> _loggers = [];
@@ -43,7 +43,7 @@ internal sealed partial class AkkaLogBridge : ActorBase, IRequiresMessageQueue<I
                     logger = _loggerFactory.CreateLogger(e.LogClass == typeof(DummyClassForStringSources) ? "Akka" : e.LogClass.FullName ?? "Akka");
                     _loggers[e.LogClass] = logger;
                 }
-                Log(logger, Level(e.LogLevel()), e.Cause, e.LogSource, Format(e.Message));
+                HostingLog.AkkaMessage(logger, Level(e.LogLevel()), e.Cause, e.LogSource, Format(e.Message));
                 return true;
             default:
                 return false;
@@ -78,7 +78,4 @@ internal sealed partial class AkkaLogBridge : ActorBase, IRequiresMessageQueue<I
         MsLogLevel.Warning => Akka.Event.LogLevel.WarningLevel,
         _ => Akka.Event.LogLevel.ErrorLevel,
     };
-
-    [LoggerMessage(EventId = 1900, Message = "{AkkaSource}: {AkkaMessage}")]
-    private static partial void Log(ILogger logger, MsLogLevel level, Exception? exception, string akkaSource, string akkaMessage);
 }

@@ -2,14 +2,12 @@ using Akka.Actor;
 using Akka.Cluster;
 using Akka.Cluster.Hosting;
 using Akka.Cluster.Sharding;
-using Akka.Cluster.Tools.Singleton;
 using Akka.Hosting;
 using Akka.Remote.Hosting;
 using Centrifugo.Actors.Kafka;
 using Centrifugo.Actors.Outbox;
 using Centrifugo.Actors.Partitions;
 using Centrifugo.Actors.Sharding;
-using Microsoft.Extensions.Logging;
 
 namespace Centrifugo.Actors.Hosting;
 
@@ -21,13 +19,15 @@ internal static class AkkaSetup
     public const string RegionName = "partitions";
 
     /// <summary>
-    /// Remoting + clustering + the partition shard region + the keeper singleton + this node's wake sources. With no
-    /// seed nodes the node joins itself and forms a one-node cluster. The timings and why: docs/design.md ("Fail-over").
+    /// Remoting + clustering + the partition shard region + the paused set, then each source's part
+    /// (<see cref="OutboxHosting.WithOutboxConsumers"/>, <see cref="KafkaHosting.WithKafkaConsumers"/>) and the
+    /// PostgreSQL failure detector. With no seed nodes the node joins itself and forms a one-node cluster. The timings
+    /// and why: docs/design.md ("Fail-over").
     /// </summary>
     public static AkkaConfigurationBuilder WithCentrifugoActors(this AkkaConfigurationBuilder builder, NodeRuntime runtime)
     {
         var cluster = runtime.Options.Cluster;
-        builder
+        return builder
             .AddHocon(ClusterHocon(cluster), HoconAddMode.Prepend)
             .WithRemoting(RemotingFor(cluster))
             .WithClustering(new ClusterOptions { SeedNodes = cluster.SeedNodes.ToArray(), Roles = Roles(runtime) })
@@ -45,40 +45,22 @@ internal static class AkkaSetup
                 runtime.Paused.Bind(Akka.DistributedData.DistributedData.Get(system).Replicator);
                 system.ActorOf(PausedPartitionsSubscriber.Props(runtime.Paused), "paused-partitions");
                 PausedPartitions.HandOverOnLeave(system);
-                system.ActorOf(NodeWakeSources.Props(WakeSources(runtime)), "wake-sources");
-                if (runtime.Kafka.Count > 0)
-                {
-                    system.ActorOf(KafkaPlacement.Props(region, runtime.Kafka.Values.ToArray(), RegionName,
-                        runtime.LoggerFactory.CreateLogger("Centrifugo.Actors.Kafka")), KafkaPlacement.Name);
-                    // Leave the consumer groups before the region hands its shards off: the other members get the
-                    // partitions at their next heartbeat instead of after this node's session timeout.
-                    var consumers = runtime.Kafka.Values.ToArray();
-                    CoordinatedShutdown.Get(system).AddTask(CoordinatedShutdown.PhaseBeforeServiceUnbind, "kafka-leave-groups", async () =>
-                    {
-                        await Task.WhenAll(consumers.Select(c => c.Hub.LeaveAsync()));
-                        return Akka.Done.Instance;
-                    });
-                }
+            })
+            .WithOutboxConsumers<PartitionRegion>(runtime.Outbox.Values.ToArray(), KeeperInterval, runtime.LoggerFactory)
+            .WithKafkaConsumers<PartitionRegion>(runtime.Kafka.Values.ToArray(), RegionName, runtime.LoggerFactory)
+            .WithActors((system, _) =>
+            {
                 if (runtime.Liveness is { } liveness)
                 {
                     system.ActorOf(PostgresLiveness.Props(liveness, runtime.LoggerFactory.CreateLogger("Centrifugo.Actors.Hosting")), PostgresLiveness.Name);
                 }
-                // One keeper per consumer, on the oldest member that knows it (its role): during a rolling change the
-                // oldest node may run a configuration without a new consumer.
-                foreach (var (consumer, catalog) in Keepers(runtime))
-                {
-                    system.ActorOf(ClusterSingletonManager.Props(PartitionKeeper.Props(region, [catalog], KeeperInterval), PoisonPill.Instance,
-                        ClusterSingletonManagerSettings.Create(system).WithRole(PartitionSpread.RoleOf(consumer)).WithSingletonName("keeper")),
-                        "keeper-" + PartitionSpread.RoleOf(consumer));
-                }
             })
             .WithClusterFormation(cluster, runtime.LoggerFactory);
-        return builder;
     }
 
-    /// <summary>The member's roles: one per consumer it runs (placement, keepers) and its pod's name (display).</summary>
+    /// <summary>The member's roles: one per outbox consumer it runs (keepers) and its pod's name (display).</summary>
     private static string[] Roles(NodeRuntime runtime) =>
-        Keepers(runtime).Select(k => PartitionSpread.RoleOf(k.Consumer))
+        OutboxHosting.Roles(runtime.Outbox.Values)
             .Concat(runtime.Options.Cluster.PodName.Length > 0 ? [PodRolePrefix + runtime.Options.Cluster.PodName] : [])
             .ToArray();
 
@@ -159,23 +141,7 @@ internal static class AkkaSetup
         akka.scheduler.tick-duration = 100ms
         """;
 
-    /// <summary>
-    /// Per outbox consumer of this configuration (as <see cref="PartitionSpread.ConsumerOf"/> names it): the catalog of its
-    /// partitions. Kafka partitions have no keeper: the consumer group assigns them (<see cref="KafkaPlacement"/>).
-    /// </summary>
-    private static IEnumerable<(string Consumer, IPartitionCatalog Catalog)> Keepers(NodeRuntime runtime) =>
-        runtime.Outbox.Values.Select(r => ($"{PartitionEntityId.OutboxPrefix}:{r.Consumer}", (IPartitionCatalog)new OutboxPartitionCatalog(r)))
-;
-
     private static string Ms(TimeSpan value) => $"{(long)value.TotalMilliseconds}ms";
-
-    private static IReadOnlyList<Func<IWakeSource>> WakeSources(NodeRuntime runtime) =>
-        runtime.Outbox.Values
-            .Where(r => r.Options.PartitionNotificationChannel.Length > 0)
-            .Select(r => (Func<IWakeSource>)(() => new OutboxWakeSource(r, runtime.LoggerFactory)))
-            .Concat(runtime.Outbox.Values.Select(r => (Func<IWakeSource>)(() =>
-                new OutboxCensusWakeSource(r, runtime.LoggerFactory.CreateLogger("Centrifugo.Actors.Outbox")))))
-            .ToArray();
 
     /// <summary>
     /// An IP literal is bound as is (loopback in development). A DNS name (a StatefulSet pod's stable name) is
@@ -189,51 +155,9 @@ internal static class AkkaSetup
     /// <summary>How often the keeper announces every partition (first start, Kafka partitions added later).</summary>
     public static TimeSpan KeeperInterval { get; } = TimeSpan.FromSeconds(5);
 
-    private static Props EntityProps(string entityId, NodeRuntime runtime, string node)
-    {
-        if (PartitionEntityId.TryParseOutbox(entityId, out var consumer, out var partition)
-            && runtime.Outbox.TryGetValue(consumer, out var outbox)
-            && partition >= 0 && partition < outbox.Options.NumPartitions)
-        {
-            var progress = new PartitionProgress(entityId, outbox.Consumer, PartitionSource.Postgresql,
-                partition.ToString(System.Globalization.CultureInfo.InvariantCulture), node, runtime.Board);
-            return PartitionEntity.Props(entityId, () => new OutboxPartitionSource(outbox, partition), progress, runtime.Paused,
-                runtime.LoggerFactory.CreateLogger("Centrifugo.Actors.Outbox"));
-        }
-        if (PartitionEntityId.TryParseKafka(entityId, out var kafkaConsumer, out var topic, out var kafkaPartition)
-            && runtime.Kafka.TryGetValue(kafkaConsumer, out var kafka)
-            && kafkaPartition >= 0 && kafka.Options.Topics.Contains(topic, StringComparer.Ordinal))
-        {
-            var logger = runtime.LoggerFactory.CreateLogger("Centrifugo.Actors.Kafka");
-            var progress = new PartitionProgress(entityId, kafka.Consumer, PartitionSource.Kafka,
-                string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{topic}/{kafkaPartition}"), node, runtime.Board);
-            return PartitionEntity.Props(entityId, () => new KafkaPartitionSource(kafka, topic, kafkaPartition, logger), progress,
-                runtime.Paused, logger);
-        }
-        return UnknownPartitionActor.Props(entityId, runtime.LoggerFactory.CreateLogger("Centrifugo.Actors.Sharding"));
-    }
-}
-
-/// <summary>
-/// An entity id this node has no configuration for (nodes run different configs during a rolling change): say so
-/// once and hold the partition idle. Stopping by itself would not help: the region remembers its entities and would
-/// restart it here, logging again every few seconds. A rebalance, or the node's restart with the new config, moves it
-/// on; it stops on the hand-off message like every entity (ignoring it held the hand-off, and with it the node's
-/// graceful shutdown, until Akka's hand-off timeout).
-/// </summary>
-internal sealed partial class UnknownPartitionActor : ReceiveActor
-{
-    public UnknownPartitionActor(string entityId, ILogger logger)
-    {
-        LogUnknown(logger, entityId);
-        Receive<StopPartition>(_ => Context.Stop(Self));
-        ReceiveAny(_ => { });
-    }
-
-    public static Props Props(string entityId, ILogger logger) =>
-        Akka.Actor.Props.Create(() => new UnknownPartitionActor(entityId, logger));
-
-    [LoggerMessage(EventId = 5001, Level = LogLevel.Warning,
-        Message = "Partition {EntityId} is not in this node's configuration; not consuming it here")]
-    private static partial void LogUnknown(ILogger logger, string entityId);
+    /// <summary>The entity of <paramref name="entityId"/>: its source's, or one that says this node does not know it.</summary>
+    private static Props EntityProps(string entityId, NodeRuntime runtime, string node) =>
+        OutboxHosting.EntityProps(entityId, runtime.Outbox, node, runtime.Board, runtime.Paused, runtime.LoggerFactory)
+        ?? KafkaHosting.EntityProps(entityId, runtime.Kafka, node, runtime.Board, runtime.Paused, runtime.LoggerFactory)
+        ?? UnknownPartitionActor.Props(entityId, runtime.LoggerFactory.CreateLogger("Centrifugo.Actors.Sharding"));
 }

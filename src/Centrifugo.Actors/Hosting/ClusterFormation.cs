@@ -69,7 +69,7 @@ internal sealed class ConfigPeerLookup(IReadOnlyList<string> contactPoints) : IP
 /// never forms one. A node that cannot join within <c>shutdown-after-unsuccessful-join-seed-nodes</c> exits so it is
 /// restarted and looks again.
 /// </summary>
-internal sealed partial class DiscoveryJoiner : ReceiveActor, IWithTimers
+internal sealed class DiscoveryJoiner : ReceiveActor, IWithTimers
 {
     private sealed record Tick;
     private sealed record Found(IReadOnlyList<Address> Peers);
@@ -92,7 +92,7 @@ internal sealed partial class DiscoveryJoiner : ReceiveActor, IWithTimers
         Receive<LookupFailed>(f =>
         {
             _busy = false;
-            LogLookupFailed(_logger, BootstrapConfig.Name(_cluster.Discovery), f.Error);
+            HostingLog.DiscoveryLookupFailed(_logger, BootstrapConfig.Name(_cluster.Discovery), f.Error);
         });
     }
 
@@ -160,7 +160,7 @@ internal sealed partial class DiscoveryJoiner : ReceiveActor, IWithTimers
         var enough = found.Peers.Count >= _cluster.Bootstrap.RequiredContactPoints;
         if (!stable || (!enough && others.Length == 0))
         {
-            LogWaiting(_logger, found.Peers.Count, _cluster.Bootstrap.RequiredContactPoints,
+            HostingLog.DiscoveryWaiting(_logger, found.Peers.Count, _cluster.Bootstrap.RequiredContactPoints,
                 string.Join(", ", found.Peers.Select(p => p.ToString())));
             return;
         }
@@ -168,21 +168,9 @@ internal sealed partial class DiscoveryJoiner : ReceiveActor, IWithTimers
         // Enough peers: all of them, so the lowest may form a new cluster. Too few: the others only, so this node
         // can join an existing cluster (a restart while some pods are down) but never forms one alone.
         var seeds = enough ? found.Peers : others;
-        LogJoining(_logger, string.Join(", ", seeds.Select(p => p.ToString())), cluster.SelfAddress.ToString(),
+        HostingLog.DiscoveryJoining(_logger, string.Join(", ", seeds.Select(p => p.ToString())), cluster.SelfAddress.ToString(),
             enough && seeds[0] == cluster.SelfAddress);
         cluster.JoinSeedNodes(seeds);
         Context.Stop(Self);
     }
-
-    [LoggerMessage(EventId = 1101, Level = LogLevel.Information,
-        Message = "Cluster discovery: {Count} peer(s) found (a new cluster needs {Required}), waiting for the same answer twice: {Peers}")]
-    private static partial void LogWaiting(ILogger logger, int count, int required, string peers);
-
-    [LoggerMessage(EventId = 1102, Level = LogLevel.Information,
-        Message = "Cluster discovery: joining seed nodes {Peers} (self {Self}, may form a new cluster: {MayForm})")]
-    private static partial void LogJoining(ILogger logger, string peers, string self, bool mayForm);
-
-    [LoggerMessage(EventId = 1103, Level = LogLevel.Warning,
-        Message = "Cluster discovery ({Method}) lookup failed, retrying: {Error}")]
-    private static partial void LogLookupFailed(ILogger logger, string method, string error);
 }

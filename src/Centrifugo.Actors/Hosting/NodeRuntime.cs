@@ -60,32 +60,21 @@ internal sealed class NodeRuntime : IAsyncDisposable
         try
         {
             var enabled = options.Consumers.Where(c => c.Enabled).ToArray();
-            CheckLockKeysAreDistinct(enabled);
+            OutboxHosting.CheckLockKeysAreDistinct(enabled.OfType<PostgresConsumer>().Select(c => c.Name));
             StartupHints.Log(loggerFactory.CreateLogger("Centrifugo.Actors.Hosting"), options);
             foreach (var consumer in enabled.OfType<PostgresConsumer>())
             {
-                var pg = consumer.Postgresql;
-                var store = new OutboxStore(consumer.Name, pg, loggerFactory,
-                    TransactionFence.For(options.Api.Timeout, options.Api.MaxBatchSize, pg.PartitionSelectLimit));
-                outbox[consumer.Name] = new OutboxConsumerRuntime(
-                    consumer.Name, pg, store,
-                    new OutboxBatchProcessor(store, new MeteredCentrifugoClient(client, consumer.Name), loggerFactory.CreateLogger("Centrifugo.Actors.Outbox")),
-                    DrainTimeout);
                 ConsumerMetrics.Initialise(consumer.Name);
                 MeteredCentrifugoClient.Initialise(consumer.Name);
-                try
-                {
-                    await store.InitializeAsync(cancellationToken);
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException)
-                {
-                    throw new StartupException($"in consumer {consumer.Name} (postgresql): {ex.Message}", ex);
-                }
+                outbox[consumer.Name] = await OutboxHosting.StartConsumerAsync(consumer.Name, consumer.Postgresql, options.Api,
+                    new MeteredCentrifugoClient(client, consumer.Name), DrainTimeout, loggerFactory, cancellationToken);
             }
             foreach (var consumer in enabled.OfType<KafkaConsumer>())
             {
+                ConsumerMetrics.Initialise(consumer.Name);
                 MeteredCentrifugoClient.Initialise(consumer.Name);
-                kafka[consumer.Name] = await StartKafkaAsync(consumer.Name, consumer.Kafka, new MeteredCentrifugoClient(client, consumer.Name), options.Cluster.PodName, loggerFactory, cancellationToken);
+                kafka[consumer.Name] = await KafkaHosting.StartConsumerAsync(consumer.Name, consumer.Kafka,
+                    new MeteredCentrifugoClient(client, consumer.Name), options.Cluster.PodName, DrainTimeout, loggerFactory, cancellationToken);
             }
             return new NodeRuntime(options, client, outbox, kafka, loggerFactory)
             {
@@ -104,65 +93,6 @@ internal sealed class NodeRuntime : IAsyncDisposable
             }
             client.Dispose();
             throw;
-        }
-    }
-
-    /// <summary>
-    /// One hub and one dead-letter producer per kafka consumer, after a bounded metadata request: like Centrifugo's
-    /// start-up ping (dial_timeout × brokers × 2), no answer from any broker refuses to start.
-    /// </summary>
-    private static async Task<KafkaConsumerRuntime> StartKafkaAsync(
-        string name, KafkaConsumerOptions options, ICentrifugoClient client, string podName, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
-    {
-        var hub = new KafkaConsumerHub(name, options, loggerFactory, podName);
-        KafkaDeadLetterProducer? deadLetters = null;
-        try
-        {
-            var timeout = PingTimeout(options);
-            try
-            {
-                await hub.PingAsync(timeout, cancellationToken);
-            }
-            catch (Confluent.Kafka.KafkaException ex)
-            {
-                // Broker addresses and librdkafka's reason only: never SASL credentials.
-                throw new StartupException(
-                    $"in consumer {name} (kafka): no broker of {string.Join(",", options.Brokers)} answered within {timeout.TotalSeconds:0.#} s: {ex.Error.Reason}", ex);
-            }
-            deadLetters = new KafkaDeadLetterProducer(name, options, loggerFactory);
-            ConsumerMetrics.Initialise(name);
-            var processor = new KafkaRecordProcessor(name, options, client, deadLetters, loggerFactory.CreateLogger("Centrifugo.Actors.Kafka"));
-            return new KafkaConsumerRuntime(name, options, hub, deadLetters, processor, DrainTimeout);
-        }
-        catch
-        {
-            await hub.DisposeAsync();
-            deadLetters?.Dispose();
-            throw;
-        }
-    }
-
-    internal static TimeSpan PingTimeout(KafkaConsumerOptions options)
-    {
-        var dial = options.DialTimeout > TimeSpan.Zero ? options.DialTimeout : KafkaConsumerOptions.Defaults.DialTimeout;
-        return dial * Math.Max(1, options.Brokers.Count) * 2;
-    }
-
-    /// <summary>
-    /// Besides the table's lock, a partition pass takes (hash of consumer name, partition) (<see cref="OutboxSql.Lock"/>);
-    /// two configured consumers whose 32-bit hashes collide would wait for each other's partitions on different
-    /// tables, so that is refused at start-up instead of discovered as a slowdown.
-    /// </summary>
-    private static void CheckLockKeysAreDistinct(IEnumerable<ConsumerOptions> consumers)
-    {
-        var collision = consumers
-            .OfType<PostgresConsumer>()
-            .GroupBy(c => OutboxLockKey.For(c.Name))
-            .FirstOrDefault(g => g.Count() > 1);
-        if (collision is not null)
-        {
-            var names = string.Join(" and ", collision.Select(c => c.Name));
-            throw new ConfigException($"consumers {names} have the same advisory-lock key; rename one of them");
         }
     }
 

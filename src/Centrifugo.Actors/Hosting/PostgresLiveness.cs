@@ -25,7 +25,7 @@ namespace Centrifugo.Actors.Hosting;
 /// partitions cannot deliver meanwhile. Not used behind PgBouncer's transaction pooling (a session lock there belongs
 /// to a server connection, not to the node): the DSN's pgx PgBouncer settings turn it off.
 /// </remarks>
-internal sealed partial class PostgresLiveness : ReceiveActor
+internal sealed class PostgresLiveness : ReceiveActor
 {
     public const string Name = "postgres-liveness";
 
@@ -107,12 +107,12 @@ internal sealed partial class PostgresLiveness : ReceiveActor
                     take.Parameters.AddWithValue("key", LockKey(self));
                     await take.ExecuteNonQueryAsync(stop);
                 }
-                LogHolding(_logger, self.Address.ToString());
+                HostingLog.LivenessLockHeld(_logger, self.Address.ToString());
                 await ObserveAsync(cluster, self, connection, stop);
             }
             catch (Exception e) when (!stop.IsCancellationRequested)
             {
-                LogSessionLost(_logger, e.Message);
+                HostingLog.LivenessSessionLost(_logger, e.Message);
                 await Task.Delay(RetryAfter, stop).ContinueWith(_ => { }, TaskScheduler.Default);
             }
         }
@@ -150,7 +150,7 @@ internal sealed partial class PostgresLiveness : ReceiveActor
                     }
                     else if (seenHolding.Contains(member.UniqueAddress) && downed.Add(member.UniqueAddress))
                     {
-                        LogReleased(_logger, member.Address.ToString(), member.Status.ToString());
+                        HostingLog.LivenessMemberReleased(_logger, member.Address.ToString(), member.Status.ToString());
                         cluster.Down(member.Address);
                         // A downed member is removed only once it is also unreachable, which the heartbeat failure
                         // detector says seconds later. Quarantining the dead incarnation (its uid; a restarted process
@@ -162,16 +162,4 @@ internal sealed partial class PostgresLiveness : ReceiveActor
             await Task.Delay(CheckInterval, stop);
         }
     }
-
-    [LoggerMessage(EventId = 1110, Level = LogLevel.Information,
-        Message = "PostgreSQL liveness: this node ({Self}) holds its liveness lock; members whose lock is released are downed at once")]
-    private static partial void LogHolding(ILogger logger, string self);
-
-    [LoggerMessage(EventId = 1111, Level = LogLevel.Warning,
-        Message = "PostgreSQL liveness: the database session of {Member} ended (its liveness lock was released while it was {Status}): downing it now")]
-    private static partial void LogReleased(ILogger logger, string member, string status);
-
-    [LoggerMessage(EventId = 1112, Level = LogLevel.Warning,
-        Message = "PostgreSQL liveness: the session holding this node's lock failed, observing afresh after a new one: {Error}")]
-    private static partial void LogSessionLost(ILogger logger, string error);
 }

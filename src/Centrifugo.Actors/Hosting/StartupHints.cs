@@ -8,7 +8,7 @@ namespace Centrifugo.Actors.Hosting;
 /// several sequential <c>/batch</c> requests, which on a small machine costs measurable throughput
 /// (docs/benchmarks.md). Logged once per consumer at Information level; nothing is changed.
 /// </summary>
-internal static partial class StartupHints
+internal static class StartupHints
 {
     /// <summary>(consumer, read size, the setting that sets it) for every enabled consumer whose read exceeds <paramref name="maxBatchSize"/>.</summary>
     public static IEnumerable<(string Consumer, int ReadSize, string Setting)> SplitReads(IEnumerable<ConsumerOptions> consumers, int maxBatchSize)
@@ -32,12 +32,8 @@ internal static partial class StartupHints
     {
         foreach (var (consumer, readSize, setting) in SplitReads(options.Consumers, options.Api.MaxBatchSize))
         {
-            LogSplitReads(logger, consumer, setting, readSize, options.Api.MaxBatchSize,
+            HostingLog.SplitReads(logger, consumer, setting, readSize, options.Api.MaxBatchSize,
                 (readSize + options.Api.MaxBatchSize - 1) / options.Api.MaxBatchSize, Math.Min(readSize, 1000));
         }
     }
-
-    [LoggerMessage(EventId = 1010, Level = LogLevel.Information,
-        Message = "Consumer {Consumer}: {Setting} {ReadSize} is larger than api.max_batch_size {MaxBatchSize}, so a full read goes to Centrifugo as {Requests} sequential /batch requests; api.max_batch_size {Suggested} would send it as one (docs/configuration.md)")]
-    private static partial void LogSplitReads(ILogger logger, string consumer, string setting, int readSize, int maxBatchSize, int requests, int suggested);
 }

@@ -2,16 +2,6 @@ using Centrifugo.Actors.Configuration;
 
 namespace Centrifugo.Actors.Kafka;
 
-/// <summary>The consumer group protocol a node's member speaks.</summary>
-internal enum KafkaGroupProtocol
-{
-    /// <summary>The classic protocol with the cooperative-sticky assignor (every broker; what Centrifugo's consumer speaks).</summary>
-    Classic,
-
-    /// <summary>KIP-848 (<c>group.protocol=consumer</c>): incremental, driven by the broker (Kafka 4.0 and later).</summary>
-    Consumer,
-}
-
 /// <summary>
 /// Every timing of one kafka consumer on a node, validated together. The group's two (session timeout, heartbeat
 /// interval) come from the consumer's options; the rest are ours. The defaults are for production; tests shorten them.

@@ -47,7 +47,7 @@ internal sealed record DeferredCompletion(OutboxBatch Batch, IReadOnlyList<long>
 /// delete the completed prefix (moving poison rows to the dead-letter table) and commit. Rows after the first
 /// command that did not complete stay in the outbox and are read again by the next pass, so order holds.
 /// </summary>
-internal sealed partial class OutboxBatchProcessor(
+internal sealed class OutboxBatchProcessor(
     OutboxStore store,
     ICentrifugoClient client,
     ILogger logger)
@@ -89,7 +89,7 @@ internal sealed partial class OutboxBatchProcessor(
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            LogDatabaseError(logger, Consumer, partition, ex.Message);
+            OutboxLog.DatabaseError(logger, Consumer, partition, ex.Message);
             return new OutboxRead(partition, null, false, ex.Message);
         }
     }
@@ -111,7 +111,7 @@ internal sealed partial class OutboxBatchProcessor(
             var rows = read.Batch?.Rows;
             var first = rows is { Count: > 0 } ? rows[0].Id : (long?)null;
             var last = rows is { Count: > 0 } ? rows[^1].Id : (long?)null;
-            LogPassCrashed(logger, Consumer, read.Partition, first, last, e);
+            OutboxLog.PassCrashed(logger, Consumer, read.Partition, first, last, e);
             if (read.Batch is { } batch)
             {
                 await batch.DisposeAsync();
@@ -164,7 +164,7 @@ internal sealed partial class OutboxBatchProcessor(
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
                 {
-                    LogDatabaseError(logger, Consumer, partition, ex.Message);
+                    OutboxLog.DatabaseError(logger, Consumer, partition, ex.Message);
                     return new OutboxPassReport(0, 0, 0, false, null, ex.Message);
                 }
                 return new OutboxPassReport(0, 0, 0, false, null, null);
@@ -180,7 +180,7 @@ internal sealed partial class OutboxBatchProcessor(
                 decoded[i] = DecodeStep.Run((Row: rows[i], Consumer, store.Options.PayloadMaxBytes), Decode, key, out var thrown);
                 if (thrown is not null)
                 {
-                    LogDecodeCrashed(logger, Consumer, partition, rows[i].Id, thrown);
+                    OutboxLog.DecodeCrashed(logger, Consumer, partition, rows[i].Id, thrown);
                 }
             }
 
@@ -254,9 +254,9 @@ internal sealed partial class OutboxBatchProcessor(
                 // The rows are done (deleted, dead letters written); only the read-ahead is dropped: the next pass reads.
                 foreach (var dl in deadLetters)
                 {
-                    LogDeadLettered(logger, Consumer, partition, dl.Id, dl.Reason);
+                    OutboxLog.DeadLettered(logger, Consumer, partition, dl.Id, dl.Reason);
                 }
-                LogContinuationFailed(logger, Consumer, partition, ex.InnerException?.Message ?? ex.Message);
+                OutboxLog.ContinuationFailed(logger, Consumer, partition, ex.InnerException?.Message ?? ex.Message);
                 return new OutboxPassReport(rows.Count, delivered.Count, deadLetters.Count, false, settled.Failure, ex.Message);
             }
             catch (PostgresException ex) when (deadLetters.Count > 0 && ex.SqlState is PostgresErrorCodes.UndefinedColumn or PostgresErrorCodes.DatatypeMismatch)
@@ -264,7 +264,7 @@ internal sealed partial class OutboxBatchProcessor(
                 // The dead-letter copy no longer fits the tables (a column dropped or retyped while running); nothing
                 // was deleted. Rebuilt from the catalogue, the next pass writes it (this batch is delivered once more);
                 // when it cannot be, the partition stalls instead of delivering the batch again and again.
-                LogDatabaseError(logger, Consumer, partition, ex.MessageText);
+                OutboxLog.DatabaseError(logger, Consumer, partition, ex.MessageText);
                 _deadLetterFaults[partition] = ex.MessageText;
                 return await DeadLetterFaultAsync(partition, cancellationToken)
                     ?? new OutboxPassReport(rows.Count, 0, 0, false, null, ex.MessageText);
@@ -272,13 +272,13 @@ internal sealed partial class OutboxBatchProcessor(
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
                 // Nothing was deleted: the rows are delivered again (at-least-once).
-                LogDatabaseError(logger, Consumer, partition, ex.Message);
+                OutboxLog.DatabaseError(logger, Consumer, partition, ex.Message);
                 return new OutboxPassReport(rows.Count, 0, 0, false, null, ex.Message);
             }
 
             foreach (var dl in deadLetters)
             {
-                LogDeadLettered(logger, Consumer, partition, dl.Id, dl.Reason);
+                OutboxLog.DeadLettered(logger, Consumer, partition, dl.Id, dl.Reason);
             }
 
             if (settled.Failure is { } failure)
@@ -286,11 +286,11 @@ internal sealed partial class OutboxBatchProcessor(
                 var failedRow = rows[completedRows];
                 if (failure.Kind == FailureKind.Configuration)
                 {
-                    LogConfigurationFault(logger, Consumer, partition, failedRow.Id, failure.Message);
+                    OutboxLog.ConfigurationFault(logger, Consumer, partition, failedRow.Id, failure.Message);
                 }
                 else
                 {
-                    LogTemporaryFailure(logger, Consumer, partition, failedRow.Id, failure.Message);
+                    OutboxLog.TemporaryFailure(logger, Consumer, partition, failedRow.Id, failure.Message);
                 }
             }
 
@@ -333,7 +333,7 @@ internal sealed partial class OutboxBatchProcessor(
         {
             completed.AddRange(result.Completed);
             retried++;
-            LogRetryingInPass(logger, Consumer, batch.Partition, batch.Rows[plan.CommandItems[completed.Count]].Id, failure.Message);
+            OutboxLog.RetryingInPass(logger, Consumer, batch.Partition, batch.Rows[plan.CommandItems[completed.Count]].Id, failure.Message);
             result = await client.DeliverAsync(commands.Skip(completed.Count).ToList(), cancellationToken, batch.MaySend, window);
         }
 
@@ -354,19 +354,19 @@ internal sealed partial class OutboxBatchProcessor(
         }
         catch (NpgsqlException ex)
         {
-            LogDatabaseError(logger, Consumer, partition, ex.Message);
+            OutboxLog.DatabaseError(logger, Consumer, partition, ex.Message);
             return new OutboxPassReport(0, 0, 0, false, null, ex.Message);
         }
         if (fault is null)
         {
             if (_deadLetterFaults.TryRemove(partition, out _))
             {
-                LogDeadLetterCopyRebuilt(logger, Consumer, partition);
+                OutboxLog.DeadLetterCopyRebuilt(logger, Consumer, partition);
             }
             return null;
         }
         _deadLetterFaults[partition] = fault;
-        LogDeadLetterCopyStalled(logger, Consumer, partition, fault);
+        OutboxLog.DeadLetterCopyStalled(logger, Consumer, partition, fault);
         return new OutboxPassReport(0, 0, 0, false, new DeliveryFailure(FailureKind.Configuration, fault), null);
     }
 
@@ -384,14 +384,14 @@ internal sealed partial class OutboxBatchProcessor(
         }
         catch (OutboxContinuationFailedException ex)
         {
-            LogContinuationFailed(logger, Consumer, partition, ex.InnerException?.Message ?? ex.Message);
+            OutboxLog.ContinuationFailed(logger, Consumer, partition, ex.InnerException?.Message ?? ex.Message);
             return new OutboxRead(partition, null, false, ex.Message);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
             // Nothing was deleted: the rows are delivered again (at-least-once).
             await deferred.Batch.DisposeAsync();
-            LogDatabaseError(logger, Consumer, partition, ex.Message);
+            OutboxLog.DatabaseError(logger, Consumer, partition, ex.Message);
             return new OutboxRead(partition, null, false, ex.Message);
         }
         catch
@@ -414,7 +414,7 @@ internal sealed partial class OutboxBatchProcessor(
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            LogDatabaseError(logger, Consumer, deferred.Batch.Partition, ex.Message);
+            OutboxLog.DatabaseError(logger, Consumer, deferred.Batch.Partition, ex.Message);
             return new OutboxPassReport(deferred.DeliveredIds.Count, 0, 0, false, null, ex.Message);
         }
         finally
@@ -428,44 +428,4 @@ internal sealed partial class OutboxBatchProcessor(
         ? DecodeResult.Reject(string.Create(System.Globalization.CultureInfo.InvariantCulture,
             $"payload of {message.Row.PayloadBytes} bytes is over payload_max_bytes ({message.MaxBytes}): not read, not delivered"))
         : CommandDecoder.Decode(message.Row.Method, message.Row.Payload);
-
-    [LoggerMessage(EventId = 2006, Level = LogLevel.Error,
-        Message = "Unexpected error in an outbox pass (rolled back, nothing deleted, retrying with backoff): consumer {Consumer}, partition {Partition}, ids {FirstId}..{LastId}")]
-    private static partial void LogPassCrashed(ILogger logger, string consumer, int partition, long? firstId, long? lastId, Exception exception);
-
-    [LoggerMessage(EventId = 2005, Level = LogLevel.Error,
-        Message = "Decoding an outbox row (or deriving its idempotency key) failed unexpectedly; it goes to the dead letters: consumer {Consumer}, partition {Partition}, id {RowId}")]
-    private static partial void LogDecodeCrashed(ILogger logger, string consumer, int partition, long rowId, Exception exception);
-
-    [LoggerMessage(EventId = 2001, Level = LogLevel.Warning,
-        Message = "Outbox row moved to the dead-letter table: consumer {Consumer}, partition {Partition}, id {RowId}: {Reason}")]
-    private static partial void LogDeadLettered(ILogger logger, string consumer, int partition, long rowId, string reason);
-
-    [LoggerMessage(EventId = 2002, Level = LogLevel.Warning,
-        Message = "Temporary delivery failure, retrying with backoff: consumer {Consumer}, partition {Partition}, id {RowId}: {Reason}")]
-    private static partial void LogTemporaryFailure(ILogger logger, string consumer, int partition, long rowId, string reason);
-
-    [LoggerMessage(EventId = 2019, Level = LogLevel.Warning,
-        Message = "Temporary delivery failure after progress, retrying at once: consumer {Consumer}, partition {Partition}, id {RowId}: {Reason}")]
-    private static partial void LogRetryingInPass(ILogger logger, string consumer, int partition, long rowId, string reason);
-
-    [LoggerMessage(EventId = 2003, Level = LogLevel.Error,
-        Message = "Partition stalled by a configuration fault (nothing deleted, readiness red): consumer {Consumer}, partition {Partition}, id {RowId}: {Reason}")]
-    private static partial void LogConfigurationFault(ILogger logger, string consumer, int partition, long rowId, string reason);
-
-    [LoggerMessage(EventId = 2008, Level = LogLevel.Warning,
-        Message = "Outbox batch of consumer {Consumer}, partition {Partition} committed, but re-taking the partition lock for the next batch failed (it is read again): {Reason}")]
-    private static partial void LogContinuationFailed(ILogger logger, string consumer, int partition, string reason);
-
-    [LoggerMessage(EventId = 2009, Level = LogLevel.Error,
-        Message = "Partition stalled: its dead letters cannot be written (nothing deleted, nothing delivered until fixed, readiness red): consumer {Consumer}, partition {Partition}: {Reason}")]
-    private static partial void LogDeadLetterCopyStalled(ILogger logger, string consumer, int partition, string reason);
-
-    [LoggerMessage(EventId = 2011, Level = LogLevel.Information,
-        Message = "The dead-letter copy fits the tables again (rebuilt from the catalogue); partition delivering: consumer {Consumer}, partition {Partition}")]
-    private static partial void LogDeadLetterCopyRebuilt(ILogger logger, string consumer, int partition);
-
-    [LoggerMessage(EventId = 2004, Level = LogLevel.Warning,
-        Message = "Database error, retrying with backoff: consumer {Consumer}, partition {Partition}: {Reason}")]
-    private static partial void LogDatabaseError(ILogger logger, string consumer, int partition, string reason);
 }

@@ -1,5 +1,4 @@
 using Centrifugo.Actors.Configuration;
-using Centrifugo.Actors.Sharding;
 
 namespace Centrifugo.Actors.Outbox;
 

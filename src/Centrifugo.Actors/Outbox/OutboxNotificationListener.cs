@@ -16,7 +16,7 @@ namespace Centrifugo.Actors.Outbox;
 /// After every reconnect the callback runs once for every partition, because notifications sent while the
 /// connection was down are lost. The callback runs on Npgsql's reader task: it must be quick and must not block.
 /// </remarks>
-internal sealed partial class OutboxNotificationListener : IAsyncDisposable
+internal sealed class OutboxNotificationListener : IAsyncDisposable
 {
     private static readonly TimeSpan ReconnectPause = TimeSpan.FromSeconds(1);
     private const int MaxLoggedPayload = 64;
@@ -100,7 +100,7 @@ internal sealed partial class OutboxNotificationListener : IAsyncDisposable
         catch (Exception e) when (e is FormatException or ArgumentException)
         {
             // Configuration validation should have caught this; without a source there is nothing to retry.
-            LogUnusableDsn(_logger, _consumerName, e.Message);
+            OutboxLog.UnusableDsn(_logger, _consumerName, e.Message);
             _firstListen.TrySetException(e);
             return;
         }
@@ -119,7 +119,7 @@ internal sealed partial class OutboxNotificationListener : IAsyncDisposable
                 }
                 catch (Exception e) when (e is NpgsqlException or IOException or TimeoutException or InvalidOperationException or System.Net.Sockets.SocketException)
                 {
-                    LogListenFailed(_logger, _consumerName, _options.PartitionNotificationChannel, e);
+                    OutboxLog.ListenFailed(_logger, _consumerName, _options.PartitionNotificationChannel, e);
                 }
 
                 try
@@ -140,7 +140,7 @@ internal sealed partial class OutboxNotificationListener : IAsyncDisposable
         connection.Notification += OnNotification;
         await OutboxStore.ExecuteAsync(connection, "LISTEN " + OutboxSql.QuoteIdentifier(_options.PartitionNotificationChannel), stopping);
         Interlocked.Increment(ref _listenCount);
-        LogListening(_logger, _consumerName, _options.PartitionNotificationChannel);
+        OutboxLog.Listening(_logger, _consumerName, _options.PartitionNotificationChannel);
         // A NOTIFY sent before this LISTEN (before the first one: after a partition's first read; before a reconnect:
         // while the connection was down) is lost: every partition gets one wake to look for such rows.
         for (var p = 0; p < _options.NumPartitions; p++)
@@ -160,13 +160,13 @@ internal sealed partial class OutboxNotificationListener : IAsyncDisposable
         var payload = e.Payload;
         if (!int.TryParse(payload, NumberStyles.None, CultureInfo.InvariantCulture, out var partition))
         {
-            LogInvalidPayload(_logger, _consumerName, e.Channel, Truncate(payload));
+            OutboxLog.InvalidPayload(_logger, _consumerName, e.Channel, Truncate(payload));
             return;
         }
 
         if (partition >= _options.NumPartitions)
         {
-            LogOutOfRange(_logger, _consumerName, e.Channel, partition, _options.NumPartitions);
+            OutboxLog.PartitionOutOfRange(_logger, _consumerName, e.Channel, partition, _options.NumPartitions);
             return;
         }
 
@@ -181,28 +181,10 @@ internal sealed partial class OutboxNotificationListener : IAsyncDisposable
         }
         catch (Exception e) // a faulty callback must not kill the listener connection
         {
-            LogCallbackFailed(_logger, _consumerName, partition, e);
+            OutboxLog.CallbackFailed(_logger, _consumerName, partition, e);
         }
     }
 
     private static string Truncate(string payload) =>
         payload.Length <= MaxLoggedPayload ? payload : payload[..MaxLoggedPayload] + "…";
-
-    [LoggerMessage(EventId = 3200, Level = LogLevel.Information, Message = "Consumer {Consumer}: listening for outbox notifications on channel {Channel}")]
-    private static partial void LogListening(ILogger logger, string consumer, string channel);
-
-    [LoggerMessage(EventId = 3201, Level = LogLevel.Error, Message = "Consumer {Consumer}: error listening outbox notifications on channel {Channel}; reconnecting in 1 s")]
-    private static partial void LogListenFailed(ILogger logger, string consumer, string channel, Exception exception);
-
-    [LoggerMessage(EventId = 3202, Level = LogLevel.Warning, Message = "Consumer {Consumer}: ignoring notification on channel {Channel}: payload {Payload} is not a partition index")]
-    private static partial void LogInvalidPayload(ILogger logger, string consumer, string channel, string payload);
-
-    [LoggerMessage(EventId = 3203, Level = LogLevel.Warning, Message = "Consumer {Consumer}: ignoring notification on channel {Channel}: outbox partition {Partition} is out of range [0, {NumPartitions})")]
-    private static partial void LogOutOfRange(ILogger logger, string consumer, string channel, int partition, int numPartitions);
-
-    [LoggerMessage(EventId = 3204, Level = LogLevel.Error, Message = "Consumer {Consumer}: notification callback failed for partition {Partition}")]
-    private static partial void LogCallbackFailed(ILogger logger, string consumer, int partition, Exception exception);
-
-    [LoggerMessage(EventId = 3205, Level = LogLevel.Error, Message = "Consumer {Consumer}: cannot listen for outbox notifications: {Reason}")]
-    private static partial void LogUnusableDsn(ILogger logger, string consumer, string reason);
 }

@@ -50,7 +50,7 @@ internal sealed class OutboxWakeSource(OutboxConsumerRuntime runtime, ILoggerFac
 /// interval however many partitions there are. Runs on every node that hosts a partition of the consumer (a node
 /// hosting none skips the query) and wakes the partitions it hosts.
 /// </summary>
-internal sealed partial class OutboxCensusWakeSource(OutboxConsumerRuntime runtime, ILogger logger) : IWakeSource
+internal sealed class OutboxCensusWakeSource(OutboxConsumerRuntime runtime, ILogger logger) : IWakeSource
 {
     private readonly CancellationTokenSource _stop = new();
     private Task _loop = Task.CompletedTask;
@@ -82,7 +82,7 @@ internal sealed partial class OutboxCensusWakeSource(OutboxConsumerRuntime runti
             catch (Exception ex) when (!token.IsCancellationRequested)
             {
                 // Partitions still wake on NOTIFY and on their own (long) safety poll meanwhile.
-                LogCensusFailed(logger, runtime.Consumer, ex.Message);
+                OutboxLog.CensusFailed(logger, runtime.Consumer, ex.Message);
                 wait = Backoff.Next(++retries);
             }
             try
@@ -108,7 +108,4 @@ internal sealed partial class OutboxCensusWakeSource(OutboxConsumerRuntime runti
         }
         _stop.Dispose();
     }
-
-    [LoggerMessage(EventId = 2010, Level = LogLevel.Warning, Message = "Outbox census failed for consumer {Consumer}, retrying: {Reason}")]
-    private static partial void LogCensusFailed(ILogger logger, string consumer, string reason);
 }

@@ -15,7 +15,7 @@ namespace Centrifugo.Actors.Outbox;
 /// Statements are auto-prepared per physical connection. Rows whose <c>method</c> is NULL are returned with
 /// method "" (envelope mode) instead of blocking the partition as Centrifugo's scan error does.
 /// </remarks>
-internal sealed partial class OutboxStore : IAsyncDisposable
+internal sealed class OutboxStore : IAsyncDisposable
 {
     private static readonly TimeSpan PingTimeout = TimeSpan.FromSeconds(10);
 
@@ -117,7 +117,7 @@ internal sealed partial class OutboxStore : IAsyncDisposable
                 if (!await TableExistsAsync(connection, _sql.DeadLetterTable, cancellationToken))
                 {
                     await ExecuteAsync(connection, _sql.CreateDeadLetterTable, cancellationToken);
-                    LogDeadLetterTableCreated(_logger, ConsumerName, _sql.DeadLetterTable);
+                    OutboxLog.DeadLetterTableCreated(_logger, ConsumerName, _sql.DeadLetterTable);
                 }
 
                 await ExecuteAsync(connection, _sql.AddDeadLetterColumns, cancellationToken);
@@ -128,7 +128,7 @@ internal sealed partial class OutboxStore : IAsyncDisposable
                     await ExecuteAsync(connection,
                         $"ALTER TABLE {_sql.DeadLetterTable} ADD COLUMN IF NOT EXISTS {OutboxSql.QuoteIdentifier(missing.Name)} {missing.Type}",
                         cancellationToken);
-                    LogDeadLetterColumnAdded(_logger, ConsumerName, _sql.DeadLetterTable, missing.Name);
+                    OutboxLog.DeadLetterColumnAdded(_logger, ConsumerName, _sql.DeadLetterTable, missing.Name);
                 }
 
                 await tx.CommitAsync(cancellationToken);
@@ -150,7 +150,7 @@ internal sealed partial class OutboxStore : IAsyncDisposable
             index.Parameters.Add(new NpgsqlParameter<string> { TypedValue = _sql.OutboxTable });
             if (!(bool)(await index.ExecuteScalarAsync(cancellationToken))!)
             {
-                LogMissingPartitionIndex(_logger, ConsumerName, _sql.OutboxTable, _sql.CreatePartitionIndex);
+                OutboxLog.MissingPartitionIndex(_logger, ConsumerName, _sql.OutboxTable, _sql.CreatePartitionIndex);
             }
         }
 
@@ -162,7 +162,7 @@ internal sealed partial class OutboxStore : IAsyncDisposable
             // size per consumer, and the application writing the outbox needs sessions too.
             if (pool * 2 >= maxConnections)
             {
-                LogPoolTooLarge(_logger, ConsumerName, pool, maxConnections);
+                OutboxLog.PoolTooLarge(_logger, ConsumerName, pool, maxConnections);
             }
         }
 
@@ -170,7 +170,7 @@ internal sealed partial class OutboxStore : IAsyncDisposable
         if (await timeout.ExecuteScalarAsync(cancellationToken) is long ms && ms > 0)
         {
             IdleInTransactionTimeout = TimeSpan.FromMilliseconds(ms);
-            LogIdleInTransactionTimeout(_logger, ConsumerName, ms, (long)Fence.IdleTimeout.TotalMilliseconds);
+            OutboxLog.IdleInTransactionTimeout(_logger, ConsumerName, ms, (long)Fence.IdleTimeout.TotalMilliseconds);
         }
     }
 
@@ -314,7 +314,7 @@ internal sealed partial class OutboxStore : IAsyncDisposable
         }
         if (held.Count > 0)
         {
-            LogCentrifugoLockHeld(_logger, ConsumerName, string.Join(",", held.Take(10)) + (held.Count > 10 ? $" (+{held.Count - 10} more)" : ""), _sql.OutboxTable);
+            OutboxLog.CentrifugoLockHeld(_logger, ConsumerName, string.Join(",", held.Take(10)) + (held.Count > 10 ? $" (+{held.Count - 10} more)" : ""), _sql.OutboxTable);
         }
     }
 
@@ -528,7 +528,7 @@ internal sealed partial class OutboxStore : IAsyncDisposable
         }
         catch (Exception e) when (e is NpgsqlException or IOException or TimeoutException or InvalidOperationException)
         {
-            LogRollbackFailed(logger, consumer, e);
+            OutboxLog.RollbackFailed(logger, consumer, e);
         }
     }
 
@@ -538,36 +538,6 @@ internal sealed partial class OutboxStore : IAsyncDisposable
         PostgresException pg => $"{pg.SqlState} {pg.MessageText}",
         _ => e.Message,
     };
-
-    [LoggerMessage(EventId = 3100, Level = LogLevel.Information, Message = "Consumer {Consumer}: created dead-letter table {Table}")]
-    private static partial void LogDeadLetterTableCreated(ILogger logger, string consumer, string table);
-
-    [LoggerMessage(EventId = 3106, Level = LogLevel.Warning,
-        Message = "Consumer {Consumer} partition {Partition}: rows read ahead from id {ReadAheadId} were taken by another owner of the partition meanwhile (head is now {HeadId}); reading again. Two deployments on one outbox table, or a stale node?")]
-    internal static partial void LogReadAheadStale(ILogger logger, string consumer, int partition, long readAheadId, long headId);
-
-    [LoggerMessage(EventId = 3103, Level = LogLevel.Warning,
-        Message = "Consumer {Consumer}: outbox table {Table} has no index led by (partition): every census and read scans the whole table. Run: {CreateIndex}")]
-    private static partial void LogMissingPartitionIndex(ILogger logger, string consumer, string table, string createIndex);
-
-    [LoggerMessage(EventId = 3104, Level = LogLevel.Warning,
-        Message = "Consumer {Consumer}: the server's idle_in_transaction_session_timeout is {TimeoutMs} ms; a partition's transaction stays open while its batch is delivered over HTTP, so each transaction of this consumer raises it to {BoundMs} ms when shorter (SET LOCAL). A pooler's own idle-transaction timeout (PgBouncer idle_transaction_timeout) cannot be raised this way: keep it above partition_select_limit / api.max_batch_size x api.timeout")]
-    private static partial void LogIdleInTransactionTimeout(ILogger logger, string consumer, long timeoutMs, long boundMs);
-
-    [LoggerMessage(EventId = 3105, Level = LogLevel.Warning,
-        Message = "Consumer {Consumer}: its connection pool may grow to {Pool} sessions per node (pool_max_conns; Npgsql's default is 100) while the server allows max_connections {MaxConnections}: two nodes with a backlog can exhaust it and starve the application writing the outbox. Set pool_max_conns in the DSN to at most (max_connections - the application's sessions) / nodes")]
-    private static partial void LogPoolTooLarge(ILogger logger, string consumer, int pool, int maxConnections);
-
-    [LoggerMessage(EventId = 3102, Level = LogLevel.Information,
-        Message = "Consumer {Consumer}: added column {Column} of the outbox to dead-letter table {Table} (dead letters keep every column)")]
-    private static partial void LogDeadLetterColumnAdded(ILogger logger, string consumer, string table, string column);
-
-    [LoggerMessage(EventId = 3107, Level = LogLevel.Warning,
-        Message = "Consumer {Consumer}: another session holds Centrifugo's own partition lock (centrifugo_partition_lock_<name><partition>) of partition(s) {Partitions}: Centrifugo's built-in consumer of the same name reads {Table}, or a node with centrifugo_compatible_lock on. This consumer does not exclude Centrifugo's: rows are delivered twice and out of order while both run. Set centrifugo_compatible_lock: true on this consumer until Centrifugo's consumer is off (docs/operations.md, \"Migrating from Centrifugo's built-in consumers\")")]
-    private static partial void LogCentrifugoLockHeld(ILogger logger, string consumer, string partitions, string table);
-
-    [LoggerMessage(EventId = 3101, Level = LogLevel.Warning, Message = "Consumer {Consumer}: rollback of an outbox transaction failed; the connection is discarded")]
-    private static partial void LogRollbackFailed(ILogger logger, string consumer, Exception exception);
 }
 
 /// <summary>An open outbox transaction with the rows it read. Dispose without Complete = rollback (nothing deleted).</summary>
@@ -722,7 +692,7 @@ internal sealed class OutboxBatch : IAsyncDisposable
             }
             if (next.Count > 0 && headId != next[0].Id)
             {
-                OutboxStore.LogReadAheadStale(_logger, _consumer, _partition, next[0].Id, headId ?? -1);
+                OutboxLog.ReadAheadStale(_logger, _consumer, _partition, next[0].Id, headId ?? -1);
                 next = await SelectRowsAsync(null, cancellationToken); // the partition's head, under the lock
             }
             return new OutboxBatch(_store, _connection, _partition, next, lockedSince);

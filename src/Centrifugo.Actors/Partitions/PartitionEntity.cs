@@ -16,7 +16,7 @@ namespace Centrifugo.Actors.Partitions;
 /// </list>
 /// The operator's pause is a gate in the loop (<see cref="PauseGate"/>), watched in every state.
 /// </summary>
-internal sealed partial class PartitionEntity : ReceiveActor, IWithTimers
+internal sealed class PartitionEntity : ReceiveActor, IWithTimers
 {
     private readonly string _entityId;
     private readonly Func<IPartitionSource> _createSource;
@@ -92,7 +92,7 @@ internal sealed partial class PartitionEntity : ReceiveActor, IWithTimers
             }
             if (o.Error is { } error)
             {
-                LogOpenFailed(_logger, _entityId, error.Message);
+                PartitionsLog.OpenFailed(_logger, _entityId, error.Message);
             }
             Timers.StartSingleTimer(Open.Instance, Open.Instance, Source.RetryOpen);
         });
@@ -162,7 +162,7 @@ internal sealed partial class PartitionEntity : ReceiveActor, IWithTimers
     {
         if (error is not null && !_stopping)
         {
-            LogLoopFailed(_logger, _entityId, error);
+            PartitionsLog.LoopFailed(_logger, _entityId, error);
         }
         var self = Self;
         run.DisposeAsync().AsTask().PipeTo(self, self, () => Closed.Instance, _ => Closed.Instance);
@@ -213,13 +213,6 @@ internal sealed partial class PartitionEntity : ReceiveActor, IWithTimers
         await loop;
         await run.DisposeAsync();
     }
-
-    [LoggerMessage(5010, LogLevel.Error,
-        "Partition {EntityId}: its loop failed unexpectedly; it is read again from its last settled position")]
-    private static partial void LogLoopFailed(ILogger logger, string entityId, Exception exception);
-
-    [LoggerMessage(5011, LogLevel.Warning, "Partition {EntityId} could not be opened here, retrying: {Reason}")]
-    private static partial void LogOpenFailed(ILogger logger, string entityId, string reason);
 
     private sealed record Open
     {

@@ -1,5 +1,4 @@
 using Centrifugo.Actors.Delivery;
-using Centrifugo.Actors.Diagnostics;
 
 namespace Centrifugo.Actors.Partitions;
 

@@ -10,12 +10,6 @@ internal interface IPartitionCatalog
     Task<IReadOnlyList<string>> EntityIdsAsync(CancellationToken cancellationToken);
 }
 
-/// <summary>Something a node runs while it lives (LISTEN connections, the census), waking the partitions it hosts.</summary>
-internal interface IWakeSource : IAsyncDisposable
-{
-    Task StartAsync(CancellationToken cancellationToken);
-}
-
 /// <summary>
 /// Cluster singleton that starts every partition entity: every <c>interval</c> it sends
 /// <see cref="EnsurePartitionRunning"/> to each known entity id through the shard region, which starts the ones that

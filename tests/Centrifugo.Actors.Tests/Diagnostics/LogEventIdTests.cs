@@ -3,7 +3,11 @@ using Microsoft.Extensions.Logging;
 
 namespace Centrifugo.Actors.Tests.Diagnostics;
 
-/// <summary>Every [LoggerMessage] in the library and the host has its own event id, inside its namespace's band.</summary>
+/// <summary>
+/// Every [LoggerMessage] in the library and the host has its own event id, inside its namespace's band; in the library
+/// every id is a named constant of its folder's <c>…EventId</c> class and every message sits in its folder's <c>…Log</c>
+/// class under the constant's name.
+/// </summary>
 [Trait(TestLane.Category, TestLane.Fast)]
 public sealed class LogEventIdTests
 {
@@ -20,6 +24,14 @@ public sealed class LogEventIdTests
         select (attribute.EventId, method);
 
     private static string Name(MethodInfo method) => $"{method.DeclaringType!.FullName}.{method.Name}";
+
+    /// <summary>The named ids of the library: (the folder's namespace, the constant's name, its value).</summary>
+    private static IEnumerable<(string Namespace, string Name, int Id)> Constants() =>
+        from type in typeof(LogEvents).Assembly.GetTypes()
+        where type.Namespace == "Centrifugo.Actors" && type.Name.EndsWith("EventId", StringComparison.Ordinal)
+        from field in type.GetFields(BindingFlags.Public | BindingFlags.Static)
+        where field.IsLiteral && field.FieldType == typeof(int)
+        select ($"Centrifugo.Actors.{type.Name[..^"EventId".Length]}", $"{type.Name}.{field.Name}", (int)field.GetRawConstantValue()!);
 
     [Fact]
     public void The_reflection_finds_the_known_messages()
@@ -51,6 +63,44 @@ public sealed class LogEventIdTests
             }
         }
         Assert.True(misplaced.Count == 0, "event ids outside their band:\n" + string.Join("\n", misplaced));
+    }
+
+    [Fact]
+    public void Every_event_id_constant_lies_in_a_band_of_its_folder_and_is_named_once()
+    {
+        var constants = Constants().ToList();
+        Assert.True(constants.Count > 50, $"only {constants.Count} event id constants found");
+        var misplaced = constants
+            .Where(c => !LogEvents.Bands.Any(b => b.Contains(c.Id) && b.Namespaces.Contains(c.Namespace, StringComparer.Ordinal)))
+            .Select(c => $"{c.Name} = {c.Id}");
+        var duplicates = constants.GroupBy(c => c.Id).Where(g => g.Count() > 1)
+            .Select(g => $"{g.Key}: {string.Join(", ", g.Select(c => c.Name))}");
+        var problems = misplaced.Concat(duplicates).ToList();
+        Assert.True(problems.Count == 0, "event id constants outside their folder's bands, or used twice:\n" + string.Join("\n", problems));
+    }
+
+    [Fact]
+    public void Every_library_message_is_in_its_folders_log_class_with_the_constant_of_its_name()
+    {
+        var constants = Constants().ToDictionary(c => c.Name, c => c.Id, StringComparer.Ordinal);
+        var named = new HashSet<string>(StringComparer.Ordinal);
+        var wrong = new List<string>();
+        foreach (var (id, method) in Messages().Where(m => m.Method.DeclaringType!.Assembly == typeof(LogEvents).Assembly))
+        {
+            var folder = method.DeclaringType!.Namespace!["Centrifugo.Actors.".Length..];
+            var constant = $"{folder}EventId.{method.Name}";
+            if (method.DeclaringType.Name != folder + "Log")
+            {
+                wrong.Add($"{Name(method)}: not in {folder}Log");
+            }
+            else if (!constants.TryGetValue(constant, out var value) || value != id)
+            {
+                wrong.Add($"{Name(method)}: id {id} is not {constant}");
+            }
+            named.Add(constant);
+        }
+        wrong.AddRange(constants.Keys.Where(c => !named.Contains(c)).Select(c => $"{c}: no message"));
+        Assert.True(wrong.Count == 0, "messages and event id constants that do not match:\n" + string.Join("\n", wrong));
     }
 
     [Fact]

@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using Akka.Actor;
 using Centrifugo.Actors.Configuration;
-using Centrifugo.Actors.Kafka;
 using Centrifugo.Actors.Partitions;
 using Centrifugo.Actors.Testing.Kafka;
 using Centrifugo.Actors.Testing.StandIn;

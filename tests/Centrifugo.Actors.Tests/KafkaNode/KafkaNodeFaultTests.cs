@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using Centrifugo.Actors.Hosting;
 using Centrifugo.Actors.Partitions;
 using Centrifugo.Actors.Tests.Node;
 using Confluent.Kafka;

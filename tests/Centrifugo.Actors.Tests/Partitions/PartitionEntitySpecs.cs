@@ -1,7 +1,6 @@
 using Akka.Actor;
 using Akka.DistributedData;
 using Centrifugo.Actors.Partitions;
-using Centrifugo.Actors.Tests.Sharding;
 using Microsoft.Extensions.Logging.Abstractions;
 using Xunit.Abstractions;
 
@@ -144,6 +143,8 @@ public sealed class PartitionEntitySpecs(ITestOutputHelper output) : Akka.TestKi
         var (_, board) = Start(source);
         broken.WorkArrives();
         await broken.Disposed.Task.WaitAsync(Wait);
+        // Still Idle from the broken run until the entity has handled its close: wait for the second open first.
+        await AwaitConditionAsync(() => Task.FromResult(source.Opens == 2), Wait);
         await UntilAsync(board, PartitionState.Idle);
         Assert.Equal(2, source.Opens);
     }

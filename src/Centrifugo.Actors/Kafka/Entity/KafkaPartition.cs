@@ -11,7 +11,7 @@ namespace Centrifugo.Actors.Kafka;
 /// <see cref="KafkaConsumerHub"/>; anywhere else, or while the previous lease is closing, it stands by and asks again
 /// every <see cref="KafkaSettings.AttachRetry"/>.
 /// </summary>
-internal sealed partial class KafkaPartitionSource(KafkaConsumerRuntime runtime, string topic, int partition, ILogger logger) : IPartitionSource
+internal sealed class KafkaPartitionSource(KafkaConsumerRuntime runtime, string topic, int partition, ILogger logger) : IPartitionSource
 {
     public PartitionState Waiting => PartitionState.Standby;
 
@@ -33,7 +33,7 @@ internal sealed partial class KafkaPartitionSource(KafkaConsumerRuntime runtime,
         }
         catch (Exception e) when (!cancellationToken.IsCancellationRequested)
         {
-            LogAttachFailed(logger, runtime.Consumer, topic, partition, e.Message);
+            KafkaLog.AttachFailed(logger, runtime.Consumer, topic, partition, e.Message);
             return null;
         }
         catch (OperationCanceledException)
@@ -56,9 +56,6 @@ internal sealed partial class KafkaPartitionSource(KafkaConsumerRuntime runtime,
     public void Dispose()
     {
     }
-
-    [LoggerMessage(4040, LogLevel.Warning, "Kafka consumer {Consumer} could not attach {Topic}/{Partition}, retrying: {Reason}")]
-    private static partial void LogAttachFailed(ILogger logger, string consumer, string topic, int partition, string reason);
 }
 
 /// <summary>
@@ -68,7 +65,7 @@ internal sealed partial class KafkaPartitionSource(KafkaConsumerRuntime runtime,
 /// may finish within the drain budget; lost, nothing more is delivered. Disposing the run commits the last mark
 /// (nothing when lost). Used by one loop at a time.
 /// </summary>
-internal sealed partial class KafkaPartitionRun(
+internal sealed class KafkaPartitionRun(
     KafkaPartitionLease lease, KafkaRecordProcessor processor, int maxRecords, string consumer, ILogger logger) : IPartitionRun
 {
     private KafkaRecordBatch? _held;
@@ -85,7 +82,7 @@ internal sealed partial class KafkaPartitionRun(
     {
         if (lease.IsLost)
         {
-            LogLost(logger, consumer, lease.Topic, lease.Partition);
+            KafkaLog.PartitionLost(logger, consumer, lease.Topic, lease.Partition);
         }
         ended(lease.IsLost);
     });
@@ -182,8 +179,4 @@ internal sealed partial class KafkaPartitionRun(
         _finished = [];
         batch.Dispose();
     }
-
-    [LoggerMessage(4042, LogLevel.Warning,
-        "Kafka consumer {Consumer}: {Topic}/{Partition} was lost by this group member; delivery stopped at once, nothing more is committed")]
-    private static partial void LogLost(ILogger logger, string consumer, string topic, int partition);
 }

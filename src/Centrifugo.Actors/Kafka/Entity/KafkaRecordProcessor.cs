@@ -13,7 +13,7 @@ namespace Centrifugo.Actors.Kafka;
 /// partition's loop retries the unfinished records of a failed attempt as its <see cref="RetryPolicy"/> says, without
 /// reading Kafka again; a configuration fault makes the entity report itself stalled. Thread-safe (its only state: each partition's <see cref="DeliveryWindow"/>).
 /// </summary>
-internal sealed partial class KafkaRecordProcessor(
+internal sealed class KafkaRecordProcessor(
     string consumer,
     KafkaConsumerOptions options,
     ICentrifugoClient client,
@@ -50,7 +50,7 @@ internal sealed partial class KafkaRecordProcessor(
             // marked, the pass is counted and retried. A lost partition is not one of those: it goes to the entity,
             // which stops delivering at once.
             var offset = records.Offset(start);
-            LogPassCrashed(logger, consumer, records.Topic, records.Partition, offset, e);
+            KafkaLog.PassCrashed(logger, consumer, records.Topic, records.Partition, offset, e);
             return (start, new PassReport(records.Count - start, 0, 0,
                 new DeliveryFailure(FailureKind.Temporary, $"internal error at offset {offset}: {e.GetType().Name}: {e.Message}")));
         }
@@ -70,7 +70,7 @@ internal sealed partial class KafkaRecordProcessor(
             out var failure);
         if (failure is not null)
         {
-            LogDecodeCrashed(logger, consumer, records.Topic, records.Partition, records.Offset(index), failure);
+            KafkaLog.DecodeCrashed(logger, consumer, records.Topic, records.Partition, records.Offset(index), failure);
         }
 
         return decoded;
@@ -165,11 +165,11 @@ internal sealed partial class KafkaRecordProcessor(
                         $"dead-letter copy of offset {offset} failed: {ex.Message}");
                     if (permanent)
                     {
-                        LogDeadLetterImpossible(logger, consumer, records.Topic, records.Partition, offset, ex.Message);
+                        KafkaLog.DeadLetterImpossible(logger, consumer, records.Topic, records.Partition, offset, ex.Message);
                     }
                     else
                     {
-                        LogDeadLetterFailed(logger, consumer, records.Topic, records.Partition, offset, ex.Message);
+                        KafkaLog.DeadLetterFailed(logger, consumer, records.Topic, records.Partition, offset, ex.Message);
                     }
                 }
             }
@@ -191,11 +191,11 @@ internal sealed partial class KafkaRecordProcessor(
             var offset = records.Offset(completedEnd);
             if (deliveryFailure.Kind == FailureKind.Configuration)
             {
-                LogConfigurationFault(logger, consumer, records.Topic, records.Partition, offset, deliveryFailure.Message);
+                KafkaLog.ConfigurationFault(logger, consumer, records.Topic, records.Partition, offset, deliveryFailure.Message);
             }
             else
             {
-                LogTemporaryFailure(logger, consumer, records.Topic, records.Partition, offset, deliveryFailure.Message);
+                KafkaLog.TemporaryFailure(logger, consumer, records.Topic, records.Partition, offset, deliveryFailure.Message);
             }
         }
         else if (settled.Failure is { Kind: FailureKind.Configuration } && failure is { Kind: FailureKind.Temporary })
@@ -218,30 +218,6 @@ internal sealed partial class KafkaRecordProcessor(
             or ErrorCode.TopicAuthorizationFailed or ErrorCode.ClusterAuthorizationFailed
             or ErrorCode.Local_UnknownTopic or ErrorCode.UnknownTopicOrPart or ErrorCode.TopicException
             or ErrorCode.InvalidRecord or ErrorCode.InvalidMsg or ErrorCode.InvalidRequiredAcks;
-
-    [LoggerMessage(4030, LogLevel.Warning,
-        "Temporary delivery failure, retrying with backoff: consumer {Consumer}, {Topic}/{Partition}@{Offset}: {Reason}")]
-    private static partial void LogTemporaryFailure(ILogger logger, string consumer, string topic, int partition, long offset, string reason);
-
-    [LoggerMessage(4031, LogLevel.Error,
-        "Partition stalled by a configuration fault (nothing marked, readiness red): consumer {Consumer}, {Topic}/{Partition}@{Offset}: {Reason}")]
-    private static partial void LogConfigurationFault(ILogger logger, string consumer, string topic, int partition, long offset, string reason);
-
-    [LoggerMessage(4035, LogLevel.Error,
-        "Dead-letter copy can never be written (partition stalled, offset not marked, readiness red; nothing after it is redelivered): consumer {Consumer}, {Topic}/{Partition}@{Offset}: {Reason}")]
-    private static partial void LogDeadLetterImpossible(ILogger logger, string consumer, string topic, int partition, long offset, string reason);
-
-    [LoggerMessage(4034, LogLevel.Error,
-        "Unexpected error in a pass (nothing marked, retrying with backoff): consumer {Consumer}, {Topic}/{Partition}@{Offset}")]
-    private static partial void LogPassCrashed(ILogger logger, string consumer, string topic, int partition, long offset, Exception exception);
-
-    [LoggerMessage(4033, LogLevel.Error,
-        "Decoding a record (or deriving its idempotency key) failed unexpectedly; it goes to the dead letters: consumer {Consumer}, {Topic}/{Partition}@{Offset}")]
-    private static partial void LogDecodeCrashed(ILogger logger, string consumer, string topic, int partition, long offset, Exception exception);
-
-    [LoggerMessage(4032, LogLevel.Warning,
-        "Dead-letter copy not acknowledged, retrying with backoff (offset not marked): consumer {Consumer}, {Topic}/{Partition}@{Offset}: {Reason}")]
-    private static partial void LogDeadLetterFailed(ILogger logger, string consumer, string topic, int partition, long offset, string reason);
 }
 
 /// <summary>The group dropped this member's partition: the entity must stop delivering (a new owner may be delivering).</summary>

@@ -14,7 +14,7 @@ namespace Centrifugo.Actors.Kafka;
 /// region is asked to run every assigned partition that no entity here reads yet, until one does. One per node; it
 /// joins this node's group members once it runs, and they leave the group first thing on a coordinated shutdown.
 /// </summary>
-internal sealed partial class KafkaPlacement : ReceiveActor, IWithTimers
+internal sealed class KafkaPlacement : ReceiveActor, IWithTimers
 {
     public const string Name = "kafka-placement";
 
@@ -47,7 +47,7 @@ internal sealed partial class KafkaPlacement : ReceiveActor, IWithTimers
                 {
                     _located.Remove(shard);
                 }
-                LogLocateFailed(_logger, l.Shards.Count, error);
+                KafkaLog.LocateFailed(_logger, l.Shards.Count, error);
             }
         });
     }
@@ -114,9 +114,6 @@ internal sealed partial class KafkaPlacement : ReceiveActor, IWithTimers
                 TaskScheduler.Default);
         }
     }
-
-    [LoggerMessage(4070, LogLevel.Warning, "Kafka placement: recording the location of {Count} partition(s) failed, retrying: {Reason}")]
-    private static partial void LogLocateFailed(ILogger logger, int count, string reason);
 
     private sealed record Place
     {

@@ -1,7 +1,6 @@
 using Centrifugo.Actors.Partitions;
-using Centrifugo.Actors.Sharding;
 
-namespace Centrifugo.Actors.Tests.Sharding;
+namespace Centrifugo.Actors.Tests.Partitions;
 
 /// <summary>The two-stage stop every partition entity follows, and the coalescing wake-up signal.</summary>
 [Trait(TestLane.Category, TestLane.Fast)]
@@ -66,25 +65,5 @@ public sealed class EntityStopAndWakeTests
         stop.Begin(TimeSpan.FromSeconds(5));
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => waiting.WaitAsync(TimeSpan.FromSeconds(10)));
-    }
-
-    [Fact]
-    public void Local_wakes_reach_only_the_partitions_running_here()
-    {
-        var wakes = new LocalPartitionWakes();
-        var old = new WakeSignal();
-        var current = new WakeSignal();
-        Assert.False(wakes.Any);
-
-        wakes.Register(3, old);
-        wakes.Register(3, current); // the entity restarted here: its new signal replaces the old one
-        wakes.Unregister(3, old);   // the old incarnation's late unregister must not remove the new signal
-
-        Assert.True(wakes.Any);
-        Assert.True(wakes.Wake(3));
-        Assert.False(wakes.Wake(4));
-        wakes.Unregister(3, current);
-        Assert.False(wakes.Any);
-        Assert.False(wakes.Wake(3));
     }
 }

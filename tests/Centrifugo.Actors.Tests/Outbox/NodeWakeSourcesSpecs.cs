@@ -1,13 +1,9 @@
-using Akka.Actor;
-using Centrifugo.Actors.Hosting;
-using Centrifugo.Actors.Partitions;
-using Centrifugo.Actors.Sharding;
-using Microsoft.Extensions.Logging.Abstractions;
+using Centrifugo.Actors.Outbox;
 using Xunit.Abstractions;
 
-namespace Centrifugo.Actors.Tests.Sharding;
+namespace Centrifugo.Actors.Tests.Outbox;
 
-/// <summary>Actor-level specs of the node's wake sources and of an entity this node has no configuration for.</summary>
+/// <summary>Actor-level specs of the node's wake sources.</summary>
 [Trait(TestLane.Category, TestLane.Fast)]
 public sealed class NodeWakeSourcesSpecs(ITestOutputHelper output) : Akka.TestKit.Xunit2.TestKit(ActorSpecs.Config, output)
 {
@@ -26,18 +22,6 @@ public sealed class NodeWakeSourcesSpecs(ITestOutputHelper output) : Akka.TestKi
         ExpectTerminated(sources);
         AwaitCondition(() => listening.Disposed && failing.Disposed && listening.Token.IsCancellationRequested,
             TimeSpan.FromSeconds(5));
-    }
-
-    [Fact]
-    public void An_entity_this_node_has_no_configuration_for_stops_on_the_hand_off_message()
-    {
-        var entity = Sys.ActorOf(UnknownPartitionActor.Props("pg:gone:0", NullLogger.Instance));
-        Watch(entity);
-
-        entity.Tell(new WakePartition("pg:gone:0"));
-        entity.Tell(StopPartition.Instance);
-
-        ExpectTerminated(entity, TimeSpan.FromSeconds(5));
     }
 
     private sealed class FakeWakeSource(bool fail) : IWakeSource
@@ -63,13 +47,4 @@ public sealed class NodeWakeSourcesSpecs(ITestOutputHelper output) : Akka.TestKi
             return ValueTask.CompletedTask;
         }
     }
-}
-
-/// <summary>The actor system configuration of the actor-level specs: no remoting, no cluster, Akka's logs at INFO.</summary>
-internal static class ActorSpecs
-{
-    public const string Config = """
-        akka.loglevel = INFO
-        akka.coordinated-shutdown.run-by-clr-shutdown-hook = off
-        """;
 }

@@ -1,4 +1,4 @@
-namespace Centrifugo.Actors.Hosting;
+namespace Centrifugo.Actors;
 
 /// <summary>
 /// The node cannot start because something a consumer needs did not answer or refused it at start-up: its database
