@@ -412,7 +412,8 @@ public sealed class KafkaGroupTests(ITestOutputHelper output) : IAsyncLifetime
         await ProduceEnvelopesAsync(producer, topic, 0, "fz:", 100);
         await Poll.UntilAsync(() => standIn.ReceivedFor("fz:p0").Count >= 10, "the first requests out", TimeSpan.FromSeconds(60));
 
-        hub.SimulateFreeze();
+        // What the tick thread sees after the process was stopped for a few seconds: a tick that comes late.
+        Assert.NotNull(hub.Freezes.Tick(Stopwatch.GetTimestamp() + (long)(hub.Settings.FreezeThreshold.TotalSeconds * Stopwatch.Frequency)));
         var atFreeze = standIn.ReceivedFor("fz:p0").Count;
         // The suspension lasts 2 heartbeats + 1 s (2 s here); this wait is shorter, it is the window observed.
         await Task.Delay(TimeSpan.FromSeconds(1.5));

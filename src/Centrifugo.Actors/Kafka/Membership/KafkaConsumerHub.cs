@@ -45,9 +45,7 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
     private readonly TaskCompletionSource _pollStopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _left = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _stop = new();
-    private long _lastTick = Stopwatch.GetTimestamp();
     private long _assignments; // under _gate
-    private long _suspendedUntil;
     private volatile bool _joined;
     private volatile bool _stopPolling;
     private int _leaving;
@@ -64,6 +62,7 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(loggerFactory);
         _name = consumerName;
         _settings = settings.Validate();
+        Freezes = new FreezeDetector(_settings.FreezeThreshold, _settings.SuspensionAfterFreeze);
         _topics = options.Topics;
         _logger = loggerFactory.CreateLogger<KafkaConsumerHub>();
         QueueMaxRecords = QueueLimit(options.PartitionQueueMaxSize);
@@ -127,14 +126,11 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
     /// False while this process has just come out of a freeze (<see cref="KafkaSettings.FreezeThreshold"/>): the group may
     /// have dropped this member meanwhile, and librdkafka learns it at its next heartbeat (then the partitions are lost).
     /// </summary>
-    public bool Fresh
-    {
-        get
-        {
-            var now = Stopwatch.GetTimestamp();
-            return now - Volatile.Read(ref _lastTick) < Ticks(_settings.FreezeThreshold) && now >= Volatile.Read(ref _suspendedUntil);
-        }
-    }
+    public bool Fresh => Freezes.IsFresh(Stopwatch.GetTimestamp());
+
+    /// <summary>This process's freeze detector, ticked by the hub's tick thread.</summary>
+    public FreezeDetector Freezes { get; }
+
 
     /// <summary>The partitions the group assigns to this member right now, in order.</summary>
     public IReadOnlyList<(string Topic, int Partition)> Assignment()
@@ -500,14 +496,10 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
         var period = TimeSpan.FromMilliseconds(100);
         while (!_stop.IsCancellationRequested)
         {
-            var now = Stopwatch.GetTimestamp();
-            var gap = now - Volatile.Read(ref _lastTick);
-            if (gap >= Ticks(_settings.FreezeThreshold))
+            if (Freezes.Tick(Stopwatch.GetTimestamp()) is { } gap)
             {
-                Volatile.Write(ref _suspendedUntil, now + Ticks(_settings.SuspensionAfterFreeze));
-                KafkaLog.Frozen(_logger, _name, (long)(gap * 1000.0 / Stopwatch.Frequency), (long)_settings.SuspensionAfterFreeze.TotalMilliseconds);
+                KafkaLog.Frozen(_logger, _name, (long)gap.TotalMilliseconds, (long)_settings.SuspensionAfterFreeze.TotalMilliseconds);
             }
-            Volatile.Write(ref _lastTick, now);
             try
             {
                 _stop.Token.WaitHandle.WaitOne(period);
@@ -531,14 +523,8 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
         }
     }
 
-    private static long Ticks(TimeSpan span) => (long)(span.TotalSeconds * Stopwatch.Frequency);
-
     private static string Describe(IEnumerable<TopicPartition> partitions) =>
         string.Join(",", partitions.Select(p => $"{p.Topic}/{p.Partition.Value}"));
-
-    /// <summary>Test hook: behave as if this process had just come out of a freeze.</summary>
-    internal void SimulateFreeze() =>
-        Volatile.Write(ref _suspendedUntil, Stopwatch.GetTimestamp() + Ticks(_settings.SuspensionAfterFreeze));
 
     /// <summary>One assigned partition: its fetch queue (for the whole assignment) and the lease reading it, if any.</summary>
     private sealed class AssignedPartition(KafkaPartitionQueue queue, long number)
