@@ -1,5 +1,6 @@
 using System.Text;
 using Centrifugo.Actors.Delivery;
+using Centrifugo.Actors.Partitions;
 
 namespace Centrifugo.Actors.Tests.Robustness;
 

@@ -1,10 +1,12 @@
-namespace Centrifugo.Actors.Delivery;
+using Centrifugo.Actors.Delivery;
+
+namespace Centrifugo.Actors.Partitions;
 
 /// <summary>
 /// The step every source runs on each message before a pass plans its commands: decode it, attach the derived
 /// idempotency key when the consumer asks for one, and turn whatever throws on the way (a decoder bug, an input nothing
 /// foresaw) into a rejection, so the message goes to the dead letters with the exception as its reason and the messages
-/// behind it flow, instead of an exception failing the pass or the partition's stream over and over. Pure; the source
+/// behind it flow, instead of an exception failing the pass or the partition's loop over and over. Pure; the source
 /// logs a returned exception with its own position (consumer, partition, id or offset).
 /// </summary>
 internal static class DecodeStep
