@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Akka.DistributedData;
+using Centrifugo.Actors.Delivery;
 using Centrifugo.Actors.Partitions;
 using Microsoft.Extensions.Logging.Abstractions;
 using Xunit.Abstractions;
@@ -135,6 +136,27 @@ public sealed class PartitionEntitySpecs(ITestOutputHelper output) : Akka.TestKi
     }
 
     [Fact]
+    public async Task A_partition_that_keeps_failing_is_paused_between_two_attempts()
+    {
+        var run = new FakeRun { Failing = true };
+        var paused = Paused();
+        var (entity, board) = Start(new FakeSource(PartitionState.Starting, run), paused);
+        run.WorkArrives();
+        await run.NextPassStarted(3).WaitAsync(Wait); // retrying the held batch with backoff
+
+        paused.Replace([Id]);
+        var confirmation = await entity.Ask<PauseConfirmation>(new ConfirmPause(Id, true), Wait);
+        Assert.True(confirmation.InForce);
+        var attempts = run.Passes;
+        await Task.Delay(500); // several backoff periods
+        Assert.Equal(attempts, run.Passes);
+        await UntilAsync(board, PartitionState.Paused);
+
+        paused.Replace([]);
+        await run.NextPassStarted(attempts + 1).WaitAsync(Wait);
+    }
+
+    [Fact]
     public async Task A_loop_that_fails_unexpectedly_settles_its_run_and_opens_again()
     {
         var broken = new FakeRun { Throw = true };
@@ -207,6 +229,9 @@ public sealed class PartitionEntitySpecs(ITestOutputHelper output) : Akka.TestKi
 
         public bool Throw { get; init; }
 
+        /// <summary>Every pass fails without progress and the batch stays held (a poison-free outage).</summary>
+        public bool Failing { get; init; }
+
         public int Passes { get; private set; }
 
         public bool PassCancelled { get; private set; }
@@ -246,6 +271,10 @@ public sealed class PartitionEntitySpecs(ITestOutputHelper output) : Akka.TestKi
 
         public async Task<bool> WaitForWorkAsync(Action<PassReport> report, CancellationToken stop)
         {
+            if (Failing && Passes > 0)
+            {
+                return !stop.IsCancellationRequested; // the failed batch is still held
+            }
             try
             {
                 await _work.WaitAsync(stop);
@@ -264,6 +293,16 @@ public sealed class PartitionEntitySpecs(ITestOutputHelper output) : Akka.TestKi
             if (Throw)
             {
                 throw new InvalidOperationException("a bug");
+            }
+            if (Failing)
+            {
+                Passes++;
+                lock (_gate)
+                {
+                    _ = NextPassStarted(Passes);
+                    _started[Passes - 1].TrySetResult();
+                }
+                return new PassReport(5, 0, 0, new DeliveryFailure(FailureKind.Temporary, "centrifugo error 100"));
             }
             Passes++;
             _pass = New<PassReport>();
