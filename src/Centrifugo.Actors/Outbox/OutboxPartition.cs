@@ -52,6 +52,8 @@ internal sealed class OutboxPartitionRun(
     private static readonly TimeSpan DeferredCompletionTimeout = TimeSpan.FromSeconds(5);
     private DeferredCompletion? _deferred;
 
+    public PartitionState Opened => PartitionState.Starting;
+
     public long? Lag => null;
 
     public long? Position => null;

@@ -107,7 +107,7 @@ internal sealed class PartitionEntity : ReceiveActor, IWithTimers
         run.OnEnded(lost => self.Tell(new RunEnded(lost)));
         _loop = new PartitionLoop(run, _pause, pass => self.Tell(new Passed(pass))).RunAsync(runStop.Waits, runStop.Work)
             .PipeTo(self, self, e => new LoopEnded(e), e => new LoopEnded(e));
-        _progress.MoveTo(PartitionState.Idle);
+        _progress.MoveTo(run.Opened);
         Become(() =>
         {
             Common();

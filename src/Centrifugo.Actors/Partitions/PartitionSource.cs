@@ -56,6 +56,12 @@ internal interface IPartitionRun : IAsyncDisposable
     /// </summary>
     Task<PassReport> PassAsync(CancellationToken stop, CancellationToken work);
 
+    /// <summary>
+    /// The state from the moment the run opened until its first pass (outbox: starting, its first read tells; Kafka:
+    /// idle, the lease reads only when records arrive).
+    /// </summary>
+    PartitionState Opened { get; }
+
     /// <summary>The state after a pass that did not fail: idle, or delivering when more is known to be waiting.</summary>
     PartitionState StateAfter(PassReport report);
 

@@ -263,6 +263,8 @@ public sealed class PartitionEntitySpecs(ITestOutputHelper output) : Akka.TestKi
             _ended?.Invoke(lost);
         }
 
+        public PartitionState Opened => PartitionState.Idle;
+
         public long? Lag => null;
 
         public long? Position => null;

@@ -74,6 +74,8 @@ internal sealed class KafkaPartitionRun(
     private int _start;
     private bool _lost;
 
+    public PartitionState Opened => PartitionState.Idle;
+
     public long? Lag => lease.IsClosed ? null : lease.Lag;
 
     public long? Position => lease.IsClosed ? null : lease.NextOffset;
