@@ -28,7 +28,8 @@ internal static class LogEvents
         new(3100, 3199, "outbox store: PostgreSQL start-up checks", "Centrifugo.Actors.Outbox"),
         new(3200, 3299, "outbox LISTEN/NOTIFY", "Centrifugo.Actors.Outbox"),
         new(4000, 4099, "Kafka: reading, group membership, dead letters", "Centrifugo.Actors.Kafka"),
-        new(5000, 5099, "partition entities, sharding and the keeper", "Centrifugo.Actors.Partitions", "Centrifugo.Actors.Sharding", "Centrifugo.Actors.Hosting"),
+        new(5000, 5099, "partition entities, sharding and the keeper",
+            "Centrifugo.Actors.Partitions", "Centrifugo.Actors.Sharding", "Centrifugo.Actors.Hosting"),
     ];
 }
 

@@ -22,7 +22,8 @@ internal static class BootstrapConfig
             "" or "seed_nodes" => ClusterDiscovery.SeedNodes,
             "kubernetes" => ClusterDiscovery.Kubernetes,
             "config" => ClusterDiscovery.Config,
-            _ => throw fail($"discovery \"{method}\" is not supported{JsonFields.Suggest(method, Methods)}: use \"seed_nodes\" (default), \"kubernetes\" or \"config\""),
+            _ => throw fail($"discovery \"{method}\" is not supported{JsonFields.Suggest(method, Methods)}: " +
+                "use \"seed_nodes\" (default), \"kubernetes\" or \"config\""),
         };
 
         var section = JsonFields.Object(cluster, "bootstrap");
@@ -43,7 +44,8 @@ internal static class BootstrapConfig
 
         if (hasSeedNodes)
         {
-            throw fail($"seed_nodes must be empty when discovery is \"{method}\": the discovered peers are the seed nodes, and mixing both can form two clusters");
+            throw fail($"seed_nodes must be empty when discovery is \"{method}\": " +
+                "the discovered peers are the seed nodes, and mixing both can form two clusters");
         }
         if (string.IsNullOrWhiteSpace(options.ServiceName))
         {
@@ -69,7 +71,8 @@ internal static class BootstrapConfig
             }
             if (!System.Net.IPAddress.TryParse(hostname, out _))
             {
-                throw fail($"hostname must be the pod IP when discovery is \"kubernetes\" (discovery finds peers by IP; set CENTRIFUGO_ACTORS_CLUSTER_HOSTNAME to $(POD_IP)), got \"{hostname}\"");
+                throw fail("hostname must be the pod IP when discovery is \"kubernetes\" (discovery finds peers by IP; " +
+                    $"set CENTRIFUGO_ACTORS_CLUSTER_HOSTNAME to $(POD_IP)), got \"{hostname}\"");
             }
         }
         if (discovery == ClusterDiscovery.Config)

@@ -61,11 +61,13 @@ internal static partial class ConfigLoader
         catch (JsonException ex)
         {
             throw new ConfigException(
-                $"{source} is not valid JSON at line {(ex.LineNumber ?? 0) + 1}, position {(ex.BytePositionInLine ?? 0) + 1}: {TrimJsonMessage(ex)}",
+                $"{source} is not valid JSON at line {(ex.LineNumber ?? 0) + 1}, position {(ex.BytePositionInLine ?? 0) + 1}: " +
+                $"{TrimJsonMessage(ex)}",
                 ex);
         }
 
-        return root as JsonObject ?? throw new ConfigException($"{source}: expected a JSON object at the top level, got {JsonFields.Describe(root)}");
+        return root as JsonObject
+            ?? throw new ConfigException($"{source}: expected a JSON object at the top level, got {JsonFields.Describe(root)}");
     }
 
     private static NodeOptions Bind(JsonObject root, IDictionary environment)
@@ -90,7 +92,8 @@ internal static partial class ConfigLoader
             {
                 var hint = JsonFields.Suggest(key, ConfigSchema.OwnSections.Concat(CentrifugoKeys.V6));
                 throw new ConfigException(
-                    $"unknown top-level key \"{key}\"{hint}: it is neither a Centrifugo.Actors section (api, consumers, cluster, admin) nor a Centrifugo key");
+                    $"unknown top-level key \"{key}\"{hint}: " +
+                    "it is neither a Centrifugo.Actors section (api, consumers, cluster, admin) nor a Centrifugo key");
             }
         }
     }
@@ -128,7 +131,8 @@ internal static partial class ConfigLoader
         {
             throw Fail(
                 "key is required: Centrifugo answers 401 to every server API request when the key is empty. " +
-                "Set api.key (or keep http_api.key / api_key of your Centrifugo config in the same file) or the CENTRIFUGO_API_KEY environment variable");
+                "Set api.key (or keep http_api.key / api_key of your Centrifugo config in the same file) " +
+                "or the CENTRIFUGO_API_KEY environment variable");
         }
 
         var apiDefaults = new ApiOptions { Url = "", Key = "" };
@@ -199,7 +203,8 @@ internal static partial class ConfigLoader
 
             if (uri.UserInfo != systemName)
             {
-                throw Fail($"seed_nodes: \"{seed}\" names actor system \"{uri.UserInfo}\" but system_name is \"{systemName}\"; all nodes must use the same name");
+                throw Fail($"seed_nodes: \"{seed}\" names actor system \"{uri.UserInfo}\" but system_name is \"{systemName}\"; " +
+                    "all nodes must use the same name");
             }
         }
 
@@ -211,19 +216,25 @@ internal static partial class ConfigLoader
 
         TimeSpan Between(string key, TimeSpan value, TimeSpan min, TimeSpan max) =>
             value >= min && value <= max ? value
-                : throw Fail($"{key} must be between {GoDuration.Format(min)} and {GoDuration.Format(max)}, got {GoDuration.Format(value)}");
+                : throw Fail(
+                    $"{key} must be between {GoDuration.Format(min)} and {GoDuration.Format(max)}, got {GoDuration.Format(value)}");
         var heartbeat = Between("heartbeat_interval",
-            JsonFields.Duration(cluster, "heartbeat_interval", Fail) ?? defaults.HeartbeatInterval, TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(10));
+            JsonFields.Duration(cluster, "heartbeat_interval", Fail) ?? defaults.HeartbeatInterval,
+            TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(10));
         var pause = Between("acceptable_heartbeat_pause",
-            JsonFields.Duration(cluster, "acceptable_heartbeat_pause", Fail) ?? defaults.AcceptableHeartbeatPause, TimeSpan.FromMilliseconds(500), TimeSpan.FromMinutes(1));
+            JsonFields.Duration(cluster, "acceptable_heartbeat_pause", Fail) ?? defaults.AcceptableHeartbeatPause,
+            TimeSpan.FromMilliseconds(500), TimeSpan.FromMinutes(1));
         if (pause < heartbeat)
         {
-            throw Fail($"acceptable_heartbeat_pause ({GoDuration.Format(pause)}) must be at least heartbeat_interval ({GoDuration.Format(heartbeat)})");
+            throw Fail($"acceptable_heartbeat_pause ({GoDuration.Format(pause)}) " +
+                $"must be at least heartbeat_interval ({GoDuration.Format(heartbeat)})");
         }
         var stableAfter = Between("downing_stable_after",
-            JsonFields.Duration(cluster, "downing_stable_after", Fail) ?? defaults.DowningStableAfter, TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(5));
+            JsonFields.Duration(cluster, "downing_stable_after", Fail) ?? defaults.DowningStableAfter,
+            TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(5));
         var rebalance = Between("rebalance_interval",
-            JsonFields.Duration(cluster, "rebalance_interval", Fail) ?? defaults.RebalanceInterval, TimeSpan.FromMilliseconds(500), TimeSpan.FromMinutes(10));
+            JsonFields.Duration(cluster, "rebalance_interval", Fail) ?? defaults.RebalanceInterval,
+            TimeSpan.FromMilliseconds(500), TimeSpan.FromMinutes(10));
 
         var (discovery, bootstrap) = BootstrapConfig.Bind(cluster, hostname, seeds.Count > 0, Fail);
         return new ClusterOptions
@@ -262,11 +273,13 @@ internal static partial class ConfigLoader
         }
         if (!IsHostPort(address))
         {
-            throw Fail($"address \"{address}\" must be host:port (e.g. 127.0.0.1:9110 or 0.0.0.0:9110), or \"\" to disable the admin endpoint");
+            throw Fail(
+                $"address \"{address}\" must be host:port (e.g. 127.0.0.1:9110 or 0.0.0.0:9110), or \"\" to disable the admin endpoint");
         }
         if (!AdminOptions.TryParseEndpoint(address, out var endpoint))
         {
-            throw Fail($"address \"{address}\": the host must be an IP address, localhost or 0.0.0.0 (the endpoint binds to a local interface, not a DNS name)");
+            throw Fail($"address \"{address}\": " +
+                "the host must be an IP address, localhost or 0.0.0.0 (the endpoint binds to a local interface, not a DNS name)");
         }
         if (token.Length > 0 && token.Length < 16)
         {
@@ -274,7 +287,8 @@ internal static partial class ConfigLoader
         }
         if (!System.Net.IPAddress.IsLoopback(endpoint.Address) && token.Length == 0)
         {
-            throw Fail($"token is required when address binds beyond loopback ({address}): the admin endpoint accepts cluster leave/down; set admin.token or CENTRIFUGO_ACTORS_ADMIN_TOKEN (from a Secret), or bind 127.0.0.1");
+            throw Fail($"token is required when address binds beyond loopback ({address}): the admin endpoint accepts cluster " +
+                "leave/down; set admin.token or CENTRIFUGO_ACTORS_ADMIN_TOKEN (from a Secret), or bind 127.0.0.1");
         }
 
         return new AdminOptions { Address = address, Token = token };
@@ -294,7 +308,8 @@ internal static partial class ConfigLoader
             return false;
         }
 
-        return int.TryParse(value[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var port) && port is >= 0 and <= 65535;
+        return int.TryParse(value[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var port)
+            && port is >= 0 and <= 65535;
     }
 
     [GeneratedRegex("^[a-zA-Z0-9][a-zA-Z0-9_-]*$")]

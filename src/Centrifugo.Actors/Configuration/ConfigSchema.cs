@@ -16,7 +16,8 @@ internal enum FieldKind
 }
 
 /// <summary>One config key. The same table drives unknown-key/type checks and the env override names.</summary>
-internal sealed record FieldSpec(string Name, FieldKind Kind, bool Secret = false, IReadOnlyList<FieldSpec>? Fields = null, bool FromEnv = true)
+internal sealed record FieldSpec(
+    string Name, FieldKind Kind, bool Secret = false, IReadOnlyList<FieldSpec>? Fields = null, bool FromEnv = true)
 {
     public FieldSpec? Find(string name) => Fields?.FirstOrDefault(f => f.Name == name);
 }

@@ -52,7 +52,8 @@ internal static partial class ConsumerBinder
 
             if (!indexByName.TryAdd(name, i))
             {
-                throw new ConfigException($"duplicate consumer name \"{name}\" (consumers[{indexByName[name]}] and consumers[{i}]); names must be unique");
+                throw new ConfigException(
+                    $"duplicate consumer name \"{name}\" (consumers[{indexByName[name]}] and consumers[{i}]); names must be unique");
             }
 
             entries.Add((consumer, name));
@@ -107,7 +108,8 @@ internal static partial class ConsumerBinder
     }
 
     /// <summary>
-    /// Checks a DSN parses (the only call into PostgresDsn for validation). FormatException messages from PostgresDsn never contain the password (its contract).
+    /// Checks a DSN parses (the only call into PostgresDsn for validation). FormatException messages from PostgresDsn never contain the
+    /// password (its contract).
     /// </summary>
     internal static void ValidateDsn(string dsn, string field, Func<string, ConfigException> fail)
     {
@@ -121,7 +123,8 @@ internal static partial class ConsumerBinder
         }
         catch (ArgumentException)
         {
-            throw fail($"{field} is not a valid PostgreSQL DSN (use postgres://user:password@host:5432/db or host=… user=… key/value form)");
+            throw fail(
+                $"{field} is not a valid PostgreSQL DSN (use postgres://user:password@host:5432/db or host=… user=… key/value form)");
         }
     }
 
@@ -173,7 +176,8 @@ internal static partial class ConsumerBinder
         if (ConfigSchema.UnsupportedTypes.Contains(type))
         {
             return enabled
-                ? throw fail($"type \"{type}\" is a Centrifugo consumer type that Centrifugo.Actors does not run (only postgresql and kafka); disable this consumer (\"enabled\": false) or remove it")
+                ? throw fail($"type \"{type}\" is a Centrifugo consumer type that Centrifugo.Actors does not run " +
+                    "(only postgresql and kafka); disable this consumer (\"enabled\": false) or remove it")
                 : null;
         }
 
@@ -243,12 +247,14 @@ internal static partial class ConsumerBinder
 
             if (selectMaxBytes < 0 || selectMaxBytes > MaxReadBytes)
             {
-                throw fail($"partition_select_max_bytes must be between 1 and {MaxReadBytes} bytes (0 means {pgDefaults.PartitionSelectMaxBytes}), got {selectMaxBytes}");
+                throw fail($"partition_select_max_bytes must be between 1 and {MaxReadBytes} bytes " +
+                    $"(0 means {pgDefaults.PartitionSelectMaxBytes}), got {selectMaxBytes}");
             }
 
             if (payloadMaxBytes < 0 || payloadMaxBytes > MaxReadBytes)
             {
-                throw fail($"payload_max_bytes must be between 1 and {MaxReadBytes} bytes (0 means {pgDefaults.PayloadMaxBytes}), got {payloadMaxBytes}");
+                throw fail($"payload_max_bytes must be between 1 and {MaxReadBytes} bytes (0 means {pgDefaults.PayloadMaxBytes}), " +
+                    $"got {payloadMaxBytes}");
             }
 
             if (pollInterval < TimeSpan.Zero)
@@ -268,7 +274,8 @@ internal static partial class ConsumerBinder
 
             if (deadLetterIsDefault && deadLetter.Split('.')[^1].Length > MaxIdentifierLength)
             {
-                throw fail($"the default dead_letter_table_name \"{deadLetter}\" is longer than {MaxIdentifierLength} characters; set dead_letter_table_name explicitly");
+                throw fail($"the default dead_letter_table_name \"{deadLetter}\" is longer than {MaxIdentifierLength} characters; " +
+                    "set dead_letter_table_name explicitly");
             }
 
             ValidateTableName(deadLetter, "dead_letter_table_name", fail);
@@ -366,12 +373,14 @@ internal static partial class ConsumerBinder
             var effectiveHeartbeat = heartbeatInterval > TimeSpan.Zero ? heartbeatInterval : kafkaDefaults.HeartbeatInterval;
             if (effectiveHeartbeat * 3 > effectiveSession)
             {
-                throw fail($"heartbeat_interval ({GoDuration.Format(effectiveHeartbeat)}) must be at most a third of session_timeout ({GoDuration.Format(effectiveSession)})");
+                throw fail($"heartbeat_interval ({GoDuration.Format(effectiveHeartbeat)}) " +
+                    $"must be at most a third of session_timeout ({GoDuration.Format(effectiveSession)})");
             }
 
             if (queueMaxSize < -1)
             {
-                throw fail($"partition_queue_max_size must be -1 (fetch only while nothing is queued), 0 (default) or positive, got {queueMaxSize}");
+                throw fail("partition_queue_max_size must be -1 (fetch only while nothing is queued), 0 (default) or positive, " +
+                    $"got {queueMaxSize}");
             }
 
             if (queueMaxBytes < 0)

@@ -67,7 +67,8 @@ internal sealed class EnvOverrides
             catch (JsonException ex)
             {
                 throw new ConfigException(
-                    $"{ConsumersVariable} is not valid JSON at position {(ex.BytePositionInLine ?? 0) + 1}: {ConfigLoader.TrimJsonMessage(ex)}");
+                    $"{ConsumersVariable} is not valid JSON at position {(ex.BytePositionInLine ?? 0) + 1}: " +
+                    $"{ConfigLoader.TrimJsonMessage(ex)}");
             }
         }
 
@@ -77,7 +78,8 @@ internal sealed class EnvOverrides
         {
             if (!ConsumerBinder.IsValidName(names[i]))
             {
-                throw new ConfigException($"{ConsumersVariable}: name #{i + 1} is not a valid consumer name (expected a JSON array or space-separated names matching {ConsumerBinder.NamePattern})");
+                throw new ConfigException($"{ConsumersVariable}: name #{i + 1} is not a valid consumer name " +
+                    $"(expected a JSON array or space-separated names matching {ConsumerBinder.NamePattern})");
             }
 
             array.Add(new JsonObject { ["name"] = names[i] });
@@ -159,7 +161,8 @@ internal sealed class EnvOverrides
             case FieldKind.Bool:
                 return ParseBool(raw) is { } b
                     ? JsonValue.Create(b)
-                    : throw new ConfigException($"{variable}: expected a boolean (1, t, T, TRUE, true, True, 0, f, F, FALSE, false, False)");
+                    : throw new ConfigException(
+                        $"{variable}: expected a boolean (1, t, T, TRUE, true, True, 0, f, F, FALSE, false, False)");
             case FieldKind.Int:
                 return int.TryParse(raw, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var i)
                     ? JsonNode.Parse(i.ToString(CultureInfo.InvariantCulture))!

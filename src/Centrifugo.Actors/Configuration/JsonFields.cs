@@ -141,7 +141,8 @@ internal static class JsonFields
             case JsonValueKind.Number when node.AsValue().TryGetValue<JsonElement>(out var element) && element.TryGetInt64(out var nanos):
                 return GoDuration.FromNanoseconds(nanos);
             default:
-                throw fail($"{name}: expected a duration (a Go duration string such as \"300ms\" or integer nanoseconds), got {Describe(node)}");
+                throw fail(
+                    $"{name}: expected a duration (a Go duration string such as \"300ms\" or integer nanoseconds), got {Describe(node)}");
         }
     }
 

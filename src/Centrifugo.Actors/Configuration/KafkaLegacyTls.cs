@@ -43,7 +43,8 @@ internal static class KafkaLegacyTls
 
         if (tlsNode is JsonObject)
         {
-            throw fail($"{present[0].FlatKey} is a v5.2 flat TLS key and cannot be combined with the v6 \"tls\" object; move it into \"tls\" as \"{present[0].TlsField}\"");
+            throw fail($"{present[0].FlatKey} is a v5.2 flat TLS key and cannot be combined with the v6 \"tls\" object; " +
+                $"move it into \"tls\" as \"{present[0].TlsField}\"");
         }
 
         var tls = new JsonObject { ["enabled"] = tlsIsBool && tlsNode!.GetValue<bool>() };

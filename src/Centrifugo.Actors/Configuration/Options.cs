@@ -142,7 +142,8 @@ internal sealed record KafkaConsumerOptions
     /// ran; librdkafka discards nothing at the limit. Memory stays bounded by <see cref="PartitionQueueMaxBytes"/> as well.
     /// </summary>
     public int PartitionQueueMaxSize { get; init; } = 10_000;
-    /// <summary>Our extension: bytes (keys + values + headers) queued per partition before librdkafka stops fetching it. Default 4 MiB.</summary>
+    /// <summary>Our extension: bytes (keys + values + headers) queued per partition before librdkafka stops fetching it. Default
+    /// 4 MiB.</summary>
     public long PartitionQueueMaxBytes { get; init; } = 4 * 1024 * 1024;
     public TimeSpan DialTimeout { get; init; } = TimeSpan.FromSeconds(3);
     public TlsOptions Tls { get; init; } = new();
@@ -226,7 +227,8 @@ internal sealed record ClusterOptions
     public BootstrapOptions Bootstrap { get; init; } = new();
 }
 
-/// <summary>cluster.discovery: "" or "seed_nodes" (default), "kubernetes" (Kubernetes API), "config" (a fixed contact-point list).</summary>
+/// <summary>cluster.discovery: "" or "seed_nodes" (default), "kubernetes" (Kubernetes API), "config" (a fixed contact-point
+/// list).</summary>
 internal enum ClusterDiscovery { SeedNodes, Kubernetes, Config }
 
 /// <summary>
@@ -284,7 +286,8 @@ internal sealed record AdminOptions
         {
             "" or "*" or "0.0.0.0" => System.Net.IPAddress.Any,
             "localhost" => System.Net.IPAddress.Loopback,
-            _ => System.Net.IPAddress.TryParse(host.StartsWith('[') && host.EndsWith(']') ? host[1..^1] : host, out var parsed) ? parsed : null,
+            _ => System.Net.IPAddress.TryParse(host.StartsWith('[') && host.EndsWith(']') ? host[1..^1] : host, out var parsed)
+                ? parsed : null,
         };
         if (ip is null)
         {

@@ -30,7 +30,8 @@ internal static class PostgresDsn
         "description_cache_capacity", "min_read_buffer_size",
     };
 
-    /// <summary>pgx's <c>default_query_exec_mode</c> values; only <c>cache_statement</c> (pgx's default) prepares named statements.</summary>
+    /// <summary>pgx's <c>default_query_exec_mode</c> values; only <c>cache_statement</c> (pgx's default) prepares named
+    /// statements.</summary>
     private static readonly HashSet<string> ExecModes = new(StringComparer.Ordinal)
     {
         "cache_statement", "cache_describe", "describe_exec", "exec", "simple_protocol",
@@ -39,7 +40,8 @@ internal static class PostgresDsn
     /// <summary>Npgsql's automatic preparation (the counterpart of pgx's statement cache), unless the DSN turns it off.</summary>
     private const int AutoPrepareStatements = 16;
 
-    /// <summary>Converts a pgx/libpq DSN to an Npgsql connection string. Throws FormatException whose message never contains the password.</summary>
+    /// <summary>Converts a pgx/libpq DSN to an Npgsql connection string. Throws FormatException whose message never contains the
+    /// password.</summary>
     public static string ToNpgsqlConnectionString(string dsn) => ToBuilder(dsn).ConnectionString;
 
     /// <summary>Like <see cref="ToNpgsqlConnectionString"/>, returning the builder for further settings.</summary>
@@ -320,7 +322,8 @@ internal static class PostgresDsn
                 case "default_query_exec_mode":
                     prepare &= ExecModes.Contains(value)
                         ? value == "cache_statement"
-                        : throw new FormatException($"PostgreSQL DSN: parameter 'default_query_exec_mode' must be one of {string.Join(", ", ExecModes.Order(StringComparer.Ordinal))}.");
+                        : throw new FormatException("PostgreSQL DSN: parameter 'default_query_exec_mode' must be one of " +
+                            $"{string.Join(", ", ExecModes.Order(StringComparer.Ordinal))}.");
                     break;
                 case "statement_cache_capacity": prepare &= ParseInt(key, value, 0, int.MaxValue) > 0; break;
                 case "host": hosts = value; break;
@@ -428,7 +431,8 @@ internal static class PostgresDsn
             ? n
             : throw new FormatException($"PostgreSQL DSN: parameter '{key}' must be an integer in [{min}, {max}].");
 
-    /// <summary>Go duration ("90s", "1h30m", "500ms", through <see cref="GoDuration"/>) or plain seconds, rounded to whole seconds.</summary>
+    /// <summary>Go duration ("90s", "1h30m", "500ms", through <see cref="GoDuration"/>) or plain seconds, rounded to whole
+    /// seconds.</summary>
     private static int ParseSeconds(string key, string value)
     {
         if (int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var plain))

@@ -155,7 +155,8 @@ internal static class RedactedConfigWriter
                 w.WriteNumber("fetch_max_bytes", k.FetchMaxBytes);
                 w.WriteString("fetch_max_wait", GoDuration.Format(k.FetchMaxWait));
                 w.WriteBoolean("fetch_read_uncommitted", k.FetchReadUncommitted);
-                // Effective 0 (fetch only while nothing is queued) is written -1 so the printed config loads back the same: 0 means the default.
+                // Effective 0 (fetch only while nothing is queued) is written -1 so the printed config loads back the same: 0 means the
+                // default.
                 w.WriteNumber("partition_queue_max_size", k.PartitionQueueMaxSize == 0 ? -1 : k.PartitionQueueMaxSize);
                 w.WriteNumber("partition_queue_max_bytes", k.PartitionQueueMaxBytes);
                 w.WriteString("dial_timeout", GoDuration.Format(k.DialTimeout));

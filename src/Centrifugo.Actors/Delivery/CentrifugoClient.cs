@@ -8,8 +8,8 @@ using Microsoft.Extensions.Logging;
 namespace Centrifugo.Actors.Delivery;
 
 /// <summary>
-/// HTTP server-API client (Centrifugo's <c>/api</c> and <c>/api/batch</c>). One pooled <see cref="HttpClient"/> per instance; thread-safe; create one per
-/// node and share it. Batches go through POST /batch with parallel:false so Centrifugo runs them in order; a chunk
+/// HTTP server-API client (Centrifugo's <c>/api</c> and <c>/api/batch</c>). One pooled <see cref="HttpClient"/> per instance; thread-safe;
+/// create one per node and share it. Batches go through POST /batch with parallel:false so Centrifugo runs them in order; a chunk
 /// of one command uses POST /{method}. Every failure is mapped by <see cref="DeliveryClassifier"/>.
 /// </summary>
 internal sealed class CentrifugoClient : ICentrifugoClient, IDisposable
@@ -86,9 +86,11 @@ internal sealed class CentrifugoClient : ICentrifugoClient, IDisposable
             if (mayStart is not null && !mayStart())
             {
                 return new DeliveryResult(completed, new DeliveryFailure(FailureKind.Temporary,
-                    "not sent: this owner's fence ran out before the request (a slow Centrifugo or a paused process): the partition's outbox lock or Kafka assignment may be another owner's now, so the rest is read again instead"));
+                    "not sent: this owner's fence ran out before the request (a slow Centrifugo or a paused process): " +
+                    "the partition's outbox lock or Kafka assignment may be another owner's now, so the rest is read again instead"));
             }
-            var count = WithinBodyLimit(commands, start, Math.Min(Math.Min(_maxBatchSize, window?.Limit ?? int.MaxValue), commands.Count - start));
+            var count = WithinBodyLimit(
+                commands, start, Math.Min(Math.Min(_maxBatchSize, window?.Limit ?? int.MaxValue), commands.Count - start));
             var failure = count == 1
                 ? await SendSingleAsync(commands[start], completed, cancellationToken, mayStart)
                 : await SendBatchAsync(commands, start, count, completed, cancellationToken, mayStart);
@@ -116,8 +118,10 @@ internal sealed class CentrifugoClient : ICentrifugoClient, IDisposable
         return new UriBuilder(baseUri) { Path = baseUri.AbsolutePath.TrimEnd('/') + "/" + method }.Uri;
     }
 
-    /// <summary>Sends one command through POST /{method}; adds its outcome to <paramref name="completed"/> or returns the failure.</summary>
-    private async Task<DeliveryFailure?> SendSingleAsync(ApiCommand command, List<CommandOutcome> completed, CancellationToken cancellationToken, Func<bool>? mayStart = null)
+    /// <summary>Sends one command through POST /{method}; adds its outcome to <paramref name="completed"/> or returns the
+    /// failure.</summary>
+    private async Task<DeliveryFailure?> SendSingleAsync(
+        ApiCommand command, List<CommandOutcome> completed, CancellationToken cancellationToken, Func<bool>? mayStart = null)
     {
         var uri = _methodUris.TryGetValue(command.Method, out var known) ? known : Endpoint(_baseUri, command.Method);
         var endpoint = _displayBase + "/" + command.Method;
@@ -144,7 +148,8 @@ internal sealed class CentrifugoClient : ICentrifugoClient, IDisposable
     }
 
     /// <summary>POSTs a JSON body held in a pooled buffer, and returns the buffer to the pool when that is safe.</summary>
-    private async Task<Exchange> SendPooledAsync(Uri uri, byte[] buffer, int length, string endpoint, Func<bool>? mayStart, CancellationToken cancellationToken)
+    private async Task<Exchange> SendPooledAsync(
+        Uri uri, byte[] buffer, int length, string endpoint, Func<bool>? mayStart, CancellationToken cancellationToken)
     {
         Exchange exchange;
         using (var content = new FencedContent(buffer.AsMemory(0, length), mayStart))
@@ -163,7 +168,8 @@ internal sealed class CentrifugoClient : ICentrifugoClient, IDisposable
     }
 
     private async Task<DeliveryFailure?> SendBatchAsync(
-        IReadOnlyList<ApiCommand> commands, int start, int count, List<CommandOutcome> completed, CancellationToken cancellationToken, Func<bool>? mayStart)
+        IReadOnlyList<ApiCommand> commands, int start, int count, List<CommandOutcome> completed, CancellationToken cancellationToken,
+        Func<bool>? mayStart)
     {
         var endpoint = _displayBase + "/batch";
         var (buffer, length) = BuildBatchBody(commands, start, count);
@@ -240,7 +246,8 @@ internal sealed class CentrifugoClient : ICentrifugoClient, IDisposable
             {
                 classification = new Classification(DeliveryDecision.Stall, null,
                     $"{streak - 1} commands in a row were rejected by a non-200 reply ({classification.Message}), none accepted: " +
-                    "something other than Centrifugo may answer at api.url (a proxy with a body limit, a gateway, a wrong URL); nothing more is dead-lettered until a command gets through");
+                    "something other than Centrifugo may answer at api.url (a proxy with a body limit, a gateway, a wrong URL); " +
+                    "nothing more is dead-lettered until a command gets through");
             }
         }
         else if (classification.Decision is DeliveryDecision.Delivered or DeliveryDecision.Rejected)
@@ -273,7 +280,8 @@ internal sealed class CentrifugoClient : ICentrifugoClient, IDisposable
     /// <summary>Largest /batch body built from several commands; one larger command goes alone.</summary>
     internal const long MaxBatchBodyBytes = 64L << 20;
 
-    /// <summary>How many of the <paramref name="count"/> commands from <paramref name="start"/> fit one body of <see cref="MaxBatchBodyBytes"/> (at least one).</summary>
+    /// <summary>How many of the <paramref name="count"/> commands from <paramref name="start"/> fit one body of
+    /// <see cref="MaxBatchBodyBytes"/> (at least one).</summary>
     internal static int WithinBodyLimit(IReadOnlyList<ApiCommand> commands, int start, int count)
     {
         var size = (long)(BatchHead.Length + BatchTail.Length);
@@ -351,7 +359,8 @@ internal sealed class CentrifugoClient : ICentrifugoClient, IDisposable
                 await using (var errorStream = await response.Content.ReadAsStreamAsync(timeout.Token))
                 {
                     int n;
-                    while (got < declared.Value && (n = await errorStream.ReadAsync(errorBody.AsMemory(got, (int)declared.Value - got), timeout.Token)) > 0)
+                    while (got < declared.Value
+                        && (n = await errorStream.ReadAsync(errorBody.AsMemory(got, (int)declared.Value - got), timeout.Token)) > 0)
                     {
                         got += n;
                     }
@@ -431,11 +440,13 @@ internal sealed class FencedContent(ReadOnlyMemory<byte> body, Func<bool>? maySt
     protected override Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context) =>
         SerializeToStreamAsync(stream, context, CancellationToken.None);
 
-    protected override async Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context, CancellationToken cancellationToken)
+    protected override async Task SerializeToStreamAsync(
+        Stream stream, System.Net.TransportContext? context, CancellationToken cancellationToken)
     {
         if (mayStart is not null && !mayStart())
         {
-            throw new IOException("not sent: this owner's fence (outbox transaction fence, Kafka assignment and freeze check) ran out just before the request was written (process paused?)");
+            throw new IOException("not sent: this owner's fence (outbox transaction fence, Kafka assignment and freeze check) " +
+                "ran out just before the request was written (process paused?)");
         }
         await stream.WriteAsync(body, cancellationToken);
     }

@@ -116,7 +116,8 @@ internal static class CentrifugoReplyParser
         ResultNames.TryGetValue(method, out var name) ? name : Encoding.UTF8.GetBytes(method);
 
     /// <summary>Reader on the StartObject of a reply; leaves it on the matching EndObject.</summary>
-    private static Classification ParseReply(ref Utf8JsonReader reader, ReadOnlySpan<byte> resultName, bool broadcast, string endpoint, bool requireResult = false)
+    private static Classification ParseReply(
+        ref Utf8JsonReader reader, ReadOnlySpan<byte> resultName, bool broadcast, string endpoint, bool requireResult = false)
     {
         Classification? error = null;
         Classification? perChannel = null;
@@ -188,7 +189,8 @@ internal static class CentrifugoReplyParser
             string? message = null;
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
-                if (reader.ValueTextEquals("code"u8) && reader.Read() && reader.TokenType == JsonTokenType.Number && reader.TryGetInt32(out var c))
+                if (reader.ValueTextEquals("code"u8) && reader.Read() && reader.TokenType == JsonTokenType.Number
+                    && reader.TryGetInt32(out var c))
                 {
                     code = c;
                 }

@@ -11,8 +11,8 @@ internal readonly record struct DecodeResult(ApiCommand? Command, string? Reject
 }
 
 /// <summary>
-/// Command mode decoding (a method and its request, as Centrifugo's consumers take them). Pure and thread-safe; allocation-free apart from the result when the
-/// body already is the request (the command's request then points into the caller's body memory).
+/// Command mode decoding (a method and its request, as Centrifugo's consumers take them). Pure and thread-safe; allocation-free apart from
+/// the result when the body already is the request (the command's request then points into the caller's body memory).
 /// </summary>
 internal static class CommandDecoder
 {

@@ -44,5 +44,6 @@ internal interface ICentrifugoClient
     /// request (see <see cref="DeliveryWindow"/>).
     /// </summary>
     Task<DeliveryResult> DeliverAsync(
-        IReadOnlyList<ApiCommand> commands, CancellationToken cancellationToken, Func<bool>? mayStart = null, DeliveryWindow? window = null);
+        IReadOnlyList<ApiCommand> commands, CancellationToken cancellationToken, Func<bool>? mayStart = null,
+        DeliveryWindow? window = null);
 }

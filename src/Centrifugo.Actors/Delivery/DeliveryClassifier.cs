@@ -25,7 +25,8 @@ internal readonly record struct Classification(DeliveryDecision Decision, int? C
 /// (also per channel inside a broadcast), transport errors, timeouts, 408/429 and 5xx are retried; 401/403/404/405
 /// and other unexpected statuses mean misconfiguration; 400/413 and every other Centrifugo error code reject
 /// the command. A non-200 body is read as Centrifugo's error only when its code and status are a pair Centrifugo
-/// answers (<see cref="TransportStatusOf"/>); a proxy's or gateway's error body is classified by its status. Messages name the endpoint but never carry the API key (it only ever travels in a header).
+/// answers (<see cref="TransportStatusOf"/>); a proxy's or gateway's error body is classified by its status. Messages name the endpoint but
+/// never carry the API key (it only ever travels in a header).
 /// </summary>
 internal static class DeliveryClassifier
 {
@@ -44,8 +45,10 @@ internal static class DeliveryClassifier
         413 => new(DeliveryDecision.Rejected, null, $"413 Payload Too Large: request of method {method} is too large for {endpoint}"),
         401 => new(DeliveryDecision.Stall, null, $"401 Unauthorized from {endpoint}: api.key is wrong"),
         403 => new(DeliveryDecision.Stall, null, $"403 Forbidden from {endpoint}: check api.key and any proxy in front of Centrifugo"),
-        404 => new(DeliveryDecision.Stall, null, $"404 Not Found from {endpoint}: api.url does not point at Centrifugo's server API (expected a prefix such as /api)"),
-        405 => new(DeliveryDecision.Stall, null, $"405 Method Not Allowed from {endpoint}: api.url does not point at Centrifugo's server API"),
+        404 => new(DeliveryDecision.Stall, null,
+            $"404 Not Found from {endpoint}: api.url does not point at Centrifugo's server API (expected a prefix such as /api)"),
+        405 => new(DeliveryDecision.Stall, null,
+            $"405 Method Not Allowed from {endpoint}: api.url does not point at Centrifugo's server API"),
         408 or 429 => new(DeliveryDecision.Retry, null, $"{status} {Reason(status)} from {endpoint}"),
         >= 500 => new(DeliveryDecision.Retry, null, $"{status} {Reason(status)} from {endpoint}"),
         _ => new(DeliveryDecision.Stall, null, $"unexpected HTTP {status} {Reason(status)} from {endpoint}: check api.url"),

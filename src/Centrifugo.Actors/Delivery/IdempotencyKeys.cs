@@ -29,7 +29,8 @@ internal static class IdempotencyKeys
     public static string ForOutbox(string consumer, int partition, long id) =>
         Compose(consumer, string.Create(CultureInfo.InvariantCulture, $":{partition}:{id}"));
 
-    /// <summary>The key of the Kafka record at <paramref name="offset"/> of <paramref name="topic"/>/<paramref name="partition"/>.</summary>
+    /// <summary>The key of the Kafka record at <paramref name="offset"/> of
+    /// <paramref name="topic"/>/<paramref name="partition"/>.</summary>
     public static string ForKafka(string consumer, string topic, int partition, long offset) =>
         Compose(consumer + ":" + topic, string.Create(CultureInfo.InvariantCulture, $":{partition}:{offset}"));
 

@@ -7,8 +7,8 @@ using Centrifugo.Actors.Configuration;
 namespace Centrifugo.Actors.Delivery;
 
 /// <summary>
-/// Kafka "publication data mode" (Centrifugo's <c>publication_data_mode</c>): the record value is the publication data, the headers carry the
-/// channels and metadata. One channel becomes a publish request, several a broadcast. Pure and thread-safe.
+/// Kafka "publication data mode" (Centrifugo's <c>publication_data_mode</c>): the record value is the publication data, the headers carry
+/// the channels and metadata. One channel becomes a publish request, several a broadcast. Pure and thread-safe.
 /// </summary>
 internal static class PublicationDecoder
 {

@@ -16,7 +16,8 @@ internal static class NodeGauges
         new GaugeConfiguration { LabelNames = ["consumer_name"] });
 
     private static readonly Gauge ByState = Metrics.CreateGauge(
-        "centrifugo_actors_partitions", "Partition entities on this node by state (idle, delivering, retrying, stalled, paused, starting, stopping).",
+        "centrifugo_actors_partitions",
+        "Partition entities on this node by state (idle, delivering, retrying, stalled, paused, starting, stopping).",
         new GaugeConfiguration { LabelNames = ["consumer_name", "state"] });
 
     private static readonly Gauge BuildInfo = Metrics.CreateGauge(
@@ -28,7 +29,8 @@ internal static class NodeGauges
             .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().FirstOrDefault()?.InformationalVersion ?? "unknown";
 
     private static readonly Gauge KafkaLag = Metrics.CreateGauge(
-        "centrifugo_actors_kafka_lag", "Records in a Kafka partition hosted by this node not processed yet (from the cached high watermark).",
+        "centrifugo_actors_kafka_lag",
+        "Records in a Kafka partition hosted by this node not processed yet (from the cached high watermark).",
         new GaugeConfiguration { LabelNames = ["consumer_name", "topic", "partition"] });
 
     private static readonly Gauge Members = Metrics.CreateGauge(

@@ -40,7 +40,8 @@ internal sealed class AkkaLogBridge : ActorBase, IRequiresMessageQueue<ILoggerMe
                 if (!_loggers.TryGetValue(e.LogClass, out var logger))
                 {
                     // String sources (most of Akka's own lines) all come as DummyClassForStringSources: category "Akka".
-                    logger = _loggerFactory.CreateLogger(e.LogClass == typeof(DummyClassForStringSources) ? "Akka" : e.LogClass.FullName ?? "Akka");
+                    logger = _loggerFactory.CreateLogger(
+                        e.LogClass == typeof(DummyClassForStringSources) ? "Akka" : e.LogClass.FullName ?? "Akka");
                     _loggers[e.LogClass] = logger;
                 }
                 HostingLog.AkkaMessage(logger, Level(e.LogLevel()), e.Cause, e.LogSource, Format(e.Message));

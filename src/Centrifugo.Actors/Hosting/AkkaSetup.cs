@@ -52,7 +52,8 @@ internal static class AkkaSetup
             {
                 if (runtime.Liveness is { } liveness)
                 {
-                    system.ActorOf(PostgresLiveness.Props(liveness, runtime.LoggerFactory.CreateLogger("Centrifugo.Actors.Hosting")), PostgresLiveness.Name);
+                    system.ActorOf(PostgresLiveness.Props(liveness, runtime.LoggerFactory.CreateLogger("Centrifugo.Actors.Hosting")),
+                        PostgresLiveness.Name);
                 }
             })
             .WithClusterFormation(cluster, runtime.LoggerFactory);

@@ -16,7 +16,8 @@ namespace Centrifugo.Actors.Hosting;
 internal static class ClusterStatus
 {
     public static async Task<IReadOnlyList<PartitionStatus>> PartitionsAsync(
-        ActorSystem system, IActorRef region, IReadOnlyList<IPartitionCatalog> catalogs, TimeSpan timeout, CancellationToken cancellationToken)
+        ActorSystem system, IActorRef region, IReadOnlyList<IPartitionCatalog> catalogs, TimeSpan timeout,
+        CancellationToken cancellationToken)
     {
         var configured = new List<string>();
         foreach (var catalog in catalogs)
@@ -48,7 +49,8 @@ internal static class ClusterStatus
     /// <summary>The entity ids every member's region runs now (a member that does not answer contributes none).</summary>
     private static async Task<IEnumerable<string>> RunningAsync(ActorSystem system, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        var members = Cluster.Get(system).State.Members.Where(m => m.Status is MemberStatus.Up or MemberStatus.WeaklyUp or MemberStatus.Leaving);
+        var members = Cluster.Get(system).State.Members
+            .Where(m => m.Status is MemberStatus.Up or MemberStatus.WeaklyUp or MemberStatus.Leaving);
         var regions = await Task.WhenAll(members.Select(async member =>
         {
             try

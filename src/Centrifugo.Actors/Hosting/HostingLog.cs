@@ -9,8 +9,11 @@ namespace Centrifugo.Actors.Hosting;
 internal static partial class HostingLog
 {
     [LoggerMessage(EventId = HostingEventId.SplitReads, Level = LogLevel.Information,
-        Message = "Consumer {Consumer}: {Setting} {ReadSize} is larger than api.max_batch_size {MaxBatchSize}, so a full read goes to Centrifugo as {Requests} sequential /batch requests; api.max_batch_size {Suggested} would send it as one (docs/configuration.md)")]
-    public static partial void SplitReads(ILogger logger, string consumer, string setting, int readSize, int maxBatchSize, int requests, int suggested);
+        Message = "Consumer {Consumer}: {Setting} {ReadSize} is larger than api.max_batch_size {MaxBatchSize}, " +
+            "so a full read goes to Centrifugo as {Requests} sequential /batch requests; " +
+            "api.max_batch_size {Suggested} would send it as one (docs/configuration.md)")]
+    public static partial void SplitReads(
+        ILogger logger, string consumer, string setting, int readSize, int maxBatchSize, int requests, int suggested);
 
     [LoggerMessage(EventId = HostingEventId.DiscoveryWaiting, Level = LogLevel.Information,
         Message = "Cluster discovery: {Count} peer(s) found (a new cluster needs {Required}), waiting for the same answer twice: {Peers}")]
@@ -29,7 +32,8 @@ internal static partial class HostingLog
     public static partial void LivenessLockHeld(ILogger logger, string self);
 
     [LoggerMessage(EventId = HostingEventId.LivenessMemberReleased, Level = LogLevel.Warning,
-        Message = "PostgreSQL liveness: the database session of {Member} ended (its liveness lock was released while it was {Status}): downing it now")]
+        Message = "PostgreSQL liveness: the database session of {Member} ended (its liveness lock was released while it was {Status}): " +
+            "downing it now")]
     public static partial void LivenessMemberReleased(ILogger logger, string member, string status);
 
     [LoggerMessage(EventId = HostingEventId.LivenessSessionLost, Level = LogLevel.Warning,

@@ -38,10 +38,12 @@ internal sealed class KubernetesPodLookup(BootstrapOptions options, KubernetesAp
             : "default";
         var token = File.Exists(access.TokenPath)
             ? (await File.ReadAllTextAsync(access.TokenPath, cancellationToken)).Trim()
-            : throw new InvalidOperationException($"no service-account token at {access.TokenPath} (automountServiceAccountToken must be true)");
+            : throw new InvalidOperationException(
+                $"no service-account token at {access.TokenPath} (automountServiceAccountToken must be true)");
         var selector = options.PodLabelSelector.Replace("{0}", options.ServiceName, StringComparison.Ordinal);
         var host = access.Host.Contains(':', StringComparison.Ordinal) ? $"[{access.Host}]" : access.Host;
-        var uri = new Uri($"https://{host}:{access.Port}/api/v1/namespaces/{Uri.EscapeDataString(ns)}/pods?labelSelector={Uri.EscapeDataString(selector)}");
+        var uri = new Uri($"https://{host}:{access.Port}/api/v1/namespaces/{Uri.EscapeDataString(ns)}" +
+            $"/pods?labelSelector={Uri.EscapeDataString(selector)}");
 
         using var handler = new SocketsHttpHandler { SslOptions = TrustOnly(access.CaPath) };
         using var http = new HttpClient(handler);
@@ -51,7 +53,8 @@ internal sealed class KubernetesPodLookup(BootstrapOptions options, KubernetesAp
         if (!response.IsSuccessStatusCode)
         {
             // 403 = the RBAC Role/RoleBinding is missing; never echo the token.
-            throw new InvalidOperationException($"listing pods in namespace {ns} with selector {selector} returned HTTP {(int)response.StatusCode}");
+            throw new InvalidOperationException(
+                $"listing pods in namespace {ns} with selector {selector} returned HTTP {(int)response.StatusCode}");
         }
 
         await using var body = await response.Content.ReadAsStreamAsync(cancellationToken);
@@ -86,7 +89,8 @@ internal sealed class KubernetesPodLookup(BootstrapOptions options, KubernetesAp
             {
                 port = containers.EnumerateArray()
                     .SelectMany(c => c.TryGetProperty("ports", out var ports) ? ports.EnumerateArray() : Enumerable.Empty<JsonElement>())
-                    .Where(p => p.TryGetProperty("name", out var n) && n.GetString() == portName && p.TryGetProperty("containerPort", out _))
+                    .Where(p =>
+                        p.TryGetProperty("name", out var n) && n.GetString() == portName && p.TryGetProperty("containerPort", out _))
                     .Select(p => (int?)p.GetProperty("containerPort").GetInt32())
                     .FirstOrDefault();
             }

@@ -74,7 +74,8 @@ internal sealed class NodeRuntime : IAsyncDisposable
                 ConsumerMetrics.Initialise(consumer.Name);
                 MeteredCentrifugoClient.Initialise(consumer.Name);
                 kafka[consumer.Name] = await KafkaHosting.StartConsumerAsync(consumer.Name, consumer.Kafka,
-                    new MeteredCentrifugoClient(client, consumer.Name), options.Cluster.PodName, DrainTimeout, loggerFactory, cancellationToken);
+                    new MeteredCentrifugoClient(client, consumer.Name), options.Cluster.PodName, DrainTimeout, loggerFactory,
+                    cancellationToken);
             }
             return new NodeRuntime(options, client, outbox, kafka, loggerFactory)
             {

@@ -10,8 +10,10 @@ namespace Centrifugo.Actors.Hosting;
 /// </summary>
 internal static class StartupHints
 {
-    /// <summary>(consumer, read size, the setting that sets it) for every enabled consumer whose read exceeds <paramref name="maxBatchSize"/>.</summary>
-    public static IEnumerable<(string Consumer, int ReadSize, string Setting)> SplitReads(IEnumerable<ConsumerOptions> consumers, int maxBatchSize)
+    /// <summary>(consumer, read size, the setting that sets it) for every enabled consumer whose read exceeds
+    /// <paramref name="maxBatchSize"/>.</summary>
+    public static IEnumerable<(string Consumer, int ReadSize, string Setting)> SplitReads(
+        IEnumerable<ConsumerOptions> consumers, int maxBatchSize)
     {
         foreach (var consumer in consumers.Where(c => c.Enabled))
         {

@@ -36,10 +36,12 @@ internal static class KafkaHosting
             {
                 // Broker addresses and librdkafka's reason only: never SASL credentials.
                 throw new StartupException(
-                    $"in consumer {name} (kafka): no broker of {string.Join(",", options.Brokers)} answered within {timeout.TotalSeconds:0.#} s: {ex.Error.Reason}", ex);
+                    $"in consumer {name} (kafka): no broker of {string.Join(",", options.Brokers)} answered within " +
+                    $"{timeout.TotalSeconds:0.#} s: {ex.Error.Reason}", ex);
             }
             deadLetters = new KafkaDeadLetterProducer(name, options, loggerFactory);
-            var processor = new KafkaRecordProcessor(name, options, client, deadLetters, loggerFactory.CreateLogger("Centrifugo.Actors.Kafka"));
+            var processor = new KafkaRecordProcessor(
+                name, options, client, deadLetters, loggerFactory.CreateLogger("Centrifugo.Actors.Kafka"));
             return new KafkaConsumerRuntime(name, options, hub, deadLetters, processor, drainTimeout);
         }
         catch

@@ -60,7 +60,8 @@ internal sealed record KafkaSettings
         SessionTimeout = options.SessionTimeout,
         HeartbeatInterval = options.HeartbeatInterval,
         // Short sessions (tests, fast fail-over) need a shorter freeze threshold to stay below the session.
-        FreezeThreshold = TimeSpan.FromTicks(Math.Min(TimeSpan.FromMilliseconds(1500).Ticks, (options.SessionTimeout - options.HeartbeatInterval).Ticks / 2)),
+        FreezeThreshold = TimeSpan.FromTicks(
+            Math.Min(TimeSpan.FromMilliseconds(1500).Ticks, (options.SessionTimeout - options.HeartbeatInterval).Ticks / 2)),
     };
 
     /// <summary>Throws with what to change when the timings contradict each other.</summary>
@@ -68,13 +69,19 @@ internal sealed record KafkaSettings
     {
         if (HeartbeatInterval * 3 > SessionTimeout)
         {
-            throw new ArgumentException($"kafka heartbeat interval {HeartbeatInterval} must be at most a third of the session timeout {SessionTimeout}");
+            throw new ArgumentException(
+                $"kafka heartbeat interval {HeartbeatInterval} must be at most a third of the session timeout {SessionTimeout}");
         }
         if (FreezeThreshold >= SessionTimeout - HeartbeatInterval)
         {
-            throw new ArgumentException($"kafka freeze threshold {FreezeThreshold} must be below the session timeout minus a heartbeat ({SessionTimeout - HeartbeatInterval})");
+            throw new ArgumentException($"kafka freeze threshold {FreezeThreshold} must be below the session timeout minus a heartbeat " +
+                $"({SessionTimeout - HeartbeatInterval})");
         }
-        if (new[] { CommitInterval, PollTimeout, CommittedLookupTimeout, RevokeBudget, FinalCommitTimeout, MetadataTimeout, AttachRetry, PlacementInterval }
+        if (new[]
+            {
+                CommitInterval, PollTimeout, CommittedLookupTimeout, RevokeBudget, FinalCommitTimeout, MetadataTimeout, AttachRetry,
+                PlacementInterval
+            }
             .Any(t => t <= TimeSpan.Zero))
         {
             throw new ArgumentException($"kafka timings must be positive ({this})");

@@ -41,9 +41,11 @@ internal static class KafkaDeadLetters
     public static string ReplayGroup(string consumer, KafkaConsumerOptions options) => options.ConsumerGroup + ReplayGroupInfix + consumer;
 
     public static IReadOnlyList<string> Topics(KafkaConsumerOptions options) =>
-        options.Topics.Select(t => KafkaDeadLetterProducer.TopicFor(options, t)).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
+        options.Topics.Select(t => KafkaDeadLetterProducer.TopicFor(options, t)).Distinct(StringComparer.Ordinal)
+            .Order(StringComparer.Ordinal).ToArray();
 
-    public static Task<(long Total, IReadOnlyList<KafkaDeadLetterItem> Items)> ListAsync(string consumer, KafkaConsumerOptions options, int limit, CancellationToken cancellationToken) =>
+    public static Task<(long Total, IReadOnlyList<KafkaDeadLetterItem> Items)> ListAsync(
+        string consumer, KafkaConsumerOptions options, int limit, CancellationToken cancellationToken) =>
         Task.Run(() =>
         {
             var items = new List<KafkaDeadLetterItem>();
@@ -116,7 +118,8 @@ internal static class KafkaDeadLetters
                         foreach (var c in reader.Committed(fresh, Timeout))
                         {
                             var tp = c.TopicPartition;
-                            position[tp] = pending.Remove(tp, out var produced) && c.Offset.Value == produced - 1 && TryCommit(reader, tp, produced)
+                            position[tp] = pending.Remove(tp, out var produced) && c.Offset.Value == produced - 1
+                                && TryCommit(reader, tp, produced)
                                 ? produced
                                 : Math.Max(c.Offset.Value, 0);
                         }
@@ -132,7 +135,8 @@ internal static class KafkaDeadLetters
                     var at = result.TopicPartition;
                     if (result.IsPartitionEOF)
                     {
-                        position[at] = Math.Max(position.GetValueOrDefault(at), result.Offset.Value); // only gaps (e.g. transaction markers) left
+                        // only gaps (e.g. transaction markers) left
+                        position[at] = Math.Max(position.GetValueOrDefault(at), result.Offset.Value);
                         continue;
                     }
                     if (!targets.TryGetValue(at, out var target) || result.Offset.Value >= target
@@ -164,7 +168,8 @@ internal static class KafkaDeadLetters
                             }
                         }
                         await producer.ProduceAsync(new TopicPartition(item.SourceTopic, item.SourcePartition.Value),
-                            new Message<byte[]?, byte[]?> { Key = result.Message.Key, Value = result.Message.Value, Headers = headers }, cancellationToken);
+                            new Message<byte[]?, byte[]?> { Key = result.Message.Key, Value = result.Message.Value, Headers = headers },
+                            cancellationToken);
                         replayed++;
                     }
                     var next = result.Offset.Value + 1;
@@ -205,7 +210,8 @@ internal static class KafkaDeadLetters
 
     /// <param name="onAssignment">Given: the consumer will join the group (subscribe); called with true on every
     /// assignment, false when its partitions are revoked or lost.</param>
-    private static IConsumer<byte[]?, byte[]?> BuildConsumer(string consumer, KafkaConsumerOptions options, Action<bool>? onAssignment = null)
+    private static IConsumer<byte[]?, byte[]?> BuildConsumer(
+        string consumer, KafkaConsumerOptions options, Action<bool>? onAssignment = null)
     {
         var config = KafkaClientConfigBuilder.Consumer(options);
         config.GroupId = ReplayGroup(consumer, options);
@@ -239,7 +245,8 @@ internal static class KafkaDeadLetters
             {
                 continue; // no dead letters yet (the topic appears with the first one)
             }
-            var partitions = metadata.Partitions.Select(p => new TopicPartition(topic, p.PartitionId)).OrderBy(p => p.Partition.Value).ToArray();
+            var partitions = metadata.Partitions.Select(p => new TopicPartition(topic, p.PartitionId)).OrderBy(p => p.Partition.Value)
+                .ToArray();
             var committed = Committed(reader, partitions);
             var missing = partitions.Where(p => committed[p] is null).ToArray();
             if (missing.Length > 0)
@@ -261,7 +268,8 @@ internal static class KafkaDeadLetters
         }
     }
 
-    private static Dictionary<TopicPartition, long?> Committed(IConsumer<byte[]?, byte[]?> reader, IEnumerable<TopicPartition> partitions) =>
+    private static Dictionary<TopicPartition, long?> Committed(
+        IConsumer<byte[]?, byte[]?> reader, IEnumerable<TopicPartition> partitions) =>
         reader.Committed(partitions, Timeout).ToDictionary(c => c.TopicPartition, c => c.Offset.Value >= 0 ? c.Offset.Value : (long?)null);
 
     private static IEnumerable<ConsumeResult<byte[]?, byte[]?>> Read(
@@ -300,8 +308,10 @@ internal static class KafkaDeadLetters
     private static KafkaDeadLetterItem Item(string consumer, ConsumeResult<byte[]?, byte[]?> record, bool replayed) => new(
         consumer, record.Topic, record.Partition.Value, record.Offset.Value,
         Header(record, KafkaDeadLetterProducer.SourceTopicHeader),
-        int.TryParse(Header(record, KafkaDeadLetterProducer.SourcePartitionHeader), NumberStyles.None, CultureInfo.InvariantCulture, out var p) ? p : null,
-        long.TryParse(Header(record, KafkaDeadLetterProducer.SourceOffsetHeader), NumberStyles.None, CultureInfo.InvariantCulture, out var o) ? o : null,
+        int.TryParse(Header(record, KafkaDeadLetterProducer.SourcePartitionHeader), NumberStyles.None, CultureInfo.InvariantCulture,
+            out var p) ? p : null,
+        long.TryParse(Header(record, KafkaDeadLetterProducer.SourceOffsetHeader), NumberStyles.None, CultureInfo.InvariantCulture,
+            out var o) ? o : null,
         Header(record, KafkaDeadLetterProducer.ReasonHeader), replayed);
 
     private static string? Header(ConsumeResult<byte[]?, byte[]?> record, string key) =>

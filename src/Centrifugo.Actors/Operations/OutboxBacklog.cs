@@ -21,7 +21,8 @@ internal sealed class OutboxBacklog : IDisposable
     public static readonly TimeSpan Interval = TimeSpan.FromSeconds(5);
 
     private static readonly Gauge Backlog = Metrics.CreateGauge(
-        "centrifugo_actors_outbox_backlog", "Rows waiting in an outbox partition hosted by this node (read at scrape time, at most 5 s old).",
+        "centrifugo_actors_outbox_backlog",
+        "Rows waiting in an outbox partition hosted by this node (read at scrape time, at most 5 s old).",
         new GaugeConfiguration { LabelNames = ["consumer_name", "partition"] });
 
     private static readonly Lock SeriesGate = new();
@@ -83,8 +84,10 @@ internal sealed class OutboxBacklog : IDisposable
 
     public void Dispose() => _dataSource.Dispose();
 
-    /// <summary>Sets the backlog gauge of every outbox partition hosted here (0 when empty); drops series of partitions gone. A failed read keeps the last values.</summary>
-    public static async Task UpdateGaugeAsync(IEnumerable<(OutboxBacklog Backlog, IReadOnlyList<int> Hosted)> consumers, CancellationToken cancellationToken)
+    /// <summary>Sets the backlog gauge of every outbox partition hosted here (0 when empty); drops series of partitions gone. A failed read
+    /// keeps the last values.</summary>
+    public static async Task UpdateGaugeAsync(
+        IEnumerable<(OutboxBacklog Backlog, IReadOnlyList<int> Hosted)> consumers, CancellationToken cancellationToken)
     {
         var values = new List<((string, string) Key, long Rows)>();
         var failed = false;

@@ -8,7 +8,8 @@ internal sealed record DeadLetterItem(
     string Consumer, long Id, int Partition, string Method, string? Reason, DateTimeOffset FailedAt, string Payload);
 
 /// <summary>What a replay moved: how many rows, the dead-letter ids, and per partition the new outbox ids in order.</summary>
-internal sealed record ReplayResult(string Consumer, int Replayed, IReadOnlyList<long> DeadLetterIds, IReadOnlyDictionary<int, long[]> NewIdsByPartition);
+internal sealed record ReplayResult(
+    string Consumer, int Replayed, IReadOnlyList<long> DeadLetterIds, IReadOnlyDictionary<int, long[]> NewIdsByPartition);
 
 /// <summary>
 /// The operator's side of an outbox consumer's dead-letter table: listing, and replay back into the outbox. A replay
@@ -22,7 +23,8 @@ internal static class OutboxDeadLetters
     /// <summary>At most this many rows per replay statement (the CLI repeats <c>--all</c> until nothing is left).</summary>
     public const int MaxReplayBatch = 10_000;
 
-    public static async Task<(long Total, IReadOnlyList<DeadLetterItem> Items)> ListAsync(OutboxStore store, int limit, CancellationToken cancellationToken)
+    public static async Task<(long Total, IReadOnlyList<DeadLetterItem> Items)> ListAsync(
+        OutboxStore store, int limit, CancellationToken cancellationToken)
     {
         var sql = store.Sql;
         await using var connection = await store.OpenSessionAsync(cancellationToken);
@@ -71,7 +73,11 @@ internal static class OutboxDeadLetters
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         await using var command = new NpgsqlCommand(text, connection, transaction);
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = store.ConsumerName });
-        command.Parameters.Add(new NpgsqlParameter { Value = ids is null ? DBNull.Value : ids.ToArray(), NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Bigint });
+        command.Parameters.Add(new NpgsqlParameter
+        {
+            Value = ids is null ? DBNull.Value : ids.ToArray(),
+            NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Bigint
+        });
         command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = MaxReplayBatch });
         var byPartition = new SortedDictionary<int, List<long>>();
         var gone = new List<long>();

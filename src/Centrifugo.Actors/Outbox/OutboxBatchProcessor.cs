@@ -61,7 +61,8 @@ internal sealed class OutboxBatchProcessor(
 
     public string Consumer => store.ConsumerName;
 
-    /// <summary>Someone waits for a session of this consumer: hand the partition's session back after its batch (<see cref="OutboxStore.SessionWanted"/>).</summary>
+    /// <summary>Someone waits for a session of this consumer: hand the partition's session back after its batch
+    /// (<see cref="OutboxStore.SessionWanted"/>).</summary>
     public bool SessionWanted => store.SessionWanted;
 
     /// <summary>
@@ -100,7 +101,8 @@ internal sealed class OutboxBatchProcessor(
     /// at error level with consumer, partition and the row ids of the batch, the transaction is rolled back (nothing
     /// deleted), and the pass reports a failure, so it is counted and retried with the capped backoff.
     /// </summary>
-    public async Task<OutboxPassReport> FinishSafelyAsync(OutboxRead read, CancellationToken cancellationToken, Func<bool>? takeWake = null, bool deferCompletion = false)
+    public async Task<OutboxPassReport> FinishSafelyAsync(
+        OutboxRead read, CancellationToken cancellationToken, Func<bool>? takeWake = null, bool deferCompletion = false)
     {
         try
         {
@@ -136,7 +138,8 @@ internal sealed class OutboxBatchProcessor(
     /// A short batch delivered in full (no failure, no dead letter) and no wake-up pending: keep its transaction open and
     /// return it as <see cref="OutboxPassReport.Deferred"/> instead of completing it (<see cref="CompletionLinger"/>).
     /// </param>
-    public async Task<OutboxPassReport> FinishAsync(OutboxRead read, CancellationToken cancellationToken, Func<bool>? takeWake = null, bool deferCompletion = false)
+    public async Task<OutboxPassReport> FinishAsync(
+        OutboxRead read, CancellationToken cancellationToken, Func<bool>? takeWake = null, bool deferCompletion = false)
     {
         var partition = read.Partition;
         if (read.Error is not null)
@@ -207,7 +210,8 @@ internal sealed class OutboxBatchProcessor(
                 if (readAhead is not null)
                 {
                     // Never leave a command running on the connection; its failure shows in the completion below.
-                    await ((Task)readAhead).ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                    await ((Task)readAhead).ContinueWith(static t => _ = t.Exception,
+                        CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
                 }
             }
             var next = readAhead is { IsCompletedSuccessfully: true } && result.Failure is null && readAhead.Result.Count > 0
@@ -259,7 +263,8 @@ internal sealed class OutboxBatchProcessor(
                 OutboxLog.ContinuationFailed(logger, Consumer, partition, ex.InnerException?.Message ?? ex.Message);
                 return new OutboxPassReport(rows.Count, delivered.Count, deadLetters.Count, false, settled.Failure, ex.Message);
             }
-            catch (PostgresException ex) when (deadLetters.Count > 0 && ex.SqlState is PostgresErrorCodes.UndefinedColumn or PostgresErrorCodes.DatatypeMismatch)
+            catch (PostgresException ex)
+                when (deadLetters.Count > 0 && ex.SqlState is PostgresErrorCodes.UndefinedColumn or PostgresErrorCodes.DatatypeMismatch)
             {
                 // The dead-letter copy no longer fits the tables (a column dropped or retyped while running); nothing
                 // was deleted. Rebuilt from the catalogue, the next pass writes it (this batch is delivered once more);
@@ -317,7 +322,8 @@ internal sealed class OutboxBatchProcessor(
     /// failed command is deleted before it completes. The first attempt that completes nothing ends the pass with its
     /// failure, and the partition's backoff takes over (<see cref="OutboxPassControl"/>).
     /// </summary>
-    private async Task<(DeliveryResult Result, int Retried)> DeliverAsync(OutboxBatch batch, PassPlan plan, CancellationToken cancellationToken)
+    private async Task<(DeliveryResult Result, int Retried)> DeliverAsync(
+        OutboxBatch batch, PassPlan plan, CancellationToken cancellationToken)
     {
         var window = _windows.GetOrAdd(batch.Partition, static _ => new DeliveryWindow());
         var commands = plan.Commands;

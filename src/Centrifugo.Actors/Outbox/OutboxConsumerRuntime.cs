@@ -3,7 +3,8 @@ using Centrifugo.Actors.Configuration;
 namespace Centrifugo.Actors.Outbox;
 
 /// <summary>What every partition entity of one postgresql consumer shares on a node.</summary>
-internal sealed class OutboxConsumerRuntime(string consumer, PostgresConsumerOptions options, OutboxStore store, OutboxBatchProcessor processor, TimeSpan drainTimeout)
+internal sealed class OutboxConsumerRuntime(
+    string consumer, PostgresConsumerOptions options, OutboxStore store, OutboxBatchProcessor processor, TimeSpan drainTimeout)
 {
     public string Consumer { get; } = consumer;
     public PostgresConsumerOptions Options { get; } = options;
@@ -18,5 +19,6 @@ internal sealed class OutboxConsumerRuntime(string consumer, PostgresConsumerOpt
     /// How long an idle partition waits for a wake (census, NOTIFY) before it looks by itself. The census wakes
     /// partitions with rows every partition_poll_interval, so this is only a safety net: max(poll interval, 5 min).
     /// </summary>
-    public TimeSpan IdleSafetyPoll => Options.PartitionPollInterval > TimeSpan.FromMinutes(5) ? Options.PartitionPollInterval : TimeSpan.FromMinutes(5);
+    public TimeSpan IdleSafetyPoll =>
+        Options.PartitionPollInterval > TimeSpan.FromMinutes(5) ? Options.PartitionPollInterval : TimeSpan.FromMinutes(5);
 }

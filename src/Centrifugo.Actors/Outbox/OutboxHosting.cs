@@ -119,7 +119,8 @@ internal static class OutboxHosting
     /// <summary>The consumer as the keeper's role and the shard allocation name it: "pg:&lt;consumer&gt;".</summary>
     private static string KeeperConsumer(OutboxConsumerRuntime runtime) => $"{PartitionEntityId.OutboxPrefix}:{runtime.Consumer}";
 
-    private static IReadOnlyList<Func<IWakeSource>> WakeSources(IEnumerable<OutboxConsumerRuntime> consumers, ILoggerFactory loggerFactory) =>
+    private static IReadOnlyList<Func<IWakeSource>> WakeSources(
+        IEnumerable<OutboxConsumerRuntime> consumers, ILoggerFactory loggerFactory) =>
         consumers
             .Where(r => r.Options.PartitionNotificationChannel.Length > 0)
             .Select(r => (Func<IWakeSource>)(() => new OutboxWakeSource(r, loggerFactory)))

@@ -33,7 +33,8 @@ internal sealed class OutboxNotificationListener : IAsyncDisposable
     private readonly TaskCompletionSource _firstListen = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task? _loop;
 
-    public OutboxNotificationListener(string consumerName, PostgresConsumerOptions options, Action<int> onPartitionNotified, ILoggerFactory loggerFactory)
+    public OutboxNotificationListener(
+        string consumerName, PostgresConsumerOptions options, Action<int> onPartitionNotified, ILoggerFactory loggerFactory)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(onPartitionNotified);
@@ -117,7 +118,8 @@ internal sealed class OutboxNotificationListener : IAsyncDisposable
                 {
                     return;
                 }
-                catch (Exception e) when (e is NpgsqlException or IOException or TimeoutException or InvalidOperationException or System.Net.Sockets.SocketException)
+                catch (Exception e) when (e is NpgsqlException or IOException or TimeoutException or InvalidOperationException
+                    or System.Net.Sockets.SocketException)
                 {
                     OutboxLog.ListenFailed(_logger, _consumerName, _options.PartitionNotificationChannel, e);
                 }

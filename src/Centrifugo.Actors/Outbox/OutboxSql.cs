@@ -65,7 +65,8 @@ internal sealed partial class OutboxSql
     /// </summary>
     public string Select { get; private set; } = "";
 
-    /// <summary>Read-ahead: <see cref="Select"/> of the rows after the batch in flight ($1 partition, $2 last id, $3 limit, $4 budget, $5 maximum).</summary>
+    /// <summary>Read-ahead: <see cref="Select"/> of the rows after the batch in flight ($1 partition, $2 last id, $3 limit, $4 budget, $5
+    /// maximum).</summary>
     public string SelectAfter { get; private set; } = "";
 
     /// <summary>The SQL expression of a payload's size in bytes, by the payload column's type.</summary>
@@ -102,7 +103,8 @@ internal sealed partial class OutboxSql
     public string InsertDeadLetters { get; private set; }
 
     /// <summary>The bookkeeping columns the consumer writes itself (never copied from the outbox).</summary>
-    public static readonly IReadOnlySet<string> DeadLetterOwnColumns = new HashSet<string>(StringComparer.Ordinal) { "consumer", "reason", "failed_at" };
+    public static readonly IReadOnlySet<string> DeadLetterOwnColumns = new HashSet<string>(StringComparer.Ordinal)
+        { "consumer", "reason", "failed_at" };
 
     /// <summary>Copies exactly <paramref name="columns"/> (outbox column names, case kept) into the dead-letter table.</summary>
     public void UseDeadLetterColumns(IReadOnlyList<string> columns, bool overridingSystemValue)
@@ -124,7 +126,8 @@ internal sealed partial class OutboxSql
                "JOIN unnest($2::bigint[], $3::text[]) AS d(id, reason) ON o.id = d.id";
     }
 
-    /// <summary>$1 = quoted table name as text: its live columns in order (name, SQL type, NOT NULL, has default, generated, identity always).</summary>
+    /// <summary>$1 = quoted table name as text: its live columns in order (name, SQL type, NOT NULL, has default, generated, identity
+    /// always).</summary>
     public const string Columns =
         "SELECT attname, format_type(atttypid, atttypmod), attnotnull, atthasdef, attgenerated <> '', attidentity = 'a' " +
         "FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped ORDER BY attnum";
@@ -200,7 +203,8 @@ internal sealed partial class OutboxSql
 
     /// <summary>The index the census and the reads need, as the start-up warning prints it.</summary>
     public string CreatePartitionIndex =>
-        $"CREATE INDEX CONCURRENTLY IF NOT EXISTS {QuoteIdentifier(OutboxTable.Split('.')[^1].Trim('"') + "_partition_id_idx")} ON {OutboxTable} (partition, id)";
+        $"CREATE INDEX CONCURRENTLY IF NOT EXISTS {QuoteIdentifier(OutboxTable.Split('.')[^1].Trim('"') + "_partition_id_idx")} " +
+        $"ON {OutboxTable} (partition, id)";
 
     /// <summary>$1 = quoted table name as text; true when the relation exists.</summary>
     public const string TableExists = "SELECT to_regclass($1) IS NOT NULL";

@@ -76,7 +76,8 @@ internal sealed class OutboxStore : IAsyncDisposable
     }
 
     /// <summary>Checks connectivity (10 s timeout) and that the outbox table exists; creates the dead-letter table if missing.</summary>
-    /// <exception cref="InvalidOperationException">The database is unreachable or the outbox table is missing; the message names consumer, host, port and table, never the password.</exception>
+    /// <exception cref="InvalidOperationException">The database is unreachable or the outbox table is missing; the message names consumer,
+    /// host, port and table, never the password.</exception>
     public async Task InitializeAsync(CancellationToken cancellationToken)
     {
         NpgsqlConnection connection;
@@ -123,10 +124,12 @@ internal sealed class OutboxStore : IAsyncDisposable
                 await ExecuteAsync(connection, _sql.AddDeadLetterColumns, cancellationToken);
                 // Columns the application added to the outbox after the dead-letter table was created: added
                 // (nullable) so that a dead letter keeps every column of its row.
-                foreach (var missing in MissingFromDeadLetters(outboxColumns, await ColumnsAsync(connection, _sql.DeadLetterTable, cancellationToken)))
+                foreach (var missing in MissingFromDeadLetters(
+                    outboxColumns, await ColumnsAsync(connection, _sql.DeadLetterTable, cancellationToken)))
                 {
                     await ExecuteAsync(connection,
-                        $"ALTER TABLE {_sql.DeadLetterTable} ADD COLUMN IF NOT EXISTS {OutboxSql.QuoteIdentifier(missing.Name)} {missing.Type}",
+                        $"ALTER TABLE {_sql.DeadLetterTable} " +
+                        $"ADD COLUMN IF NOT EXISTS {OutboxSql.QuoteIdentifier(missing.Name)} {missing.Type}",
                         cancellationToken);
                     OutboxLog.DeadLetterColumnAdded(_logger, ConsumerName, _sql.DeadLetterTable, missing.Name);
                 }
@@ -180,7 +183,8 @@ internal sealed class OutboxStore : IAsyncDisposable
     /// <summary>A live column of a table (pg_attribute).</summary>
     private sealed record TableColumn(string Name, string Type, bool NotNull, bool HasDefault, bool Generated, bool IdentityAlways);
 
-    private static async Task<List<TableColumn>> ColumnsAsync(NpgsqlConnection connection, string quotedTable, CancellationToken cancellationToken)
+    private static async Task<List<TableColumn>> ColumnsAsync(
+        NpgsqlConnection connection, string quotedTable, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(OutboxSql.Columns, connection);
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = quotedTable });
@@ -246,7 +250,8 @@ internal sealed class OutboxStore : IAsyncDisposable
             if (!copied.Contains(core))
             {
                 throw new InvalidOperationException(
-                    $"dead-letter table {_sql.DeadLetterTable} of consumer {ConsumerName} has no column \"{core}\" matching the outbox {_sql.OutboxTable}: " +
+                    $"dead-letter table {_sql.DeadLetterTable} of consumer {ConsumerName} has no column \"{core}\" " +
+                    $"matching the outbox {_sql.OutboxTable}: " +
                     "drop it (it is re-created like the outbox at start-up) or add the column.");
             }
         }
@@ -258,8 +263,8 @@ internal sealed class OutboxStore : IAsyncDisposable
         if (unfillable.Count > 0)
         {
             throw new InvalidOperationException(
-                $"dead-letter table {_sql.DeadLetterTable} of consumer {ConsumerName} has NOT NULL column(s) without a default that the outbox " +
-                $"{_sql.OutboxTable} does not have: {string.Join(", ", unfillable)}; no dead letter could ever be written. " +
+                $"dead-letter table {_sql.DeadLetterTable} of consumer {ConsumerName} has NOT NULL column(s) without a default that " +
+                $"the outbox {_sql.OutboxTable} does not have: {string.Join(", ", unfillable)}; no dead letter could ever be written. " +
                 $"Run ALTER TABLE {_sql.DeadLetterTable} ALTER COLUMN <column> DROP NOT NULL (or give it a default).");
         }
 
@@ -302,7 +307,8 @@ internal sealed class OutboxStore : IAsyncDisposable
 
         var partitions = Enumerable.Range(0, Options.NumPartitions).ToArray();
         await using var command = new NpgsqlCommand(OutboxSql.CentrifugoLocksHeld, connection);
-        command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = partitions.Select(p => OutboxLockKey.CentrifugoLockName(ConsumerName, p)).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter<string[]>
+            { TypedValue = partitions.Select(p => OutboxLockKey.CentrifugoLockName(ConsumerName, p)).ToArray() });
         command.Parameters.Add(new NpgsqlParameter<int[]> { TypedValue = partitions });
         var held = new List<int>();
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
@@ -314,7 +320,8 @@ internal sealed class OutboxStore : IAsyncDisposable
         }
         if (held.Count > 0)
         {
-            OutboxLog.CentrifugoLockHeld(_logger, ConsumerName, string.Join(",", held.Take(10)) + (held.Count > 10 ? $" (+{held.Count - 10} more)" : ""), _sql.OutboxTable);
+            OutboxLog.CentrifugoLockHeld(_logger, ConsumerName,
+                string.Join(",", held.Take(10)) + (held.Count > 10 ? $" (+{held.Count - 10} more)" : ""), _sql.OutboxTable);
         }
     }
 
@@ -416,7 +423,8 @@ internal sealed class OutboxStore : IAsyncDisposable
     internal OutboxSql SqlStatements => _sql;
     internal ILogger Logger => _logger;
 
-    /// <summary>Parameters of <see cref="OutboxSql.Select"/> (<paramref name="lastId"/> null) or <see cref="OutboxSql.SelectAfter"/>.</summary>
+    /// <summary>Parameters of <see cref="OutboxSql.Select"/> (<paramref name="lastId"/> null) or
+    /// <see cref="OutboxSql.SelectAfter"/>.</summary>
     internal void AddReadParameters(NpgsqlParameterCollection parameters, int partition, long? lastId)
     {
         parameters.Add(new NpgsqlParameter<int> { TypedValue = partition });
@@ -453,7 +461,8 @@ internal sealed class OutboxStore : IAsyncDisposable
     /// Rows of an outbox read (id, method, payload, payload size): bytea as is, json/jsonb/text as UTF-8; a NULL payload
     /// with a size was over payload_max_bytes and left in the database.
     /// </summary>
-    internal static async Task ReadRowsAsync(NpgsqlDataReader reader, int partition, List<OutboxRow> rows, CancellationToken cancellationToken)
+    internal static async Task ReadRowsAsync(
+        NpgsqlDataReader reader, int partition, List<OutboxRow> rows, CancellationToken cancellationToken)
     {
         var payloadIsBytes = reader.GetFieldType(2) == typeof(byte[]);
         while (await reader.ReadAsync(cancellationToken))
@@ -591,7 +600,8 @@ internal sealed class OutboxBatch : IAsyncDisposable
         return SelectRowsAsync(lastId, cancellationToken);
     }
 
-    /// <summary>Up to partition_select_limit rows of the partition, in this transaction: after <paramref name="lastId"/>, or from its head.</summary>
+    /// <summary>Up to partition_select_limit rows of the partition, in this transaction: after <paramref name="lastId"/>, or from its
+    /// head.</summary>
     private async Task<IReadOnlyList<OutboxRow>> SelectRowsAsync(long? lastId, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(lastId is null ? _sql.Select : _sql.SelectAfter, _connection);
@@ -616,7 +626,8 @@ internal sealed class OutboxBatch : IAsyncDisposable
     /// still valid exactly when its first row is still the head. Otherwise it is dropped and the batch is read afresh.
     /// </remarks>
     public async Task<OutboxBatch?> CompleteAndContinueAsync(
-        IReadOnlyCollection<long> deliveredIds, IReadOnlyList<DeadLetter> deadLetters, IReadOnlyList<OutboxRow>? next, CancellationToken cancellationToken)
+        IReadOnlyCollection<long> deliveredIds, IReadOnlyList<DeadLetter> deadLetters, IReadOnlyList<OutboxRow>? next,
+        CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_finished, this);
         await using var batch = BuildCompletion(deliveredIds, deadLetters);
@@ -714,7 +725,8 @@ internal sealed class OutboxBatch : IAsyncDisposable
     {
         try
         {
-            await using var command = new NpgsqlCommand($"SELECT NOT EXISTS (SELECT 1 FROM {_sql.OutboxTable} WHERE id = ANY($1))", _connection);
+            await using var command = new NpgsqlCommand(
+                $"SELECT NOT EXISTS (SELECT 1 FROM {_sql.OutboxTable} WHERE id = ANY($1))", _connection);
             command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = ids });
             return (bool)(await command.ExecuteScalarAsync(CancellationToken.None))!;
         }
@@ -730,7 +742,8 @@ internal sealed class OutboxBatch : IAsyncDisposable
     /// </summary>
     /// <exception cref="InvalidOperationException">The batch was already completed or disposed.</exception>
     /// <exception cref="NpgsqlException">Database error: the transaction is rolled back, nothing deleted.</exception>
-    public async Task CompleteAsync(IReadOnlyCollection<long> deliveredIds, IReadOnlyList<DeadLetter> deadLetters, CancellationToken cancellationToken)
+    public async Task CompleteAsync(
+        IReadOnlyCollection<long> deliveredIds, IReadOnlyList<DeadLetter> deadLetters, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_finished, this);
         await using var batch = BuildCompletion(deliveredIds, deadLetters);
@@ -769,7 +782,8 @@ internal sealed class OutboxBatch : IAsyncDisposable
             var insert = new NpgsqlBatchCommand(_sql.InsertDeadLetters);
             insert.Parameters.Add(new NpgsqlParameter<string> { TypedValue = _consumer, NpgsqlDbType = NpgsqlDbType.Text });
             insert.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = dlIds });
-            insert.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = reasons, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+            insert.Parameters.Add(
+                new NpgsqlParameter<string[]> { TypedValue = reasons, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
             batch.BatchCommands.Add(insert);
         }
 
@@ -830,4 +844,5 @@ internal sealed record TransactionFence(TimeSpan IdleTimeout, TimeSpan SendWindo
 /// done and reads again.
 /// </summary>
 internal sealed class OutboxContinuationFailedException(NpgsqlException inner)
-    : Exception("the batch was committed; re-taking the partition lock afterwards failed: " + (inner is PostgresException p ? p.MessageText : inner.Message), inner);
+    : Exception("the batch was committed; re-taking the partition lock afterwards failed: " +
+        (inner is PostgresException p ? p.MessageText : inner.Message), inner);

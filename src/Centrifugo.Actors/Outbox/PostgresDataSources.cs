@@ -80,7 +80,8 @@ internal static class PostgresDataSources
         });
     }
 
-    private static bool Validate(X509Certificate? certificate, X509Chain? handshake, SslPolicyErrors errors, X509Certificate2Collection? roots, string? expectedHost)
+    private static bool Validate(
+        X509Certificate? certificate, X509Chain? handshake, SslPolicyErrors errors, X509Certificate2Collection? roots, string? expectedHost)
     {
         if (certificate is null)
         {

@@ -4,8 +4,8 @@ namespace Centrifugo.Actors.Partitions;
 
 /// <summary>
 /// The partition entities' Prometheus counters, per consumer, kept by <see cref="PartitionProgress"/>. The first two
-/// keep Centrifugo's own names and labels (Centrifugo's <c>centrifugo_consumers_*</c> metrics) so existing dashboards keep working; the rest are ours (Centrifugo
-/// has no dead-letter or stall metrics).
+/// keep Centrifugo's own names and labels (Centrifugo's <c>centrifugo_consumers_*</c> metrics) so existing dashboards keep working; the
+/// rest are ours (Centrifugo has no dead-letter or stall metrics).
 /// </summary>
 internal static class ConsumerMetrics
 {

@@ -31,7 +31,8 @@ internal sealed class PartitionEntity : ReceiveActor, IWithTimers
     private Task _loop = Task.CompletedTask;
     private bool _stopping;
 
-    public PartitionEntity(string entityId, Func<IPartitionSource> createSource, PartitionProgress progress, PausedPartitions paused, ILogger logger)
+    public PartitionEntity(
+        string entityId, Func<IPartitionSource> createSource, PartitionProgress progress, PausedPartitions paused, ILogger logger)
     {
         _entityId = entityId;
         _createSource = createSource;
@@ -46,7 +47,8 @@ internal sealed class PartitionEntity : ReceiveActor, IWithTimers
 
     private IPartitionSource Source => _source ?? throw new InvalidOperationException("The entity has not started.");
 
-    public static Props Props(string entityId, Func<IPartitionSource> createSource, PartitionProgress progress, PausedPartitions paused, ILogger logger) =>
+    public static Props Props(
+        string entityId, Func<IPartitionSource> createSource, PartitionProgress progress, PausedPartitions paused, ILogger logger) =>
         Akka.Actor.Props.Create(() => new PartitionEntity(entityId, createSource, progress, paused, logger));
 
     protected override void PreStart()

@@ -40,7 +40,8 @@ internal sealed class PartitionProgress(
     /// database error). <paramref name="okState"/> is the state when the pass did not fail (Idle or Delivering).
     /// </summary>
     /// <param name="retried">Failed attempts the pass got past (counted as errors, not shown as the last error).</param>
-    public void Record(int delivered, int deadLettered, DeliveryFailure? failure, string? otherError, PartitionState okState, long? lag = null, long? position = null, int retried = 0)
+    public void Record(int delivered, int deadLettered, DeliveryFailure? failure, string? otherError, PartitionState okState,
+        long? lag = null, long? position = null, int retried = 0)
     {
         if (retried > 0)
         {
@@ -77,7 +78,8 @@ internal sealed class PartitionProgress(
             : okState);
     }
 
-    /// <summary><see cref="Record(int, int, DeliveryFailure?, string?, PartitionState, long?, long?, int)"/> of one <see cref="PassReport"/>.</summary>
+    /// <summary><see cref="Record(int, int, DeliveryFailure?, string?, PartitionState, long?, long?, int)"/> of one
+    /// <see cref="PassReport"/>.</summary>
     public void Record(PassReport report, PartitionState okState, long? lag = null) =>
         Record(report.Delivered, report.DeadLettered, report.Failure, report.SourceError, okState, lag, retried: report.Retried);
 

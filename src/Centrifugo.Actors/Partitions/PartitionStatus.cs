@@ -31,8 +31,10 @@ internal enum PartitionSource
 }
 
 /// <summary>A snapshot of one partition entity, as shown by the admin endpoint.</summary>
-/// <param name="Lag">Kafka: records in the partition not processed yet (from the cached high watermark); null when unknown or not Kafka.</param>
-/// <param name="Position">Kafka: the next offset to process (after the last one marked, else the committed offset); null when unknown or not Kafka (the admin endpoint adds the outbox's from the database).</param>
+/// <param name="Lag">Kafka: records in the partition not processed yet (from the cached high watermark); null when unknown or not
+/// Kafka.</param>
+/// <param name="Position">Kafka: the next offset to process (after the last one marked, else the committed offset); null when unknown or
+/// not Kafka (the admin endpoint adds the outbox's from the database).</param>
 internal sealed record PartitionStatus(
     string EntityId,
     string Consumer,

@@ -20,7 +20,8 @@ internal static class PartitionSpread
     /// </summary>
     public static string RoleOf(string consumer) => "partitions-" + consumer.Replace(':', '-');
 
-    /// <summary>The group a partition is balanced within: "pg:&lt;consumer&gt;" or "kafka:&lt;consumer&gt;" (<see cref="Partitions.PartitionEntityId.ConsumerKey"/>).</summary>
+    /// <summary>The group a partition is balanced within: "pg:&lt;consumer&gt;" or "kafka:&lt;consumer&gt;"
+    /// (<see cref="Partitions.PartitionEntityId.ConsumerKey"/>).</summary>
     public static string ConsumerOf(string shardId) => Partitions.PartitionEntityId.ConsumerKey(shardId);
 
     /// <summary>
@@ -51,7 +52,8 @@ internal static class PartitionSpread
     /// Each move goes from a node with the most to one with the fewest, so no partition moves twice or without need.
     /// </summary>
     /// <param name="knows">Whether node i knows consumer c (<see cref="ConsumerOf"/>); null: every node knows every consumer.</param>
-    public static IReadOnlyList<(string Shard, int To)> Rebalance(IReadOnlyList<IReadOnlyCollection<string>> nodes, Func<int, string, bool>? knows = null)
+    public static IReadOnlyList<(string Shard, int To)> Rebalance(
+        IReadOnlyList<IReadOnlyCollection<string>> nodes, Func<int, string, bool>? knows = null)
     {
         if (nodes.Count < 2)
         {
@@ -149,9 +151,10 @@ internal static class PartitionSpread
 /// <summary>
 /// The shard allocation strategy of the partition region. Kafka partitions go where their consumer group assigned them:
 /// Akka's <see cref="ExternalShardAllocationStrategy"/>, told by each node's <see cref="Kafka.KafkaPlacement"/>.
-/// Every other partition: <see cref="PartitionSpread"/> over the regions of members that are Up (a leaving node gets nothing new) and know the partition's consumer (their role
-/// <see cref="PartitionSpread.RoleOf"/>; when no member knows it, any: the partition waits there idle). Rebalances only while the membership is settled (nobody joining or
-/// unreachable) and no earlier round is still handing partitions off, so rounds never fight each other.
+/// Every other partition: <see cref="PartitionSpread"/> over the regions of members that are Up (a leaving node gets nothing new) and know
+/// the partition's consumer (their role <see cref="PartitionSpread.RoleOf"/>; when no member knows it, any: the partition waits there
+/// idle). Rebalances only while the membership is settled (nobody joining or unreachable) and no earlier round is still handing partitions
+/// off, so rounds never fight each other.
 /// </summary>
 internal sealed class PartitionAllocationStrategy(string typeName) : IActorSystemDependentAllocationStrategy
 {
@@ -173,17 +176,21 @@ internal sealed class PartitionAllocationStrategy(string typeName) : IActorSyste
     }
 
     /// <summary>Kafka partitions go where their consumer group assigned them; the rest is ours to spread.</summary>
-    private static bool IsKafka(string shardId) => shardId.StartsWith(Partitions.PartitionEntityId.KafkaPrefix + ":", StringComparison.Ordinal);
+    private static bool IsKafka(string shardId) =>
+        shardId.StartsWith(Partitions.PartitionEntityId.KafkaPrefix + ":", StringComparison.Ordinal);
 
     private static IImmutableDictionary<IActorRef, IImmutableList<string>> Only(
         IImmutableDictionary<IActorRef, IImmutableList<string>> allocations, bool kafka) =>
-        allocations.ToImmutableDictionary(a => a.Key, a => (IImmutableList<string>)a.Value.Where(s => IsKafka(s) == kafka).ToImmutableList());
+        allocations.ToImmutableDictionary(a => a.Key,
+            a => (IImmutableList<string>)a.Value.Where(s => IsKafka(s) == kafka).ToImmutableList());
 
-    public Task<IActorRef> AllocateShard(IActorRef requester, string shardId, IImmutableDictionary<IActorRef, IImmutableList<string>> currentShardAllocations)
+    public Task<IActorRef> AllocateShard(
+        IActorRef requester, string shardId, IImmutableDictionary<IActorRef, IImmutableList<string>> currentShardAllocations)
     {
         if (IsKafka(shardId))
         {
-            return _kafka is { } kafka ? kafka.AllocateShard(requester, shardId, Only(currentShardAllocations, kafka: true)) : Task.FromResult(requester);
+            return _kafka is { } kafka
+                ? kafka.AllocateShard(requester, shardId, Only(currentShardAllocations, kafka: true)) : Task.FromResult(requester);
         }
         currentShardAllocations = Only(currentShardAllocations, kafka: false);
         var regions = Eligible(currentShardAllocations);
@@ -215,9 +222,11 @@ internal sealed class PartitionAllocationStrategy(string typeName) : IActorSyste
         IImmutableDictionary<IActorRef, IImmutableList<string>> currentShardAllocations, IImmutableSet<string> rebalanceInProgress)
     {
         var kafka = _kafka is { } external
-            ? (await external.Rebalance(Only(currentShardAllocations, kafka: true), rebalanceInProgress)).Where(s => !rebalanceInProgress.Contains(s))
+            ? (await external.Rebalance(Only(currentShardAllocations, kafka: true), rebalanceInProgress))
+                .Where(s => !rebalanceInProgress.Contains(s))
             : [];
-        var spread = SpreadRebalance(Only(currentShardAllocations, kafka: false), rebalanceInProgress.Where(s => !IsKafka(s)).ToImmutableHashSet());
+        var spread = SpreadRebalance(
+            Only(currentShardAllocations, kafka: false), rebalanceInProgress.Where(s => !IsKafka(s)).ToImmutableHashSet());
         return spread.Union(kafka);
     }
 
@@ -256,7 +265,8 @@ internal sealed class PartitionAllocationStrategy(string typeName) : IActorSyste
     }
 
     /// <summary>Regions whose member is Up, ordered by address so that ties resolve the same way on every coordinator.</summary>
-    private List<KeyValuePair<IActorRef, IImmutableList<string>>> Eligible(IImmutableDictionary<IActorRef, IImmutableList<string>> allocations)
+    private List<KeyValuePair<IActorRef, IImmutableList<string>>> Eligible(
+        IImmutableDictionary<IActorRef, IImmutableList<string>> allocations)
     {
         if (_cluster is not { } cluster)
         {

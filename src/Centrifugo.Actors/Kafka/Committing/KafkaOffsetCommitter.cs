@@ -241,7 +241,8 @@ internal sealed class KafkaOffsetCommitter : IDisposable
                 }
                 else
                 {
-                    KafkaLog.PartitionCommitFailed(_logger, _name, target.TopicPartition.Topic, target.TopicPartition.Partition.Value, next, result.Error.Code, result.Error.Reason);
+                    KafkaLog.PartitionCommitFailed(_logger, _name, target.TopicPartition.Topic, target.TopicPartition.Partition.Value, next,
+                        result.Error.Code, result.Error.Reason);
                 }
             }
         }
@@ -267,7 +268,8 @@ internal sealed class KafkaOffsetCommitter : IDisposable
             }
             else if (giveUpAll || request.Age.Elapsed >= _settings.FinalCommitTimeout)
             {
-                KafkaLog.FinalCommitAbandoned(_logger, _name, target.TopicPartition.Topic, target.TopicPartition.Partition.Value, target.MarkedOffset ?? -1, target.CommittedOffset ?? -1);
+                KafkaLog.FinalCommitAbandoned(_logger, _name, target.TopicPartition.Topic, target.TopicPartition.Partition.Value,
+                    target.MarkedOffset ?? -1, target.CommittedOffset ?? -1);
                 request.Done.TrySetResult(false);
             }
             else

@@ -2,7 +2,8 @@ using Centrifugo.Actors.Configuration;
 
 namespace Centrifugo.Actors.Kafka;
 
-/// <summary>What every partition entity of one kafka consumer shares on a node (built by <see cref="KafkaHosting.StartConsumerAsync"/>, disposed with the node).</summary>
+/// <summary>What every partition entity of one kafka consumer shares on a node (built by <see cref="KafkaHosting.StartConsumerAsync"/>,
+/// disposed with the node).</summary>
 internal sealed class KafkaConsumerRuntime(
     string consumer,
     KafkaConsumerOptions options,

@@ -21,7 +21,8 @@ internal sealed class KafkaDeadLetterProducer : IDisposable
     public const string SourcePartitionHeader = "x-centrifugo-actors-source-partition";
     public const string SourceOffsetHeader = "x-centrifugo-actors-source-offset";
     public const string ConsumerHeader = "x-centrifugo-actors-consumer";
-    /// <summary>On a reference written instead of a copy too large for the dead-letter topic: the source record's size in bytes (key, value and headers).</summary>
+    /// <summary>On a reference written instead of a copy too large for the dead-letter topic: the source record's size in bytes (key, value
+    /// and headers).</summary>
     public const string OmittedHeader = "x-centrifugo-actors-omitted-bytes";
 
     private readonly string _consumerName;
@@ -78,7 +79,8 @@ internal sealed class KafkaDeadLetterProducer : IDisposable
         headers.Add(ConsumerHeader, Encoding.UTF8.GetBytes(_consumerName));
         try
         {
-            await SendAsync(topic, new Message<byte[]?, byte[]?> { Key = original.Key, Value = original.Value, Headers = headers }, cancellationToken);
+            await SendAsync(
+                topic, new Message<byte[]?, byte[]?> { Key = original.Key, Value = original.Value, Headers = headers }, cancellationToken);
         }
         catch (KafkaException e) when (e.Error.Code is ErrorCode.MsgSizeTooLarge or ErrorCode.RecordListTooLarge)
         {
@@ -100,7 +102,8 @@ internal sealed class KafkaDeadLetterProducer : IDisposable
                 { OmittedHeader, Encoding.UTF8.GetBytes(sizeText) },
             };
             // An empty value, not null: a null value is a tombstone on a compacted topic.
-            await SendAsync(topic, new Message<byte[]?, byte[]?> { Key = original.Key, Value = [], Headers = reference }, cancellationToken);
+            await SendAsync(
+                topic, new Message<byte[]?, byte[]?> { Key = original.Key, Value = [], Headers = reference }, cancellationToken);
             reason = referenceReason;
         }
 

@@ -11,7 +11,8 @@ namespace Centrifugo.Actors.Kafka;
 /// mode), deliver through the ordered client, copy poison records to the dead-letter topic (awaiting the broker's
 /// acknowledgement), then mark the last finished offset. One attempt at a time (<see cref="AttemptAsync"/>): the
 /// partition's loop retries the unfinished records of a failed attempt as its <see cref="RetryPolicy"/> says, without
-/// reading Kafka again; a configuration fault makes the entity report itself stalled. Thread-safe (its only state: each partition's <see cref="DeliveryWindow"/>).
+/// reading Kafka again; a configuration fault makes the entity report itself stalled. Thread-safe (its only state: each partition's
+/// <see cref="DeliveryWindow"/>).
 /// </summary>
 internal sealed class KafkaRecordProcessor(
     string consumer,
@@ -44,7 +45,8 @@ internal sealed class KafkaRecordProcessor(
         {
             return await PassAsync(lease, records, decoded, finished, start, cancel);
         }
-        catch (Exception e) when (e is not KafkaPartitionLostException && (e is not OperationCanceledException || !cancel.IsCancellationRequested))
+        catch (Exception e)
+            when (e is not KafkaPartitionLostException && (e is not OperationCanceledException || !cancel.IsCancellationRequested))
         {
             // A bug or an input nothing foresaw: never let it end the partition's loop; nothing after the last mark is
             // marked, the pass is counted and retried. A lost partition is not one of those: it goes to the entity,

@@ -56,7 +56,8 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
     {
     }
 
-    public KafkaConsumerHub(string consumerName, KafkaConsumerOptions options, ILoggerFactory loggerFactory, KafkaSettings settings, string podName = "")
+    public KafkaConsumerHub(
+        string consumerName, KafkaConsumerOptions options, ILoggerFactory loggerFactory, KafkaSettings settings, string podName = "")
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(loggerFactory);
@@ -248,7 +249,8 @@ internal sealed class KafkaConsumerHub : IAsyncDisposable
                 start = await _committer.LookupCommittedAsync(tp, cancellationToken);
             }
             lease.Start(start);
-            KafkaLog.Acquired(_logger, _name, topic, partition, start >= 0 ? start.ToString(System.Globalization.CultureInfo.InvariantCulture) : "beginning", start);
+            KafkaLog.Acquired(_logger, _name, topic, partition,
+                start >= 0 ? start.ToString(System.Globalization.CultureInfo.InvariantCulture) : "beginning", start);
             return lease;
         }
         catch

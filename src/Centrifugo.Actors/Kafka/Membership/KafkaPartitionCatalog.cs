@@ -10,5 +10,6 @@ namespace Centrifugo.Actors.Kafka;
 internal sealed class KafkaPartitionCatalog(KafkaConsumerRuntime runtime) : IPartitionCatalog
 {
     public async Task<IReadOnlyList<string>> EntityIdsAsync(CancellationToken cancellationToken) =>
-        (await runtime.Hub.PartitionsAsync(cancellationToken)).Select(p => PartitionEntityId.Kafka(runtime.Consumer, p.Topic, p.Partition)).ToArray();
+        (await runtime.Hub.PartitionsAsync(cancellationToken)).Select(p => PartitionEntityId.Kafka(runtime.Consumer, p.Topic, p.Partition))
+            .ToArray();
 }

@@ -110,7 +110,8 @@ internal sealed class KafkaPlacement : ReceiveActor, IWithTimers
             var self = Self;
             var shards = locate.Keys.ToArray();
             _locations.UpdateShardLocations(locate.ToImmutableDictionary()).ContinueWith(
-                t => self.Tell(new Located(shards, t.IsCompletedSuccessfully ? null : t.Exception?.GetBaseException().Message ?? "cancelled")),
+                t => self.Tell(
+                    new Located(shards, t.IsCompletedSuccessfully ? null : t.Exception?.GetBaseException().Message ?? "cancelled")),
                 TaskScheduler.Default);
         }
     }

@@ -49,13 +49,15 @@ internal sealed class KafkaPartitionLease : IAsyncDisposable, IKafkaCommitTarget
     /// <summary>The group lost the partition (this member was dropped): nothing more is delivered or committed.</summary>
     public bool IsLost => _lost;
 
-    /// <summary>The group's committed offset (next offset to read), as read at acquisition and advanced by our commits; null when none.</summary>
+    /// <summary>The group's committed offset (next offset to read), as read at acquisition and advanced by our commits; null when
+    /// none.</summary>
     public long? CommittedOffset => Interlocked.Read(ref _committedNext) is var c and >= 0 ? c : null;
 
     /// <summary>The offset last passed to <see cref="MarkProcessed"/>; null when none yet.</summary>
     public long? MarkedOffset => Interlocked.Read(ref _marked) is var m and >= 0 ? m : null;
 
-    /// <summary>Where a next reader of this assignment starts: after the last mark, else where this one started (-1: the beginning).</summary>
+    /// <summary>Where a next reader of this assignment starts: after the last mark, else where this one started (-1: the
+    /// beginning).</summary>
     public long NextOffset => (MarkedOffset + 1) ?? Interlocked.Read(ref _start);
 
     /// <summary>Partition end as last seen by the fetcher (cached, no broker call); null when not known yet.</summary>
@@ -162,7 +164,8 @@ internal sealed class KafkaPartitionLease : IAsyncDisposable, IKafkaCommitTarget
                     {
                         if (message->Err != (int)ErrorCode.Local_PartitionEOF)
                         {
-                            KafkaLog.ConsumeError(_hub.Logger, _hub.Name, Topic, Partition, (ErrorCode)message->Err, Librdkafka.ErrorReason(message));
+                            KafkaLog.ConsumeError(
+                                _hub.Logger, _hub.Name, Topic, Partition, (ErrorCode)message->Err, Librdkafka.ErrorReason(message));
                         }
 
                         buffer[i] = null;
@@ -184,7 +187,8 @@ internal sealed class KafkaPartitionLease : IAsyncDisposable, IKafkaCommitTarget
                 }
 
                 // One copy of every key and value into the batch's pooled buffer; no object per record.
-                return records == 0 ? KafkaRecordBatch.Empty(Topic, Partition) : KafkaRecordBatch.CopyOf(Topic, Partition, buffer, count, records);
+                return records == 0
+                    ? KafkaRecordBatch.Empty(Topic, Partition) : KafkaRecordBatch.CopyOf(Topic, Partition, buffer, count, records);
             }
             finally
             {

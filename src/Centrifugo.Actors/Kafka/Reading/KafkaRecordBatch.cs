@@ -267,7 +267,8 @@ internal sealed class KafkaRecordBatch : IDisposable
     }
 
     [StructLayout(LayoutKind.Auto)]
-    private readonly record struct Entry(long Offset, int KeyStart, int KeyLength, int ValueStart, int ValueLength, int HeadersStart, int HeadersCount);
+    private readonly record struct Entry(
+        long Offset, int KeyStart, int KeyLength, int ValueStart, int ValueLength, int HeadersStart, int HeadersCount);
 
     /// <summary>
     /// The batch's pooled buffer as memory whose span is looked up on every use: after <see cref="Release"/> (the
@@ -279,7 +280,8 @@ internal sealed class KafkaRecordBatch : IDisposable
         private byte[]? _buffer = buffer;
 
         public override Span<byte> GetSpan() =>
-            Volatile.Read(ref _buffer) is { } live ? live : throw new ObjectDisposedException(nameof(KafkaRecordBatch), "the record batch was disposed; its bytes are gone");
+            Volatile.Read(ref _buffer) is { } live
+                ? live : throw new ObjectDisposedException(nameof(KafkaRecordBatch), "the record batch was disposed; its bytes are gone");
 
         public override MemoryHandle Pin(int elementIndex = 0) =>
             throw new NotSupportedException("a record batch's bytes are not pinned; copy them");

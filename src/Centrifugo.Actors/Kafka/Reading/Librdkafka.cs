@@ -35,17 +35,21 @@ internal static unsafe partial class Librdkafka
     }
 
     [LibraryImport(Lib)] internal static partial IntPtr rd_kafka_queue_get_consumer(IntPtr rk);
-    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial IntPtr rd_kafka_queue_get_partition(IntPtr rk, string topic, int partition);
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial IntPtr rd_kafka_queue_get_partition(
+        IntPtr rk, string topic, int partition);
     [LibraryImport(Lib)] internal static partial void rd_kafka_queue_forward(IntPtr src, IntPtr dst);
     [LibraryImport(Lib)] internal static partial nuint rd_kafka_queue_length(IntPtr rkqu);
-    [LibraryImport(Lib)] internal static partial void rd_kafka_queue_cb_event_enable(IntPtr rkqu, delegate* unmanaged[Cdecl]<IntPtr, IntPtr, void> eventCb, IntPtr opaque);
+    [LibraryImport(Lib)] internal static partial void rd_kafka_queue_cb_event_enable(
+        IntPtr rkqu, delegate* unmanaged[Cdecl]<IntPtr, IntPtr, void> eventCb, IntPtr opaque);
     [LibraryImport(Lib)] internal static partial void rd_kafka_queue_destroy(IntPtr rkqu);
-    [LibraryImport(Lib)] internal static partial nint rd_kafka_consume_batch_queue(IntPtr rkqu, int timeoutMs, Message** messages, nuint size);
+    [LibraryImport(Lib)] internal static partial nint rd_kafka_consume_batch_queue(
+        IntPtr rkqu, int timeoutMs, Message** messages, nuint size);
     [LibraryImport(Lib)] internal static partial void rd_kafka_message_destroy(Message* message);
     [LibraryImport(Lib)] internal static partial IntPtr rd_kafka_topic_name(IntPtr rkt);
     [LibraryImport(Lib)] private static partial int rd_kafka_message_headers(Message* message, IntPtr* headers);
     [LibraryImport(Lib)] private static partial nuint rd_kafka_header_cnt(IntPtr headers);
-    [LibraryImport(Lib)] private static partial int rd_kafka_header_get_all(IntPtr headers, nuint index, byte** name, void** value, nuint* size);
+    [LibraryImport(Lib)] private static partial int rd_kafka_header_get_all(
+        IntPtr headers, nuint index, byte** name, void** value, nuint* size);
     [LibraryImport(Lib)] private static partial IntPtr rd_kafka_err2str(int err);
 
     /// <summary>The rd_kafka_t of a client built by Confluent.Kafka (its internal handle; valid while the client lives).</summary>
@@ -63,7 +67,8 @@ internal static unsafe partial class Librdkafka
     internal static string ErrorReason(Message* message) =>
         message->Payload != IntPtr.Zero && message->Length > 0
             ? Marshal.PtrToStringUTF8(message->Payload, checked((int)message->Length))
-            : Marshal.PtrToStringUTF8(rd_kafka_err2str(message->Err)) ?? message->Err.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            : Marshal.PtrToStringUTF8(rd_kafka_err2str(message->Err))
+                ?? message->Err.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>A copy of a payload or key (null for a null one).</summary>
     internal static byte[]? Copy(IntPtr data, nuint length) =>
@@ -122,7 +127,8 @@ internal static unsafe partial class Librdkafka
             foreach (var line in File.ReadLines("/proc/self/maps"))
             {
                 var slash = line.IndexOf('/', StringComparison.Ordinal);
-                if (slash >= 0 && line.Contains("librdkafka", StringComparison.Ordinal) && NativeLibrary.TryLoad(line[slash..], out var loaded))
+                if (slash >= 0 && line.Contains("librdkafka", StringComparison.Ordinal)
+                    && NativeLibrary.TryLoad(line[slash..], out var loaded))
                 {
                     return loaded;
                 }
