@@ -29,7 +29,8 @@ internal static partial class AdminActions
     {
         var region = Akka.Hosting.ActorRegistry.For(system).Get<PartitionRegion>();
         var timeout = TimeSpan.FromSeconds(3);
-        var stats = await region.Ask<ClusterShardingStats>(new GetClusterShardingStats(timeout), timeout + TimeSpan.FromSeconds(2), cancellationToken);
+        var stats = await region.Ask<ClusterShardingStats>(
+            new GetClusterShardingStats(timeout), timeout + TimeSpan.FromSeconds(2), cancellationToken);
         var nodes = stats.Regions
             .OrderBy(r => r.Key.ToString(), StringComparer.Ordinal)
             .Select(r => new ShardNode(
@@ -51,7 +52,8 @@ internal static partial class AdminActions
     internal static IResult Down([AsParameters] MemberRequest request, HttpContext ctx, ActorSystem system, ILoggerFactory loggers) =>
         Act(request, ctx, system, loggers, "down", required: true, (cluster, address) => cluster.Down(address));
 
-    private static IResult Act(MemberRequest request, HttpContext ctx, ActorSystem system, ILoggerFactory loggers, string action, bool required, Action<Cluster, Address> apply)
+    private static IResult Act(MemberRequest request, HttpContext ctx, ActorSystem system, ILoggerFactory loggers, string action,
+        bool required, Action<Cluster, Address> apply)
     {
         var cluster = Cluster.Get(system);
         var text = request.Address ?? "";
@@ -77,7 +79,8 @@ internal static partial class AdminActions
 
         LogAction(loggers.CreateLogger(LogCategory), action, address.ToString(), Who(ctx), DateTimeOffset.UtcNow);
         apply(cluster, address);
-        return Results.Json(new MemberActionResult(action, address.ToString(), Accepted: true), AdminJson.Compact.MemberActionResult, statusCode: 202);
+        return Results.Json(
+            new MemberActionResult(action, address.ToString(), Accepted: true), AdminJson.Compact.MemberActionResult, statusCode: 202);
     }
 
     /// <summary>
@@ -94,18 +97,22 @@ internal static partial class AdminActions
         }
         var previous = levelSwitch.Level;
         // Logged before a change that may silence it, and after one that may be the first to show it.
-        LogAction(loggers.CreateLogger(LogCategory), "log level " + requested.ToLowerInvariant(), Cluster.Get(system).SelfAddress.ToString(), Who(ctx), DateTimeOffset.UtcNow);
+        LogAction(loggers.CreateLogger(LogCategory), "log level " + requested.ToLowerInvariant(),
+            Cluster.Get(system).SelfAddress.ToString(), Who(ctx), DateTimeOffset.UtcNow);
         levelSwitch.Level = level;
         system.EventStream.SetLogLevel(AkkaLogBridge.AkkaLevel(level));
-        return Results.Json(new LogLevelResult(Configuration.LogConfig.LevelName(level), Configuration.LogConfig.LevelName(previous)), AdminJson.Compact.LogLevelResult);
+        return Results.Json(new LogLevelResult(Configuration.LogConfig.LevelName(level), Configuration.LogConfig.LevelName(previous)),
+            AdminJson.Compact.LogLevelResult);
     }
 
     internal static Task<IResult> PauseAsync(
-        [AsParameters] PartitionRequest request, HttpContext ctx, NodeRuntime runtime, ActorSystem system, ILoggerFactory loggers, CancellationToken cancellationToken) =>
+        [AsParameters] PartitionRequest request, HttpContext ctx, NodeRuntime runtime, ActorSystem system, ILoggerFactory loggers,
+        CancellationToken cancellationToken) =>
         ChangePauseAsync(request, ctx, runtime, system, loggers, pause: true, cancellationToken);
 
     internal static Task<IResult> ResumeAsync(
-        [AsParameters] PartitionRequest request, HttpContext ctx, NodeRuntime runtime, ActorSystem system, ILoggerFactory loggers, CancellationToken cancellationToken) =>
+        [AsParameters] PartitionRequest request, HttpContext ctx, NodeRuntime runtime, ActorSystem system, ILoggerFactory loggers,
+        CancellationToken cancellationToken) =>
         ChangePauseAsync(request, ctx, runtime, system, loggers, pause: false, cancellationToken);
 
     /// <summary>
@@ -114,7 +121,8 @@ internal static partial class AdminActions
     /// 202 when recorded by a majority but not confirmed in time, 503 when only this node applied it so far.
     /// </summary>
     private static async Task<IResult> ChangePauseAsync(
-        PartitionRequest request, HttpContext ctx, NodeRuntime runtime, ActorSystem system, ILoggerFactory loggers, bool pause, CancellationToken cancellationToken)
+        PartitionRequest request, HttpContext ctx, NodeRuntime runtime, ActorSystem system, ILoggerFactory loggers, bool pause,
+        CancellationToken cancellationToken)
     {
         var action = pause ? "pause" : "resume";
         var id = request.Id ?? "";
@@ -164,7 +172,8 @@ internal static partial class AdminActions
             Results.Json(new PauseInForce(action, id, Accepted: true, InForce: true, node), AdminJson.Compact.PauseInForce);
 
         IResult NotInForce(int status, string error) =>
-            Results.Json(new PauseNotInForce(action, id, Accepted: true, InForce: false, error), AdminJson.Compact.PauseNotInForce, statusCode: status);
+            Results.Json(new PauseNotInForce(action, id, Accepted: true, InForce: false, error), AdminJson.Compact.PauseNotInForce,
+                statusCode: status);
     }
 
     /// <summary>A refusal: <c>{"error": ...}</c> with <paramref name="status"/>.</summary>
@@ -246,7 +255,8 @@ internal sealed class AdminTokenFilter(NodeRuntime runtime, ILoggerFactory logge
         {
             AdminActions.LogRefused(_logger, action, AdminActions.Who(ctx),
                 "without a token only a local client may act: a loopback Host and the " + AdminActions.UserHeader + " header");
-            return AdminActions.Error(403, $"without admin.token, actions need a loopback Host and the {AdminActions.UserHeader} header (the CLI sends both)");
+            return AdminActions.Error(
+                403, $"without admin.token, actions need a loopback Host and the {AdminActions.UserHeader} header (the CLI sends both)");
         }
         return await next(context);
     }

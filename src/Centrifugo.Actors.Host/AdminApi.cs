@@ -78,9 +78,11 @@ internal sealed record DeadLettersRequest(string? Consumer, string? Limit) : IAd
 
     public static DeadLettersRequest Of(string? consumer, int limit) => new(consumer, limit.ToString(CultureInfo.InvariantCulture));
 
-    /// <summary>The limit asked for, at most <see cref="MaxLimit"/>; <see cref="DefaultLimit"/> when absent or not a positive number.</summary>
+    /// <summary>The limit asked for, at most <see cref="MaxLimit"/>; <see cref="DefaultLimit"/> when absent or not a positive
+    /// number.</summary>
     public int LimitOrDefault() =>
-        int.TryParse(Limit, NumberStyles.None, CultureInfo.InvariantCulture, out var limit) && limit > 0 ? Math.Min(limit, MaxLimit) : DefaultLimit;
+        int.TryParse(Limit, NumberStyles.None, CultureInfo.InvariantCulture, out var limit) && limit > 0
+            ? Math.Min(limit, MaxLimit) : DefaultLimit;
 
     public string Query => AdminQuery.Of(("limit", Limit), ("consumer", Consumer));
 }
@@ -89,7 +91,8 @@ internal sealed record DeadLettersRequest(string? Consumer, string? Limit) : IAd
 internal sealed record ReplayRequest(string? Consumer, string? Ids, string? All) : IAdminQuery
 {
     public static ReplayRequest Of(string consumer, IReadOnlyList<long> ids, bool all) =>
-        all ? new(consumer, null, "true") : new(consumer, string.Join(',', ids.Select(i => i.ToString(CultureInfo.InvariantCulture))), null);
+        all ? new(consumer, null, "true")
+            : new(consumer, string.Join(',', ids.Select(i => i.ToString(CultureInfo.InvariantCulture))), null);
 
     public bool IsAll => All == "true";
 
@@ -145,15 +148,18 @@ internal sealed record PartitionInfo(
 }
 
 /// <summary>GET /status/cluster. The oldest member that is Up hosts the cluster singletons.</summary>
-internal sealed record ClusterInfo(string Self, string? Leader, string? Oldest, IReadOnlyList<ClusterMember> Members, IReadOnlyList<string> Unreachable);
+internal sealed record ClusterInfo(
+    string Self, string? Leader, string? Oldest, IReadOnlyList<ClusterMember> Members, IReadOnlyList<string> Unreachable);
 
-/// <summary>A member: its status (Akka's name: Up, Leaving, ...) and roles; <see cref="Pod"/> from its pod role, when it runs in Kubernetes.</summary>
+/// <summary>A member: its status (Akka's name: Up, Leaving, ...) and roles; <see cref="Pod"/> from its pod role, when it runs in
+/// Kubernetes.</summary>
 internal sealed record ClusterMember(string Address, string Status, IReadOnlyList<string> Roles, string? Pod);
 
 /// <summary>GET /status/shards: Akka's GetClusterShardingStats per node (empty when no region answered in time).</summary>
 internal sealed record ShardsInfo(IReadOnlyList<ShardNode> Nodes);
 
-internal sealed record ShardNode(string Node, int Shards, int Partitions, IReadOnlyList<string> ShardIds, IReadOnlyList<string> FailedShards);
+internal sealed record ShardNode(
+    string Node, int Shards, int Partitions, IReadOnlyList<string> ShardIds, IReadOnlyList<string> FailedShards);
 
 /// <summary>GET /status/paused: the paused set as the node that answers sees it.</summary>
 internal sealed record PausedSet(IReadOnlyList<string> Paused);
@@ -164,7 +170,8 @@ internal sealed record MemberActionResult(string Action, string Address, bool Ac
 /// <summary>POST /log/level, 200.</summary>
 internal sealed record LogLevelResult(string Level, string Previous);
 
-/// <summary>POST /partitions/pause|resume, 200: in force on <see cref="Node"/> (null: the id is not configured, nothing to confirm).</summary>
+/// <summary>POST /partitions/pause|resume, 200: in force on <see cref="Node"/> (null: the id is not configured, nothing to
+/// confirm).</summary>
 internal sealed record PauseInForce(string Action, string Id, bool Accepted, bool InForce, string? Node);
 
 /// <summary>
@@ -182,10 +189,12 @@ internal sealed record DeadLettersInfo(IReadOnlyList<DeadLetterSet> Consumers);
 /// </summary>
 internal abstract record DeadLetterSet(string Consumer, PartitionSource Source, string Table, long Total);
 
-internal sealed record OutboxDeadLetterSet(string Consumer, string Table, long Total, [property: JsonPropertyOrder(1)] IReadOnlyList<DeadLetterItem> Items)
+internal sealed record OutboxDeadLetterSet(
+    string Consumer, string Table, long Total, [property: JsonPropertyOrder(1)] IReadOnlyList<DeadLetterItem> Items)
     : DeadLetterSet(Consumer, PartitionSource.Postgresql, Table, Total);
 
-internal sealed record KafkaDeadLetterSet(string Consumer, string Table, long Total, [property: JsonPropertyOrder(1)] IReadOnlyList<KafkaDeadLetterItem> Items)
+internal sealed record KafkaDeadLetterSet(
+    string Consumer, string Table, long Total, [property: JsonPropertyOrder(1)] IReadOnlyList<KafkaDeadLetterItem> Items)
     : DeadLetterSet(Consumer, PartitionSource.Kafka, Table, Total);
 
 /// <summary>Only the <c>source</c> of a <see cref="DeadLetterSet"/>: which set to read.</summary>
@@ -255,7 +264,8 @@ internal sealed class SnakeCaseEnumConverter<TEnum>() : JsonStringEnumConverter<
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web,
     WriteIndented = true,
     PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
-    Converters = [typeof(SnakeCaseEnumConverter<PartitionState>), typeof(SnakeCaseEnumConverter<PartitionSource>), typeof(DeadLetterSetConverter)])]
+    Converters = [typeof(SnakeCaseEnumConverter<PartitionState>), typeof(SnakeCaseEnumConverter<PartitionSource>),
+        typeof(DeadLetterSetConverter)])]
 [JsonSerializable(typeof(AdminError))]
 [JsonSerializable(typeof(ReadyResponse))]
 [JsonSerializable(typeof(IReadOnlyList<PartitionInfo>), TypeInfoPropertyName = "Partitions")]

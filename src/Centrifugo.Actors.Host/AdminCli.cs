@@ -83,7 +83,8 @@ internal sealed class AdminClient : IDisposable
 
     public static string DefaultAdminUrl() => Environment.GetEnvironmentVariable(UrlVariable) is { Length: > 0 } url ? url : DefaultUrl;
 
-    /// <summary>GET <paramref name="path"/> (and the request's query), read as <paramref name="answer"/>; 401 and any other failure throw.</summary>
+    /// <summary>GET <paramref name="path"/> (and the request's query), read as <paramref name="answer"/>; 401 and any other failure
+    /// throw.</summary>
     public async Task<T> GetAsync<T>(string path, IAdminQuery? request, JsonTypeInfo<T> answer, CancellationToken cancellationToken)
     {
         try
@@ -92,11 +93,13 @@ internal sealed class AdminClient : IDisposable
             var body = await response.Content.ReadAsStringAsync(cancellationToken);
             if (response.StatusCode == HttpStatusCode.Unauthorized)
             {
-                throw new AdminUnauthorizedException($"{path} at {BaseUrl}: HTTP 401: a valid bearer token is required (--token-file, ${TokenVariable})");
+                throw new AdminUnauthorizedException(
+                    $"{path} at {BaseUrl}: HTTP 401: a valid bearer token is required (--token-file, ${TokenVariable})");
             }
             if (!response.IsSuccessStatusCode)
             {
-                throw new AdminUnavailableException($"cannot read the admin endpoint at {BaseUrl}: {path} returned HTTP {(int)response.StatusCode}");
+                throw new AdminUnavailableException(
+                    $"cannot read the admin endpoint at {BaseUrl}: {path} returned HTTP {(int)response.StatusCode}");
             }
             return JsonSerializer.Deserialize(body, answer) ?? throw new JsonException($"{path} answered null");
         }
@@ -110,7 +113,8 @@ internal sealed class AdminClient : IDisposable
         }
     }
 
-    /// <summary>POST <paramref name="path"/> with the request's query; the answer is read by its status (<see cref="AdminReply"/>).</summary>
+    /// <summary>POST <paramref name="path"/> with the request's query; the answer is read by its status
+    /// (<see cref="AdminReply"/>).</summary>
     public async Task<AdminReply> PostAsync(string path, IAdminQuery request, CancellationToken cancellationToken)
     {
         try
@@ -154,9 +158,11 @@ internal sealed record AdminReply(HttpStatusCode Status, string Body, string Bas
 /// What a verb works with: the node's admin endpoint, the console it prints to, where errors go, where a confirmation
 /// is read from, and the token that ends the command (Ctrl-C).
 /// </summary>
-internal sealed record VerbContext(AdminClient Admin, IAnsiConsole Console, TextWriter Error, TextReader Input, CancellationToken CancellationToken)
+internal sealed record VerbContext(
+    AdminClient Admin, IAnsiConsole Console, TextWriter Error, TextReader Input, CancellationToken CancellationToken)
 {
-    public static VerbContext Create(AdminClient admin, TextWriter output, TextWriter error, TextReader? input = null, CancellationToken cancellationToken = default) =>
+    public static VerbContext Create(
+        AdminClient admin, TextWriter output, TextWriter error, TextReader? input = null, CancellationToken cancellationToken = default) =>
         new(admin, AdminCli.Console(output), error, input ?? TextReader.Null, cancellationToken);
 
     /// <summary>GET of a status route.</summary>
@@ -264,17 +270,20 @@ internal static class AdminCli
             foreach (var m in cluster.Members)
             {
                 table.AddRow(Cells(m.Address, m.Pod ?? "-", m.Status, string.Join(",", m.Roles),
-                    unreachable.Contains(m.Address) ? "NO" : "yes", m.Address == cluster.Leader ? "*" : "", m.Address == cluster.Oldest ? "*" : "",
+                    unreachable.Contains(m.Address) ? "NO" : "yes", m.Address == cluster.Leader ? "*" : "",
+                    m.Address == cluster.Oldest ? "*" : "",
                     m.Address == cluster.Self ? "*" : ""));
             }
-            verb.Console.WriteLine($"cluster: {table.Rows.Count} member(s), {unreachable.Count} unreachable, leader {cluster.Leader ?? "-"}, " +
+            verb.Console.WriteLine(
+                $"cluster: {table.Rows.Count} member(s), {unreachable.Count} unreachable, leader {cluster.Leader ?? "-"}, " +
                                    $"oldest {cluster.Oldest ?? "-"} (the singletons), this node {cluster.Self}");
             verb.Console.Write(table);
         }
         return unreachable.Count > 0 ? Unhealthy : Ok;
     }
 
-    /// <summary><c>log-level LEVEL</c>: the minimum log level of the node behind <c>--admin</c>, until the next change or restart.</summary>
+    /// <summary><c>log-level LEVEL</c>: the minimum log level of the node behind <c>--admin</c>, until the next change or
+    /// restart.</summary>
     public static async Task<int> LogLevelAsync(VerbContext verb, string level)
     {
         var reply = await verb.PostAsync(AdminPaths.LogLevel, new LogLevelRequest(level));
@@ -345,7 +354,8 @@ internal static class AdminCli
         var code = nodes.Count == 0 || nodes.Any(n => n.FailedShards.Count > 0) ? Unhealthy : Ok;
         if (nodes.Count == 0)
         {
-            await verb.Error.WriteLineAsync($"shards: no shard region answered {verb.Admin.BaseUrl} in time (the cluster may be forming or a member unreachable; see `cluster show`)");
+            await verb.Error.WriteLineAsync($"shards: no shard region answered {verb.Admin.BaseUrl} in time " +
+                "(the cluster may be forming or a member unreachable; see `cluster show`)");
         }
         if (json)
         {
@@ -362,14 +372,16 @@ internal static class AdminCli
         {
             table.AddRow(Cells(n.Node, Num(n.Shards), Num(n.Partitions), string.Join(",", n.FailedShards)));
         }
-        verb.Console.WriteLine($"shards: {nodes.Sum(n => n.Shards)} on {nodes.Count} node(s), {nodes.Sum(n => n.Partitions)} partition(s) running");
+        verb.Console.WriteLine(
+            $"shards: {nodes.Sum(n => n.Shards)} on {nodes.Count} node(s), {nodes.Sum(n => n.Partitions)} partition(s) running");
         verb.Console.Write(table);
         return code;
     }
 
     private static bool IsUnhealthy(PartitionInfo p) => p.State is PartitionState.Stalled or PartitionState.Unreachable;
 
-    public static async Task<int> PartitionsListAsync(VerbContext verb, string? consumer, string? state, bool json, DeliveryRates? rates = null)
+    public static async Task<int> PartitionsListAsync(
+        VerbContext verb, string? consumer, string? state, bool json, DeliveryRates? rates = null)
     {
         var rows = (await verb.GetAsync(AdminPaths.Partitions, AdminJson.Default.Partitions, PartitionsRequest.ClusterWide))
             .Where(p => consumer is null || p.Consumer == consumer)
@@ -382,7 +394,8 @@ internal static class AdminCli
             return unhealthy > 0 ? Unhealthy : Ok;
         }
 
-        var table = NewTable("PARTITION", "NODE", "STATE", "POSITION", "BACKLOG/LAG", "DELIVERED", "DEAD", "ERRORS", "RATE/S", "LAST ERROR");
+        var table = NewTable(
+            "PARTITION", "NODE", "STATE", "POSITION", "BACKLOG/LAG", "DELIVERED", "DEAD", "ERRORS", "RATE/S", "LAST ERROR");
         var now = DateTimeOffset.UtcNow;
         foreach (var p in rows)
         {
@@ -400,7 +413,8 @@ internal static class AdminCli
         var partitions = await verb.GetAsync(AdminPaths.Partitions, AdminJson.Default.Partitions, PartitionsRequest.ClusterWide);
         if (partitions.FirstOrDefault(p => p.EntityId == id) is not { } p)
         {
-            await verb.Error.WriteLineAsync($"no partition {id} in the cluster (ids look like pg:<consumer>:<partition> or kafka:<consumer>:<topic>:<partition>; see `partitions list`)");
+            await verb.Error.WriteLineAsync($"no partition {id} in the cluster " +
+                "(ids look like pg:<consumer>:<partition> or kafka:<consumer>:<topic>:<partition>; see `partitions list`)");
             return Usage;
         }
 
@@ -490,7 +504,8 @@ internal static class AdminCli
                 KafkaDeadLetterSet kafka => (kafka.Items.Count, KafkaTable(kafka.Items)),
                 _ => throw new InvalidOperationException(set.GetType().Name),
             };
-            verb.Console.WriteLine($"{set.Consumer} ({AdminJson.Name(set.Source)}, {set.Table}): {set.Total} dead letter(s), showing {count}");
+            verb.Console.WriteLine(
+                $"{set.Consumer} ({AdminJson.Name(set.Source)}, {set.Table}): {set.Total} dead letter(s), showing {count}");
             verb.Console.Write(table);
         }
         return Ok;
@@ -501,7 +516,8 @@ internal static class AdminCli
         var table = NewTable("ID", "PARTITION", "METHOD", "FAILED AT", "REASON", "PAYLOAD");
         foreach (var item in items)
         {
-            table.AddRow(Cells(Num(item.Id), Num(item.Partition), item.Method, Time(item.FailedAt), Trim(item.Reason ?? "-", 50), Trim(item.Payload, 60)));
+            table.AddRow(Cells(
+                Num(item.Id), Num(item.Partition), item.Method, Time(item.FailedAt), Trim(item.Reason ?? "-", 50), Trim(item.Payload, 60)));
         }
         return table;
     }
@@ -537,7 +553,8 @@ internal static class AdminCli
             var reply = await verb.PostAsync(AdminPaths.Replay, request);
             if (reply.Status != HttpStatusCode.OK)
             {
-                await verb.Error.WriteLineAsync($"dead-letters replay refused by {verb.Admin.BaseUrl}: HTTP {(int)reply.Status}: {reply.Error}");
+                await verb.Error.WriteLineAsync(
+                    $"dead-letters replay refused by {verb.Admin.BaseUrl}: HTTP {(int)reply.Status}: {reply.Error}");
                 return Refused(reply.Status);
             }
             results.Add(reply.Read(AdminJson.Default.ReplayResponse));
@@ -559,7 +576,8 @@ internal static class AdminCli
         {
             var notFound = results.SelectMany(r => r.NotFound).ToArray();
             verb.Console.WriteLine($"replayed {results.Sum(r => (long)r.Replayed)} dead letter(s) of {consumer}" +
-                                   (notFound.Length > 0 ? $"; not in the dead-letter table (already replayed?): {string.Join(",", notFound)}" : ""));
+                                   (notFound.Length > 0
+                                       ? $"; not in the dead-letter table (already replayed?): {string.Join(",", notFound)}" : ""));
         }
         return Ok;
     }
@@ -600,5 +618,6 @@ internal static class AdminCli
     private static string Num(long? value) => value?.ToString(CultureInfo.InvariantCulture) ?? "-";
 
     /// <summary>A time as the endpoint writes it (ISO 8601, the fraction without trailing zeros).</summary>
-    private static string Time(DateTimeOffset value) => value.ToString("yyyy'-'MM'-'dd'T'HH':'mm':'ss.FFFFFFFzzz", CultureInfo.InvariantCulture);
+    private static string Time(DateTimeOffset value) =>
+        value.ToString("yyyy'-'MM'-'dd'T'HH':'mm':'ss.FFFFFFFzzz", CultureInfo.InvariantCulture);
 }

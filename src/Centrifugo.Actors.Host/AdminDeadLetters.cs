@@ -13,7 +13,8 @@ namespace Centrifugo.Actors.Host;
 /// </summary>
 internal static class AdminDeadLetters
 {
-    internal static async Task<IResult> ListAsync([AsParameters] DeadLettersRequest request, NodeRuntime runtime, CancellationToken cancellationToken)
+    internal static async Task<IResult> ListAsync(
+        [AsParameters] DeadLettersRequest request, NodeRuntime runtime, CancellationToken cancellationToken)
     {
         var consumer = request.Consumer ?? "";
         var limit = request.LimitOrDefault();
@@ -22,12 +23,14 @@ internal static class AdminDeadLetters
             return problem;
         }
         var result = new List<DeadLetterSet>();
-        foreach (var outbox in runtime.Outbox.Values.Where(o => consumer.Length == 0 || o.Consumer == consumer).OrderBy(o => o.Consumer, StringComparer.Ordinal))
+        foreach (var outbox in runtime.Outbox.Values.Where(o => consumer.Length == 0 || o.Consumer == consumer)
+            .OrderBy(o => o.Consumer, StringComparer.Ordinal))
         {
             var (total, items) = await OutboxDeadLetters.ListAsync(outbox.Store, limit, cancellationToken);
             result.Add(new OutboxDeadLetterSet(outbox.Consumer, outbox.Store.Sql.DeadLetterTable, total, items));
         }
-        foreach (var kafka in runtime.Kafka.Values.Where(k => consumer.Length == 0 || k.Consumer == consumer).OrderBy(k => k.Consumer, StringComparer.Ordinal))
+        foreach (var kafka in runtime.Kafka.Values.Where(k => consumer.Length == 0 || k.Consumer == consumer)
+            .OrderBy(k => k.Consumer, StringComparer.Ordinal))
         {
             var (total, items) = await KafkaDeadLetters.ListAsync(kafka.Consumer, kafka.Options, limit, cancellationToken);
             result.Add(new KafkaDeadLetterSet(kafka.Consumer, string.Join(",", KafkaDeadLetters.Topics(kafka.Options)), total, items));
@@ -36,7 +39,8 @@ internal static class AdminDeadLetters
     }
 
     internal static async Task<IResult> ReplayAsync(
-        [AsParameters] ReplayRequest request, HttpContext ctx, NodeRuntime runtime, ILoggerFactory loggers, CancellationToken cancellationToken)
+        [AsParameters] ReplayRequest request, HttpContext ctx, NodeRuntime runtime, ILoggerFactory loggers,
+        CancellationToken cancellationToken)
     {
         var consumer = request.Consumer ?? "";
         if (consumer.Length == 0)
@@ -70,16 +74,20 @@ internal static class AdminDeadLetters
         {
             if (!all)
             {
-                return AdminActions.Error(400, "kafka dead letters are replayed in offset order from the replay group's committed offset: use --all");
+                return AdminActions.Error(
+                    400, "kafka dead letters are replayed in offset order from the replay group's committed offset: use --all");
             }
             AdminActions.LogAction(logger, "dead-letters replay", target, who, DateTimeOffset.UtcNow);
             var moved = await KafkaDeadLetters.ReplayAsync(consumer, kafka.Options, cancellationToken);
             return Results.Json(new ReplayResponse(consumer, moved.Replayed, DeadLetterIds: null, moved.Skipped, moved.Committed,
-                KafkaDeadLetters.ReplayGroup(consumer, kafka.Options), NotFound: [], NewIdsByPartition: null, More: false), AdminJson.Default.ReplayResponse);
+                KafkaDeadLetters.ReplayGroup(consumer, kafka.Options), NotFound: [], NewIdsByPartition: null, More: false),
+                AdminJson.Default.ReplayResponse);
         }
-        AdminActions.LogAction(logger, "dead-letters replay", target.Length > 200 ? target[..200] + "..." : target, who, DateTimeOffset.UtcNow);
+        AdminActions.LogAction(
+            logger, "dead-letters replay", target.Length > 200 ? target[..200] + "..." : target, who, DateTimeOffset.UtcNow);
         var result = await OutboxDeadLetters.ReplayAsync(runtime.Outbox[consumer].Store, all ? null : ids, cancellationToken);
-        return Results.Json(new ReplayResponse(consumer, result.Replayed, result.DeadLetterIds, SkippedOtherConsumers: null, Committed: null, ReplayGroup: null,
+        return Results.Json(new ReplayResponse(
+            consumer, result.Replayed, result.DeadLetterIds, SkippedOtherConsumers: null, Committed: null, ReplayGroup: null,
             NotFound: all ? [] : ids.Except(result.DeadLetterIds).Order().ToArray(),
             result.NewIdsByPartition,
             More: all && result.Replayed == OutboxDeadLetters.MaxReplayBatch), AdminJson.Default.ReplayResponse);

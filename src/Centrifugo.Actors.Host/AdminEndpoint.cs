@@ -44,7 +44,8 @@ internal static class AdminEndpoint
         var stalled = board.Stalled();
         var ready = cluster.SelfMember.Status == MemberStatus.Up && stalled.Count == 0;
         return Results.Json(
-            new ReadyResponse(ready, cluster.SelfMember.Status.ToString(), stalled.Select(s => new StalledPartition(s.EntityId, s.LastError)).ToArray()),
+            new ReadyResponse(
+                ready, cluster.SelfMember.Status.ToString(), stalled.Select(s => new StalledPartition(s.EntityId, s.LastError)).ToArray()),
             AdminJson.Default.ReadyResponse, statusCode: ready ? 200 : 503);
     }
 
@@ -63,7 +64,8 @@ internal static class AdminEndpoint
 
     /// <summary>This node's partitions, or with scope=cluster every partition entity in the cluster through the shard region.</summary>
     private static async Task<IResult> PartitionsAsync(
-        [AsParameters] PartitionsRequest request, NodeRuntime runtime, OutboxBacklogs backlogs, ActorSystem system, CancellationToken cancellationToken)
+        [AsParameters] PartitionsRequest request, NodeRuntime runtime, OutboxBacklogs backlogs, ActorSystem system,
+        CancellationToken cancellationToken)
     {
         var statuses = request.IsClusterWide
             ? await ClusterStatus.PartitionsAsync(system, Akka.Hosting.ActorRegistry.For(system).Get<PartitionRegion>(), runtime.Catalogs,
@@ -92,13 +94,15 @@ internal static class AdminEndpoint
             {
                 backlog = await outbox.ReadAsync(cancellationToken);
             }
-            catch (Exception ex) when (ex is Npgsql.NpgsqlException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+            catch (Exception ex)
+                when (ex is Npgsql.NpgsqlException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
             {
                 continue;
             }
             for (var i = 0; i < statuses.Count; i++)
             {
-                if (Ours(statuses[i]) && int.TryParse(statuses[i].Partition, System.Globalization.CultureInfo.InvariantCulture, out var partition))
+                if (Ours(statuses[i])
+                    && int.TryParse(statuses[i].Partition, System.Globalization.CultureInfo.InvariantCulture, out var partition))
                 {
                     var row = backlog.GetValueOrDefault(partition);
                     infos[i] = infos[i] with { Backlog = row?.Rows ?? 0, Position = row?.HeadId };
@@ -120,7 +124,8 @@ internal static class AdminEndpoint
             state.Leader?.ToString(),
             oldest?.Address.ToString(),
             state.Members.Select(m => new ClusterMember(m.Address.ToString(), m.Status.ToString(), m.Roles.ToArray(),
-                m.Roles.FirstOrDefault(r => r.StartsWith(AkkaSetup.PodRolePrefix, StringComparison.Ordinal))?[AkkaSetup.PodRolePrefix.Length..])).ToArray(),
+                m.Roles.FirstOrDefault(r => r.StartsWith(AkkaSetup.PodRolePrefix, StringComparison.Ordinal))
+                    ?[AkkaSetup.PodRolePrefix.Length..])).ToArray(),
             state.Unreachable.Select(m => m.Address.ToString()).ToArray()), AdminJson.Default.ClusterInfo);
     }
 }

@@ -165,6 +165,7 @@ internal static partial class NodeHost
     [LoggerMessage(EventId = 1002, Level = LogLevel.Critical, Message = "Cannot start: {Error}")]
     private static partial void LogStartupError(ILogger logger, string error);
 
-    [LoggerMessage(EventId = 1003, Level = LogLevel.Critical, Message = "This node was removed from the cluster ({Reason}); exiting so it can be restarted")]
+    [LoggerMessage(EventId = 1003, Level = LogLevel.Critical,
+        Message = "This node was removed from the cluster ({Reason}); exiting so it can be restarted")]
     private static partial void LogDowned(ILogger logger, string reason);
 }

@@ -33,9 +33,11 @@ internal sealed class BenchEnvironment : IAsyncDisposable
     /// <param name="extraSettings">postgresql.conf lines for diagnostics (e.g. loading pg_stat_statements); stock when null.</param>
     public static async Task<BenchEnvironment> StartAsync(CancellationToken cancellationToken, IReadOnlyList<string>? extraSettings = null)
     {
-        var postgres = await PostgresInstance.StartAsync(PostgresInstanceOptions.ForBenchmarks with { ExtraSettings = extraSettings }, cancellationToken);
+        var postgres = await PostgresInstance.StartAsync(
+            PostgresInstanceOptions.ForBenchmarks with { ExtraSettings = extraSettings }, cancellationToken);
         var connectionString = await postgres.CreateDatabaseAsync("bench", cancellationToken);
-        var dataSource = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(connectionString) { MaxPoolSize = 150 }.ConnectionString);
+        var dataSource = NpgsqlDataSource.Create(
+            new NpgsqlConnectionStringBuilder(connectionString) { MaxPoolSize = 150 }.ConnectionString);
         return new BenchEnvironment(postgres, connectionString, dataSource);
     }
 
@@ -77,7 +79,8 @@ internal sealed class BenchEnvironment : IAsyncDisposable
     };
 
     /// <summary>Starts a whole node in this process (runtime + actor system + admin endpoint) and waits for its partitions.</summary>
-    public static async Task<BenchNode> StartNodeAsync(string apiUrl, string apiKey, PostgresConsumer consumer, CancellationToken cancellationToken, int maxBatchSize = 100)
+    public static async Task<BenchNode> StartNodeAsync(
+        string apiUrl, string apiKey, PostgresConsumer consumer, CancellationToken cancellationToken, int maxBatchSize = 100)
     {
         var options = new NodeOptions
         {
@@ -112,20 +115,24 @@ internal sealed class BenchEnvironment : IAsyncDisposable
         await using var command = DataSource.CreateCommand("SELECT version()");
         var pgVersion = (string)(await command.ExecuteScalarAsync(cancellationToken))!;
         var text = new StringBuilder();
-        text.AppendLine(CultureInfo.InvariantCulture, $"machine: {ReadOs()}, {Environment.ProcessorCount} cores ({ReadCpuModel()}), {ReadMemTotalMb()} MB RAM");
-        text.AppendLine(CultureInfo.InvariantCulture, $"runtime: {RuntimeInformation.FrameworkDescription}, server GC {System.Runtime.GCSettings.IsServerGC}");
+        text.AppendLine(CultureInfo.InvariantCulture,
+            $"machine: {ReadOs()}, {Environment.ProcessorCount} cores ({ReadCpuModel()}), {ReadMemTotalMb()} MB RAM");
+        text.AppendLine(CultureInfo.InvariantCulture,
+            $"runtime: {RuntimeInformation.FrameworkDescription}, server GC {System.Runtime.GCSettings.IsServerGC}");
         text.Append(CultureInfo.InvariantCulture, $"postgres: {pgVersion} (stock settings: fsync, synchronous_commit on)");
         return text.ToString();
     }
 
     private static string ReadOs() =>
         File.Exists("/etc/os-release")
-            ? File.ReadLines("/etc/os-release").FirstOrDefault(l => l.StartsWith("PRETTY_NAME=", StringComparison.Ordinal))?[12..].Trim('"') ?? "linux"
+            ? File.ReadLines("/etc/os-release")
+                .FirstOrDefault(l => l.StartsWith("PRETTY_NAME=", StringComparison.Ordinal))?[12..].Trim('"') ?? "linux"
             : RuntimeInformation.OSDescription;
 
     private static string ReadCpuModel() =>
         File.Exists("/proc/cpuinfo")
-            ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "?"
+            ? File.ReadLines("/proc/cpuinfo")
+                .FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "?"
             : "?";
 
     private static long ReadMemTotalMb() =>

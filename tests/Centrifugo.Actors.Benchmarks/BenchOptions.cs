@@ -37,7 +37,8 @@ internal sealed record BenchOptions
     public bool DeployedProbe { get; init; }
     /// <summary>latency-deployed: print latency buckets and the slowest rows of each run (stderr).</summary>
     public bool DeployedDetail { get; init; }
-    /// <summary>latency-deployed: load pg_stat_statements and print statements/s per statement and PostgreSQL CPU per session kind.</summary>
+    /// <summary>latency-deployed: load pg_stat_statements and print statements/s per statement and PostgreSQL CPU per session
+    /// kind.</summary>
     public bool DeployedStatements { get; init; }
     /// <summary>latency-deployed: run a node (off = the producer and the NOTIFY probe only: the floor without the node's load).</summary>
     public bool DeployedNode { get; init; } = true;
@@ -61,7 +62,8 @@ internal sealed record BenchOptions
     public int ClusterBacklog { get; init; } = 200_000;
     public int ClusterIdleSeconds { get; init; } = 20;
     public int ClusterBigSpreadSeconds { get; init; } = 120;
-    /// <summary>Node configurations of the kafka mode: max_poll_records, api max_batch_size, partition_queue_max_size, fetch_max_wait (ms).</summary>
+    /// <summary>Node configurations of the kafka mode: max_poll_records, api max_batch_size, partition_queue_max_size, fetch_max_wait
+    /// (ms).</summary>
     public IReadOnlyList<KafkaVariant> KafkaVariants { get; init; } = [new(100, 100), new(1000, 1000), new(100, 100, 1000)];
 
     public const string Usage =
@@ -145,7 +147,9 @@ internal sealed record BenchOptions
                 "--deployed-node-env" => options with
                 {
                     DeployedNodeEnvironment = value.Split(',').Select(kv => kv.Split('=', 2)).ToDictionary(
-                        kv => kv[0], kv => kv.Length == 2 ? kv[1] : throw new ArgumentException($"{name}: '{string.Join('=', kv)}' is not KEY=VALUE"), StringComparer.Ordinal)!,
+                        kv => kv[0],
+                        kv => kv.Length == 2 ? kv[1] : throw new ArgumentException($"{name}: '{string.Join('=', kv)}' is not KEY=VALUE"),
+                        StringComparer.Ordinal)!,
                 },
                 "--memory-seconds" => options with { MemorySeconds = Int(name, value) },
                 "--idle-partitions" => options with { IdlePartitions = Int(name, value) },
@@ -171,7 +175,8 @@ internal sealed record BenchOptions
         [var poll, var batch] => new(Int(name, poll), Int(name, batch)),
         [var poll, var batch, var queue] => new(Int(name, poll), Int(name, batch), Int(name, queue)),
         [var poll, var batch, var queue, var wait] => new(Int(name, poll), Int(name, batch), Int(name, queue), Int(name, wait)),
-        _ => throw new ArgumentException($"{name}: '{value}' is not <max_poll_records>x<max_batch_size>[x<partition_queue_max_size>[x<fetch_max_wait_ms>]]"),
+        _ => throw new ArgumentException(
+            $"{name}: '{value}' is not <max_poll_records>x<max_batch_size>[x<partition_queue_max_size>[x<fetch_max_wait_ms>]]"),
     };
 
     private static bool OnOff(string name, string value) => value switch
@@ -191,5 +196,6 @@ internal sealed record BenchOptions
 internal sealed record KafkaVariant(int MaxPollRecords, int MaxBatchSize, int QueueMaxSize = 10_000, int FetchMaxWaitMs = 500)
 {
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-        $"poll {MaxPollRecords} / batch {MaxBatchSize}{(QueueMaxSize == 10_000 ? "" : $" / queue {QueueMaxSize}")}{(FetchMaxWaitMs == 500 ? "" : $" / wait {FetchMaxWaitMs} ms")}");
+        $"poll {MaxPollRecords} / batch {MaxBatchSize}{(QueueMaxSize == 10_000 ? "" : $" / queue {QueueMaxSize}")}" +
+        $"{(FetchMaxWaitMs == 500 ? "" : $" / wait {FetchMaxWaitMs} ms")}");
 }

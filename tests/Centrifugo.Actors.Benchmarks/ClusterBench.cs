@@ -56,21 +56,26 @@ internal static class ClusterBench
 
     private static async Task FailoverOutboxAsync(BenchEnvironment env, BenchOptions options, CancellationToken cancellationToken)
     {
-        var table = await OutboxTestTable.CreateAsync(env.DataSource, env.NextTableName("cluster"), notifyChannel: "bench_cluster", cancellationToken: cancellationToken);
+        var table = await OutboxTestTable.CreateAsync(
+            env.DataSource, env.NextTableName("cluster"), notifyChannel: "bench_cluster", cancellationToken: cancellationToken);
         try
         {
             var recorder = new DeliveryRecorder();
-            await using var standIn = await CentrifugoStandIn.StartNewAsync(new StandInOptions { RecordCommands = false, OnAccepted = recorder.OnAccepted }, cancellationToken);
+            await using var standIn = await CentrifugoStandIn.StartNewAsync(
+                new StandInOptions { RecordCommands = false, OnAccepted = recorder.OnAccepted }, cancellationToken);
             standIn.FailEvery(options.ClusterFailEvery);
             var template = new NodeConfig
             {
                 ApiUrl = standIn.Url,
                 ApiKey = standIn.ApiKey,
-                Consumers = [new PgConsumerConfig("pg_bench", env.Postgres.GetKeyValueDsn(env.Database), table.Name, OutboxPartitions, "300ms", "bench_cluster")],
+                Consumers = [new PgConsumerConfig(
+                    "pg_bench", env.Postgres.GetKeyValueDsn(env.Database), table.Name, OutboxPartitions, "300ms", "bench_cluster")],
                 Customize = ProductDefaults,
             };
-            var streams = Enumerable.Range(0, OutboxPartitions).ToDictionary(p => $"pg:pg_bench:{p}", p => $"cb:p{p}", StringComparer.Ordinal);
-            await using var load = OutboxLoad.Start(table, OutboxPartitions, options.ClusterRate, "cb:", recorder, TimeSpan.FromMinutes(30));
+            var streams = Enumerable.Range(0, OutboxPartitions)
+                .ToDictionary(p => $"pg:pg_bench:{p}", p => $"cb:p{p}", StringComparer.Ordinal);
+            await using var load = OutboxLoad.Start(
+                table, OutboxPartitions, options.ClusterRate, "cb:", recorder, TimeSpan.FromMinutes(30));
             await FailoverAsync("PostgreSQL outbox", template, streams, recorder, load, options, cancellationToken);
         }
         finally
@@ -85,28 +90,36 @@ internal static class ClusterBench
         const string topic = "cluster-bench";
         await mock.ControlAsync($"create {topic} {KafkaPartitions}", cancellationToken);
         var recorder = new DeliveryRecorder();
-        await using var standIn = await CentrifugoStandIn.StartNewAsync(new StandInOptions { RecordCommands = false, OnAccepted = recorder.OnAccepted }, cancellationToken);
+        await using var standIn = await CentrifugoStandIn.StartNewAsync(
+            new StandInOptions { RecordCommands = false, OnAccepted = recorder.OnAccepted }, cancellationToken);
         standIn.FailEvery(options.ClusterFailEvery);
         var template = new NodeConfig
         {
             ApiUrl = standIn.Url,
             ApiKey = standIn.ApiKey,
-            KafkaConsumers = [new KafkaConsumerConfig("k_bench", mock.Bootstrap, "cluster-bench", [topic], GroupProtocol: options.ClusterKafkaProtocol)],
+            KafkaConsumers = [
+                new KafkaConsumerConfig("k_bench", mock.Bootstrap, "cluster-bench", [topic], GroupProtocol: options.ClusterKafkaProtocol)],
             Customize = ProductDefaults,
         };
-        var streams = Enumerable.Range(0, KafkaPartitions).ToDictionary(p => $"kafka:k_bench:{topic}:{p}", p => $"kb:p{p}", StringComparer.Ordinal);
-        using var offsets = new CommittedOffsetMonitor(mock.Bootstrap, "cluster-bench", topic, KafkaPartitions, TimeSpan.FromMilliseconds(250));
-        await using var load = KafkaLoad.Start(mock.Bootstrap, topic, KafkaPartitions, options.ClusterRate, "kb:", recorder, TimeSpan.FromMinutes(30));
+        var streams = Enumerable.Range(0, KafkaPartitions)
+            .ToDictionary(p => $"kafka:k_bench:{topic}:{p}", p => $"kb:p{p}", StringComparer.Ordinal);
+        using var offsets = new CommittedOffsetMonitor(
+            mock.Bootstrap, "cluster-bench", topic, KafkaPartitions, TimeSpan.FromMilliseconds(250));
+        await using var load = KafkaLoad.Start(
+            mock.Bootstrap, topic, KafkaPartitions, options.ClusterRate, "kb:", recorder, TimeSpan.FromMinutes(30));
         await FailoverAsync("Kafka", template, streams, recorder, load, options, cancellationToken);
         Console.WriteLine($"committed offsets: {offsets.Polls} polls, {offsets.Regressions.Count} moves backwards");
     }
 
     private static async Task FailoverAsync(
-        string source, NodeConfig template, IReadOnlyDictionary<string, string> streams, DeliveryRecorder recorder, SteadyLoad load, BenchOptions options, CancellationToken cancellationToken)
+        string source, NodeConfig template, IReadOnlyDictionary<string, string> streams, DeliveryRecorder recorder, SteadyLoad load,
+        BenchOptions options, CancellationToken cancellationToken)
     {
         Console.WriteLine();
-        Console.WriteLine($"## cluster fail-over and hand-off, {source}: 3 node processes, {streams.Count} partitions at {options.ClusterRate}/s each, " +
-            $"{(options.ClusterFailEvery > 0 ? $"error 100 on 1 command in {options.ClusterFailEvery}" : "no injected errors")}, {options.ClusterRounds} × kill -9 of the oldest node, then {options.ClusterRounds} × SIGTERM of the oldest, each restarted");
+        Console.WriteLine(
+            $"## cluster fail-over and hand-off, {source}: 3 node processes, {streams.Count} partitions at {options.ClusterRate}/s each, " +
+            $"{(options.ClusterFailEvery > 0 ? $"error 100 on 1 command in {options.ClusterFailEvery}" : "no injected errors")}, " +
+            $"{options.ClusterRounds} × kill -9 of the oldest node, then {options.ClusterRounds} × SIGTERM of the oldest, each restarted");
         Console.WriteLine();
         await using var cluster = NodeCluster.Create(3, template);
         var chaos = new ClusterChaos(cluster, recorder, streams, line => Console.WriteLine("- " + line));
@@ -142,15 +155,18 @@ internal static class ClusterBench
         }
 
         Console.WriteLine();
-        Console.WriteLine($"| {source} | events | victim's partitions: longest silence, median | max | any partition: max | every partition delivering again, median | max | events with two owners of a victim partition |");
+        Console.WriteLine($"| {source} | events | victim's partitions: longest silence, median | max | any partition: max " +
+            "| every partition delivering again, median | max | events with two owners of a victim partition |");
         Console.WriteLine("|---|---|---|---|---|---|---|---|");
         Row("kill -9 (fail-over)", kills);
         Row("SIGTERM (hand-off)", terms);
         var reached = spreads.Where(s => s.Elapsed is not null).Select(s => s.Elapsed!.Value.TotalSeconds).ToArray();
         Console.WriteLine();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"time to even spread (±1) after a join: {reached.Length} of {spreads.Count} joins reached it within {SpreadBound.TotalSeconds} s, " +
-            $"median {F(Median(reached), "0.0")} s, max {F(reached.DefaultIfEmpty(double.NaN).Max(), "0.0")} s; not reached: {string.Join("; ", spreads.Where(s => s.Elapsed is null).Select(s => $"{s.Name} ({s.Last})"))}"));
+            $"time to even spread (±1) after a join: " +
+            $"{reached.Length} of {spreads.Count} joins reached it within {SpreadBound.TotalSeconds} s, " +
+            $"median {F(Median(reached), "0.0")} s, max {F(reached.DefaultIfEmpty(double.NaN).Max(), "0.0")} s; not reached: " +
+            $"{string.Join("; ", spreads.Where(s => s.Elapsed is null).Select(s => $"{s.Name} ({s.Last})"))}"));
         Console.WriteLine("deliveries: " + DeliveryRecorder.Summarise(chaos.Streams.Select(recorder.Report).ToArray()));
         Console.WriteLine(watch.Summary());
     }
@@ -167,7 +183,8 @@ internal static class ClusterBench
         var any = events.Select(e => e.MaxGap?.Gap.TotalSeconds ?? 0).ToArray();
         var resumed = events.Select(e => e.AllResumedAfter?.TotalSeconds ?? double.PositiveInfinity).ToArray();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"| {label} | {events.Count} | {F(Median(victim), "0.0")} s | {F(victim.Max(), "0.0")} s | {F(any.Max(), "0.0")} s | {F(Median(resumed), "0.0")} s | {F(resumed.Max(), "0.0")} s | {events.Count(e => e.AlsoHostedElsewhere.Count > 0)} |"));
+            $"| {label} | {events.Count} | {F(Median(victim), "0.0")} s | {F(victim.Max(), "0.0")} s | {F(any.Max(), "0.0")} s " +
+            $"| {F(Median(resumed), "0.0")} s | {F(resumed.Max(), "0.0")} s | {events.Count(e => e.AlsoHostedElsewhere.Count > 0)} |"));
     }
 
     private static async Task BigAsync(BenchEnvironment env, BenchOptions options, CancellationToken cancellationToken)
@@ -179,7 +196,8 @@ internal static class ClusterBench
         var table = await OutboxTestTable.CreateAsync(env.DataSource, env.NextTableName("big"), cancellationToken: cancellationToken);
         try
         {
-            await using var standIn = await CentrifugoStandIn.StartNewAsync(new StandInOptions { RecordCommands = false }, cancellationToken);
+            await using var standIn = await CentrifugoStandIn.StartNewAsync(
+                new StandInOptions { RecordCommands = false }, cancellationToken);
             var template = new NodeConfig
             {
                 ApiUrl = standIn.Url,
@@ -196,7 +214,8 @@ internal static class ClusterBench
             await cluster[2].WaitUntilReadyAsync(TimeSpan.FromMinutes(2));
             var (elapsed, last) = await cluster.WaitForEvenSpreadAsync(entities, TimeSpan.FromSeconds(options.ClusterBigSpreadSeconds));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"even spread (±1) after the 3 nodes were up: {(elapsed is { } t ? $"{t.TotalSeconds:0.0} s" : $"not within {options.ClusterBigSpreadSeconds} s")}; last seen {last}"));
+                $"even spread (±1) after the 3 nodes were up: " +
+                $"{(elapsed is { } t ? $"{t.TotalSeconds:0.0} s" : $"not within {options.ClusterBigSpreadSeconds} s")}; last seen {last}"));
 
             // Settle: the join wave and the first passes are not idle cost.
             await Task.Delay(TimeSpan.FromSeconds(10), cancellationToken);
@@ -228,21 +247,25 @@ internal static class ClusterBench
     private static async Task ThroughputAsync(BenchEnvironment env, BenchOptions options, CancellationToken cancellationToken)
     {
         Console.WriteLine();
-        Console.WriteLine($"## cluster throughput: one {options.ClusterBacklog}-row outbox backlog over {OutboxPartitions} partitions, 1 node process vs 3");
+        Console.WriteLine("## cluster throughput: " +
+            $"one {options.ClusterBacklog}-row outbox backlog over {OutboxPartitions} partitions, 1 node process vs 3");
         Console.WriteLine();
         Console.WriteLine("| nodes | partitions per node when the backlog landed | drain s | rows/s |");
         Console.WriteLine("|---|---|---|---|");
         foreach (var nodes in new[] { 1, 3 })
         {
-            var table = await OutboxTestTable.CreateAsync(env.DataSource, env.NextTableName("throughput"), cancellationToken: cancellationToken);
+            var table = await OutboxTestTable.CreateAsync(
+                env.DataSource, env.NextTableName("throughput"), cancellationToken: cancellationToken);
             try
             {
-                await using var standIn = await CentrifugoStandIn.StartNewAsync(new StandInOptions { RecordCommands = false }, cancellationToken);
+                await using var standIn = await CentrifugoStandIn.StartNewAsync(
+                    new StandInOptions { RecordCommands = false }, cancellationToken);
                 var template = new NodeConfig
                 {
                     ApiUrl = standIn.Url,
                     ApiKey = standIn.ApiKey,
-                    Consumers = [new PgConsumerConfig("pg_tp", env.Postgres.GetKeyValueDsn(env.Database), table.Name, OutboxPartitions, "300ms")],
+                    Consumers = [
+                        new PgConsumerConfig("pg_tp", env.Postgres.GetKeyValueDsn(env.Database), table.Name, OutboxPartitions, "300ms")],
                     Customize = ProductDefaults,
                 };
                 var entities = Enumerable.Range(0, OutboxPartitions).Select(p => $"pg:pg_tp:{p}").ToHashSet(StringComparer.Ordinal);

@@ -26,7 +26,9 @@ internal static class ErrorRateBench
         var limit = options.Limits[0];
         var maxBatchSize = options.MaxBatchSizeFor(limit);
         Console.WriteLine();
-        Console.WriteLine($"## error-rate drain: {rows} rows backlog in 1 partition, limit {limit}, max_batch_size {maxBatchSize}, {options.Rounds} rounds, error 100 on each command with probability 1/N (N = {string.Join(", ", rates.Skip(1))}), derive_idempotency_key off and on");
+        Console.WriteLine("## error-rate drain: " +
+            $"{rows} rows backlog in 1 partition, limit {limit}, max_batch_size {maxBatchSize}, {options.Rounds} rounds, " +
+            $"error 100 on each command with probability 1/N (N = {string.Join(", ", rates.Skip(1))}), derive_idempotency_key off and on");
         await using var standIn = await CentrifugoStandIn.StartNewAsync(new StandInOptions { RecordCommands = false }, cancellationToken);
 
         // Warm-up (not counted): the JIT compiles the hot paths, including the failure path.
@@ -40,19 +42,24 @@ internal static class ErrorRateBench
             {
                 foreach (var keys in round % 2 == 1 ? new[] { false, true } : [true, false])
                 {
-                    var run = await DrainAsync(env, standIn, rows, limit, maxBatchSize, every, keys, cancellationToken) with { Round = round };
+                    var run = await DrainAsync(
+                        env, standIn, rows, limit, maxBatchSize, every, keys, cancellationToken) with { Round = round };
                     results.Add(run);
-                    Console.WriteLine($"round {round} {Rate(every)} keys {(keys ? "on" : "off")}: drained in {F(run.Seconds, "0.00")} s ({F(rows / run.Seconds)} rows/s), sent {run.Sent}, publications {run.Publications}");
+                    Console.WriteLine($"round {round} {Rate(every)} keys {(keys ? "on" : "off")}: drained in {F(run.Seconds, "0.00")} s " +
+                        $"({F(rows / run.Seconds)} rows/s), sent {run.Sent}, publications {run.Publications}");
                 }
             }
         }
 
         Console.WriteLine();
-        Console.WriteLine("| error 100 rate | derive_idempotency_key | round | drain s | rows/s | commands sent (raw) | re-sent | publications reaching subscribers | duplicate publications | drain time / 0 % |");
+        Console.WriteLine("| error 100 rate | derive_idempotency_key | round | drain s | rows/s | commands sent (raw) | re-sent " +
+            "| publications reaching subscribers | duplicate publications | drain time / 0 % |");
         Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|");
         foreach (var r in results.OrderBy(x => x.Every == 0 ? 0 : 1.0 / x.Every).ThenBy(x => x.Keys).ThenBy(x => x.Round))
         {
-            Console.WriteLine($"| {Rate(r.Every)} | {(r.Keys ? "on" : "off")} | {r.Round} | {F(r.Seconds, "0.00")} | {F(rows / r.Seconds)} | {r.Sent} | {r.Sent - rows} | {r.Publications} | {Duplicates(r, rows)} | {F(r.Seconds / Baseline(results, r), "0.00")} |");
+            Console.WriteLine(
+                $"| {Rate(r.Every)} | {(r.Keys ? "on" : "off")} | {r.Round} | {F(r.Seconds, "0.00")} | {F(rows / r.Seconds)} | {r.Sent} " +
+                $"| {r.Sent - rows} | {r.Publications} | {Duplicates(r, rows)} | {F(r.Seconds / Baseline(results, r), "0.00")} |");
         }
 
         foreach (var every in rates)
@@ -64,7 +71,9 @@ internal static class ErrorRateBench
                 var ratios = runs.Select(x => x.Seconds / Baseline(results, x)).ToArray();
                 var resent = runs.Select(x => (double)(x.Sent - rows)).ToArray();
                 var duplicates = runs.Select(x => (double)(x.Publications - rows)).ToArray();
-                Console.WriteLine($"| {Rate(every)} | {(keys ? "on" : "off")} | **median** | {F(Median(seconds), "0.00")} | {F(rows / Median(seconds))} | | {F(Median(resent), "0")} | | **{F(Median(duplicates), "0")} ({F(100 * Median(duplicates) / rows, "0.0")} %)** | **{F(Median(ratios), "0.00")}** |");
+                Console.WriteLine($"| {Rate(every)} | {(keys ? "on" : "off")} | **median** | {F(Median(seconds), "0.00")} " +
+                    $"| {F(rows / Median(seconds))} | | {F(Median(resent), "0")} | | **{F(Median(duplicates), "0")} " +
+                    $"({F(100 * Median(duplicates) / rows, "0.0")} %)** | **{F(Median(ratios), "0.00")}** |");
             }
         }
     }
@@ -75,13 +84,16 @@ internal static class ErrorRateBench
     private static string Duplicates(Run run, int rows) =>
         string.Create(CultureInfo.InvariantCulture, $"{run.Publications - rows} ({100.0 * (run.Publications - rows) / rows:0.0} %)");
 
-    private static string Rate(int every) => every == 0 ? "0 %" : string.Create(CultureInfo.InvariantCulture, $"1/{every} ({100.0 / every:0.0} %)");
+    private static string Rate(int every) =>
+        every == 0 ? "0 %" : string.Create(CultureInfo.InvariantCulture, $"1/{every} ({100.0 / every:0.0} %)");
 
     private static int _runs;
 
-    /// <summary>Node started on an empty table; the backlog commits in one transaction that notifies the partition; timed until the outbox is empty.</summary>
+    /// <summary>Node started on an empty table; the backlog commits in one transaction that notifies the partition; timed until the outbox
+    /// is empty.</summary>
     private static async Task<Run> DrainAsync(
-        BenchEnvironment env, CentrifugoStandIn standIn, int rows, int limit, int maxBatchSize, int every, bool keys, CancellationToken cancellationToken)
+        BenchEnvironment env, CentrifugoStandIn standIn, int rows, int limit, int maxBatchSize, int every, bool keys,
+        CancellationToken cancellationToken)
     {
         var table = await OutboxTestTable.CreateAsync(env.DataSource, env.NextTableName("err"), cancellationToken: cancellationToken);
         try
@@ -94,7 +106,8 @@ internal static class ErrorRateBench
                 Name = string.Create(CultureInfo.InvariantCulture, $"bench_{Interlocked.Increment(ref _runs)}"),
                 Postgresql = consumer.Postgresql with { DeriveIdempotencyKey = keys },
             };
-            await using var node = await BenchEnvironment.StartNodeAsync(standIn.Url, standIn.ApiKey, consumer, cancellationToken, maxBatchSize);
+            await using var node = await BenchEnvironment.StartNodeAsync(
+                standIn.Url, standIn.ApiKey, consumer, cancellationToken, maxBatchSize);
             standIn.FailOneIn(every);
             var sent = standIn.CommandsReceived;
             var accepted = standIn.ReceivedCount;

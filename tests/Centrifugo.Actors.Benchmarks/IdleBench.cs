@@ -25,17 +25,21 @@ internal static class IdleBench
         Console.WriteLine();
         Console.WriteLine($"## idle cost: {options.IdlePartitions} empty partitions on one node process, window {options.IdleSeconds} s");
         Console.WriteLine();
-        Console.WriteLine("| configuration | node process CPU % of a core | PostgreSQL CPU % of a core | transactions/s | Centrifugo's loop would do (passes/s) | settled after |");
+        Console.WriteLine("| configuration | node process CPU % of a core | PostgreSQL CPU % of a core | transactions/s " +
+            "| Centrifugo's loop would do (passes/s) | settled after |");
         Console.WriteLine("|---|---|---|---|---|---|");
         await using var standIn = await CentrifugoStandIn.StartNewAsync(new StandInOptions { RecordCommands = false }, cancellationToken);
-        await MeasureAsync(env, standIn, options, TimeSpan.FromMilliseconds(300), null, "poll 300 ms (Centrifugo default), no NOTIFY", cancellationToken);
+        await MeasureAsync(
+            env, standIn, options, TimeSpan.FromMilliseconds(300), null, "poll 300 ms (Centrifugo default), no NOTIFY", cancellationToken);
         await MeasureAsync(env, standIn, options, TimeSpan.FromSeconds(60), "bench_idle", "NOTIFY + poll 60 s", cancellationToken);
     }
 
     private static async Task MeasureAsync(
-        BenchEnvironment env, CentrifugoStandIn standIn, BenchOptions options, TimeSpan poll, string? channel, string label, CancellationToken cancellationToken)
+        BenchEnvironment env, CentrifugoStandIn standIn, BenchOptions options, TimeSpan poll, string? channel, string label,
+        CancellationToken cancellationToken)
     {
-        var table = await OutboxTestTable.CreateAsync(env.DataSource, env.NextTableName("idle"), notifyChannel: channel, cancellationToken: cancellationToken);
+        var table = await OutboxTestTable.CreateAsync(
+            env.DataSource, env.NextTableName("idle"), notifyChannel: channel, cancellationToken: cancellationToken);
         try
         {
             var config = new NodeConfig
@@ -71,7 +75,8 @@ internal static class IdleBench
             // Statistics reach pg_stat_database up to ~1 s late (PG 15 flushes pending counters at most once a second).
             await Task.Delay(TimeSpan.FromSeconds(1.5), cancellationToken);
             var commits = (await TransactionsAsync(env, cancellationToken) - commits0) / elapsed;
-            Console.WriteLine($"| {label} | {F(cpu, "0.0")} | {F(pg, "0.0")} | {F(commits)} | {F(options.IdlePartitions / poll.TotalSeconds)} | {F(settled.TotalSeconds)} s |");
+            Console.WriteLine($"| {label} | {F(cpu, "0.0")} | {F(pg, "0.0")} | {F(commits)} " +
+                $"| {F(options.IdlePartitions / poll.TotalSeconds)} | {F(settled.TotalSeconds)} s |");
             node.Terminate();
             await node.WaitForExitAsync(TimeSpan.FromSeconds(60));
         }

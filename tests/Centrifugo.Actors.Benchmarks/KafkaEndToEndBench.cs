@@ -27,20 +27,24 @@ internal static class KafkaEndToEndBench
 {
     private static readonly TimeSpan RunTimeout = TimeSpan.FromMinutes(5);
 
-    private sealed record EndToEnd(double RateFromStart, double RateFromRunning, double Seconds, double StartupSeconds, CpuUse Cpu, CpuUse? CpuRunning, long Duplicates);
+    private sealed record EndToEnd(double RateFromStart, double RateFromRunning, double Seconds, double StartupSeconds, CpuUse Cpu,
+        CpuUse? CpuRunning, long Duplicates);
 
     private sealed record Reference(double Rate, CpuUse Cpu);
 
-    private sealed record Round(int Index, double ProduceRate, Reference Batch, Reference PerMessage, IReadOnlyDictionary<KafkaVariant, EndToEnd> Runs)
+    private sealed record Round(
+        int Index, double ProduceRate, Reference Batch, Reference PerMessage, IReadOnlyDictionary<KafkaVariant, EndToEnd> Runs)
     {
         public double BareRate => Batch.Rate;
     }
 
     /// <summary>CPU over a timed section: % of one core and milliseconds per 1,000 messages, this process and the mock.</summary>
-    private sealed record CpuUse(double ProcessPercent, double MockPercent, double ProcessMsPer1000, double MockMsPer1000, double AllocatedBytesPerMessage)
+    private sealed record CpuUse(
+        double ProcessPercent, double MockPercent, double ProcessMsPer1000, double MockMsPer1000, double AllocatedBytesPerMessage)
     {
         public override string ToString() =>
-            $"CPU: bench process {F(ProcessPercent)}% of a core = {F(ProcessMsPer1000, "0.00")} ms per 1,000 msgs, kafka-mock {F(MockPercent)}% = {F(MockMsPer1000, "0.00")} ms per 1,000; " +
+            $"CPU: bench process {F(ProcessPercent)}% of a core = {F(ProcessMsPer1000, "0.00")} ms per 1,000 msgs, " +
+            $"kafka-mock {F(MockPercent)}% = {F(MockMsPer1000, "0.00")} ms per 1,000; " +
             $"managed allocations {F(AllocatedBytesPerMessage)} B per msg (whole process)";
     }
 
@@ -64,7 +68,8 @@ internal static class KafkaEndToEndBench
             try
             {
                 var produce = Produce(mock.Bootstrap, topic, options.Rows, options.Partitions);
-                Console.WriteLine($"round {r + 1}: produced {options.Rows} in {F(produce.Seconds, "0.0")} s = {F(produce.Rate)} msg/s; load {LoadAverage()}");
+                Console.WriteLine($"round {r + 1}: produced {options.Rows} in {F(produce.Seconds, "0.0")} s = {F(produce.Rate)} msg/s; " +
+                    $"load {LoadAverage()}");
                 CheckNothingDropped(mock.Bootstrap, topic, options.Partitions, options.Rows);
 
                 // Alternate which goes first so a drifting machine does not favour one of them.
@@ -78,7 +83,8 @@ internal static class KafkaEndToEndBench
 
                 foreach (var variant in r % 2 == 0 ? variants : variants.Reverse())
                 {
-                    runs[variant] = await EndToEndAsync(mock.Bootstrap, standIn, topic, options.Partitions, options.Rows, variant, mockPid, cancellationToken);
+                    runs[variant] = await EndToEndAsync(
+                        mock.Bootstrap, standIn, topic, options.Partitions, options.Rows, variant, mockPid, cancellationToken);
                 }
 
                 if (r % 2 == 1)
@@ -89,7 +95,8 @@ internal static class KafkaEndToEndBench
 
                 // Where the node's time goes: its read path alone (hub + leases, no delivery), and its delivery path
                 // alone (decoded commands → CentrifugoClient → stand-in, no Kafka).
-                await HubOnlyAsync(mock.Bootstrap, topic, options.Partitions, options.Rows, mockPid, variant: variants[0], cancellationToken);
+                await HubOnlyAsync(
+                    mock.Bootstrap, topic, options.Partitions, options.Rows, mockPid, variant: variants[0], cancellationToken);
                 await DeliveryOnlyAsync(standIn, options.Partitions, options.Rows, variants[0], cancellationToken);
                 await StandInOnlyAsync(standIn, options.Partitions, options.Rows, variants[0], cancellationToken);
 
@@ -97,7 +104,8 @@ internal static class KafkaEndToEndBench
                 var bare = batch.Rate;
                 Console.WriteLine(
                     $"round {r + 1}: librdkafka batch {F(bare)} msg/s, Confluent per message {F(perMessage.Rate)} msg/s; " +
-                    string.Join("; ", variants.Select(v => $"{v}: {F(runs[v].RateFromStart)} msg/s from node start ({F(runs[v].RateFromStart / bare, "0.00")}×), " +
+                    string.Join("; ", variants.Select(v =>
+                        $"{v}: {F(runs[v].RateFromStart)} msg/s from node start ({F(runs[v].RateFromStart / bare, "0.00")}×), " +
                         $"{F(runs[v].RateFromRunning)} from partitions running ({F(runs[v].RateFromRunning / bare, "0.00")}×)")));
             }
             finally
@@ -111,16 +119,23 @@ internal static class KafkaEndToEndBench
         Console.WriteLine("|---|---|---|---|---|");
         foreach (var round in rounds)
         {
-            Console.WriteLine($"| {round.Index} | librdkafka batch | {F(round.Batch.Rate)} | {F(round.Batch.Cpu.ProcessMsPer1000, "0.00")} | {F(round.Batch.Cpu.MockMsPer1000, "0.00")} |");
-            Console.WriteLine($"| {round.Index} | Confluent per message | {F(round.PerMessage.Rate)} | {F(round.PerMessage.Cpu.ProcessMsPer1000, "0.00")} | {F(round.PerMessage.Cpu.MockMsPer1000, "0.00")} |");
+            Console.WriteLine($"| {round.Index} | librdkafka batch | {F(round.Batch.Rate)} " +
+                $"| {F(round.Batch.Cpu.ProcessMsPer1000, "0.00")} | {F(round.Batch.Cpu.MockMsPer1000, "0.00")} |");
+            Console.WriteLine($"| {round.Index} | Confluent per message | {F(round.PerMessage.Rate)} " +
+                $"| {F(round.PerMessage.Cpu.ProcessMsPer1000, "0.00")} | {F(round.PerMessage.Cpu.MockMsPer1000, "0.00")} |");
             foreach (var variant in variants)
             {
-                Console.WriteLine($"| {round.Index} | node {variant} (node + stand-in) | {F(round.Runs[variant].RateFromRunning)} (running) | {F(round.Runs[variant].Cpu.ProcessMsPer1000, "0.00")} from node start, {F(round.Runs[variant].CpuRunning?.ProcessMsPer1000 ?? double.NaN, "0.00")} from partitions running | {F(round.Runs[variant].Cpu.MockMsPer1000, "0.00")} |");
+                Console.WriteLine(
+                    $"| {round.Index} | node {variant} (node + stand-in) | {F(round.Runs[variant].RateFromRunning)} (running) | " +
+                    $"{F(round.Runs[variant].Cpu.ProcessMsPer1000, "0.00")} from node start, " +
+                    $"{F(round.Runs[variant].CpuRunning?.ProcessMsPer1000 ?? double.NaN, "0.00")} from partitions running | " +
+                    $"{F(round.Runs[variant].Cpu.MockMsPer1000, "0.00")} |");
             }
         }
 
         Console.WriteLine();
-        Console.WriteLine("| round | produce msg/s | librdkafka batch msg/s | variant | node msg/s from start | from partitions running | start-up s | e2e / batch (from start) | e2e / batch (running) | e2e / Confluent per message (running) |");
+        Console.WriteLine("| round | produce msg/s | librdkafka batch msg/s | variant | node msg/s from start | from partitions running " +
+            "| start-up s | e2e / batch (from start) | e2e / batch (running) | e2e / Confluent per message (running) |");
         Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|");
         foreach (var variant in variants)
         {
@@ -128,14 +143,16 @@ internal static class KafkaEndToEndBench
             {
                 var run = round.Runs[variant];
                 Console.WriteLine(
-                    $"| {round.Index} | {F(round.ProduceRate)} | {F(round.BareRate)} | {variant} | {F(run.RateFromStart)} | {F(run.RateFromRunning)} | " +
-                    $"{F(run.StartupSeconds, "0.0")} | {F(run.RateFromStart / round.BareRate, "0.00")} | {F(run.RateFromRunning / round.BareRate, "0.00")} | " +
-                    $"{F(run.RateFromRunning / round.PerMessage.Rate, "0.00")} |");
+                    $"| {round.Index} | {F(round.ProduceRate)} | {F(round.BareRate)} | {variant} | {F(run.RateFromStart)} | " +
+                    $"{F(run.RateFromRunning)} | {F(run.StartupSeconds, "0.0")} | {F(run.RateFromStart / round.BareRate, "0.00")} | " +
+                    $"{F(run.RateFromRunning / round.BareRate, "0.00")} | {F(run.RateFromRunning / round.PerMessage.Rate, "0.00")} |");
             }
 
             Console.WriteLine(
-                $"| **median** | {F(Median([.. rounds.Select(x => x.ProduceRate)]))} | {F(Median([.. rounds.Select(x => x.BareRate)]))} | {variant} | " +
-                $"{F(Median([.. rounds.Select(x => x.Runs[variant].RateFromStart)]))} | {F(Median([.. rounds.Select(x => x.Runs[variant].RateFromRunning)]))} | " +
+                $"| **median** | {F(Median([.. rounds.Select(x => x.ProduceRate)]))} | " +
+                $"{F(Median([.. rounds.Select(x => x.BareRate)]))} | {variant} | " +
+                $"{F(Median([.. rounds.Select(x => x.Runs[variant].RateFromStart)]))} | " +
+                $"{F(Median([.. rounds.Select(x => x.Runs[variant].RateFromRunning)]))} | " +
                 $"{F(Median([.. rounds.Select(x => x.Runs[variant].StartupSeconds)]), "0.0")} | " +
                 $"**{F(Median([.. rounds.Select(x => x.Runs[variant].RateFromStart / x.BareRate)]), "0.00")}** | " +
                 $"**{F(Median([.. rounds.Select(x => x.Runs[variant].RateFromRunning / x.BareRate)]), "0.00")}** (target ≥ 0.5) | " +
@@ -145,7 +162,8 @@ internal static class KafkaEndToEndBench
 
     /// <summary>Envelope-mode publish commands (≈ 60 bytes of JSON), round-robin over the partitions.</summary>
     private static byte[] Envelope(int i) =>
-        Encoding.UTF8.GetBytes("{\"method\":\"publish\",\"payload\":{\"channel\":\"bench\",\"data\":{\"i\":" + i.ToString(CultureInfo.InvariantCulture) + "}}}");
+        Encoding.UTF8.GetBytes("{\"method\":\"publish\",\"payload\":{\"channel\":\"bench\",\"data\":{\"i\":" +
+            i.ToString(CultureInfo.InvariantCulture) + "}}}");
 
     private static (double Rate, double Seconds) Produce(string bootstrap, string topic, int messages, int partitions)
     {
@@ -189,7 +207,8 @@ internal static class KafkaEndToEndBench
         return (messages / clock.Elapsed.TotalSeconds, clock.Elapsed.TotalSeconds);
     }
 
-    /// <summary>The mock drops the oldest batches past 5 MiB / 100k batches per partition: the log must start at 0 and hold every message.</summary>
+    /// <summary>The mock drops the oldest batches past 5 MiB / 100k batches per partition: the log must start at 0 and hold every
+    /// message.</summary>
     private static void CheckNothingDropped(string bootstrap, string topic, int partitions, int messages)
     {
         using var consumer = BareConsumer(bootstrap, $"bench-watermarks-{Guid.NewGuid():N}");
@@ -225,7 +244,8 @@ internal static class KafkaEndToEndBench
             .SetLogHandler((_, _) => { })
             .Build();
 
-    /// <summary>Assigns every partition from the beginning and consumes (no processing) until every message was seen; timed from the assignment.</summary>
+    /// <summary>Assigns every partition from the beginning and consumes (no processing) until every message was seen; timed from the
+    /// assignment.</summary>
     private static Reference Bare(string bootstrap, string topic, int partitions, int messages, int? mockPid)
     {
         using var consumer = BareConsumer(bootstrap, $"bench-bare-{Guid.NewGuid():N}");
@@ -250,13 +270,16 @@ internal static class KafkaEndToEndBench
 
         clock.Stop();
         var cpuUse = cpu.Stop(messages);
-        Console.WriteLine($"  Confluent per-message consumer: {F(clock.Elapsed.TotalSeconds, "0.00")} s ({F(bytes / 1e6, "0.0")} MB of values); {cpuUse}; load {LoadAverage()}");
+        Console.WriteLine("  Confluent per-message consumer: " +
+            $"{F(clock.Elapsed.TotalSeconds, "0.00")} s ({F(bytes / 1e6, "0.0")} MB of values); {cpuUse}; load {LoadAverage()}");
         consumer.Close();
         return new Reference(messages / clock.Elapsed.TotalSeconds, cpuUse);
     }
 
-    /// <summary>The node's read path alone: a <see cref="KafkaConsumerHub"/> with one lease per partition, each drained with ReadBatchAsync(max_poll_records) and marked, nothing delivered.</summary>
-    private static async Task HubOnlyAsync(string bootstrap, string topic, int partitions, int messages, int? mockPid, KafkaVariant variant, CancellationToken cancellationToken)
+    /// <summary>The node's read path alone: a <see cref="KafkaConsumerHub"/> with one lease per partition, each drained with
+    /// ReadBatchAsync(max_poll_records) and marked, nothing delivered.</summary>
+    private static async Task HubOnlyAsync(string bootstrap, string topic, int partitions, int messages, int? mockPid, KafkaVariant variant,
+        CancellationToken cancellationToken)
     {
         var options = new KafkaConsumerOptions
         {
@@ -267,7 +290,8 @@ internal static class KafkaEndToEndBench
             PartitionQueueMaxSize = variant.QueueMaxSize,
             FetchMaxWait = TimeSpan.FromMilliseconds(variant.FetchMaxWaitMs),
         };
-        await using var hub = new KafkaConsumerHub("bench-hub", options, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
+        await using var hub = new KafkaConsumerHub(
+            "bench-hub", options, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
         var leases = new List<KafkaPartitionLease>();
         for (var p = 0; p < partitions; p++)
         {
@@ -294,15 +318,18 @@ internal static class KafkaEndToEndBench
         }, deadline.Token)));
         clock.Stop();
         var cpuUse = cpu.Stop(total);
-        Console.WriteLine($"  node read path only (hub + leases, {variant}): {F(total / clock.Elapsed.TotalSeconds)} msg/s ({total} records); {cpuUse}");
+        Console.WriteLine(
+            $"  node read path only (hub + leases, {variant}): {F(total / clock.Elapsed.TotalSeconds)} msg/s ({total} records); {cpuUse}");
         foreach (var lease in leases)
         {
             await lease.DisposeAsync();
         }
     }
 
-    /// <summary>The node's delivery path alone: batches of max_batch_size decoded envelopes through one CentrifugoClient into the stand-in, one sender per partition.</summary>
-    private static async Task DeliveryOnlyAsync(CentrifugoStandIn standIn, int partitions, int messages, KafkaVariant variant, CancellationToken cancellationToken)
+    /// <summary>The node's delivery path alone: batches of max_batch_size decoded envelopes through one CentrifugoClient into the stand-in,
+    /// one sender per partition.</summary>
+    private static async Task DeliveryOnlyAsync(
+        CentrifugoStandIn standIn, int partitions, int messages, KafkaVariant variant, CancellationToken cancellationToken)
     {
         using var client = new Centrifugo.Actors.Delivery.CentrifugoClient(
             new ApiOptions { Url = standIn.Url, Key = standIn.ApiKey, MaxBatchSize = variant.MaxBatchSize },
@@ -331,14 +358,16 @@ internal static class KafkaEndToEndBench
         }, cancellationToken)));
         clock.Stop();
         var cpuUse = cpu.Stop(perPartition * partitions);
-        Console.WriteLine($"  node delivery path only (decode + CentrifugoClient + in-process stand-in, batches of {variant.MaxBatchSize}): {F(perPartition * partitions / clock.Elapsed.TotalSeconds)} msg/s; {cpuUse}");
+        Console.WriteLine("  node delivery path only (decode + CentrifugoClient + in-process stand-in, " +
+            $"batches of {variant.MaxBatchSize}): {F(perPartition * partitions / clock.Elapsed.TotalSeconds)} msg/s; {cpuUse}");
     }
 
     /// <summary>
     /// The in-process stand-in's own share of the delivery phase: the same /batch bodies (built once) posted by a bare
     /// HttpClient, one sender per partition; what the delivery phase allocates beyond this is the node's.
     /// </summary>
-    private static async Task StandInOnlyAsync(CentrifugoStandIn standIn, int partitions, int messages, KafkaVariant variant, CancellationToken cancellationToken)
+    private static async Task StandInOnlyAsync(
+        CentrifugoStandIn standIn, int partitions, int messages, KafkaVariant variant, CancellationToken cancellationToken)
     {
         var commands = Enumerable.Range(0, variant.MaxBatchSize)
             .Select(i => Centrifugo.Actors.Delivery.CommandDecoder.Decode(null, Envelope(i)).Command!.Value).ToArray();
@@ -363,7 +392,8 @@ internal static class KafkaEndToEndBench
         }, cancellationToken)));
         clock.Stop();
         var cpuUse = cpu.Stop(perPartition * partitions);
-        Console.WriteLine($"  stand-in only (the same /batch bodies of {variant.MaxBatchSize} from a bare HttpClient): {F(perPartition * partitions / clock.Elapsed.TotalSeconds)} msg/s; {cpuUse}");
+        Console.WriteLine($"  stand-in only (the same /batch bodies of {variant.MaxBatchSize} from a bare HttpClient): " +
+            $"{F(perPartition * partitions / clock.Elapsed.TotalSeconds)} msg/s; {cpuUse}");
     }
 
     /// <summary>
@@ -413,7 +443,8 @@ internal static class KafkaEndToEndBench
 
         clock.Stop();
         var cpuUse = cpu.Stop(messages);
-        Console.WriteLine($"  librdkafka batch consumer: {F(clock.Elapsed.TotalSeconds, "0.00")} s ({F(bytes / 1e6, "0.0")} MB of values); {cpuUse}; load {LoadAverage()}");
+        Console.WriteLine("  librdkafka batch consumer: " +
+            $"{F(clock.Elapsed.TotalSeconds, "0.00")} s ({F(bytes / 1e6, "0.0")} MB of values); {cpuUse}; load {LoadAverage()}");
         consumer.Close();
         return new Reference(messages / clock.Elapsed.TotalSeconds, cpuUse);
     }
@@ -452,7 +483,8 @@ internal static class KafkaEndToEndBench
         var before = standIn.ReceivedCount;
         var rejectedBefore = standIn.RejectedCount;
         var target = before + messages;
-        var gcBefore = (Gen0: GC.CollectionCount(0), Gen1: GC.CollectionCount(1), Gen2: GC.CollectionCount(2), Pause: GC.GetTotalPauseDuration());
+        var gcBefore = (
+            Gen0: GC.CollectionCount(0), Gen1: GC.CollectionCount(1), Gen2: GC.CollectionCount(2), Pause: GC.GetTotalPauseDuration());
         var cpu = new KafkaCpuMeter(mockPid);
         var clock = Stopwatch.StartNew();
         var runtime = await NodeRuntime.StartAsync(nodeOptions, loggerFactory, cancellationToken);
@@ -486,7 +518,8 @@ internal static class KafkaEndToEndBench
                 throw new TimeoutException($"the stand-in accepted {standIn.ReceivedCount - before} of {messages} within {RunTimeout}");
             }
 
-            if (running is null && node.Board.Snapshot().Count(s => s.State is PartitionState.Idle or PartitionState.Delivering) >= partitions)
+            if (running is null
+                && node.Board.Snapshot().Count(s => s.State is PartitionState.Idle or PartitionState.Delivering) >= partitions)
             {
                 running = clock.Elapsed;
                 acceptedWhenRunning = standIn.ReceivedCount - before;
@@ -506,16 +539,26 @@ internal static class KafkaEndToEndBench
         var committed = await WaitForCommittedEndAsync(bootstrap, group, topic, partitions, cancellationToken);
         var duplicates = standIn.ReceivedCount - target;
         Console.WriteLine(
-            $"  node {variant}: {F(clock.Elapsed.TotalSeconds, "0.00")} s from start, partitions running after {F(startup.TotalSeconds, "0.00")} s " +
-            $"({acceptedWhenRunning} accepted by then); {requests} HTTP requests ({F(messages / (double)Math.Max(1, requests), "0.0")} commands each); " +
-            $"partition queues empty {F(100.0 * emptyQueues / Math.Max(1, samples))}% / full {F(100.0 * fullQueues / Math.Max(1, samples))}% of samples; {cpuText} (from partitions running: {cpuRunningUse?.ProcessMsPer1000.ToString("0.00", CultureInfo.InvariantCulture) ?? "-"} ms per 1,000, {cpuRunningUse?.AllocatedBytesPerMessage.ToString("0", CultureInfo.InvariantCulture) ?? "-"} B per msg); GC gen0/1/2 {GC.CollectionCount(0) - gcBefore.Gen0}/{GC.CollectionCount(1) - gcBefore.Gen1}/" +
-            $"{GC.CollectionCount(2) - gcBefore.Gen2}, pauses {F(pause.TotalMilliseconds)} ms; committed offsets at the end after {F(committed.TotalSeconds, "0.0")} s; " +
+            $"  node {variant}: {F(clock.Elapsed.TotalSeconds, "0.00")} s from start, " +
+            $"partitions running after {F(startup.TotalSeconds, "0.00")} s ({acceptedWhenRunning} accepted by then); " +
+            $"{requests} HTTP requests ({F(messages / (double)Math.Max(1, requests), "0.0")} commands each); " +
+            $"partition queues empty {F(100.0 * emptyQueues / Math.Max(1, samples))}% " +
+            $"/ full {F(100.0 * fullQueues / Math.Max(1, samples))}% of samples; " +
+            $"{cpuText} (from partitions running: " +
+            $"{cpuRunningUse?.ProcessMsPer1000.ToString("0.00", CultureInfo.InvariantCulture) ?? "-"} ms per 1,000, " +
+            $"{cpuRunningUse?.AllocatedBytesPerMessage.ToString("0", CultureInfo.InvariantCulture) ?? "-"} B per msg); " +
+            $"GC gen0/1/2 {GC.CollectionCount(0) - gcBefore.Gen0}/{GC.CollectionCount(1) - gcBefore.Gen1}/" +
+            $"{GC.CollectionCount(2) - gcBefore.Gen2}, pauses {F(pause.TotalMilliseconds)} ms; " +
+            $"committed offsets at the end after {F(committed.TotalSeconds, "0.0")} s; " +
             $"duplicates {duplicates}, rejected {standIn.RejectedCount - rejectedBefore}; load {LoadAverage()}");
-        return new EndToEnd(messages / clock.Elapsed.TotalSeconds, fromRunning, clock.Elapsed.TotalSeconds, startup.TotalSeconds, cpuText, cpuRunningUse, duplicates);
+        return new EndToEnd(messages / clock.Elapsed.TotalSeconds, fromRunning, clock.Elapsed.TotalSeconds, startup.TotalSeconds, cpuText,
+            cpuRunningUse, duplicates);
     }
 
-    /// <summary>Polls the group's committed offsets until every partition's equals its high watermark; returns how long that took.</summary>
-    private static async Task<TimeSpan> WaitForCommittedEndAsync(string bootstrap, string group, string topic, int partitions, CancellationToken cancellationToken)
+    /// <summary>Polls the group's committed offsets until every partition's equals its high watermark; returns how long that
+    /// took.</summary>
+    private static async Task<TimeSpan> WaitForCommittedEndAsync(
+        string bootstrap, string group, string topic, int partitions, CancellationToken cancellationToken)
     {
         using var reader = BareConsumer(bootstrap, group);
         var tps = Enumerable.Range(0, partitions).Select(p => new TopicPartition(topic, p)).ToArray();
@@ -531,14 +574,16 @@ internal static class KafkaEndToEndBench
 
             if (clock.Elapsed > TimeSpan.FromSeconds(30))
             {
-                throw new TimeoutException($"committed offsets {string.Join(',', committed)} did not reach the ends {string.Join(',', ends)} within 30 s");
+                throw new TimeoutException(
+                    $"committed offsets {string.Join(',', committed)} did not reach the ends {string.Join(',', ends)} within 30 s");
             }
 
             await Task.Delay(100, cancellationToken);
         }
     }
 
-    private static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "?";
+    private static string LoadAverage() =>
+        File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "?";
 
     /// <summary>The pid of this process's child whose command line contains <paramref name="name"/> (the mock host), if any.</summary>
     private static int? FindChildPid(string name)
@@ -589,7 +634,8 @@ internal static class KafkaEndToEndBench
             var seconds = Stopwatch.GetElapsedTime(_start).TotalSeconds;
             var process = (ProcessCpu() - _process).TotalSeconds;
             var mock = _mockPid is null ? double.NaN : (MockCpu() - _mock).TotalSeconds;
-            return new CpuUse(process / seconds * 100, mock / seconds * 100, process * 1000 / messages * 1000, mock * 1000 / messages * 1000,
+            return new CpuUse(
+                process / seconds * 100, mock / seconds * 100, process * 1000 / messages * 1000, mock * 1000 / messages * 1000,
                 (GC.GetTotalAllocatedBytes() - _allocated) / (double)messages);
         }
 

@@ -24,7 +24,9 @@ internal static class LatencyBench
         var total = options.LatencyRate * options.LatencySeconds;
         var warmup = Math.Min(options.LatencyRate, total / 10); // the first second: pools and JIT still warming
         Console.WriteLine();
-        Console.WriteLine($"## NOTIFY latency: {options.LatencyRate} inserts/s for {options.LatencySeconds} s ({total} rows, first {warmup} not counted), {Partitions} partitions, open-loop producer (≤ {MaxInFlight} transactions in flight, synchronous_commit off in its sessions)");
+        Console.WriteLine($"## NOTIFY latency: {options.LatencyRate} inserts/s for {options.LatencySeconds} s " +
+            $"({total} rows, first {warmup} not counted), {Partitions} partitions, " +
+            $"open-loop producer (≤ {MaxInFlight} transactions in flight, synchronous_commit off in its sessions)");
 
         var received = new long[total];
         await using var standIn = await CentrifugoStandIn.StartNewAsync(new StandInOptions
@@ -49,7 +51,8 @@ internal static class LatencyBench
             MaxPoolSize = MaxInFlight + 8,
             Options = "-c synchronous_commit=off",
         }.ConnectionString);
-        var table = await OutboxTestTable.CreateAsync(producer, env.NextTableName("latency"), notifyChannel: "bench_latency", cancellationToken: cancellationToken);
+        var table = await OutboxTestTable.CreateAsync(
+            producer, env.NextTableName("latency"), notifyChannel: "bench_latency", cancellationToken: cancellationToken);
         try
         {
             await using var node = await BenchEnvironment.StartNodeAsync(
@@ -72,13 +75,17 @@ internal static class LatencyBench
             Array.Sort(fromCommit);
             Array.Sort(fromSend);
             Array.Sort(commitCost);
-            Console.WriteLine($"producers achieved {F(total / produced.TotalSeconds)} inserts/s; delivered before the commit returned: {fromCommit.Count(x => x < 0)} rows");
+            Console.WriteLine($"producers achieved {F(total / produced.TotalSeconds)} inserts/s; delivered before the commit returned: " +
+                $"{fromCommit.Count(x => x < 0)} rows");
             Console.WriteLine();
             Console.WriteLine("| measured | p50 ms | p99 ms | max ms |");
             Console.WriteLine("|---|---|---|---|");
-            Console.WriteLine($"| commit returned → delivered (target p50 ≤ 3, p99 ≤ 15) | {F(Percentile(fromCommit, 50), "0.00")} | {F(Percentile(fromCommit, 99), "0.00")} | {F(fromCommit[^1], "0.00")} |");
-            Console.WriteLine($"| INSERT sent → delivered | {F(Percentile(fromSend, 50), "0.00")} | {F(Percentile(fromSend, 99), "0.00")} | {F(fromSend[^1], "0.00")} |");
-            Console.WriteLine($"| INSERT sent → commit returned (producer side) | {F(Percentile(commitCost, 50), "0.00")} | {F(Percentile(commitCost, 99), "0.00")} | {F(commitCost[^1], "0.00")} |");
+            Console.WriteLine($"| commit returned → delivered (target p50 ≤ 3, p99 ≤ 15) | {F(Percentile(fromCommit, 50), "0.00")} " +
+                $"| {F(Percentile(fromCommit, 99), "0.00")} | {F(fromCommit[^1], "0.00")} |");
+            Console.WriteLine($"| INSERT sent → delivered | {F(Percentile(fromSend, 50), "0.00")} " +
+                $"| {F(Percentile(fromSend, 99), "0.00")} | {F(fromSend[^1], "0.00")} |");
+            Console.WriteLine($"| INSERT sent → commit returned (producer side) | {F(Percentile(commitCost, 50), "0.00")} " +
+                $"| {F(Percentile(commitCost, 99), "0.00")} | {F(commitCost[^1], "0.00")} |");
         }
         finally
         {

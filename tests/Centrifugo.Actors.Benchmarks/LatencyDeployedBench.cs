@@ -33,12 +33,17 @@ internal static class LatencyDeployedBench
         var warmupRows = rate * options.DeployedWarmupSeconds;
         var total = warmupRows + (rate * options.DeployedSeconds);
         Console.WriteLine();
-        Console.WriteLine($"## NOTIFY latency as deployed: node, Centrifugo stand-in and producer in separate processes; {rate} commits/s, " +
-            $"one row per transaction, {options.DeployedWarmupSeconds} s warm-up + {options.DeployedSeconds} s measured, {options.Partitions} partitions, " +
-            $"poll {options.DeployedPoll}, producer synchronous_commit {(options.DeployedSyncCommit ? "on" : "off")}{(options.DeployedProbe ? ", NOTIFY probe listener" : "")}" +
-            $"{(options.DeployedNode ? "" : ", NO NODE (floor: producer + probe only)")}{(options.DeployedStatements ? ", pg_stat_statements loaded" : "")}");
+        Console.WriteLine(
+            $"## NOTIFY latency as deployed: node, Centrifugo stand-in and producer in separate processes; {rate} commits/s, " +
+            $"one row per transaction, {options.DeployedWarmupSeconds} s warm-up + {options.DeployedSeconds} s measured, " +
+            $"{options.Partitions} partitions, poll {options.DeployedPoll}, " +
+            $"producer synchronous_commit {(options.DeployedSyncCommit ? "on" : "off")}" +
+            $"{(options.DeployedProbe ? ", NOTIFY probe listener" : "")}" +
+            $"{(options.DeployedNode ? "" : ", NO NODE (floor: producer + probe only)")}" +
+            $"{(options.DeployedStatements ? ", pg_stat_statements loaded" : "")}");
         Console.WriteLine();
-        Console.WriteLine("| run | load avg before | achieved commits/s | commit → received p50 ms | p90 | p99 | p99.9 | max | > 5 ms | NOTIFY probe: commit → notified p50 / p99 ms | node CPU % | sink CPU % | PostgreSQL CPU % | producer (harness) CPU % |");
+        Console.WriteLine("| run | load avg before | achieved commits/s | commit → received p50 ms | p90 | p99 | p99.9 | max | > 5 ms " +
+            "| NOTIFY probe: commit → notified p50 / p99 ms | node CPU % | sink CPU % | PostgreSQL CPU % | producer (harness) CPU % |");
         Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         for (var run = 1; run <= options.DeployedRuns; run++)
         {
@@ -46,7 +51,8 @@ internal static class LatencyDeployedBench
         }
     }
 
-    private static async Task RunOnceAsync(BenchEnvironment env, BenchOptions options, int run, int total, int warmupRows, CancellationToken cancellationToken)
+    private static async Task RunOnceAsync(
+        BenchEnvironment env, BenchOptions options, int run, int total, int warmupRows, CancellationToken cancellationToken)
     {
         var load = File.ReadAllText("/proc/loadavg").Split(' ')[0];
         await using var sink = await SinkProcess.StartAsync(total, cancellationToken);
@@ -68,7 +74,8 @@ internal static class LatencyDeployedBench
             AutoPrepareMinUsages = 2,
             Options = options.DeployedSyncCommit ? "" : "-c synchronous_commit=off",
         }.ConnectionString);
-        var table = await OutboxTestTable.CreateAsync(producer, env.NextTableName("deployed"), OutboxPayloadType.Jsonb, notifyChannel: Channel, cancellationToken: cancellationToken);
+        var table = await OutboxTestTable.CreateAsync(
+            producer, env.NextTableName("deployed"), OutboxPayloadType.Jsonb, notifyChannel: Channel, cancellationToken: cancellationToken);
         var notified = new long[total];
         NpgsqlConnection? probe = null;
         Task? probeLoop = null;
@@ -80,12 +87,15 @@ internal static class LatencyDeployedBench
                 // A second listener in this process, on its own channel fed by a second trigger with the sequence as
                 // payload: when PostgreSQL's notification reaches a client, independent of the node.
                 await using (var command = producer.CreateCommand(
-                    $"CREATE FUNCTION {table.Name}_probe() RETURNS TRIGGER AS $$ BEGIN PERFORM pg_notify('{ProbeChannel}', NEW.payload->'data'->>'seq'); RETURN NEW; END; $$ LANGUAGE plpgsql;" +
-                    $"CREATE TRIGGER {table.Name}_probe AFTER INSERT ON {table.QuotedName} FOR EACH ROW EXECUTE FUNCTION {table.Name}_probe();"))
+                    $"CREATE FUNCTION {table.Name}_probe() RETURNS TRIGGER AS $$ " +
+                    $"BEGIN PERFORM pg_notify('{ProbeChannel}', NEW.payload->'data'->>'seq'); RETURN NEW; END; $$ LANGUAGE plpgsql;" +
+                    $"CREATE TRIGGER {table.Name}_probe AFTER INSERT ON {table.QuotedName} " +
+                    $"FOR EACH ROW EXECUTE FUNCTION {table.Name}_probe();"))
                 {
                     await command.ExecuteNonQueryAsync(cancellationToken);
                 }
-                probe = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(env.ConnectionString) { ApplicationName = "bench-probe", Pooling = false }.ConnectionString);
+                probe = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(env.ConnectionString)
+                    { ApplicationName = "bench-probe", Pooling = false }.ConnectionString);
                 await probe.OpenAsync(cancellationToken);
                 probe.Notification += (_, e) =>
                 {
@@ -120,7 +130,8 @@ internal static class LatencyDeployedBench
                 ApiUrl = sink.Url,
                 ApiKey = sink.ApiKey,
                 NumberOfShards = 100, // the product's default
-                Consumers = [new PgConsumerConfig("bench", env.Postgres.GetKeyValueDsn(env.Database), table.Name, options.Partitions, options.DeployedPoll, Channel)],
+                Consumers = [new PgConsumerConfig(
+                    "bench", env.Postgres.GetKeyValueDsn(env.Database), table.Name, options.Partitions, options.DeployedPoll, Channel)],
             };
             await using var node = options.DeployedNode ? config.Run("latency-node", options.DeployedNodeEnvironment) : null;
             if (node is not null)
@@ -129,7 +140,8 @@ internal static class LatencyDeployedBench
                 await node.WaitUntilAsync(
                     async () => (await node.PartitionsAsync()).Count(p => p.State is "idle" or "delivering") == options.Partitions,
                     $"{options.Partitions} partitions running", TimeSpan.FromMinutes(2));
-                Console.Error.WriteLine($"run {run}: node pid {node.Pid} (attach a profiler now: the measured rows start in {options.DeployedWarmupSeconds} s)");
+                Console.Error.WriteLine($"run {run}: " +
+                    $"node pid {node.Pid} (attach a profiler now: the measured rows start in {options.DeployedWarmupSeconds} s)");
             }
 
             var statements = options.DeployedStatements ? await StatementStats.StartAsync(env, cancellationToken) : null;
@@ -137,14 +149,16 @@ internal static class LatencyDeployedBench
             var harnessCpu0 = ProcessCpu();
             var sinkCpu0 = ProcessCpu(sink.Pid);
             var pgCpu0 = PostgresCpu(env.Postgres.DataDirectory);
-            var openLoop = await OpenLoopLoad.RunAsync(table, total, options.LatencyRate, options.Partitions, MaxInFlight, cancellationToken);
+            var openLoop = await OpenLoopLoad.RunAsync(
+                table, total, options.LatencyRate, options.Partitions, MaxInFlight, cancellationToken);
             var (start, committed, produced) = (openLoop.Start, openLoop.Committed, openLoop.Produced);
             var waitedFor = Stopwatch.StartNew();
             while (node is not null && await sink.CountAsync(cancellationToken) < total)
             {
                 if (waitedFor.Elapsed > TimeSpan.FromSeconds(60) || node.HasExited)
                 {
-                    throw new TimeoutException($"the sink received {await sink.CountAsync(cancellationToken)} of {total} commands.{node.Tail()}");
+                    throw new TimeoutException(
+                        $"the sink received {await sink.CountAsync(cancellationToken)} of {total} commands.{node.Tail()}");
                 }
                 await Task.Delay(100, cancellationToken);
             }
@@ -173,11 +187,14 @@ internal static class LatencyDeployedBench
             }
             Array.Sort(latency);
             var notifySorted = toNotify.Order().ToArray();
-            var probeText = options.DeployedProbe ? $"{F(Percentile(notifySorted, 50), "0.00")} / {F(Percentile(notifySorted, 99), "0.00")}" : "–";
+            var probeText = options.DeployedProbe
+                ? $"{F(Percentile(notifySorted, 50), "0.00")} / {F(Percentile(notifySorted, 99), "0.00")}" : "–";
             var nodeText = node is null ? "no node | – | – | – | – | –" : string.Create(CultureInfo.InvariantCulture,
-                $"{F(Percentile(latency, 50), "0.00")} | {F(Percentile(latency, 90), "0.00")} | {F(Percentile(latency, 99), "0.00")} | {F(Percentile(latency, 99.9), "0.00")} | {F(latency[^1], "0.00")} | {latency.Count(x => x > 5)}");
+                $"{F(Percentile(latency, 50), "0.00")} | {F(Percentile(latency, 90), "0.00")} | {F(Percentile(latency, 99), "0.00")} " +
+                $"| {F(Percentile(latency, 99.9), "0.00")} | {F(latency[^1], "0.00")} | {latency.Count(x => x > 5)}");
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {run} | {load} | {F(total / produced.TotalSeconds)} | {nodeText} | {probeText} | {F(nodeCpu, "0.0")} | {F(sinkCpu, "0.0")} | {F(pgCpu, "0.0")} | {F(harnessCpu, "0.0")} |"));
+                $"| {run} | {load} | {F(total / produced.TotalSeconds)} | {nodeText} | {probeText} | {F(nodeCpu, "0.0")} " +
+                $"| {F(sinkCpu, "0.0")} | {F(pgCpu, "0.0")} | {F(harnessCpu, "0.0")} |"));
             if (options.DeployedDetail && node is not null)
             {
                 PrintSlowest(latency, committed, received, warmupRows, start);
@@ -186,7 +203,9 @@ internal static class LatencyDeployedBench
             {
                 Console.Error.WriteLine(statementReport);
             }
-            Console.Error.WriteLine($"run {run}: clock check across processes: sink's reading inside the harness's [before, after] window (width {F(Milliseconds(clockSkew), "0.000")} ms); delivered before the commit returned: {latency.Count(x => x < 0)}");
+            Console.Error.WriteLine(
+                $"run {run}: clock check across processes: sink's reading inside the harness's [before, after] window " +
+                $"(width {F(Milliseconds(clockSkew), "0.000")} ms); delivered before the commit returned: {latency.Count(x => x < 0)}");
 
             if (node is not null)
             {
@@ -209,7 +228,8 @@ internal static class LatencyDeployedBench
         }
     }
 
-    /// <summary>Latency buckets, and when (seconds into the run) the slowest rows were committed: clusters in time point at pauses.</summary>
+    /// <summary>Latency buckets, and when (seconds into the run) the slowest rows were committed: clusters in time point at
+    /// pauses.</summary>
     private static void PrintSlowest(double[] sorted, long[] committed, long[] received, int warmupRows, long start)
     {
         double[] bounds = [1, 2, 3, 5, 10, 20, 50, 100, 1000, double.MaxValue];
@@ -218,7 +238,8 @@ internal static class LatencyDeployedBench
         foreach (var bound in bounds)
         {
             var n = sorted.Count(x => x > lower && x <= bound);
-            line.Add(string.Create(CultureInfo.InvariantCulture, $"≤{(bound == double.MaxValue ? "∞" : bound.ToString(CultureInfo.InvariantCulture))}: {n}"));
+            line.Add(string.Create(
+                CultureInfo.InvariantCulture, $"≤{(bound == double.MaxValue ? "∞" : bound.ToString(CultureInfo.InvariantCulture))}: {n}"));
             lower = bound;
         }
         Console.Error.WriteLine("  buckets (ms) " + string.Join(", ", line));
@@ -286,7 +307,8 @@ internal static class LatencyDeployedBench
                 var theirs = long.Parse(reply.Split(' ')[1], CultureInfo.InvariantCulture);
                 if (theirs < before || theirs > after)
                 {
-                    throw new InvalidOperationException($"the sink's monotonic clock differs from this process's ({theirs} outside [{before}, {after}]): latencies across processes would be meaningless");
+                    throw new InvalidOperationException("the sink's monotonic clock differs from this process's " +
+                        $"({theirs} outside [{before}, {after}]): latencies across processes would be meaningless");
                 }
                 best = Math.Min(best, after - before);
             }

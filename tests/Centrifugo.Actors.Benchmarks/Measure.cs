@@ -43,7 +43,9 @@ internal static class Measure
     {
         var stat = File.ReadAllText($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/stat");
         var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-        return TimeSpan.FromSeconds((long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / ClockTicksPerSecond);
+        return TimeSpan.FromSeconds(
+            (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture))
+            / ClockTicksPerSecond);
     }
 
     /// <summary>CPU time of the PostgreSQL postmaster and all its children (backends, autovacuum, WAL writer…).</summary>
@@ -125,7 +127,8 @@ internal static class Measure
             }
 
             var oldest = samples.Peek();
-            if (now.Elapsed - oldest.At >= quietFor - TimeSpan.FromMilliseconds(600) && now.Item2 - oldest.Jit < TimeSpan.FromMilliseconds(10))
+            if (now.Elapsed - oldest.At >= quietFor - TimeSpan.FromMilliseconds(600)
+                && now.Item2 - oldest.Jit < TimeSpan.FromMilliseconds(10))
             {
                 break;
             }

@@ -16,7 +16,8 @@ internal static class MemoryBench
     public static async Task RunAsync(BenchEnvironment env, BenchOptions options, CancellationToken cancellationToken)
     {
         Console.WriteLine();
-        Console.WriteLine($"## memory with Centrifugo stalled: {options.Rows} rows waiting, {options.Partitions} partitions, limit {Limit}, sampled {options.MemorySeconds} s");
+        Console.WriteLine("## memory with Centrifugo stalled: " +
+            $"{options.Rows} rows waiting, {options.Partitions} partitions, limit {Limit}, sampled {options.MemorySeconds} s");
         await using var standIn = await CentrifugoStandIn.StartNewAsync(new StandInOptions { RecordCommands = false }, cancellationToken);
         var table = await OutboxTestTable.CreateAsync(env.DataSource, env.NextTableName("memory"), cancellationToken: cancellationToken);
         try
@@ -42,7 +43,8 @@ internal static class MemoryBench
 
             var pending = await table.CountAsync(cancellationToken: cancellationToken);
             var gcHeap = GC.GetGCMemoryInfo().HeapSizeBytes / 1024.0 / 1024.0;
-            Console.WriteLine($"RSS MB: node idle before the backlog {F(idle)}, after the {options.Rows}-row COPY {F(afterFill)}; while stalled min {F(samples.Min())}, max {F(samples.Max())}, last {F(samples[^1])} (target < 300, flat)");
+            Console.WriteLine($"RSS MB: node idle before the backlog {F(idle)}, after the {options.Rows}-row COPY {F(afterFill)}; " +
+                $"while stalled min {F(samples.Min())}, max {F(samples.Max())}, last {F(samples[^1])} (target < 300, flat)");
             Console.WriteLine($"samples: {string.Join(' ', samples.Select(x => F(x)))}");
             Console.WriteLine($"GC heap {F(gcHeap)} MB; rows still waiting {pending}; stand-in accepted {standIn.ReceivedCount}");
             standIn.Latency = TimeSpan.Zero;

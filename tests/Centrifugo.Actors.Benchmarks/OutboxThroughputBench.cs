@@ -23,7 +23,8 @@ internal static class OutboxThroughputBench
     public static async Task RunAsync(BenchEnvironment env, BenchOptions options, CancellationToken cancellationToken)
     {
         Console.WriteLine();
-        Console.WriteLine($"## outbox throughput: {options.Rows} rows, {options.Partitions} partitions, limits {string.Join(',', options.Limits)}, {options.Rounds} rounds (naive worker: {options.NaiveRows} rows)");
+        Console.WriteLine($"## outbox throughput: {options.Rows} rows, {options.Partitions} partitions, " +
+            $"limits {string.Join(',', options.Limits)}, {options.Rounds} rounds (naive worker: {options.NaiveRows} rows)");
         await using var standIn = await CentrifugoStandIn.StartNewAsync(new StandInOptions { RecordCommands = false }, cancellationToken);
         using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = int.MaxValue });
         http.DefaultRequestHeaders.TryAddWithoutValidation("X-API-Key", standIn.ApiKey);
@@ -35,9 +36,11 @@ internal static class OutboxThroughputBench
         {
             foreach (var limit in options.Limits)
             {
-                var warmE2e = await EndToEndAsync(env, standIn, options.WarmupRows, options.Partitions, limit, options.MaxBatchSizeFor(limit), cancellationToken);
+                var warmE2e = await EndToEndAsync(
+                    env, standIn, options.WarmupRows, options.Partitions, limit, options.MaxBatchSizeFor(limit), cancellationToken);
                 var warmRaw = await RawAsync(env, options.WarmupRows, options.Partitions, limit, null, cancellationToken);
-                Console.WriteLine($"warm-up limit {limit} ({options.WarmupRows} rows, not counted): raw drain {F(warmRaw.Rate)} rows/s, end-to-end {F(warmE2e.Rate)} rows/s");
+                Console.WriteLine($"warm-up limit {limit} ({options.WarmupRows} rows, not counted): " +
+                    $"raw drain {F(warmRaw.Rate)} rows/s, end-to-end {F(warmE2e.Rate)} rows/s");
             }
 
             var settled = await WaitForJitQuietAsync(TimeSpan.FromSeconds(3), TimeSpan.FromSeconds(30), cancellationToken);
@@ -54,16 +57,19 @@ internal static class OutboxThroughputBench
                 if (r % 2 == 0)
                 {
                     raw = await RawAsync(env, options.Rows, options.Partitions, limit, null, cancellationToken);
-                    e2e = await EndToEndAsync(env, standIn, options.Rows, options.Partitions, limit, options.MaxBatchSizeFor(limit), cancellationToken);
+                    e2e = await EndToEndAsync(
+                        env, standIn, options.Rows, options.Partitions, limit, options.MaxBatchSizeFor(limit), cancellationToken);
                 }
                 else
                 {
-                    e2e = await EndToEndAsync(env, standIn, options.Rows, options.Partitions, limit, options.MaxBatchSizeFor(limit), cancellationToken);
+                    e2e = await EndToEndAsync(
+                        env, standIn, options.Rows, options.Partitions, limit, options.MaxBatchSizeFor(limit), cancellationToken);
                     raw = await RawAsync(env, options.Rows, options.Partitions, limit, null, cancellationToken);
                 }
 
                 var naiveRun = await RawAsync(env, options.NaiveRows, options.Partitions, limit, naive, cancellationToken);
-                var round = new Round(limit, r + 1, raw.Rate, e2e.Rate, naiveRun.Rate, raw.Seconds, e2e.Seconds, Math.Max(raw.Fill, e2e.Fill));
+                var round = new Round(
+                    limit, r + 1, raw.Rate, e2e.Rate, naiveRun.Rate, raw.Seconds, e2e.Seconds, Math.Max(raw.Fill, e2e.Fill));
                 rounds.Add(round);
                 Console.WriteLine(
                     $"round {round.Index} limit {limit}: raw drain {F(raw.Rate)} rows/s ({F(raw.Seconds, "0.0")} s), " +
@@ -73,11 +79,14 @@ internal static class OutboxThroughputBench
         }
 
         Console.WriteLine();
-        Console.WriteLine("| limit | max_batch_size | round | raw drain rows/s | end-to-end rows/s | naive rows/s | e2e / raw | e2e / naive |");
+        Console.WriteLine(
+            "| limit | max_batch_size | round | raw drain rows/s | end-to-end rows/s | naive rows/s | e2e / raw | e2e / naive |");
         Console.WriteLine("|---|---|---|---|---|---|---|---|");
         foreach (var round in rounds.OrderBy(x => x.Limit).ThenBy(x => x.Index))
         {
-            Console.WriteLine($"| {round.Limit} | {options.MaxBatchSizeFor(round.Limit)} | {round.Index} | {F(round.RawRowsPerSecond)} | {F(round.EndToEndRowsPerSecond)} | {F(round.NaiveRowsPerSecond)} | {F(round.Ratio, "0.00")} | {F(round.VsNaive, "0.0")} |");
+            Console.WriteLine($"| {round.Limit} | {options.MaxBatchSizeFor(round.Limit)} | {round.Index} | {F(round.RawRowsPerSecond)} " +
+                $"| {F(round.EndToEndRowsPerSecond)} | {F(round.NaiveRowsPerSecond)} | {F(round.Ratio, "0.00")} " +
+                $"| {F(round.VsNaive, "0.0")} |");
         }
 
         foreach (var limit in options.Limits)
@@ -85,17 +94,20 @@ internal static class OutboxThroughputBench
             var of = rounds.Where(x => x.Limit == limit).ToList();
             var target = limit >= 1000 ? 8 : 3;
             Console.WriteLine(
-                $"| {limit} | {options.MaxBatchSizeFor(limit)} | **median** | {F(Median([.. of.Select(x => x.RawRowsPerSecond)]))} | {F(Median([.. of.Select(x => x.EndToEndRowsPerSecond)]))} | " +
-                $"{F(Median([.. of.Select(x => x.NaiveRowsPerSecond)]))} | **{F(Median([.. of.Select(x => x.Ratio)]), "0.00")}** (target ≥ 0.8) | " +
+                $"| {limit} | {options.MaxBatchSizeFor(limit)} | **median** | {F(Median([.. of.Select(x => x.RawRowsPerSecond)]))} | " +
+                $"{F(Median([.. of.Select(x => x.EndToEndRowsPerSecond)]))} | {F(Median([.. of.Select(x => x.NaiveRowsPerSecond)]))} | " +
+                $"**{F(Median([.. of.Select(x => x.Ratio)]), "0.00")}** (target ≥ 0.8) | " +
                 $"**{F(Median([.. of.Select(x => x.VsNaive)]), "0.0")}** (target ≥ {target}) |");
         }
     }
 
-    /// <summary>Fills a fresh table, then drains it with <see cref="RawDrain"/> (connections opened and prepared before the clock starts).</summary>
+    /// <summary>Fills a fresh table, then drains it with <see cref="RawDrain"/> (connections opened and prepared before the clock
+    /// starts).</summary>
     private static async Task<(double Rate, double Seconds, double Fill)> RawAsync(
         BenchEnvironment env, int rows, int partitions, int limit, RowDispatch? dispatch, CancellationToken cancellationToken)
     {
-        var table = await OutboxTestTable.CreateAsync(env.DataSource, env.NextTableName(dispatch is null ? "raw" : "naive"), cancellationToken: cancellationToken);
+        var table = await OutboxTestTable.CreateAsync(
+            env.DataSource, env.NextTableName(dispatch is null ? "raw" : "naive"), cancellationToken: cancellationToken);
         try
         {
             var drain = new RawDrain(env.DataSource, table.QuotedName, partitions, limit, dispatch);
@@ -127,7 +139,8 @@ internal static class OutboxThroughputBench
     /// every row (then checks the table is empty).
     /// </summary>
     private static async Task<(double Rate, double Seconds, double Fill)> EndToEndAsync(
-        BenchEnvironment env, CentrifugoStandIn standIn, int rows, int partitions, int limit, int maxBatchSize, CancellationToken cancellationToken)
+        BenchEnvironment env, CentrifugoStandIn standIn, int rows, int partitions, int limit, int maxBatchSize,
+        CancellationToken cancellationToken)
     {
         var table = await OutboxTestTable.CreateAsync(env.DataSource, env.NextTableName("e2e"), cancellationToken: cancellationToken);
         try
@@ -136,8 +149,8 @@ internal static class OutboxThroughputBench
             // starts at the commit like the raw drain starts at its clock. Without it the first read would wait for
             // the next census (up to the 300 ms poll interval), which is start-up latency, not throughput.
             var channel = "bench_" + table.Name;
-            await using var node = await BenchEnvironment.StartNodeAsync(
-                standIn.Url, standIn.ApiKey, env.Consumer(table.Name, partitions, limit, channel: channel), cancellationToken, maxBatchSize);
+            await using var node = await BenchEnvironment.StartNodeAsync(standIn.Url, standIn.ApiKey,
+                env.Consumer(table.Name, partitions, limit, channel: channel), cancellationToken, maxBatchSize);
             var before = standIn.ReceivedCount;
             var rejectedBefore = standIn.RejectedCount;
             var fill = Stopwatch.StartNew();
@@ -161,7 +174,8 @@ internal static class OutboxThroughputBench
 
             if (standIn.RejectedCount != rejectedBefore || standIn.ReceivedCount != before + rows)
             {
-                Console.WriteLine($"  note: stand-in accepted {standIn.ReceivedCount - before} (duplicates: at-least-once), rejected {standIn.RejectedCount - rejectedBefore}");
+                Console.WriteLine($"  note: stand-in accepted {standIn.ReceivedCount - before} (duplicates: at-least-once), " +
+                    $"rejected {standIn.RejectedCount - rejectedBefore}");
             }
 
             return (rows / clock.Elapsed.TotalSeconds, clock.Elapsed.TotalSeconds, fill.Elapsed.TotalSeconds);

@@ -22,11 +22,13 @@ internal static class ProfileBench
         Console.WriteLine($"## profile: OutboxBatchProcessor in a plain loop, {options.Rows} rows, {options.Partitions} partitions");
         await using var standIn = await CentrifugoStandIn.StartNewAsync(new StandInOptions { RecordCommands = false }, cancellationToken);
         await StandInCostAsync(standIn, cancellationToken);
-        Console.WriteLine("| limit | rows/s | batches | read ms/batch | deliver ms/batch | decode+delete+commit ms/batch | bench process CPU % | PostgreSQL CPU % |");
+        Console.WriteLine("| limit | rows/s | batches | read ms/batch | deliver ms/batch | decode+delete+commit ms/batch " +
+            "| bench process CPU % | PostgreSQL CPU % |");
         Console.WriteLine("|---|---|---|---|---|---|---|---|");
         foreach (var limit in options.Limits)
         {
-            var table = await OutboxTestTable.CreateAsync(env.DataSource, env.NextTableName("profile"), cancellationToken: cancellationToken);
+            var table = await OutboxTestTable.CreateAsync(
+                env.DataSource, env.NextTableName("profile"), cancellationToken: cancellationToken);
             try
             {
                 var consumer = env.Consumer(table.Name, options.Partitions, limit);
@@ -75,8 +77,9 @@ internal static class ProfileBench
                 var pg = (PostgresCpu(env.Postgres.DataDirectory) - pg0).TotalSeconds / elapsed * 100;
                 var deliverMs = Milliseconds(client.Ticks) / client.Calls;
                 Console.WriteLine(
-                    $"| {limit} | {F(options.Rows / elapsed)} | {batches} | {F(Milliseconds(readTicks) / batches, "0.00")} | {F(deliverMs, "0.00")} | " +
-                    $"{F((Milliseconds(finishTicks) - Milliseconds(client.Ticks)) / batches, "0.00")} | {F(cpu)} | {F(pg)} |");
+                    $"| {limit} | {F(options.Rows / elapsed)} | {batches} | {F(Milliseconds(readTicks) / batches, "0.00")} | " +
+                    $"{F(deliverMs, "0.00")} | {F((Milliseconds(finishTicks) - Milliseconds(client.Ticks)) / batches, "0.00")} | " +
+                    $"{F(cpu)} | {F(pg)} |");
             }
             finally
             {
@@ -91,7 +94,8 @@ internal static class ProfileBench
     /// </summary>
     private static async Task StandInCostAsync(CentrifugoStandIn standIn, CancellationToken cancellationToken)
     {
-        using var client = new CentrifugoClient(new Configuration.ApiOptions { Url = standIn.Url, Key = standIn.ApiKey }, NullLogger<CentrifugoClient>.Instance);
+        using var client = new CentrifugoClient(
+            new Configuration.ApiOptions { Url = standIn.Url, Key = standIn.ApiKey }, NullLogger<CentrifugoClient>.Instance);
         var commands = BenchEnvironment.PublishRows(100, 1)
             .Select(r => CommandDecoder.Decode(r.Method, System.Text.Encoding.UTF8.GetBytes(r.Payload)).Command!.Value)
             .ToArray();
@@ -112,7 +116,8 @@ internal static class ProfileBench
         var elapsed = clock.Elapsed.TotalSeconds;
         var rows = 4.0 * BatchesPerConnection * commands.Length;
         var cpuMicros = (ProcessCpu() - cpu0).TotalMicroseconds / rows;
-        Console.WriteLine($"client + stand-in alone (/batch of 100, 4 connections, no database): {F(rows / elapsed)} commands/s, {F(cpuMicros, "0.0")} µs CPU per command");
+        Console.WriteLine("client + stand-in alone (/batch of 100, 4 connections, no database): " +
+            $"{F(rows / elapsed)} commands/s, {F(cpuMicros, "0.0")} µs CPU per command");
         Console.WriteLine();
     }
 
@@ -125,7 +130,8 @@ internal static class ProfileBench
         public long Calls => Math.Max(1, Interlocked.Read(ref _calls));
 
         public async Task<DeliveryResult> DeliverAsync(
-            IReadOnlyList<ApiCommand> commands, CancellationToken cancellationToken, Func<bool>? mayStart = null, DeliveryWindow? window = null)
+            IReadOnlyList<ApiCommand> commands, CancellationToken cancellationToken, Func<bool>? mayStart = null,
+            DeliveryWindow? window = null)
         {
             var start = Stopwatch.GetTimestamp();
             var result = await inner.DeliverAsync(commands, cancellationToken, mayStart, window);

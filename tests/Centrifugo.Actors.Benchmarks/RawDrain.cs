@@ -71,14 +71,16 @@ internal sealed class RawDrain(NpgsqlDataSource dataSource, string quotedTable, 
             _connection = connection;
             _lock = new NpgsqlCommand("SELECT pg_advisory_xact_lock(hashtext($1))", connection);
             _lock.Parameters.Add(new NpgsqlParameter<string> { TypedValue = "centrifugo_partition_lock_bench" + partition });
-            _select = new NpgsqlCommand($"SELECT id, method, payload, partition FROM {quotedTable} WHERE partition = $1 ORDER BY id ASC LIMIT $2", connection);
+            _select = new NpgsqlCommand(
+                $"SELECT id, method, payload, partition FROM {quotedTable} WHERE partition = $1 ORDER BY id ASC LIMIT $2", connection);
             _select.Parameters.Add(new NpgsqlParameter<int> { TypedValue = partition });
             _select.Parameters.Add(new NpgsqlParameter<int> { TypedValue = limit });
             _delete = new NpgsqlCommand($"DELETE FROM {quotedTable} WHERE id = ANY($1)", connection);
             _delete.Parameters.Add(_ids);
         }
 
-        public static async Task<Worker> OpenAsync(NpgsqlDataSource dataSource, string quotedTable, int partition, int limit, CancellationToken cancellationToken)
+        public static async Task<Worker> OpenAsync(
+            NpgsqlDataSource dataSource, string quotedTable, int partition, int limit, CancellationToken cancellationToken)
         {
             var connection = await dataSource.OpenConnectionAsync(cancellationToken);
             var worker = new Worker(connection, quotedTable, partition, limit);

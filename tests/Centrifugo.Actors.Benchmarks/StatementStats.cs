@@ -23,7 +23,8 @@ internal sealed class StatementStats
 
     public static async Task<StatementStats> StartAsync(BenchEnvironment env, CancellationToken cancellationToken)
     {
-        await using (var command = env.DataSource.CreateCommand("CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()"))
+        await using (var command = env.DataSource.CreateCommand(
+            "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()"))
         {
             await command.ExecuteNonQueryAsync(cancellationToken);
         }
@@ -52,12 +53,15 @@ internal sealed class StatementStats
 
         var text = new StringBuilder();
         text.AppendLine(CultureInfo.InvariantCulture,
-            $"  PostgreSQL by session kind over {seconds:0.0} s: CPU % of one core | wake-ups/s (voluntary context switches: ~ round trips) | kind (sessions):");
+            $"  PostgreSQL by session kind over {seconds:0.0} s: CPU % of one core " +
+            $"| wake-ups/s (voluntary context switches: ~ round trips) | kind (sessions):");
         var cpuByKind = ticks
             .Select(t => (kind: kinds.GetValueOrDefault(t.Key, "postmaster/other"),
-                ticks: t.Value.Ticks - _atStart.GetValueOrDefault(t.Key).Ticks, wakes: t.Value.Wakes - _atStart.GetValueOrDefault(t.Key).Wakes))
+                ticks: t.Value.Ticks - _atStart.GetValueOrDefault(t.Key).Ticks,
+                wakes: t.Value.Wakes - _atStart.GetValueOrDefault(t.Key).Wakes))
             .GroupBy(t => t.kind)
-            .Select(g => (kind: g.Key, percent: g.Sum(t => t.ticks) / 100.0 / seconds * 100, wakes: g.Sum(t => t.wakes) / seconds, sessions: g.Count()))
+            .Select(g => (kind: g.Key, percent: g.Sum(t => t.ticks) / 100.0 / seconds * 100, wakes: g.Sum(t => t.wakes) / seconds,
+                sessions: g.Count()))
             .Where(g => g.percent > 0.05 || g.wakes > 1)
             .OrderByDescending(g => g.percent);
         foreach (var (kind, percent, wakes, sessions) in cpuByKind)
@@ -77,7 +81,9 @@ internal sealed class StatementStats
                 total += calls;
                 var query = reader.GetString(3).ReplaceLineEndings(" ");
                 text.AppendLine(CultureInfo.InvariantCulture,
-                    $"    {calls / seconds,8:0} | {reader.GetDouble(1),7:0.000} | {(calls == 0 ? 0 : reader.GetInt64(2) / (double)calls),6:0.00} | {(query.Length > 110 ? query[..110] + "…" : query)}");
+                    $"    {calls / seconds,8:0} " +
+                    $"| {reader.GetDouble(1),7:0.000} | {(calls == 0 ? 0 : reader.GetInt64(2) / (double)calls),6:0.00} " +
+                    $"| {(query.Length > 110 ? query[..110] + "…" : query)}");
             }
             text.Append(CultureInfo.InvariantCulture, $"    {total / seconds,8:0}   (the statements above, per second)");
         }

@@ -49,7 +49,8 @@ internal sealed class DemoKafkaProducer(string bootstrap, string topic, int part
                         method = poison ? "presence" : "publish",
                         payload = new { channel = $"kdemo:p{partition}", data = new { seq } },
                     });
-                    acks.Add(producer.ProduceAsync(new TopicPartition(topic, partition), new Message<byte[]?, byte[]?> { Value = value }, CancellationToken.None));
+                    acks.Add(producer.ProduceAsync(
+                        new TopicPartition(topic, partition), new Message<byte[]?, byte[]?> { Value = value }, CancellationToken.None));
                     if (poison)
                     {
                         Interlocked.Increment(ref _poison);

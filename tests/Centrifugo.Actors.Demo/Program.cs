@@ -139,7 +139,8 @@ Console.WriteLine("\nStopping: waiting for the outbox to drain (10 s at most) â€
 using (var drain = new CancellationTokenSource(TimeSpan.FromSeconds(10)))
 {
     while (!drain.IsCancellationRequested
-        && (await producer.PendingAsync(CancellationToken.None) > 0 || kafkaProducer.Delivered(standIn) < kafkaProducer.Produced - kafkaProducer.Poison))
+        && (await producer.PendingAsync(CancellationToken.None) > 0
+            || kafkaProducer.Delivered(standIn) < kafkaProducer.Produced - kafkaProducer.Poison))
     {
         await Task.Delay(200, CancellationToken.None);
     }
@@ -158,7 +159,10 @@ async Task PrintProgressAsync()
     var dead = await producer.DeadLettersAsync(CancellationToken.None);
     var pgCounts = Enumerable.Range(0, partitions).Select(p => standIn.ReceivedFor($"demo:p{p}").Count).ToArray();
     var perPartition = string.Join(" ", pgCounts.Select((c, p) => $"p{p}={c}"));
-    var kafkaPerPartition = string.Join(" ", Enumerable.Range(0, kafkaPartitions).Select(p => $"k{p}={standIn.ReceivedFor($"kdemo:p{p}").Count}"));
-    Console.WriteLine($"[{watch.Elapsed:mm\\:ss}] postgresql produced={producer.Produced} delivered={pgCounts.Sum()} pending={pending} dead_letters={dead} | {perPartition}");
-    Console.WriteLine($"[{watch.Elapsed:mm\\:ss}] kafka produced={kafkaProducer.Produced} delivered={kafkaProducer.Delivered(standIn)} poison={kafkaProducer.Poison} | {kafkaPerPartition}");
+    var kafkaPerPartition = string.Join(" ",
+        Enumerable.Range(0, kafkaPartitions).Select(p => $"k{p}={standIn.ReceivedFor($"kdemo:p{p}").Count}"));
+    Console.WriteLine($"[{watch.Elapsed:mm\\:ss}] postgresql produced={producer.Produced} delivered={pgCounts.Sum()} pending={pending} " +
+        $"dead_letters={dead} | {perPartition}");
+    Console.WriteLine($"[{watch.Elapsed:mm\\:ss}] kafka produced={kafkaProducer.Produced} delivered={kafkaProducer.Delivered(standIn)} " +
+        $"poison={kafkaProducer.Poison} | {kafkaPerPartition}");
 }

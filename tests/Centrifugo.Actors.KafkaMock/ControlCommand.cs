@@ -46,7 +46,8 @@ internal static class ControlCommand
                     cluster.SetControllerId(Int(id));
                     break;
                 default:
-                    return "ERR unknown command (try: down N, up N, rtt N ms, leader T P N, coord group G N, err ApiKey code..., clear ApiKey, create T parts [rf], delete T, controller N, quit)";
+                    return "ERR unknown command (try: down N, up N, rtt N ms, leader T P N, coord group G N, err ApiKey code..., " +
+                        "clear ApiKey, create T parts [rf], delete T, controller N, quit)";
             }
 
             return "OK";

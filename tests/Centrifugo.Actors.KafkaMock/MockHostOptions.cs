@@ -39,7 +39,11 @@ internal sealed record MockHostOptions
                     topics.Add(ParseTopic(Value()));
                     break;
                 case "--ports":
-                    options = options with { Ports = [.. Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(p => ParseInt(arg, p, min: 1))] };
+                    options = options with
+                    {
+                        Ports = [.. Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                            .Select(p => ParseInt(arg, p, min: 1))]
+                    };
                     break;
                 case "--rebalance-delay-ms":
                     options = options with { RebalanceDelayMs = ParseInt(arg, Value(), min: 0) };

@@ -73,11 +73,13 @@ internal sealed unsafe class KafkaMockCluster : IDisposable
     public void DeleteTopic(string name) => Check(Call(c => Native.rd_kafka_mock_topic_delete(c, name)), $"delete topic {name}");
 
     /// <summary>Closes the broker's listener and connections; its partitions stop until <see cref="SetBrokerUp"/>. Data is kept.</summary>
-    public void SetBrokerDown(int brokerId) => Check(Call(c => Native.rd_kafka_mock_broker_set_down(c, brokerId)), $"broker {brokerId} down");
+    public void SetBrokerDown(int brokerId) =>
+        Check(Call(c => Native.rd_kafka_mock_broker_set_down(c, brokerId)), $"broker {brokerId} down");
 
     public void SetBrokerUp(int brokerId) => Check(Call(c => Native.rd_kafka_mock_broker_set_up(c, brokerId)), $"broker {brokerId} up");
 
-    public void SetRtt(int brokerId, int rttMs) => Check(Call(c => Native.rd_kafka_mock_broker_set_rtt(c, brokerId, rttMs)), $"broker {brokerId} rtt");
+    public void SetRtt(int brokerId, int rttMs) =>
+        Check(Call(c => Native.rd_kafka_mock_broker_set_rtt(c, brokerId, rttMs)), $"broker {brokerId} rtt");
 
     public void SetPartitionLeader(string topic, int partition, int brokerId) =>
         Check(Call(c => Native.rd_kafka_mock_partition_set_leader(c, topic, partition, brokerId)), $"leader {topic}/{partition}");
@@ -147,7 +149,8 @@ internal sealed unsafe class KafkaMockCluster : IDisposable
     {
         if (error != 0)
         {
-            throw new InvalidOperationException($"Mock cluster: {what} failed: {Marshal.PtrToStringUTF8(Native.rd_kafka_err2str(error))} ({error}).");
+            throw new InvalidOperationException(
+                $"Mock cluster: {what} failed: {Marshal.PtrToStringUTF8(Native.rd_kafka_err2str(error))} ({error}).");
         }
     }
 }

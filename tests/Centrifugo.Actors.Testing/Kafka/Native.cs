@@ -75,6 +75,7 @@ internal static unsafe partial class Native
     [LibraryImport(Lib)] public static partial void rd_kafka_mock_set_group_consumer_heartbeat_interval_ms(IntPtr mc, int ms);
     [LibraryImport(Lib)] public static partial void rd_kafka_mock_set_group_consumer_session_timeout_ms(IntPtr mc, int ms);
     // rd_kafka_mock_push_request_errors is C varargs; the array twin is bindable.
-    [LibraryImport(Lib)] public static partial void rd_kafka_mock_push_request_errors_array(IntPtr mc, short api_key, nuint cnt, int* errors);
+    [LibraryImport(Lib)] public static partial void rd_kafka_mock_push_request_errors_array(
+        IntPtr mc, short api_key, nuint cnt, int* errors);
     [LibraryImport(Lib)] public static partial void rd_kafka_mock_clear_request_errors(IntPtr mc, short api_key);
 }

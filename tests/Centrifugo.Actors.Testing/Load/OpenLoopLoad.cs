@@ -63,7 +63,8 @@ internal sealed class OpenLoopLoad
             {
                 sent[i] = Stopwatch.GetTimestamp();
                 await table.InsertOneAsync(new OutboxInsert("publish",
-                    "{\"channel\":\"latency\",\"data\":{\"seq\":" + i.ToString(CultureInfo.InvariantCulture) + "}}", i % partitions), cancellationToken);
+                    "{\"channel\":\"latency\",\"data\":{\"seq\":" + i.ToString(CultureInfo.InvariantCulture) + "}}", i % partitions),
+                    cancellationToken);
                 committed[i] = Stopwatch.GetTimestamp();
             }
             finally

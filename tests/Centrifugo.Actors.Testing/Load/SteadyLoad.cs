@@ -20,7 +20,8 @@ internal abstract class SteadyLoad : IAsyncDisposable
     private readonly long[] _produced;
     private Task _loop = Task.CompletedTask;
 
-    protected SteadyLoad(int partitions, double perPartitionPerSecond, string channelPrefix, DeliveryRecorder recorder, TimeSpan maxDuration)
+    protected SteadyLoad(
+        int partitions, double perPartitionPerSecond, string channelPrefix, DeliveryRecorder recorder, TimeSpan maxDuration)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(partitions, 1);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(perPartitionPerSecond);
@@ -131,7 +132,8 @@ internal sealed class OutboxLoad : SteadyLoad
     private OutboxLoad(OutboxTestTable table, int partitions, double rate, string prefix, DeliveryRecorder recorder, TimeSpan maxDuration)
         : base(partitions, rate, prefix, recorder, maxDuration) => _table = table;
 
-    public static OutboxLoad Start(OutboxTestTable table, int partitions, double perPartitionPerSecond, string channelPrefix, DeliveryRecorder recorder, TimeSpan maxDuration)
+    public static OutboxLoad Start(OutboxTestTable table, int partitions, double perPartitionPerSecond, string channelPrefix,
+        DeliveryRecorder recorder, TimeSpan maxDuration)
     {
         var load = new OutboxLoad(table, partitions, perPartitionPerSecond, channelPrefix, recorder, maxDuration);
         load.Begin();
@@ -139,7 +141,8 @@ internal sealed class OutboxLoad : SteadyLoad
     }
 
     protected override Task WriteAsync(IReadOnlyList<(int Partition, long Seq)> batch, CancellationToken cancellationToken) =>
-        _table.InsertAsync(batch.Select(b => new OutboxInsert("publish", System.Text.Encoding.UTF8.GetString(Payload(Stream(b.Partition), b.Seq)), b.Partition)),
+        _table.InsertAsync(batch.Select(b =>
+            new OutboxInsert("publish", System.Text.Encoding.UTF8.GetString(Payload(Stream(b.Partition), b.Seq)), b.Partition)),
             cancellationToken);
 }
 
@@ -149,7 +152,8 @@ internal sealed class KafkaLoad : SteadyLoad
     private readonly IProducer<byte[]?, byte[]?> _producer;
     private readonly string _topic;
 
-    private KafkaLoad(string bootstrap, string topic, int partitions, double rate, string prefix, DeliveryRecorder recorder, TimeSpan maxDuration)
+    private KafkaLoad(
+        string bootstrap, string topic, int partitions, double rate, string prefix, DeliveryRecorder recorder, TimeSpan maxDuration)
         : base(partitions, rate, prefix, recorder, maxDuration)
     {
         _topic = topic;
@@ -166,7 +170,8 @@ internal sealed class KafkaLoad : SteadyLoad
             .Build();
     }
 
-    public static KafkaLoad Start(string bootstrap, string topic, int partitions, double perPartitionPerSecond, string channelPrefix, DeliveryRecorder recorder, TimeSpan maxDuration)
+    public static KafkaLoad Start(string bootstrap, string topic, int partitions, double perPartitionPerSecond, string channelPrefix,
+        DeliveryRecorder recorder, TimeSpan maxDuration)
     {
         var load = new KafkaLoad(bootstrap, topic, partitions, perPartitionPerSecond, channelPrefix, recorder, maxDuration);
         load.Begin();

@@ -55,7 +55,8 @@ internal sealed class CapturingLoggerProvider(Action<string>? echo = null) : ILo
 
         public bool IsEnabled(LogLevel logLevel) => true;
 
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        public void Log<TState>(
+            LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {
             var values = state is IEnumerable<KeyValuePair<string, object?>> kv
                 ? string.Join(", ", kv.Select(p => $"{p.Key}={p.Value}"))

@@ -12,7 +12,8 @@ internal enum OutboxPayloadType { Bytea, Jsonb, Json, Text }
 internal sealed record OutboxInsert(string? Method, string Payload, int Partition);
 
 /// <summary>A row of the dead-letter table.</summary>
-internal sealed record DeadLetterRow(long Id, string? Method, string Payload, int Partition, string? Consumer, string? Reason, DateTimeOffset FailedAt);
+internal sealed record DeadLetterRow(
+    long Id, string? Method, string Payload, int Partition, string? Consumer, string? Reason, DateTimeOffset FailedAt);
 
 /// <summary>
 /// An outbox table with Centrifugo's DDL (spec §2.2) in a test database: create, fill (COPY binary), count, and
@@ -54,14 +55,16 @@ internal sealed class OutboxTestTable
             OutboxPayloadType.Bytea => "BYTEA", OutboxPayloadType.Jsonb => "JSONB",
             OutboxPayloadType.Json => "JSON", _ => "TEXT",
         };
-        sql.Append($"CREATE TABLE {q} (id BIGSERIAL PRIMARY KEY, method text{(methodNullable ? "" : " NOT NULL")}, payload {type} NOT NULL, partition INTEGER NOT NULL);");
+        sql.Append($"CREATE TABLE {q} (id BIGSERIAL PRIMARY KEY, method text{(methodNullable ? "" : " NOT NULL")}, " +
+            $"payload {type} NOT NULL, partition INTEGER NOT NULL);");
         var indexName = OutboxSql.QuoteIdentifier("ix_" + Guid.NewGuid().ToString("N"));
         sql.Append($"CREATE INDEX {indexName} ON {q} (partition, id);");
         if (notifyChannel is not null)
         {
             var fn = OutboxSql.QuoteIdentifier("notify_" + Guid.NewGuid().ToString("N"));
             var channelLiteral = "'" + notifyChannel.Replace("'", "''", StringComparison.Ordinal) + "'";
-            sql.Append($"CREATE FUNCTION {fn}() RETURNS TRIGGER AS $$ BEGIN PERFORM pg_notify({channelLiteral}, NEW.partition::text); RETURN NEW; END; $$ LANGUAGE plpgsql;");
+            sql.Append($"CREATE FUNCTION {fn}() RETURNS TRIGGER AS $$ BEGIN PERFORM pg_notify({channelLiteral}, NEW.partition::text); " +
+                $"RETURN NEW; END; $$ LANGUAGE plpgsql;");
             sql.Append($"CREATE TRIGGER {fn} AFTER INSERT ON {q} FOR EACH ROW EXECUTE FUNCTION {fn}();");
         }
 
@@ -94,12 +97,14 @@ internal sealed class OutboxTestTable
     /// per-row trigger of spec §2.2, deduplicated by PostgreSQL within the transaction) would. The rows and the
     /// notifications become visible together at the commit.
     /// </summary>
-    public async Task InsertAndNotifyAsync(IEnumerable<OutboxInsert> rows, string channel, int partitions, CancellationToken cancellationToken = default)
+    public async Task InsertAndNotifyAsync(
+        IEnumerable<OutboxInsert> rows, string channel, int partitions, CancellationToken cancellationToken = default)
     {
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         await CopyAsync(connection, rows, cancellationToken);
-        await using (var notify = new NpgsqlCommand("SELECT pg_notify($1, p::text) FROM generate_series(0, $2 - 1) AS p", connection, transaction))
+        await using (var notify = new NpgsqlCommand(
+            "SELECT pg_notify($1, p::text) FROM generate_series(0, $2 - 1) AS p", connection, transaction))
         {
             notify.Parameters.Add(new NpgsqlParameter<string> { TypedValue = channel });
             notify.Parameters.Add(new NpgsqlParameter<int> { TypedValue = partitions });
@@ -190,7 +195,8 @@ internal sealed class OutboxTestTable
     }
 
     /// <summary>Reads the dead-letter table (default name: "&lt;name&gt;_dead_letter"), ordered by id; payload as text.</summary>
-    public async Task<IReadOnlyList<DeadLetterRow>> ReadDeadLettersAsync(string? deadLetterTableName = null, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<DeadLetterRow>> ReadDeadLettersAsync(
+        string? deadLetterTableName = null, CancellationToken cancellationToken = default)
     {
         var table = OutboxSql.QuoteTableName(deadLetterTableName ?? Name + "_dead_letter");
         var payload = PayloadType == OutboxPayloadType.Bytea ? "convert_from(payload, 'UTF8')" : "payload::text";

@@ -31,7 +31,8 @@ internal sealed class PgBouncerProcess : IAsyncDisposable
 
     /// <summary>A pgx-style URL DSN to <paramref name="database"/> through PgBouncer (append <c>&amp;param=value</c>).</summary>
     public string UrlDsn(string database = "postgres") =>
-        $"postgres://postgres:{Uri.EscapeDataString(Password)}@127.0.0.1:{Port.ToString(CultureInfo.InvariantCulture)}/{database}?sslmode=disable";
+        $"postgres://postgres:{Uri.EscapeDataString(Password)}@127.0.0.1:{Port.ToString(CultureInfo.InvariantCulture)}" +
+        $"/{database}?sslmode=disable";
 
     public static bool IsInstalled => File.Exists(Binary);
 
@@ -39,7 +40,8 @@ internal sealed class PgBouncerProcess : IAsyncDisposable
     {
         if (!IsInstalled)
         {
-            throw new InvalidOperationException($"{Binary} not found: install it with `apt-get install -y pgbouncer` (scripts/ensure-deps.sh does).");
+            throw new InvalidOperationException(
+                $"{Binary} not found: install it with `apt-get install -y pgbouncer` (scripts/ensure-deps.sh does).");
         }
 
         var directory = Path.Combine(Path.GetTempPath(), "cab-pgbouncer-" + Guid.NewGuid().ToString("N")[..12]);
@@ -69,7 +71,8 @@ internal sealed class PgBouncerProcess : IAsyncDisposable
             await RunAsync("chown", ["-R", "postgres", directory]);
         }
 
-        var start = new ProcessStartInfo(asRoot ? "runuser" : Binary) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Path.GetTempPath() };
+        var start = new ProcessStartInfo(asRoot ? "runuser" : Binary)
+            { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Path.GetTempPath() };
         if (asRoot)
         {
             foreach (var a in new[] { "-u", "postgres", "--", Binary })
@@ -101,12 +104,14 @@ internal sealed class PgBouncerProcess : IAsyncDisposable
     }
 
     /// <summary>PgBouncer's own log (connection and protocol errors it saw).</summary>
-    public string Log => File.Exists(Path.Combine(_directory, "pgbouncer.log")) ? File.ReadAllText(Path.Combine(_directory, "pgbouncer.log")) : "";
+    public string Log =>
+        File.Exists(Path.Combine(_directory, "pgbouncer.log")) ? File.ReadAllText(Path.Combine(_directory, "pgbouncer.log")) : "";
 
     public async ValueTask DisposeAsync()
     {
         var pidFile = Path.Combine(_directory, "pgbouncer.pid");
-        if (File.Exists(pidFile) && int.TryParse((await File.ReadAllTextAsync(pidFile)).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
+        if (File.Exists(pidFile)
+            && int.TryParse((await File.ReadAllTextAsync(pidFile)).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
         {
             try
             {
@@ -152,7 +157,8 @@ internal sealed class PgBouncerProcess : IAsyncDisposable
 
     private static async Task RunAsync(string file, string[] arguments)
     {
-        using var process = Process.Start(new ProcessStartInfo(file, arguments) { UseShellExecute = false }) ?? throw new InvalidOperationException($"cannot start {file}");
+        using var process = Process.Start(new ProcessStartInfo(file, arguments) { UseShellExecute = false })
+            ?? throw new InvalidOperationException($"cannot start {file}");
         await process.WaitForExitAsync();
     }
 }

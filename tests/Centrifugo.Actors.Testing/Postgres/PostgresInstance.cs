@@ -7,13 +7,15 @@ using Npgsql;
 namespace Centrifugo.Actors.Testing.Postgres;
 
 /// <summary>How to configure a private PostgreSQL server.</summary>
-/// <param name="Tuned">true (tests): fsync, synchronous_commit and full_page_writes off. false (benchmarks): stock durability settings.</param>
+/// <param name="Tuned">true (tests): fsync, synchronous_commit and full_page_writes off. false (benchmarks): stock durability
+/// settings.</param>
 /// <param name="MaxConnections">max_connections; raised from the stock 100 because every test class opens pools.</param>
 /// <param name="Ssl">Enable TLS with a fresh self-signed certificate for CN=localhost / IP 127.0.0.1 (needs openssl).</param>
 /// <param name="SslViaIntermediate">With <paramref name="Ssl"/>: the certificate is issued by an intermediate CA under a
 /// fresh root (<see cref="PostgresInstance.RootCertificatePem"/>) and the server sends leaf + intermediate.</param>
 /// <param name="ExtraSettings">postgresql.conf lines appended last (e.g. <c>shared_preload_libraries = 'pg_stat_statements'</c>).</param>
-internal sealed record PostgresInstanceOptions(bool Tuned = true, int MaxConnections = 200, bool Ssl = false, bool SslViaIntermediate = false,
+internal sealed record PostgresInstanceOptions(
+    bool Tuned = true, int MaxConnections = 200, bool Ssl = false, bool SslViaIntermediate = false,
     IReadOnlyList<string>? ExtraSettings = null)
 {
     public static PostgresInstanceOptions ForTests { get; } = new();
@@ -80,14 +82,18 @@ internal sealed class PostgresInstance : IAsyncDisposable
     }.ConnectionString;
 
     public string GetUrlDsn(string database) =>
-        $"postgres://postgres:{Uri.EscapeDataString(Password)}@127.0.0.1:{Port.ToString(CultureInfo.InvariantCulture)}/{database}?sslmode=disable";
+        $"postgres://postgres:{Uri.EscapeDataString(Password)}@127.0.0.1:{Port.ToString(CultureInfo.InvariantCulture)}" +
+        $"/{database}?sslmode=disable";
 
     public string GetKeyValueDsn(string database) =>
-        $"host=127.0.0.1 port={Port.ToString(CultureInfo.InvariantCulture)} user=postgres password={Password} dbname={database} sslmode=disable";
+        $"host=127.0.0.1 port={Port.ToString(CultureInfo.InvariantCulture)} user=postgres password={Password} dbname={database} " +
+        "sslmode=disable";
 
     /// <summary>Starts a new server and waits until it accepts connections.</summary>
-    /// <exception cref="InvalidOperationException">PostgreSQL binaries are missing or the server did not start (message includes the server log).</exception>
-    public static async Task<PostgresInstance> StartAsync(PostgresInstanceOptions? options = null, CancellationToken cancellationToken = default)
+    /// <exception cref="InvalidOperationException">PostgreSQL binaries are missing or the server did not start (message includes the server
+    /// log).</exception>
+    public static async Task<PostgresInstance> StartAsync(
+        PostgresInstanceOptions? options = null, CancellationToken cancellationToken = default)
     {
         TestLane.RequireInfrastructure("a PostgreSQL server");
         options ??= PostgresInstanceOptions.ForTests;
@@ -96,7 +102,8 @@ internal sealed class PostgresInstance : IAsyncDisposable
         await SweepOrphansAsync(bin, asPostgres, cancellationToken);
         var root = Path.Combine(Path.GetTempPath(), DirectoryPrefix + Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(root);
-        await File.WriteAllTextAsync(Path.Combine(root, OwnerFile), Environment.ProcessId.ToString(CultureInfo.InvariantCulture), cancellationToken);
+        await File.WriteAllTextAsync(
+            Path.Combine(root, OwnerFile), Environment.ProcessId.ToString(CultureInfo.InvariantCulture), cancellationToken);
         // Hex: no character needs escaping in any DSN form, yet it is a real 128-bit secret.
         var password = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
         var port = FreePort();
@@ -138,10 +145,12 @@ internal sealed class PostgresInstance : IAsyncDisposable
         NpgsqlConnection.ClearAllPools();
         if (File.Exists(Path.Combine(DataDirectory, "postmaster.pid")))
         {
-            var fast = await RunAsync("pg_ctl", ["stop", "-D", DataDirectory, "-m", "fast", "-w", "-t", "10"], CancellationToken.None, throwOnError: false);
+            var fast = await RunAsync(
+                "pg_ctl", ["stop", "-D", DataDirectory, "-m", "fast", "-w", "-t", "10"], CancellationToken.None, throwOnError: false);
             if (fast != 0)
             {
-                await RunAsync("pg_ctl", ["stop", "-D", DataDirectory, "-m", "immediate", "-w", "-t", "10"], CancellationToken.None, throwOnError: false);
+                await RunAsync("pg_ctl", ["stop", "-D", DataDirectory, "-m", "immediate", "-w", "-t", "10"], CancellationToken.None,
+                    throwOnError: false);
             }
         }
 
@@ -160,7 +169,8 @@ internal sealed class PostgresInstance : IAsyncDisposable
             try
             {
                 var ownerFile = Path.Combine(dir, OwnerFile);
-                owner = File.Exists(ownerFile) && int.TryParse(await File.ReadAllTextAsync(ownerFile, cancellationToken), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) ? pid : -1;
+                owner = File.Exists(ownerFile) && int.TryParse(await File.ReadAllTextAsync(ownerFile, cancellationToken), NumberStyles.None,
+                    CultureInfo.InvariantCulture, out var pid) ? pid : -1;
             }
             catch (IOException)
             {
@@ -261,22 +271,29 @@ internal sealed class PostgresInstance : IAsyncDisposable
         var dir = Path.Combine(_rootDirectory, "pki");
         Directory.CreateDirectory(dir);
         string F(string name) => Path.Combine(dir, name);
-        await File.WriteAllTextAsync(F("ca.ext"), "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n", cancellationToken);
-        await File.WriteAllTextAsync(F("leaf.ext"), "basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n", cancellationToken);
+        await File.WriteAllTextAsync(
+            F("ca.ext"), "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n", cancellationToken);
+        await File.WriteAllTextAsync(
+            F("leaf.ext"), "basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n", cancellationToken);
         async Task Openssl(params string[] arguments) => await RunRawAsync("openssl", arguments, cancellationToken, throwOnError: true);
-        await Openssl("req", "-new", "-x509", "-days", "2", "-nodes", "-newkey", "rsa:2048", "-subj", "/CN=test root", "-addext",
-            "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-keyout", F("root.key"), "-out", F("root.crt"));
-        await Openssl("req", "-new", "-nodes", "-newkey", "rsa:2048", "-subj", "/CN=test intermediate", "-keyout", F("int.key"), "-out", F("int.csr"));
+        await Openssl("req", "-new", "-x509", "-days", "2", "-nodes", "-newkey", "rsa:2048", "-subj", "/CN=test root",
+            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+            "-keyout", F("root.key"), "-out", F("root.crt"));
+        await Openssl("req", "-new", "-nodes", "-newkey", "rsa:2048", "-subj", "/CN=test intermediate",
+            "-keyout", F("int.key"), "-out", F("int.csr"));
         await Openssl("x509", "-req", "-days", "2", "-in", F("int.csr"), "-CA", F("root.crt"), "-CAkey", F("root.key"), "-CAcreateserial",
             "-extfile", F("ca.ext"), "-out", F("int.crt"));
-        await Openssl("req", "-new", "-nodes", "-newkey", "rsa:2048", "-subj", "/CN=localhost", "-keyout", F("leaf.key"), "-out", F("leaf.csr"));
+        await Openssl("req", "-new", "-nodes", "-newkey", "rsa:2048", "-subj", "/CN=localhost",
+            "-keyout", F("leaf.key"), "-out", F("leaf.csr"));
         await Openssl("x509", "-req", "-days", "2", "-in", F("leaf.csr"), "-CA", F("int.crt"), "-CAkey", F("int.key"), "-CAcreateserial",
             "-extfile", F("leaf.ext"), "-out", F("leaf.crt"));
 
         var crt = Path.Combine(DataDirectory, "server.crt");
         var key = Path.Combine(DataDirectory, "server.key");
         // The server sends its certificate followed by the intermediate, as a real deployment does.
-        await File.WriteAllTextAsync(crt, await File.ReadAllTextAsync(F("leaf.crt"), cancellationToken) + await File.ReadAllTextAsync(F("int.crt"), cancellationToken), cancellationToken);
+        await File.WriteAllTextAsync(crt,
+            await File.ReadAllTextAsync(F("leaf.crt"), cancellationToken) + await File.ReadAllTextAsync(F("int.crt"), cancellationToken),
+            cancellationToken);
         File.Copy(F("leaf.key"), key);
         if (!OperatingSystem.IsWindows())
         {
@@ -294,7 +311,8 @@ internal sealed class PostgresInstance : IAsyncDisposable
     private async Task StartServerAsync(CancellationToken cancellationToken)
     {
         var log = Path.Combine(_rootDirectory, "server.log");
-        var rc = await RunAsync("pg_ctl", ["start", "-D", DataDirectory, "-l", log, "-w", "-t", "60"], cancellationToken, throwOnError: false);
+        var rc = await RunAsync(
+            "pg_ctl", ["start", "-D", DataDirectory, "-l", log, "-w", "-t", "60"], cancellationToken, throwOnError: false);
         if (rc != 0)
         {
             throw new InvalidOperationException($"PostgreSQL did not start (pg_ctl exit code {rc}). Server log:\n{ReadLog(log)}");
@@ -315,7 +333,8 @@ internal sealed class PostgresInstance : IAsyncDisposable
             }
             catch (NpgsqlException e)
             {
-                throw new InvalidOperationException($"PostgreSQL does not accept connections on port {Port}. Server log:\n{ReadLog(log)}", e);
+                throw new InvalidOperationException(
+                    $"PostgreSQL does not accept connections on port {Port}. Server log:\n{ReadLog(log)}", e);
             }
         }
     }
@@ -345,7 +364,8 @@ internal sealed class PostgresInstance : IAsyncDisposable
         const string debianRoot = "/usr/lib/postgresql";
         var candidates = Directory.Exists(debianRoot)
             ? Directory.GetDirectories(debianRoot)
-                .Select(d => (Dir: Path.Combine(d, "bin"), Version: int.TryParse(Path.GetFileName(d), NumberStyles.None, CultureInfo.InvariantCulture, out var v) ? v : -1))
+                .Select(d => (Dir: Path.Combine(d, "bin"),
+                    Version: int.TryParse(Path.GetFileName(d), NumberStyles.None, CultureInfo.InvariantCulture, out var v) ? v : -1))
                 .Where(c => File.Exists(Path.Combine(c.Dir, "pg_ctl")))
                 .OrderByDescending(c => c.Version)
                 .ToList()
@@ -381,7 +401,8 @@ internal sealed class PostgresInstance : IAsyncDisposable
             : RunRawAsync(path, arguments, cancellationToken, throwOnError);
     }
 
-    private static async Task<int> RunRawAsync(string fileName, IReadOnlyList<string> arguments, CancellationToken cancellationToken, bool throwOnError)
+    private static async Task<int> RunRawAsync(
+        string fileName, IReadOnlyList<string> arguments, CancellationToken cancellationToken, bool throwOnError)
     {
         var info = new ProcessStartInfo(fileName)
         {
@@ -403,7 +424,8 @@ internal sealed class PostgresInstance : IAsyncDisposable
         await process.WaitForExitAsync(cancellationToken);
         if (process.ExitCode != 0 && throwOnError)
         {
-            var output = await Task.WhenAny(Task.WhenAll(stdout, stderr), Task.Delay(TimeSpan.FromSeconds(2), cancellationToken)) is Task<string[]>
+            var output = await Task.WhenAny(
+                Task.WhenAll(stdout, stderr), Task.Delay(TimeSpan.FromSeconds(2), cancellationToken)) is Task<string[]>
                 ? stdout.Result + stderr.Result
                 : "(output unavailable)";
             throw new InvalidOperationException($"{Path.GetFileName(fileName)} failed with exit code {process.ExitCode}: {output}");

@@ -23,15 +23,19 @@ internal sealed record ClusterEventResult(
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
         $"{Name}: victim node-{Victim} hosted {VictimStreams.Count} partitions; their gaps: {DeliveryRecorder.Describe(VictimGaps)}; " +
         $"all partitions: {DeliveryRecorder.Describe(Gaps)}; every partition delivering again after " +
-        $"{(AllResumedAfter is { } t ? $"{t.TotalMilliseconds:0} ms" : "— (not within the bound)")}{(Note.Length > 0 ? "; " + Note : "")}" +
-        $"{(AlsoHostedElsewhere.Count > 0 ? $"; TWO OWNERS at the event (also hosted by another node): {string.Join(",", AlsoHostedElsewhere)}" : "")}");
+        $"{(AllResumedAfter is { } t ? $"{t.TotalMilliseconds:0} ms" : "— (not within the bound)")}" +
+        $"{(Note.Length > 0 ? "; " + Note : "")}" +
+        $"{(AlsoHostedElsewhere.Count > 0
+            ? $"; TWO OWNERS at the event (also hosted by another node): {string.Join(",", AlsoHostedElsewhere)}"
+            : "")}");
 }
 
 /// <summary>A join of a node: how long until every node hosted its share ±1, and the spread seen last.</summary>
 internal sealed record SpreadResult(string Name, TimeSpan? Elapsed, string Last)
 {
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-        $"{Name}: even spread (±1) {(Elapsed is { } t ? $"after {t.TotalMilliseconds:0} ms" : "NOT reached within the bound")}; last seen {Last}");
+        $"{Name}: even spread (±1) {(Elapsed is { } t ? $"after {t.TotalMilliseconds:0} ms" : "NOT reached within the bound")}; " +
+        $"last seen {Last}");
 }
 
 /// <summary>
@@ -40,7 +44,8 @@ internal sealed record SpreadResult(string Name, TimeSpan? Elapsed, string Last)
 /// downing time then SIGCONT, restart; each measured as per-stream delivery gaps. Bounds only cap the waiting:
 /// results report what happened, the caller asserts.
 /// </summary>
-internal sealed class ClusterChaos(NodeCluster cluster, DeliveryRecorder recorder, IReadOnlyDictionary<string, string> streamOfEntity, Action<string> log)
+internal sealed class ClusterChaos(
+    NodeCluster cluster, DeliveryRecorder recorder, IReadOnlyDictionary<string, string> streamOfEntity, Action<string> log)
 {
     private static readonly TimeSpan Ready = TimeSpan.FromSeconds(90);
 
@@ -161,16 +166,20 @@ internal sealed class ClusterChaos(NodeCluster cluster, DeliveryRecorder recorde
         }
 
         var note = string.Create(CultureInfo.InvariantCulture,
-            $"removed from the membership {(removed is { } t ? $"after {t.TotalMilliseconds:0} ms" : "NOT within the bound")}, frozen {frozen.TotalMilliseconds:0} ms, {exit}");
-        var result = new ClusterEventResult($"SIGSTOP of node-{index}", index, victim, gaps, resumed, note) { AlsoHostedElsewhere = elsewhere };
+            $"removed from the membership {(removed is { } t ? $"after {t.TotalMilliseconds:0} ms" : "NOT within the bound")}, " +
+            $"frozen {frozen.TotalMilliseconds:0} ms, {exit}");
+        var result = new ClusterEventResult($"SIGSTOP of node-{index}", index, victim, gaps, resumed, note)
+            { AlsoHostedElsewhere = elsewhere };
         log(result.ToString());
         return result;
     }
 
     private ClusterEventResult Report(
-        string name, int index, IReadOnlyList<string> victim, IReadOnlyList<string> elsewhere, long from, long until, TimeSpan? resumed, string note)
+        string name, int index, IReadOnlyList<string> victim, IReadOnlyList<string> elsewhere, long from, long until, TimeSpan? resumed,
+        string note)
     {
-        var result = new ClusterEventResult(name, index, victim, recorder.GapsAround(from, until, Streams), resumed, note) { AlsoHostedElsewhere = elsewhere };
+        var result = new ClusterEventResult(name, index, victim, recorder.GapsAround(from, until, Streams), resumed, note)
+            { AlsoHostedElsewhere = elsewhere };
         log(result.ToString());
         return result;
     }
@@ -184,7 +193,8 @@ internal sealed class ClusterChaos(NodeCluster cluster, DeliveryRecorder recorde
         return (mine.Select(Stream).OfType<string>().ToArray(), mine.Where(others.Contains).Select(Stream).OfType<string>().ToArray());
     }
 
-    /// <summary>Waits until every stream delivered after <paramref name="since"/> (which may lie ahead); the time from <paramref name="since"/>, or null after <paramref name="bound"/>.</summary>
+    /// <summary>Waits until every stream delivered after <paramref name="since"/> (which may lie ahead); the time from
+    /// <paramref name="since"/>, or null after <paramref name="bound"/>.</summary>
     private async Task<TimeSpan?> WaitAllResumedAsync(long since, TimeSpan bound)
     {
         while (!recorder.AllDeliveredAfter(Streams, since))

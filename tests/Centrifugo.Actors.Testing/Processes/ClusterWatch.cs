@@ -34,7 +34,8 @@ internal sealed class ClusterWatch : IAsyncDisposable
         {
             lock (_gate)
             {
-                return _double.Select(d => (d.Key, d.Value.Longest, d.Value.Polls, d.Value.Nodes)).OrderByDescending(d => d.Longest).ToArray();
+                return _double.Select(d => (d.Key, d.Value.Longest, d.Value.Polls, d.Value.Nodes)).OrderByDescending(d => d.Longest)
+                    .ToArray();
             }
         }
     }
@@ -56,11 +57,14 @@ internal sealed class ClusterWatch : IAsyncDisposable
         var doubles = DoubleHosted;
         var split = MembershipSplits;
         var worst = doubles.Count > 0
-            ? FormattableString.Invariant($" (longest {doubles[0].Longest.TotalMilliseconds:0} ms: {doubles[0].Entity} on {doubles[0].Nodes})")
+            ? FormattableString.Invariant(
+                $" (longest {doubles[0].Longest.TotalMilliseconds:0} ms: {doubles[0].Entity} on {doubles[0].Nodes})")
             : "";
-        var splits = split.Polls > 0 ? FormattableString.Invariant($" (longest {split.Longest.TotalMilliseconds:0} ms; e.g. {split.Example})") : "";
-        return FormattableString.Invariant(
-            $"cluster watch ({Polls} polls): {doubles.Count} partitions seen on two nodes at once{worst}; membership views disagreed in {split.Polls} polls{splits}");
+        var splits = split.Polls > 0
+            ? FormattableString.Invariant($" (longest {split.Longest.TotalMilliseconds:0} ms; e.g. {split.Example})")
+            : "";
+        return FormattableString.Invariant($"cluster watch ({Polls} polls): {doubles.Count} partitions seen on two nodes at once{worst}; ")
+            + FormattableString.Invariant($"membership views disagreed in {split.Polls} polls{splits}");
     }
 
     private async Task RunAsync(TimeSpan interval)
@@ -71,7 +75,8 @@ internal sealed class ClusterWatch : IAsyncDisposable
             {
                 await PollAsync();
             }
-            catch (Exception e) when (e is HttpRequestException or TaskCanceledException or System.Text.Json.JsonException or InvalidOperationException)
+            catch (Exception e)
+                when (e is HttpRequestException or TaskCanceledException or System.Text.Json.JsonException or InvalidOperationException)
             {
                 // A node going away mid-poll: the next poll sees the new state.
             }
@@ -124,14 +129,16 @@ internal sealed class ClusterWatch : IAsyncDisposable
             }
 
             var views = polled.Where(p => p.Answered && p.Members.Count > 0)
-                .Select(p => (p.Index, Up: string.Join(",", p.Members.Where(m => m.Value == "Up").Select(m => m.Key[(m.Key.LastIndexOf(':') + 1)..]).Order(StringComparer.Ordinal))))
+                .Select(p => (p.Index, Up: string.Join(",", p.Members.Where(m => m.Value == "Up")
+                    .Select(m => m.Key[(m.Key.LastIndexOf(':') + 1)..]).Order(StringComparer.Ordinal))))
                 .ToArray();
             if (views.Select(v => v.Up).Distinct(StringComparer.Ordinal).Count() > 1)
             {
                 var since = _split.Since ?? now;
                 var stretch = Stopwatch.GetElapsedTime(since, now);
                 _split = (since, stretch > _split.Longest ? stretch : _split.Longest, _split.Polls + 1,
-                    stretch >= _split.Longest ? string.Join("; ", views.Select(v => $"node-{v.Index} sees Up ports {v.Up}")) : _split.Example);
+                    stretch >= _split.Longest
+                        ? string.Join("; ", views.Select(v => $"node-{v.Index} sees Up ports {v.Up}")) : _split.Example);
             }
             else
             {

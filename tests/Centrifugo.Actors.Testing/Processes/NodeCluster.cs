@@ -139,7 +139,8 @@ internal sealed class NodeCluster : IAsyncDisposable
     /// <summary>Members (address → status) as node i sees them; empty while it does not answer.</summary>
     public Task<IReadOnlyDictionary<string, string>> MembersSeenByAsync(int index) => this[index].ClusterMembersAsync();
 
-    /// <summary>Waits (at most <paramref name="bound"/>) until every running node stopped listing node i as a member; returns the time it took or null.</summary>
+    /// <summary>Waits (at most <paramref name="bound"/>) until every running node stopped listing node i as a member; returns the time it
+    /// took or null.</summary>
     public async Task<TimeSpan?> WaitUntilRemovedAsync(int index, TimeSpan bound)
     {
         var clock = Stopwatch.StartNew();

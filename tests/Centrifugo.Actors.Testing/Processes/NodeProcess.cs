@@ -72,7 +72,8 @@ internal sealed partial class NodeProcess : IAsyncDisposable
     public string Stderr => string.Join('\n', _stderr);
 
     /// <summary>Starts <c>centrifugo-actors VERB --config FILE</c> with <paramref name="configJson"/> written to FILE.</summary>
-    /// <param name="environment">Variables set for the child (null value = removed). Every inherited CENTRIFUGO_* variable is removed first.</param>
+    /// <param name="environment">Variables set for the child (null value = removed). Every inherited CENTRIFUGO_* variable is removed
+    /// first.</param>
     /// <param name="adminPort">The admin port the config uses, for <see cref="AdminUrl"/>.</param>
     public static NodeProcess Start(
         string verb, string configJson, string name = "node", int? adminPort = null,
@@ -211,7 +212,8 @@ internal sealed partial class NodeProcess : IAsyncDisposable
         return _process.ExitCode;
     }
 
-    /// <summary>Polls <paramref name="condition"/> until true; fails early if the process exits, or after <paramref name="timeout"/>.</summary>
+    /// <summary>Polls <paramref name="condition"/> until true; fails early if the process exits, or after
+    /// <paramref name="timeout"/>.</summary>
     public async Task WaitUntilAsync(Func<Task<bool>> condition, string what, TimeSpan timeout)
     {
         var deadline = Stopwatch.StartNew();
@@ -349,7 +351,8 @@ internal sealed partial class NodeProcess : IAsyncDisposable
         return File.Exists(next)
             ? next
             : throw new FileNotFoundException(
-                $"centrifugo-actors.dll not found next to the test assembly ({AppContext.BaseDirectory}); build the Tests project or set CENTRIFUGO_ACTORS_DLL.");
+                $"centrifugo-actors.dll not found next to the test assembly ({AppContext.BaseDirectory}); " +
+                "build the Tests project or set CENTRIFUGO_ACTORS_DLL.");
     }
 
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]

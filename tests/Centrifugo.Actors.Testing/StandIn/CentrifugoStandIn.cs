@@ -110,7 +110,8 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
     /// <summary>Runs a stand-in until <paramref name="cancellationToken"/> fires (manual demos).</summary>
     public static async Task RunAsync(int port, string apiKey, CancellationToken cancellationToken)
     {
-        await using var standIn = await StartNewAsync(new StandInOptions { Port = port, ApiKey = apiKey, RecordCommands = false }, cancellationToken);
+        await using var standIn = await StartNewAsync(
+            new StandInOptions { Port = port, ApiKey = apiKey, RecordCommands = false }, cancellationToken);
         try
         {
             await Task.Delay(Timeout.Infinite, cancellationToken);
@@ -152,7 +153,8 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
         }
     }
 
-    /// <summary>Closes the listening socket and open connections: clients get "connection refused" until <see cref="StartAsync"/>.</summary>
+    /// <summary>Closes the listening socket and open connections: clients get "connection refused" until
+    /// <see cref="StartAsync"/>.</summary>
     public async Task StopAsync()
     {
         await _lifecycle.WaitAsync();
@@ -318,7 +320,8 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
     /// <summary>Publications dropped as repeats of their idempotency key (answered like the first, not published).</summary>
     public long SuppressedPublications => Interlocked.Read(ref _suppressedPublications);
 
-    /// <summary>Commands per request (1 for a per-method request, the count of a /batch), in arrival order; kept when <see cref="StandInOptions.RecordCommands"/>.</summary>
+    /// <summary>Commands per request (1 for a per-method request, the count of a /batch), in arrival order; kept when
+    /// <see cref="StandInOptions.RecordCommands"/>.</summary>
     public IReadOnlyList<int> RequestSizes
     {
         get
@@ -339,7 +342,8 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
     /// <summary>Requests answered with <paramref name="status"/> so far.</summary>
     public long RequestsWithStatus(int status) => Interlocked.Read(ref _statusCounts[status]);
 
-    /// <summary>Completes once <paramref name="count"/> commands were accepted; throws <see cref="TimeoutException"/> after <paramref name="timeout"/>.</summary>
+    /// <summary>Completes once <paramref name="count"/> commands were accepted; throws <see cref="TimeoutException"/> after
+    /// <paramref name="timeout"/>.</summary>
     public async Task WaitForReceivedAsync(int count, TimeSpan timeout)
     {
         TaskCompletionSource done;
@@ -472,7 +476,8 @@ internal sealed class CentrifugoStandIn : IAsyncDisposable
                         acceptedCount++;
                         if (accepted is not null || onAccepted is not null)
                         {
-                            var received = new ReceivedCommand(0, command.Method, Encoding.UTF8.GetString(body.Slice(command.Start, command.Length)),
+                            var received = new ReceivedCommand(
+                                0, command.Method, Encoding.UTF8.GetString(body.Slice(command.Start, command.Length)),
                                 ChannelsOf(command), command.User) { IdempotencyKey = command.IdempotencyKey, Published = published };
                             accepted?.Add(received);
                             onAccepted?.Invoke(received);

@@ -42,8 +42,10 @@ internal sealed class DeliveryRecorder
     private readonly Func<ReceivedCommand, (string Stream, long Seq)?> _identify;
     private long _unidentified;
 
-    /// <param name="identify">Stream and sequence number of a command; null = not part of the test (counted). Default: first channel, data.seq.</param>
-    public DeliveryRecorder(Func<ReceivedCommand, (string Stream, long Seq)?>? identify = null) => _identify = identify ?? ChannelAndDataSeq;
+    /// <param name="identify">Stream and sequence number of a command; null = not part of the test (counted). Default: first channel,
+    /// data.seq.</param>
+    public DeliveryRecorder(Func<ReceivedCommand, (string Stream, long Seq)?>? identify = null) =>
+        _identify = identify ?? ChannelAndDataSeq;
 
     public static long Now => Stopwatch.GetTimestamp();
 
@@ -63,7 +65,8 @@ internal sealed class DeliveryRecorder
         Delivered(id.Stream, id.Seq, at);
     }
 
-    /// <summary>Records a delivery of <paramref name="seq"/> on <paramref name="stream"/> at <paramref name="at"/> (what <see cref="OnAccepted"/> does).</summary>
+    /// <summary>Records a delivery of <paramref name="seq"/> on <paramref name="stream"/> at <paramref name="at"/> (what
+    /// <see cref="OnAccepted"/> does).</summary>
     public void Delivered(string stream, long seq, long at)
     {
         lock (_gate)
@@ -185,7 +188,8 @@ internal sealed class DeliveryRecorder
                 {
                     var at = last[seq];
                     context = string.Join(" ", deliveries[Math.Max(0, at - 12)..Math.Min(deliveries.Length, at + 4)].Select(d =>
-                        string.Create(CultureInfo.InvariantCulture, $"{d.Seq}@{Stopwatch.GetElapsedTime(deliveries[0].At, d.At).TotalMilliseconds:0}")));
+                        string.Create(CultureInfo.InvariantCulture,
+                            $"{d.Seq}@{Stopwatch.GetElapsedTime(deliveries[0].At, d.At).TotalMilliseconds:0}")));
                 }
             }
 
@@ -248,7 +252,8 @@ internal sealed class DeliveryRecorder
                 {
                     // Still silent: since the last delivery, or since the oldest command not yet delivered was produced.
                     var delivered = deliveries.Select(d => d.Seq).ToHashSet();
-                    var waiting = Enumerable.Range(0, produced.Count).Where(seq => !delivered.Contains(seq)).Select(seq => produced[seq]).DefaultIfEmpty(long.MaxValue).First();
+                    var waiting = Enumerable.Range(0, produced.Count).Where(seq => !delivered.Contains(seq)).Select(seq => produced[seq])
+                        .DefaultIfEmpty(long.MaxValue).First();
                     var start = Math.Max(previous ?? long.MinValue, waiting == long.MaxValue ? now : waiting);
                     longest = Math.Max(longest, now - Math.Min(start, now));
                 }
@@ -277,7 +282,8 @@ internal sealed class DeliveryRecorder
         var sorted = gaps.OrderBy(g => g.Gap).ToArray();
         var max = sorted[^1];
         var text = new StringBuilder(string.Create(CultureInfo.InvariantCulture,
-            $"max {max.Gap.TotalMilliseconds:0} ms ({max.Stream}), median {sorted[sorted.Length / 2].Gap.TotalMilliseconds:0} ms over {gaps.Count} streams"));
+            $"max {max.Gap.TotalMilliseconds:0} ms ({max.Stream}), " +
+            $"median {sorted[sorted.Length / 2].Gap.TotalMilliseconds:0} ms over {gaps.Count} streams"));
         var open = gaps.Where(g => g.Open).Select(g => g.Stream).ToArray();
         if (open.Length > 0)
         {
