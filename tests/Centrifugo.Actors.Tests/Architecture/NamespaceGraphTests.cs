@@ -92,7 +92,8 @@ internal static class NamespaceGraph
     /// </summary>
     public static List<string> Cycles(Dictionary<(string From, string To), string> edges)
     {
-        var next = edges.Keys.GroupBy(e => e.From).ToDictionary(g => g.Key, g => g.Select(e => e.To).Order(StringComparer.Ordinal).ToList());
+        var next = edges.Keys.GroupBy(e => e.From)
+            .ToDictionary(g => g.Key, g => g.Select(e => e.To).Order(StringComparer.Ordinal).ToList());
         var cycles = new List<string>();
         foreach (var component in StronglyConnected(next).Where(c => c.Count > 1))
         {

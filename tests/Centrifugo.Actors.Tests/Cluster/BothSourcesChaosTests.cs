@@ -26,7 +26,8 @@ public sealed class BothSourcesChaosTests(PostgresFixture pg, ITestOutputHelper 
     public async Task Kill_sigterm_and_freeze_lose_nothing_keep_order_and_every_partition_of_both_sources_delivers_again()
     {
         var recorder = new DeliveryRecorder();
-        await using var standIn = await CentrifugoStandIn.StartNewAsync(new StandInOptions { RecordCommands = false, OnAccepted = recorder.OnAccepted });
+        await using var standIn = await CentrifugoStandIn.StartNewAsync(
+            new StandInOptions { RecordCommands = false, OnAccepted = recorder.OnAccepted });
         standIn.FailEvery(60);
         var name = PostgresFixture.UniqueName("outbox");
         var channel = PostgresFixture.UniqueName("both");
@@ -51,7 +52,8 @@ public sealed class BothSourcesChaosTests(PostgresFixture pg, ITestOutputHelper 
         await using var cluster = NodeCluster.Create(3, template);
         var chaos = new ClusterChaos(cluster, recorder, streamOfEntity, output.WriteLine);
         var outboxLoad = OutboxLoad.Start(table, OutboxPartitions, PerPartitionPerSecond, "bpg:", recorder, TimeSpan.FromMinutes(8));
-        var kafkaLoad = KafkaLoad.Start(broker.Bootstrap, topic, KafkaPartitions, PerPartitionPerSecond, "bk:", recorder, TimeSpan.FromMinutes(8));
+        var kafkaLoad = KafkaLoad.Start(
+            broker.Bootstrap, topic, KafkaPartitions, PerPartitionPerSecond, "bk:", recorder, TimeSpan.FromMinutes(8));
         List<string> failures;
         try
         {
@@ -62,7 +64,8 @@ public sealed class BothSourcesChaosTests(PostgresFixture pg, ITestOutputHelper 
             await kafkaLoad.DisposeAsync();
         }
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"load: {outboxLoad.Produced} rows, {kafkaLoad.Produced} records; stand-in: {standIn.ReceivedCount} accepted, {standIn.PeriodicFailures} failed with error 100"));
+            $"load: {outboxLoad.Produced} rows, {kafkaLoad.Produced} records; " +
+            $"stand-in: {standIn.ReceivedCount} accepted, {standIn.PeriodicFailures} failed with error 100"));
 
         // Outbox: what is still in the table is waiting. Kafka: offset n holds seq n, so what is not committed is waiting.
         Dictionary<string, HashSet<long>>? rows = null;

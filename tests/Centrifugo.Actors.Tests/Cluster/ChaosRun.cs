@@ -17,7 +17,8 @@ internal static class ChaosRun
     public static readonly TimeSpan TerminateBound = TimeSpan.FromSeconds(8);
     public static readonly TimeSpan FreezeBound = TimeSpan.FromSeconds(30);
     public static readonly TimeSpan SpreadBound = TimeSpan.FromSeconds(30);
-    /// <summary>How long the measurement waits for every partition to deliver again (beyond the asserted bound, to see the figure).</summary>
+    /// <summary>How long the measurement waits for every partition to deliver again (beyond the asserted bound, to see the
+    /// figure).</summary>
     private static readonly TimeSpan MeasureBound = TimeSpan.FromSeconds(60);
     /// <summary>How long a frozen node stays frozen at most while waiting for the others to remove it.</summary>
     private static readonly TimeSpan RemovalBound = TimeSpan.FromSeconds(60);
@@ -53,7 +54,8 @@ internal static class ChaosRun
         output.WriteLine(watch.Summary());
         foreach (var (entity, longest, polls, nodes) in watch.DoubleHosted.Take(10))
         {
-            output.WriteLine(FormattableString.Invariant($"  {entity} on {nodes}: longest {longest.TotalMilliseconds:0} ms, {polls} polls"));
+            output.WriteLine(
+                FormattableString.Invariant($"  {entity} on {nodes}: longest {longest.TotalMilliseconds:0} ms, {polls} polls"));
         }
         return failures;
     }
@@ -95,7 +97,8 @@ internal static class ChaosRun
     {
         if (result.AlsoHostedElsewhere.Count > 0)
         {
-            failures.Add($"{result.Name}: partitions of the victim were hosted by another node too (two owners): {string.Join(",", result.AlsoHostedElsewhere)}");
+            failures.Add($"{result.Name}: partitions of the victim were hosted by another node too (two owners): " +
+                $"{string.Join(",", result.AlsoHostedElsewhere)}");
         }
 
         var late = result.Gaps.Where(g => g.Open || g.Gap > bound).OrderByDescending(g => g.Gap).ToArray();
@@ -103,7 +106,8 @@ internal static class ChaosRun
         {
             var worst = string.Join(", ", late.Take(6).Select(g => FormattableString.Invariant(
                 $"{g.Stream} {g.Gap.TotalMilliseconds:0} ms{(g.Open ? " (still silent)" : "")}")));
-            failures.Add(FormattableString.Invariant($"{result.Name}: {late.Length} partitions silent longer than {bound.TotalSeconds} s: {worst}"));
+            failures.Add(
+                FormattableString.Invariant($"{result.Name}: {late.Length} partitions silent longer than {bound.TotalSeconds} s: {worst}"));
         }
     }
 
@@ -135,7 +139,8 @@ internal static class ChaosRun
         output.WriteLine("deliveries: " + DeliveryRecorder.Summarise(reports));
         foreach (var r in reports.Where(r => r.Duplicates > 0 || r.FirstDeliveryReorderings > 0))
         {
-            output.WriteLine($"  {r.Stream}: {r.Produced} produced, {r.Duplicates} duplicates, {r.FirstDeliveryReorderings} first-delivery reorderings");
+            output.WriteLine(
+                $"  {r.Stream}: {r.Produced} produced, {r.Duplicates} duplicates, {r.FirstDeliveryReorderings} first-delivery reorderings");
         }
 
         foreach (var r in reports)
@@ -147,12 +152,14 @@ internal static class ChaosRun
                 var waiting = r.Lost.Count - lost.Length;
                 if (waiting > 0)
                 {
-                    failures.Add($"{r.Stream}: {waiting} of {r.Produced} commands still waiting in the source (not drained in time), first {string.Join(",", r.Lost.Where(pending.Contains).Take(5))}");
+                    failures.Add($"{r.Stream}: {waiting} of {r.Produced} commands still waiting in the source (not drained in time), " +
+                        $"first {string.Join(",", r.Lost.Where(pending.Contains).Take(5))}");
                 }
 
                 if (lost.Length > 0)
                 {
-                    failures.Add($"{r.Stream}: {lost.Length} of {r.Produced} commands LOST (gone from the source, never delivered), first {string.Join(",", lost.Take(10))}");
+                    failures.Add($"{r.Stream}: {lost.Length} of {r.Produced} commands LOST (gone from the source, never delivered), " +
+                        $"first {string.Join(",", lost.Take(10))}");
                 }
             }
 
@@ -162,7 +169,8 @@ internal static class ChaosRun
                 // was a frozen node counting its send window from the thaw instead of from its read (FrozenOwnerTests).
                 // Kafka's one case in 23 runs was this check looking too early: a stream's last batch still being
                 // re-sent after an error 100 (now it waits for the drained source).
-                failures.Add($"{r.Stream}: {r.LastApplicationReorderings} commands whose last application came after a later command's; around it (seq@ms): {r.ReorderingContext}");
+                failures.Add($"{r.Stream}: {r.LastApplicationReorderings} commands whose last application came after a later command's; " +
+                    $"around it (seq@ms): {r.ReorderingContext}");
             }
 
             if (r.Unexpected > 0)

@@ -28,7 +28,8 @@ public sealed class KafkaClusterChaosTests(ITestOutputHelper output)
         var group = $"g-{Guid.NewGuid():N}";
         broker.CreateTopic(topic, Partitions);
         var recorder = new DeliveryRecorder();
-        await using var standIn = await CentrifugoStandIn.StartNewAsync(new StandInOptions { RecordCommands = false, OnAccepted = recorder.OnAccepted });
+        await using var standIn = await CentrifugoStandIn.StartNewAsync(
+            new StandInOptions { RecordCommands = false, OnAccepted = recorder.OnAccepted });
         standIn.FailEvery(60);
         var template = new NodeConfig
         {
@@ -37,17 +38,20 @@ public sealed class KafkaClusterChaosTests(ITestOutputHelper output)
             KafkaConsumers = [new KafkaConsumerConfig("k_chaos", broker.Bootstrap, group, [topic], GroupProtocol: "consumer")],
             Customize = json => json["cluster"]!.AsObject().Remove("number_of_shards"),
         };
-        var streamOfEntity = Enumerable.Range(0, Partitions).ToDictionary(p => $"kafka:k_chaos:{topic}:{p}", p => $"kchaos:p{p}", StringComparer.Ordinal);
+        var streamOfEntity = Enumerable.Range(0, Partitions)
+            .ToDictionary(p => $"kafka:k_chaos:{topic}:{p}", p => $"kchaos:p{p}", StringComparer.Ordinal);
 
         using var offsets = new CommittedOffsetMonitor(broker.Bootstrap, group, topic, Partitions, TimeSpan.FromMilliseconds(200));
         await using var cluster = NodeCluster.Create(3, template);
         var chaos = new ClusterChaos(cluster, recorder, streamOfEntity, output.WriteLine);
-        var load = KafkaLoad.Start(broker.Bootstrap, topic, Partitions, RecordsPerSecondPerPartition, "kchaos:", recorder, TimeSpan.FromMinutes(8));
+        var load = KafkaLoad.Start(
+            broker.Bootstrap, topic, Partitions, RecordsPerSecondPerPartition, "kchaos:", recorder, TimeSpan.FromMinutes(8));
         // Beside it, reported and not asserted: two nodes listing one partition, nodes disagreeing about the members.
         var failures = await ChaosRun.RunWatchedAsync(cluster, chaos, load, output);
 
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"load: {load.Produced} records over {Partitions} partitions at {RecordsPerSecondPerPartition}/s each, {load.Errors} failed produce rounds; " +
+            $"load: {load.Produced} records over {Partitions} partitions at {RecordsPerSecondPerPartition}/s each, " +
+            $"{load.Errors} failed produce rounds; " +
             $"stand-in: {standIn.ReceivedCount} accepted, {standIn.PeriodicFailures} failed with error 100"));
         // Offset n holds seq n (one idempotent producer, nothing else in the topic): what is not committed is still waiting.
         Task<IReadOnlySet<long>> PendingAsync(string stream)
@@ -55,7 +59,8 @@ public sealed class KafkaClusterChaosTests(ITestOutputHelper output)
             var p = int.Parse(stream["kchaos:p".Length..], CultureInfo.InvariantCulture);
             var committed = Math.Max(0, offsets.Highest[p]);
             var produced = recorder.ProducedCount(stream);
-            return Task.FromResult<IReadOnlySet<long>>(Enumerable.Range(0, (int)Math.Max(0, produced - committed)).Select(i => committed + i).ToHashSet());
+            return Task.FromResult<IReadOnlySet<long>>(
+                Enumerable.Range(0, (int)Math.Max(0, produced - committed)).Select(i => committed + i).ToHashSet());
         }
 
         // The producers have stopped: a partition is done when its committed offset reached its end (the last commits

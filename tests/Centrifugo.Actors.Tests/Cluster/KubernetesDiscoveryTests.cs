@@ -82,12 +82,20 @@ public sealed class KubernetesDiscoveryTests : IAsyncLifetime
             // to let it join (it never forms a cluster from a partial view).
             await Poll.UntilAsync(() => Task.FromResult(logs.Lines.Any(l => l.Contains("[1102]", StringComparison.Ordinal))),
                 "join logged", TimeSpan.FromSeconds(30)).ContinueWith(t => t.IsFaulted
-                    ? throw new InvalidOperationException("no lookups: " + string.Join("\n", logs.Lines.Where(l => l.Contains("iscovery", StringComparison.Ordinal)).Take(5)), t.Exception)
+                    ? throw new InvalidOperationException(
+                        "no lookups: " + string.Join("\n", logs.Lines.Where(l => l.Contains("iscovery", StringComparison.Ordinal)).Take(5)),
+                        t.Exception)
                     : t, TaskScheduler.Default).Unwrap();
             var waiting = logs.Lines.First(l => l.Contains("[1101]", StringComparison.Ordinal));
-            Assert.Contains("2 peer(s) found (a new cluster needs 3), waiting for the same answer twice: akka.tcp://centrifugo-actors@10.0.0.1:4053, akka.tcp://centrifugo-actors@10.0.0.2:4053", waiting, StringComparison.Ordinal);
+            Assert.Contains(
+                "2 peer(s) found (a new cluster needs 3), waiting for the same answer twice: " +
+                "akka.tcp://centrifugo-actors@10.0.0.1:4053, akka.tcp://centrifugo-actors@10.0.0.2:4053",
+                waiting, StringComparison.Ordinal);
             var join = logs.Lines.Single(l => l.Contains("[1102]", StringComparison.Ordinal));
-            Assert.Contains("joining seed nodes akka.tcp://centrifugo-actors@10.0.0.1:4053, akka.tcp://centrifugo-actors@10.0.0.2:4053 (self akka.tcp://centrifugo-actors@127.0.0.1:", join, StringComparison.Ordinal);
+            Assert.Contains(
+                "joining seed nodes akka.tcp://centrifugo-actors@10.0.0.1:4053, akka.tcp://centrifugo-actors@10.0.0.2:4053 " +
+                "(self akka.tcp://centrifugo-actors@127.0.0.1:",
+                join, StringComparison.Ordinal);
             Assert.Contains("may form a new cluster: False", join, StringComparison.Ordinal);
             Assert.DoesNotContain(logs.Lines, l => l.Contains("[1103]", StringComparison.Ordinal));
 
@@ -95,7 +103,8 @@ public sealed class KubernetesDiscoveryTests : IAsyncLifetime
             Assert.Equal("/api/v1/namespaces/prod/pods", path);
             Assert.Contains("labelSelector=app.kubernetes.io%2Fname%3Dcentrifugo-actors", query, StringComparison.Ordinal);
             Assert.Equal("Bearer test-token", authorization);
-            Assert.False(Akka.Cluster.Cluster.Get(host.Services.GetRequiredService<ActorSystem>()).SelfMember.Status == Akka.Cluster.MemberStatus.Up);
+            Assert.False(Akka.Cluster.Cluster.Get(host.Services.GetRequiredService<ActorSystem>()).SelfMember.Status
+                == Akka.Cluster.MemberStatus.Up);
         }
         finally
         {

@@ -24,7 +24,8 @@ public sealed class OutboxClusterChaosTests(PostgresFixture pg, ITestOutputHelpe
     public async Task Kill_sigterm_and_freeze_of_nodes_lose_nothing_keep_order_and_every_partition_delivers_again()
     {
         var recorder = new DeliveryRecorder();
-        await using var standIn = await CentrifugoStandIn.StartNewAsync(new StandInOptions { RecordCommands = false, OnAccepted = recorder.OnAccepted });
+        await using var standIn = await CentrifugoStandIn.StartNewAsync(
+            new StandInOptions { RecordCommands = false, OnAccepted = recorder.OnAccepted });
         standIn.FailEvery(60);
         var name = PostgresFixture.UniqueName("outbox");
         var channel = PostgresFixture.UniqueName("chaos");
@@ -37,7 +38,8 @@ public sealed class OutboxClusterChaosTests(PostgresFixture pg, ITestOutputHelpe
             // The product's own shard count (and whatever cluster defaults it has).
             Customize = json => json["cluster"]!.AsObject().Remove("number_of_shards"),
         };
-        var streamOfEntity = Enumerable.Range(0, Partitions).ToDictionary(p => $"pg:pg_chaos:{p}", p => $"chaos:p{p}", StringComparer.Ordinal);
+        var streamOfEntity = Enumerable.Range(0, Partitions)
+            .ToDictionary(p => $"pg:pg_chaos:{p}", p => $"chaos:p{p}", StringComparer.Ordinal);
 
         await using var cluster = NodeCluster.Create(3, template);
         var chaos = new ClusterChaos(cluster, recorder, streamOfEntity, output.WriteLine);
@@ -46,7 +48,8 @@ public sealed class OutboxClusterChaosTests(PostgresFixture pg, ITestOutputHelpe
         var failures = await ChaosRun.RunWatchedAsync(cluster, chaos, load, output);
 
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"load: {load.Produced} rows over {Partitions} partitions at {RowsPerSecondPerPartition}/s each, {load.Errors} failed writes; " +
+            $"load: {load.Produced} rows over {Partitions} partitions at {RowsPerSecondPerPartition}/s each, " +
+            $"{load.Errors} failed writes; " +
             $"stand-in: {standIn.ReceivedCount} accepted, {standIn.PeriodicFailures} failed with error 100"));
         Dictionary<string, HashSet<long>>? waiting = null;
         async Task<IReadOnlySet<long>> PendingAsync(string stream)
@@ -55,7 +58,8 @@ public sealed class OutboxClusterChaosTests(PostgresFixture pg, ITestOutputHelpe
             return waiting.GetValueOrDefault(stream) ?? [];
         }
 
-        await ChaosRun.CheckDeliveriesAsync(recorder, chaos.Streams, PendingAsync, async () => await table.CountAsync() == 0, failures, output);
+        await ChaosRun.CheckDeliveriesAsync(recorder, chaos.Streams, PendingAsync, async () => await table.CountAsync() == 0,
+            failures, output);
         if (load.Errors > 0)
         {
             failures.Add($"{load.Errors} producer writes failed");
@@ -71,7 +75,8 @@ public sealed class OutboxClusterChaosTests(PostgresFixture pg, ITestOutputHelpe
     }
 
     /// <summary>Sequence numbers of the rows still in the outbox, per stream ("&lt;prefix&gt;p&lt;partition&gt;").</summary>
-    internal static async Task<Dictionary<string, HashSet<long>>> PendingRowsAsync(Npgsql.NpgsqlDataSource dataSource, OutboxTestTable table, string prefix)
+    internal static async Task<Dictionary<string, HashSet<long>>> PendingRowsAsync(
+        Npgsql.NpgsqlDataSource dataSource, OutboxTestTable table, string prefix)
     {
         await using var command = dataSource.CreateCommand(
             $"SELECT partition, (convert_from(payload, 'UTF8')::jsonb -> 'data' ->> 'seq')::bigint FROM {table.QuotedName}");

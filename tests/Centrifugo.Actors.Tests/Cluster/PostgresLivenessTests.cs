@@ -43,13 +43,15 @@ public sealed class PostgresLivenessTests(PostgresFixture pg, ITestOutputHelper 
 
         cluster[1].KillHard();
         await cluster[0].WaitUntilAsync(
-            () => Task.FromResult(cluster[0].Lines.Any(l => l.Contains("[1111]", StringComparison.Ordinal) && l.Contains(cluster.Address(1), StringComparison.Ordinal))),
+            () => Task.FromResult(cluster[0].Lines
+                .Any(l => l.Contains("[1111]", StringComparison.Ordinal) && l.Contains(cluster.Address(1), StringComparison.Ordinal))),
             "the survivor downs the killed node on its released liveness lock", TimeSpan.FromSeconds(30));
         Assert.DoesNotContain(cluster[0].Lines, l => l.Contains("SBR took decision", StringComparison.Ordinal));
 
         // Its partitions deliver on the survivor.
         await table.InsertAsync(Enumerable.Range(0, Partitions).Select(p => OutboxRows.Publish($"live:{p}", 0, p)));
-        await cluster[0].WaitUntilAsync(async () => await table.CountAsync() == 0, "every partition delivered on the survivor", TimeSpan.FromSeconds(60));
+        await cluster[0].WaitUntilAsync(async () => await table.CountAsync() == 0, "every partition delivered on the survivor",
+            TimeSpan.FromSeconds(60));
         Assert.Equal(all, (await cluster.HostedAsync())[0].ToHashSet(StringComparer.Ordinal));
         output.WriteLine(cluster[0].Tail(30));
     }
@@ -60,7 +62,8 @@ public sealed class PostgresLivenessTests(PostgresFixture pg, ITestOutputHelper 
 public sealed class PostgresLivenessSourceTests
 {
     private static string? Database(string json) =>
-        Centrifugo.Actors.Hosting.PostgresLiveness.DataSourceFor(Configuration.Cfg.Load(json), Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance) is { } source
+        Centrifugo.Actors.Hosting.PostgresLiveness.DataSourceFor(
+            Configuration.Cfg.Load(json), Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance) is { } source
             ? new Npgsql.NpgsqlConnectionStringBuilder(source.ConnectionString).Database
             : null;
 
@@ -71,7 +74,8 @@ public sealed class PostgresLivenessSourceTests
         Assert.Null(Database(Configuration.Cfg.Config(Configuration.Cfg.Kafka())));
         var off = Configuration.Cfg.Config(Configuration.Cfg.Pg()).TrimEnd('}') + ""","cluster":{"postgres_liveness":false}}""";
         Assert.Null(Database(off));
-        var pgbouncer = Configuration.Cfg.Config(Configuration.Cfg.Pg()).Replace("sslmode=disable", "sslmode=disable&default_query_exec_mode=simple_protocol", StringComparison.Ordinal);
+        var pgbouncer = Configuration.Cfg.Config(Configuration.Cfg.Pg())
+            .Replace("sslmode=disable", "sslmode=disable&default_query_exec_mode=simple_protocol", StringComparison.Ordinal);
         Assert.Null(Database(pgbouncer));
     }
 }

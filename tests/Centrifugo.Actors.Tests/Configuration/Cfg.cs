@@ -16,10 +16,12 @@ internal static class Cfg
     public static readonly string[] Secrets = ["pg-S3cret-pass", ApiKey, SaslPassword, "tls-S3cret-key"];
 
     public static string Pg(string name = "pg_main", string extra = "", string block = "") =>
-        $$$"""{"name":"{{{name}}}","type":"postgresql"{{{extra}}},"postgresql":{"dsn":"{{{PgDsn}}}","outbox_table_name":"centrifugo_outbox"{{{block}}}}}""";
+        $$$"""{"name":"{{{name}}}","type":"postgresql"{{{extra}}},"postgresql":""" +
+        $$$"""{"dsn":"{{{PgDsn}}}","outbox_table_name":"centrifugo_outbox"{{{block}}}}}""";
 
     public static string Kafka(string name = "kf_main", string extra = "", string block = "") =>
-        $$$"""{"name":"{{{name}}}","type":"kafka"{{{extra}}},"kafka":{"brokers":["127.0.0.1:9092"],"topics":["commands"],"consumer_group":"cg"{{{block}}}}}""";
+        $$$"""{"name":"{{{name}}}","type":"kafka"{{{extra}}},"kafka":""" +
+        $$$"""{"brokers":["127.0.0.1:9092"],"topics":["commands"],"consumer_group":"cg"{{{block}}}}}""";
 
     public static string Config(params string[] consumers) =>
         $$$"""{"api":{"key":"{{{ApiKey}}}"},"consumers":[{{{string.Join(",", consumers)}}}]}""";
@@ -40,7 +42,8 @@ internal static class Cfg
     public static ConsumerOptions One(string json, params (string Name, string Value)[] env) => Assert.Single(Load(json, env).Consumers);
 
     /// <summary>The only consumer, which must be of type <typeparamref name="T"/>.</summary>
-    public static T One<T>(string json, params (string Name, string Value)[] env) where T : ConsumerOptions => Assert.IsType<T>(One(json, env));
+    public static T One<T>(string json, params (string Name, string Value)[] env) where T : ConsumerOptions =>
+        Assert.IsType<T>(One(json, env));
 
     public static string Error(string json, params (string Name, string Value)[] env)
     {

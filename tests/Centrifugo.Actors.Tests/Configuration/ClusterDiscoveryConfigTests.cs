@@ -34,7 +34,8 @@ public sealed class ClusterDiscoveryConfigTests
         Assert.Equal(ClusterDiscovery.Kubernetes, cluster.Discovery);
         Assert.Equal(new BootstrapOptions
         {
-            PortName = "remote", Interval = TimeSpan.FromSeconds(5), ServiceName = "actors", RequiredContactPoints = 3, PodLabelSelector = "app=actors", PodNamespace = "prod",
+            PortName = "remote", Interval = TimeSpan.FromSeconds(5), ServiceName = "actors", RequiredContactPoints = 3,
+            PodLabelSelector = "app=actors", PodNamespace = "prod",
         }, cluster.Bootstrap with { ContactPoints = [] });
     }
 
@@ -48,15 +49,19 @@ public sealed class ClusterDiscoveryConfigTests
 
     [Theory]
     [InlineData("""{"discovery":"kubernetess"}""", "discovery \"kubernetess\" is not supported (did you mean \"kubernetes\"?)")]
-    [InlineData("""{"discovery":"kubernetes","seed_nodes":["akka.tcp://centrifugo-actors@a:4053"]}""", "seed_nodes must be empty when discovery is \"kubernetes\"")]
+    [InlineData("""{"discovery":"kubernetes","seed_nodes":["akka.tcp://centrifugo-actors@a:4053"]}""",
+        "seed_nodes must be empty when discovery is \"kubernetes\"")]
     [InlineData("""{"discovery":"kubernetes","hostname":"pod-0.actors"}""", "hostname must be the pod IP when discovery is \"kubernetes\"")]
-    [InlineData("""{"discovery":"kubernetes","bootstrap":{"interval":"1ms"}}""", "bootstrap.interval must be between 100ms and 1m, got 1ms")]
+    [InlineData("""{"discovery":"kubernetes","bootstrap":{"interval":"1ms"}}""",
+        "bootstrap.interval must be between 100ms and 1m, got 1ms")]
     [InlineData("""{"discovery":"kubernetes","bootstrap":{"interval":"soon"}}""", "bootstrap.interval")]
     [InlineData("""{"discovery":"kubernetes","bootstrap":{"port_name":""}}""", "bootstrap.port_name must name the container port")]
-    [InlineData("""{"discovery":"kubernetes","bootstrap":{"required_contact_points":0}}""", "bootstrap.required_contact_points must be between 1 and 1000")]
+    [InlineData("""{"discovery":"kubernetes","bootstrap":{"required_contact_points":0}}""",
+        "bootstrap.required_contact_points must be between 1 and 1000")]
     [InlineData("""{"discovery":"kubernetes","bootstrap":{"pod_label_selector":" "}}""", "bootstrap.pod_label_selector must not be empty")]
     [InlineData("""{"discovery":"config"}""", "bootstrap.contact_points must list")]
-    [InlineData("""{"discovery":"config","bootstrap":{"contact_points":["node-a"]}}""", "bootstrap.contact_points: \"node-a\" must be host:port")]
+    [InlineData("""{"discovery":"config","bootstrap":{"contact_points":["node-a"]}}""",
+        "bootstrap.contact_points: \"node-a\" must be host:port")]
     [InlineData("""{"bootstrap":{"unknown":1}}""", "unknown key \"bootstrap.unknown\"")]
     public void Bad_discovery_settings_are_refused_at_start_up(string cluster, string expected)
     {
@@ -68,10 +73,12 @@ public sealed class ClusterDiscoveryConfigTests
     [Fact]
     public void The_redacted_effective_config_shows_the_discovery_settings()
     {
-        var json = ConfigLoader.ToRedactedJson(Cfg.Load("""{"api":{"key":"k"},"cluster":{"discovery":"kubernetes","hostname":"10.0.0.7"}}"""));
+        var json = ConfigLoader.ToRedactedJson(
+            Cfg.Load("""{"api":{"key":"k"},"cluster":{"discovery":"kubernetes","hostname":"10.0.0.7"}}"""));
         Assert.Contains("\"discovery\": \"kubernetes\"", json, StringComparison.Ordinal);
         Assert.Contains("\"port_name\": \"remoting\"", json, StringComparison.Ordinal);
         // The written form loads back to the same options.
-        Assert.Equal(ClusterDiscovery.Kubernetes, ConfigLoader.LoadFromJson(json.Replace("\"***\"", "\"k\"", StringComparison.Ordinal), Cfg.Env()).Cluster.Discovery);
+        Assert.Equal(ClusterDiscovery.Kubernetes,
+            ConfigLoader.LoadFromJson(json.Replace("\"***\"", "\"k\"", StringComparison.Ordinal), Cfg.Env()).Cluster.Discovery);
     }
 }

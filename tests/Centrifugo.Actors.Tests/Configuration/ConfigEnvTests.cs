@@ -12,7 +12,8 @@ public sealed class ConfigEnvTests
     {
         var options = Cfg.Load(
             Cfg.Config(Cfg.Pg("from_file")),
-            ("CENTRIFUGO_CONSUMERS", $$$"""[{"name":"from_env","type":"kafka","kafka":{"brokers":["b:9092"],"topics":["t"],"consumer_group":"g"}}]"""));
+            ("CENTRIFUGO_CONSUMERS",
+                $$$"""[{"name":"from_env","type":"kafka","kafka":{"brokers":["b:9092"],"topics":["t"],"consumer_group":"g"}}]"""));
 
         var consumer = Assert.Single(options.Consumers);
         Assert.Equal("from_env", consumer.Name);
@@ -173,7 +174,9 @@ public sealed class ConfigEnvTests
         // CENTRIFUGO_CONSUMERS_KAFKA_A_KAFKA_TLS_ENABLED is v6 for "kafka_a" (kafka.tls.enabled) and v5.2 for "a_kafka".
         const string variable = "CENTRIFUGO_CONSUMERS_KAFKA_A_KAFKA_TLS_ENABLED";
         // (Distinct consumer groups: two consumers on one group and topic are refused.)
-        var options = Cfg.Load(Cfg.Config(Cfg.Kafka("kafka_a"), Cfg.Kafka("a_kafka").Replace("\"cg\"", "\"cg2\"", StringComparison.Ordinal)), (variable, "true"));
+        var options = Cfg.Load(
+            Cfg.Config(Cfg.Kafka("kafka_a"), Cfg.Kafka("a_kafka").Replace("\"cg\"", "\"cg2\"", StringComparison.Ordinal)),
+            (variable, "true"));
 
         var kafka = options.Consumers.OfType<KafkaConsumer>().ToDictionary(c => c.Name, c => c.Kafka);
         Assert.True(kafka["kafka_a"].Tls.Enabled);
@@ -191,7 +194,8 @@ public sealed class ConfigEnvTests
     [Fact]
     public void Consumer_named_like_the_v52_prefix_still_gets_its_v6_variables()
     {
-        var consumer = Cfg.One<PostgresConsumer>(Cfg.Config(Cfg.Pg("postgresql_x")), ("CENTRIFUGO_CONSUMERS_POSTGRESQL_X_POSTGRESQL_NUM_PARTITIONS", "3"));
+        var consumer = Cfg.One<PostgresConsumer>(
+            Cfg.Config(Cfg.Pg("postgresql_x")), ("CENTRIFUGO_CONSUMERS_POSTGRESQL_X_POSTGRESQL_NUM_PARTITIONS", "3"));
 
         Assert.Equal(3, consumer.Postgresql.NumPartitions);
     }
@@ -223,12 +227,14 @@ public sealed class ConfigEnvTests
     [InlineData("false", false)]
     [InlineData("False", false)]
     public void Env_booleans_use_go_parse_bool(string value, bool expected) =>
-        Assert.Equal(expected, Cfg.One<PostgresConsumer>(Cfg.Config(Cfg.Pg("pg_main")), ("CENTRIFUGO_CONSUMERS_PG_MAIN_POSTGRESQL_USE_TRY_LOCK", value)).Postgresql.UseTryLock);
+        Assert.Equal(expected, Cfg.One<PostgresConsumer>(
+            Cfg.Config(Cfg.Pg("pg_main")), ("CENTRIFUGO_CONSUMERS_PG_MAIN_POSTGRESQL_USE_TRY_LOCK", value)).Postgresql.UseTryLock);
 
     [Fact]
     public void Centrifugo_compatible_lock_is_set_like_centrifugo_options()
     {
-        Assert.True(Cfg.One<PostgresConsumer>(Cfg.Config(Cfg.Pg("pg_main")), ("CENTRIFUGO_CONSUMERS_PG_MAIN_POSTGRESQL_CENTRIFUGO_COMPATIBLE_LOCK", "true")).Postgresql.CentrifugoCompatibleLock);
+        Assert.True(Cfg.One<PostgresConsumer>(Cfg.Config(Cfg.Pg("pg_main")),
+            ("CENTRIFUGO_CONSUMERS_PG_MAIN_POSTGRESQL_CENTRIFUGO_COMPATIBLE_LOCK", "true")).Postgresql.CentrifugoCompatibleLock);
         Assert.False(Cfg.One<PostgresConsumer>(Cfg.Config(Cfg.Pg("pg_main"))).Postgresql.CentrifugoCompatibleLock);
     }
 
@@ -240,7 +246,8 @@ public sealed class ConfigEnvTests
     {
         var message = Cfg.Error(Cfg.Config(Cfg.Pg("pg_main")), ("CENTRIFUGO_CONSUMERS_PG_MAIN_ENABLED", value));
 
-        Assert.Equal("CENTRIFUGO_CONSUMERS_PG_MAIN_ENABLED: expected a boolean (1, t, T, TRUE, true, True, 0, f, F, FALSE, false, False)", message);
+        Assert.Equal(
+            "CENTRIFUGO_CONSUMERS_PG_MAIN_ENABLED: expected a boolean (1, t, T, TRUE, true, True, 0, f, F, FALSE, false, False)", message);
     }
 
     [Fact]
@@ -272,7 +279,8 @@ public sealed class ConfigEnvTests
     [Fact]
     public void Invalid_name_in_centrifugo_consumers_list_is_reported_by_position() =>
         Assert.Equal(
-            "CENTRIFUGO_CONSUMERS: name #2 is not a valid consumer name (expected a JSON array or space-separated names matching ^[a-zA-Z0-9_]{2,}$)",
+            "CENTRIFUGO_CONSUMERS: " +
+            "name #2 is not a valid consumer name (expected a JSON array or space-separated names matching ^[a-zA-Z0-9_]{2,}$)",
             Cfg.Error(Cfg.Config(), ("CENTRIFUGO_CONSUMERS", "ok_name postgres://u:pw@h/db")));
 
     [Fact]
@@ -341,7 +349,8 @@ public sealed class ConfigEnvTests
         "HEARTBEAT_INTERVAL" => "1s",
         _ when suffix.EndsWith("ENABLED", StringComparison.Ordinal) || suffix.EndsWith("VERIFY", StringComparison.Ordinal)
             || suffix is "USE_TRY_LOCK" or "FETCH_READ_UNCOMMITTED" or "DERIVE_IDEMPOTENCY_KEY" or "CENTRIFUGO_COMPATIBLE_LOCK" => "true",
-        "NUM_PARTITIONS" or "PARTITION_SELECT_LIMIT" or "PARTITION_SELECT_MAX_BYTES" or "PAYLOAD_MAX_BYTES" or "MAX_POLL_RECORDS" or "FETCH_MAX_BYTES" or "PARTITION_QUEUE_MAX_BYTES" => "7",
+        "NUM_PARTITIONS" or "PARTITION_SELECT_LIMIT" or "PARTITION_SELECT_MAX_BYTES" or "PAYLOAD_MAX_BYTES" or "MAX_POLL_RECORDS"
+            or "FETCH_MAX_BYTES" or "PARTITION_QUEUE_MAX_BYTES" => "7",
         "PARTITION_POLL_INTERVAL" or "FETCH_MAX_WAIT" or "DIAL_TIMEOUT" => "7s",
         _ => "env-value",
     };

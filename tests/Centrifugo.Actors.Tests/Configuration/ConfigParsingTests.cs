@@ -95,7 +95,8 @@ public sealed class ConfigParsingTests
     [Fact]
     public void Postgresql_zero_values_take_centrifugo_defaults()
     {
-        var pg = Cfg.One<PostgresConsumer>(Cfg.Config(Cfg.Pg(block: ""","num_partitions":0,"partition_select_limit":0,"partition_poll_interval":"0s" """))).Postgresql;
+        var pg = Cfg.One<PostgresConsumer>(
+            Cfg.Config(Cfg.Pg(block: ""","num_partitions":0,"partition_select_limit":0,"partition_poll_interval":"0s" """))).Postgresql;
 
         Assert.Equal(1, pg.NumPartitions);
         Assert.Equal(100, pg.PartitionSelectLimit);
@@ -129,7 +130,8 @@ public sealed class ConfigParsingTests
     [InlineData("app.outbox", "app.outbox_dead_letter")]
     public void Dead_letter_table_defaults_to_outbox_name_with_suffix_keeping_the_schema(string outbox, string expected)
     {
-        var json = Cfg.Config($$$"""{"name":"pg_main","type":"postgresql","postgresql":{"dsn":"{{{Cfg.PgDsn}}}","outbox_table_name":"{{{outbox}}}"}}""");
+        var json = Cfg.Config(
+            $$$"""{"name":"pg_main","type":"postgresql","postgresql":{"dsn":"{{{Cfg.PgDsn}}}","outbox_table_name":"{{{outbox}}}"}}""");
 
         Assert.Equal(expected, Cfg.One<PostgresConsumer>(json).Postgresql.DeadLetterTableName);
     }
@@ -217,7 +219,8 @@ public sealed class ConfigParsingTests
 
     [Fact]
     public void Kafka_partition_queue_max_size_minus_one_means_pause_on_every_poll() =>
-        Assert.Equal(0, Cfg.One<KafkaConsumer>(Cfg.Config(Cfg.Kafka(block: ""","partition_queue_max_size":-1"""))).Kafka.PartitionQueueMaxSize);
+        Assert.Equal(0,
+            Cfg.One<KafkaConsumer>(Cfg.Config(Cfg.Kafka(block: ""","partition_queue_max_size":-1"""))).Kafka.PartitionQueueMaxSize);
 
     [Theory]
     [InlineData("plain")]
@@ -225,7 +228,8 @@ public sealed class ConfigParsingTests
     [InlineData("scram-sha-512")]
     public void Kafka_accepts_supported_sasl_mechanisms(string mechanism)
     {
-        var json = Cfg.Config(Cfg.Kafka(block: $$$""","sasl_mechanism":"{{{mechanism}}}","sasl_user":"u","sasl_password":"{{{Cfg.SaslPassword}}}" """));
+        var json = Cfg.Config(
+            Cfg.Kafka(block: $$$""","sasl_mechanism":"{{{mechanism}}}","sasl_user":"u","sasl_password":"{{{Cfg.SaslPassword}}}" """));
 
         Assert.Equal(mechanism, Cfg.One<KafkaConsumer>(json).Kafka.SaslMechanism);
     }
@@ -276,7 +280,8 @@ public sealed class ConfigParsingTests
 
     [Fact]
     public void Kafka_v54_partition_buffer_size_is_accepted_and_has_no_effect() =>
-        Assert.Equal(10_000, Cfg.One<KafkaConsumer>(Cfg.Config(Cfg.Kafka(block: ""","partition_buffer_size":8"""))).Kafka.PartitionQueueMaxSize);
+        Assert.Equal(10_000,
+            Cfg.One<KafkaConsumer>(Cfg.Config(Cfg.Kafka(block: ""","partition_buffer_size":8"""))).Kafka.PartitionQueueMaxSize);
 
     [Fact]
     public void Disabled_consumers_of_unsupported_centrifugo_types_are_ignored()
@@ -367,7 +372,8 @@ public sealed class ConfigParsingTests
 
     [Fact]
     public void Duplicate_json_keys_resolve_like_go_last_one_wins() =>
-        Assert.Equal(4, Cfg.One<PostgresConsumer>(Cfg.Config(Cfg.Pg(block: ""","num_partitions":2,"num_partitions":4"""))).Postgresql.NumPartitions);
+        Assert.Equal(4,
+            Cfg.One<PostgresConsumer>(Cfg.Config(Cfg.Pg(block: ""","num_partitions":2,"num_partitions":4"""))).Postgresql.NumPartitions);
 
     [Fact]
     public void Load_reads_a_file()

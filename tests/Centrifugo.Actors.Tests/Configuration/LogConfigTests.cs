@@ -16,7 +16,8 @@ public sealed class LogConfigTests
         Assert.Equal(new LogOptions { Level = LogLevel.Debug, Format = LogFormat.Json },
             Cfg.Load("""{"api":{"key":"k"},"log":{"level":"debug","format":"json","file":"ignored"}}""").Log);
         Assert.Equal(new LogOptions { Level = LogLevel.Warning, Format = LogFormat.Json },
-            Cfg.Load("""{"api":{"key":"k"},"log":{"level":"debug"}}""", ("CENTRIFUGO_LOG_LEVEL", "warn"), ("CENTRIFUGO_ACTORS_LOG_FORMAT", "json")).Log);
+            Cfg.Load("""{"api":{"key":"k"},"log":{"level":"debug"}}""", ("CENTRIFUGO_LOG_LEVEL", "warn"),
+                ("CENTRIFUGO_ACTORS_LOG_FORMAT", "json")).Log);
         Assert.Equal(LogLevel.Error,
             Cfg.Load("""{"api":{"key":"k"}}""", ("CENTRIFUGO_LOG_LEVEL", "warn"), ("CENTRIFUGO_ACTORS_LOG_LEVEL", "error")).Log.Level);
     }

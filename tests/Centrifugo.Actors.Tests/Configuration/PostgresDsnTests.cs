@@ -11,7 +11,8 @@ public sealed class PostgresDsnTests
     [Fact]
     public void Url_dsn_maps_user_password_host_port_database_and_query_parameters()
     {
-        var b = Convert("postgres://alice:s%40cret@db.example:6432/orders?sslmode=require&connect_timeout=7&application_name=app&pool_max_conns=12&pool_min_conns=2&search_path=outbox");
+        var b = Convert("postgres://alice:s%40cret@db.example:6432/orders?sslmode=require&connect_timeout=7&application_name=app" +
+            "&pool_max_conns=12&pool_min_conns=2&search_path=outbox");
         Assert.Equal("alice", b.Username);
         Assert.Equal("s@cret", b.Password);
         Assert.Equal("db.example", b.Host);

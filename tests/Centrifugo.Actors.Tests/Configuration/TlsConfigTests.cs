@@ -48,9 +48,11 @@ public sealed class TlsConfigTests
     [Fact]
     public void A_bad_postgresql_tls_value_fails_the_load_with_consumer_and_field()
     {
-        var message = Cfg.Error(Cfg.Config(Cfg.Pg(block: ""","tls":{"enabled":true,"cert_pem":"/nonexistent/c.pem","key_pem":"tls-S3cret-key"}""")));
+        var message = Cfg.Error(
+            Cfg.Config(Cfg.Pg(block: ""","tls":{"enabled":true,"cert_pem":"/nonexistent/c.pem","key_pem":"tls-S3cret-key"}""")));
 
-        Assert.Equal("in consumer pg_main (postgresql): tls.cert_pem is neither PEM, base64-encoded PEM nor an existing file path", message);
+        Assert.Equal(
+            "in consumer pg_main (postgresql): tls.cert_pem is neither PEM, base64-encoded PEM nor an existing file path", message);
     }
 
     [Fact]
@@ -64,7 +66,8 @@ public sealed class TlsConfigTests
     [Fact]
     public void A_postgresql_client_certificate_needs_its_key()
     {
-        var message = Cfg.Error(Cfg.Config(Cfg.Pg(block: $$$""","tls":{"enabled":true,"cert_pem":"{{{Pem.Replace("\n", "\\n", StringComparison.Ordinal)}}}"}""")));
+        var message = Cfg.Error(Cfg.Config(
+            Cfg.Pg(block: $$$""","tls":{"enabled":true,"cert_pem":"{{{Pem.Replace("\n", "\\n", StringComparison.Ordinal)}}}"}""")));
 
         Assert.Equal("in consumer pg_main (postgresql): tls.cert_pem and tls.key_pem must be set together", message);
     }
@@ -110,11 +113,13 @@ public sealed class TlsConfigTests
 
         var config = KafkaClientConfigBuilder.Consumer(kafka);
 
-        Assert.Equal((files.CaPem.Trim(), files.CertPem.Trim(), files.KeyPem.Trim()), (config.SslCaPem, config.SslCertificatePem, config.SslKeyPem));
+        Assert.Equal(
+            (files.CaPem.Trim(), files.CertPem.Trim(), files.KeyPem.Trim()), (config.SslCaPem, config.SslCertificatePem, config.SslKeyPem));
         Assert.Equal((null, null, null), (config.SslCaLocation, config.SslCertificateLocation, config.SslKeyLocation));
     }
 
     [Fact]
     public void Tls_values_are_not_read_while_tls_is_disabled() =>
-        Assert.False(Cfg.One<PostgresConsumer>(Cfg.Config(Cfg.Pg(block: ""","tls":{"enabled":false,"cert_pem":"later.pem","key_pem":"later.key"}"""))).Postgresql.Tls.Enabled);
+        Assert.False(Cfg.One<PostgresConsumer>(
+            Cfg.Config(Cfg.Pg(block: ""","tls":{"enabled":false,"cert_pem":"later.pem","key_pem":"later.key"}"""))).Postgresql.Tls.Enabled);
 }

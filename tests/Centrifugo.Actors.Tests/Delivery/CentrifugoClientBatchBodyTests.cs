@@ -23,13 +23,16 @@ public sealed class CentrifugoClientBatchBodyTests
     public void The_batch_body_embeds_each_request_byte_for_byte_unicode_and_escapes_included()
     {
         // Envelope with an object payload: its bytes as they are in the record (whitespace, escapes, raw UTF-8).
-        var envelope = CommandDecoder.Decode(null, Utf8("""{"method":"publish","payload":{"channel":"ch","data":{"t":"héllo \"q\" \u2603 ☃ \\ \/"}} }""")).Command!.Value;
+        var envelope = CommandDecoder.Decode(null,
+            Utf8("""{"method":"publish","payload":{"channel":"ch","data":{"t":"héllo \"q\" \u2603 ☃ \\ \/"}} }""")).Command!.Value;
         // Method header: the value is the request verbatim.
-        var header = CommandDecoder.DecodeWithMethodHeader("broadcast"u8, Utf8("""{"channels":["a","b"],"data":{"emoji":"😀","esc":"\ud83d\ude00"}}""")).Command!.Value;
+        var header = CommandDecoder.DecodeWithMethodHeader(
+            "broadcast"u8, Utf8("""{"channels":["a","b"],"data":{"emoji":"😀","esc":"\ud83d\ude00"}}""")).Command!.Value;
         // A JSON-string payload (Debezium): unescaped once, then embedded.
         var debezium = CommandDecoder.Decode(null, Utf8("""{"method":"disconnect","payload":"{\"user\":\"ü\\u00fc\"}"}""")).Command!.Value;
         // A derived idempotency key is added as the request's last member.
-        var keyed = CommandDecoder.Decode("publish", Utf8("""{"channel":"k","data":{}}""")).Command!.Value with { DerivedIdempotencyKey = "ca:c:t:0:7" };
+        var keyed = CommandDecoder.Decode("publish",
+            Utf8("""{"channel":"k","data":{}}""")).Command!.Value with { DerivedIdempotencyKey = "ca:c:t:0:7" };
 
         var body = Body(envelope, header, debezium, keyed);
 
@@ -40,7 +43,8 @@ public sealed class CentrifugoClientBatchBodyTests
             """{"publish":{"channel":"k","data":{},"idempotency_key":"ca:c:t:0:7"}}],"parallel":false}""",
             body);
         using var parsed = JsonDocument.Parse(body); // and it is one valid JSON document
-        Assert.Equal("héllo \"q\" ☃ ☃ \\ /", parsed.RootElement.GetProperty("commands")[0].GetProperty("publish").GetProperty("data").GetProperty("t").GetString());
+        Assert.Equal("héllo \"q\" ☃ ☃ \\ /",
+            parsed.RootElement.GetProperty("commands")[0].GetProperty("publish").GetProperty("data").GetProperty("t").GetString());
     }
 
     [Theory]
@@ -64,7 +68,8 @@ public sealed class CentrifugoClientBatchBodyTests
     {
         var envelope = Utf8("""{"method":"refresh","payload":{"user":"u"}}""");
         Assert.Equal("refresh", CommandDecoder.DecodeWithMethodHeader([], envelope).Command!.Value.Method);
-        Assert.Equal("unsupported method \"Publish\" (read-only or unknown)", CommandDecoder.DecodeWithMethodHeader("Publish"u8, Utf8("{}")).RejectReason);
+        Assert.Equal("unsupported method \"Publish\" (read-only or unknown)",
+            CommandDecoder.DecodeWithMethodHeader("Publish"u8, Utf8("{}")).RejectReason);
         Assert.Equal(CommandDecoder.Decode(Encoding.UTF8.GetString([0xff, 0x70]), Utf8("{}")).RejectReason,
             CommandDecoder.DecodeWithMethodHeader([0xff, 0x70], Utf8("{}")).RejectReason);
     }
@@ -73,9 +78,12 @@ public sealed class CentrifugoClientBatchBodyTests
     public void An_envelope_method_is_matched_on_its_bytes_and_an_escaped_one_still_reads()
     {
         Assert.Same(ApiMethods.Publish, CommandDecoder.Decode(null, Utf8("""{"method":"publish","payload":{}}""")).Command!.Value.Method);
-        Assert.Same(ApiMethods.Publish, CommandDecoder.Decode(null, Utf8("""{"method":"\u0070ublish","payload":{}}""")).Command!.Value.Method);
-        Assert.Equal("unsupported method \"presence\" (read-only or unknown)", CommandDecoder.Decode(null, Utf8("""{"method":"presence","payload":{}}""")).RejectReason);
-        Assert.Equal("malformed envelope: \"method\" is missing or empty", CommandDecoder.Decode(null, Utf8("""{"method":"","payload":{}}""")).RejectReason);
+        Assert.Same(
+            ApiMethods.Publish, CommandDecoder.Decode(null, Utf8("""{"method":"\u0070ublish","payload":{}}""")).Command!.Value.Method);
+        Assert.Equal("unsupported method \"presence\" (read-only or unknown)",
+            CommandDecoder.Decode(null, Utf8("""{"method":"presence","payload":{}}""")).RejectReason);
+        Assert.Equal("malformed envelope: \"method\" is missing or empty",
+            CommandDecoder.Decode(null, Utf8("""{"method":"","payload":{}}""")).RejectReason);
     }
 
     [Fact]

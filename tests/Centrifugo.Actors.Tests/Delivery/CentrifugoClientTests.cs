@@ -26,7 +26,8 @@ public sealed class CentrifugoClientTests : IAsyncLifetime
         }, _logs.CreateLogger<CentrifugoClient>());
 
     private static ApiCommand Publish(string channel, int i) =>
-        new(ApiMethods.Publish, Encoding.UTF8.GetBytes("{\"channel\":\"" + channel + "\",\"data\":{\"i\":" + i.ToString(System.Globalization.CultureInfo.InvariantCulture) + "}}"));
+        new(ApiMethods.Publish, Encoding.UTF8.GetBytes(
+            "{\"channel\":\"" + channel + "\",\"data\":{\"i\":" + i.ToString(System.Globalization.CultureInfo.InvariantCulture) + "}}"));
 
     private static List<ApiCommand> Publishes(int count, string channel = "c") =>
         Enumerable.Range(0, count).Select(i => Publish(channel, i)).ToList();

@@ -38,7 +38,8 @@ public sealed class CentrifugoReplyParserTests
     [Fact]
     public void Error_100_is_retried()
     {
-        var reply = CentrifugoReplyParser.Single("""{"error":{"code":100,"message":"internal server error"}}"""u8, ApiMethods.Publish, Endpoint);
+        var reply = CentrifugoReplyParser.Single(
+            """{"error":{"code":100,"message":"internal server error"}}"""u8, ApiMethods.Publish, Endpoint);
 
         Assert.Equal(new Classification(DeliveryDecision.Retry, 100, "centrifugo error 100: internal server error"), reply);
     }
@@ -81,32 +82,39 @@ public sealed class CentrifugoReplyParserTests
             """{"result":{"responses":[{"result":{"offset":1}},{"error":{"code":100,"message":"internal server error"}}]}}"""u8,
             ApiMethods.Broadcast, Endpoint);
 
-        Assert.Equal(new Classification(DeliveryDecision.Retry, 100, "broadcast channel #1: centrifugo error 100: internal server error"), reply);
+        Assert.Equal(
+            new Classification(DeliveryDecision.Retry, 100, "broadcast channel #1: centrifugo error 100: internal server error"), reply);
     }
 
     [Fact]
     public void A_broadcast_partly_refused_for_good_is_delivered_and_says_which_channels()
     {
         var reply = CentrifugoReplyParser.Single(
-            """{"result":{"responses":[{"error":{"code":102,"message":"unknown channel"}},{"result":{}},{"error":{"code":107,"message":"bad request"}}]}}"""u8,
+            """{"result":{"responses":[{"error":{"code":102,"message":"unknown channel"}},{"result":{}},"""u8 +
+            """{"error":{"code":107,"message":"bad request"}}]}}"""u8,
             ApiMethods.Broadcast, Endpoint);
 
         Assert.Equal(new Classification(DeliveryDecision.Delivered, null,
-            "broadcast partly refused: channel #0: centrifugo error 102: unknown channel; channel #2: centrifugo error 107: bad request"), reply);
+            "broadcast partly refused: channel #0: centrifugo error 102: unknown channel; channel #2: centrifugo error 107: bad request"),
+            reply);
     }
 
     [Fact]
     public void A_batch_of_mixed_replies_is_read_one_per_command_in_order()
     {
-        var commands = Commands(ApiMethods.Publish, ApiMethods.Publish, ApiMethods.Subscribe, ApiMethods.Broadcast, ApiMethods.HistoryRemove);
+        var commands = Commands(
+            ApiMethods.Publish, ApiMethods.Publish, ApiMethods.Subscribe, ApiMethods.Broadcast, ApiMethods.HistoryRemove);
 
         var replies = Batch(
-            """{"replies":[{"publish":{"offset":5,"epoch":"e"}},{"error":{"code":102,"message":"unknown channel"}},{"subscribe":{}},{"broadcast":{"responses":[{"result":{}},{"error":{"code":100,"message":"internal server error"}}]}},{"error":{"code":100,"message":"internal server error"}}]}"""u8,
+            """{"replies":[{"publish":{"offset":5,"epoch":"e"}},{"error":{"code":102,"message":"unknown channel"}},{"subscribe":{}},"""u8 +
+            """{"broadcast":{"responses":[{"result":{}},{"error":{"code":100,"message":"internal server error"}}]}},"""u8 +
+            """{"error":{"code":100,"message":"internal server error"}}]}"""u8,
             commands, out var unexpected);
 
         Assert.Null(unexpected);
         Assert.Equal(
-            [DeliveryDecision.Delivered, DeliveryDecision.Rejected, DeliveryDecision.Delivered, DeliveryDecision.Retry, DeliveryDecision.Retry],
+            [DeliveryDecision.Delivered, DeliveryDecision.Rejected, DeliveryDecision.Delivered,
+                DeliveryDecision.Retry, DeliveryDecision.Retry],
             replies.Select(r => r.Decision));
         Assert.Equal(102, replies[1].Code);
         Assert.Equal("broadcast channel #1: centrifugo error 100: internal server error", replies[3].Message);
@@ -122,14 +130,16 @@ public sealed class CentrifugoReplyParserTests
             commands, 2, 2, Endpoint, out var unexpected);
 
         Assert.Null(unexpected);
-        Assert.Equal(new Classification(DeliveryDecision.Delivered, null, "broadcast partly refused: channel #0: centrifugo error 102: unknown channel"), replies[0]);
+        Assert.Equal(new Classification(DeliveryDecision.Delivered, null,
+            "broadcast partly refused: channel #0: centrifugo error 102: unknown channel"), replies[0]);
         Assert.Equal(DeliveryDecision.Delivered, replies[1].Decision);
     }
 
     [Fact]
     public void Unknown_fields_around_the_replies_are_skipped()
     {
-        var replies = Batch("""{"took":{"ms":1},"replies":[{"publish":{}}],"extra":[1,{"a":2}]}"""u8, Commands(ApiMethods.Publish), out var unexpected);
+        var replies = Batch(
+            """{"took":{"ms":1},"replies":[{"publish":{}}],"extra":[1,{"a":2}]}"""u8, Commands(ApiMethods.Publish), out var unexpected);
 
         Assert.Null(unexpected);
         Assert.Equal(DeliveryDecision.Delivered, Assert.Single(replies).Decision);
@@ -158,11 +168,15 @@ public sealed class CentrifugoReplyParserTests
         Assert.Equal(new Classification(DeliveryDecision.Rejected, 102, "centrifugo error 102: unknown channel"),
             CentrifugoReplyParser.TransportError("""{"code":102,"message":"unknown channel"}"""u8, 404));
         Assert.Equal(DeliveryDecision.Retry, CentrifugoReplyParser.TransportError("""{"code":100}"""u8, 500)?.Decision);
-        Assert.Equal(DeliveryDecision.Rejected, CentrifugoReplyParser.TransportError("""{"code":107,"message":"bad request"}"""u8, 400)?.Decision);
-        Assert.Equal(DeliveryDecision.Rejected, CentrifugoReplyParser.TransportError("""{"code":112,"message":"unrecoverable position"}"""u8, 416)?.Decision);
-        Assert.Equal(DeliveryDecision.Rejected, CentrifugoReplyParser.TransportError("""{"code":113,"message":"conflict"}"""u8, 409)?.Decision);
+        Assert.Equal(DeliveryDecision.Rejected,
+            CentrifugoReplyParser.TransportError("""{"code":107,"message":"bad request"}"""u8, 400)?.Decision);
+        Assert.Equal(DeliveryDecision.Rejected,
+            CentrifugoReplyParser.TransportError("""{"code":112,"message":"unrecoverable position"}"""u8, 416)?.Decision);
+        Assert.Equal(DeliveryDecision.Rejected,
+            CentrifugoReplyParser.TransportError("""{"code":113,"message":"conflict"}"""u8, 409)?.Decision);
         // Codes without a mapping of their own come with a 500 (MapErrorToHTTPCode's default).
-        Assert.Equal(DeliveryDecision.Rejected, CentrifugoReplyParser.TransportError("""{"code":103,"message":"permission denied"}"""u8, 500)?.Decision);
+        Assert.Equal(DeliveryDecision.Rejected,
+            CentrifugoReplyParser.TransportError("""{"code":103,"message":"permission denied"}"""u8, 500)?.Decision);
     }
 
     [Theory]

@@ -89,8 +89,10 @@ public sealed class CommandDecoderTests
     [InlineData("""{"method":"","payload":{}}""", "malformed envelope: \"method\" is missing or empty")]
     [InlineData("""{"method":5,"payload":{}}""", "malformed envelope: \"method\" must be a string, found a number")]
     [InlineData("""{"method":"publish"}""", "malformed envelope: \"payload\" is missing")]
-    [InlineData("""{"method":"publish","payload":[1]}""", "malformed envelope: \"payload\" must be a JSON object or a string holding one, found an array")]
-    [InlineData("""{"method":"publish","payload":null}""", "malformed envelope: \"payload\" must be a JSON object or a string holding one, found null")]
+    [InlineData("""{"method":"publish","payload":[1]}""",
+        "malformed envelope: \"payload\" must be a JSON object or a string holding one, found an array")]
+    [InlineData("""{"method":"publish","payload":null}""",
+        "malformed envelope: \"payload\" must be a JSON object or a string holding one, found null")]
     [InlineData("""{"method":"publish","payload":"not json"}""", "malformed envelope: \"payload\" string does not hold a JSON object")]
     [InlineData("""{"method":"publish","payload":"[1]"}""", "malformed envelope: \"payload\" string does not hold a JSON object")]
     [InlineData("""[{"method":"publish"}]""", "malformed envelope: expected a JSON object")]

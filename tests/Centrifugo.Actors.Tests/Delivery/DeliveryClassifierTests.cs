@@ -65,8 +65,10 @@ public sealed class DeliveryClassifierTests
     [Fact]
     public void Status_messages_say_what_to_fix()
     {
-        Assert.Equal($"401 Unauthorized from {Endpoint}: api.key is wrong", DeliveryClassifier.ForStatus(401, true, "batch", Endpoint).Message);
-        Assert.Equal("400 Bad Request: request JSON does not match method refresh", DeliveryClassifier.ForStatus(400, false, "refresh", Endpoint).Message);
+        Assert.Equal($"401 Unauthorized from {Endpoint}: api.key is wrong",
+            DeliveryClassifier.ForStatus(401, true, "batch", Endpoint).Message);
+        Assert.Equal("400 Bad Request: request JSON does not match method refresh",
+            DeliveryClassifier.ForStatus(400, false, "refresh", Endpoint).Message);
         Assert.StartsWith("503 Service Unavailable from", DeliveryClassifier.ForStatus(503, true, "batch", Endpoint).Message);
     }
 

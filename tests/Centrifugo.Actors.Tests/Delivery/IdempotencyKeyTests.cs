@@ -43,16 +43,20 @@ public sealed class IdempotencyKeyTests
         Assert.Matches("^ca:h[0-9a-f]{16}:1023:9223372036854775807$", key);
         Assert.Equal(key, IdempotencyKeys.ForKafka("kafka_consumer_with_a_long_name", topic, 1023, long.MaxValue));
         Assert.NotEqual(key, IdempotencyKeys.ForKafka("kafka_consumer_with_a_long_name", topic[1..] + "u", 1023, long.MaxValue));
-        Assert.All([IdempotencyKeys.ForOutbox(new string('c', 200), 99999, long.MaxValue), key], k => Assert.Matches("^[A-Za-z0-9_.:-]+$", k));
+        Assert.All(
+            [IdempotencyKeys.ForOutbox(new string('c', 200), 99999, long.MaxValue), key], k => Assert.Matches("^[A-Za-z0-9_.:-]+$", k));
     }
 
     [Theory]
     [InlineData("""{"channel":"c","data":{}}""", """{"channel":"c","data":{},"idempotency_key":"ca:k"}""")]
-    [InlineData("""{ "channel" : "c" , "data" : { "x" : "}" } }  """, """{ "channel" : "c" , "data" : { "x" : "}" } ,"idempotency_key":"ca:k"}""")]
+    [InlineData("""{ "channel" : "c" , "data" : { "x" : "}" } }  """,
+        """{ "channel" : "c" , "data" : { "x" : "}" } ,"idempotency_key":"ca:k"}""")]
     [InlineData("""{}""", """{"idempotency_key":"ca:k"}""")]
     [InlineData("""{ }""", """{ "idempotency_key":"ca:k"}""")]
-    [InlineData("""{"channel":"c","data":1,"idempotency_key":""}""", """{"channel":"c","data":1,"idempotency_key":"","idempotency_key":"ca:k"}""")]
-    [InlineData("""{"channel":"c","data":1,"idempotency_key":null}""", """{"channel":"c","data":1,"idempotency_key":null,"idempotency_key":"ca:k"}""")]
+    [InlineData("""{"channel":"c","data":1,"idempotency_key":""}""",
+        """{"channel":"c","data":1,"idempotency_key":"","idempotency_key":"ca:k"}""")]
+    [InlineData("""{"channel":"c","data":1,"idempotency_key":null}""",
+        """{"channel":"c","data":1,"idempotency_key":null,"idempotency_key":"ca:k"}""")]
     public void A_derived_key_is_added_as_the_last_member_without_reserialising(string request, string expected)
     {
         var decoded = Attach(ApiMethods.Publish, request);
@@ -84,7 +88,8 @@ public sealed class IdempotencyKeyTests
             headers.Select(h => new KeyValuePair<string, byte[]>(h.Key, Encoding.UTF8.GetBytes(h.Value))).ToList();
 
         var withHeader = IdempotencyKeys.Attach(
-            PublicationDecoder.Decode("1"u8.ToArray(), Headers(("centrifugo-channels", "a,b"), ("centrifugo-idempotency-key", "k1")), options),
+            PublicationDecoder.Decode(
+                "1"u8.ToArray(), Headers(("centrifugo-channels", "a,b"), ("centrifugo-idempotency-key", "k1")), options),
             () => "ca:derived");
         Assert.Null(withHeader.Command!.Value.DerivedIdempotencyKey);
 
@@ -99,12 +104,14 @@ public sealed class IdempotencyKeyTests
     public void Only_publish_and_broadcast_get_a_key()
     {
         Assert.NotNull(Attach(ApiMethods.Broadcast, """{"channels":["a","b"],"data":1}""").Command!.Value.DerivedIdempotencyKey);
-        foreach (var method in new[] { ApiMethods.Subscribe, ApiMethods.Unsubscribe, ApiMethods.Disconnect, ApiMethods.Refresh, ApiMethods.HistoryRemove })
+        foreach (var method in new[]
+            { ApiMethods.Subscribe, ApiMethods.Unsubscribe, ApiMethods.Disconnect, ApiMethods.Refresh, ApiMethods.HistoryRemove })
         {
             Assert.Null(Attach(method, """{"channel":"c","user":"u"}""").Command!.Value.DerivedIdempotencyKey);
         }
 
-        var rejected = IdempotencyKeys.Attach(DecodeResult.Reject("bad"), () => throw new InvalidOperationException("not derived for a rejection"));
+        var rejected = IdempotencyKeys.Attach(
+            DecodeResult.Reject("bad"), () => throw new InvalidOperationException("not derived for a rejection"));
         Assert.Equal("bad", rejected.RejectReason);
     }
 
@@ -125,17 +132,22 @@ public sealed class IdempotencyKeyTests
     {
         Assert.False(Cfg.One<PostgresConsumer>(Cfg.Config(Cfg.Pg())).Postgresql.DeriveIdempotencyKey);
         Assert.False(Cfg.One<KafkaConsumer>(Cfg.Config(Cfg.Kafka())).Kafka.DeriveIdempotencyKey);
-        Assert.True(Cfg.One<PostgresConsumer>(Cfg.Config(Cfg.Pg(block: ""","derive_idempotency_key":true"""))).Postgresql.DeriveIdempotencyKey);
+        Assert.True(
+            Cfg.One<PostgresConsumer>(Cfg.Config(Cfg.Pg(block: ""","derive_idempotency_key":true"""))).Postgresql.DeriveIdempotencyKey);
         Assert.True(Cfg.One<KafkaConsumer>(Cfg.Config(Cfg.Kafka(block: ""","derive_idempotency_key":true"""))).Kafka.DeriveIdempotencyKey);
-        Assert.True(Cfg.One<PostgresConsumer>(Cfg.Config(Cfg.Pg("pg_main")), ("CENTRIFUGO_CONSUMERS_PG_MAIN_POSTGRESQL_DERIVE_IDEMPOTENCY_KEY", "true")).Postgresql.DeriveIdempotencyKey);
-        Assert.True(Cfg.One<KafkaConsumer>(Cfg.Config(Cfg.Kafka("kf_main")), ("CENTRIFUGO_CONSUMERS_KF_MAIN_KAFKA_DERIVE_IDEMPOTENCY_KEY", "1")).Kafka.DeriveIdempotencyKey);
+        Assert.True(Cfg.One<PostgresConsumer>(Cfg.Config(Cfg.Pg("pg_main")),
+            ("CENTRIFUGO_CONSUMERS_PG_MAIN_POSTGRESQL_DERIVE_IDEMPOTENCY_KEY", "true")).Postgresql.DeriveIdempotencyKey);
+        Assert.True(Cfg.One<KafkaConsumer>(Cfg.Config(Cfg.Kafka("kf_main")),
+            ("CENTRIFUGO_CONSUMERS_KF_MAIN_KAFKA_DERIVE_IDEMPOTENCY_KEY", "1")).Kafka.DeriveIdempotencyKey);
         Assert.Contains("derive_idempotency_key: expected a boolean, got a string",
             Cfg.Error(Cfg.Config(Cfg.Pg(block: ""","derive_idempotency_key":"yes" """))), StringComparison.Ordinal);
         Assert.Contains("CENTRIFUGO_CONSUMERS_KF_MAIN_KAFKA_DERIVE_IDEMPOTENCY_KEY",
-            Cfg.Error(Cfg.Config(Cfg.Kafka("kf_main")), ("CENTRIFUGO_CONSUMERS_KF_MAIN_KAFKA_DERIVE_IDEMPOTENCY_KEY", "yes")), StringComparison.Ordinal);
+            Cfg.Error(Cfg.Config(Cfg.Kafka("kf_main")), ("CENTRIFUGO_CONSUMERS_KF_MAIN_KAFKA_DERIVE_IDEMPOTENCY_KEY", "yes")),
+            StringComparison.Ordinal);
 
         // check-config prints it, and the printed config loads back the same.
-        var options = Cfg.Load(Cfg.Config(Cfg.Pg(block: ""","derive_idempotency_key":true"""), Cfg.Kafka(block: ""","derive_idempotency_key":true""")));
+        var options = Cfg.Load(
+            Cfg.Config(Cfg.Pg(block: ""","derive_idempotency_key":true"""), Cfg.Kafka(block: ""","derive_idempotency_key":true""")));
         var printed = RedactedConfigWriter.Write(options);
         Assert.Equal(2, printed.Split("\"derive_idempotency_key\": true").Length - 1);
     }
@@ -196,7 +208,8 @@ public sealed class StandInIdempotencyTests : IAsyncLifetime
         await Post("/publish", """{"channel":"a","data":1}""");
         // A broadcast with a key seen on "a" reaches only "c"; a batch repeat of it reaches nobody.
         await Post("/broadcast", """{"channels":["a","c"],"data":1,"idempotency_key":"k1"}""");
-        await Post("/batch", """{"commands":[{"broadcast":{"channels":["a","c"],"data":1,"idempotency_key":"k1"}},{"publish":{"channel":"d","data":1,"idempotency_key":"k1"}}]}""");
+        await Post("/batch", """{"commands":[{"broadcast":{"channels":["a","c"],"data":1,"idempotency_key":"k1"}},""" +
+            """{"publish":{"channel":"d","data":1,"idempotency_key":"k1"}}]}""");
 
         Assert.Equal(8, _standIn.ReceivedCount);
         Assert.Equal(8, _standIn.CommandsReceived);
@@ -233,7 +246,8 @@ public sealed class StandInIdempotencyTests : IAsyncLifetime
     public async Task A_key_is_forgotten_after_the_retention_window()
     {
         // Long enough that the first two requests fall inside it on a loaded machine (200 ms did not at load 30).
-        await using var standIn = await CentrifugoStandIn.StartNewAsync(new StandInOptions { IdempotentResultTtl = TimeSpan.FromSeconds(2) });
+        await using var standIn = await CentrifugoStandIn.StartNewAsync(
+            new StandInOptions { IdempotentResultTtl = TimeSpan.FromSeconds(2) });
         using var client = new CentrifugoClient(
             new ApiOptions { Url = standIn.Url, Key = standIn.ApiKey, MaxBatchSize = 10, Timeout = TimeSpan.FromSeconds(5) },
             new CapturingLoggerProvider().CreateLogger<CentrifugoClient>());

@@ -60,8 +60,10 @@ public sealed class StandInTests : IAsyncLifetime
     {
         var key = _standIn.ApiKey;
         Assert.Equal(HttpStatusCode.Unauthorized, (await PostAsync("/info", "{}", withKey: false)).Status);
-        Assert.Equal(HttpStatusCode.OK, (await PostAsync("/info", "{}", h => h.TryAddWithoutValidation("Authorization", "ApiKey " + key), withKey: false)).Status);
-        Assert.Equal(HttpStatusCode.Unauthorized, (await PostAsync("/info", "{}", h => h.TryAddWithoutValidation("Authorization", "Bearer " + key), withKey: false)).Status);
+        Assert.Equal(HttpStatusCode.OK,
+            (await PostAsync("/info", "{}", h => h.TryAddWithoutValidation("Authorization", "ApiKey " + key), withKey: false)).Status);
+        Assert.Equal(HttpStatusCode.Unauthorized,
+            (await PostAsync("/info", "{}", h => h.TryAddWithoutValidation("Authorization", "Bearer " + key), withKey: false)).Status);
         // A non-empty X-API-Key decides alone: no fallback to Authorization...
         Assert.Equal(HttpStatusCode.Unauthorized, (await PostAsync("/info", "{}", h =>
         {
@@ -69,7 +71,8 @@ public sealed class StandInTests : IAsyncLifetime
             h.TryAddWithoutValidation("Authorization", "apikey " + key);
         }, withKey: false)).Status);
         // ...but the query string still gets a chance.
-        Assert.Equal(HttpStatusCode.OK, (await PostAsync("/info?api_key=" + key, "{}", h => h.Add("X-API-Key", "wrong"), withKey: false)).Status);
+        Assert.Equal(HttpStatusCode.OK,
+            (await PostAsync("/info?api_key=" + key, "{}", h => h.Add("X-API-Key", "wrong"), withKey: false)).Status);
         var (status, body, _) = await PostAsync("/info?api_key=nope", "{}", withKey: false);
         Assert.Equal(HttpStatusCode.Unauthorized, status);
         Assert.Empty(body);
@@ -142,11 +145,13 @@ public sealed class StandInTests : IAsyncLifetime
     [Fact]
     public async Task Known_namespaces_option_restricts_namespaces_but_never_the_default_one()
     {
-        await using var strict = await CentrifugoStandIn.StartNewAsync(new StandInOptions { KnownNamespaces = new HashSet<string> { "chat" } });
+        await using var strict = await CentrifugoStandIn.StartNewAsync(
+            new StandInOptions { KnownNamespaces = new HashSet<string> { "chat" } });
         using var http = new HttpClient();
         http.DefaultRequestHeaders.Add("X-API-Key", strict.ApiKey);
         async Task<string> Publish(string channel) =>
-            await (await http.PostAsync(strict.Url + "/publish", new StringContent("{\"channel\":\"" + channel + "\",\"data\":{}}"))).Content.ReadAsStringAsync();
+            await (await http.PostAsync(
+                strict.Url + "/publish", new StringContent("{\"channel\":\"" + channel + "\",\"data\":{}}"))).Content.ReadAsStringAsync();
 
         Assert.Equal("""{"result":{}}""", await Publish("chat:1"));
         Assert.Equal("""{"result":{}}""", await Publish("plain"));

@@ -9,7 +9,8 @@ public sealed class DeliveryMetricsTests
     private sealed class FixedClient(DeliveryResult result) : ICentrifugoClient
     {
         public Task<DeliveryResult> DeliverAsync(
-            IReadOnlyList<ApiCommand> commands, CancellationToken cancellationToken, Func<bool>? mayStart = null, DeliveryWindow? window = null) =>
+            IReadOnlyList<ApiCommand> commands, CancellationToken cancellationToken, Func<bool>? mayStart = null,
+            DeliveryWindow? window = null) =>
             Task.FromResult(result);
     }
 

@@ -19,18 +19,22 @@ public sealed class AdminApiTests
     private static readonly PartitionInfo Outbox = new("pg:pg_w:0", "pg_w", PartitionSource.Postgresql, "0", Node, PartitionState.Idle,
         2, 2, 0, null, null, At, null, null, Backlog: 0);
 
-    private static readonly PartitionInfo Kafka = new("kafka:k_w:orders:1", "k_w", PartitionSource.Kafka, "orders/1", Node, PartitionState.Stalled,
+    private static readonly PartitionInfo Kafka = new(
+        "kafka:k_w:orders:1", "k_w", PartitionSource.Kafka, "orders/1", Node, PartitionState.Stalled,
         1, 0, 3, "centrifugo answered 401", At, At, Lag: 4, Position: 17);
 
     private static readonly DeadLettersInfo DeadLetters = new(
     [
         new OutboxDeadLetterSet("pg_w", "\"outbox_dead_letter\"", 2, [new DeadLetterItem("pg_w", 1, 0, "publish", null, At, "\\x7b7d")]),
-        new KafkaDeadLetterSet("k_w", "orders.dead_letter", 1, [new KafkaDeadLetterItem("k_w", "orders.dead_letter", 0, 5, "orders", 1, 9, "centrifugo error 102", false)]),
+        new KafkaDeadLetterSet("k_w", "orders.dead_letter", 1,
+            [new KafkaDeadLetterItem("k_w", "orders.dead_letter", 0, 5, "orders", 1, 9, "centrifugo error 102", false)]),
     ]);
 
-    private static readonly ReplayResponse OutboxReplay = new("pg_w", 1, [1], null, null, null, [999], new Dictionary<int, long[]> { [0] = [5] }, More: false);
+    private static readonly ReplayResponse OutboxReplay = new(
+        "pg_w", 1, [1], null, null, null, [999], new Dictionary<int, long[]> { [0] = [5] }, More: false);
 
-    private static readonly ReplayResponse KafkaReplay = new("k_w", 2, null, 0, ["orders.dead_letter/0@2"], "g.dead-letter-replay.k_w", [], null, More: false);
+    private static readonly ReplayResponse KafkaReplay = new(
+        "k_w", 2, null, 0, ["orders.dead_letter/0@2"], "g.dead-letter-replay.k_w", [], null, More: false);
 
     [Fact]
     public void Partitions_are_written_with_the_documented_names_and_outbox_ones_with_their_backlog()
@@ -121,7 +125,8 @@ public sealed class AdminApiTests
                 }
               ]
             }
-            """, JsonSerializer.Serialize(new ReadyResponse(false, "Up", [new StalledPartition("pg:pg_w:0", "centrifugo answered 401")]), AdminJson.Default.ReadyResponse));
+            """, JsonSerializer.Serialize(new ReadyResponse(false, "Up", [new StalledPartition("pg:pg_w:0", "centrifugo answered 401")]),
+                AdminJson.Default.ReadyResponse));
         Assert.Equal("""
             {
               "paused": [
@@ -218,17 +223,21 @@ public sealed class AdminApiTests
     public void Actions_and_errors_are_written_compact_with_relaxed_escaping_as_before()
     {
         Assert.Equal("""{"error":"no partition pg:x:9 in this node's configuration (see `partitions list`) <id> \"x\""}""",
-            JsonSerializer.Serialize(new AdminError("no partition pg:x:9 in this node's configuration (see `partitions list`) <id> \"x\""), AdminJson.Compact.AdminError));
+            JsonSerializer.Serialize(new AdminError("no partition pg:x:9 in this node's configuration (see `partitions list`) <id> \"x\""),
+                AdminJson.Compact.AdminError));
         Assert.Equal("""{"action":"resume","id":"pg:gone:1","accepted":true,"in_force":true,"node":null}""",
             JsonSerializer.Serialize(new PauseInForce("resume", "pg:gone:1", true, true, null), AdminJson.Compact.PauseInForce));
         Assert.Equal("""{"action":"pause","id":"pg:a:1","accepted":true,"in_force":false,"error":"not confirmed"}""",
-            JsonSerializer.Serialize(new PauseNotInForce("pause", "pg:a:1", true, false, "not confirmed"), AdminJson.Compact.PauseNotInForce));
+            JsonSerializer.Serialize(
+                new PauseNotInForce("pause", "pg:a:1", true, false, "not confirmed"), AdminJson.Compact.PauseNotInForce));
         Assert.Equal("""{"action":"leave","address":"akka.tcp://s@h:1","accepted":true}""",
             JsonSerializer.Serialize(new MemberActionResult("leave", "akka.tcp://s@h:1", true), AdminJson.Compact.MemberActionResult));
-        Assert.Equal("""{"level":"debug","previous":"info"}""", JsonSerializer.Serialize(new LogLevelResult("debug", "info"), AdminJson.Compact.LogLevelResult));
+        Assert.Equal("""{"level":"debug","previous":"info"}""",
+            JsonSerializer.Serialize(new LogLevelResult("debug", "info"), AdminJson.Compact.LogLevelResult));
     }
 
-    /// <summary>What the CLI reads and writes again (<c>--json</c>) is what the endpoint wrote: no field is lost or renamed on the way.</summary>
+    /// <summary>What the CLI reads and writes again (<c>--json</c>) is what the endpoint wrote: no field is lost or renamed on the
+    /// way.</summary>
     [Fact]
     public void The_cli_reads_every_field_the_endpoint_writes()
     {
@@ -247,7 +256,8 @@ public sealed class AdminApiTests
         AssertRoundTrip(new LogLevelResult("warn", "info"), AdminJson.Default.LogLevelResult);
         AssertRoundTrip(new AdminError("x"), AdminJson.Default.AdminError);
 
-        var read = JsonSerializer.Deserialize(JsonSerializer.Serialize(DeadLetters, AdminJson.Default.DeadLettersInfo), AdminJson.Default.DeadLettersInfo)!;
+        var read = JsonSerializer.Deserialize(
+            JsonSerializer.Serialize(DeadLetters, AdminJson.Default.DeadLettersInfo), AdminJson.Default.DeadLettersInfo)!;
         Assert.Equal([PartitionSource.Postgresql, PartitionSource.Kafka], read.Consumers.Select(c => c.Source));
         Assert.Equal(9, Assert.IsType<KafkaDeadLetterSet>(read.Consumers[1]).Items[0].SourceOffset);
     }
@@ -262,7 +272,8 @@ public sealed class AdminApiTests
 
         var kafka = Assert.IsType<KafkaDeadLetterSet>(Assert.Single(read.Consumers));
         Assert.True(Assert.Single(kafka.Items).Replayed);
-        Assert.Throws<JsonException>(() => JsonSerializer.Deserialize("""{"consumers":[{"consumer":"k","items":[]}]}""", AdminJson.Default.DeadLettersInfo));
+        Assert.Throws<JsonException>(() =>
+            JsonSerializer.Deserialize("""{"consumers":[{"consumer":"k","items":[]}]}""", AdminJson.Default.DeadLettersInfo));
     }
 
     [Fact]

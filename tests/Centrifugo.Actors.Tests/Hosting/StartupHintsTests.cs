@@ -31,7 +31,8 @@ public sealed class StartupHintsTests
         StartupHints.Log(factory.CreateLogger("test"), options);
 
         var line = Assert.Single(logs.Lines);
-        Assert.Contains("Consumer pg_big: partition_select_limit 1000 is larger than api.max_batch_size 100", line, StringComparison.Ordinal);
+        Assert.Contains(
+            "Consumer pg_big: partition_select_limit 1000 is larger than api.max_batch_size 100", line, StringComparison.Ordinal);
         Assert.Contains("10 sequential /batch requests; api.max_batch_size 1000 would send it as one", line, StringComparison.Ordinal);
     }
 

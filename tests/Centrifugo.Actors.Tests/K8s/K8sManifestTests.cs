@@ -49,7 +49,8 @@ public sealed class K8sManifestTests(ITestOutputHelper output)
         // The node's configuration (with the Secret's names set and the pod IP substituted) loads and matches the pod.
         var env = Env(container, template);
         var configPath = (string)container["args"]!.AsArray().SkipWhile(a => (string?)a != "--config").Skip(1).First()!;
-        var mount = Assert.Single(container["volumeMounts"]!.AsArray(), m => configPath.StartsWith((string)m!["mountPath"]! + "/", StringComparison.Ordinal))!;
+        var mount = Assert.Single(
+            container["volumeMounts"]!.AsArray(), m => configPath.StartsWith((string)m!["mountPath"]! + "/", StringComparison.Ordinal))!;
         var configVolume = Assert.Single(pod["volumes"]!.AsArray(), v => (string?)v!["name"] == (string?)mount["name"])!;
         Assert.Equal((string?)configMap["metadata"]!["name"], (string?)configVolume["configMap"]!["name"]);
         var configJson = (string)configMap["data"]![Path.GetFileName(configPath)]!;
@@ -74,7 +75,8 @@ public sealed class K8sManifestTests(ITestOutputHelper output)
         Assert.Equal((string?)service["metadata"]!["name"], (string?)sts["spec"]!["serviceName"]);
         Assert.All(service["spec"]!["ports"]!.AsArray(), p => Port((string)p!["targetPort"]!));
         Assert.All(labels, l => Assert.Equal((string?)l.Value, (string?)service["spec"]!["selector"]![l.Key]));
-        foreach (var (probe, path) in new[] { ("startupProbe", AdminPaths.Live), ("livenessProbe", AdminPaths.Live), ("readinessProbe", AdminPaths.Ready) })
+        foreach (var (probe, path) in new[]
+            { ("startupProbe", AdminPaths.Live), ("livenessProbe", AdminPaths.Live), ("readinessProbe", AdminPaths.Ready) })
         {
             Assert.Equal(path, (string?)container[probe]!["httpGet"]!["path"]);
             Assert.Equal("admin", (string?)container[probe]!["httpGet"]!["port"]);
@@ -89,7 +91,8 @@ public sealed class K8sManifestTests(ITestOutputHelper output)
         Assert.Equal("centrifugo-actors-0", options.Cluster.PodName);
         Assert.Equal(Int(sts["spec"]!, "replicas"), options.Cluster.Bootstrap.RequiredContactPoints);
         // Discovery selects exactly the StatefulSet's pods: its selector labels, app.kubernetes.io/instance among them.
-        var selector = options.Cluster.Bootstrap.PodLabelSelector.Replace("{0}", options.Cluster.Bootstrap.ServiceName, StringComparison.Ordinal)
+        var selector = options.Cluster.Bootstrap.PodLabelSelector
+            .Replace("{0}", options.Cluster.Bootstrap.ServiceName, StringComparison.Ordinal)
             .Split(',').Select(p => p.Split('=')).ToDictionary(p => p[0], p => p[1], StringComparer.Ordinal);
         Assert.Equal(labels.Select(l => (l.Key, (string?)l.Value)).Order(), selector.Select(p => (p.Key, (string?)p.Value)).Order());
         Assert.Contains("app.kubernetes.io/instance", selector.Keys);
@@ -115,8 +118,10 @@ public sealed class K8sManifestTests(ITestOutputHelper output)
         Assert.DoesNotContain(env.Keys, k => k.Contains("KEY", StringComparison.Ordinal) || k.Contains("DSN", StringComparison.Ordinal)
             || k.Contains("PASSWORD", StringComparison.Ordinal) || k.Contains("TOKEN", StringComparison.Ordinal));
         Assert.DoesNotContain("\"key\"", configJson, StringComparison.Ordinal);
-        Assert.DoesNotContain("\"dsn\"", configJson, StringComparison.Ordinal); // no placeholder: a missing Secret fails with the loader's message
-        Assert.Equal((string?)variables["CENTRIFUGO_CONSUMERS_PG_MAIN_POSTGRESQL_DSN"], Assert.IsType<PostgresConsumer>(options.Consumers[0]).Postgresql.Dsn);
+        // no placeholder: a missing Secret fails with the loader's message
+        Assert.DoesNotContain("\"dsn\"", configJson, StringComparison.Ordinal);
+        Assert.Equal((string?)variables["CENTRIFUGO_CONSUMERS_PG_MAIN_POSTGRESQL_DSN"],
+            Assert.IsType<PostgresConsumer>(options.Consumers[0]).Postgresql.Dsn);
         Assert.NotEmpty(options.Admin.Token);
 
         // One lost Kubernetes node never takes a majority: one pod per node (required), spread over zones.
@@ -282,7 +287,8 @@ public sealed class K8sManifestTests(ITestOutputHelper output)
         Assert.Equal("PrometheusRule", (string?)rule["kind"]);
         var alerts = rule["spec"]!["groups"]!.AsArray().SelectMany(g => g!["rules"]!.AsArray()).ToList();
         Assert.True(alerts.Count >= 5);
-        var sources = string.Join('\n', Directory.EnumerateFiles(Path.Combine(Root, "src"), "*.cs", SearchOption.AllDirectories).Select(File.ReadAllText));
+        var sources = string.Join('\n',
+            Directory.EnumerateFiles(Path.Combine(Root, "src"), "*.cs", SearchOption.AllDirectories).Select(File.ReadAllText));
         foreach (var alert in alerts)
         {
             var expr = (string)alert!["expr"]!;
@@ -320,7 +326,8 @@ public sealed class K8sManifestTests(ITestOutputHelper output)
         // No kubectl: the listed resources plus the generated ConfigMap (without the hash suffix).
         output.WriteLine("kubectl is not installed: checking the resource files without rendering (see scripts/ensure-deps.sh)");
         var kustomization = Assert.Single(Parse(File.ReadAllText(Path.Combine(K8sDir, "kustomization.yaml"))));
-        var objects = kustomization["resources"]!.AsArray().SelectMany(r => Parse(File.ReadAllText(Path.Combine(K8sDir, (string)r!)))).ToList();
+        var objects = kustomization["resources"]!.AsArray().SelectMany(r => Parse(File.ReadAllText(Path.Combine(K8sDir, (string)r!))))
+            .ToList();
         foreach (var generator in kustomization["configMapGenerator"]!.AsArray())
         {
             var data = new JsonObject();
@@ -328,7 +335,8 @@ public sealed class K8sManifestTests(ITestOutputHelper output)
             {
                 data[Path.GetFileName((string)file!)] = File.ReadAllText(Path.Combine(K8sDir, (string)file!));
             }
-            objects.Add(new JsonObject { ["kind"] = "ConfigMap", ["metadata"] = new JsonObject { ["name"] = (string?)generator["name"] }, ["data"] = data });
+            objects.Add(new JsonObject
+                { ["kind"] = "ConfigMap", ["metadata"] = new JsonObject { ["name"] = (string?)generator["name"] }, ["data"] = data });
         }
         return objects;
     }
@@ -376,7 +384,8 @@ public sealed class K8sManifestTests(ITestOutputHelper output)
                 {
                     "status.podIP" => "10.0.0.5",
                     "metadata.name" => "centrifugo-actors-0",
-                    { } path when path.StartsWith(LabelRef, StringComparison.Ordinal) => (string?)template["metadata"]!["labels"]![path[LabelRef.Length..^2]] ?? "",
+                    { } path when path.StartsWith(LabelRef, StringComparison.Ordinal) =>
+                        (string?)template["metadata"]!["labels"]![path[LabelRef.Length..^2]] ?? "",
                     var other => throw new InvalidOperationException($"unexpected fieldRef {other}"),
                 };
             foreach (var (name, resolved) in env)

@@ -114,7 +114,8 @@ public sealed class KafkaClientConfigBuilderTests
     [InlineData("SCRAM-SHA-512", SaslMechanism.ScramSha512)]
     public void Sasl_mechanisms_map_to_librdkafka_with_sasl_plaintext(string mechanism, SaslMechanism expected)
     {
-        var config = KafkaClientConfigBuilder.Consumer(Options() with { SaslMechanism = mechanism, SaslUser = "alice", SaslPassword = Password });
+        var config = KafkaClientConfigBuilder.Consumer(
+            Options() with { SaslMechanism = mechanism, SaslUser = "alice", SaslPassword = Password });
 
         Assert.Equal(expected, config.SaslMechanism);
         Assert.Equal(SecurityProtocol.SaslPlaintext, config.SecurityProtocol);
@@ -126,7 +127,8 @@ public sealed class KafkaClientConfigBuilderTests
     public void Unsupported_sasl_mechanism_is_rejected_without_revealing_the_password()
     {
         var e = Assert.Throws<InvalidOperationException>(() =>
-            KafkaClientConfigBuilder.Consumer(Options() with { SaslMechanism = "aws-msk-iam", SaslUser = "AKIA", SaslPassword = Password }));
+            KafkaClientConfigBuilder.Consumer(
+                Options() with { SaslMechanism = "aws-msk-iam", SaslUser = "AKIA", SaslPassword = Password }));
 
         Assert.Contains("aws-msk-iam", e.Message, StringComparison.Ordinal);
         Assert.DoesNotContain(Password, e.ToString(), StringComparison.Ordinal);

@@ -97,7 +97,8 @@ public sealed class KafkaConsumerHubTests : IDisposable
         using (var producer = Producer(_cluster.Bootstrap))
         {
             var headers = new Headers { { "method", Bytes("publish") }, { "empty", [] }, { "none", null }, { "method", Bytes("second") } };
-            await producer.ProduceAsync(new TopicPartition(topic, 0), new Message<byte[]?, byte[]?> { Key = Bytes("k0"), Value = Bytes("{\"a\":1}"), Headers = headers });
+            await producer.ProduceAsync(new TopicPartition(topic, 0),
+                new Message<byte[]?, byte[]?> { Key = Bytes("k0"), Value = Bytes("{\"a\":1}"), Headers = headers });
             await producer.ProduceAsync(new TopicPartition(topic, 0), new Message<byte[]?, byte[]?> { Key = null, Value = null });
             await producer.ProduceAsync(new TopicPartition(topic, 0), new Message<byte[]?, byte[]?> { Key = [], Value = [] });
         }
@@ -175,7 +176,8 @@ public sealed class KafkaConsumerHubTests : IDisposable
         for (var i = 0; i < count; i++)
         {
             var value = valueBytes > 0 ? new byte[valueBytes] : Bytes($"v{i}");
-            await producer.ProduceAsync(new TopicPartition(topic, partition), new Message<byte[]?, byte[]?> { Key = Bytes($"k{i}"), Value = value });
+            await producer.ProduceAsync(
+                new TopicPartition(topic, partition), new Message<byte[]?, byte[]?> { Key = Bytes($"k{i}"), Value = value });
         }
     }
 
@@ -342,7 +344,10 @@ public sealed class KafkaConsumerHubTests : IDisposable
 
         _cluster.CreateTopic(later, 3);
         await WaitUntilAsync(() => hub.Assignment().Count == 5, "the new topic's partitions");
-        Assert.Equal(new[] { (existing, 0), (existing, 1), (later, 0), (later, 1), (later, 2) }.OrderBy(p => p.Item1, StringComparer.Ordinal).ThenBy(p => p.Item2), hub.Assignment());
+        Assert.Equal(
+            new[] { (existing, 0), (existing, 1), (later, 0), (later, 1), (later, 2) }
+                .OrderBy(p => p.Item1, StringComparer.Ordinal).ThenBy(p => p.Item2),
+            hub.Assignment());
     }
 
     [Fact]
@@ -357,7 +362,8 @@ public sealed class KafkaConsumerHubTests : IDisposable
             using var giveUp = new CancellationTokenSource(TimeSpan.FromSeconds(3));
             failures.Add(await Assert.ThrowsAnyAsync<OperationCanceledException>(() => hub.AcquireAsync(topic, 0, giveUp.Token)));
             Assert.Empty(hub.Assignment());
-            await WaitUntilAsync(() => _logs.Lines.Any(l => l.Contains("SASL", StringComparison.OrdinalIgnoreCase)), "the SASL failure to be logged");
+            await WaitUntilAsync(() => _logs.Lines.Any(l => l.Contains("SASL", StringComparison.OrdinalIgnoreCase)),
+                "the SASL failure to be logged");
         }
 
         Assert.Contains(_logs.Lines, l => l.Contains("c1", StringComparison.Ordinal));

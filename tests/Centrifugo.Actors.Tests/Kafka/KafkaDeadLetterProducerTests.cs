@@ -81,7 +81,8 @@ public sealed class KafkaDeadLetterProducerTests
 
         using (var producer = new KafkaDeadLetterProducer("orders_consumer", options, NullLoggerFactory.Instance))
         {
-            await producer.ProduceAsync(new KafkaRecord(source, 0, 7, Bytes("k"), value, [new("trace", Bytes("abc"))]), "invalid JSON", CancellationToken.None);
+            await producer.ProduceAsync(
+                new KafkaRecord(source, 0, 7, Bytes("k"), value, [new("trace", Bytes("abc"))]), "invalid JSON", CancellationToken.None);
         }
 
         var copy = Assert.Single(ReadAll(cluster.Bootstrap, source + ".dead_letter", partitions: 1, expected: 1));
@@ -100,7 +101,8 @@ public sealed class KafkaDeadLetterProducerTests
         // MESSAGE_TOO_LARGE (10) from the broker: the dead-letter topic's max.message.bytes is below the record's size.
         cluster.PushRequestErrors(0 /* Produce */, 10);
         var value = new byte[5000];
-        await producer.ProduceAsync(new KafkaRecord(source, 0, 2, Bytes("k"), value, [new("trace", Bytes("abc"))]), "invalid JSON", CancellationToken.None);
+        await producer.ProduceAsync(
+            new KafkaRecord(source, 0, 2, Bytes("k"), value, [new("trace", Bytes("abc"))]), "invalid JSON", CancellationToken.None);
 
         var copies = ReadAll(cluster.Bootstrap, source + ".dead_letter", partitions: 1, expected: 2);
         Assert.Equal(2, copies.Count);
@@ -128,7 +130,8 @@ public sealed class KafkaDeadLetterProducerTests
     /// <summary>The rd_kafka_t* behind a Confluent.Kafka client (kept internal by Confluent.Kafka).</summary>
     private static IntPtr RawHandle(Handle handle)
     {
-        var property = typeof(Handle).GetProperty("LibrdkafkaHandle", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)
+        var property = typeof(Handle)
+            .GetProperty("LibrdkafkaHandle", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)
             ?? throw new InvalidOperationException("Confluent.Kafka.Handle.LibrdkafkaHandle not found (Confluent.Kafka changed)");
         return ((System.Runtime.InteropServices.SafeHandle)property.GetValue(handle)!).DangerousGetHandle();
     }

@@ -79,7 +79,8 @@ public sealed class KafkaOffsetCommitterTests : IDisposable
         Assert.Equal(42, await committer.LookupCommittedAsync(new TopicPartition(topic, 1), CancellationToken.None));
         Assert.Equal(-1, await committer.LookupCommittedAsync(new TopicPartition(topic, 0), CancellationToken.None));
         await committer.StopAsync();
-        await Assert.ThrowsAsync<ObjectDisposedException>(() => committer.LookupCommittedAsync(new TopicPartition(topic, 0), CancellationToken.None));
+        await Assert.ThrowsAsync<ObjectDisposedException>(() =>
+            committer.LookupCommittedAsync(new TopicPartition(topic, 0), CancellationToken.None));
     }
     [Fact]
     public async Task A_partition_whose_lookup_fails_does_not_hold_the_lookups_answered_with_it()

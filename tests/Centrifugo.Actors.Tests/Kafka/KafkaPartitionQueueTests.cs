@@ -31,7 +31,9 @@ public sealed class KafkaPartitionQueueTests : IDisposable
             for (var i = 0; i < count; i++)
             {
                 var m = buffer[i];
-                taken.Add(m->Err != 0 ? (-1, m->Err.ToString(System.Globalization.CultureInfo.InvariantCulture)) : (m->Offset, Text(Librdkafka.Copy(m->Payload, m->Length))));
+                taken.Add(m->Err != 0
+                    ? (-1, m->Err.ToString(System.Globalization.CultureInfo.InvariantCulture))
+                    : (m->Offset, Text(Librdkafka.Copy(m->Payload, m->Length))));
                 Librdkafka.rd_kafka_message_destroy(m);
             }
         }

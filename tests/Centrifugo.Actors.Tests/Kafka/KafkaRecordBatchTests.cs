@@ -37,7 +37,9 @@ public sealed class KafkaRecordBatchTests : IDisposable
         var headers = new Headers { { "h", Bytes("first") }, { "h", Bytes("second") }, { "empty", [] } };
         await producer.ProduceAsync(new TopicPartition(topic, 0), new Message<byte[]?, byte[]?>
         {
-            Key = Bytes("key-0"), Value = Bytes("{\"channel\":\"ch\",\"data\":{\"text\":\"héllo \\\"q\\\" \\u2603 ☃\"}}"), Headers = headers,
+            Key = Bytes("key-0"),
+            Value = Bytes("{\"channel\":\"ch\",\"data\":{\"text\":\"héllo \\\"q\\\" \\u2603 ☃\"}}"),
+            Headers = headers,
         });
         await producer.ProduceAsync(new TopicPartition(topic, 0), new Message<byte[]?, byte[]?> { Key = null, Value = null });
         await producer.ProduceAsync(new TopicPartition(topic, 0), new Message<byte[]?, byte[]?> { Key = [], Value = [] });
@@ -72,8 +74,10 @@ public sealed class KafkaRecordBatchTests : IDisposable
         Assert.Equal(topic, first.Topic);
         Assert.Equal(0, first.Partition);
         Assert.Equal("key-0", Encoding.UTF8.GetString(first.Key(at).Span));
-        Assert.Equal("{\"channel\":\"ch\",\"data\":{\"text\":\"héllo \\\"q\\\" \\u2603 ☃\"}}", Encoding.UTF8.GetString(first.Value(at).Span));
-        Assert.Equal([("h", "first"), ("h", "second"), ("empty", "")], first.Headers(at).Select(h => (h.Key, Encoding.UTF8.GetString(h.Value))));
+        Assert.Equal(
+            "{\"channel\":\"ch\",\"data\":{\"text\":\"héllo \\\"q\\\" \\u2603 ☃\"}}", Encoding.UTF8.GetString(first.Value(at).Span));
+        Assert.Equal(
+            [("h", "first"), ("h", "second"), ("empty", "")], first.Headers(at).Select(h => (h.Key, Encoding.UTF8.GetString(h.Value))));
         var value = first.Value(at); // held across the disposal below
 
         // The method header is found in place: first match wins, exact bytes; a null or empty value reads as empty.
@@ -168,12 +172,14 @@ public sealed class KafkaRecordBatchTests : IDisposable
         var dead = ReadAll(_cluster.Bootstrap, topic + ".dead_letter", partitions: 1, expected: 2);
         Assert.Equal("key-0", Text(dead[0].Message.Key));
         Assert.Equal("{\"channel\":\"ch\",\"data\":{\"text\":\"héllo \\\"q\\\" \\u2603 ☃\"}}", Text(dead[0].Message.Value));
-        Assert.Equal(["first", "second", ""], dead[0].Message.Headers.Where(h => h.Key is "h" or "empty").Select(h => Text(h.GetValueBytes())));
+        Assert.Equal(
+            ["first", "second", ""], dead[0].Message.Headers.Where(h => h.Key is "h" or "empty").Select(h => Text(h.GetValueBytes())));
         Assert.Null(dead[1].Message.Key);
         Assert.Null(dead[1].Message.Value);
     }
 
-    /// <summary>Reads <paramref name="count"/> records of partition 0 with librdkafka's batch consume and copies them into one batch.</summary>
+    /// <summary>Reads <paramref name="count"/> records of partition 0 with librdkafka's batch consume and copies them into one
+    /// batch.</summary>
     private static unsafe KafkaRecordBatch ReadNative(IConsumer<byte[]?, byte[]?> consumer, string topic, int count, ArrayPool<byte> pool)
     {
         var queue = Librdkafka.rd_kafka_queue_get_consumer(Librdkafka.NativeHandle(consumer.Handle));

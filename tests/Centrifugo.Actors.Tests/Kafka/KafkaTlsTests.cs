@@ -88,7 +88,8 @@ public sealed class KafkaTlsTests : IDisposable
         }
         catch (TimeoutException e)
         {
-            var logged = string.Join('\n', _logs.Lines.Where(l => l.StartsWith("Error", StringComparison.Ordinal) || l.StartsWith("Warning", StringComparison.Ordinal)).Take(20));
+            var logged = string.Join('\n', _logs.Lines
+                .Where(l => l.StartsWith("Error", StringComparison.Ordinal) || l.StartsWith("Warning", StringComparison.Ordinal)).Take(20));
             throw new TimeoutException(e.Message + "; errors and warnings logged:\n" + logged, e);
         }
     }
@@ -120,7 +121,8 @@ public sealed class KafkaTlsTests : IDisposable
     {
         var proxy = await ProxiedAsync();
 
-        await AssertHandshakeFailsAsync(Options(proxy, new TlsOptions { Enabled = true, ServerCaPem = proxy.WrongCaPath }), "certificate verify failed");
+        await AssertHandshakeFailsAsync(
+            Options(proxy, new TlsOptions { Enabled = true, ServerCaPem = proxy.WrongCaPath }), "certificate verify failed");
     }
 
     [Fact]
@@ -128,7 +130,8 @@ public sealed class KafkaTlsTests : IDisposable
     {
         var proxy = await ProxiedAsync();
 
-        var records = await ReadAllAsync(Options(proxy, new TlsOptions { Enabled = true, ServerCaPem = proxy.WrongCaPath, InsecureSkipVerify = true }));
+        var records = await ReadAllAsync(
+            Options(proxy, new TlsOptions { Enabled = true, ServerCaPem = proxy.WrongCaPath, InsecureSkipVerify = true }));
 
         Assert.Equal(20, records.Count);
     }
@@ -148,6 +151,7 @@ public sealed class KafkaTlsTests : IDisposable
         Assert.Equal(20, records.Count);
         Assert.DoesNotContain(_logs.Lines, l => l.Contains("PRIVATE KEY", StringComparison.Ordinal));
 
-        await AssertHandshakeFailsAsync(Options(proxy, new TlsOptions { Enabled = true, ServerCaPem = proxy.CaPath }), "alert certificate required");
+        await AssertHandshakeFailsAsync(
+            Options(proxy, new TlsOptions { Enabled = true, ServerCaPem = proxy.CaPath }), "alert certificate required");
     }
 }

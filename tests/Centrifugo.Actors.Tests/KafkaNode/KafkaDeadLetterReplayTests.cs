@@ -36,10 +36,12 @@ public sealed class KafkaDeadLetterReplayTests(ITestOutputHelper output) : Kafka
             // Centrifugo answers 102 (permanent) to the first 3 records of partition 0, then to the first 2 of partition 1.
             StandIn.FailNext(3, errorCode: 102);
             await ProduceEnvelopesAsync(producer, topic, 0, "kd:", 10);
-            await Poll.UntilAsync(() => Committed(KafkaCluster.Bootstrap, group, topic, 0) == 10, "partition 0 committed", TimeSpan.FromSeconds(60));
+            await Poll.UntilAsync(() => Committed(KafkaCluster.Bootstrap, group, topic, 0) == 10,
+                "partition 0 committed", TimeSpan.FromSeconds(60));
             StandIn.FailNext(2, errorCode: 102);
             await ProduceEnvelopesAsync(producer, topic, 1, "kd:", 5);
-            await Poll.UntilAsync(() => Committed(KafkaCluster.Bootstrap, group, topic, 1) == 5, "partition 1 committed", TimeSpan.FromSeconds(60));
+            await Poll.UntilAsync(() => Committed(KafkaCluster.Bootstrap, group, topic, 1) == 5,
+                "partition 1 committed", TimeSpan.FromSeconds(60));
         }
         Assert.Equal([3L, 4, 5, 6, 7, 8, 9], StandIn.ReceivedFor("kd:p0").Select(Seq).ToArray());
         Assert.Equal([2L, 3, 4], StandIn.ReceivedFor("kd:p1").Select(Seq).ToArray());
@@ -60,7 +62,8 @@ public sealed class KafkaDeadLetterReplayTests(ITestOutputHelper output) : Kafka
         // The table shows where each record is and which source record it was.
         var table = await Run(v => AdminCli.DeadLettersListAsync(v, "k_dl", 50, json: false), node.AdminUrl);
         Assert.Contains($"k_dl (kafka, {topic}.dead_letter): 5 dead letter(s), showing 5", table.Out, StringComparison.Ordinal);
-        Assert.Matches($@"{Regex.Escape(topic)}\.dead_letter/0\s+3\s+{Regex.Escape(topic)}/1@0\s+centrifugo error 102\S*.*\s+no\s", table.Out);
+        Assert.Matches(
+            $@"{Regex.Escape(topic)}\.dead_letter/0\s+3\s+{Regex.Escape(topic)}/1@0\s+centrifugo error 102\S*.*\s+no\s", table.Out);
 
         var ids = await Run(v => AdminCli.DeadLettersReplayAsync(v, "k_dl", [1], false, false), node.AdminUrl);
         Assert.Equal(AdminCli.Usage, ids.Code);
@@ -68,7 +71,8 @@ public sealed class KafkaDeadLetterReplayTests(ITestOutputHelper output) : Kafka
         var replay = await Run(v => AdminCli.DeadLettersReplayAsync(v, "k_dl", [], true, false), node.AdminUrl);
         Assert.True(replay.Code == AdminCli.Ok, replay.Err);
         Assert.Contains("replayed 5 dead letter(s) of k_dl", replay.Out, StringComparison.Ordinal);
-        await Poll.UntilAsync(() => StandIn.ReceivedFor("kd:p0").Count == 10 && StandIn.ReceivedFor("kd:p1").Count == 5, "replayed records delivered", TimeSpan.FromSeconds(60));
+        await Poll.UntilAsync(() => StandIn.ReceivedFor("kd:p0").Count == 10 && StandIn.ReceivedFor("kd:p1").Count == 5,
+            "replayed records delivered", TimeSpan.FromSeconds(60));
         Assert.Equal([3L, 4, 5, 6, 7, 8, 9, 0, 1, 2], StandIn.ReceivedFor("kd:p0").Select(Seq).ToArray());
         Assert.Equal([2L, 3, 4, 0, 1], StandIn.ReceivedFor("kd:p1").Select(Seq).ToArray());
         Assert.Equal(5L, Committed(KafkaCluster.Bootstrap, group + KafkaDeadLetters.ReplayGroupInfix + "k_dl", topic + ".dead_letter", 0));
@@ -77,7 +81,9 @@ public sealed class KafkaDeadLetterReplayTests(ITestOutputHelper output) : Kafka
         var again = await Run(v => AdminCli.DeadLettersReplayAsync(v, "k_dl", [], true, false), node.AdminUrl);
         Assert.Equal(AdminCli.Ok, again.Code);
         Assert.Contains("replayed 0 dead letter(s)", again.Out, StringComparison.Ordinal);
-        await Poll.UntilAsync(() => Committed(KafkaCluster.Bootstrap, group, topic, 0) == 13 && Committed(KafkaCluster.Bootstrap, group, topic, 1) == 7, "replayed records committed", TimeSpan.FromSeconds(30));
+        await Poll.UntilAsync(
+            () => Committed(KafkaCluster.Bootstrap, group, topic, 0) == 13 && Committed(KafkaCluster.Bootstrap, group, topic, 1) == 7,
+            "replayed records committed", TimeSpan.FromSeconds(30));
         Assert.Equal(10, StandIn.ReceivedFor("kd:p0").Count);
     }
 
@@ -85,7 +91,8 @@ public sealed class KafkaDeadLetterReplayTests(ITestOutputHelper output) : Kafka
         consumer with { Kafka = consumer.Kafka with { DeadLetterTopic = topic } };
 
     private static int Replayed(string output) =>
-        int.Parse(System.Text.RegularExpressions.Regex.Match(output, @"replayed (\d+) dead letter").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        int.Parse(System.Text.RegularExpressions.Regex.Match(output, @"replayed (\d+) dead letter").Groups[1].Value,
+            System.Globalization.CultureInfo.InvariantCulture);
 
     [Fact]
     public async Task Consumers_sharing_a_group_and_a_dead_letter_topic_each_replay_their_own_records()
@@ -117,14 +124,16 @@ public sealed class KafkaDeadLetterReplayTests(ITestOutputHelper output) : Kafka
         var listB = await Run(v => AdminCli.DeadLettersListAsync(v, "k_b", 50, json: true), node.AdminUrl);
         using (var doc = JsonDocument.Parse(listB.Out))
         {
-            var items = Assert.Single(doc.RootElement.GetProperty("consumers").EnumerateArray()).GetProperty("items").EnumerateArray().ToArray();
+            var items = Assert.Single(doc.RootElement.GetProperty("consumers").EnumerateArray()).GetProperty("items").EnumerateArray()
+                .ToArray();
             Assert.Equal(3, items.Length);
             Assert.All(items, i => Assert.False(i.GetProperty("replayed").GetBoolean()));
         }
         var replayB = await Run(v => AdminCli.DeadLettersReplayAsync(v, "k_b", [], true, false), node.AdminUrl);
         Assert.True(replayB.Code == AdminCli.Ok, replayB.Err);
         Assert.Equal(3, Replayed(replayB.Out));
-        await Poll.UntilAsync(() => StandIn.ReceivedFor("ka:p0").Count == 2 && StandIn.ReceivedFor("kb:p0").Count == 3, "replayed records delivered", TimeSpan.FromSeconds(60));
+        await Poll.UntilAsync(() => StandIn.ReceivedFor("ka:p0").Count == 2 && StandIn.ReceivedFor("kb:p0").Count == 3,
+            "replayed records delivered", TimeSpan.FromSeconds(60));
     }
 
     [Fact]
@@ -139,7 +148,8 @@ public sealed class KafkaDeadLetterReplayTests(ITestOutputHelper output) : Kafka
         {
             StandIn.FailNext(4, errorCode: 102);
             await ProduceEnvelopesAsync(producer, topic, 0, "km:", 4);
-            await Poll.UntilAsync(() => Committed(KafkaCluster.Bootstrap, group, topic, 0) == 4, "dead-lettered and committed", TimeSpan.FromSeconds(60));
+            await Poll.UntilAsync(() => Committed(KafkaCluster.Bootstrap, group, topic, 0) == 4,
+                "dead-lettered and committed", TimeSpan.FromSeconds(60));
         }
         // A replay by the previous version moved the shared group past the first two dead letters.
         using (var legacy = Consumer(KafkaCluster.Bootstrap, group + KafkaDeadLetters.LegacyReplayGroupSuffix))
@@ -151,7 +161,8 @@ public sealed class KafkaDeadLetterReplayTests(ITestOutputHelper output) : Kafka
 
         Assert.True(replay.Code == AdminCli.Ok, replay.Err);
         Assert.Equal(2, Replayed(replay.Out));
-        await Poll.UntilAsync(() => StandIn.ReceivedFor("km:p0").Count == 2, "the two not yet replayed delivered", TimeSpan.FromSeconds(60));
+        await Poll.UntilAsync(() => StandIn.ReceivedFor("km:p0").Count == 2,
+            "the two not yet replayed delivered", TimeSpan.FromSeconds(60));
         Assert.Equal([2L, 3], StandIn.ReceivedFor("km:p0").Select(Seq).ToArray());
         Assert.Equal(4L, Committed(KafkaCluster.Bootstrap, group + KafkaDeadLetters.ReplayGroupInfix + "k_mig", topic + ".dead_letter", 0));
     }

@@ -42,7 +42,8 @@ public sealed class KafkaGroupTests(ITestOutputHelper output) : IAsyncLifetime
         return standIn;
     }
 
-    private static KafkaConsumer Kafka(string name, string bootstrap, string group, string topic, KafkaGroupProtocol protocol, TimeSpan? session = null)
+    private static KafkaConsumer Kafka(
+        string name, string bootstrap, string group, string topic, KafkaGroupProtocol protocol, TimeSpan? session = null)
     {
         var consumer = TestNode.Kafka(name, bootstrap, group, topic);
         return consumer with
@@ -58,7 +59,8 @@ public sealed class KafkaGroupTests(ITestOutputHelper output) : IAsyncLifetime
     private static int PartitionOf(ReceivedCommand c) => int.Parse(c.Channels[0][(c.Channels[0].LastIndexOf('p') + 1)..]);
 
     /// <summary>Produces one record per partition per round until stopped; returns the number of rounds produced.</summary>
-    private static Task<int> ProduceRoundsAsync(string bootstrap, string topic, int partitions, string prefix, CancellationToken stop) => Task.Run(async () =>
+    private static Task<int> ProduceRoundsAsync(
+        string bootstrap, string topic, int partitions, string prefix, CancellationToken stop) => Task.Run(async () =>
     {
         using var producer = Producer(bootstrap);
         var round = 0;
@@ -249,8 +251,9 @@ public sealed class KafkaGroupTests(ITestOutputHelper output) : IAsyncLifetime
             var owners = all.Where(d => d.Partition == p).Select(d => d.Deployment).ToList();
             return owners.Zip(owners.Skip(1)).Count(x => x.First != x.Second);
         }).ToArray();
-        output.WriteLine($"{protocol}: records {partitions * rounds}, delivered {all.Count}, duplicates {duplicates}, split {split.TotalSeconds:F1} s after B started, " +
-                         $"owner switches per partition [{string.Join(",", switches)}], offset samples {sampler.Samples}, regressions {sampler.Regressions.Count}");
+        output.WriteLine($"{protocol}: records {partitions * rounds}, delivered {all.Count}, duplicates {duplicates}, " +
+                         $"split {split.TotalSeconds:F1} s after B started, owner switches per partition [{string.Join(",", switches)}], " +
+                         $"offset samples {sampler.Samples}, regressions {sampler.Regressions.Count}");
 
         Assert.Empty(sampler.Regressions);
         Assert.True(sampler.Samples > 20, $"only {sampler.Samples} committed-offset samples");
@@ -274,7 +277,8 @@ public sealed class KafkaGroupTests(ITestOutputHelper output) : IAsyncLifetime
             {
                 var ofPartition = all.Where(d => d.Partition == p).ToList();
                 var duplicatesHere = ofPartition.Count - ofPartition.Select(d => d.Seq).Distinct().Count();
-                Assert.True(switches[p] == 1 || duplicatesHere == 0, $"partition {p} never changed owner yet has {duplicatesHere} duplicates");
+                Assert.True(
+                    switches[p] == 1 || duplicatesHere == 0, $"partition {p} never changed owner yet has {duplicatesHere} duplicates");
             }
         }
     }
@@ -302,12 +306,14 @@ public sealed class KafkaGroupTests(ITestOutputHelper output) : IAsyncLifetime
         }, consume: true);
         var foreignAssigned = foreign.Assigned;
         var theirs = foreign.Records;
-        await Poll.UntilAsync(() => !foreignAssigned.IsEmpty && theirs.Count >= 20, "the foreign member consuming", TimeSpan.FromSeconds(60));
+        await Poll.UntilAsync(() => !foreignAssigned.IsEmpty && theirs.Count >= 20,
+            "the foreign member consuming", TimeSpan.FromSeconds(60));
 
         await using var node = await TestNode.StartAsync(TestNode.Options(standIn.Url, standIn.ApiKey,
             Kafka("k_foreign", _cluster.Bootstrap, group, topic, KafkaGroupProtocol.Classic, session)), output);
         var hub = node.Runtime.Kafka["k_foreign"].Hub;
-        await Poll.UntilAsync(() => hub.Assignment().Count > 0 && !foreignAssigned.IsEmpty && hub.Assignment().Count + foreignAssigned.Count == partitions,
+        await Poll.UntilAsync(() =>
+                hub.Assignment().Count > 0 && !foreignAssigned.IsEmpty && hub.Assignment().Count + foreignAssigned.Count == partitions,
             "the group split between the foreign member and our node", TimeSpan.FromSeconds(60));
         var shared = hub.Assignment().Select(p => p.Partition).ToHashSet();
         output.WriteLine($"ours: [{string.Join(",", shared.Order())}], foreign: [{string.Join(",", foreignAssigned.Keys.Order())}]");
@@ -315,7 +321,8 @@ public sealed class KafkaGroupTests(ITestOutputHelper output) : IAsyncLifetime
 
         // `partitions list`: ours run here, the foreign member's are standby (assigned outside this deployment).
         var listed = await Centrifugo.Actors.Hosting.ClusterStatus.PartitionsAsync(node.Services.GetRequiredService<ActorSystem>(),
-            Akka.Hosting.ActorRegistry.For(node.Services.GetRequiredService<ActorSystem>()).Get<Centrifugo.Actors.Hosting.PartitionRegion>(),
+            Akka.Hosting.ActorRegistry.For(node.Services.GetRequiredService<ActorSystem>())
+                .Get<Centrifugo.Actors.Hosting.PartitionRegion>(),
             node.Runtime.Catalogs, TimeSpan.FromSeconds(3), CancellationToken.None);
         foreach (var status in listed)
         {
@@ -351,7 +358,8 @@ public sealed class KafkaGroupTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.All(ours.Select(d => d).Intersect(theirs), d => Assert.Contains(d.Partition, foreignPartitions));
         for (var p = 0; p < partitions; p++)
         {
-            var sequence = theirs.Where(d => d.Partition == p).Select(d => d.Seq).Concat(ours.Where(d => d.Partition == p).Select(d => d.Seq))
+            var sequence = theirs.Where(d => d.Partition == p).Select(d => d.Seq)
+                .Concat(ours.Where(d => d.Partition == p).Select(d => d.Seq))
                 .Distinct().Order().ToList();
             Assert.Equal(Enumerable.Range(0, rounds).Select(i => (long)i), sequence);
         }
@@ -374,15 +382,19 @@ public sealed class KafkaGroupTests(ITestOutputHelper output) : IAsyncLifetime
 
         // The coordinator forgets the member: its next heartbeat is answered UNKNOWN_MEMBER_ID.
         _cluster.PushRequestErrors(12, 25, 25, 25); // Heartbeat
-        await Poll.UntilAsync(() => node.Logs.Lines.Any(l => l.Contains("[4054]", StringComparison.Ordinal)), "the partitions reported lost", TimeSpan.FromSeconds(30));
+        await Poll.UntilAsync(() => node.Logs.Lines.Any(l => l.Contains("[4054]", StringComparison.Ordinal)),
+            "the partitions reported lost", TimeSpan.FromSeconds(30));
         // The entities hear of it from their leases (a message each).
-        await Poll.UntilAsync(() => node.Logs.Lines.Any(l => l.Contains("[4042]", StringComparison.Ordinal)), "the entities stopped delivering", TimeSpan.FromSeconds(10));
+        await Poll.UntilAsync(() => node.Logs.Lines.Any(l => l.Contains("[4042]", StringComparison.Ordinal)),
+            "the entities stopped delivering", TimeSpan.FromSeconds(10));
         _cluster.ClearRequestErrors(12);
 
-        await Poll.UntilAsync(() => node.Runtime.Kafka["k_lost"].Hub.Assignment().Count == partitions, "assigned again after the rejoin", TimeSpan.FromSeconds(60));
+        await Poll.UntilAsync(() => node.Runtime.Kafka["k_lost"].Hub.Assignment().Count == partitions,
+            "assigned again after the rejoin", TimeSpan.FromSeconds(60));
         await stopProducing.CancelAsync();
         var rounds = await producing;
-        await Poll.UntilAsync(() => Enumerable.Range(0, partitions).All(p => standIn.ReceivedFor($"lost:p{p}").Select(Seq).Distinct().Count() == rounds),
+        await Poll.UntilAsync(() =>
+                Enumerable.Range(0, partitions).All(p => standIn.ReceivedFor($"lost:p{p}").Select(Seq).Distinct().Count() == rounds),
             "everything delivered after the rejoin", TimeSpan.FromSeconds(60));
         for (var p = 0; p < partitions; p++)
         {
@@ -401,7 +413,8 @@ public sealed class KafkaGroupTests(ITestOutputHelper output) : IAsyncLifetime
         _cluster.CreateTopic(topic, 1);
         var standIn = await StandInAsync();
         var kafka = Kafka("k_freeze", _cluster.Bootstrap, group, topic, KafkaGroupProtocol.Consumer);
-        var options = TestNode.Options(standIn.Url, standIn.ApiKey, kafka with { Kafka = kafka.Kafka with { MaxPollRecords = 100 } }) is var o
+        var options = TestNode.Options(standIn.Url, standIn.ApiKey,
+            kafka with { Kafka = kafka.Kafka with { MaxPollRecords = 100 } }) is var o
             ? o with { Api = o.Api with { MaxBatchSize = 10, Timeout = TimeSpan.FromSeconds(10) } }
             : throw new InvalidOperationException();
         await using var node = await TestNode.StartAsync(options, output);
@@ -413,15 +426,18 @@ public sealed class KafkaGroupTests(ITestOutputHelper output) : IAsyncLifetime
         await Poll.UntilAsync(() => standIn.ReceivedFor("fz:p0").Count >= 10, "the first requests out", TimeSpan.FromSeconds(60));
 
         // What the tick thread sees after the process was stopped for a few seconds: a tick that comes late.
-        Assert.NotNull(hub.Freezes.Tick(Stopwatch.GetTimestamp() + (long)(hub.Settings.FreezeThreshold.TotalSeconds * Stopwatch.Frequency)));
+        Assert.NotNull(
+            hub.Freezes.Tick(Stopwatch.GetTimestamp() + (long)(hub.Settings.FreezeThreshold.TotalSeconds * Stopwatch.Frequency)));
         var atFreeze = standIn.ReceivedFor("fz:p0").Count;
         // The suspension lasts 2 heartbeats + 1 s (2 s here); this wait is shorter, it is the window observed.
         await Task.Delay(TimeSpan.FromSeconds(1.5));
         var duringSuspension = standIn.ReceivedFor("fz:p0").Count;
-        output.WriteLine($"commands sent: {atFreeze} at the freeze, {duringSuspension} 1.5 s later (suspension {hub.Settings.SuspensionAfterFreeze.TotalSeconds} s)");
+        output.WriteLine("commands sent: " +
+            $"{atFreeze} at the freeze, {duringSuspension} 1.5 s later (suspension {hub.Settings.SuspensionAfterFreeze.TotalSeconds} s)");
         Assert.InRange(duringSuspension, atFreeze, atFreeze + 10); // at most the request already in flight
 
-        await Poll.UntilAsync(() => standIn.ReceivedFor("fz:p0").Select(Seq).Distinct().Count() == 100, "everything delivered after the suspension", TimeSpan.FromSeconds(60));
+        await Poll.UntilAsync(() => standIn.ReceivedFor("fz:p0").Select(Seq).Distinct().Count() == 100,
+            "everything delivered after the suspension", TimeSpan.FromSeconds(60));
         AssertNoLossAndLastOccurrencesInOrder(standIn.ReceivedFor("fz:p0").Select(Seq).ToList(), 100);
     }
 
@@ -438,9 +454,11 @@ public sealed class KafkaGroupTests(ITestOutputHelper output) : IAsyncLifetime
             Kafka("k_leave", _cluster.Bootstrap, group, topic, KafkaGroupProtocol.Consumer)), output);
         await node.WaitForPartitionsAsync(partitions, TimeSpan.FromSeconds(60));
 
-        var other = new PlainMember(_cluster.Bootstrap, group, topic, new ConsumerConfig { GroupProtocol = GroupProtocol.Consumer }, consume: false);
+        var other = new PlainMember(
+            _cluster.Bootstrap, group, topic, new ConsumerConfig { GroupProtocol = GroupProtocol.Consumer }, consume: false);
         var assigned = other.Assigned;
-        await Poll.UntilAsync(() => !assigned.IsEmpty && assigned.Count < partitions, "the other member sharing the group", TimeSpan.FromSeconds(60));
+        await Poll.UntilAsync(() => !assigned.IsEmpty && assigned.Count < partitions,
+            "the other member sharing the group", TimeSpan.FromSeconds(60));
 
         var stopping = Stopwatch.StartNew();
         await node.DisposeAsync();
@@ -449,7 +467,8 @@ public sealed class KafkaGroupTests(ITestOutputHelper output) : IAsyncLifetime
         var takenOver = stopping.Elapsed;
         await other.DisposeAsync();
 
-        output.WriteLine($"node stopped in {stopped.TotalSeconds:F2} s; every partition with the other member {takenOver.TotalSeconds:F2} s after the stop began");
+        output.WriteLine($"node stopped in {stopped.TotalSeconds:F2} s; " +
+            $"every partition with the other member {takenOver.TotalSeconds:F2} s after the stop began");
         Assert.Contains(node.Logs.Lines, l => l.Contains("[4014]", StringComparison.Ordinal));
         // A ghost member would hold its partitions for the session timeout (6 s on this mock).
         Assert.True(takenOver < TimeSpan.FromMilliseconds(KafkaMockCluster.ConsumerGroupSessionMs), $"taken over after {takenOver}");
@@ -475,15 +494,18 @@ public sealed class KafkaGroupTests(ITestOutputHelper output) : IAsyncLifetime
         {
             var byNode = new[] { first, second }.Select(n => (
                 Assigned: n.Runtime.Kafka["k_place"].Hub.Assignment().Select(p => p.Partition).ToHashSet(),
-                Running: n.Board.Snapshot().Where(s => s.Source == PartitionSource.Kafka && s.State is PartitionState.Idle or PartitionState.Delivering)
+                Running: n.Board.Snapshot()
+                    .Where(s => s.Source == PartitionSource.Kafka && s.State is PartitionState.Idle or PartitionState.Delivering)
                     .Select(s => int.Parse(s.Partition[(s.Partition.LastIndexOf('/') + 1)..])).ToHashSet())).ToArray();
-            return byNode.All(n => n.Assigned.Count > 0 && n.Assigned.SetEquals(n.Running)) && byNode.Sum(n => n.Assigned.Count) == partitions;
+            return byNode.All(n => n.Assigned.Count > 0 && n.Assigned.SetEquals(n.Running))
+                && byNode.Sum(n => n.Assigned.Count) == partitions;
         }
         await Poll.UntilAsync(Placed, "each node running exactly the partitions assigned to it", TimeSpan.FromSeconds(60));
 
         using var producer = Producer(_cluster.Bootstrap);
         await Task.WhenAll(Enumerable.Range(0, partitions).Select(p => ProduceEnvelopesAsync(producer, topic, p, "pl:", 20)));
-        await Poll.UntilAsync(() => Enumerable.Range(0, partitions).All(p => standIn.ReceivedFor($"pl:p{p}").Select(Seq).Distinct().Count() == 20),
+        await Poll.UntilAsync(() =>
+                Enumerable.Range(0, partitions).All(p => standIn.ReceivedFor($"pl:p{p}").Select(Seq).Distinct().Count() == 20),
             "every record delivered", TimeSpan.FromSeconds(60));
         Assert.True(Placed(), "placement changed while delivering");
     }

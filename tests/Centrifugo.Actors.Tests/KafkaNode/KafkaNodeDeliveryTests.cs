@@ -26,7 +26,8 @@ public sealed class KafkaNodeDeliveryTests(ITestOutputHelper output) : KafkaNode
 
         using (var producer = Producer(KafkaCluster.Bootstrap))
         {
-            await Task.WhenAll(Enumerable.Range(0, partitions).Select(p => ProduceEnvelopesAsync(producer, topic, p, "load:", perPartition)));
+            await Task.WhenAll(
+                Enumerable.Range(0, partitions).Select(p => ProduceEnvelopesAsync(producer, topic, p, "load:", perPartition)));
         }
 
         await StandIn.WaitForReceivedAsync(partitions * perPartition, TimeSpan.FromSeconds(120));
@@ -61,7 +62,8 @@ public sealed class KafkaNodeDeliveryTests(ITestOutputHelper output) : KafkaNode
         }
 
         var afterFirst = StandIn.ReceivedCount;
-        await Task.WhenAll(Enumerable.Range(0, partitions).Select(p => ProduceEnvelopesAsync(producer, topic, p, "restart:", half, startAt: half)));
+        await Task.WhenAll(
+            Enumerable.Range(0, partitions).Select(p => ProduceEnvelopesAsync(producer, topic, p, "restart:", half, startAt: half)));
         await using var second = await StartNodeAsync(options);
 
         await Poll.UntilAsync(
@@ -73,7 +75,8 @@ public sealed class KafkaNodeDeliveryTests(ITestOutputHelper output) : KafkaNode
         }
 
         // The hand-off committed the first node's marks: the second node re-delivers (almost) nothing of them.
-        Assert.InRange(StandIn.ReceivedCount - afterFirst, 2 * half * partitions - afterFirst, (2 * half * partitions) - afterFirst + (partitions * 200));
+        Assert.InRange(StandIn.ReceivedCount - afterFirst, 2 * half * partitions - afterFirst,
+            (2 * half * partitions) - afterFirst + (partitions * 200));
     }
 
     [Fact]
@@ -115,7 +118,8 @@ public sealed class KafkaNodeDeliveryTests(ITestOutputHelper output) : KafkaNode
 
         await using var node = await StartNodeAsync(TestNode.Kafka("k_poison", KafkaCluster.Bootstrap, group, topic));
 
-        await Poll.UntilAsync(() => Committed(KafkaCluster.Bootstrap, group, topic, 0) == 6, "offset committed past every record", TimeSpan.FromSeconds(30));
+        await Poll.UntilAsync(() => Committed(KafkaCluster.Bootstrap, group, topic, 0) == 6,
+            "offset committed past every record", TimeSpan.FromSeconds(30));
         Assert.Equal([1L, 2L], StandIn.ReceivedFor("ok:a").Select(Seq).ToArray());
 
         var dead = ReadAll(KafkaCluster.Bootstrap, topic + ".dead_letter", 1, 4);

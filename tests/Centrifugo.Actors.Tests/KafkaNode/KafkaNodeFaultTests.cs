@@ -35,8 +35,10 @@ public sealed class KafkaNodeFaultTests(ITestOutputHelper output) : KafkaNodeTes
 
         KafkaCluster.SetBrokerDown(2);
         var outage = Stopwatch.StartNew();
-        var stalled = Task.WhenAll(Enumerable.Range(0, 2).Select(p => ProduceEnvelopesAsync(producer, topic, p, "outage:", during, startAt: before)));
-        await Task.WhenAll(Enumerable.Range(2, 2).Select(p => ProduceEnvelopesAsync(producer, topic, p, "outage:", during, startAt: before)));
+        var stalled = Task.WhenAll(
+            Enumerable.Range(0, 2).Select(p => ProduceEnvelopesAsync(producer, topic, p, "outage:", during, startAt: before)));
+        await Task.WhenAll(
+            Enumerable.Range(2, 2).Select(p => ProduceEnvelopesAsync(producer, topic, p, "outage:", during, startAt: before)));
         // The healthy partitions keep being delivered while the other broker is down.
         await Poll.UntilAsync(
             () => Enumerable.Range(2, 2).All(p => StandIn.ReceivedFor($"outage:p{p}").Count == before + during),
@@ -50,7 +52,8 @@ public sealed class KafkaNodeFaultTests(ITestOutputHelper output) : KafkaNodeTes
         await stalled.WaitAsync(TimeSpan.FromSeconds(60));
 
         await Poll.UntilAsync(
-            () => Enumerable.Range(0, partitions).All(p => StandIn.ReceivedFor($"outage:p{p}").Select(Seq).Distinct().Count() == before + during),
+            () => Enumerable.Range(0, partitions)
+                .All(p => StandIn.ReceivedFor($"outage:p{p}").Select(Seq).Distinct().Count() == before + during),
             "everything delivered after the outage", TimeSpan.FromSeconds(60));
         for (var p = 0; p < partitions; p++)
         {
@@ -72,7 +75,8 @@ public sealed class KafkaNodeFaultTests(ITestOutputHelper output) : KafkaNodeTes
         // plus the fetch that reached it.
         using (var producer = new ProducerBuilder<byte[]?, byte[]?>(new ProducerConfig
                {
-                   BootstrapServers = KafkaCluster.Bootstrap, EnableIdempotence = true, Acks = Acks.All, LingerMs = 1, BatchNumMessages = 10,
+                   BootstrapServers = KafkaCluster.Bootstrap, EnableIdempotence = true, Acks = Acks.All, LingerMs = 1,
+                   BatchNumMessages = 10,
                }).SetLogHandler((_, _) => { }).Build())
         {
             await Task.WhenAll(Enumerable.Range(0, 2).Select(p => ProduceEnvelopesAsync(producer, topic, p, "slow:", total)));
@@ -134,7 +138,8 @@ public sealed class KafkaNodeFaultTests(ITestOutputHelper output) : KafkaNodeTes
             await Task.WhenAll(Enumerable.Range(0, 2).Select(p => ProduceEnvelopesAsync(producer, topic, p, "stuck:", count)));
         }
 
-        await Poll.UntilAsync(() => StandIn.ReceivedFor("stuck:p1").Count == count, "the healthy partition delivered", TimeSpan.FromSeconds(30));
+        await Poll.UntilAsync(() => StandIn.ReceivedFor("stuck:p1").Count == count,
+            "the healthy partition delivered", TimeSpan.FromSeconds(30));
         Assert.Empty(StandIn.ReceivedFor("stuck:p0"));
         await Poll.UntilAsync(
             () => node.Board.Snapshot().Any(s => s.Partition == $"{topic}/0" && s.State == PartitionState.Retrying && s.Errors >= 3),
@@ -142,7 +147,8 @@ public sealed class KafkaNodeFaultTests(ITestOutputHelper output) : KafkaNodeTes
         Assert.Empty(node.Board.Stalled());
 
         StandIn.FailChannel("stuck:p0", 0);
-        await Poll.UntilAsync(() => StandIn.ReceivedFor("stuck:p0").Count == count, "the stuck partition catching up", TimeSpan.FromSeconds(30));
+        await Poll.UntilAsync(() => StandIn.ReceivedFor("stuck:p0").Count == count,
+            "the stuck partition catching up", TimeSpan.FromSeconds(30));
         Assert.Equal(Enumerable.Range(0, count).Select(i => (long)i), StandIn.ReceivedFor("stuck:p0").Select(Seq));
     }
 

@@ -17,8 +17,10 @@ internal static class KafkaNodeSupport
         return doc.RootElement.GetProperty("data").GetProperty("seq").GetInt64();
     }
 
-    /// <summary>Envelope-mode publishes of seq startAt.. to channel "&lt;prefix&gt;p&lt;partition&gt;", produced to that partition in order.</summary>
-    public static async Task ProduceEnvelopesAsync(IProducer<byte[]?, byte[]?> producer, string topic, int partition, string prefix, int count, int startAt = 0)
+    /// <summary>Envelope-mode publishes of seq startAt.. to channel "&lt;prefix&gt;p&lt;partition&gt;", produced to that partition in
+    /// order.</summary>
+    public static async Task ProduceEnvelopesAsync(
+        IProducer<byte[]?, byte[]?> producer, string topic, int partition, string prefix, int count, int startAt = 0)
     {
         var acks = new List<Task>(count);
         for (var i = startAt; i < startAt + count; i++)

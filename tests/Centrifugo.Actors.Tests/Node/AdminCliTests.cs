@@ -48,7 +48,9 @@ public sealed class AdminCliTests(PostgresFixture pg, ITestOutputHelper output) 
         var show = await Run(v => AdminCli.ClusterShowAsync(v, json: false), node.AdminUrl);
         Assert.Equal(AdminCli.Ok, show.Code);
         Assert.Matches(@"cluster: 1 member\(s\), 0 unreachable, leader akka\.tcp://centrifugo-actors@127\.0\.0\.1:\d+", show.Out);
-        Assert.Matches(@"akka\.tcp://centrifugo-actors@127\.0\.0\.1:\d+\s+actors-0\s+Up\s+\S*partitions-pg-pg_cli\S*\s+yes\s+\*\s+\*\s+\*", show.Out); // pod; leader, oldest, this node
+        // pod; leader, oldest, this node
+        Assert.Matches(
+            @"akka\.tcp://centrifugo-actors@127\.0\.0\.1:\d+\s+actors-0\s+Up\s+\S*partitions-pg-pg_cli\S*\s+yes\s+\*\s+\*\s+\*", show.Out);
         var showJson = await Run(v => AdminCli.ClusterShowAsync(v, json: true), node.AdminUrl);
         using (var doc = JsonDocument.Parse(showJson.Out))
         {
@@ -162,9 +164,11 @@ public sealed class AdminCliTests(PostgresFixture pg, ITestOutputHelper output) 
     {
         await using var standIn = await CentrifugoStandIn.StartNewAsync();
         const string token = "test-admin-token-0123";
-        var options = TestNode.Options(standIn.Url, standIn.ApiKey) with { Admin = new AdminOptions { Address = "127.0.0.1:0", Token = token } };
+        var options = TestNode.Options(standIn.Url, standIn.ApiKey)
+            with { Admin = new AdminOptions { Address = "127.0.0.1:0", Token = token } };
         await using var node = await TestNode.StartAsync(options, output);
-        await Poll.UntilAsync(async () => (await Run(v => AdminCli.ClusterShowAsync(v, false), node.AdminUrl)).Out.Contains(" Up ", StringComparison.Ordinal),
+        await Poll.UntilAsync(
+            async () => (await Run(v => AdminCli.ClusterShowAsync(v, false), node.AdminUrl)).Out.Contains(" Up ", StringComparison.Ordinal),
             "member Up", TimeSpan.FromSeconds(30));
 
         using var http = new HttpClient();
@@ -173,30 +177,38 @@ public sealed class AdminCliTests(PostgresFixture pg, ITestOutputHelper output) 
         // The token from a file (a mounted Secret); a wrong one exits 4, an unreadable file is a usage error.
         var tokenFile = Path.GetTempFileName();
         await File.WriteAllTextAsync(tokenFile, "wrong-token-0000000000\n");
-        var refused = await Run(v => AdminCli.ClusterActionAsync(v, "leave", null, true), node.AdminUrl, token: AdminClient.Token(tokenFile));
+        var refused = await Run(v => AdminCli.ClusterActionAsync(v, "leave", null, true), node.AdminUrl,
+            token: AdminClient.Token(tokenFile));
         Assert.Equal(AdminCli.Unauthorized, refused.Code);
         await File.WriteAllTextAsync(tokenFile, token + "\n");
         Assert.Equal(token, AdminClient.Token(tokenFile));
         File.Delete(tokenFile);
-        Assert.Contains(tokenFile, Assert.Throws<AdminUsageException>(() => AdminClient.Token(tokenFile)).Message, StringComparison.Ordinal);
+        Assert.Contains(tokenFile, Assert.Throws<AdminUsageException>(() => AdminClient.Token(tokenFile)).Message,
+            StringComparison.Ordinal);
         var none = await Run(v => AdminCli.DownUnreachableAsync(v, false), node.AdminUrl, token);
         Assert.Equal(AdminCli.Ok, none.Code);
         Assert.Contains("no unreachable member", none.Out, StringComparison.Ordinal);
         Assert.Contains(node.Logs.Lines, l => l.Contains("[1202]", StringComparison.Ordinal));
 
-        var notConfirmed = await Run(v => AdminCli.ClusterActionAsync(v with { Input = new StringReader("n\n") }, "down", "akka.tcp://centrifugo-actors@127.0.0.1:1", false), node.AdminUrl, token);
+        var notConfirmed = await Run(v => AdminCli.ClusterActionAsync(v with { Input = new StringReader("n\n") },
+                "down", "akka.tcp://centrifugo-actors@127.0.0.1:1", false),
+            node.AdminUrl, token);
         Assert.Equal(AdminCli.Usage, notConfirmed.Code);
-        var notMember = await Run(v => AdminCli.ClusterActionAsync(v, "down", "akka.tcp://centrifugo-actors@127.0.0.1:1", true), node.AdminUrl, token);
+        var notMember = await Run(v => AdminCli.ClusterActionAsync(v, "down", "akka.tcp://centrifugo-actors@127.0.0.1:1", true),
+            node.AdminUrl, token);
         Assert.Equal(AdminCli.Usage, notMember.Code);
 
-        var leave = await Run(v => AdminCli.ClusterActionAsync(v with { Input = new StringReader("y\n") }, "leave", null, false), node.AdminUrl, token);
+        var leave = await Run(v => AdminCli.ClusterActionAsync(v with { Input = new StringReader("y\n") }, "leave", null, false),
+            node.AdminUrl, token);
         Assert.Equal(AdminCli.Ok, leave.Code);
         Assert.Contains(": accepted", leave.Out, StringComparison.Ordinal);
         var logged = Assert.Single(node.Logs.Lines, l => l.Contains("[1201]", StringComparison.Ordinal));
-        Assert.Matches(@"Admin action leave on akka\.tcp://centrifugo-actors@127\.0\.0\.1:\d+ by 127\.0\.0\.1:\d+ user=\S+ at \d{4}-", logged);
+        Assert.Matches(
+            @"Admin action leave on akka\.tcp://centrifugo-actors@127\.0\.0\.1:\d+ by 127\.0\.0\.1:\d+ user=\S+ at \d{4}-", logged);
         Assert.DoesNotContain(token, string.Join('\n', node.Logs.Lines), StringComparison.Ordinal);
         var cluster = Akka.Cluster.Cluster.Get(node.Services.GetService(typeof(Akka.Actor.ActorSystem)) as Akka.Actor.ActorSystem);
-        await Poll.UntilAsync(() => Task.FromResult(cluster.SelfMember.Status is not Akka.Cluster.MemberStatus.Up), "member left", TimeSpan.FromSeconds(30));
+        await Poll.UntilAsync(() => Task.FromResult(cluster.SelfMember.Status is not Akka.Cluster.MemberStatus.Up),
+            "member left", TimeSpan.FromSeconds(30));
     }
 
     [Fact]
@@ -205,20 +217,24 @@ public sealed class AdminCliTests(PostgresFixture pg, ITestOutputHelper output) 
         await using var standIn = await CentrifugoStandIn.StartNewAsync();
         await using var node = await TestNode.StartAsync(TestNode.Options(standIn.Url, standIn.ApiKey), output);
         var routes = node.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
-            .Select(e => (Path: "/" + e.RoutePattern.RawText!.TrimStart('/'), Method: e.Metadata.GetRequiredMetadata<IHttpMethodMetadata>().HttpMethods.Single(),
+            .Select(e => (Path: "/" + e.RoutePattern.RawText!.TrimStart('/'),
+                Method: e.Metadata.GetRequiredMetadata<IHttpMethodMetadata>().HttpMethods.Single(),
                 Audit: e.Metadata.GetMetadata<AuditName>()?.Name))
             .ToArray();
         var paths = typeof(AdminPaths).GetFields().Select(f => (string)f.GetRawConstantValue()!).ToArray();
         Assert.Equal(paths.Order(), routes.Select(r => r.Path).Order());
-        Assert.Equal([AdminPaths.Down, AdminPaths.Leave, AdminPaths.DeadLetters, AdminPaths.Replay, AdminPaths.LogLevel, AdminPaths.Pause, AdminPaths.Resume],
+        Assert.Equal([AdminPaths.Down, AdminPaths.Leave, AdminPaths.DeadLetters, AdminPaths.Replay,
+                AdminPaths.LogLevel, AdminPaths.Pause, AdminPaths.Resume],
             routes.Where(r => r.Audit is not null).Select(r => r.Path).Order(StringComparer.Ordinal));
 
         // Without admin.token a request that is not the CLI's (no user header) is refused exactly on the guarded routes.
         using var http = new HttpClient();
         foreach (var route in routes)
         {
-            using var response = await http.SendAsync(new HttpRequestMessage(new HttpMethod(route.Method), new Uri(node.AdminUrl + route.Path)));
-            Assert.True((response.StatusCode == HttpStatusCode.Forbidden) == (route.Audit is not null), $"{route.Method} {route.Path}: {response.StatusCode}");
+            using var response = await http.SendAsync(
+                new HttpRequestMessage(new HttpMethod(route.Method), new Uri(node.AdminUrl + route.Path)));
+            Assert.True((response.StatusCode == HttpStatusCode.Forbidden) == (route.Audit is not null),
+                $"{route.Method} {route.Path}: {response.StatusCode}");
         }
         Assert.Equal(routes.Count(r => r.Audit is not null), node.Logs.Lines.Count(l => l.Contains("[1202]", StringComparison.Ordinal)));
     }
@@ -258,7 +274,8 @@ public sealed class AdminCliTests(PostgresFixture pg, ITestOutputHelper output) 
         {
             Assert.Equal(0, pausedSet.RootElement.GetProperty("paused").GetArrayLength());
         }
-        Assert.Equal(2, node.Logs.Lines.Count(l => l.Contains("[1202]", StringComparison.Ordinal) && l.Contains("pause", StringComparison.Ordinal)));
+        Assert.Equal(2,
+            node.Logs.Lines.Count(l => l.Contains("[1202]", StringComparison.Ordinal) && l.Contains("pause", StringComparison.Ordinal)));
 
         // The CLI, unchanged, on the same node.
         var accepted = await Run(v => AdminCli.PartitionPauseAsync(v, "pg:pg_csrf:0", true, json: false), node.AdminUrl);

@@ -56,7 +56,8 @@ public sealed class AdminEndpointCostTests(PostgresFixture pg, ITestOutputHelper
         {
             await table.InsertAsync([OutboxRows.Publish("flood:a", seq, seq % 2)]);
         }
-        await Poll.UntilAsync(() => standIn.ReceivedFor("flood:a").Count >= Rows, "every row delivered during the flood", TimeSpan.FromSeconds(60));
+        await Poll.UntilAsync(() => standIn.ReceivedFor("flood:a").Count >= Rows,
+            "every row delivered during the flood", TimeSpan.FromSeconds(60));
         await Poll.UntilAsync(() => Volatile.Read(ref requests) >= 1000, "1000 status requests answered", TimeSpan.FromSeconds(60));
         await stop.CancelAsync();
         await Task.WhenAll(flood);
@@ -96,6 +97,7 @@ public sealed class AdminEndpointCostTests(PostgresFixture pg, ITestOutputHelper
 
     private sealed class FixedCatalog(params string[] ids) : IPartitionCatalog
     {
-        public Task<IReadOnlyList<string>> EntityIdsAsync(CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<string>>(ids);
+        public Task<IReadOnlyList<string>> EntityIdsAsync(CancellationToken cancellationToken) =>
+            Task.FromResult<IReadOnlyList<string>>(ids);
     }
 }

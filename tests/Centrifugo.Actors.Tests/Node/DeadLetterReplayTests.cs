@@ -36,10 +36,12 @@ public sealed class DeadLetterReplayTests(PostgresFixture pg, ITestOutputHelper 
         // Centrifugo answers 102 (a permanent error) to the first 3 commands of partition 0, then to the first 2 of partition 1.
         standIn.FailNext(3, errorCode: 102);
         await table.InsertAsync(Enumerable.Range(0, 10).Select(i => OutboxRows.Publish("dl:0", i, 0)));
-        await Poll.UntilAsync(async () => await table.CountAsync() == 0 && (await table.ReadDeadLettersAsync()).Count == 3, "partition 0 drained, 3 dead letters", TimeSpan.FromSeconds(30));
+        await Poll.UntilAsync(async () => await table.CountAsync() == 0 && (await table.ReadDeadLettersAsync()).Count == 3,
+            "partition 0 drained, 3 dead letters", TimeSpan.FromSeconds(30));
         standIn.FailNext(2, errorCode: 102);
         await table.InsertAsync(Enumerable.Range(0, 5).Select(i => OutboxRows.Publish("dl:1", i, 1)));
-        await Poll.UntilAsync(async () => await table.CountAsync() == 0 && (await table.ReadDeadLettersAsync()).Count == 5, "partition 1 drained, 5 dead letters", TimeSpan.FromSeconds(30));
+        await Poll.UntilAsync(async () => await table.CountAsync() == 0 && (await table.ReadDeadLettersAsync()).Count == 5,
+            "partition 1 drained, 5 dead letters", TimeSpan.FromSeconds(30));
         Assert.Equal([3L, 4, 5, 6, 7, 8, 9], standIn.ReceivedFor("dl:0").Select(OutboxRows.Seq).ToArray());
         var dead = (await table.ReadDeadLettersAsync()).OrderBy(d => d.Id).ToArray();
 
@@ -55,17 +57,21 @@ public sealed class DeadLetterReplayTests(PostgresFixture pg, ITestOutputHelper 
         using (var doc = JsonDocument.Parse(listJson.Out))
         {
             var consumer = Assert.Single(doc.RootElement.GetProperty("consumers").EnumerateArray());
-            Assert.Equal(dead.Select(d => d.Id), consumer.GetProperty("items").EnumerateArray().Select(i => i.GetProperty("id").GetInt64()));
+            Assert.Equal(
+                dead.Select(d => d.Id), consumer.GetProperty("items").EnumerateArray().Select(i => i.GetProperty("id").GetInt64()));
             Assert.Contains("102", consumer.GetProperty("items")[0].GetProperty("reason").GetString(), StringComparison.Ordinal);
         }
 
         // replay: token required, POST only, exactly one of --ids/--all.
-        var noToken = await Run(v => AdminCli.DeadLettersReplayAsync(v, "pg_dl", [dead[0].Id], false, false), node.AdminUrl, token: "wrong-token-0000000000");
+        var noToken = await Run(v => AdminCli.DeadLettersReplayAsync(v, "pg_dl", [dead[0].Id], false, false), node.AdminUrl,
+            token: "wrong-token-0000000000");
         Assert.Equal(AdminCli.Unauthorized, noToken.Code);
-        Assert.Contains(node.Logs.Lines, l => l.Contains("[1202]", StringComparison.Ordinal) && l.Contains("dead-letters replay", StringComparison.Ordinal));
+        Assert.Contains(node.Logs.Lines, l =>
+            l.Contains("[1202]", StringComparison.Ordinal) && l.Contains("dead-letters replay", StringComparison.Ordinal));
         using (var http = new HttpClient())
         {
-            Assert.Equal(System.Net.HttpStatusCode.MethodNotAllowed, (await http.GetAsync(new Uri(node.AdminUrl + "/dead-letters/replay?consumer=pg_dl&all=true"))).StatusCode);
+            Assert.Equal(System.Net.HttpStatusCode.MethodNotAllowed,
+                (await http.GetAsync(new Uri(node.AdminUrl + "/dead-letters/replay?consumer=pg_dl&all=true"))).StatusCode);
         }
         Assert.Equal(AdminCli.Usage, (await Run(v => AdminCli.DeadLettersReplayAsync(v, "pg_dl", [], false, false), node.AdminUrl)).Code);
         Assert.Equal(AdminCli.Usage, (await Run(v => AdminCli.DeadLettersReplayAsync(v, "nope", [], true, false), node.AdminUrl)).Code);
@@ -78,8 +84,10 @@ public sealed class DeadLetterReplayTests(PostgresFixture pg, ITestOutputHelper 
             Assert.Equal(2, doc.RootElement.GetProperty("replayed").GetInt32());
             Assert.Equal(2, doc.RootElement.GetProperty("new_ids_by_partition").GetProperty("0").GetArrayLength());
         }
-        Assert.Contains(node.Logs.Lines, l => l.Contains("[1201]", StringComparison.Ordinal) && l.Contains($"Admin action dead-letters replay on pg_dl ids {dead[1].Id},{dead[0].Id} by", StringComparison.Ordinal));
-        await Poll.UntilAsync(() => Task.FromResult(standIn.ReceivedFor("dl:0").Count == 9), "two replayed rows delivered", TimeSpan.FromSeconds(30));
+        Assert.Contains(node.Logs.Lines, l => l.Contains("[1201]", StringComparison.Ordinal)
+            && l.Contains($"Admin action dead-letters replay on pg_dl ids {dead[1].Id},{dead[0].Id} by", StringComparison.Ordinal));
+        await Poll.UntilAsync(() => Task.FromResult(standIn.ReceivedFor("dl:0").Count == 9),
+            "two replayed rows delivered", TimeSpan.FromSeconds(30));
         Assert.Equal([3L, 4, 5, 6, 7, 8, 9, 0, 1], standIn.ReceivedFor("dl:0").Select(OutboxRows.Seq).ToArray());
 
         // Idempotent per item: the same ids again move nothing.
@@ -91,7 +99,8 @@ public sealed class DeadLetterReplayTests(PostgresFixture pg, ITestOutputHelper 
         var all = await Run(v => AdminCli.DeadLettersReplayAsync(v, "pg_dl", [], true, false), node.AdminUrl);
         Assert.Equal(AdminCli.Ok, all.Code);
         Assert.Contains("replayed 3 dead letter(s) of pg_dl", all.Out, StringComparison.Ordinal);
-        await Poll.UntilAsync(() => Task.FromResult(standIn.ReceivedFor("dl:0").Count == 10 && standIn.ReceivedFor("dl:1").Count == 5), "every replayed row delivered", TimeSpan.FromSeconds(30));
+        await Poll.UntilAsync(() => Task.FromResult(standIn.ReceivedFor("dl:0").Count == 10 && standIn.ReceivedFor("dl:1").Count == 5),
+            "every replayed row delivered", TimeSpan.FromSeconds(30));
         Assert.Equal([3L, 4, 5, 6, 7, 8, 9, 0, 1, 2], standIn.ReceivedFor("dl:0").Select(OutboxRows.Seq).ToArray());
         Assert.Equal([2L, 3, 4, 0, 1], standIn.ReceivedFor("dl:1").Select(OutboxRows.Seq).ToArray());
         Assert.Empty(await table.ReadDeadLettersAsync());

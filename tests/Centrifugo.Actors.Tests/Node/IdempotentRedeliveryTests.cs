@@ -106,7 +106,8 @@ public sealed class IdempotentRedeliveryTests(PostgresFixture pg, ITestOutputHel
         var consumer = TestNode.Postgres("pg_late_reply", pg.Instance.UrlDsn, name, partitions: 1);
         consumer = consumer with { Postgresql = consumer.Postgresql with { DeriveIdempotencyKey = true } };
         await using var node = await TestNode.StartAsync(TestNode.Options(_standIn.Url, _standIn.ApiKey, consumer), output);
-        await Poll.UntilAsync(() => node.Board.Snapshot().Any(s => s.Errors >= 1), "the late reply counted as a timeout", TimeSpan.FromSeconds(30));
+        await Poll.UntilAsync(() => node.Board.Snapshot().Any(s => s.Errors >= 1),
+            "the late reply counted as a timeout", TimeSpan.FromSeconds(30));
         _standIn.ResponseDelay = TimeSpan.Zero;
         await Poll.UntilAsync(async () => await table.CountAsync() == 0, "outbox drained", TimeSpan.FromSeconds(30));
 
@@ -123,7 +124,8 @@ public sealed class IdempotentRedeliveryTests(PostgresFixture pg, ITestOutputHel
         [
             new OutboxInsert("publish", PublishJson("own:pg", 0, key: "app-key-0"), 0),
             new OutboxInsert("publish", PublishJson("own:pg", 1), 0),
-            new OutboxInsert("", """{"method":"broadcast","payload":{"channels":["own:pg","own:b"],"data":{"seq":2},"idempotency_key":"app-key-2"}}""", 0),
+            new OutboxInsert("",
+                """{"method":"broadcast","payload":{"channels":["own:pg","own:b"],"data":{"seq":2},"idempotency_key":"app-key-2"}}""", 0),
             new OutboxInsert("", """{"method":"broadcast","payload":{"channels":["own:pg","own:b"],"data":{"seq":3}}}""", 0),
             new OutboxInsert("subscribe", """{"channel":"own:pg","user":"u"}""", 0),
         ]);
@@ -134,7 +136,8 @@ public sealed class IdempotentRedeliveryTests(PostgresFixture pg, ITestOutputHel
         await Poll.UntilAsync(async () => await table.CountAsync() == 0, "outbox drained", TimeSpan.FromSeconds(30));
 
         var received = _standIn.ReceivedFor("own:pg");
-        Assert.Equal(new string?[] { "app-key-0", $"ca:pg_own:0:{ids[1]}", "app-key-2", $"ca:pg_own:0:{ids[3]}", null }, received.Select(c => c.IdempotencyKey));
+        Assert.Equal(new string?[] { "app-key-0", $"ca:pg_own:0:{ids[1]}", "app-key-2", $"ca:pg_own:0:{ids[3]}", null },
+            received.Select(c => c.IdempotencyKey));
         Assert.Equal(PublishJson("own:pg", 0, key: "app-key-0"), received[0].RequestJson);
         Assert.Equal("""{"channel":"own:pg","user":"u"}""", received[4].RequestJson);
     }

@@ -18,7 +18,8 @@ public sealed class IdleCostTests(PostgresFixture pg, ITestOutputHelper output) 
         var table = await OutboxTestTable.CreateAsync(ds, "outbox");
         await using var standIn = await CentrifugoStandIn.StartNewAsync();
         await using var node = await TestNode.StartAsync(TestNode.Options(standIn.Url, standIn.ApiKey,
-            TestNode.Postgres("pg_idle", pg.Instance.GetUrlDsn(database), "outbox", partitions, poll: TimeSpan.FromMilliseconds(100))), output);
+            TestNode.Postgres("pg_idle", pg.Instance.GetUrlDsn(database), "outbox", partitions, poll: TimeSpan.FromMilliseconds(100))),
+            output);
         await node.WaitForPartitionsAsync(partitions);
 
         // Akka's timer wheel wakes a thread every tick: at the default 10 ms that was most of an idle node's CPU

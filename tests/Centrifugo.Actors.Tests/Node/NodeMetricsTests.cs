@@ -20,7 +20,8 @@ public sealed class NodeMetricsTests(PostgresFixture pg, ITestOutputHelper outpu
             // Unknown namespace: Centrifugo error 102, a permanent rejection (dead-lettered).
             new OutboxInsert("publish", """{"channel":"nope:a","data":3}""", 1),
         ]);
-        await using var standIn = await CentrifugoStandIn.StartNewAsync(new StandInOptions { KnownNamespaces = new HashSet<string> { "ok" } });
+        await using var standIn = await CentrifugoStandIn.StartNewAsync(
+            new StandInOptions { KnownNamespaces = new HashSet<string> { "ok" } });
         await using var node = await TestNode.StartAsync(TestNode.Options(standIn.Url, standIn.ApiKey,
             TestNode.Postgres("pg_metrics", pg.Instance.UrlDsn, name, partitions: 2)), output);
         await Poll.UntilAsync(async () => await table.CountAsync() == 0, "outbox drained", TimeSpan.FromSeconds(30));
@@ -62,7 +63,8 @@ public sealed class NodeMetricsTests(PostgresFixture pg, ITestOutputHelper outpu
         {
             root = Path.GetDirectoryName(root.TrimEnd(Path.DirectorySeparatorChar))!;
         }
-        using var dashboard = System.Text.Json.JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(root, "docs", "grafana-dashboard.json")));
+        using var dashboard = System.Text.Json.JsonDocument.Parse(
+            await File.ReadAllTextAsync(Path.Combine(root, "docs", "grafana-dashboard.json")));
         var names = dashboard.RootElement.GetProperty("panels").EnumerateArray()
             .SelectMany(p => p.GetProperty("targets").EnumerateArray())
             .SelectMany(t => Regex.Matches(t.GetProperty("expr").GetString()!, @"centrifugo_[a-z_]+").Select(m => m.Value))

@@ -68,7 +68,8 @@ public sealed class OutboxNodeTests(PostgresFixture pg, ITestOutputHelper output
         await using (var insert = new Npgsql.NpgsqlCommand(
             $"INSERT INTO {table.QuotedName} (method, payload, partition) VALUES ('publish', $1, 0)", late, tx))
         {
-            insert.Parameters.Add(new Npgsql.NpgsqlParameter<byte[]> { TypedValue = System.Text.Encoding.UTF8.GetBytes(Publish("late:x", -1)) });
+            insert.Parameters.Add(
+                new Npgsql.NpgsqlParameter<byte[]> { TypedValue = System.Text.Encoding.UTF8.GetBytes(Publish("late:x", -1)) });
             await insert.ExecuteNonQueryAsync();
         }
         await table.InsertAsync(Enumerable.Range(0, 300).Select(i => new OutboxInsert("publish", Publish("late:a", i), 0)));
@@ -82,7 +83,8 @@ public sealed class OutboxNodeTests(PostgresFixture pg, ITestOutputHelper output
         Assert.Equal(Enumerable.Range(0, 300).Select(i => (long)i), _standIn.ReceivedFor("late:a").Select(Seq));
         Assert.Single(_standIn.ReceivedFor("late:x"));
         // The backlog was really read ahead (the row above was skipped by those reads and found by a head read).
-        Assert.Contains(node.Logs.Lines, l => l.Contains("Npgsql.Command [2000]", StringComparison.Ordinal) && l.Contains("AND id > $2", StringComparison.Ordinal));
+        Assert.Contains(node.Logs.Lines, l =>
+            l.Contains("Npgsql.Command [2000]", StringComparison.Ordinal) && l.Contains("AND id > $2", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -92,7 +94,8 @@ public sealed class OutboxNodeTests(PostgresFixture pg, ITestOutputHelper output
         var channel = PostgresFixture.UniqueName("chan");
         var table = await OutboxTestTable.CreateAsync(pg.DataSource, name, notifyChannel: channel);
         await using var node = await TestNode.StartAsync(TestNode.Options(_standIn.Url, _standIn.ApiKey,
-            TestNode.Postgres("pg_notify", pg.Instance.UrlDsn, name, partitions: 4, poll: TimeSpan.FromHours(1), channel: channel)), output);
+            TestNode.Postgres("pg_notify", pg.Instance.UrlDsn, name, partitions: 4, poll: TimeSpan.FromHours(1), channel: channel)),
+            output);
         // Every partition made its first (empty) pass and now waits an hour unless notified.
         await node.WaitForPartitionsAsync(4);
 
@@ -136,8 +139,10 @@ public sealed class OutboxNodeTests(PostgresFixture pg, ITestOutputHelper output
         Assert.Contains("102", dead.Single(d => d.Id == ids[4]).Reason, StringComparison.Ordinal);
         Assert.Contains("400", dead.Single(d => d.Id == ids[5]).Reason, StringComparison.Ordinal);
         // Logged with consumer, partition and id.
-        await node.Logs.WaitForAsync(l => l.Contains("Consumer=pg_poison", StringComparison.Ordinal)
-            && l.Contains("Partition=0", StringComparison.Ordinal) && l.Contains($"RowId={ids[2]}", StringComparison.Ordinal), "dead letter with consumer, partition and id");
+        await node.Logs.WaitForAsync(
+            l => l.Contains("Consumer=pg_poison", StringComparison.Ordinal)
+                && l.Contains("Partition=0", StringComparison.Ordinal) && l.Contains($"RowId={ids[2]}", StringComparison.Ordinal),
+            "dead letter with consumer, partition and id");
     }
 
     [Theory]
@@ -151,7 +156,8 @@ public sealed class OutboxNodeTests(PostgresFixture pg, ITestOutputHelper output
         _standIn.FailNext(3, errorCode: 100, skip: 10);   // seq 10, 11, 12 get error 100 on their first attempt
         _standIn.FailNextRequests(2, 503);
 
-        var options = TestNode.Options(_standIn.Url, _standIn.ApiKey, TestNode.Postgres("pg_retry", pg.Instance.UrlDsn, name, partitions: 1));
+        var options = TestNode.Options(
+            _standIn.Url, _standIn.ApiKey, TestNode.Postgres("pg_retry", pg.Instance.UrlDsn, name, partitions: 1));
         options = options with { Api = options.Api with { MaxBatchSize = maxBatchSize } };
         await using var node = await TestNode.StartAsync(options, output);
 

@@ -11,7 +11,8 @@ namespace Centrifugo.Actors.Tests.Node;
 /// partition hands its session back when someone waits, so every partition, the census and the backlog query get one.
 /// A real node against PostgreSQL, a producer with the NOTIFY trigger, and the stand-in answering after 20 ms.
 /// </summary>
-public sealed class OutboxSessionShareNodeTests(PostgresFixture pg, ITestOutputHelper output) : IClassFixture<PostgresFixture>, IAsyncLifetime
+public sealed class OutboxSessionShareNodeTests(PostgresFixture pg, ITestOutputHelper output)
+    : IClassFixture<PostgresFixture>, IAsyncLifetime
 {
     private CentrifugoStandIn _standIn = null!;
 
@@ -42,7 +43,9 @@ public sealed class OutboxSessionShareNodeTests(PostgresFixture pg, ITestOutputH
                     {
                         var s = seq;
                         await table.InsertAsync(Enumerable.Range(0, partitions).Select(p =>
-                            new OutboxInsert("publish", JsonSerializer.Serialize(new { channel = $"{prefix}:{p}", data = new { seq = s } }), p)), _stop.Token);
+                            new OutboxInsert("publish",
+                                JsonSerializer.Serialize(new { channel = $"{prefix}:{p}", data = new { seq = s } }), p)),
+                            _stop.Token);
                     }
                 }
                 catch (OperationCanceledException) when (_stop.IsCancellationRequested)
@@ -103,7 +106,8 @@ public sealed class OutboxSessionShareNodeTests(PostgresFixture pg, ITestOutputH
         await Poll.UntilAsync(() => Enumerable.Range(0, partitions).All(p => _standIn.ReceivedFor($"census:{p}").Count >= 20),
             "both partitions busy", TimeSpan.FromSeconds(30));
         // The backlog has its own unpooled session (it never waits for the partitions' pool); read it beside them anyway.
-        using var backlog = new OutboxBacklog(node.Runtime.Outbox["pg_share_census"], Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
+        using var backlog = new OutboxBacklog(
+            node.Runtime.Outbox["pg_share_census"], Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
         for (var i = 0; i < 3; i++)
         {
             // Each bounded well below the pool's own wait (15 s): a session must come from a partition handing it back.

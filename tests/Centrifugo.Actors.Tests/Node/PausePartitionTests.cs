@@ -45,19 +45,23 @@ public sealed class PausePartitionTests(PostgresFixture pg, ITestOutputHelper ou
         // POST only, token required, refusal logged.
         using (var http = new HttpClient())
         {
-            Assert.Equal(HttpStatusCode.MethodNotAllowed, (await http.GetAsync(new Uri(node.AdminUrl + "/partitions/pause?id=pg:pg_pause:1"))).StatusCode);
+            Assert.Equal(HttpStatusCode.MethodNotAllowed,
+                (await http.GetAsync(new Uri(node.AdminUrl + "/partitions/pause?id=pg:pg_pause:1"))).StatusCode);
         }
-        var refused = await Run(v => AdminCli.PartitionPauseAsync(v, "pg:pg_pause:1", true, json: false), node.AdminUrl, token: "wrong-token-0000000000");
+        var refused = await Run(v => AdminCli.PartitionPauseAsync(v, "pg:pg_pause:1", true, json: false), node.AdminUrl,
+            token: "wrong-token-0000000000");
         Assert.Equal(AdminCli.Unauthorized, refused.Code);
         Assert.Contains("HTTP 401", refused.Err, StringComparison.Ordinal);
-        Assert.Contains(node.Logs.Lines, l => l.Contains("[1202]", StringComparison.Ordinal) && l.Contains("pause", StringComparison.Ordinal));
+        Assert.Contains(node.Logs.Lines, l =>
+            l.Contains("[1202]", StringComparison.Ordinal) && l.Contains("pause", StringComparison.Ordinal));
         var unknown = await Run(v => AdminCli.PartitionPauseAsync(v, "pg:pg_pause:7", true, json: false), node.AdminUrl);
         Assert.Equal(AdminCli.Usage, unknown.Code);
 
         var paused = await Run(v => AdminCli.PartitionPauseAsync(v, "pg:pg_pause:1", true, json: false), node.AdminUrl);
         Assert.Equal(AdminCli.Ok, paused.Code);
         Assert.Contains("pause pg:pg_pause:1: in force on akka.tcp://", paused.Out, StringComparison.Ordinal);
-        Assert.Contains(node.Logs.Lines, l => l.Contains("[1201]", StringComparison.Ordinal) && l.Contains("Admin action pause on pg:pg_pause:1 by 127.0.0.1:", StringComparison.Ordinal));
+        Assert.Contains(node.Logs.Lines, l => l.Contains("[1201]", StringComparison.Ordinal)
+            && l.Contains("Admin action pause on pg:pg_pause:1 by 127.0.0.1:", StringComparison.Ordinal));
 
         // In force when the verb returns: rows inserted right after it stay in the outbox.
         const int PerPartition = 30;
@@ -65,7 +69,9 @@ public sealed class PausePartitionTests(PostgresFixture pg, ITestOutputHelper ou
         {
             await table.InsertAsync(new[] { 0, 1, 2 }.Select(p => OutboxRows.Publish($"pause:{p}", seq, p)));
         }
-        await Poll.UntilAsync(() => Task.FromResult(standIn.ReceivedFor("pause:0").Count >= PerPartition && standIn.ReceivedFor("pause:2").Count >= PerPartition),
+        await Poll.UntilAsync(
+            () => Task.FromResult(
+                standIn.ReceivedFor("pause:0").Count >= PerPartition && standIn.ReceivedFor("pause:2").Count >= PerPartition),
             "partitions 0 and 2 delivered", TimeSpan.FromSeconds(30));
         // Delivered is not yet deleted: a short batch's DELETE + COMMIT may wait up to 25 ms for the next wake-up.
         await Poll.UntilAsync(async () => await table.CountAsync(0) == 0 && await table.CountAsync(2) == 0,
@@ -100,11 +106,15 @@ public sealed class PausePartitionTests(PostgresFixture pg, ITestOutputHelper ou
         using (var http = new HttpClient())
         {
             var metrics = await http.GetStringAsync(new Uri(node.AdminUrl + "/metrics"));
-            Assert.Contains($"centrifugo_actors_outbox_backlog{{consumer_name=\"pg_pause\",partition=\"1\"}} {PerPartition}", metrics, StringComparison.Ordinal);
-            Assert.Contains("centrifugo_actors_outbox_backlog{consumer_name=\"pg_pause\",partition=\"0\"} 0", metrics, StringComparison.Ordinal);
-            Assert.Contains("centrifugo_actors_partitions{consumer_name=\"pg_pause\",state=\"paused\"} 1", metrics, StringComparison.Ordinal);
+            Assert.Contains($"centrifugo_actors_outbox_backlog{{consumer_name=\"pg_pause\",partition=\"1\"}} {PerPartition}", metrics,
+                StringComparison.Ordinal);
+            Assert.Contains("centrifugo_actors_outbox_backlog{consumer_name=\"pg_pause\",partition=\"0\"} 0", metrics,
+                StringComparison.Ordinal);
+            Assert.Contains("centrifugo_actors_partitions{consumer_name=\"pg_pause\",state=\"paused\"} 1", metrics,
+                StringComparison.Ordinal);
             using var pausedSet = JsonDocument.Parse(await http.GetStringAsync(new Uri(node.AdminUrl + "/status/paused")));
-            Assert.Equal(["pg:pg_pause:1"], pausedSet.RootElement.GetProperty("paused").EnumerateArray().Select(e => e.GetString()!).ToArray());
+            Assert.Equal(
+                ["pg:pg_pause:1"], pausedSet.RootElement.GetProperty("paused").EnumerateArray().Select(e => e.GetString()!).ToArray());
         }
 
         var show = await Run(v => AdminCli.PartitionsShowAsync(v, "pg:pg_pause:1", json: true), node.AdminUrl);

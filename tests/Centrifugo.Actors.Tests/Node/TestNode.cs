@@ -34,7 +34,8 @@ internal sealed class TestNode : IAsyncDisposable
         StartAsync(options, new CapturingLoggerProvider(output.WriteLine), cancellationToken);
 
     /// <summary>Starts with the caller's log capture (to inspect the logs of a node that refused to start).</summary>
-    public static async Task<TestNode> StartAsync(NodeOptions options, CapturingLoggerProvider logs, CancellationToken cancellationToken = default)
+    public static async Task<TestNode> StartAsync(
+        NodeOptions options, CapturingLoggerProvider logs, CancellationToken cancellationToken = default)
     {
         var loggerFactory = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Debug).AddProvider(logs));
         NodeRuntime runtime;
@@ -60,7 +61,8 @@ internal sealed class TestNode : IAsyncDisposable
         Admin = new AdminOptions { Address = "127.0.0.1:0" },
     };
 
-    public static PostgresConsumer Postgres(string name, string dsn, string table, int partitions = 4, TimeSpan? poll = null, string channel = "", int selectLimit = 100) => new()
+    public static PostgresConsumer Postgres(string name, string dsn, string table, int partitions = 4, TimeSpan? poll = null,
+        string channel = "", int selectLimit = 100) => new()
     {
         Name = name,
         Postgresql = new PostgresConsumerOptions

@@ -47,9 +47,11 @@ public sealed class OutboxByteCapTests(PostgresFixture pg, ITestOutputHelper out
     [Theory]
     [InlineData("Bytea")]
     [InlineData("Jsonb")]
-    public async Task A_row_over_the_payload_maximum_is_dead_lettered_by_its_size_and_the_rows_around_it_are_delivered_in_order(string payloadType)
+    public async Task A_row_over_the_payload_maximum_is_dead_lettered_by_its_size_and_the_rows_around_it_are_delivered_in_order(
+        string payloadType)
     {
-        var table = await OutboxTestTable.CreateAsync(pg.DataSource, PostgresFixture.UniqueName("outbox"), Enum.Parse<OutboxPayloadType>(payloadType));
+        var table = await OutboxTestTable.CreateAsync(
+            pg.DataSource, PostgresFixture.UniqueName("outbox"), Enum.Parse<OutboxPayloadType>(payloadType));
         await table.InsertAsync([new OutboxInsert("publish", Publish(0, 10), 0)]);
         await table.InsertAsync([new OutboxInsert("publish", Publish(-1, 6_000), 0)]);
         await table.InsertAsync([new OutboxInsert("publish", Publish(1, 10), 0), new OutboxInsert("publish", Publish(2, 10), 0)]);
@@ -63,6 +65,8 @@ public sealed class OutboxByteCapTests(PostgresFixture pg, ITestOutputHelper out
         var dead = Assert.Single(await table.ReadDeadLettersAsync());
         Assert.Matches(@"^payload of 60\d\d bytes is over payload_max_bytes \(4000\): not read, not delivered$", dead.Reason);
         Assert.Contains("\"seq\"", dead.Payload, StringComparison.Ordinal); // the copy is whole: made in the database
-        await node.Logs.WaitForAsync(l => l.Contains("[2001]", StringComparison.Ordinal) && l.Contains("payload_max_bytes", StringComparison.Ordinal), "dead letter logged");
+        await node.Logs.WaitForAsync(
+            l => l.Contains("[2001]", StringComparison.Ordinal) && l.Contains("payload_max_bytes", StringComparison.Ordinal),
+            "dead letter logged");
     }
 }

@@ -25,7 +25,8 @@ public sealed class OutboxLockTests(PostgresFixture pg) : IClassFixture<Postgres
         }
     }
 
-    private async Task<OutboxStore> StoreAsync(string consumer, string table, bool tryLock = true, bool compatible = false, ILoggerFactory? logs = null)
+    private async Task<OutboxStore> StoreAsync(
+        string consumer, string table, bool tryLock = true, bool compatible = false, ILoggerFactory? logs = null)
     {
         var store = new OutboxStore(consumer, new PostgresConsumerOptions
         {
@@ -122,7 +123,8 @@ public sealed class OutboxLockTests(PostgresFixture pg) : IClassFixture<Postgres
             else
             {
                 var waiting = store.BeginBatchAsync(0, CancellationToken.None);
-                await Poll.UntilAsync(async () => await WaitingCentrifugoLocksAsync(consumer, 0) == 1, "the pass waits for Centrifugo's lock");
+                await Poll.UntilAsync(async () => await WaitingCentrifugoLocksAsync(consumer, 0) == 1,
+                    "the pass waits for Centrifugo's lock");
                 Assert.False(waiting.IsCompleted);
                 await ExecuteAsync(centrifugo, "COMMIT");
                 await using var granted = await waiting.WaitAsync(TimeSpan.FromSeconds(10));

@@ -92,7 +92,8 @@ public sealed class OutboxNotificationListenerTests(PostgresFixture pg) : IClass
         await listener.StartAsync(CancellationToken.None);
         _notified.Clear(); // the wake of every partition that follows the first LISTEN
 
-        await using (var kill = pg.DataSource.CreateCommand("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1"))
+        await using (var kill = pg.DataSource.CreateCommand(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1"))
         {
             kill.Parameters.Add(new NpgsqlParameter<string> { TypedValue = app });
             Assert.Equal(1L, await kill.ExecuteScalarAsync());

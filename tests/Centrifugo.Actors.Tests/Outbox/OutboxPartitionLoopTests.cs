@@ -20,7 +20,8 @@ public sealed class OutboxPartitionLoopTests(PostgresFixture pg) : IClassFixture
     {
         public ConcurrentQueue<string> Delivered { get; } = new();
 
-        public Task<DeliveryResult> DeliverAsync(IReadOnlyList<ApiCommand> commands, CancellationToken cancellationToken, Func<bool>? mayStart = null, DeliveryWindow? window = null)
+        public Task<DeliveryResult> DeliverAsync(IReadOnlyList<ApiCommand> commands, CancellationToken cancellationToken,
+            Func<bool>? mayStart = null, DeliveryWindow? window = null)
         {
             foreach (var command in commands)
             {

@@ -14,9 +14,11 @@ namespace Centrifugo.Actors.Tests.Outbox;
 /// </summary>
 public sealed class OutboxRetryInPassTests(PostgresFixture pg) : IClassFixture<PostgresFixture>
 {
-    private static OutboxInsert Row(int i, string channel = "x") => new("publish", JsonSerializer.Serialize(new { channel, data = new { i } }), 0);
+    private static OutboxInsert Row(int i, string channel = "x") =>
+        new("publish", JsonSerializer.Serialize(new { channel, data = new { i } }), 0);
 
-    private static int IndexOf(ReceivedCommand command) => JsonDocument.Parse(command.RequestJson).RootElement.GetProperty("data").GetProperty("i").GetInt32();
+    private static int IndexOf(ReceivedCommand command) =>
+        JsonDocument.Parse(command.RequestJson).RootElement.GetProperty("data").GetProperty("i").GetInt32();
 
     private async Task<(OutboxTestTable Table, OutboxStore Store)> SetUpAsync(IEnumerable<OutboxInsert> rows)
     {

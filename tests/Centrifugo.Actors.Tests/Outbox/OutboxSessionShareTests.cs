@@ -28,7 +28,8 @@ public sealed class OutboxSessionShareTests(PostgresFixture pg) : IClassFixture<
         /// <summary>What the busy partition's producer had written when partition 1 got its row delivered (-1: not yet).</summary>
         public int ProducedWhenOtherDelivered { get; private set; } = -1;
 
-        public async Task<DeliveryResult> DeliverAsync(IReadOnlyList<ApiCommand> commands, CancellationToken cancellationToken, Func<bool>? mayStart = null, DeliveryWindow? window = null)
+        public async Task<DeliveryResult> DeliverAsync(IReadOnlyList<ApiCommand> commands, CancellationToken cancellationToken,
+            Func<bool>? mayStart = null, DeliveryWindow? window = null)
         {
             var text = commands.Select(c => System.Text.Encoding.UTF8.GetString(c.Request.Span)).ToArray();
             if (text.Any(t => t.Contains("\"p1\"", StringComparison.Ordinal)) && ProducedWhenOtherDelivered < 0)
@@ -47,7 +48,8 @@ public sealed class OutboxSessionShareTests(PostgresFixture pg) : IClassFixture<
     private static OutboxInsert Row(int partition, int i) =>
         new("publish", JsonSerializer.Serialize(new { channel = $"p{partition}", data = new { i } }), partition);
 
-    private sealed record Harness(OutboxTestTable Table, OutboxStore Store, Client Client, WakeSignal[] Wakes, CancellationTokenSource Stop, Task Run)
+    private sealed record Harness(
+        OutboxTestTable Table, OutboxStore Store, Client Client, WakeSignal[] Wakes, CancellationTokenSource Stop, Task Run)
         : IAsyncDisposable
     {
         public async ValueTask DisposeAsync()
@@ -78,7 +80,8 @@ public sealed class OutboxSessionShareTests(PostgresFixture pg) : IClassFixture<
         var table = await OutboxTestTable.CreateAsync(pg.DataSource, name);
         var store = new OutboxStore(PostgresFixture.UniqueName("c"), new PostgresConsumerOptions
         {
-            Dsn = pg.Instance.UrlDsn + "&pool_max_conns=1", OutboxTableName = name, DeadLetterTableName = name + "_dead_letter", NumPartitions = 2,
+            Dsn = pg.Instance.UrlDsn + "&pool_max_conns=1", OutboxTableName = name, DeadLetterTableName = name + "_dead_letter",
+            NumPartitions = 2,
         }, NullLoggerFactory.Instance);
         await store.InitializeAsync(CancellationToken.None);
         WakeSignal[] wakes = [new(), new()];

@@ -30,7 +30,8 @@ public sealed class OutboxSqlTests
 
     [Fact]
     public void Invalid_dead_letter_table_name_is_rejected() =>
-        Assert.Contains("dead_letter_table_name", Assert.Throws<ArgumentException>(() => new OutboxSql("outbox", "dl;x")).Message, StringComparison.Ordinal);
+        Assert.Contains("dead_letter_table_name", Assert.Throws<ArgumentException>(() => new OutboxSql("outbox", "dl;x")).Message,
+            StringComparison.Ordinal);
 
     [Fact]
     public void Name_key_of_earlier_versions_is_pinned()

@@ -21,7 +21,8 @@ public sealed class OutboxStoreTests(PostgresFixture pg) : IClassFixture<Postgre
         }
     }
 
-    private PostgresConsumerOptions Options(string table, int limit = 100, bool tryLock = false, string? dsn = null, string? deadLetterTable = null) => new()
+    private PostgresConsumerOptions Options(
+        string table, int limit = 100, bool tryLock = false, string? dsn = null, string? deadLetterTable = null) => new()
     {
         Dsn = dsn ?? pg.Instance.UrlDsn,
         OutboxTableName = table,
@@ -31,7 +32,8 @@ public sealed class OutboxStoreTests(PostgresFixture pg) : IClassFixture<Postgre
         UseTryLock = tryLock,
     };
 
-    private async Task<OutboxStore> StoreAsync(PostgresConsumerOptions options, string? consumer = null, bool initialize = true, TransactionFence? fence = null)
+    private async Task<OutboxStore> StoreAsync(
+        PostgresConsumerOptions options, string? consumer = null, bool initialize = true, TransactionFence? fence = null)
     {
         var store = new OutboxStore(consumer ?? PostgresFixture.UniqueName("c"), options, NullLoggerFactory.Instance, fence);
         _stores.Add(store);
@@ -43,8 +45,10 @@ public sealed class OutboxStoreTests(PostgresFixture pg) : IClassFixture<Postgre
         return store;
     }
 
-    private async Task<OutboxTestTable> TableAsync(OutboxPayloadType type = OutboxPayloadType.Bytea, string? name = null, bool methodNullable = false) =>
-        await OutboxTestTable.CreateAsync(pg.DataSource, name ?? PostgresFixture.UniqueName("outbox"), type, methodNullable: methodNullable);
+    private async Task<OutboxTestTable> TableAsync(
+        OutboxPayloadType type = OutboxPayloadType.Bytea, string? name = null, bool methodNullable = false) =>
+        await OutboxTestTable.CreateAsync(
+            pg.DataSource, name ?? PostgresFixture.UniqueName("outbox"), type, methodNullable: methodNullable);
 
     private static IEnumerable<OutboxInsert> Rows(int partition, int count, string prefix = "m") =>
         Enumerable.Range(0, count).Select(i => new OutboxInsert("publish", $"{{\"{prefix}\":{i}}}", partition));
@@ -64,7 +68,8 @@ public sealed class OutboxStoreTests(PostgresFixture pg) : IClassFixture<Postgre
         Assert.Equal(4, batch.Rows.Count);
         Assert.All(batch.Rows, r => Assert.Equal(0, r.Partition));
         Assert.Equal(batch.Rows.Select(r => r.Id).Order(), batch.Rows.Select(r => r.Id));
-        Assert.Equal(["{\"m\": 0}", "{\"m\": 1}", "{\"m\": 2}", "{\"n\": 0}"], batch.Rows.Select(Text).Select(t => t.Replace(":", ": ", StringComparison.Ordinal)));
+        Assert.Equal(["{\"m\": 0}", "{\"m\": 1}", "{\"m\": 2}", "{\"n\": 0}"],
+            batch.Rows.Select(Text).Select(t => t.Replace(":", ": ", StringComparison.Ordinal)));
         Assert.All(batch.Rows, r => Assert.Equal("publish", r.Method));
     }
 
@@ -79,7 +84,8 @@ public sealed class OutboxStoreTests(PostgresFixture pg) : IClassFixture<Postgre
         await using (var batch = await store.BeginBatchAsync(2, CancellationToken.None))
         {
             var ids = batch!.Rows.Select(r => r.Id).ToArray();
-            await batch.CompleteAsync([ids[0], ids[1]], [new DeadLetter(ids[2], "centrifugo error 102: unknown channel")], CancellationToken.None);
+            await batch.CompleteAsync(
+                [ids[0], ids[1]], [new DeadLetter(ids[2], "centrifugo error 102: unknown channel")], CancellationToken.None);
         }
 
         var all = await table.IdsAsync();
@@ -143,7 +149,8 @@ public sealed class OutboxStoreTests(PostgresFixture pg) : IClassFixture<Postgre
 
         var first = await storeA.BeginBatchAsync(1, CancellationToken.None);
         var second = storeB.BeginBatchAsync(1, CancellationToken.None);
-        await Poll.UntilAsync(async () => await WaitingAdvisoryLocksAsync(await table.LockKeyAsync()) == 1, "second batch waits on the advisory lock");
+        await Poll.UntilAsync(async () => await WaitingAdvisoryLocksAsync(await table.LockKeyAsync()) == 1,
+            "second batch waits on the advisory lock");
         Assert.False(second.IsCompleted);
 
         await first!.CompleteAsync(first.Rows.Select(r => r.Id).ToArray(), [], CancellationToken.None);
@@ -168,7 +175,8 @@ public sealed class OutboxStoreTests(PostgresFixture pg) : IClassFixture<Postgre
 
         var first = await storeA.BeginBatchAsync(2, CancellationToken.None);
         var second = storeB.BeginBatchAsync(2, CancellationToken.None);
-        await Poll.UntilAsync(async () => await WaitingAdvisoryLocksAsync(await table.LockKeyAsync()) == 1, "second batch waits on the advisory lock");
+        await Poll.UntilAsync(async () => await WaitingAdvisoryLocksAsync(await table.LockKeyAsync()) == 1,
+            "second batch waits on the advisory lock");
         await Task.Delay(TimeSpan.FromSeconds(1.5)); // the wait itself is what is tested: it must outlast the 1 s window
         await first!.CompleteAsync(first.Rows.Select(r => r.Id).ToArray(), [], CancellationToken.None);
         await using var secondBatch = await second.WaitAsync(TimeSpan.FromSeconds(10));
@@ -233,7 +241,8 @@ public sealed class OutboxStoreTests(PostgresFixture pg) : IClassFixture<Postgre
         await batch.CompleteAsync([batch.Rows[0].Id], [new DeadLetter(batch.Rows[1].Id, "r")], CancellationToken.None);
 
         var dl = Assert.Single(await table.ReadDeadLettersAsync());
-        Assert.Equal("héllo ✓", System.Text.Json.JsonDocument.Parse(dl.Payload).RootElement.GetProperty("data").GetProperty("text").GetString());
+        Assert.Equal("héllo ✓",
+            System.Text.Json.JsonDocument.Parse(dl.Payload).RootElement.GetProperty("data").GetProperty("text").GetString());
     }
 
     [Fact]
@@ -268,7 +277,8 @@ public sealed class OutboxStoreTests(PostgresFixture pg) : IClassFixture<Postgre
     {
         var table = await TableAsync(Enum.Parse<OutboxPayloadType>(payloadType));
         var big = $"{{\"channel\":\"ch\",\"data\":\"{new string('y', 5_000)}\"}}";
-        await table.InsertAsync([new OutboxInsert("publish", "{\"a\":1}", 0), new OutboxInsert("publish", big, 0), new OutboxInsert("publish", "{\"b\":2}", 0)]);
+        await table.InsertAsync([new OutboxInsert("publish", "{\"a\":1}", 0), new OutboxInsert("publish", big, 0),
+            new OutboxInsert("publish", "{\"b\":2}", 0)]);
         var store = await StoreAsync(Options(table.Name) with { PayloadMaxBytes = 2_000 });
 
         await using var batch = await store.BeginBatchAsync(0, CancellationToken.None);
@@ -298,7 +308,8 @@ public sealed class OutboxStoreTests(PostgresFixture pg) : IClassFixture<Postgre
         var raw = PostgresFixture.UniqueName("MixedOutbox");
         // what a producer following Centrifugo's DDL would run: unquoted, so folded to lower case
         await using (var create = pg.DataSource.CreateCommand(
-            $"CREATE SCHEMA {schema}; CREATE TABLE {schema}.{raw} (id BIGSERIAL PRIMARY KEY, method text NOT NULL, payload BYTEA NOT NULL, partition INTEGER NOT NULL); " +
+            $"CREATE SCHEMA {schema}; CREATE TABLE {schema}.{raw} " +
+            "(id BIGSERIAL PRIMARY KEY, method text NOT NULL, payload BYTEA NOT NULL, partition INTEGER NOT NULL); " +
             $"INSERT INTO {schema}.{raw} (method, payload, partition) VALUES ('publish', '\\x7b7d', 0)"))
         {
             await create.ExecuteNonQueryAsync();
@@ -308,7 +319,8 @@ public sealed class OutboxStoreTests(PostgresFixture pg) : IClassFixture<Postgre
         await using var batch = await store.BeginBatchAsync(0, CancellationToken.None);
         Assert.Equal("{}", Text(Assert.Single(batch!.Rows)));
         Assert.Equal(1, await store.CountPendingAsync(0, CancellationToken.None));
-        await using var exists = pg.DataSource.CreateCommand($"SELECT to_regclass('{schema.ToLowerInvariant()}.{raw.ToLowerInvariant()}_dl') IS NOT NULL");
+        await using var exists = pg.DataSource.CreateCommand(
+            $"SELECT to_regclass('{schema.ToLowerInvariant()}.{raw.ToLowerInvariant()}_dl') IS NOT NULL");
         Assert.True((bool)(await exists.ExecuteScalarAsync())!);
     }
 
@@ -339,7 +351,8 @@ public sealed class OutboxStoreTests(PostgresFixture pg) : IClassFixture<Postgre
     public async Task Wrong_password_error_does_not_contain_the_password()
     {
         var table = await TableAsync();
-        var dsn = $"host=127.0.0.1 port={pg.Instance.Port} user=postgres password=wrong-{pg.Instance.Password} dbname=postgres sslmode=disable";
+        var dsn = $"host=127.0.0.1 port={pg.Instance.Port} user=postgres password=wrong-{pg.Instance.Password} dbname=postgres " +
+            "sslmode=disable";
         var store = await StoreAsync(Options(table.Name, dsn: dsn), "pgauth", initialize: false);
 
         var e = await Assert.ThrowsAsync<InvalidOperationException>(() => store.InitializeAsync(CancellationToken.None));
@@ -432,7 +445,8 @@ public sealed class OutboxStoreTests(PostgresFixture pg) : IClassFixture<Postgre
         Assert.Equal(3, ahead.Count);
 
         var bTakes = ownerB.BeginBatchAsync(0, CancellationToken.None);
-        await Poll.UntilAsync(async () => await WaitingForAdvisoryLockAsync() > 0, "owner B waits for the partition lock", TimeSpan.FromSeconds(10));
+        await Poll.UntilAsync(async () => await WaitingForAdvisoryLockAsync() > 0,
+            "owner B waits for the partition lock", TimeSpan.FromSeconds(10));
 
         var aContinues = first.CompleteAndContinueAsync(first.Rows.Select(r => r.Id).ToArray(), [], ahead, CancellationToken.None);
         await using (var b = await bTakes)
@@ -466,10 +480,12 @@ public sealed class OutboxStoreTests(PostgresFixture pg) : IClassFixture<Postgre
         Assert.NotNull(first);
         var ahead = await first.ReadAheadAsync(first.Rows[^1].Id, CancellationToken.None);
         var bTakes = ownerB.BeginBatchAsync(0, CancellationToken.None);
-        await Poll.UntilAsync(async () => await WaitingForAdvisoryLockAsync() > 0, "owner B waits for the partition lock", TimeSpan.FromSeconds(10));
+        await Poll.UntilAsync(async () => await WaitingForAdvisoryLockAsync() > 0,
+            "owner B waits for the partition lock", TimeSpan.FromSeconds(10));
 
         var done = first.Rows.Select(r => r.Id).ToArray();
-        var failure = await Assert.ThrowsAsync<OutboxContinuationFailedException>(() => first.CompleteAndContinueAsync(done, [], ahead, CancellationToken.None));
+        var failure = await Assert.ThrowsAsync<OutboxContinuationFailedException>(() =>
+            first.CompleteAndContinueAsync(done, [], ahead, CancellationToken.None));
         Assert.Equal("55P03", Assert.IsType<PostgresException>(failure.InnerException).SqlState); // lock_not_available
         Assert.DoesNotContain(await table.IdsAsync(), id => done.Contains(id));
 
@@ -506,7 +522,8 @@ public sealed class OutboxStoreTests(PostgresFixture pg) : IClassFixture<Postgre
         Assert.NotNull(next);
         Assert.Equal(paused.Rows.Select(r => r.Id), next.Rows.Select(r => r.Id));
         Assert.False(paused.MaySend());
-        await Assert.ThrowsAnyAsync<Exception>(() => paused.CompleteAsync(paused.Rows.Select(r => r.Id).ToArray(), [], CancellationToken.None));
+        await Assert.ThrowsAnyAsync<Exception>(() =>
+            paused.CompleteAsync(paused.Rows.Select(r => r.Id).ToArray(), [], CancellationToken.None));
         Assert.Equal(3, await table.CountAsync());
     }
 

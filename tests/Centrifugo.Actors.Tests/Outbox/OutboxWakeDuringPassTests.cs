@@ -21,7 +21,8 @@ public sealed class OutboxWakeDuringPassTests(PostgresFixture pg) : IClassFixtur
         public Func<Task>? During { get; set; }
         public List<string> Delivered { get; } = [];
 
-        public async Task<DeliveryResult> DeliverAsync(IReadOnlyList<ApiCommand> commands, CancellationToken cancellationToken, Func<bool>? mayStart = null, DeliveryWindow? window = null)
+        public async Task<DeliveryResult> DeliverAsync(IReadOnlyList<ApiCommand> commands, CancellationToken cancellationToken,
+            Func<bool>? mayStart = null, DeliveryWindow? window = null)
         {
             if (During is { } during)
             {
@@ -64,7 +65,8 @@ public sealed class OutboxWakeDuringPassTests(PostgresFixture pg) : IClassFixtur
         };
         var processor = new OutboxBatchProcessor(store, client, NullLogger.Instance);
 
-        var report = await processor.FinishSafelyAsync(await processor.ReadAsync(0, CancellationToken.None), CancellationToken.None, wake.TryConsume);
+        var report = await processor.FinishSafelyAsync(
+            await processor.ReadAsync(0, CancellationToken.None), CancellationToken.None, wake.TryConsume);
 
         Assert.False(report.Failed);
         Assert.Equal(2, report.Delivered);
@@ -93,7 +95,8 @@ public sealed class OutboxWakeDuringPassTests(PostgresFixture pg) : IClassFixtur
         var client = new AcceptingClient { During = () => table.InsertOneAsync(Row(2)) }; // no NOTIFY, no wake
         var processor = new OutboxBatchProcessor(store, client, NullLogger.Instance);
 
-        var report = await processor.FinishSafelyAsync(await processor.ReadAsync(0, CancellationToken.None), CancellationToken.None, wake.TryConsume);
+        var report = await processor.FinishSafelyAsync(
+            await processor.ReadAsync(0, CancellationToken.None), CancellationToken.None, wake.TryConsume);
 
         Assert.Equal(2, report.Delivered);
         Assert.Null(report.Next);
@@ -109,7 +112,8 @@ public sealed class OutboxWakeDuringPassTests(PostgresFixture pg) : IClassFixtur
         var client = new AcceptingClient();
         var processor = new OutboxBatchProcessor(store, client, NullLogger.Instance);
 
-        var report = await processor.FinishSafelyAsync(await processor.ReadAsync(0, CancellationToken.None), CancellationToken.None, wake.TryConsume, deferCompletion: true);
+        var report = await processor.FinishSafelyAsync(
+            await processor.ReadAsync(0, CancellationToken.None), CancellationToken.None, wake.TryConsume, deferCompletion: true);
 
         Assert.False(report.Failed);
         Assert.Equal(2, report.Delivered);
@@ -138,7 +142,8 @@ public sealed class OutboxWakeDuringPassTests(PostgresFixture pg) : IClassFixtur
         await using var _ = store;
         var processor = new OutboxBatchProcessor(store, new AcceptingClient(), NullLogger.Instance);
 
-        var report = await processor.FinishSafelyAsync(await processor.ReadAsync(0, CancellationToken.None), CancellationToken.None, deferCompletion: true);
+        var report = await processor.FinishSafelyAsync(
+            await processor.ReadAsync(0, CancellationToken.None), CancellationToken.None, deferCompletion: true);
         Assert.Null(await processor.CompleteDeferredAsync(report.Deferred!, CancellationToken.None));
 
         Assert.Equal(0, await table.CountAsync());
@@ -154,13 +159,15 @@ public sealed class OutboxWakeDuringPassTests(PostgresFixture pg) : IClassFixtur
         var processor = new OutboxBatchProcessor(store, new AcceptingClient(), NullLogger.Instance);
 
         wake.Set(); // a wake-up is pending: the commit reads on at once instead
-        var woken = await processor.FinishSafelyAsync(await processor.ReadAsync(0, CancellationToken.None), CancellationToken.None, wake.TryConsume, deferCompletion: true);
+        var woken = await processor.FinishSafelyAsync(
+            await processor.ReadAsync(0, CancellationToken.None), CancellationToken.None, wake.TryConsume, deferCompletion: true);
         Assert.Null(woken.Deferred);
         Assert.NotNull(woken.Next);
         await woken.Next!.Batch!.DisposeAsync();
 
         await table.InsertAsync(Enumerable.Range(3, 200).Select(Row)); // a full batch (limit 100) goes on at once
-        var full = await processor.FinishSafelyAsync(await processor.ReadAsync(0, CancellationToken.None), CancellationToken.None, deferCompletion: true);
+        var full = await processor.FinishSafelyAsync(
+            await processor.ReadAsync(0, CancellationToken.None), CancellationToken.None, deferCompletion: true);
         Assert.Null(full.Deferred);
         Assert.NotNull(full.Next);
         await full.Next!.Batch!.DisposeAsync();

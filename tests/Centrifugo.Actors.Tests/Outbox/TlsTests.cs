@@ -86,7 +86,8 @@ public sealed class TlsTests(TlsTests.TlsServer fixture) : IClassFixture<TlsTest
     public async Task A_server_certificate_from_an_intermediate_ca_verifies_against_the_root_alone()
     {
         // As Go's crypto/tls does: the intermediate the server sends completes the chain to server_ca_pem's root.
-        await using var server = await PostgresInstance.StartAsync(new PostgresInstanceOptions(Ssl: true, SslViaIntermediate: true, MaxConnections: 20));
+        await using var server = await PostgresInstance.StartAsync(
+            new PostgresInstanceOptions(Ssl: true, SslViaIntermediate: true, MaxConnections: 20));
         await using var dataSource = NpgsqlDataSource.Create(server.ConnectionString);
         var table = await OutboxTestTable.CreateAsync(dataSource, PostgresFixture.UniqueName("outbox"));
         await table.InsertAsync([new OutboxInsert("publish", "{}", 0)]);

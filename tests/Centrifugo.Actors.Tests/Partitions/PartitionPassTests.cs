@@ -10,7 +10,8 @@ public sealed class PartitionPassTests
 {
     private static readonly DeliveryFailure Error100 = new(FailureKind.Temporary, "centrifugo error 100");
 
-    private static DecodeResult Cmd(int i) => DecodeResult.Ok(new ApiCommand(ApiMethods.Publish, Encoding.UTF8.GetBytes($$"""{"channel":"c","data":{{i}}}""")));
+    private static DecodeResult Cmd(int i) =>
+        DecodeResult.Ok(new ApiCommand(ApiMethods.Publish, Encoding.UTF8.GetBytes($$"""{"channel":"c","data":{{i}}}""")));
 
     private static DecodeResult Bad(string reason) => DecodeResult.Reject(reason);
 
@@ -35,13 +36,15 @@ public sealed class PartitionPassTests
         DecodeResult[] items = [Cmd(0), Bad("malformed"), Cmd(2), Cmd(3), Bad("unsupported")];
         var plan = PartitionPass.Plan(items);
         var settled = PartitionPass.Settle(items, plan,
-            Result(null, CommandOutcome.Accepted, CommandOutcome.Rejected(102, "centrifugo error 102: unknown channel"), new CommandOutcome(false, 107)));
+            Result(null, CommandOutcome.Accepted, CommandOutcome.Rejected(102, "centrifugo error 102: unknown channel"),
+                new CommandOutcome(false, 107)));
 
         Assert.Equal(5, settled.CompletedEnd);
         Assert.Null(settled.Failure);
         Assert.Equal([0], settled.Delivered);
         Assert.Equal(
-            [new ItemDeadLetter(1, "malformed"), new ItemDeadLetter(2, "centrifugo error 102: unknown channel"), new ItemDeadLetter(3, "centrifugo error 107"), new ItemDeadLetter(4, "unsupported")],
+            [new ItemDeadLetter(1, "malformed"), new ItemDeadLetter(2, "centrifugo error 102: unknown channel"),
+                new ItemDeadLetter(3, "centrifugo error 107"), new ItemDeadLetter(4, "unsupported")],
             settled.DeadLetters);
     }
 

@@ -55,7 +55,8 @@ public sealed class PausedPartitionsSpecs : IAsyncLifetime
         (await DistributedData.Get(system).Replicator.Ask<ReplicaCount>(GetReplicaCount.Instance, TimeSpan.FromSeconds(3))).N;
 
     private static async Task<bool> LocallyPausedAsync(ActorSystem system) =>
-        await DistributedData.Get(system).Replicator.Ask<IGetResponse>(Dsl.Get(PausedPartitions.Key, ReadLocal.Instance), TimeSpan.FromSeconds(3))
+        await DistributedData.Get(system).Replicator
+            .Ask<IGetResponse>(Dsl.Get(PausedPartitions.Key, ReadLocal.Instance), TimeSpan.FromSeconds(3))
             is GetSuccess success && success.Get(PausedPartitions.Key).Contains(Id);
 
     [Fact]
@@ -128,7 +129,8 @@ public sealed class PausedPartitionsSpecs : IAsyncLifetime
         var woken = 0;
         var confirm = gate.ConfirmAsync(pause: true, () => Interlocked.Increment(ref woken), CancellationToken.None);
         // The majority read brings this node's replica up to date without waiting for the subscription's next tick.
-        await Poll.UntilAsync(() => paused.IsPaused(Id) && Volatile.Read(ref woken) == 1, "the replica read and the loop woken", TimeSpan.FromSeconds(10));
+        await Poll.UntilAsync(() => paused.IsPaused(Id) && Volatile.Read(ref woken) == 1,
+            "the replica read and the loop woken", TimeSpan.FromSeconds(10));
         Assert.False(confirm.IsCompleted); // the batch has not finished
         Assert.False(gate.TryAdmit());
 

@@ -58,7 +58,8 @@ public sealed class AdminCliProcessTests
             await using var cli = NodeProcess.StartWithArguments(["log-level", level, "--admin", node.AdminUrl], "cli");
             Assert.Equal(expectedExit, await cli.WaitForExitAsync(TimeSpan.FromSeconds(30)));
         }
-        bool Logged(string level) => node.Lines.Any(l => l.Contains("[1201]", StringComparison.Ordinal) && l.Contains($"log level {level} ", StringComparison.Ordinal));
+        bool Logged(string level) => node.Lines.Any(l => l.Contains("[1201]", StringComparison.Ordinal)
+            && l.Contains($"log level {level} ", StringComparison.Ordinal));
 
         await SetAsync("warn");
         await node.WaitUntilAsync(() => Task.FromResult(Logged("warn")), "the change to warn logged at info", TimeSpan.FromSeconds(10));

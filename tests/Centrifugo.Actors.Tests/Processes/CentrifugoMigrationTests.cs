@@ -66,7 +66,8 @@ public sealed class CentrifugoMigrationTests(PostgresFixture pg, ITestOutputHelp
         await Task.WhenAll(centrifugo);
 
         var ours = _standIn.ReceivedCount - Interlocked.Read(ref centrifugoDelivered[0]);
-        output.WriteLine($"produced {produced.Sum()}, received {_standIn.ReceivedCount}: Centrifugo's loop {centrifugoDelivered[0]}, ours {ours}");
+        output.WriteLine(
+            $"produced {produced.Sum()}, received {_standIn.ReceivedCount}: Centrifugo's loop {centrifugoDelivered[0]}, ours {ours}");
         Assert.True(centrifugoDelivered[0] > 0 && ours > 0, "both consumers must have delivered, or nothing was contended");
         for (var p = 0; p < Partitions; p++)
         {
@@ -88,13 +89,15 @@ public sealed class CentrifugoMigrationTests(PostgresFixture pg, ITestOutputHelp
             await ExecuteAsync(connection, "BEGIN ISOLATION LEVEL READ COMMITTED");
             await using (var lockCommand = new NpgsqlCommand("SELECT pg_advisory_xact_lock(hashtext($1))", connection))
             {
-                lockCommand.Parameters.Add(new NpgsqlParameter<string> { TypedValue = "centrifugo_partition_lock_" + Consumer + partition });
+                lockCommand.Parameters.Add(
+                    new NpgsqlParameter<string> { TypedValue = "centrifugo_partition_lock_" + Consumer + partition });
                 await lockCommand.ExecuteNonQueryAsync(CancellationToken.None);
             }
 
             var rows = new List<(long Id, string Method, string Payload)>();
             await using (var select = new NpgsqlCommand(
-                $"SELECT id, method, convert_from(payload, 'UTF8'), partition FROM {table} WHERE partition = $1 ORDER BY id ASC LIMIT $2", connection))
+                $"SELECT id, method, convert_from(payload, 'UTF8'), partition FROM {table} WHERE partition = $1 ORDER BY id ASC LIMIT $2",
+                connection))
             {
                 select.Parameters.Add(new NpgsqlParameter<int> { TypedValue = partition });
                 select.Parameters.Add(new NpgsqlParameter<int> { TypedValue = limit });

@@ -52,7 +52,9 @@ public sealed class ClusterBootstrapTests : IAsyncLifetime
             }, "two Up members", TimeSpan.FromSeconds(90));
         }
 
-        Assert.Contains($"(self akka.tcp://centrifugo-actors@127.0.0.1:{ports.Min()}, may form a new cluster: True)", a.Output, StringComparison.Ordinal);
-        Assert.Contains($"(self akka.tcp://centrifugo-actors@127.0.0.1:{ports.Max()}, may form a new cluster: False)", b.Output, StringComparison.Ordinal);
+        Assert.Contains($"(self akka.tcp://centrifugo-actors@127.0.0.1:{ports.Min()}, may form a new cluster: True)", a.Output,
+            StringComparison.Ordinal);
+        Assert.Contains($"(self akka.tcp://centrifugo-actors@127.0.0.1:{ports.Max()}, may form a new cluster: False)", b.Output,
+            StringComparison.Ordinal);
     }
 }

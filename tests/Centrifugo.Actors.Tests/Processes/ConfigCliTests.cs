@@ -24,15 +24,21 @@ public sealed class ConfigCliTests
     {
         { "missing outbox_table_name", "in consumer pg_main (postgresql): outbox_table_name is required" },
         { "bad consumer name", "in consumer pg-main (postgresql): name \"pg-main\" is invalid: it must match ^[a-zA-Z0-9_]{2,}$" },
-        { "unknown key", "in consumer pg_main (postgresql): unknown key \"outbox_tabel_name\" in postgresql (did you mean \"outbox_table_name\"?)" },
-        { "bad duration", "in consumer pg_main (postgresql): partition_poll_interval is missing a unit (use ns, us, µs, ms, s, m or h, e.g. \"300ms\")" },
+        { "unknown key",
+            "in consumer pg_main (postgresql): unknown key \"outbox_tabel_name\" in postgresql (did you mean \"outbox_table_name\"?)" },
+        { "bad duration",
+            "in consumer pg_main (postgresql): partition_poll_interval is missing a unit (use ns, us, µs, ms, s, m or h, e.g. \"300ms\")" },
         { "bad seed node", "in cluster: seed_nodes: \"10.0.0.1:4053\" is not an Akka address like akka.tcp://centrifugo-actors@host:4053" },
-        { "unreadable tls cert", "in consumer pg_main (postgresql): tls.cert_pem is neither PEM, base64-encoded PEM nor an existing file path" },
-        { "two kafka consumers on one group and topic", "consumers kf_a and kf_b both read topic \"commands\" in consumer_group \"cg\": every record would be delivered by both and their offset commits would overwrite each other; merge them into one consumer, or give each its own consumer_group (also when they point at different Kafka clusters)" },
+        { "unreadable tls cert",
+            "in consumer pg_main (postgresql): tls.cert_pem is neither PEM, base64-encoded PEM nor an existing file path" },
+        { "two kafka consumers on one group and topic", "consumers kf_a and kf_b both read topic \"commands\" in consumer_group \"cg\": " +
+            "every record would be delivered by both and their offset commits would overwrite each other; " +
+            "merge them into one consumer, or give each its own consumer_group (also when they point at different Kafka clusters)" },
     };
 
     private static JsonObject KafkaEntry(string name) => JsonNode.Parse(
-        $$$"""{"name":"{{{name}}}","type":"kafka","kafka":{"brokers":["127.0.0.1:9"],"topics":["commands"],"consumer_group":"cg"}}""")!.AsObject();
+        $$$"""{"name":"{{{name}}}","type":"kafka","kafka":""" +
+        $$$"""{"brokers":["127.0.0.1:9"],"topics":["commands"],"consumer_group":"cg"}}""")!.AsObject();
 
     private static string Break(string what)
     {

@@ -70,7 +70,8 @@ public sealed class FrozenOwnerTests(PostgresFixture pg, ITestOutputHelper outpu
         }
 
         await table.InsertAsync(Enumerable.Range(10, 5).Select(i => OutboxRows.Publish(Channel, i, 0)));
-        await Poll.UntilAsync(async () => await table.CountAsync() == 0, "the thawed node delivering the newer rows", TimeSpan.FromSeconds(30));
+        await Poll.UntilAsync(async () => await table.CountAsync() == 0,
+            "the thawed node delivering the newer rows", TimeSpan.FromSeconds(30));
 
         var received = _standIn.ReceivedFor(Channel).Select(OutboxRows.Seq).ToArray();
         output.WriteLine("received: " + string.Join(",", received));
@@ -83,7 +84,8 @@ public sealed class FrozenOwnerTests(PostgresFixture pg, ITestOutputHelper outpu
         await ExecuteAsync(connection, "BEGIN");
         await ExecuteAsync(connection, $"SELECT pg_advisory_xact_lock({(int)(uint)lockKey}, 0)");
         var rows = new List<(long Id, string Payload)>();
-        await using (var select = new NpgsqlCommand($"SELECT id, convert_from(payload, 'UTF8') FROM {table} WHERE partition = 0 ORDER BY id", connection))
+        await using (var select = new NpgsqlCommand(
+            $"SELECT id, convert_from(payload, 'UTF8') FROM {table} WHERE partition = 0 ORDER BY id", connection))
         await using (var reader = await select.ExecuteReaderAsync())
         {
             while (await reader.ReadAsync())
@@ -116,7 +118,8 @@ public sealed class FrozenOwnerTests(PostgresFixture pg, ITestOutputHelper outpu
     private async Task<int> LockSessionAsync(long lockKey, bool granted)
     {
         await using var command = pg.DataSource.CreateCommand(
-            "SELECT coalesce(min(pid), 0) FROM pg_locks WHERE locktype = 'advisory' AND classid::bigint = $1 AND objid = 0 AND objsubid = 2 AND granted = $2");
+            "SELECT coalesce(min(pid), 0) " +
+            "FROM pg_locks WHERE locktype = 'advisory' AND classid::bigint = $1 AND objid = 0 AND objsubid = 2 AND granted = $2");
         command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = lockKey });
         command.Parameters.Add(new NpgsqlParameter<bool> { TypedValue = granted });
         return (int)(await command.ExecuteScalarAsync())!;

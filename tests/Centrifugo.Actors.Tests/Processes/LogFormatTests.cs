@@ -42,7 +42,8 @@ public sealed class LogFormatTests
         // warn: Akka's info lines (remoting started, joining) are not shown at all.
         Assert.DoesNotContain(node.Lines, l => l.Contains("Remoting started", StringComparison.Ordinal));
 
-        await using var info = config with { ClusterPort = NodeProcess.FreeTcpPort(), AdminPort = NodeProcess.FreeTcpPort() } is var c ? c.Run("node-info") : null!;
+        await using var info = config with { ClusterPort = NodeProcess.FreeTcpPort(), AdminPort = NodeProcess.FreeTcpPort() } is var c
+            ? c.Run("node-info") : null!;
         await info.WaitForOutputAsync("Remoting started", TimeSpan.FromSeconds(60));
         var line = info.Lines.First(l => l.Contains("Remoting started", StringComparison.Ordinal));
         Assert.DoesNotContain("[INFO][", line, StringComparison.Ordinal);

@@ -21,7 +21,8 @@ public sealed class PauseHandOffTests(PostgresFixture pg, ITestOutputHelper outp
     {
         using var client = new AdminClient(url, token: null);
         var error = new StringWriter();
-        var code = await AdminCli.RunAsync(VerbContext.Create(client, TextWriter.Null, error), v => AdminCli.PartitionPauseAsync(v, id, pause, json: false));
+        var code = await AdminCli.RunAsync(VerbContext.Create(client, TextWriter.Null, error),
+            v => AdminCli.PartitionPauseAsync(v, id, pause, json: false));
         Assert.True(code == AdminCli.Ok, $"{(pause ? "pause" : "resume")} {id} at {url}: exit code {code}: {error}");
     }
 
@@ -34,7 +35,8 @@ public sealed class PauseHandOffTests(PostgresFixture pg, ITestOutputHelper outp
         var consumer = new PgConsumerConfig("pg_ph", pg.Instance.UrlDsn, name, Partitions);
         var configA = new NodeConfig { ApiUrl = standIn.Url, ApiKey = standIn.ApiKey, Consumers = [consumer] };
         configA = configA with { SeedNodes = [configA.Address] };
-        var configB = new NodeConfig { ApiUrl = standIn.Url, ApiKey = standIn.ApiKey, Consumers = [consumer], SeedNodes = [configA.Address] };
+        var configB = new NodeConfig
+            { ApiUrl = standIn.Url, ApiKey = standIn.ApiKey, Consumers = [consumer], SeedNodes = [configA.Address] };
         var all = Enumerable.Range(0, Partitions).Select(p => $"pg:pg_ph:{p}").ToHashSet(StringComparer.Ordinal);
         var produced = new long[Partitions];
 
@@ -51,12 +53,15 @@ public sealed class PauseHandOffTests(PostgresFixture pg, ITestOutputHelper outp
         try
         {
             await a.WaitUntilReadyAsync(TimeSpan.FromSeconds(60));
-            await a.WaitUntilAsync(async () => (await a.PartitionsAsync()).Select(p => p.EntityId).ToHashSet().SetEquals(all), "node-a hosts every partition", TimeSpan.FromSeconds(60));
+            await a.WaitUntilAsync(async () => (await a.PartitionsAsync()).Select(p => p.EntityId).ToHashSet().SetEquals(all),
+                "node-a hosts every partition", TimeSpan.FromSeconds(60));
 
             await CliAsync(a.AdminUrl, Paused, pause: true);
             await a.WaitUntilAsync(async () => await StateAsync(a, Paused) == "paused", "paused on node-a", TimeSpan.FromSeconds(30));
             await ProduceAsync(20);
-            await a.WaitUntilAsync(() => Task.FromResult(standIn.ReceivedFor("ph:0").Count >= 20 && standIn.ReceivedFor("ph:3").Count >= 20), "others delivered", TimeSpan.FromSeconds(30));
+            await a.WaitUntilAsync(
+                () => Task.FromResult(standIn.ReceivedFor("ph:0").Count >= 20 && standIn.ReceivedFor("ph:3").Count >= 20),
+                "others delivered", TimeSpan.FromSeconds(30));
             Assert.Equal(20, await table.CountAsync(1));
 
             // A node joins (it never saw the pause being made), then node-a is SIGTERMed: every partition moves to node-b.
@@ -65,11 +70,14 @@ public sealed class PauseHandOffTests(PostgresFixture pg, ITestOutputHelper outp
             a.Terminate();
             var exit = await a.WaitForExitAsync(TimeSpan.FromSeconds(30));
             Assert.True(exit == 0, $"node-a exited with {exit} after SIGTERM (0 expected){a.Tail(60)}");
-            await b.WaitUntilAsync(async () => (await b.PartitionsAsync()).Select(p => p.EntityId).ToHashSet().SetEquals(all), "node-b took over every partition", TimeSpan.FromSeconds(60));
+            await b.WaitUntilAsync(async () => (await b.PartitionsAsync()).Select(p => p.EntityId).ToHashSet().SetEquals(all),
+                "node-b took over every partition", TimeSpan.FromSeconds(60));
             await b.WaitUntilAsync(async () => await StateAsync(b, Paused) == "paused", "still paused on node-b", TimeSpan.FromSeconds(30));
 
             await ProduceAsync(20);
-            await b.WaitUntilAsync(() => Task.FromResult(standIn.ReceivedFor("ph:0").Count >= 40 && standIn.ReceivedFor("ph:2").Count >= 40), "others delivered on node-b", TimeSpan.FromSeconds(30));
+            await b.WaitUntilAsync(
+                () => Task.FromResult(standIn.ReceivedFor("ph:0").Count >= 40 && standIn.ReceivedFor("ph:2").Count >= 40),
+                "others delivered on node-b", TimeSpan.FromSeconds(30));
             Assert.Equal(40, await table.CountAsync(1));
             Assert.Empty(standIn.ReceivedFor("ph:1"));
 

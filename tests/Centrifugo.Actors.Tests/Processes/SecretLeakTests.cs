@@ -58,14 +58,16 @@ public sealed class SecretLeakTests(PostgresFixture pg) : IClassFixture<Postgres
             ["CENTRIFUGO_CONSUMERS_PG_SECRET_POSTGRESQL_DSN"] = $"host=10.1.2.3 port=6432 user=app password={DsnPassword} dbname=app",
         };
 
-        var result = await NodeProcess.RunToExitAsync("check-config", Config("postgres://file@127.0.0.1/app", apiKey: null).ToJson(), ExitBound, env);
+        var result = await NodeProcess.RunToExitAsync(
+            "check-config", Config("postgres://file@127.0.0.1/app", apiKey: null).ToJson(), ExitBound, env);
 
         Assert.Equal(0, result.ExitCode);
         AssertNoSecret(result.Output, DsnPassword, ApiKey);
         Assert.Contains("\"key\": \"***\"", result.Stdout, StringComparison.Ordinal);
         // The override won (its host is shown) and its password is masked.
         Assert.Contains("10.1.2.3", result.Stdout, StringComparison.Ordinal);
-        Assert.Contains("***", result.Stdout.Split('\n').Single(l => l.Contains("\"dsn\"", StringComparison.Ordinal)), StringComparison.Ordinal);
+        Assert.Contains("***", result.Stdout.Split('\n').Single(l => l.Contains("\"dsn\"", StringComparison.Ordinal)),
+            StringComparison.Ordinal);
     }
 
     [Theory]

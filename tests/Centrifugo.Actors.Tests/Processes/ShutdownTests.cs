@@ -46,7 +46,8 @@ public sealed class ShutdownTests(PostgresFixture pg, ITestOutputHelper output) 
         {
             try
             {
-                await first.WaitUntilAsync(() => Task.FromResult(_standIn.ReceivedCount >= 200), "200 rows delivered", TimeSpan.FromSeconds(60));
+                await first.WaitUntilAsync(() => Task.FromResult(_standIn.ReceivedCount >= 200),
+                    "200 rows delivered", TimeSpan.FromSeconds(60));
                 var clock = System.Diagnostics.Stopwatch.StartNew();
                 first.Terminate();
                 var exitCode = await first.WaitForExitAsync(TimeSpan.FromSeconds(30));
@@ -56,7 +57,8 @@ public sealed class ShutdownTests(PostgresFixture pg, ITestOutputHelper output) 
                 Assert.Contains(first.Lines, l => l.Contains("Leaving", StringComparison.Ordinal));
                 Assert.Contains(first.Lines, l => l.Contains("Shutting down", StringComparison.OrdinalIgnoreCase)
                     || l.Contains("Exiting completed", StringComparison.Ordinal));
-                Assert.DoesNotContain(first.Lines, l => l.Contains("fail:", StringComparison.Ordinal) || l.Contains("crit:", StringComparison.Ordinal));
+                Assert.DoesNotContain(first.Lines, l =>
+                    l.Contains("fail:", StringComparison.Ordinal) || l.Contains("crit:", StringComparison.Ordinal));
             }
             finally
             {

@@ -39,7 +39,8 @@ public sealed class StartupFailureTests(PostgresFixture pg) : IClassFixture<Post
         {
             ApiUrl = "http://127.0.0.1:9/api",
             ApiKey = "startup-key",
-            Consumers = [new PgConsumerConfig("pg_down", $"postgres://app:{password}@127.0.0.1:{port}/app?sslmode=disable", "centrifugo_outbox")],
+            Consumers = [
+                new PgConsumerConfig("pg_down", $"postgres://app:{password}@127.0.0.1:{port}/app?sslmode=disable", "centrifugo_outbox")],
         };
 
         var result = await NodeProcess.RunToExitAsync("run", config.ToJson(), ExitBound);

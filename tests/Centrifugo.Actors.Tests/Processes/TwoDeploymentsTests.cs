@@ -32,7 +32,8 @@ public sealed class TwoDeploymentsTests(PostgresFixture pg, ITestOutputHelper ou
         // The second owner spells the table schema-qualified: the same table for PostgreSQL, so the same lock.
         var blueConsumer = new PgConsumerConfig(blueName, pg.Instance.UrlDsn, name, Partitions, PollInterval: "20ms");
         var greenConsumer = new PgConsumerConfig(greenName, pg.Instance.UrlDsn, "public." + name, Partitions, PollInterval: "20ms");
-        var blue = new NodeConfig { ApiUrl = _standIn.Url, ApiKey = _standIn.ApiKey, Consumers = oneNode ? [blueConsumer, greenConsumer] : [blueConsumer] };
+        var blue = new NodeConfig
+            { ApiUrl = _standIn.Url, ApiKey = _standIn.ApiKey, Consumers = oneNode ? [blueConsumer, greenConsumer] : [blueConsumer] };
         var green = new NodeConfig { ApiUrl = _standIn.Url, ApiKey = _standIn.ApiKey, Consumers = [greenConsumer] };
 
         await using var a = blue.Run("blue");

@@ -30,7 +30,8 @@ public sealed class TwoNodeTests(PostgresFixture pg, ITestOutputHelper output) :
         var consumer = new PgConsumerConfig("pg_two", pg.Instance.UrlDsn, name, Partitions);
         var configA = new NodeConfig { ApiUrl = _standIn.Url, ApiKey = _standIn.ApiKey, Consumers = [consumer] };
         configA = configA with { SeedNodes = [configA.Address] };
-        var configB = new NodeConfig { ApiUrl = _standIn.Url, ApiKey = _standIn.ApiKey, Consumers = [consumer], SeedNodes = [configA.Address] };
+        var configB = new NodeConfig
+            { ApiUrl = _standIn.Url, ApiKey = _standIn.ApiKey, Consumers = [consumer], SeedNodes = [configA.Address] };
         var all = Enumerable.Range(0, Partitions).Select(p => $"pg:pg_two:{p}").ToHashSet(StringComparer.Ordinal);
 
         // Rows arrive during the whole scenario, one producer per channel order (ids grow with seq per partition).
@@ -60,7 +61,8 @@ public sealed class TwoNodeTests(PostgresFixture pg, ITestOutputHelper output) :
         try
         {
             await a.WaitUntilReadyAsync(TimeSpan.FromSeconds(60));
-            await a.WaitUntilAsync(async () => (await HostedAsync(a)).SetEquals(all), "node-a hosts every partition", TimeSpan.FromSeconds(60));
+            await a.WaitUntilAsync(async () => (await HostedAsync(a)).SetEquals(all),
+                "node-a hosts every partition", TimeSpan.FromSeconds(60));
 
             b = configB.Run("node-b");
             await b.WaitUntilReadyAsync(TimeSpan.FromSeconds(60));
@@ -87,9 +89,11 @@ public sealed class TwoNodeTests(PostgresFixture pg, ITestOutputHelper output) :
             var exitCode = await b.WaitForExitAsync(TimeSpan.FromSeconds(30));
             Assert.True(exitCode == 0, $"node-b exit code {exitCode}.{b.Tail()}");
             Assert.Contains(b.Lines, l => l.Contains("Leaving", StringComparison.Ordinal));
-            await a.WaitUntilAsync(async () => (await HostedAsync(a)).SetEquals(all), "node-a took over every partition", TimeSpan.FromSeconds(30));
+            await a.WaitUntilAsync(async () => (await HostedAsync(a)).SetEquals(all),
+                "node-a took over every partition", TimeSpan.FromSeconds(30));
             output.WriteLine($"hand-off complete {clock.ElapsedMilliseconds} ms after SIGTERM");
-            await a.WaitUntilAsync(async () => (await a.ClusterMembersAsync()).Count == 1, "node-b removed from the membership", TimeSpan.FromSeconds(30));
+            await a.WaitUntilAsync(async () => (await a.ClusterMembersAsync()).Count == 1,
+                "node-b removed from the membership", TimeSpan.FromSeconds(30));
 
             b2 = configB.Run("node-b-again");
             await b2.WaitUntilReadyAsync(TimeSpan.FromSeconds(60));

@@ -25,15 +25,18 @@ public sealed class WakeUpTests(PostgresFixture pg, ITestOutputHelper output) : 
         var name = PostgresFixture.UniqueName("outbox");
         var channel = PostgresFixture.UniqueName("wake");
         var table = await OutboxTestTable.CreateAsync(pg.DataSource, name, notifyChannel: channel);
-        var consumer = new PgConsumerConfig("pg_wake", pg.Instance.UrlDsn, name, Partitions, PollInterval: "1h", NotificationChannel: channel);
+        var consumer = new PgConsumerConfig(
+            "pg_wake", pg.Instance.UrlDsn, name, Partitions, PollInterval: "1h", NotificationChannel: channel);
         var settings = new Dictionary<string, string> { ["downing_stable_after"] = "60s" };
         // The PostgreSQL failure detector would down the killed node at once: off, the window is the one a frozen node opens.
         static void NoLiveness(System.Text.Json.Nodes.JsonObject json) => json["cluster"]!["postgres_liveness"] = false;
-        var oldest = new NodeConfig { ApiUrl = _standIn.Url, ApiKey = _standIn.ApiKey, Consumers = [consumer], ClusterSettings = settings, Customize = NoLiveness };
+        var oldest = new NodeConfig
+            { ApiUrl = _standIn.Url, ApiKey = _standIn.ApiKey, Consumers = [consumer], ClusterSettings = settings, Customize = NoLiveness };
         oldest = oldest with { SeedNodes = [oldest.Address] };
         var survivorConfig = new NodeConfig
         {
-            ApiUrl = _standIn.Url, ApiKey = _standIn.ApiKey, Consumers = [consumer], ClusterSettings = settings, SeedNodes = [oldest.Address], Customize = NoLiveness,
+            ApiUrl = _standIn.Url, ApiKey = _standIn.ApiKey, Consumers = [consumer], ClusterSettings = settings,
+            SeedNodes = [oldest.Address], Customize = NoLiveness,
         };
 
         await using var a = oldest.Run("oldest");

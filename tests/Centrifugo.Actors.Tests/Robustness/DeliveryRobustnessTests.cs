@@ -120,7 +120,8 @@ internal sealed class FixedHttpServer : IAsyncDisposable
 public sealed class DeliveryRobustnessTests(PostgresFixture pg, ITestOutputHelper output) : IClassFixture<PostgresFixture>
 {
     private static CentrifugoClient Client(string url, string key, int maxBatchSize = 100) =>
-        new(new ApiOptions { Url = url, Key = key, MaxBatchSize = maxBatchSize, Timeout = TimeSpan.FromSeconds(5) }, new CapturingLoggerProvider().CreateLogger<CentrifugoClient>());
+        new(new ApiOptions { Url = url, Key = key, MaxBatchSize = maxBatchSize, Timeout = TimeSpan.FromSeconds(5) },
+            new CapturingLoggerProvider().CreateLogger<CentrifugoClient>());
 
     private static ApiCommand Publish(string channel, int i = 0) =>
         new(ApiMethods.Publish, Encoding.UTF8.GetBytes($"{{\"channel\":\"{channel}\",\"data\":{{\"i\":{i}}}}}"));
@@ -150,7 +151,9 @@ public sealed class DeliveryRobustnessTests(PostgresFixture pg, ITestOutputHelpe
         Assert.Equal(113, Assert.Single(conflict.Completed).ErrorCode);
 
         // Isolation after a /batch 400 sends singles: their transport-mode errors are classified by code too.
-        var batch = await client.DeliverAsync([Publish("ok", 1), new ApiCommand(ApiMethods.Publish, """{"channel":7}"""u8.ToArray()), Publish("unknown:y"), Publish("ok", 2)], CancellationToken.None);
+        var batch = await client.DeliverAsync(
+            [Publish("ok", 1), new ApiCommand(ApiMethods.Publish, """{"channel":7}"""u8.ToArray()), Publish("unknown:y"), Publish("ok", 2)],
+            CancellationToken.None);
         Assert.Null(batch.Failure);
         Assert.Equal([true, false, false, true], batch.Completed.Select(c => c.Delivered));
         Assert.Equal(102, batch.Completed[2].ErrorCode);
@@ -214,7 +217,8 @@ public sealed class DeliveryRobustnessTests(PostgresFixture pg, ITestOutputHelpe
     [Theory]
     [InlineData(400, """{"code":107,"message":"bad request"}""")]
     [InlineData(409, """{"code":113,"message":"conflict"}""")]
-    public async Task Something_answering_a_centrifugo_like_error_body_to_everything_is_a_configuration_fault_not_poison(int status, string body)
+    public async Task Something_answering_a_centrifugo_like_error_body_to_everything_is_a_configuration_fault_not_poison(
+        int status, string body)
     {
         // A body a proxy could send that reads exactly like Centrifugo's transport error mode: the streak guard still
         // stops the dead-lettering after the limit.
@@ -238,14 +242,16 @@ public sealed class DeliveryRobustnessTests(PostgresFixture pg, ITestOutputHelpe
         standIn.FailNextRequests(7, 500, """{"code":500,"message":"Internal Server Error"}""");
         var name = PostgresFixture.UniqueName("outbox");
         var table = await OutboxTestTable.CreateAsync(pg.DataSource, name);
-        await table.InsertAsync(Enumerable.Range(0, 40).Select(i => new OutboxInsert("publish", $"{{\"channel\":\"gw\",\"data\":{{\"i\":{i}}}}}", 0)));
+        await table.InsertAsync(
+            Enumerable.Range(0, 40).Select(i => new OutboxInsert("publish", $"{{\"channel\":\"gw\",\"data\":{{\"i\":{i}}}}}", 0)));
         await using var node = await TestNode.StartAsync(TestNode.Options(standIn.Url, standIn.ApiKey,
             TestNode.Postgres("pg_gateway500", pg.Instance.UrlDsn, name, partitions: 1)), output);
 
         await Poll.UntilAsync(async () => await table.CountAsync() == 0, "outbox drained", TimeSpan.FromSeconds(60));
         Assert.Equal(7, standIn.RequestsWithStatus(500));
         Assert.Empty(await table.ReadDeadLettersAsync());
-        Assert.Equal(Enumerable.Range(0, 40), standIn.ReceivedFor("gw").Select(c => int.Parse(c.RequestJson.Split("\"i\":")[1].TrimEnd('}'), System.Globalization.CultureInfo.InvariantCulture)));
+        Assert.Equal(Enumerable.Range(0, 40), standIn.ReceivedFor("gw")
+            .Select(c => int.Parse(c.RequestJson.Split("\"i\":")[1].TrimEnd('}'), System.Globalization.CultureInfo.InvariantCulture)));
     }
 
     [Fact]
@@ -261,7 +267,8 @@ public sealed class DeliveryRobustnessTests(PostgresFixture pg, ITestOutputHelpe
             TestNode.Postgres("pg_gateway404", pg.Instance.UrlDsn, name, partitions: 1)), output);
 
         await Poll.UntilAsync(() => node.Board.Stalled().Count == 1, "partition stalled", TimeSpan.FromSeconds(30));
-        Assert.Contains(node.Logs.Lines, l => l.Contains("[2003]", StringComparison.Ordinal) && l.Contains("404 Not Found", StringComparison.Ordinal));
+        Assert.Contains(node.Logs.Lines, l =>
+            l.Contains("[2003]", StringComparison.Ordinal) && l.Contains("404 Not Found", StringComparison.Ordinal));
         Assert.Equal(1, await table.CountAsync());
         Assert.Empty(await table.ReadDeadLettersAsync());
 
@@ -292,7 +299,8 @@ public sealed class DeliveryRobustnessTests(PostgresFixture pg, ITestOutputHelpe
         await using var proxy = new FixedHttpServer(400, "text/html", "<html>bad</html>");
         var name = PostgresFixture.UniqueName("outbox");
         var table = await OutboxTestTable.CreateAsync(pg.DataSource, name);
-        await table.InsertAsync(Enumerable.Range(0, 40).Select(i => new OutboxInsert("publish", $"{{\"channel\":\"c\",\"data\":{{\"i\":{i}}}}}", 0)));
+        await table.InsertAsync(
+            Enumerable.Range(0, 40).Select(i => new OutboxInsert("publish", $"{{\"channel\":\"c\",\"data\":{{\"i\":{i}}}}}", 0)));
         await using var node = await TestNode.StartAsync(TestNode.Options(proxy.Url, "k",
             TestNode.Postgres("pg_proxy", pg.Instance.UrlDsn, name, partitions: 1)), output);
 
@@ -301,6 +309,7 @@ public sealed class DeliveryRobustnessTests(PostgresFixture pg, ITestOutputHelpe
         var ready = await http.GetAsync(new Uri(node.AdminUrl + "/health/ready"));
         Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
         Assert.InRange(await table.CountAsync(), 40 - CentrifugoClient.StatusOnlyRejectionLimit, 40);
-        Assert.Contains(node.Logs.Lines, l => l.Contains("[2003]", StringComparison.Ordinal) && l.Contains("something other than Centrifugo", StringComparison.Ordinal));
+        Assert.Contains(node.Logs.Lines, l =>
+            l.Contains("[2003]", StringComparison.Ordinal) && l.Contains("something other than Centrifugo", StringComparison.Ordinal));
     }
 }

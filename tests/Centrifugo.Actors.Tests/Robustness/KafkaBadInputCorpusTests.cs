@@ -19,7 +19,8 @@ namespace Centrifugo.Actors.Tests.Robustness;
 public sealed class KafkaBadInputCorpusTests(ITestOutputHelper output) : KafkaNodeTest(output)
 {
     /// <summary>A bad record; <paramref name="MustDeadLetter"/> false = Centrifugo may accept it (delivered or dead-lettered).</summary>
-    private sealed record Bad(string Name, byte[]? Value, string? MethodHeader = null, bool MustDeadLetter = true, byte[]? RawMethodHeader = null);
+    private sealed record Bad(
+        string Name, byte[]? Value, string? MethodHeader = null, bool MustDeadLetter = true, byte[]? RawMethodHeader = null);
 
     private static byte[] U(string s) => Encoding.UTF8.GetBytes(s);
 
@@ -28,10 +29,13 @@ public sealed class KafkaBadInputCorpusTests(ITestOutputHelper output) : KafkaNo
         yield return new("surrogate in method", U("""{"method":"pub\udc00lish","payload":{"channel":"corpus:x"}}"""));
         yield return new("surrogate in a key", U("""{"meth\ud800od":1,"method":"publish","payload":{"channel":"corpus:x"}}"""));
         yield return new("surrogate in a JSON-string payload", U("""{"method":"publish","payload":"{\"channel\":\"\ud800\"}"}"""));
-        yield return new("surrogate in an object payload", U("""{"method":"publish","payload":{"channel":"corpus:s","data":{"t":"\ud800"}}}"""), MustDeadLetter: false);
+        yield return new("surrogate in an object payload",
+            U("""{"method":"publish","payload":{"channel":"corpus:s","data":{"t":"\ud800"}}}"""), MustDeadLetter: false);
         yield return new("invalid UTF-8 in method", [.. """{"method":"pub"""u8, 0xFF, .. """lish","payload":{"channel":"corpus:x"}}"""u8]);
-        yield return new("invalid UTF-8 in the method header", U("""{"channel":"corpus:x"}"""), RawMethodHeader: [.. "pub"u8, 0xFF, .. "lish"u8]);
-        yield return new("surrogate in a header-mode request", U("""{"channel":"corpus:h","data":{"t":"\udc00"}}"""), "publish", MustDeadLetter: false);
+        yield return new(
+            "invalid UTF-8 in the method header", U("""{"channel":"corpus:x"}"""), RawMethodHeader: [.. "pub"u8, 0xFF, .. "lish"u8]);
+        yield return new(
+            "surrogate in a header-mode request", U("""{"channel":"corpus:h","data":{"t":"\udc00"}}"""), "publish", MustDeadLetter: false);
         yield return new("malformed JSON", U("{not json"));
         yield return new("truncated JSON", U("""{"method":"publish","payload":{"channel":"corpus:x","""));
         yield return new("empty value", []);
@@ -45,8 +49,10 @@ public sealed class KafkaBadInputCorpusTests(ITestOutputHelper output) : KafkaNo
         yield return new("payload an array", U("""{"method":"publish","payload":[1]}"""));
         yield return new("payload null", U("""{"method":"publish","payload":null}"""));
         yield return new("payload missing", U("""{"method":"publish"}"""));
-        yield return new("deep nesting", U("""{"method":"publish","payload":{"channel":"corpus:x","data":""" + new string('[', 20_000) + new string(']', 20_000) + "}}"));
-        yield return new("huge malformed value", U("{\"method\":\"publish\",\"payload\":{\"channel\":\"corpus:x\",\"data\":\"" + new string('x', 400_000)));
+        yield return new("deep nesting", U("""{"method":"publish","payload":{"channel":"corpus:x","data":""" +
+            new string('[', 20_000) + new string(']', 20_000) + "}}"));
+        yield return new("huge malformed value",
+            U("{\"method\":\"publish\",\"payload\":{\"channel\":\"corpus:x\",\"data\":\"" + new string('x', 400_000)));
         yield return new("unknown method", U("""{"method":"explode","payload":{"channel":"corpus:x"}}"""));
         yield return new("read-only method", U("""{"method":"presence","payload":{"channel":"corpus:x"}}"""));
         yield return new("batch as a method", U("""{"method":"batch","payload":{"commands":[]}}"""));
@@ -80,9 +86,11 @@ public sealed class KafkaBadInputCorpusTests(ITestOutputHelper output) : KafkaNo
                 {
                     headers.Add("centrifugo-method", bad.RawMethodHeader);
                 }
-                await producer.ProduceAsync(new TopicPartition(topic, 0), new Message<byte[]?, byte[]?> { Key = U("k" + i), Value = bad.Value, Headers = headers });
+                await producer.ProduceAsync(
+                    new TopicPartition(topic, 0), new Message<byte[]?, byte[]?> { Key = U("k" + i), Value = bad.Value, Headers = headers });
                 badOffsets[offset++] = bad;
-                await producer.ProduceAsync(new TopicPartition(topic, 0), new Message<byte[]?, byte[]?> { Value = Envelope("corpus:good", i + 1) });
+                await producer.ProduceAsync(
+                    new TopicPartition(topic, 0), new Message<byte[]?, byte[]?> { Value = Envelope("corpus:good", i + 1) });
                 offset++;
             }
         }
@@ -90,7 +98,8 @@ public sealed class KafkaBadInputCorpusTests(ITestOutputHelper output) : KafkaNo
         var total = 1 + (2 * corpus.Length);
         await using var node = await StartNodeAsync(TestNode.Kafka("k_corpus", KafkaCluster.Bootstrap, group, topic));
 
-        await Poll.UntilAsync(() => Committed(KafkaCluster.Bootstrap, group, topic, 0) == total, "offset committed past every record", TimeSpan.FromSeconds(60));
+        await Poll.UntilAsync(() => Committed(KafkaCluster.Bootstrap, group, topic, 0) == total,
+            "offset committed past every record", TimeSpan.FromSeconds(60));
         Assert.Equal(Enumerable.Range(0, corpus.Length + 1).Select(i => (long)i), StandIn.ReceivedFor("corpus:good").Select(Seq));
 
         var mustDead = badOffsets.Where(b => b.Value.MustDeadLetter).Select(b => b.Key).ToHashSet();
@@ -99,7 +108,8 @@ public sealed class KafkaBadInputCorpusTests(ITestOutputHelper output) : KafkaNo
         var dead = ReadAll(KafkaCluster.Bootstrap, topic + ".dead_letter", 1, checked((int)deadLettered));
         Assert.Equal(deadLettered, dead.Count);
         string H(ConsumeResult<byte[]?, byte[]?> r, string key) => Text(r.Message.Headers.GetLastBytes(key));
-        var deadOffsets = dead.Select(r => long.Parse(H(r, KafkaDeadLetterProducer.SourceOffsetHeader), System.Globalization.CultureInfo.InvariantCulture)).ToHashSet();
+        var deadOffsets = dead.Select(r =>
+            long.Parse(H(r, KafkaDeadLetterProducer.SourceOffsetHeader), System.Globalization.CultureInfo.InvariantCulture)).ToHashSet();
         foreach (var offset in mustDead)
         {
             Assert.True(deadOffsets.Contains(offset), $"'{badOffsets[offset].Name}' (offset {offset}) is not in the dead-letter topic");
@@ -125,7 +135,8 @@ public sealed class KafkaBadInputCorpusTests(ITestOutputHelper output) : KafkaNo
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
-    public async Task With_derived_idempotency_keys_a_request_the_key_scan_cannot_unescape_is_delivered_and_the_records_behind_it_flow(bool methodHeader)
+    public async Task With_derived_idempotency_keys_a_request_the_key_scan_cannot_unescape_is_delivered_and_the_records_behind_it_flow(
+        bool methodHeader)
     {
         // A lone-surrogate escape in a property name: Centrifugo's Go decoder reads it as U+FFFD, so the request is valid
         // for Centrifugo, and that name is not idempotency_key, so the request gets the derived key.
@@ -146,13 +157,15 @@ public sealed class KafkaBadInputCorpusTests(ITestOutputHelper output) : KafkaNo
         consumer = consumer with { Kafka = consumer.Kafka with { DeriveIdempotencyKey = true } };
         await using var node = await StartNodeAsync(consumer);
 
-        await Poll.UntilAsync(() => Committed(KafkaCluster.Bootstrap, group, topic, 0) == 3, "offset committed past every record", TimeSpan.FromSeconds(30));
+        await Poll.UntilAsync(() => Committed(KafkaCluster.Bootstrap, group, topic, 0) == 3,
+            "offset committed past every record", TimeSpan.FromSeconds(30));
         var goods = StandIn.ReceivedFor("corpus:good");
         Assert.Equal([0L, 1L], goods.Select(Seq));
         var delivered = Assert.Single(StandIn.ReceivedFor("corpus:p"));
         Assert.Equal($"ca:k_poison:{topic}:0:1", delivered.IdempotencyKey);
         Assert.InRange(delivered.Sequence, goods[0].Sequence + 1, goods[1].Sequence - 1);
         Assert.Equal(0, node.Board.Snapshot().Where(st => st.Source == PartitionSource.Kafka).Sum(st => st.DeadLettered));
-        Assert.DoesNotContain(node.Logs.Lines, l => l.Contains("[5010]", StringComparison.Ordinal) || l.Contains("[4033]", StringComparison.Ordinal));
+        Assert.DoesNotContain(node.Logs.Lines, l =>
+            l.Contains("[5010]", StringComparison.Ordinal) || l.Contains("[4033]", StringComparison.Ordinal));
     }
 }

@@ -23,7 +23,8 @@ public sealed class KafkaDeadLetterFailureTests(ITestOutputHelper output) : Kafk
         var group = Unique("g");
         using (var producer = new ProducerBuilder<byte[]?, byte[]?>(new ProducerConfig
                {
-                   BootstrapServers = KafkaCluster.Bootstrap, MessageMaxBytes = 4_000_000, EnableIdempotence = true, Acks = Acks.All, LingerMs = 1,
+                   BootstrapServers = KafkaCluster.Bootstrap, MessageMaxBytes = 4_000_000, EnableIdempotence = true, Acks = Acks.All,
+                   LingerMs = 1,
                }).SetLogHandler((_, _) => { }).Build())
         {
             // Not JSON, 1.2 MB: dead-lettered; above librdkafka's default message.max.bytes (1,000,000).
@@ -39,7 +40,8 @@ public sealed class KafkaDeadLetterFailureTests(ITestOutputHelper output) : Kafk
 
         await using var node = await StartNodeAsync(TestNode.Kafka("k_big", KafkaCluster.Bootstrap, group, topic));
 
-        await Poll.UntilAsync(() => Committed(KafkaCluster.Bootstrap, group, topic, 0) == 21, "offset committed past every record", TimeSpan.FromSeconds(30));
+        await Poll.UntilAsync(() => Committed(KafkaCluster.Bootstrap, group, topic, 0) == 21,
+            "offset committed past every record", TimeSpan.FromSeconds(30));
         Assert.Equal(Enumerable.Range(0, 20).Select(i => (long)i), StandIn.ReceivedFor("big:p0").Select(Seq));
         var copy = Assert.Single(ReadAll(KafkaCluster.Bootstrap, topic + ".dead_letter", 1, 1)).Message;
         Assert.Equal("0", Text(copy.Headers.GetLastBytes(Centrifugo.Actors.Kafka.KafkaDeadLetterProducer.SourceOffsetHeader)));
@@ -68,13 +70,16 @@ public sealed class KafkaDeadLetterFailureTests(ITestOutputHelper output) : Kafk
         await Poll.UntilAsync(() => node.Board.Stalled().Count == 1, "partition stalled", TimeSpan.FromSeconds(30));
         using (var http = new HttpClient())
         {
-            Assert.Equal(System.Net.HttpStatusCode.ServiceUnavailable, (await http.GetAsync(new Uri(node.AdminUrl + "/health/ready"))).StatusCode);
+            Assert.Equal(
+                System.Net.HttpStatusCode.ServiceUnavailable, (await http.GetAsync(new Uri(node.AdminUrl + "/health/ready"))).StatusCode);
         }
         Assert.Null(Committed(KafkaCluster.Bootstrap, group, topic, 0));
-        Assert.Contains(node.Logs.Lines, l => l.Contains("[4035]", StringComparison.Ordinal) && l.Contains("Offset=0", StringComparison.Ordinal));
+        Assert.Contains(node.Logs.Lines, l =>
+            l.Contains("[4035]", StringComparison.Ordinal) && l.Contains("Offset=0", StringComparison.Ordinal));
 
         KafkaCluster.ClearRequestErrors(0);
-        await Poll.UntilAsync(() => Committed(KafkaCluster.Bootstrap, group, topic, 0) == 6, "offset committed once the copy was written", TimeSpan.FromSeconds(60));
+        await Poll.UntilAsync(() => Committed(KafkaCluster.Bootstrap, group, topic, 0) == 6,
+            "offset committed once the copy was written", TimeSpan.FromSeconds(60));
         var received = StandIn.ReceivedFor("inv:p0").Select(Seq).ToArray();
         Assert.Equal(Enumerable.Range(0, 5).Select(i => (long)i), received);
     }

@@ -28,6 +28,7 @@ public sealed class KafkaOffsetResetTests(ITestOutputHelper output) : KafkaNodeT
         // librdkafka resets the out-of-range position to the earliest offset: Centrifugo then delivers from there.
         await Poll.UntilAsync(() => StandIn.ReceivedFor("reset:p0").Count >= 30, "every record delivered", TimeSpan.FromSeconds(30));
         Assert.Equal(Enumerable.Range(0, 30).Select(i => (long)i), StandIn.ReceivedFor("reset:p0").Select(Seq));
-        Assert.Contains(node.Logs.Lines, l => l.Contains("[4050]", StringComparison.Ordinal) && l.Contains($"Topic={topic}", StringComparison.Ordinal));
+        Assert.Contains(node.Logs.Lines, l =>
+            l.Contains("[4050]", StringComparison.Ordinal) && l.Contains($"Topic={topic}", StringComparison.Ordinal));
     }
 }

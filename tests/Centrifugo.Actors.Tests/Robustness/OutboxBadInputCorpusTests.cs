@@ -32,9 +32,12 @@ public sealed class OutboxBadInputCorpusTests(PostgresFixture pg, ITestOutputHel
         yield return new("surrogate in method", "", U("""{"method":"pub\udc00lish","payload":{"channel":"corpus:x"}}"""));
         yield return new("surrogate in a key", "", U("""{"meth\ud800od":1,"method":"publish","payload":{"channel":"corpus:x"}}"""));
         yield return new("surrogate in a JSON-string payload", "", U("""{"method":"publish","payload":"{\"channel\":\"\ud800\"}"}"""));
-        yield return new("surrogate in an object payload", "", U("""{"method":"publish","payload":{"channel":"corpus:s","data":{"t":"\ud800"}}}"""), MustDeadLetter: false);
-        yield return new("surrogate in a method-column request", "publish", U("""{"channel":"corpus:h","data":{"t":"\udc00"}}"""), MustDeadLetter: false);
-        yield return new("invalid UTF-8 in method", "", [.. """{"method":"pub"""u8, 0xFF, .. """lish","payload":{"channel":"corpus:x"}}"""u8]);
+        yield return new("surrogate in an object payload", "",
+            U("""{"method":"publish","payload":{"channel":"corpus:s","data":{"t":"\ud800"}}}"""), MustDeadLetter: false);
+        yield return new("surrogate in a method-column request", "publish", U("""{"channel":"corpus:h","data":{"t":"\udc00"}}"""),
+            MustDeadLetter: false);
+        yield return new(
+            "invalid UTF-8 in method", "", [.. """{"method":"pub"""u8, 0xFF, .. """lish","payload":{"channel":"corpus:x"}}"""u8]);
         yield return new("malformed JSON", "", U("{not json"));
         yield return new("truncated JSON", "", U("""{"method":"publish","payload":{"channel":"corpus:x","""));
         yield return new("empty envelope", "", []);
@@ -48,15 +51,18 @@ public sealed class OutboxBadInputCorpusTests(PostgresFixture pg, ITestOutputHel
         yield return new("payload an array", "", U("""{"method":"publish","payload":[1]}"""));
         yield return new("payload null", "", U("""{"method":"publish","payload":null}"""));
         yield return new("payload missing", "", U("""{"method":"publish"}"""));
-        yield return new("deep nesting", "", U("""{"method":"publish","payload":{"channel":"corpus:x","data":""" + new string('[', 20_000) + new string(']', 20_000) + "}}"));
-        yield return new("huge malformed value", "", U("{\"method\":\"publish\",\"payload\":{\"channel\":\"corpus:x\",\"data\":\"" + new string('x', 400_000)));
+        yield return new("deep nesting", "", U("""{"method":"publish","payload":{"channel":"corpus:x","data":""" +
+            new string('[', 20_000) + new string(']', 20_000) + "}}"));
+        yield return new("huge malformed value", "",
+            U("{\"method\":\"publish\",\"payload\":{\"channel\":\"corpus:x\",\"data\":\"" + new string('x', 400_000)));
         yield return new("unknown method", "explode", U("""{"channel":"corpus:x"}"""));
         yield return new("read-only method", "presence", U("""{"channel":"corpus:x"}"""));
         yield return new("batch as a method", "batch", U("""{"commands":[]}"""));
         yield return new("batch in the envelope", "", U("""{"method":"batch","payload":{"commands":[]}}"""));
         yield return new("wrong type in the request", "publish", U("""{"channel":5}"""));
         yield return new("unknown namespace", "publish", U("""{"channel":"unknown:x","data":{}}"""));
-        yield return new("NULL method with a good envelope", null, U("""{"method":"publish","payload":{"channel":"corpus:n","data":{}}}"""), MustDeadLetter: false);
+        yield return new("NULL method with a good envelope", null, U("""{"method":"publish","payload":{"channel":"corpus:n","data":{}}}"""),
+            MustDeadLetter: false);
     }
 
     [Theory]
@@ -67,7 +73,8 @@ public sealed class OutboxBadInputCorpusTests(PostgresFixture pg, ITestOutputHel
     {
         var name = PostgresFixture.UniqueName("outbox");
         await using (var create = pg.DataSource.CreateCommand(
-            $"CREATE TABLE {name} (id BIGSERIAL PRIMARY KEY, method text, payload {payloadType} NOT NULL, partition INTEGER NOT NULL, tenant text NOT NULL); " +
+            $"CREATE TABLE {name} " +
+            $"(id BIGSERIAL PRIMARY KEY, method text, payload {payloadType} NOT NULL, partition INTEGER NOT NULL, tenant text NOT NULL); " +
             $"CREATE INDEX ON {name} (partition, id)"))
         {
             await create.ExecuteNonQueryAsync();
@@ -120,8 +127,10 @@ public sealed class OutboxBadInputCorpusTests(PostgresFixture pg, ITestOutputHel
         // be seen a moment before the last line is logged.
         foreach (var id in dead.Keys)
         {
-            await node.Logs.WaitForAsync(l => l.Contains("[2001]", StringComparison.Ordinal)
-                && l.Contains("Consumer=pg_corpus", StringComparison.Ordinal) && l.Contains($"RowId={id},", StringComparison.Ordinal), $"dead letter {id}");
+            await node.Logs.WaitForAsync(
+                l => l.Contains("[2001]", StringComparison.Ordinal)
+                    && l.Contains("Consumer=pg_corpus", StringComparison.Ordinal) && l.Contains($"RowId={id},", StringComparison.Ordinal),
+                $"dead letter {id}");
         }
         Assert.All(dead, d =>
         {
@@ -131,19 +140,22 @@ public sealed class OutboxBadInputCorpusTests(PostgresFixture pg, ITestOutputHel
         });
         Assert.Single(_standIn.ReceivedFor("corpus:n"));
         // No decoder exception escaped and no pass failed outside delivery.
-        Assert.DoesNotContain(node.Logs.Lines, l => l.Contains("[2005]", StringComparison.Ordinal) || l.Contains("[2004]", StringComparison.Ordinal));
+        Assert.DoesNotContain(node.Logs.Lines, l =>
+            l.Contains("[2005]", StringComparison.Ordinal) || l.Contains("[2004]", StringComparison.Ordinal));
     }
 
     [Theory]
     [InlineData("json")]
     [InlineData("text")]
-    public async Task With_derived_idempotency_keys_a_request_the_key_scan_cannot_unescape_is_delivered_and_the_rows_behind_it_flow(string payloadType)
+    public async Task With_derived_idempotency_keys_a_request_the_key_scan_cannot_unescape_is_delivered_and_the_rows_behind_it_flow(
+        string payloadType)
     {
         // A lone-surrogate escape in a property name: Centrifugo's Go decoder reads it as U+FFFD, so the request is valid
         // for Centrifugo, and that name is not idempotency_key, so the request gets the derived key.
         var name = PostgresFixture.UniqueName("outbox");
         await using (var create = pg.DataSource.CreateCommand(
-            $"CREATE TABLE {name} (id BIGSERIAL PRIMARY KEY, method text, payload {payloadType} NOT NULL, partition INTEGER NOT NULL, tenant text NOT NULL)"))
+            $"CREATE TABLE {name} " +
+            $"(id BIGSERIAL PRIMARY KEY, method text, payload {payloadType} NOT NULL, partition INTEGER NOT NULL, tenant text NOT NULL)"))
         {
             await create.ExecuteNonQueryAsync();
         }
@@ -163,7 +175,8 @@ public sealed class OutboxBadInputCorpusTests(PostgresFixture pg, ITestOutputHel
         var delivered = Assert.Single(_standIn.ReceivedFor("corpus:p"));
         Assert.Equal($"ca:pg_poison:0:{poison}", delivered.IdempotencyKey);
         Assert.InRange(delivered.Sequence, goods[0].Sequence + 1, goods[1].Sequence - 1);
-        Assert.DoesNotContain(node.Logs.Lines, l => l.Contains("[2006]", StringComparison.Ordinal) || l.Contains("[2005]", StringComparison.Ordinal));
+        Assert.DoesNotContain(node.Logs.Lines, l =>
+            l.Contains("[2006]", StringComparison.Ordinal) || l.Contains("[2005]", StringComparison.Ordinal));
     }
 
     private static string Publish(long seq) => JsonSerializer.Serialize(new { channel = "corpus:good", data = new { seq } });

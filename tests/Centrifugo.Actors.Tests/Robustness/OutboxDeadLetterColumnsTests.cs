@@ -60,7 +60,8 @@ public sealed class OutboxDeadLetterColumnsTests(PostgresFixture pg) : IClassFix
 
         await using (var batch = await store.BeginBatchAsync(0, CancellationToken.None))
         {
-            await batch!.CompleteAsync([batch.Rows[0].Id], [new DeadLetter(batch.Rows[1].Id, "unsupported method")], CancellationToken.None);
+            await batch!.CompleteAsync(
+                [batch.Rows[0].Id], [new DeadLetter(batch.Rows[1].Id, "unsupported method")], CancellationToken.None);
         }
 
         await using var count = pg.DataSource.CreateCommand($"SELECT count(*) FROM {name}");
@@ -123,7 +124,8 @@ public sealed class OutboxDeadLetterColumnsTests(PostgresFixture pg) : IClassFix
     {
         public ConcurrentQueue<string> Delivered { get; } = new();
 
-        public Task<DeliveryResult> DeliverAsync(IReadOnlyList<ApiCommand> commands, CancellationToken cancellationToken, Func<bool>? mayStart = null, DeliveryWindow? window = null)
+        public Task<DeliveryResult> DeliverAsync(IReadOnlyList<ApiCommand> commands, CancellationToken cancellationToken,
+            Func<bool>? mayStart = null, DeliveryWindow? window = null)
         {
             foreach (var command in commands)
             {
@@ -215,7 +217,8 @@ public sealed class OutboxDeadLetterColumnsTests(PostgresFixture pg) : IClassFix
         }
         Assert.Equal(2, client.Delivered.Count); // stalled: nothing sent again while the copy cannot work
         Assert.Equal(3, await CountAsync(name));
-        Assert.Contains(logs.Lines, l => l.Contains("[2009]", StringComparison.Ordinal) && l.Contains("partition 0", StringComparison.Ordinal));
+        Assert.Contains(logs.Lines, l =>
+            l.Contains("[2009]", StringComparison.Ordinal) && l.Contains("partition 0", StringComparison.Ordinal));
 
         // Fixed by the operator: the next pass goes on (the stalled batch is delivered once more: at-least-once).
         await ExecAsync($"ALTER TABLE {name}_dead_letter ALTER COLUMN tenant_id TYPE uuid USING NULL");

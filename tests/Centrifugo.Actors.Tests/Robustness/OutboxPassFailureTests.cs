@@ -16,7 +16,8 @@ public sealed class OutboxPassFailureTests(PostgresFixture pg) : IClassFixture<P
     {
         public int Calls;
 
-        public Task<DeliveryResult> DeliverAsync(IReadOnlyList<ApiCommand> commands, CancellationToken cancellationToken, Func<bool>? mayStart = null, DeliveryWindow? window = null)
+        public Task<DeliveryResult> DeliverAsync(IReadOnlyList<ApiCommand> commands, CancellationToken cancellationToken,
+            Func<bool>? mayStart = null, DeliveryWindow? window = null)
         {
             if (Interlocked.Increment(ref Calls) == 1)
             {
@@ -49,7 +50,8 @@ public sealed class OutboxPassFailureTests(PostgresFixture pg) : IClassFixture<P
         Assert.True(report.Failed);
         Assert.Contains("InvalidOperationException", report.DatabaseError, StringComparison.Ordinal);
         Assert.Equal(3, await table.CountAsync());
-        Assert.Contains(logs.Lines, l => l.Contains("[2006]", StringComparison.Ordinal) && l.Contains("Consumer=pg_crash", StringComparison.Ordinal)
+        Assert.Contains(logs.Lines, l =>
+            l.Contains("[2006]", StringComparison.Ordinal) && l.Contains("Consumer=pg_crash", StringComparison.Ordinal)
             && l.Contains("Partition=0", StringComparison.Ordinal) && l.Contains($"FirstId={ids[0]}", StringComparison.Ordinal));
         var policy = new RetryPolicy();
         policy.After(report);

@@ -7,7 +7,8 @@ using Xunit.Abstractions;
 
 namespace Centrifugo.Actors.Tests.Robustness;
 
-/// <summary>Real-database settings: a short idle-in-transaction timeout, Centrifugo's documented table without the (partition, id) index.</summary>
+/// <summary>Real-database settings: a short idle-in-transaction timeout, Centrifugo's documented table without the (partition, id)
+/// index.</summary>
 public sealed class OutboxServerSettingsTests(PostgresFixture pg, ITestOutputHelper output) : IClassFixture<PostgresFixture>, IAsyncLifetime
 {
     private CentrifugoStandIn _standIn = null!;
@@ -26,7 +27,8 @@ public sealed class OutboxServerSettingsTests(PostgresFixture pg, ITestOutputHel
         _standIn.Latency = TimeSpan.FromMilliseconds(400);
         // As if set for the role on a managed server: every session of this consumer gets 300 ms.
         var dsn = pg.Instance.UrlDsn + "&options=" + Uri.EscapeDataString("-c idle_in_transaction_session_timeout=300");
-        var options = TestNode.Options(_standIn.Url, _standIn.ApiKey, TestNode.Postgres("pg_idle", dsn, name, partitions: 1, selectLimit: 20));
+        var options = TestNode.Options(
+            _standIn.Url, _standIn.ApiKey, TestNode.Postgres("pg_idle", dsn, name, partitions: 1, selectLimit: 20));
         options = options with { Api = options.Api with { MaxBatchSize = 5 } };
 
         await using var node = await TestNode.StartAsync(options, output);
@@ -34,8 +36,10 @@ public sealed class OutboxServerSettingsTests(PostgresFixture pg, ITestOutputHel
         // Each pass sits idle in its transaction for 4 requests x 400 ms, far beyond 300 ms.
         await Poll.UntilAsync(async () => await table.CountAsync() == 0, "outbox drained", TimeSpan.FromSeconds(60));
         Assert.Equal(Enumerable.Range(0, 40).Select(i => (long)i),
-            _standIn.ReceivedFor("idle:a").Select(c => JsonDocument.Parse(c.RequestJson).RootElement.GetProperty("data").GetProperty("seq").GetInt64()));
-        Assert.Contains(node.Logs.Lines, l => l.Contains("[3104]", StringComparison.Ordinal) && l.Contains("TimeoutMs=300", StringComparison.Ordinal));
+            _standIn.ReceivedFor("idle:a")
+                .Select(c => JsonDocument.Parse(c.RequestJson).RootElement.GetProperty("data").GetProperty("seq").GetInt64()));
+        Assert.Contains(node.Logs.Lines, l =>
+            l.Contains("[3104]", StringComparison.Ordinal) && l.Contains("TimeoutMs=300", StringComparison.Ordinal));
         Assert.DoesNotContain(node.Logs.Lines, l => l.Contains("[2004]", StringComparison.Ordinal));
     }
 
@@ -53,7 +57,8 @@ public sealed class OutboxServerSettingsTests(PostgresFixture pg, ITestOutputHel
             TestNode.Postgres("pg_noindex", pg.Instance.UrlDsn, name, partitions: 1)), output))
         {
             var line = Assert.Single(node.Logs.Lines, l => l.Contains("[3103]", StringComparison.Ordinal));
-            Assert.Contains($"CREATE INDEX CONCURRENTLY IF NOT EXISTS \"{name}_partition_id_idx\" ON \"{name}\" (partition, id)", line, StringComparison.Ordinal);
+            Assert.Contains($"CREATE INDEX CONCURRENTLY IF NOT EXISTS \"{name}_partition_id_idx\" ON \"{name}\" (partition, id)", line,
+                StringComparison.Ordinal);
         }
 
         // The printed statement works and silences the warning.

@@ -29,7 +29,8 @@ public sealed class PgBouncerTests(PostgresFixture pg, ITestOutputHelper output)
         var table = await OutboxTestTable.CreateAsync(pg.DataSource, name);
         const int perPartition = 60;
         await table.InsertAsync(Enumerable.Range(0, perPartition * 3).Select(i =>
-            new OutboxInsert("publish", JsonSerializer.Serialize(new { channel = $"bouncer:{i % 3}", data = new { seq = i / 3 } }), i % 3)));
+            new OutboxInsert(
+                "publish", JsonSerializer.Serialize(new { channel = $"bouncer:{i % 3}", data = new { seq = i / 3 } }), i % 3)));
 
         // A small select limit: every partition runs the same statements many times, well past Npgsql's auto-prepare threshold.
         await using var node = await TestNode.StartAsync(TestNode.Options(_standIn.Url, _standIn.ApiKey,
@@ -39,10 +40,12 @@ public sealed class PgBouncerTests(PostgresFixture pg, ITestOutputHelper output)
         for (var p = 0; p < 3; p++)
         {
             Assert.Equal(Enumerable.Range(0, perPartition).Select(i => (long)i),
-                _standIn.ReceivedFor($"bouncer:{p}").Select(c => JsonDocument.Parse(c.RequestJson).RootElement.GetProperty("data").GetProperty("seq").GetInt64()));
+                _standIn.ReceivedFor($"bouncer:{p}")
+                    .Select(c => JsonDocument.Parse(c.RequestJson).RootElement.GetProperty("data").GetProperty("seq").GetInt64()));
         }
         // No statement was prepared behind PgBouncer's back, so none went missing on another server connection.
-        Assert.DoesNotContain(node.Logs.Lines, l => l.Contains("prepared statement", StringComparison.OrdinalIgnoreCase) || l.Contains("26000", StringComparison.Ordinal));
+        Assert.DoesNotContain(node.Logs.Lines, l =>
+            l.Contains("prepared statement", StringComparison.OrdinalIgnoreCase) || l.Contains("26000", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -54,7 +54,8 @@ public sealed class PartitionEntityIdTests
     [Theory]
     [InlineData("pg:pg_main:7", false, "pg_main", "7")]
     [InlineData("kafka:k1:orders.v2-eu:11", true, "k1", "orders.v2-eu/11")]
-    public void An_id_names_its_source_consumer_and_partition_as_the_status_shows_them(string id, bool kafka, string consumer, string partition)
+    public void An_id_names_its_source_consumer_and_partition_as_the_status_shows_them(
+        string id, bool kafka, string consumer, string partition)
     {
         Assert.True(PartitionEntityId.TryParse(id, out var s, out var c, out var p));
         Assert.Equal((kafka ? PartitionSource.Kafka : PartitionSource.Postgresql, consumer, partition), (s, c, p));
@@ -81,7 +82,8 @@ public sealed class PartitionEntityIdTests
         Assert.Equal(key, PartitionEntityId.ConsumerKey(id));
         if (PartitionEntityId.TryParse(id, out var source, out var consumer, out _))
         {
-            Assert.Equal((source == PartitionSource.Kafka ? PartitionEntityId.KafkaPrefix : PartitionEntityId.OutboxPrefix) + ":" + consumer, key);
+            Assert.Equal(
+                (source == PartitionSource.Kafka ? PartitionEntityId.KafkaPrefix : PartitionEntityId.OutboxPrefix) + ":" + consumer, key);
         }
     }
 
