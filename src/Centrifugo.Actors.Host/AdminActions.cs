@@ -218,11 +218,11 @@ internal static partial class AdminActions
     private static string Sanitize(string value) =>
         value.Length == 0 ? "-" : new string(value.Take(64).Select(c => char.IsControl(c) ? '?' : c).ToArray());
 
-    [LoggerMessage(EventId = 1201, Level = LogLevel.Information,
+    [LoggerMessage(EventId = HostEventId.AdminAction, Level = LogLevel.Information,
         Message = "Admin action {Action} on {Address} by {Who} at {At:O}")]
     internal static partial void LogAction(ILogger logger, string action, string address, string who, DateTimeOffset at);
 
-    [LoggerMessage(EventId = 1202, Level = LogLevel.Warning,
+    [LoggerMessage(EventId = HostEventId.AdminActionRefused, Level = LogLevel.Warning,
         Message = "Admin action {Action} refused ({Reason}) from {Who}")]
     internal static partial void LogRefused(ILogger logger, string action, string who, string reason);
 }

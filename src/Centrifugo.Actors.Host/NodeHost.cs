@@ -159,13 +159,13 @@ internal static partial class NodeHost
         }
     });
 
-    [LoggerMessage(EventId = 1001, Level = LogLevel.Critical, Message = "Configuration error: {Error}")]
+    [LoggerMessage(EventId = HostEventId.ConfigurationError, Level = LogLevel.Critical, Message = "Configuration error: {Error}")]
     private static partial void LogConfigError(ILogger logger, string error);
 
-    [LoggerMessage(EventId = 1002, Level = LogLevel.Critical, Message = "Cannot start: {Error}")]
+    [LoggerMessage(EventId = HostEventId.CannotStart, Level = LogLevel.Critical, Message = "Cannot start: {Error}")]
     private static partial void LogStartupError(ILogger logger, string error);
 
-    [LoggerMessage(EventId = 1003, Level = LogLevel.Critical,
+    [LoggerMessage(EventId = HostEventId.Downed, Level = LogLevel.Critical,
         Message = "This node was removed from the cluster ({Reason}); exiting so it can be restarted")]
     private static partial void LogDowned(ILogger logger, string reason);
 }
